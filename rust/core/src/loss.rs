@@ -1,0 +1,107 @@
+//! Predicted final loss from parameters and training tokens: L(N, D) = E + A / N^alpha + B / D^beta
+//! (nats per token), plus Kaplan et al. 2020's critical batch size.
+
+use crate::error::{Error, Result};
+
+/// Which parameter count a law's N means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamConvention {
+    /// All parameters, embeddings included (Hoffmann et al. 2022, Besiroglu et al. 2024).
+    Total,
+    /// Parameters excluding the embedding and unembedding matrices (Kaplan et al. 2020).
+    NonEmbedding,
+}
+
+impl ParamConvention {
+    pub fn name(self) -> &'static str {
+        match self {
+            ParamConvention::Total => "total",
+            ParamConvention::NonEmbedding => "non_embedding",
+        }
+    }
+}
+
+/// A Chinchilla-form scaling law.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Law {
+    pub name: &'static str,
+    pub e: f64,
+    pub a: f64,
+    pub b: f64,
+    pub alpha: f64,
+    pub beta: f64,
+    pub params: ParamConvention,
+}
+
+/// Hoffmann et al. 2022 (Chinchilla), App. D.2 eq. 10, as printed.
+pub const HOFFMANN: Law =
+    Law { name: "hoffmann", e: 1.69, a: 406.4, b: 410.7, alpha: 0.34, beta: 0.28, params: ParamConvention::Total };
+
+/// Besiroglu et al. 2024 (Epoch AI's replication of Chinchilla's approach 3), same data.
+pub const BESIROGLU: Law =
+    Law { name: "besiroglu", e: 1.8172, a: 482.01, b: 2085.43, alpha: 0.3478, beta: 0.3658, params: ParamConvention::Total };
+
+/// Every built-in law, in the order shown to users.
+pub const LAWS: [Law; 2] = [HOFFMANN, BESIROGLU];
+
+impl Law {
+    /// A built-in law by name.
+    pub fn by_name(name: &str) -> Result<Law> {
+        LAWS.iter().copied().find(|l| l.name == name).ok_or_else(|| {
+            let names: Vec<_> = LAWS.iter().map(|l| format!("'{}'", l.name)).collect();
+            Error::invalid("law", format!("'{name}'"), &format!("one of {}", names.join(", ")))
+        })
+    }
+
+    /// Predicted loss in nats per token for `n_params` parameters (in this law's convention) trained
+    /// on `tokens` tokens. Returns +inf when `tokens` is 0 (nothing trained).
+    #[inline]
+    pub fn loss(&self, n_params: f64, tokens: f64) -> f64 {
+        self.e + self.a / n_params.powf(self.alpha) + self.b / tokens.powf(self.beta)
+    }
+
+    /// Picks the parameter count this law expects.
+    #[inline]
+    pub fn n_for(&self, total_params: f64, non_embedding_params: f64) -> f64 {
+        match self.params {
+            ParamConvention::Total => total_params,
+            ParamConvention::NonEmbedding => non_embedding_params,
+        }
+    }
+}
+
+/// Kaplan et al. 2020 (eq. 5.3): critical batch B_crit(L) = B* / L^(1/alpha_B) tokens, with
+/// B* = 2.1e8 tokens and alpha_B = 0.21; beyond it, more tokens per step stop buying fewer steps.
+#[inline]
+pub fn critical_batch_tokens(loss: f64) -> f64 {
+    2.1e8 / loss.powf(1.0 / 0.21)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chinchilla_point_by_hand() {
+        // Chinchilla: N = 70e9, D = 1.4e12. log10 N = 10.8451, x 0.34 = 3.6873, 10^3.6873 = 4867.8,
+        // 406.4 / 4867.8 = 0.0835; log10 D = 12.1461, x 0.28 = 3.4009, 10^3.4009 = 2517.2,
+        // 410.7 / 2517.2 = 0.1632. L = 1.69 + 0.0835 + 0.1632 = 1.9367 (the often-quoted 1.94).
+        let l = HOFFMANN.loss(70e9, 1.4e12);
+        assert!((l - 1.9367).abs() < 0.0005, "{l}");
+        assert!(HOFFMANN.loss(70e9, 0.0).is_infinite());
+    }
+
+    #[test]
+    fn besiroglu_by_name() {
+        let l = Law::by_name("besiroglu").unwrap();
+        assert_eq!(l.b, 2085.43);
+        assert!(Law::by_name("kaplan").unwrap_err().to_string().contains("'hoffmann', 'besiroglu'"));
+    }
+
+    #[test]
+    fn critical_batch_by_hand() {
+        // L = 3 nats: 3^(1/0.21) = e^(1.0986 x 4.7619) = e^5.2315 = 187.1; 2.1e8 / 187.1 = 1.12e6.
+        let b = critical_batch_tokens(3.0);
+        assert!((b / 1.122e6 - 1.0).abs() < 0.01, "{b}");
+    }
+}
