@@ -148,7 +148,7 @@ impl Architecture {
                 return Err(Error::invalid(field, v, &format!("an integer in [1, {MAX_DIM}]")));
             }
         }
-        if self.n_kv_heads > self.n_heads || self.n_heads % self.n_kv_heads != 0 {
+        if self.n_kv_heads > self.n_heads || !self.n_heads.is_multiple_of(self.n_kv_heads) {
             return Err(Error::invalid(
                 "n_kv_heads",
                 self.n_kv_heads,

@@ -24,7 +24,6 @@ impl ParamConvention {
 /// A Chinchilla-form scaling law.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Law {
-    pub name: &'static str,
     pub e: f64,
     pub a: f64,
     pub b: f64,
@@ -35,20 +34,20 @@ pub struct Law {
 
 /// Hoffmann et al. 2022 (Chinchilla), App. D.2 eq. 10, as printed.
 pub const HOFFMANN: Law =
-    Law { name: "hoffmann", e: 1.69, a: 406.4, b: 410.7, alpha: 0.34, beta: 0.28, params: ParamConvention::Total };
+    Law { e: 1.69, a: 406.4, b: 410.7, alpha: 0.34, beta: 0.28, params: ParamConvention::Total };
 
 /// Besiroglu et al. 2024 (Epoch AI's replication of Chinchilla's approach 3), same data.
 pub const BESIROGLU: Law =
-    Law { name: "besiroglu", e: 1.8172, a: 482.01, b: 2085.43, alpha: 0.3478, beta: 0.3658, params: ParamConvention::Total };
+    Law { e: 1.8172, a: 482.01, b: 2085.43, alpha: 0.3478, beta: 0.3658, params: ParamConvention::Total };
 
-/// Every built-in law, in the order shown to users.
-pub const LAWS: [Law; 2] = [HOFFMANN, BESIROGLU];
+/// Every built-in law with its name, in the order shown to users.
+pub const LAWS: [(&str, Law); 2] = [("hoffmann", HOFFMANN), ("besiroglu", BESIROGLU)];
 
 impl Law {
     /// A built-in law by name.
     pub fn by_name(name: &str) -> Result<Law> {
-        LAWS.iter().copied().find(|l| l.name == name).ok_or_else(|| {
-            let names: Vec<_> = LAWS.iter().map(|l| format!("'{}'", l.name)).collect();
+        LAWS.iter().find(|(n, _)| *n == name).map(|&(_, law)| law).ok_or_else(|| {
+            let names: Vec<_> = LAWS.iter().map(|(n, _)| format!("'{n}'")).collect();
             Error::invalid("law", format!("'{name}'"), &format!("one of {}", names.join(", ")))
         })
     }
@@ -58,6 +57,22 @@ impl Law {
     #[inline]
     pub fn loss(&self, n_params: f64, tokens: f64) -> f64 {
         self.e + self.a / n_params.powf(self.alpha) + self.b / tokens.powf(self.beta)
+    }
+
+    /// Checks the coefficients: finite, E >= 0, A, B > 0, exponents in (0, 2].
+    pub fn validate(&self) -> Result<()> {
+        for (field, v, ok) in [
+            ("E", self.e, self.e >= 0.0),
+            ("A", self.a, self.a > 0.0),
+            ("B", self.b, self.b > 0.0),
+            ("alpha", self.alpha, self.alpha > 0.0 && self.alpha <= 2.0),
+            ("beta", self.beta, self.beta > 0.0 && self.beta <= 2.0),
+        ] {
+            if !(v.is_finite() && ok) {
+                return Err(Error::invalid(field, v, "finite; E >= 0, A and B > 0, alpha and beta in (0, 2]"));
+            }
+        }
+        Ok(())
     }
 
     /// Picks the parameter count this law expects.

@@ -300,7 +300,7 @@ mod tests {
             for tied_embeddings in [false, true] {
                 let a = Architecture { attention, tied_embeddings, mlp: Mlp::Swiglu, ..tiny() };
                 let n = op_table(&a).ops().len();
-                assert!(n <= MAX_OPS && n >= 20);
+                assert!((20..=MAX_OPS).contains(&n));
             }
         }
     }

@@ -59,6 +59,12 @@ pub fn evaluate(arch: &Architecture, hw: &Hardware, budget_s: f64, law: &Law) ->
     }
 }
 
+/// Evaluates many configurations in parallel (same order as `archs`).
+pub fn evaluate_many(archs: &[Architecture], hw: &Hardware, budget_s: f64, law: &Law) -> Vec<Metrics> {
+    use rayon::prelude::*;
+    archs.par_iter().with_min_len(4096).map(|a| evaluate(a, hw, budget_s, law)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

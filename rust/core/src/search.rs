@@ -134,11 +134,11 @@ impl SearchSpace {
         let d_model = self.d_model[digit[0]];
         let head_dim = self.head_dim[digit[2]];
         let kv_group = self.kv_group[digit[3]];
-        if d_model % head_dim != 0 {
+        if !d_model.is_multiple_of(head_dim) {
             return None;
         }
         let n_heads = d_model / head_dim;
-        if n_heads % kv_group != 0 {
+        if !n_heads.is_multiple_of(kv_group) {
             return None;
         }
         let d_ff = (self.ffn_mult[digit[5]] * f64::from(d_model)).round();
@@ -218,6 +218,7 @@ impl SearchParams {
             return Err(Error::invalid("top_k", self.top_k, "an integer in [1, 100000]"));
         }
         self.hardware.validate()?;
+        self.law.validate()?;
         self.guards.validate()
     }
 }

@@ -1,0 +1,344 @@
+"""Command line: ``timescale-frontier`` (the search) and the ``timescale`` group (``search``,
+``predict``, ``hardware list|show``). Calls the public API only; errors become one line on
+stderr with exit code 2 (bad input) or 1 (nothing feasible, runtime failure); ``--debug`` shows
+the traceback."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from timescale_frontier import format as fmt
+from timescale_frontier.architecture import Architecture
+from timescale_frontier.errors import InvalidInputError, TimescaleError
+from timescale_frontier.hardware import Hardware, shipped_names
+from timescale_frontier.loss import law_names
+from timescale_frontier.metrics import predict
+from timescale_frontier.search import ARCH_FIELDS, METRIC_FIELDS, SearchResult, search
+from timescale_frontier.space import AXES, load_space, make_space, parse_axis
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(f: F) -> F:
+    """Turns the exception tree into one-line messages and exit codes (2 usage, 1 runtime)."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = kwargs.get("debug", False)
+        try:
+            return f(*args, **kwargs)
+        except InvalidInputError as e:
+            if debug:
+                raise
+            _fail(str(e), 2)
+        except TimescaleError as e:
+            if debug:
+                raise
+            _fail(str(e), 1)
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except OSError as e:
+            if debug:
+                raise
+            _fail(f"{getattr(e, 'filename', '') or ''}: {e.strerror or e}".lstrip(": "), 1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _hours(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    import math
+
+    if value is not None and (not math.isfinite(value) or value <= 0):
+        raise click.BadParameter(f"{value} is invalid: expected a finite number of hours > 0")
+    return value
+
+
+def _aspect(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) for x in value.split(":"))
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is invalid: expected MIN:MAX, e.g. 20:200") from None
+    return lo, hi
+
+
+def search_options(f: F) -> F:
+    """Options shared by ``timescale-frontier`` and ``timescale search``."""
+    for axis in reversed(list(AXES)):
+        kind = AXES[axis]
+        example = {"int": "512,1024 or 128:8192:128", "float": "2.667,4", "bool": "true,false"}.get(
+            kind, kind.split(":", 1)[-1])
+        f = click.option(f"--{axis.replace('_', '-')}", axis, default=None, metavar="VALUES",
+                         help=f"Search-space axis {axis} ({example}).")(f)
+    options = [
+        click.option("--hardware", "-H", required=True, help="Hardware file: a path, a shipped file name (tpu_v4.toml) or a bare name (tpu_v4)."),
+        click.option("--hours", type=float, required=True, callback=_hours, help="Wall-clock training budget in hours."),
+        click.option("--chips", type=int, default=1, show_default=True, help="Chips to train on (only 1 is modelled so far)."),
+        click.option("--law", type=click.Choice(law_names()), default="hoffmann", show_default=True, help="Scaling law for the predicted loss."),
+        click.option("--top", "top_k", type=click.IntRange(1, 100_000), default=10, show_default=True, help="How many of the best configurations to list."),
+        click.option("--format", "out_format", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True),
+        click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write the output to this file (atomically) instead of stdout."),
+        click.option("--space", "space_file", type=click.Path(dir_okay=False), default=None, help="TOML file of search-space axes (flags override it)."),
+        click.option("--aspect-ratio", default="20:200", show_default=True, callback=_aspect, help="Accepted d_model/n_layers range MIN:MAX (Kaplan 2020's shape-insensitive range)."),
+        click.option("--max-tokens-per-step", type=click.FloatRange(min=1), default=None, help="Cap on batch x seq_len (default: Kaplan's critical batch at the predicted loss)."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
+        click.option("--debug", is_flag=True, help="Show tracebacks."),
+    ]
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
+def _progress(quiet: bool) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+    if quiet or not sys.stderr.isatty():
+        return None, lambda: None
+    state: dict[str, Any] = {"bar": None, "done": 0, "t0": time.perf_counter()}
+
+    def update(done: int, total: int) -> None:
+        if state["bar"] is None:
+            state["bar"] = click.progressbar(length=total, label="searching", file=sys.stderr,
+                                             show_pos=True, show_eta=True)
+            state["bar"].__enter__()
+        rate = done / max(time.perf_counter() - state["t0"], 1e-9)
+        state["bar"].label = f"searching ({rate / 1e6:.1f} M configs/s)"
+        state["bar"].update(done - state["done"])
+        state["done"] = done
+
+    def close() -> None:
+        if state["bar"] is not None:
+            state["bar"].__exit__(None, None, None)
+
+    return update, close
+
+
+def run_search(hardware: str, hours: float, chips: int, law: str, top_k: int, out_format: str,
+               output: str | None, space_file: str | None, aspect_ratio: tuple[float, float],
+               max_tokens_per_step: float | None, quiet: bool, debug: bool, **axes: str | None) -> None:
+    if chips != 1:
+        raise InvalidInputError(f"--chips = {chips} is invalid: only single-chip training is modelled so far (use 1)")
+    hw = Hardware.load(hardware)
+    overrides: dict[str, Any] = load_space(space_file) if space_file else {}
+    for axis, value in axes.items():
+        if value is not None:
+            overrides[axis] = parse_axis(axis, value)
+    space = make_space(overrides, origin=space_file or "search space")
+    update, close = _progress(quiet)
+    try:
+        result = search(hw, hours, space, law=law, top_k=top_k, aspect_ratio=aspect_ratio,
+                        max_tokens_per_step=max_tokens_per_step, progress=update)
+    finally:
+        close()
+    text = render(result, out_format)
+    if output:
+        fmt.write_atomic(output, text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+def _arch_cells(r: dict[str, Any]) -> list[str]:
+    return [str(r["d_model"]), str(r["n_layers"]), f"{r['n_heads']}/{r['n_kv_heads']}", str(r["d_ff"]),
+            r["mlp"], r["attention"][:5], "tied" if r["tied_embeddings"] else "untied",
+            str(r["seq_len"]), str(r["batch_size"])]
+
+
+def _metric_cells(r: dict[str, Any]) -> list[str]:
+    return [fmt.count(r["params"]), fmt.seconds(r["step_time_s"]), fmt.count(r["tokens"]),
+            fmt.binary_bytes(r["memory_bytes"]), f"{r['loss']:.4f}"]
+
+
+HEADERS = ["d_model", "layers", "heads/kv", "d_ff", "mlp", "attn", "embed", "seq", "batch",
+           "params", "step", "tokens", "memory", "loss"]
+
+
+PARETO_ROWS = 15
+
+
+def _thin(rows: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """At most ``n`` rows, evenly spaced, first and last kept."""
+    if len(rows) <= n:
+        return rows
+    picks = sorted({round(i * (len(rows) - 1) / (n - 1)) for i in range(n)})
+    return [rows[i] for i in picks]
+
+
+def _pareto_title(r: SearchResult) -> str:
+    n = len(r.pareto["index"])
+    shown = f" ({PARETO_ROWS} of {n} shown; --format json or csv lists all)" if n > PARETO_ROWS else ""
+    return f"Pareto set, loss vs parameters (nothing else is both smaller and better){shown}:"
+
+
+def render(r: SearchResult, out_format: str) -> str:
+    if out_format == "json":
+        return fmt.to_json(r.to_dict())
+    if out_format == "csv":
+        rows = [{"set": "top", "rank": i + 1, **row} for i, row in enumerate(r.rows("top"))]
+        rows += [{"set": "pareto", "rank": i + 1, **row} for i, row in enumerate(r.rows("pareto"))]
+        return fmt.to_csv(rows)
+    hw = r.hardware
+    b = r.best
+    status = "calibrated" if hw.calibrated else "UNCALIBRATED: datasheet roofline, not measured on this chip"
+    out = [
+        f"{hw.description} ({hw.path}), budget {r.hours:g} h, law {r.law_name}",
+        f"step time: {hw.step_time_formula}",
+        f"[{status}]",
+        "",
+        f"Best: d_model {b['d_model']}, {b['n_layers']} layers, {b['n_heads']} heads "
+        f"({b['n_kv_heads']} KV) of {b['head_dim']}, d_ff {b['d_ff']} {b['mlp']}, {b['attention']} attention, "
+        f"{'tied' if b['tied_embeddings'] else 'untied'} embeddings, seq {b['seq_len']} x batch {b['batch_size']}",
+        f"  {fmt.count(b['params'])} params ({fmt.count(b['non_embedding_params'])} non-embedding), "
+        f"{fmt.seconds(b['step_time_s'])}/step, {fmt.count(b['tokens'])} tokens, "
+        f"memory {fmt.binary_bytes(b['memory_bytes'])} of {fmt.binary_bytes(hw.hbm_bytes)}, "
+        f"predicted loss {b['loss']:.4f} nats/token",
+        "",
+        "Why:",
+        *(f"  {line}" for line in r.explain()),
+        "",
+        f"Top {len(r.top['index'])} by predicted loss:",
+        fmt.table(["#"] + HEADERS, [[str(i + 1)] + _arch_cells(x) + _metric_cells(x) for i, x in enumerate(r.rows("top"))]),
+        "",
+        _pareto_title(r),
+        fmt.table(HEADERS, [_arch_cells(x) + _metric_cells(x) for x in _thin(r.rows("pareto"), PARETO_ROWS)]),
+        "",
+        f"Evaluated {r.evaluated:,} configurations in {r.elapsed_s:.2f} s "
+        f"({r.evaluated / max(r.elapsed_s, 1e-9) / 1e6:.1f} M/s); {r.feasible:,} feasible. Dropped: "
+        + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in r.rejected.items() if v) + ".",
+    ]
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------- timescale-frontier
+@click.command(name="timescale-frontier")
+@search_options
+@handle_errors
+def frontier_main(**kwargs: Any) -> None:
+    """Which transformer reaches the lowest loss when the wall-clock budget runs out?
+
+    Example: timescale-frontier --hardware tpu_v4.toml --hours 12
+    """
+    run_search(**kwargs)
+
+
+# ---------------------------------------------------------------- timescale
+@click.group()
+@click.version_option(package_name="timescale-frontier")
+def main() -> None:
+    """timescale-frontier: step time, loss and the best transformer for a wall-clock budget."""
+
+
+@main.command(name="search")
+@search_options
+@handle_errors
+def search_cmd(**kwargs: Any) -> None:
+    """Search a space of architectures (same as timescale-frontier)."""
+    run_search(**kwargs)
+
+
+@main.command(name="predict")
+@click.option("--d-model", type=click.IntRange(1), required=True)
+@click.option("--n-layers", type=click.IntRange(1), required=True)
+@click.option("--n-heads", type=click.IntRange(1), required=True)
+@click.option("--n-kv-heads", type=click.IntRange(1), default=None, help="Default: n_heads.")
+@click.option("--head-dim", type=click.IntRange(1), default=None, help="Default: d_model / n_heads.")
+@click.option("--d-ff", type=click.IntRange(1), default=None, help="Default: 4 d_model (gelu), 8/3 d_model to a multiple of 256 (swiglu).")
+@click.option("--mlp", type=click.Choice(["gelu", "swiglu"]), default="gelu", show_default=True)
+@click.option("--attention", type=click.Choice(["flash", "materialized"]), default="flash", show_default=True)
+@click.option("--tied/--untied", default=False, show_default=True, help="Tie the output projection to the embedding.")
+@click.option("--seq-len", type=click.IntRange(1), default=2048, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True, help="Sequences per step.")
+@click.option("--vocab-size", type=click.IntRange(1), default=32000, show_default=True)
+@click.option("--hardware", "-H", required=True)
+@click.option("--hours", type=float, required=True, callback=_hours)
+@click.option("--law", type=click.Choice(law_names()), default="hoffmann", show_default=True)
+@click.option("--ops", is_flag=True, help="Also list the MEMCPY operation table.")
+@click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--debug", is_flag=True)
+@handle_errors
+def predict_cmd(d_model: int, n_layers: int, n_heads: int, n_kv_heads: int | None, head_dim: int | None,
+                d_ff: int | None, mlp: str, attention: str, tied: bool, seq_len: int, batch_size: int,
+                vocab_size: int, hardware: str, hours: float, law: str, ops: bool, out_format: str,
+                debug: bool) -> None:
+    """Every metric of one architecture on one chip for a budget."""
+    arch = Architecture(d_model, n_layers, n_heads, n_kv_heads=n_kv_heads, head_dim=head_dim, d_ff=d_ff,
+                        mlp=mlp, attention=attention, tied_embeddings=tied, seq_len=seq_len,
+                        batch_size=batch_size, vocab_size=vocab_size)
+    hw = Hardware.load(hardware)
+    p = predict(arch, hw, hours, law)
+    if out_format == "json":
+        doc = {"architecture": arch.to_dict(), "hardware": hw.name, "calibrated": hw.calibrated,
+               "hours": hours, "law": law, **p.to_dict()}
+        if ops:
+            doc["ops"] = arch.op_table()
+        click.echo(fmt.to_json(doc), nl=False)
+        return
+    lines = [
+        repr(arch),
+        f"on {hw.description} ({'calibrated' if hw.calibrated else 'UNCALIBRATED datasheet roofline'}), {hours:g} h, law {law}",
+        f"  params                {fmt.count(p.params)} ({fmt.count(p.non_embedding_params)} non-embedding)",
+        f"  FLOPs per step        {fmt.si(p.flops_per_step, 'FLOP')}",
+        f"  MEMCPY per step       {fmt.binary_bytes(p.memcpy_bytes_per_step)} ({p.memcpy_bytes_per_step:.4g} bytes)",
+        f"  memory                {fmt.binary_bytes(p.memory_bytes)} of {fmt.binary_bytes(hw.hbm_bytes * hw.usable_hbm_fraction)} usable"
+        f" ({'fits' if p.fits_memory else 'DOES NOT FIT'})",
+        f"  step time             {fmt.seconds(p.step_time_s)}",
+        f"  steps in budget       {p.steps:,.0f}",
+        f"  tokens                {fmt.count(p.tokens)} ({fmt.count(p.tokens_per_step)} per step)",
+        f"  predicted loss        {'-' if p.loss is None else f'{p.loss:.4f} nats/token'}",
+    ]
+    if p.loss is None:
+        lines.append(f"  (one step takes {fmt.seconds(p.step_time_s)}, longer than the budget)")
+    if ops:
+        rows = [[o["pass"], o["scope"], o["name"], fmt.binary_bytes(o["read_bytes"]), fmt.binary_bytes(o["write_bytes"]),
+                 fmt.binary_bytes(o["bytes_per_step"]), f"{100 * o['bytes_per_step'] / p.memcpy_bytes_per_step:.1f}%"]
+                for o in arch.op_table()]
+        lines += ["", fmt.table(["pass", "scope", "op", "read", "write", "per step", "share"], rows)]
+    click.echo("\n".join(lines))
+
+
+@main.group(name="hardware")
+def hardware_group() -> None:
+    """Shipped hardware files."""
+
+
+@hardware_group.command(name="list")
+@handle_errors
+def hardware_list(debug: bool = False) -> None:
+    """List the shipped hardware files."""
+    rows = []
+    for name in shipped_names():
+        hw = Hardware.load(name)
+        rows.append([name, fmt.si(hw.peak_bf16_flops_per_s, "FLOP/s"), fmt.binary_bytes(hw.hbm_bytes),
+                     fmt.si(hw.hbm_bytes_per_s, "B/s"), "yes" if hw.calibrated else "no", hw.description])
+    click.echo(fmt.table(["name", "bf16 peak", "HBM", "HBM bandwidth", "calibrated", "description"], rows))
+
+
+@hardware_group.command(name="show")
+@click.argument("name")
+@click.option("--debug", is_flag=True)
+@handle_errors
+def hardware_show(name: str, debug: bool) -> None:
+    """Show one hardware file's figures, sources and step-time model."""
+    hw = Hardware.load(name)
+    lines = [f"{hw.name}: {hw.description}", f"file: {hw.path}",
+             f"calibrated: {'yes' if hw.calibrated else 'no (datasheet roofline with assumed efficiencies)'}",
+             f"step time: {hw.step_time_formula}",
+             f"peak bf16: {fmt.si(hw.peak_bf16_flops_per_s, 'FLOP/s')}",
+             f"HBM: {fmt.binary_bytes(hw.hbm_bytes)} ({hw.usable_hbm_fraction:g} usable), {fmt.si(hw.hbm_bytes_per_s, 'B/s')}",
+             "sources:"]
+    lines += [f"  {k}: {v}" for k, v in hw.sources.items()]
+    click.echo("\n".join(lines))
+
+
+__all__ = ["main", "frontier_main", "ARCH_FIELDS", "METRIC_FIELDS"]

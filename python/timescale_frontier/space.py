@@ -1,0 +1,160 @@
+"""Search spaces: the core's ``SearchSpace`` built from CLI flags (``--d-model 512,1024`` or
+``--d-model 128:8192:128``) and TOML space files (``--space space.toml``).
+
+Axis value syntax, shared by flags and files: a comma-separated list of items, each a value or an
+inclusive range ``start:stop:step`` (arithmetic) or ``start:stop:*factor`` (geometric). In a TOML
+file an axis may also be a list of values.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from timescale_frontier import _toml
+from timescale_frontier._core import SearchSpace
+from timescale_frontier.errors import InvalidInputError, TimescaleError
+
+__all__ = ["SearchSpace", "AXES", "parse_axis", "load_space", "make_space"]
+
+#: Axis name -> value kind. ``n_heads = d_model / head_dim``, ``n_kv_heads = n_heads / kv_group``,
+#: ``d_ff = round(ffn_mult x d_model)``.
+AXES: dict[str, str] = {
+    "d_model": "int",
+    "n_layers": "int",
+    "head_dim": "int",
+    "kv_group": "int",
+    "mlp": "choice:gelu,swiglu",
+    "ffn_mult": "float",
+    "attention": "choice:flash,materialized",
+    "tied_embeddings": "bool",
+    "vocab_size": "int",
+    "seq_len": "int",
+    "batch_size": "int",
+}
+PRECISION_KEYS = ("param_bytes", "activation_bytes", "optimizer_bytes")
+MAX_AXIS_VALUES = 1_000_000
+_TRUE = {"true", "tied", "yes", "1"}
+_FALSE = {"false", "untied", "no", "0"}
+
+
+def _range(name: str, item: str, kind: str) -> list[Any]:
+    parts = item.split(":")
+    if len(parts) != 3:
+        raise InvalidInputError(f"{name}: '{item}' is invalid: expected a value or start:stop:step or start:stop:*factor")
+    conv = int if kind == "int" else float
+    try:
+        start, stop = conv(parts[0]), conv(parts[1])
+        geometric = parts[2].startswith("*")
+        step = conv(parts[2][1:] if geometric else parts[2])
+    except ValueError:
+        raise InvalidInputError(f"{name}: '{item}' is invalid: range bounds and step must be {kind}s") from None
+    if not all(math.isfinite(x) for x in (start, stop, step)) or start <= 0 or stop < start:
+        raise InvalidInputError(f"{name}: '{item}' is invalid: expected 0 < start <= stop")
+    if (geometric and step <= 1) or (not geometric and step <= 0):
+        raise InvalidInputError(f"{name}: '{item}' is invalid: step must be > 0 (factor > 1)")
+    count = math.log(stop / start, step) + 1 if geometric else (stop - start) / step + 1
+    if count > MAX_AXIS_VALUES:
+        raise InvalidInputError(f"{name}: '{item}' has {count:.3g} values; at most {MAX_AXIS_VALUES} per axis")
+    out, x = [], start
+    while x <= stop * (1 + 1e-12):
+        out.append(conv(round(x, 12)) if kind == "float" else conv(x))
+        x = x * step if geometric else x + step
+    return out
+
+
+def _scalar(name: str, raw: Any, kind: str) -> Any:
+    if kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        s = str(raw).strip().lower()
+        if s in _TRUE or s in _FALSE:
+            return s in _TRUE
+        raise InvalidInputError(f"{name}: {raw!r} is invalid: expected true/false (or tied/untied)")
+    if kind.startswith("choice:"):
+        choices = kind.split(":", 1)[1].split(",")
+        s = str(raw).strip().lower()
+        if s not in choices:
+            raise InvalidInputError(f"{name}: {raw!r} is invalid: expected one of {', '.join(choices)}")
+        return s
+    if isinstance(raw, bool):
+        raise InvalidInputError(f"{name}: {raw!r} is invalid: expected a number")
+    try:
+        v = float(raw) if kind == "float" else _to_int(raw)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{name}: {raw!r} is invalid: expected {'a number' if kind == 'float' else 'an integer'}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise InvalidInputError(f"{name}: {raw!r} is invalid: expected a finite value > 0")
+    return v
+
+
+def _to_int(raw: Any) -> int:
+    if isinstance(raw, int):
+        return raw
+    f = float(raw)
+    if not f.is_integer():
+        raise ValueError(raw)
+    return int(f)
+
+
+def parse_axis(name: str, value: Any) -> list[Any]:
+    """Values of axis ``name`` from a flag string, a TOML list or a scalar; sorted, de-duplicated."""
+    if name not in AXES:
+        raise InvalidInputError(f"unknown search-space axis '{name}' (axes: {', '.join(AXES)})")
+    kind = AXES[name]
+    items: list[Any]
+    if isinstance(value, list):
+        items = value
+    elif isinstance(value, str):
+        items = [s.strip() for s in value.split(",")]
+    else:
+        items = [value]
+    if not items or any(isinstance(i, str) and not i for i in items):
+        raise InvalidInputError(f"{name}: empty value list (give at least one value)")
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, str) and ":" in item and kind in ("int", "float"):
+            out.extend(_range(name, item, kind))
+        else:
+            out.append(_scalar(name, item, kind))
+        if len(out) > MAX_AXIS_VALUES:
+            raise InvalidInputError(f"{name}: more than {MAX_AXIS_VALUES} values")
+    if kind in ("int", "float"):
+        return sorted(set(out))
+    return list(dict.fromkeys(out))
+
+
+def load_space(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Axis overrides from a TOML space file: keys at top level or under ``[space]``."""
+    p = Path(path)
+    doc = _toml.read_toml(p, "search-space")
+    if "space" in doc:
+        _toml.check_keys(p, "", doc, ["space"])
+        doc = _toml.table(p, doc, "space")
+    _toml.check_keys(p, "space", doc, list(AXES) + list(PRECISION_KEYS))
+    out: dict[str, Any] = {}
+    for k, v in doc.items():
+        try:
+            out[k] = v if k in PRECISION_KEYS else parse_axis(k, v)
+        except InvalidInputError as e:
+            raise InvalidInputError(f"{p}: {e}") from None
+    return out
+
+
+def make_space(overrides: dict[str, Any] | None = None, origin: str = "") -> SearchSpace:
+    """The default space with ``overrides`` (axis -> values; precision keys -> bytes) applied.
+
+    Examples
+    --------
+    >>> make_space().size
+    5505024
+    >>> make_space({"d_model": parse_axis("d_model", "512,1024")}).size
+    172032
+    """
+    overrides = dict(overrides or {})
+    try:
+        return SearchSpace(**overrides)
+    except TimescaleError as e:
+        raise type(e)(f"{origin}: {e}" if origin else str(e)) from None

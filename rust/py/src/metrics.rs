@@ -1,0 +1,156 @@
+//! `predict` (one configuration) and `evaluate` (numpy columns of configurations).
+
+use numpy::{IntoPyArray, PyReadonlyArray1};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use timescale_core::metrics::evaluate_many;
+use timescale_core::{Architecture, Attention, Error, Metrics, Mlp, Precision};
+
+use crate::architecture::PyArchitecture;
+use crate::error::to_py;
+use crate::hardware::{PyHardware, PyLaw};
+
+fn check_budget(budget_s: f64) -> PyResult<()> {
+    if budget_s.is_finite() && budget_s > 0.0 {
+        Ok(())
+    } else {
+        Err(to_py(Error::invalid("budget_s", budget_s, "a finite number of seconds > 0")))
+    }
+}
+
+/// Every metric of one configuration, as a dict keyed by the JSON field names.
+#[pyfunction]
+pub fn predict<'py>(
+    py: Python<'py>,
+    arch: &PyArchitecture,
+    hardware: &PyHardware,
+    budget_s: f64,
+    law: &PyLaw,
+) -> PyResult<Bound<'py, PyDict>> {
+    check_budget(budget_s)?;
+    let m = timescale_core::evaluate(&arch.0, &hardware.0, budget_s, &law.0);
+    let d = PyDict::new(py);
+    d.set_item("params", m.params)?;
+    d.set_item("non_embedding_params", m.non_embedding_params)?;
+    d.set_item("flops_per_step", m.flops_per_step)?;
+    d.set_item("memcpy_bytes_per_step", m.memcpy_bytes_per_step)?;
+    d.set_item("memory_bytes", m.memory_bytes)?;
+    d.set_item("fits_memory", m.fits_memory)?;
+    d.set_item("step_time_s", m.step_time_s)?;
+    d.set_item("steps", m.steps)?;
+    d.set_item("tokens", m.tokens)?;
+    d.set_item("tokens_per_step", arch.0.tokens_per_step())?;
+    // No NaN or inf crosses the boundary: a budget shorter than one step has no loss.
+    d.set_item("loss", if m.loss.is_finite() { Some(m.loss) } else { None })?;
+    Ok(d)
+}
+
+/// Metric columns of `metrics` as numpy arrays (shared by `evaluate` and the search results).
+pub fn metric_columns<'py>(py: Python<'py>, out: &Bound<'py, PyDict>, metrics: &[Metrics]) -> PyResult<()> {
+    let col = |f: fn(&Metrics) -> f64| metrics.iter().map(f).collect::<Vec<f64>>();
+    out.set_item("params", col(|m| m.params).into_pyarray(py))?;
+    out.set_item("non_embedding_params", col(|m| m.non_embedding_params).into_pyarray(py))?;
+    out.set_item("flops_per_step", col(|m| m.flops_per_step).into_pyarray(py))?;
+    out.set_item("memcpy_bytes_per_step", col(|m| m.memcpy_bytes_per_step).into_pyarray(py))?;
+    out.set_item("memory_bytes", col(|m| m.memory_bytes).into_pyarray(py))?;
+    out.set_item("step_time_s", col(|m| m.step_time_s).into_pyarray(py))?;
+    out.set_item("steps", col(|m| m.steps).into_pyarray(py))?;
+    out.set_item("tokens", col(|m| m.tokens).into_pyarray(py))?;
+    out.set_item("loss", col(|m| m.loss).into_pyarray(py))?;
+    out.set_item("fits_memory", metrics.iter().map(|m| m.fits_memory).collect::<Vec<bool>>().into_pyarray(py))?;
+    Ok(())
+}
+
+/// Vectorized metrics. Integer columns are int64 arrays of one length; `mlp` codes 0 = gelu,
+/// 1 = swiglu; `attention` codes 0 = materialized, 1 = flash; `tied_embeddings` 0/1. Every row is
+/// validated; the first bad row raises `InvalidInputError` naming the row and field.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (d_model, n_layers, n_heads, n_kv_heads, head_dim, d_ff, mlp, attention,
+    tied_embeddings, seq_len, batch_size, vocab_size, param_bytes, activation_bytes, optimizer_bytes,
+    hardware, budget_s, law))]
+pub fn evaluate<'py>(
+    py: Python<'py>,
+    d_model: PyReadonlyArray1<'py, i64>,
+    n_layers: PyReadonlyArray1<'py, i64>,
+    n_heads: PyReadonlyArray1<'py, i64>,
+    n_kv_heads: PyReadonlyArray1<'py, i64>,
+    head_dim: PyReadonlyArray1<'py, i64>,
+    d_ff: PyReadonlyArray1<'py, i64>,
+    mlp: PyReadonlyArray1<'py, i64>,
+    attention: PyReadonlyArray1<'py, i64>,
+    tied_embeddings: PyReadonlyArray1<'py, i64>,
+    seq_len: PyReadonlyArray1<'py, i64>,
+    batch_size: PyReadonlyArray1<'py, i64>,
+    vocab_size: PyReadonlyArray1<'py, i64>,
+    param_bytes: f64,
+    activation_bytes: f64,
+    optimizer_bytes: f64,
+    hardware: &PyHardware,
+    budget_s: f64,
+    law: &PyLaw,
+) -> PyResult<Bound<'py, PyDict>> {
+    check_budget(budget_s)?;
+    let cols = [
+        ("d_model", d_model.as_array()),
+        ("n_layers", n_layers.as_array()),
+        ("n_heads", n_heads.as_array()),
+        ("n_kv_heads", n_kv_heads.as_array()),
+        ("head_dim", head_dim.as_array()),
+        ("d_ff", d_ff.as_array()),
+        ("mlp", mlp.as_array()),
+        ("attention", attention.as_array()),
+        ("tied_embeddings", tied_embeddings.as_array()),
+        ("seq_len", seq_len.as_array()),
+        ("batch_size", batch_size.as_array()),
+        ("vocab_size", vocab_size.as_array()),
+    ];
+    let n = cols[0].1.len();
+    if let Some((name, c)) = cols.iter().find(|(_, c)| c.len() != n) {
+        return Err(to_py(Error::invalid(name, format!("{} rows", c.len()), &format!("{n} rows like d_model"))));
+    }
+    let precision = Precision { param_bytes, activation_bytes, optimizer_bytes };
+    let mut archs = Vec::with_capacity(n);
+    for i in 0..n {
+        let dim = |k: usize| -> PyResult<u32> {
+            let (name, c) = &cols[k];
+            u32::try_from(c[i]).map_err(|_| {
+                to_py(Error::invalid(&format!("row {i}: {name}"), c[i], "an integer in [1, 16777216]"))
+            })
+        };
+        let code = |k: usize, names: &str| -> PyResult<i64> {
+            let (name, c) = &cols[k];
+            match c[i] {
+                0 | 1 => Ok(c[i]),
+                v => Err(to_py(Error::invalid(&format!("row {i}: {name}"), v, names))),
+            }
+        };
+        let a = Architecture {
+            d_model: dim(0)?,
+            n_layers: dim(1)?,
+            n_heads: dim(2)?,
+            n_kv_heads: dim(3)?,
+            head_dim: dim(4)?,
+            d_ff: dim(5)?,
+            mlp: if code(6, "0 (gelu) or 1 (swiglu)")? == 1 { Mlp::Swiglu } else { Mlp::Gelu },
+            attention: if code(7, "0 (materialized) or 1 (flash)")? == 1 { Attention::Flash } else { Attention::Materialized },
+            tied_embeddings: code(8, "0 or 1")? == 1,
+            seq_len: dim(9)?,
+            batch_size: dim(10)?,
+            vocab_size: dim(11)?,
+            precision,
+        };
+        a.validate().map_err(|e| match e {
+            Error::InvalidValue { field, value, expected } => {
+                to_py(Error::InvalidValue { field: format!("row {i}: {field}"), value, expected })
+            }
+            other => to_py(other),
+        })?;
+        archs.push(a);
+    }
+    let (hw, law) = (hardware.0, law.0);
+    let metrics = py.detach(|| evaluate_many(&archs, &hw, budget_s, &law));
+    let out = PyDict::new(py);
+    metric_columns(py, &out, &metrics)?;
+    Ok(out)
+}
