@@ -56,7 +56,7 @@ def predict(arch: Architecture, hardware: Hardware, hours: float, law: str | Law
     Examples
     --------
     >>> from timescale_frontier import Architecture, Hardware
-    >>> p = predict(Architecture(d_model=1024, n_layers=16, n_heads=16, seq_len=2048, batch_size=64),
+    >>> p = predict(Architecture(d_model=1024, n_layers=16, n_heads=16, seq_len=2048, batch_size=16),
     ...             Hardware.load("h100_sxm"), hours=12)
     >>> p.fits_memory, p.tokens > 0
     (True, True)

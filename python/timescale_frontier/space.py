@@ -15,7 +15,7 @@ from typing import Any
 
 from timescale_frontier import _toml
 from timescale_frontier._core import SearchSpace
-from timescale_frontier.errors import InvalidInputError, TimescaleError
+from timescale_frontier.errors import EmptySpaceError, InvalidInputError, TimescaleError
 
 __all__ = ["SearchSpace", "AXES", "parse_axis", "load_space", "make_space"]
 
@@ -112,7 +112,7 @@ def parse_axis(name: str, value: Any) -> list[Any]:
     else:
         items = [value]
     if not items or any(isinstance(i, str) and not i for i in items):
-        raise InvalidInputError(f"{name}: empty value list (give at least one value)")
+        raise EmptySpaceError(f"{name}: empty value list (give at least one value)")
     out: list[Any] = []
     for item in items:
         if isinstance(item, str) and ":" in item and kind in ("int", "float"):
@@ -153,8 +153,16 @@ def make_space(overrides: dict[str, Any] | None = None, origin: str = "") -> Sea
     >>> make_space({"d_model": parse_axis("d_model", "512,1024")}).size
     172032
     """
-    overrides = dict(overrides or {})
+    kwargs: dict[str, Any] = {}
+    for k, v in (overrides or {}).items():
+        if k in PRECISION_KEYS:
+            kwargs[k] = v
+        else:
+            try:
+                kwargs[k] = parse_axis(k, v)
+            except InvalidInputError as e:
+                raise type(e)(f"{origin}: {e}" if origin else str(e)) from None
     try:
-        return SearchSpace(**overrides)
+        return SearchSpace(**kwargs)
     except TimescaleError as e:
         raise type(e)(f"{origin}: {e}" if origin else str(e)) from None

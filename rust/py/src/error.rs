@@ -4,11 +4,11 @@ use pyo3::exceptions::{PyException, PyKeyboardInterrupt};
 use pyo3::{create_exception, PyErr};
 use timescale_core::Error;
 
-create_exception!(_core, TimescaleError, PyException, "Base class of every error timescale-frontier raises.");
-create_exception!(_core, InvalidInputError, TimescaleError, "A value outside its accepted range (names the field and the range).");
-create_exception!(_core, EmptySpaceError, InvalidInputError, "A search-space axis has no values.");
-create_exception!(_core, SpaceTooLargeError, InvalidInputError, "A search space larger than the search agrees to enumerate.");
-create_exception!(_core, InfeasibleError, TimescaleError, "No configuration passes the feasibility checks; the message says why.");
+create_exception!(timescale_frontier, TimescaleError, PyException, "Base class of every error timescale-frontier raises.");
+create_exception!(timescale_frontier, InvalidInputError, TimescaleError, "A value outside its accepted range (names the field and the range).");
+create_exception!(timescale_frontier, EmptySpaceError, InvalidInputError, "A search-space axis has no values.");
+create_exception!(timescale_frontier, SpaceTooLargeError, InvalidInputError, "A search space larger than the search agrees to enumerate.");
+create_exception!(timescale_frontier, InfeasibleError, TimescaleError, "No configuration passes the feasibility checks; the message says why.");
 
 /// Core error -> Python exception (exhaustive: a new variant fails to compile until mapped).
 pub fn to_py(e: Error) -> PyErr {

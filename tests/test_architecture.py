@@ -1,0 +1,46 @@
+import pytest
+
+from timescale_frontier import Architecture, InvalidInputError, TimescaleError, predict
+
+
+def test_llama_7b_parameter_count(llama_7b, h100):
+    # Hand count (see rust/core/src/params.rs): 6,738,415,616, the figure published for LLaMA-7B.
+    p = predict(llama_7b, h100, hours=1)
+    assert p.params == 6_738_415_616
+    assert p.non_embedding_params == 6_738_415_616 - 2 * 32000 * 4096
+
+
+def test_defaults_follow_the_usual_conventions():
+    a = Architecture(4096, 32, 32)
+    assert (a.head_dim, a.n_kv_heads, a.d_ff, a.mlp, a.attention) == (128, 32, 16384, "gelu", "flash")
+    # SwiGLU default d_ff: 8/3 x 4096 = 10922.7, rounded up to a multiple of 256 = 11008 (LLaMA-7B).
+    assert Architecture(4096, 32, 32, mlp="swiglu").d_ff == 11008
+
+
+def test_round_trip_and_equality(llama_7b):
+    assert Architecture(**llama_7b.to_dict()) == llama_7b
+    assert "d_model=4096" in repr(llama_7b)
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(d_model=0, n_layers=1, n_heads=1), "d_model"),
+        (dict(d_model=64, n_layers=1, n_heads=8, n_kv_heads=3), "n_kv_heads"),
+        (dict(d_model=64, n_layers=1, n_heads=7), "head_dim"),
+        (dict(d_model=64, n_layers=1, n_heads=8, mlp="relu"), "mlp"),
+        (dict(d_model=64, n_layers=1, n_heads=8, attention="sparse"), "attention"),
+        (dict(d_model=64, n_layers=1, n_heads=8, activation_bytes=float("nan")), "activation_bytes"),
+        (dict(d_model=64, n_layers=1, n_heads=8, seq_len=1 << 25), "seq_len"),
+    ],
+)
+def test_bad_fields_are_named(kwargs, field):
+    with pytest.raises(InvalidInputError, match=field) as e:
+        Architecture(**kwargs)
+    assert isinstance(e.value, TimescaleError) and "\n" not in str(e.value)
+
+
+def test_op_table_rows_sum_to_memcpy(tiny, tpu_v4):
+    rows = tiny.op_table()
+    assert sum(r["bytes_per_step"] for r in rows) == predict(tiny, tpu_v4, 1).memcpy_bytes_per_step
+    assert {r["pass"] for r in rows} == {"forward", "backward", "optimizer"}

@@ -1,0 +1,120 @@
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from timescale_frontier.cli import frontier_main, main
+
+BIN = Path(sys.executable).parent
+SMALL = ["--d-model", "256:2048:256", "--n-layers", "2:32:2"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True, timeout=120)
+
+
+def test_the_main_job_on_the_default_space():
+    p = run("timescale-frontier", "--hardware", "tpu_v4.toml", "--hours", "12")
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert "Best: d_model" in out and "UNCALIBRATED" in out and "Pareto set" in out
+    assert "Evaluated 5,505,024 configurations" in out
+    for unit in ("params", "ms", "GiB", "nats/token"):
+        assert unit in out
+
+
+def test_json_has_the_documented_fields():
+    r = CliRunner().invoke(frontier_main, ["--hardware", "tpu_v4", "--hours", "12", "--format", "json", *SMALL])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    for key in ("best", "pareto", "top", "evaluated", "feasible", "elapsed_s"):
+        assert key in doc
+    for key in ("step_time_s", "flops_per_step", "memcpy_bytes_per_step", "memory_bytes", "params",
+                "non_embedding_params", "tokens", "loss"):
+        assert key in doc["best"]
+    assert doc["best"] == doc["top"][0] and doc["calibrated"] is False
+    assert len(doc["top"]) == 10 and doc["evaluated"] == 8 * 16 * 2 * 2 * 2 * 2 * 2 * 2 * 4 * 7
+
+
+def test_csv_and_output_file(tmp_path):
+    out = tmp_path / "res.csv"
+    r = CliRunner().invoke(frontier_main, ["-H", "h100_sxm", "--hours", "3", "--format", "csv", "--top", "3",
+                                           "-o", str(out), *SMALL])
+    assert r.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [row["set"] for row in rows[:3]] == ["top"] * 3 and rows[3]["set"] == "pareto"
+    assert float(rows[0]["loss"]) <= float(rows[1]["loss"])
+
+
+def test_predict_and_hardware_commands():
+    r = CliRunner().invoke(main, ["predict", "--d-model", "4096", "--n-layers", "32", "--n-heads", "32",
+                                  "--d-ff", "11008", "--mlp", "swiglu", "--batch-size", "1", "--hardware",
+                                  "h200_sxm", "--hours", "1", "--format", "json", "--ops"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["params"] == 6_738_415_616
+    assert sum(o["bytes_per_step"] for o in doc["ops"]) == doc["memcpy_bytes_per_step"]
+    r = CliRunner().invoke(main, ["predict", "--d-model", "512", "--n-layers", "8", "--n-heads", "8", "-H",
+                                  "tpu_v4", "--hours", "1", "--ops"])
+    assert r.exit_code == 0 and "MEMCPY per step" in r.output and "adamw update" in r.output
+    r = CliRunner().invoke(main, ["hardware", "list"])
+    assert r.exit_code == 0 and "mi300x" in r.output and "tpu_v6e" in r.output
+    r = CliRunner().invoke(main, ["hardware", "show", "tpu_v5p"])
+    assert r.exit_code == 0 and "source" in r.output and "uncalibrated" in r.output
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["--hardware", "nope.toml", "--hours", "12"], 2, "hardware file"),
+        (["--hardware", "tpu_v4", "--hours", "-1"], 2, "hours"),
+        (["--hardware", "tpu_v4", "--hours", "nan"], 2, "hours"),
+        (["--hardware", "tpu_v4", "--hours", "inf"], 2, "hours"),
+        (["--hardware", "tpu_v4", "--hours", "12", "--d-model", ""], 2, "d_model: empty"),
+        (["--hardware", "tpu_v4", "--hours", "12", "--d-model", "abc"], 2, "d_model"),
+        (["--hardware", "tpu_v4", "--hours", "12", "--aspect-ratio", "x"], 2, "aspect"),
+        (["--hardware", "tpu_v4", "--hours", "12", "--chips", "8"], 2, "chips"),
+        (["--hardware", "tpu_v5e", "--hours", "12", "--d-model", "8192", "--n-layers", "48",
+          "--batch-size", "512", "--aspect-ratio", "1:1000"], 1, "smallest needs"),
+    ],
+)
+def test_bad_input_is_one_line_without_traceback(args, code, message):
+    p = run("timescale-frontier", *args)
+    assert p.returncode == code, (p.stdout, p.stderr)
+    assert message in p.stderr
+    assert "Traceback" not in p.stderr and p.stdout == ""
+
+
+def test_malformed_hardware_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = [")
+    p = run("timescale-frontier", "--hardware", str(bad), "--hours", "1")
+    assert p.returncode == 2 and str(bad) in p.stderr and "invalid TOML" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_failed_run_keeps_the_previous_output(tmp_path):
+    out = tmp_path / "keep.json"
+    out.write_text("previous")
+    r = CliRunner().invoke(frontier_main, ["-H", "tpu_v4", "--hours", "1e-9", "-o", str(out), *SMALL])
+    assert r.exit_code == 1
+    assert out.read_text() == "previous"
+    assert list(tmp_path.iterdir()) == [out]
+
+
+def test_space_file(tmp_path):
+    f = tmp_path / "space.toml"
+    f.write_text('[space]\nd_model = [512, 1024]\nn_layers = "4:16:4"\nmlp = ["swiglu"]\n')
+    r = CliRunner().invoke(frontier_main, ["-H", "tpu_v4", "--hours", "1", "--space", str(f), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["space_size"] == 2 * 4 * 2 * 2 * 1 * 2 * 2 * 2 * 1 * 4 * 7
+    assert {row["mlp"] for row in doc["top"]} == {"swiglu"}
+    f.write_text("[space]\nd_modle = [512]\n")
+    r = CliRunner().invoke(frontier_main, ["-H", "tpu_v4", "--hours", "1", "--space", str(f)])
+    assert r.exit_code == 2 and "did you mean 'd_model'" in r.output

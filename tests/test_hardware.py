@@ -1,0 +1,80 @@
+import shutil
+from pathlib import Path
+
+import pytest
+
+from timescale_frontier import Hardware, InvalidInputError
+from timescale_frontier.hardware import SHIPPED_DIR, shipped_names
+
+REQUIRED = {"tpu_v4", "tpu_v5e", "tpu_v5p", "tpu_v6e", "a100_80gb", "h100_sxm", "h200_sxm", "b200", "mi300x"}
+
+
+def test_every_required_chip_is_shipped_and_loads():
+    assert REQUIRED <= set(shipped_names())
+    for name in shipped_names():
+        hw = Hardware.load(name)
+        assert not hw.calibrated and hw.step_time_model.startswith("roofline")
+        # a source for every figure
+        assert all(v.strip() for v in hw.sources.values()) and len(hw.sources) == 7
+
+
+def test_figures_from_the_reference_table():
+    # ../shared/reference/accelerators.md
+    assert Hardware.load("h100_sxm").peak_bf16_flops_per_s == 9.894e14
+    assert Hardware.load("tpu_v5e").hbm_bytes == 16 * 2**30
+    assert Hardware.load("mi300x").hbm_bytes_per_s == 5.3e12
+
+
+def test_resolution_by_path_file_name_and_bare_name(tmp_path):
+    by_name = Hardware.load("tpu_v4")
+    assert Hardware.load("tpu_v4.toml").path == by_name.path
+    copy = tmp_path / "mine.toml"
+    shutil.copy(SHIPPED_DIR / "tpu_v4.toml", copy)
+    assert Hardware.load(copy).hbm_bytes == by_name.hbm_bytes
+    assert Hardware.load(str(copy)).path == copy
+
+
+def _edit(tmp_path: Path, old: str, new: str) -> Path:
+    text = (SHIPPED_DIR / "tpu_v4.toml").read_text()
+    assert old in text
+    p = tmp_path / "edited.toml"
+    p.write_text(text.replace(old, new))
+    return p
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("hbm_bytes_per_s = 1.2000e+12", "hbm_bytes_per_s = 1200", r"chip.hbm_bytes_per_s = 1200 .*bytes/s in \[1e\+09"),
+        ("hbm_bytes = 34359738368", "hbm_bytes = 32", r"chip.hbm_bytes = 32 .*bytes"),
+        ("hbm_bytes = 34359738368", "hbm_bytes = nan", r"chip.hbm_bytes = nan"),
+        ("hbm_bytes = 34359738368", 'hbm_bytes = "32 GiB"', r"chip.hbm_bytes = '32 GiB'"),
+        ("usable_hbm_fraction = 0.9", "usable_hbm_fraction = 1.5", r"usable_hbm_fraction"),
+        ("flops_efficiency = 0.79", "flop_efficiency = 0.79", r"unknown key 'step_time.flop_efficiency' \(did you mean 'step_time.flops_efficiency'|did you mean 'flops_efficiency'"),
+        ('model = "roofline_sum"', 'model = "magic"', r"step_time.model = 'magic'"),
+        ('hbm_bytes_source = "32 GiB HBM2, Google Cloud TPU v4 docs"', "", r"missing key 'chip.hbm_bytes_source'"),
+        ("calibrated = false", "calibrated = true", r"no \[calibration\] section"),
+        ("calibrated = false", "calibrated = 1", r"calibrated = 1"),
+        ("[chip]", "[chip]\n[chip]", r"invalid TOML"),
+    ],
+)
+def test_bad_files_name_file_key_and_range(tmp_path, old, new, message):
+    p = _edit(tmp_path, old, new)
+    with pytest.raises(InvalidInputError, match=message) as e:
+        Hardware.load(p)
+    assert str(e.value).startswith(str(p)) and "\n" not in str(e.value)
+
+
+def test_missing_binary_and_unknown_names(tmp_path):
+    with pytest.raises(InvalidInputError, match="not found"):
+        Hardware.load(tmp_path / "absent.toml")
+    with pytest.raises(InvalidInputError, match="did you mean 'tpu_v4'"):
+        Hardware.load("tpu_v44")
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(bytes(range(256)))
+    with pytest.raises(InvalidInputError, match="UTF-8"):
+        Hardware.load(binary)
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    with pytest.raises(InvalidInputError, match="missing key 'name'"):
+        Hardware.load(empty)

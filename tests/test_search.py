@@ -1,0 +1,87 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from timescale_frontier import (EmptySpaceError, Hardware, InfeasibleError, InvalidInputError, SpaceTooLargeError,
+                                evaluate, make_space, search)
+
+SMALL = {"d_model": [256, 512, 768, 1024, 1536, 2048], "n_layers": [2, 4, 6, 8, 12, 16, 24],
+         "seq_len": [512, 2048], "batch_size": [16, 64, 256]}
+
+
+def _all_configs(space):
+    """Every well-formed configuration of a small space, as columns (via the space's own enumeration)."""
+    archs = [a for a in (space.config_at(i) for i in range(space.size)) if a is not None]
+    cols = {k: np.array([getattr(a, k) for a in archs]) for k in
+            ("d_model", "n_layers", "n_heads", "n_kv_heads", "head_dim", "d_ff", "mlp", "attention",
+             "tied_embeddings", "seq_len", "batch_size", "vocab_size")}
+    return archs, cols
+
+
+def test_pareto_members_are_non_dominated_and_every_excluded_config_is_dominated():
+    hw, hours, cap = Hardware.load("h100_sxm"), 2.0, 1e6
+    space = make_space(SMALL)
+    r = search(hw, hours, space, top_k=5, max_tokens_per_step=cap)
+    archs, cols = _all_configs(space)
+    m = evaluate(hw, hours, **cols)
+    aspect = cols["d_model"] / cols["n_layers"]
+    feasible = (m["fits_memory"] & (m["steps"] >= 1) & (aspect >= 20) & (aspect <= 200)
+                & (cols["seq_len"] * cols["batch_size"] <= cap))
+    assert feasible.sum() == r.feasible > 0
+    loss, params = m["loss"][feasible], m["params"][feasible]
+    front = list(zip(r.pareto["loss"], r.pareto["params"]))
+    for fl, fp in front:
+        assert not np.any((loss <= fl) & (params <= fp) & ((loss < fl) | (params < fp)))
+    for l_, p_ in zip(loss, params):
+        assert any(fl <= l_ and fp <= p_ for fl, fp in front)
+    # best = lowest loss; top sorted
+    assert r.best["loss"] == loss.min()
+    assert list(r.top["loss"]) == sorted(r.top["loss"])
+
+
+def test_longer_budget_never_raises_best_loss():
+    hw = Hardware.load("tpu_v5e")
+    losses = [search(hw, h, SMALL).best["loss"] for h in (0.05, 0.5, 2, 12, 72, 500)]
+    assert losses == sorted(losses, reverse=True)
+
+
+def test_same_answer_whatever_the_thread_count():
+    code = ("import json; from timescale_frontier import Hardware, search; "
+            "r = search(Hardware.load('tpu_v4'), 12, {'d_model': '256:4096:256', 'n_layers': '2:48:2'}, top_k=20); "
+            "print(json.dumps([r.rows('top'), r.rows('pareto')]))")
+    outs = []
+    for threads in ("1", "2", "3"):
+        env = dict(os.environ, RAYON_NUM_THREADS=threads)
+        outs.append(json.loads(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                              text=True, check=True).stdout))
+    assert outs[0] == outs[1] == outs[2]
+
+
+def test_default_space_has_millions_of_configs():
+    assert make_space().size == 5_505_024
+
+
+def test_infeasible_space_is_explained():
+    with pytest.raises(InfeasibleError, match=r"do not fit in .* GiB of usable HBM \(smallest needs"):
+        search(Hardware.load("tpu_v5e"), 1, {"d_model": [8192], "n_layers": [48], "batch_size": [512]},
+               aspect_ratio=(1, 1000))
+    with pytest.raises(InfeasibleError, match="cannot finish one step"):
+        search(Hardware.load("tpu_v5e"), 1e-7, SMALL)
+
+
+def test_bad_spaces_and_arguments():
+    hw = Hardware.load("tpu_v4")
+    with pytest.raises(EmptySpaceError, match="d_model"):
+        search(hw, 1, {"d_model": []})
+    with pytest.raises(SpaceTooLargeError):
+        search(hw, 1, {"d_model": list(range(1, 100_001)), "n_layers": list(range(1, 10_001))})
+    with pytest.raises(InvalidInputError, match="hours"):
+        search(hw, -1, SMALL)
+    with pytest.raises(InvalidInputError, match="aspect_ratio"):
+        search(hw, 1, SMALL, aspect_ratio=(200, 20))
+    with pytest.raises(InvalidInputError, match="top"):
+        search(hw, 1, SMALL, top_k=0)
