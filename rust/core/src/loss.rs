@@ -56,7 +56,19 @@ impl Law {
     /// on `tokens` tokens. Returns +inf when `tokens` is 0 (nothing trained).
     #[inline]
     pub fn loss(&self, n_params: f64, tokens: f64) -> f64 {
-        self.e + self.a / n_params.powf(self.alpha) + self.b / tokens.powf(self.beta)
+        self.e + self.param_term(n_params) + self.data_term(tokens)
+    }
+
+    /// The parameter term A / N^alpha (nats/token).
+    #[inline]
+    pub fn param_term(&self, n_params: f64) -> f64 {
+        self.a / n_params.powf(self.alpha)
+    }
+
+    /// The data term B / D^beta (nats/token); +inf for D = 0.
+    #[inline]
+    pub fn data_term(&self, tokens: f64) -> f64 {
+        self.b / tokens.powf(self.beta)
     }
 
     /// Checks the coefficients: finite, E >= 0, A, B > 0, exponents in (0, 2].
@@ -92,6 +104,14 @@ pub fn critical_batch_tokens(loss: f64) -> f64 {
     2.1e8 / loss.powf(1.0 / 0.21)
 }
 
+/// The largest predicted loss at which `tokens_per_step` is still within Kaplan's critical batch:
+/// `tokens_per_step <= B* / L^(1/alpha_B)  <=>  L <= (B* / tokens_per_step)^alpha_B`. The search
+/// uses this form so the power is computed once per batch size, not once per configuration.
+#[inline]
+pub fn max_loss_for_tokens_per_step(tokens_per_step: f64) -> f64 {
+    (2.1e8 / tokens_per_step).powf(0.21)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +138,7 @@ mod tests {
         // L = 3 nats: 3^(1/0.21) = e^(1.0986 x 4.7619) = e^5.2315 = 187.1; 2.1e8 / 187.1 = 1.12e6.
         let b = critical_batch_tokens(3.0);
         assert!((b / 1.122e6 - 1.0).abs() < 0.01, "{b}");
+        // The inverse: at 1.12e6 tokens per step the largest admissible loss is 3.
+        assert!((max_loss_for_tokens_per_step(b) - 3.0).abs() < 1e-12);
     }
 }

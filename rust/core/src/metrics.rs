@@ -33,6 +33,14 @@ pub struct Metrics {
     pub loss: f64,
 }
 
+/// Whole steps that fit in the budget and the tokens they train:
+/// `steps = floor(budget_s / step_time_s)`, `tokens = steps x tokens_per_step`.
+#[inline]
+pub fn tokens_in_budget(budget_s: f64, step_time_s: f64, tokens_per_step: f64) -> (f64, f64) {
+    let steps = (budget_s / step_time_s).floor();
+    (steps, steps * tokens_per_step)
+}
+
 /// Evaluates one configuration. `budget_s` is the wall-clock training budget in seconds.
 #[inline]
 pub fn evaluate(arch: &Architecture, hw: &Hardware, budget_s: f64, law: &Law) -> Metrics {
@@ -42,8 +50,7 @@ pub fn evaluate(arch: &Architecture, hw: &Hardware, budget_s: f64, law: &Law) ->
     let memcpy = memcpy_bytes_per_step(arch);
     let memory = memory_bytes(arch);
     let step_time_s = hw.step_time.step_time_s(flops, memcpy);
-    let steps = (budget_s / step_time_s).floor();
-    let tokens = steps * arch.tokens_per_step();
+    let (steps, tokens) = tokens_in_budget(budget_s, step_time_s, arch.tokens_per_step());
     let loss = law.loss(law.n_for(params, non_embedding), tokens);
     Metrics {
         params,

@@ -7,9 +7,16 @@ use rayon::prelude::*;
 use crate::architecture::{Architecture, Attention, Mlp, Precision, MAX_DIM};
 use crate::error::{Error, Result};
 use crate::hardware::Hardware;
-use crate::loss::{critical_batch_tokens, Law};
-use crate::metrics::evaluate;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use crate::flops::flops_per_step;
+use crate::loss::{max_loss_for_tokens_per_step, Law};
+use crate::memcpy::memcpy_bytes_per_step;
+use crate::memory::memory_bytes;
+use crate::metrics::{evaluate, tokens_in_budget};
 use crate::pareto::{pareto_front, Candidate};
+use crate::params::{non_embedding_params, total_params};
 
 /// Most configurations one search agrees to enumerate (about two minutes at 1e8 configs/s).
 pub const MAX_SPACE_SIZE: u64 = 10_000_000_000;
@@ -59,11 +66,11 @@ impl Default for SearchSpace {
 }
 
 impl SearchSpace {
-    /// Axis lengths, outermost first (the enumeration order).
+    /// Axis lengths, outermost first (the enumeration order). `n_layers` and `batch_size` are the
+    /// two innermost axes: every metric is bilinear in them, which the search kernel exploits.
     fn radices(&self) -> [u64; 11] {
         [
             self.d_model.len(),
-            self.n_layers.len(),
             self.head_dim.len(),
             self.kv_group.len(),
             self.mlp.len(),
@@ -72,9 +79,16 @@ impl SearchSpace {
             self.tied_embeddings.len(),
             self.vocab_size.len(),
             self.seq_len.len(),
+            self.n_layers.len(),
             self.batch_size.len(),
         ]
         .map(|n| n as u64)
+    }
+
+    /// Configurations per shape block (`n_layers x batch_size` values).
+    #[inline]
+    fn block_len(&self) -> u64 {
+        (self.n_layers.len() * self.batch_size.len()) as u64
     }
 
     /// Number of configurations, as f64 so an absurd space cannot overflow.
@@ -124,16 +138,27 @@ impl SearchSpace {
     /// The configuration at `index` in enumeration order, or `None` when it is malformed
     /// (`head_dim` does not divide `d_model`, `kv_group` does not divide the head count, or
     /// `d_ff` rounds to 0). `index` must be below the space's size.
-    pub fn config_at(&self, mut index: u64) -> Option<Architecture> {
+    pub fn config_at(&self, index: u64) -> Option<Architecture> {
+        let nb = self.batch_size.len() as u64;
+        let j = index % self.block_len();
+        let mut a = self.shape_at(index / self.block_len())?;
+        a.n_layers = self.n_layers[(j / nb) as usize];
+        a.batch_size = self.batch_size[(j % nb) as usize];
+        Some(a)
+    }
+
+    /// The configuration of shape block `shape` with the first depth and batch, or `None` when the
+    /// shape is malformed (then every configuration of the block is).
+    fn shape_at(&self, mut shape: u64) -> Option<Architecture> {
         let r = self.radices();
-        let mut digit = [0usize; 11];
-        for axis in (0..11).rev() {
-            digit[axis] = (index % r[axis]) as usize;
-            index /= r[axis];
+        let mut digit = [0usize; 9];
+        for axis in (0..9).rev() {
+            digit[axis] = (shape % r[axis]) as usize;
+            shape /= r[axis];
         }
         let d_model = self.d_model[digit[0]];
-        let head_dim = self.head_dim[digit[2]];
-        let kv_group = self.kv_group[digit[3]];
+        let head_dim = self.head_dim[digit[1]];
+        let kv_group = self.kv_group[digit[2]];
         if !d_model.is_multiple_of(head_dim) {
             return None;
         }
@@ -141,23 +166,23 @@ impl SearchSpace {
         if !n_heads.is_multiple_of(kv_group) {
             return None;
         }
-        let d_ff = (self.ffn_mult[digit[5]] * f64::from(d_model)).round();
+        let d_ff = (self.ffn_mult[digit[4]] * f64::from(d_model)).round();
         if !(1.0..=f64::from(MAX_DIM)).contains(&d_ff) {
             return None;
         }
         Some(Architecture {
             d_model,
-            n_layers: self.n_layers[digit[1]],
+            n_layers: self.n_layers[0],
             n_heads,
             n_kv_heads: n_heads / kv_group,
             head_dim,
             d_ff: d_ff as u32,
-            mlp: self.mlp[digit[4]],
-            attention: self.attention[digit[6]],
-            tied_embeddings: self.tied_embeddings[digit[7]],
-            seq_len: self.seq_len[digit[9]],
-            batch_size: self.batch_size[digit[10]],
-            vocab_size: self.vocab_size[digit[8]],
+            mlp: self.mlp[digit[3]],
+            attention: self.attention[digit[5]],
+            tied_embeddings: self.tied_embeddings[digit[6]],
+            seq_len: self.seq_len[digit[8]],
+            batch_size: self.batch_size[0],
+            vocab_size: self.vocab_size[digit[7]],
             precision: self.precision,
         })
     }
@@ -183,6 +208,17 @@ impl Default for Guards {
 }
 
 impl Guards {
+    /// The tokens-per-step guard: `tokens_per_step <= cap`, or with no cap Kaplan's critical batch
+    /// at the configuration's predicted `loss` (as `loss <= max_loss`, see
+    /// [`max_loss_for_tokens_per_step`]). `max_loss` is that bound for this `tokens_per_step`.
+    #[inline]
+    fn admits(&self, tokens_per_step: f64, loss: f64, max_loss: f64) -> bool {
+        match self.max_tokens_per_step {
+            Some(cap) => tokens_per_step <= cap,
+            None => loss <= max_loss,
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         let (lo, hi) = (self.aspect_ratio_min, self.aspect_ratio_max);
         if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi) {
@@ -289,18 +325,197 @@ impl Partial {
 
 /// Searches the index range `[start, end)` of `space` in parallel. Callers that want progress
 /// reports or cancellation call this on successive ranges and [`Partial::merge`] the results.
+///
+/// Same answer as [`search_range_reference`] (which evaluates every configuration with
+/// [`evaluate`]), computed faster: within one shape block (all axes fixed but `n_layers` L and
+/// `batch_size` B) every metric is bilinear, x(L, B) = x00 + x10 L + x01 B + x11 L B, because
+/// per-layer terms scale with L and activation terms with B. The kernel fits those four
+/// coefficients from the core's own formulas at (L, B) in {1, 2}^2 once per shape, hoists the
+/// parameter term of the loss out of the batch loop, and tests the critical-batch guard against a
+/// loss bound precomputed per batch size. Rounding may differ from direct evaluation in the last
+/// bits (relative 1e-15); reported metrics are always recomputed with [`evaluate`].
 pub fn search_range(space: &SearchSpace, params: &SearchParams, start: u64, end: u64) -> Partial {
     let n_chunks = (end.saturating_sub(start)).div_ceil(CHUNK);
     (0..n_chunks)
         .into_par_iter()
         .map(|c| {
             let lo = start + c * CHUNK;
-            search_chunk(space, params, lo, (lo + CHUNK).min(end))
+            Kernel::new(space, params).run(lo, (lo + CHUNK).min(end))
         })
         .reduce(Partial::empty, |a, b| a.merge(b, params.top_k))
 }
 
-fn search_chunk(space: &SearchSpace, params: &SearchParams, start: u64, end: u64) -> Partial {
+/// x(L, B) = c00 + c10 L + c01 B + c11 L B for one metric of one shape.
+#[derive(Debug, Clone, Copy)]
+struct Bilinear {
+    c00: f64,
+    c10: f64,
+    c01: f64,
+    c11: f64,
+}
+
+impl Bilinear {
+    /// Exact for a bilinear `f`: solves for the coefficients from f at (1,1), (2,1), (1,2), (2,2).
+    fn fit(f: impl Fn(u32, u32) -> f64) -> Self {
+        let (f11, f21, f12, f22) = (f(1, 1), f(2, 1), f(1, 2), f(2, 2));
+        let c11 = f22 - f21 - f12 + f11;
+        let c10 = f21 - f11 - c11;
+        let c01 = f12 - f11 - c11;
+        Bilinear { c00: f11 - c10 - c01 - c11, c10, c01, c11 }
+    }
+    /// (intercept, slope) in B at depth `l`.
+    #[inline]
+    fn at_depth(&self, l: f64) -> (f64, f64) {
+        (self.c00 + self.c10 * l, self.c01 + self.c11 * l)
+    }
+}
+
+/// Candidate ordered by [`Candidate::rank_cmp`], for the top-K max-heap.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Ranked(Candidate);
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.rank_cmp(&other.0)
+    }
+}
+
+/// One worker's state: counts, a bounded top-K heap and the Pareto candidates (the best batch of
+/// each (shape, depth), since every batch of a depth has the same parameter count).
+struct Kernel<'a> {
+    space: &'a SearchSpace,
+    p: &'a SearchParams,
+    usable_hbm_bytes: f64,
+    part: Partial,
+    top: BinaryHeap<Ranked>,
+    front: Vec<Candidate>,
+    /// Critical-batch loss bound for each batch size of the current shape.
+    max_loss_by_batch: Vec<f64>,
+}
+
+impl<'a> Kernel<'a> {
+    fn new(space: &'a SearchSpace, p: &'a SearchParams) -> Self {
+        Kernel {
+            space,
+            p,
+            usable_hbm_bytes: p.hardware.usable_hbm_bytes(),
+            part: Partial::empty(),
+            top: BinaryHeap::with_capacity(p.top_k + 1),
+            front: Vec::new(),
+            max_loss_by_batch: vec![0.0; space.batch_size.len()],
+        }
+    }
+
+    fn run(mut self, start: u64, end: u64) -> Partial {
+        let block = self.space.block_len();
+        let mut index = start;
+        while index < end {
+            let shape = index / block;
+            let block_end = ((shape + 1) * block).min(end);
+            self.shape(shape, index - shape * block, block_end - shape * block);
+            index = block_end;
+        }
+        let mut part = self.part;
+        part.top = self.top.into_sorted_vec().into_iter().map(|r| r.0).collect();
+        part.pareto = pareto_front(self.front);
+        part
+    }
+
+    #[inline]
+    fn offer_top(&mut self, c: Candidate) {
+        if self.top.len() < self.p.top_k {
+            self.top.push(Ranked(c));
+        } else if self.top.peek().is_some_and(|worst| c.rank_cmp(&worst.0) == Ordering::Less) {
+            self.top.pop();
+            self.top.push(Ranked(c));
+        }
+    }
+
+    /// Configurations j0..j1 of shape block `shape` (j = depth index x n_batch + batch index).
+    fn shape(&mut self, shape: u64, j0: u64, j1: u64) {
+        self.part.evaluated += j1 - j0;
+        let Some(arch) = self.space.shape_at(shape) else {
+            self.part.rejected.malformed += j1 - j0;
+            return;
+        };
+        let at = |l: u32, b: u32| Architecture { n_layers: l, batch_size: b, ..arch };
+        let total = Bilinear::fit(|l, b| total_params(&at(l, b)));
+        let non_embedding = Bilinear::fit(|l, b| non_embedding_params(&at(l, b)));
+        let flops = Bilinear::fit(|l, b| flops_per_step(&at(l, b)));
+        let memcpy = Bilinear::fit(|l, b| memcpy_bytes_per_step(&at(l, b)));
+        let memory = Bilinear::fit(|l, b| memory_bytes(&at(l, b)));
+
+        let (p, space) = (self.p, self.space);
+        let law = &p.law;
+        let g = &p.guards;
+        let nb = space.batch_size.len() as u64;
+        let seq = f64::from(arch.seq_len);
+        let d_model = f64::from(arch.d_model);
+        let base = shape * space.block_len();
+        if g.max_tokens_per_step.is_none() {
+            for (bound, &b) in self.max_loss_by_batch.iter_mut().zip(&space.batch_size) {
+                *bound = max_loss_for_tokens_per_step(f64::from(b) * seq);
+            }
+        }
+        for li in j0 / nb..=(j1 - 1) / nb {
+            let b_lo = if li == j0 / nb { j0 % nb } else { 0 };
+            let b_hi = if li == (j1 - 1) / nb { (j1 - 1) % nb + 1 } else { nb };
+            let l = f64::from(space.n_layers[li as usize]);
+            let aspect = d_model / l;
+            if aspect < g.aspect_ratio_min || aspect > g.aspect_ratio_max {
+                self.part.rejected.aspect_ratio += b_hi - b_lo;
+                continue;
+            }
+            let n_total = total.at_depth(l).0;
+            let param_term = law.param_term(law.n_for(n_total, non_embedding.at_depth(l).0));
+            let (mem0, mem1) = memory.at_depth(l);
+            let (fl0, fl1) = flops.at_depth(l);
+            let (mc0, mc1) = memcpy.at_depth(l);
+            let mut best: Option<Candidate> = None;
+            for bi in b_lo..b_hi {
+                let batch = f64::from(space.batch_size[bi as usize]);
+                let mem = mem0 + mem1 * batch;
+                if mem > self.usable_hbm_bytes {
+                    self.part.rejected.memory += 1;
+                    self.part.rejected.min_memory_bytes = self.part.rejected.min_memory_bytes.min(mem);
+                    continue;
+                }
+                let step_time_s = p.hardware.step_time.step_time_s(fl0 + fl1 * batch, mc0 + mc1 * batch);
+                let tokens_per_step = batch * seq;
+                let (steps, tokens) = tokens_in_budget(p.budget_s, step_time_s, tokens_per_step);
+                if steps < 1.0 {
+                    self.part.rejected.budget += 1;
+                    self.part.rejected.min_step_time_s = self.part.rejected.min_step_time_s.min(step_time_s);
+                    continue;
+                }
+                let loss = law.e + param_term + law.data_term(tokens);
+                if !g.admits(tokens_per_step, loss, self.max_loss_by_batch[bi as usize]) {
+                    self.part.rejected.batch_cap += 1;
+                    continue;
+                }
+                self.part.feasible += 1;
+                let c = Candidate { index: base + li * nb + bi, loss, params: n_total };
+                self.offer_top(c);
+                if best.is_none_or(|b| c.rank_cmp(&b) == Ordering::Less) {
+                    best = Some(c);
+                }
+            }
+            if let Some(b) = best {
+                self.front.push(b);
+            }
+        }
+    }
+}
+
+/// The definition of what [`search_range`] computes: every configuration evaluated on its own
+/// with [`evaluate`], then the same feasibility checks in the same order. Slow; used by tests and
+/// benchmarks to check the kernel.
+pub fn search_range_reference(space: &SearchSpace, params: &SearchParams, start: u64, end: u64) -> Partial {
     let mut part = Partial::empty();
     let mut feasible: Vec<Candidate> = Vec::new();
     let usable = params.hardware.usable_hbm_bytes();
@@ -327,8 +542,8 @@ fn search_chunk(space: &SearchSpace, params: &SearchParams, start: u64, end: u64
             part.rejected.min_step_time_s = part.rejected.min_step_time_s.min(m.step_time_s);
             continue;
         }
-        let cap = g.max_tokens_per_step.unwrap_or_else(|| critical_batch_tokens(m.loss));
-        if arch.tokens_per_step() > cap {
+        let tps = arch.tokens_per_step();
+        if !g.admits(tps, m.loss, max_loss_for_tokens_per_step(tps)) {
             part.rejected.batch_cap += 1;
             continue;
         }
@@ -336,13 +551,8 @@ fn search_chunk(space: &SearchSpace, params: &SearchParams, start: u64, end: u64
         feasible.push(Candidate { index, loss: m.loss, params: m.params });
     }
     part.pareto = pareto_front(feasible.clone());
-    // Top K of the chunk: a partial selection, then a sort of only K elements.
-    let k = params.top_k.min(feasible.len());
-    if k > 0 {
-        feasible.select_nth_unstable_by(k - 1, Candidate::rank_cmp);
-        feasible.truncate(k);
-        feasible.sort_unstable_by(Candidate::rank_cmp);
-    }
+    feasible.sort_unstable_by(Candidate::rank_cmp);
+    feasible.truncate(params.top_k);
     part.top = feasible;
     part
 }
@@ -476,16 +686,58 @@ mod tests {
         let out = search(&s, &p).unwrap();
         // Brute force: evaluate every config sequentially with the same feasibility rules.
         let n = s.validate().unwrap();
-        let whole = search_chunk(&s, &p, 0, n);
-        assert_eq!(whole.top, out.top);
-        assert_eq!(whole.pareto, out.pareto);
-        assert_eq!(whole.feasible, out.feasible);
+        let whole = search_range_reference(&s, &p, 0, n);
+        assert_same(&whole, &search_range(&s, &p, 0, n));
         // Uneven ranges merged in another order give the same result.
         let cut = n / 3 + 7;
         let merged = search_range(&s, &p, cut, n).merge(search_range(&s, &p, 0, cut), p.top_k);
         assert_eq!(merged.top, out.top);
         assert_eq!(merged.pareto, out.pareto);
         assert_eq!(out.best, out.top[0]);
+    }
+
+    /// Same counts, same candidates (indices), losses equal to rounding.
+    fn assert_same(reference: &Partial, fast: &Partial) {
+        assert_eq!(reference.evaluated, fast.evaluated);
+        assert_eq!(reference.feasible, fast.feasible);
+        assert_eq!(
+            (reference.rejected.malformed, reference.rejected.aspect_ratio, reference.rejected.memory),
+            (fast.rejected.malformed, fast.rejected.aspect_ratio, fast.rejected.memory)
+        );
+        assert_eq!((reference.rejected.budget, reference.rejected.batch_cap), (fast.rejected.budget, fast.rejected.batch_cap));
+        for (r, f) in [(&reference.top, &fast.top), (&reference.pareto, &fast.pareto)] {
+            assert_eq!(r.iter().map(|c| c.index).collect::<Vec<_>>(), f.iter().map(|c| c.index).collect::<Vec<_>>());
+            for (a, b) in r.iter().zip(f.iter()) {
+                assert!((a.loss - b.loss).abs() <= 1e-12 * a.loss, "{} vs {}", a.loss, b.loss);
+                assert_eq!(a.params, b.params);
+            }
+        }
+    }
+
+    #[test]
+    fn kernel_matches_reference_on_odd_ranges_and_guards() {
+        let s = SearchSpace { attention: vec![Attention::Materialized, Attention::Flash], ..small_space() };
+        let n = s.validate().unwrap();
+        for (hours, cap, roofline) in [(0.01, None, false), (1.0, Some(20_000.0), true), (24.0, None, true)] {
+            let mut p = params(hours);
+            p.guards.max_tokens_per_step = cap;
+            if roofline {
+                p.hardware.step_time =
+                    StepTimeModel::RooflineMax { flops_per_s: 7e14, memcpy_bytes_per_s: 2.9e12, overhead_s: 1e-3 };
+            }
+            for (lo, hi) in [(0, n), (5, n - 3), (17, 18), (n / 2 + 1, n / 2 + 777)] {
+                assert_same(&search_range_reference(&s, &p, lo, hi), &search_range(&s, &p, lo, hi));
+            }
+        }
+    }
+
+    #[test]
+    fn config_at_inverts_the_enumeration() {
+        let s = small_space();
+        let nb = s.batch_size.len() as u64;
+        let a = s.config_at(3 * s.block_len() + 2 * nb + 1).unwrap();
+        assert_eq!((a.n_layers, a.batch_size), (s.n_layers[2], s.batch_size[1]));
+        assert_eq!(s.config_at(0).unwrap().d_model, s.d_model[0]);
     }
 
     #[test]
