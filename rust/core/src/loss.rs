@@ -59,16 +59,17 @@ impl Law {
         self.e + self.param_term(n_params) + self.data_term(tokens)
     }
 
-    /// The parameter term A / N^alpha (nats/token).
+    /// The parameter term A / N^alpha (nats/token), computed as A exp(-alpha ln N): the same
+    /// number to rounding, several times cheaper than a general `powf` in the search's inner loop.
     #[inline]
     pub fn param_term(&self, n_params: f64) -> f64 {
-        self.a / n_params.powf(self.alpha)
+        self.a * (-self.alpha * n_params.ln()).exp()
     }
 
-    /// The data term B / D^beta (nats/token); +inf for D = 0.
+    /// The data term B / D^beta (nats/token), as B exp(-beta ln D); +inf for D = 0.
     #[inline]
     pub fn data_term(&self, tokens: f64) -> f64 {
-        self.b / tokens.powf(self.beta)
+        self.b * (-self.beta * tokens.ln()).exp()
     }
 
     /// Checks the coefficients: finite, E >= 0, A, B > 0, exponents in (0, 2].

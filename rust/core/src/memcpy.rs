@@ -88,8 +88,8 @@ impl OpTable {
     pub fn ops(&self) -> &[Op] {
         &self.ops[..self.len]
     }
-    fn push(&mut self, name: &'static str, pass: Pass, scope: Scope, read_bytes: f64, write_bytes: f64) {
-        self.ops[self.len] = Op { name, pass, scope, read_bytes, write_bytes };
+    fn push(&mut self, op: Op) {
+        self.ops[self.len] = op;
         self.len += 1;
     }
     /// Finds a row by name (for tests and reports).
@@ -101,6 +101,15 @@ impl OpTable {
 /// Builds the operation table of one training step (see the module docs for notation and the
 /// fusion assumption). Units: bytes.
 pub fn op_table(arch: &Architecture) -> OpTable {
+    let mut tb = OpTable { ops: [Op { name: "", pass: Pass::Forward, scope: Scope::PerStep, read_bytes: 0.0, write_bytes: 0.0 }; MAX_OPS], len: 0 };
+    for_each_op(arch, |op| tb.push(op));
+    tb
+}
+
+/// The table itself: calls `emit` once per row, in execution order. Both [`op_table`] and the
+/// allocation-free sums below consume it, so the table is written once.
+#[inline(always)]
+fn for_each_op(arch: &Architecture, mut emit: impl FnMut(Op)) {
     use Pass::{Backward, Forward, Optimizer};
     use Scope::{PerLayer, PerStep};
     const FP32: f64 = 4.0;
@@ -119,7 +128,7 @@ pub fn op_table(arch: &Architecture) -> OpTable {
     let (a, p, o) = (arch.precision.activation_bytes, arch.precision.param_bytes, arch.precision.optimizer_bytes);
     let n = total_params(arch);
 
-    let mut tb = OpTable { ops: [Op { name: "", pass: Forward, scope: PerStep, read_bytes: 0.0, write_bytes: 0.0 }; MAX_OPS], len: 0 };
+    let mut tb = Emitter(&mut emit);
     // Backward of a matmul Y[T x m] = X[T x m_in] W[m_in x m]: reads dY twice, W and X; writes dX, dW.
     let matmul_bwd = |x: f64, w_in: f64, w_out: f64| (a * (2.0 * t * w_out + x) + p * w_in * w_out, a * x + p * w_in * w_out);
 
@@ -187,7 +196,16 @@ pub fn op_table(arch: &Architecture) -> OpTable {
 
     // ---- optimizer ----
     tb.push("adamw update", Optimizer, PerStep, n * (2.0 * p + 2.0 * o), n * (p + 2.0 * o));
-    tb
+}
+
+/// Adapts a row callback to the `push(name, pass, scope, read, write)` shape the table is written in.
+struct Emitter<'a, F: FnMut(Op)>(&'a mut F);
+
+impl<F: FnMut(Op)> Emitter<'_, F> {
+    #[inline(always)]
+    fn push(&mut self, name: &'static str, pass: Pass, scope: Scope, read_bytes: f64, write_bytes: f64) {
+        (self.0)(Op { name, pass, scope, read_bytes, write_bytes });
+    }
 }
 
 /// MEMCPY bytes of one training step: the sum of the operation table. Unit: bytes.
@@ -195,13 +213,21 @@ pub fn op_table(arch: &Architecture) -> OpTable {
 #[inline]
 pub fn memcpy_bytes_per_step(arch: &Architecture) -> f64 {
     let l = f64::from(arch.n_layers);
-    op_table(arch).ops().iter().map(|op| op.bytes_per_step(l)).sum()
+    let mut total = 0.0;
+    for_each_op(arch, |op| total += op.bytes_per_step(l));
+    total
 }
 
 /// MEMCPY of one pass (forward, backward or optimizer). Unit: bytes.
 pub fn memcpy_bytes_in_pass(arch: &Architecture, pass: Pass) -> f64 {
     let l = f64::from(arch.n_layers);
-    op_table(arch).ops().iter().filter(|op| op.pass == pass).map(|op| op.bytes_per_step(l)).sum()
+    let mut total = 0.0;
+    for_each_op(arch, |op| {
+        if op.pass == pass {
+            total += op.bytes_per_step(l);
+        }
+    });
+    total
 }
 
 #[cfg(test)]

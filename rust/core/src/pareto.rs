@@ -24,6 +24,15 @@ impl Candidate {
             .then(self.index.cmp(&other.index))
     }
 
+    /// `self` takes `other`'s place in the Pareto set: it dominates it, or equals it on both
+    /// objectives with a lower index (equal points are represented by the lowest index).
+    #[inline]
+    pub fn covers(&self, other: &Self) -> bool {
+        self.params <= other.params
+            && self.loss <= other.loss
+            && (self.loss < other.loss || self.params < other.params || self.index < other.index)
+    }
+
     /// `self` dominates `other`: no worse on both objectives, strictly better on one.
     pub fn dominates(&self, other: &Self) -> bool {
         self.loss <= other.loss && self.params <= other.params && (self.loss < other.loss || self.params < other.params)
@@ -46,6 +55,45 @@ pub fn pareto_front(mut points: Vec<Candidate>) -> Vec<Candidate> {
     front
 }
 
+/// A Pareto set built incrementally: each offered point is first checked against the current
+/// front by binary search (O(log F)); points not covered wait in a buffer that is merged into the
+/// front when it fills, so sorting stays proportional to the few points that survive.
+#[derive(Debug, Clone, Default)]
+pub struct ParetoBuilder {
+    /// Pareto set so far, sorted by increasing params (so decreasing loss).
+    front: Vec<Candidate>,
+    pending: Vec<Candidate>,
+}
+
+impl ParetoBuilder {
+    const FLUSH: usize = 1024;
+
+    #[inline]
+    pub fn offer(&mut self, c: Candidate) {
+        // The front point with the largest params <= c.params has the lowest loss among them.
+        let i = self.front.partition_point(|f| f.params <= c.params);
+        if i > 0 && self.front[i - 1].covers(&c) {
+            return;
+        }
+        self.pending.push(c);
+        if self.pending.len() >= Self::FLUSH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            self.front.append(&mut self.pending);
+            self.front = pareto_front(std::mem::take(&mut self.front));
+        }
+    }
+
+    pub fn finish(mut self) -> Vec<Candidate> {
+        self.flush();
+        self.front
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +114,21 @@ mod tests {
             let dominated_or_equal = front.iter().any(|f| f.dominates(p) || (f.loss == p.loss && f.params == p.params));
             assert!(member || dominated_or_equal);
         }
+    }
+
+    #[test]
+    fn incremental_builder_equals_batch_front() {
+        let mut x: u64 = 7;
+        let mut pts = Vec::new();
+        for i in 0..20_000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            pts.push(c(i, f64::from((x >> 40) as u32 % 300) / 100.0, f64::from((x >> 20) as u32 % 900)));
+        }
+        let mut b = ParetoBuilder::default();
+        for p in &pts {
+            b.offer(*p);
+        }
+        assert_eq!(b.finish(), pareto_front(pts));
     }
 
     #[test]

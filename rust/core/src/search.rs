@@ -15,7 +15,7 @@ use crate::loss::{max_loss_for_tokens_per_step, Law};
 use crate::memcpy::memcpy_bytes_per_step;
 use crate::memory::memory_bytes;
 use crate::metrics::{evaluate, tokens_in_budget};
-use crate::pareto::{pareto_front, Candidate};
+use crate::pareto::{pareto_front, Candidate, ParetoBuilder};
 use crate::params::{non_embedding_params, total_params};
 
 /// Most configurations one search agrees to enumerate (about two minutes at 1e8 configs/s).
@@ -393,7 +393,7 @@ struct Kernel<'a> {
     usable_hbm_bytes: f64,
     part: Partial,
     top: BinaryHeap<Ranked>,
-    front: Vec<Candidate>,
+    front: ParetoBuilder,
     /// Critical-batch loss bound for each batch size of the current shape.
     max_loss_by_batch: Vec<f64>,
 }
@@ -406,7 +406,7 @@ impl<'a> Kernel<'a> {
             usable_hbm_bytes: p.hardware.usable_hbm_bytes(),
             part: Partial::empty(),
             top: BinaryHeap::with_capacity(p.top_k + 1),
-            front: Vec::new(),
+            front: ParetoBuilder::default(),
             max_loss_by_batch: vec![0.0; space.batch_size.len()],
         }
     }
@@ -422,7 +422,7 @@ impl<'a> Kernel<'a> {
         }
         let mut part = self.part;
         part.top = self.top.into_sorted_vec().into_iter().map(|r| r.0).collect();
-        part.pareto = pareto_front(self.front);
+        part.pareto = self.front.finish();
         part
     }
 
@@ -506,7 +506,7 @@ impl<'a> Kernel<'a> {
                 }
             }
             if let Some(b) = best {
-                self.front.push(b);
+                self.front.offer(b);
             }
         }
     }

@@ -39,7 +39,7 @@ impl PyArchitecture {
         let mlp = Mlp::parse(mlp).map_err(to_py)?;
         let head_dim = match head_dim {
             Some(h) => h,
-            None if n_heads > 0 && d_model % n_heads == 0 => d_model / n_heads,
+            None if n_heads > 0 && d_model.is_multiple_of(n_heads) => d_model / n_heads,
             None => {
                 return Err(to_py(timescale_core::Error::invalid(
                     "head_dim",

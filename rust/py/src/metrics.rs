@@ -1,9 +1,9 @@
 //! `predict` (one configuration) and `evaluate` (numpy columns of configurations).
 
 use numpy::{IntoPyArray, PyReadonlyArray1};
+use rayon::prelude::*;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use timescale_core::metrics::evaluate_many;
 use timescale_core::{Architecture, Attention, Error, Metrics, Mlp, Precision};
 
 use crate::architecture::PyArchitecture;
@@ -43,6 +43,46 @@ pub fn predict<'py>(
     // No NaN or inf crosses the boundary: a budget shorter than one step has no loss.
     d.set_item("loss", if m.loss.is_finite() { Some(m.loss) } else { None })?;
     Ok(d)
+}
+
+/// Row `i` of the columns as a validated architecture; errors name the row and the field.
+fn row_architecture(
+    cols: &[(&str, numpy::ndarray::ArrayView1<'_, i64>); 12],
+    s: &[&[i64]],
+    i: usize,
+    precision: Precision,
+) -> Result<Architecture, Error> {
+    let named = |e: Error| match e {
+        Error::InvalidValue { field, value, expected } => Error::InvalidValue { field: format!("row {i}: {field}"), value, expected },
+        other => other,
+    };
+    let dim = |k: usize| -> Result<u32, Error> {
+        u32::try_from(s[k][i]).map_err(|_| named(Error::invalid(cols[k].0, s[k][i], "an integer in [1, 16777216]")))
+    };
+    let flag = |k: usize, names: &str| -> Result<bool, Error> {
+        match s[k][i] {
+            0 => Ok(false),
+            1 => Ok(true),
+            v => Err(named(Error::invalid(cols[k].0, v, names))),
+        }
+    };
+    let a = Architecture {
+        d_model: dim(0)?,
+        n_layers: dim(1)?,
+        n_heads: dim(2)?,
+        n_kv_heads: dim(3)?,
+        head_dim: dim(4)?,
+        d_ff: dim(5)?,
+        mlp: if flag(6, "0 (gelu) or 1 (swiglu)")? { Mlp::Swiglu } else { Mlp::Gelu },
+        attention: if flag(7, "0 (materialized) or 1 (flash)")? { Attention::Flash } else { Attention::Materialized },
+        tied_embeddings: flag(8, "0 or 1")?,
+        seq_len: dim(9)?,
+        batch_size: dim(10)?,
+        vocab_size: dim(11)?,
+        precision,
+    };
+    a.validate().map_err(named)?;
+    Ok(a)
 }
 
 /// Metric columns of `metrics` as numpy arrays (shared by `evaluate` and the search results).
@@ -109,47 +149,26 @@ pub fn evaluate<'py>(
     if let Some((name, c)) = cols.iter().find(|(_, c)| c.len() != n) {
         return Err(to_py(Error::invalid(name, format!("{} rows", c.len()), &format!("{n} rows like d_model"))));
     }
-    let precision = Precision { param_bytes, activation_bytes, optimizer_bytes };
-    let mut archs = Vec::with_capacity(n);
-    for i in 0..n {
-        let dim = |k: usize| -> PyResult<u32> {
-            let (name, c) = &cols[k];
-            u32::try_from(c[i]).map_err(|_| {
-                to_py(Error::invalid(&format!("row {i}: {name}"), c[i], "an integer in [1, 16777216]"))
-            })
-        };
-        let code = |k: usize, names: &str| -> PyResult<i64> {
-            let (name, c) = &cols[k];
-            match c[i] {
-                0 | 1 => Ok(c[i]),
-                v => Err(to_py(Error::invalid(&format!("row {i}: {name}"), v, names))),
-            }
-        };
-        let a = Architecture {
-            d_model: dim(0)?,
-            n_layers: dim(1)?,
-            n_heads: dim(2)?,
-            n_kv_heads: dim(3)?,
-            head_dim: dim(4)?,
-            d_ff: dim(5)?,
-            mlp: if code(6, "0 (gelu) or 1 (swiglu)")? == 1 { Mlp::Swiglu } else { Mlp::Gelu },
-            attention: if code(7, "0 (materialized) or 1 (flash)")? == 1 { Attention::Flash } else { Attention::Materialized },
-            tied_embeddings: code(8, "0 or 1")? == 1,
-            seq_len: dim(9)?,
-            batch_size: dim(10)?,
-            vocab_size: dim(11)?,
-            precision,
-        };
-        a.validate().map_err(|e| match e {
-            Error::InvalidValue { field, value, expected } => {
-                to_py(Error::InvalidValue { field: format!("row {i}: {field}"), value, expected })
-            }
-            other => to_py(other),
-        })?;
-        archs.push(a);
+    let mut slices: Vec<&[i64]> = Vec::with_capacity(cols.len());
+    for (name, c) in &cols {
+        slices.push(c.as_slice().ok_or_else(|| to_py(Error::invalid(name, "a strided array", "a C-contiguous int64 array")))?);
     }
+    let precision = Precision { param_bytes, activation_bytes, optimizer_bytes };
     let (hw, law) = (hardware.0, law.0);
-    let metrics = py.detach(|| evaluate_many(&archs, &hw, budget_s, &law));
+    let row = |i: usize| row_architecture(&cols, &slices, i, precision);
+    // Indexed parallel collects (no intermediate lists); the first bad row in order is reported.
+    let metrics = py.detach(|| {
+        let archs: Vec<Result<Architecture, Error>> = (0..n).into_par_iter().with_min_len(4096).map(row).collect();
+        if let Some(e) = archs.iter().find_map(|r| r.as_ref().err()) {
+            return Err(e.clone());
+        }
+        Ok(archs
+            .par_iter()
+            .with_min_len(4096)
+            .map(|a| timescale_core::evaluate(a.as_ref().expect("checked above"), &hw, budget_s, &law))
+            .collect::<Vec<Metrics>>())
+    })
+    .map_err(to_py)?;
     let out = PyDict::new(py);
     metric_columns(py, &out, &metrics)?;
     Ok(out)
