@@ -103,19 +103,23 @@ def search_options(f: F) -> F:
 
 
 def _progress(quiet: bool) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+    """A progress bar on stderr (with configs/s) for searches that run past about a second; none
+    when stderr is not a terminal or --quiet is given."""
     if quiet or not sys.stderr.isatty():
         return None, lambda: None
-    state: dict[str, Any] = {"bar": None, "done": 0, "t0": time.perf_counter()}
+    state: dict[str, Any] = {"bar": None, "shown": 0, "t0": time.perf_counter()}
 
     def update(done: int, total: int) -> None:
+        elapsed = time.perf_counter() - state["t0"]
         if state["bar"] is None:
-            state["bar"] = click.progressbar(length=total, label="searching", file=sys.stderr,
-                                             show_pos=True, show_eta=True)
+            if elapsed < 1.0:
+                return
+            state["bar"] = click.progressbar(length=total, label="searching", file=sys.stderr, show_pos=True,
+                                             show_eta=True)
             state["bar"].__enter__()
-        rate = done / max(time.perf_counter() - state["t0"], 1e-9)
-        state["bar"].label = f"searching ({rate / 1e6:.1f} M configs/s)"
-        state["bar"].update(done - state["done"])
-        state["done"] = done
+        state["bar"].label = f"searching ({done / max(elapsed, 1e-9) / 1e6:.0f} M configs/s)"
+        state["bar"].update(done - state["shown"])
+        state["shown"] = done
 
     def close() -> None:
         if state["bar"] is not None:

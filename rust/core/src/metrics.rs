@@ -10,7 +10,7 @@ use crate::memory::memory_bytes;
 use crate::params::{non_embedding_params, total_params};
 
 /// Metrics of one configuration trained for one budget on one chip.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Metrics {
     /// Total parameters (count).
     pub params: f64,

@@ -2,6 +2,7 @@
 
 use numpy::{IntoPyArray, PyReadonlyArray1};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use timescale_core::{Architecture, Attention, Error, Metrics, Mlp, Precision};
@@ -156,19 +157,25 @@ pub fn evaluate<'py>(
     let precision = Precision { param_bytes, activation_bytes, optimizer_bytes };
     let (hw, law) = (hardware.0, law.0);
     let row = |i: usize| row_architecture(&cols, &slices, i, precision);
-    // Indexed parallel collects (no intermediate lists); the first bad row in order is reported.
+    // One indexed parallel pass (no intermediate vectors); if any row is invalid, a sequential
+    // rescan reports the first one in order.
+    let failed = AtomicBool::new(false);
     let metrics = py.detach(|| {
-        let archs: Vec<Result<Architecture, Error>> = (0..n).into_par_iter().with_min_len(4096).map(row).collect();
-        if let Some(e) = archs.iter().find_map(|r| r.as_ref().err()) {
-            return Err(e.clone());
-        }
-        Ok(archs
-            .par_iter()
+        (0..n)
+            .into_par_iter()
             .with_min_len(4096)
-            .map(|a| timescale_core::evaluate(a.as_ref().expect("checked above"), &hw, budget_s, &law))
-            .collect::<Vec<Metrics>>())
-    })
-    .map_err(to_py)?;
+            .map(|i| match row(i) {
+                Ok(a) => timescale_core::evaluate(&a, &hw, budget_s, &law),
+                Err(_) => {
+                    failed.store(true, AtomicOrdering::Relaxed);
+                    Metrics::default()
+                }
+            })
+            .collect::<Vec<Metrics>>()
+    });
+    if failed.load(AtomicOrdering::Relaxed) {
+        return Err(to_py((0..n).find_map(|i| row(i).err()).expect("a row failed")));
+    }
     let out = PyDict::new(py);
     metric_columns(py, &out, &metrics)?;
     Ok(out)

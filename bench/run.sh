@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Reproduces the figures in bench/RESULTS.md (run inside the project's virtualenv, after
+# `pip install -e ".[test]"`): the pytest-benchmark suite (Rust core vs NumPy, same run), the peak
+# memory of 1M/10M/100M searches, and the criterion benches of the same workloads.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pytest bench --benchmark-only --benchmark-columns=min,median,max,rounds --benchmark-sort=name -q -p no:cacheprovider
+for size in 1M 10M 100M; do python bench/peak_memory.py "$size"; done
+if [ "${CRITERION:-1}" = 1 ]; then cargo bench -p timescale-core --bench search 2>&1 | grep -E "^[a-z].*time:|time:"; fi
