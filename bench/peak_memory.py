@@ -25,8 +25,10 @@ def main() -> None:
     r = search(hw, HOURS, space, top_k=10)
     elapsed = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{size}: {r.evaluated:,} configs, {r.feasible:,} feasible, {elapsed:.3f} s "
-          f"({r.evaluated / elapsed / 1e6:.0f} M configs/s), peak RSS {peak:.0f} MiB (before search {before:.0f} MiB)")
+    print(
+        f"{size}: {r.evaluated:,} configs, {r.feasible:,} feasible, {elapsed:.3f} s "
+        f"({r.evaluated / elapsed / 1e6:.0f} M configs/s), peak RSS {peak:.0f} MiB (before search {before:.0f} MiB)"
+    )
 
 
 if __name__ == "__main__":

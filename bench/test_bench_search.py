@@ -14,30 +14,47 @@ HW = Hardware.load(HARDWARE)
 DENSE_HW = Hardware.load("b200")
 LAW = get_law("hoffmann")
 LAW_T = (LAW.e, LAW.a, LAW.b, LAW.alpha, LAW.beta)
-MODEL = {"s_per_memcpy_byte": HW.step_time_s(0, 1.0) - HW.step_time_s(0, 0),
-         "s_per_flop": HW.step_time_s(1.0, 0) - HW.step_time_s(0, 0), "overhead_s": HW.step_time_s(0, 0)}
+MODEL = {
+    "s_per_memcpy_byte": HW.step_time_s(0, 1.0) - HW.step_time_s(0, 0),
+    "s_per_flop": HW.step_time_s(1.0, 0) - HW.step_time_s(0, 0),
+    "overhead_s": HW.step_time_s(0, 0),
+}
 COLS = random_columns(1_000_000)
 
 
 def _np_space(size):
     axes = space_axes(size)
-    axes = dict(axes, mlp=[0 if m == "gelu" else 1 for m in axes["mlp"]],
-                attention=[1 if a == "flash" else 0 for a in axes["attention"]],
-                tied_embeddings=[int(t) for t in axes["tied_embeddings"]])
+    axes = dict(
+        axes,
+        mlp=[0 if m == "gelu" else 1 for m in axes["mlp"]],
+        attention=[1 if a == "flash" else 0 for a in axes["attention"]],
+        tied_embeddings=[int(t) for t in axes["tied_embeddings"]],
+    )
     return axes
 
 
 def test_evaluate_1m_rust(benchmark):
     out = benchmark(evaluate, HW, HOURS, **COLS)
-    ref = np_metrics(COLS, 4.0, 2.0, 4.0, MODEL["s_per_memcpy_byte"], MODEL["s_per_flop"], MODEL["overhead_s"],
-                     HOURS * 3600, LAW_T)
+    ref = np_metrics(
+        COLS, 4.0, 2.0, 4.0, MODEL["s_per_memcpy_byte"], MODEL["s_per_flop"], MODEL["overhead_s"], HOURS * 3600, LAW_T
+    )
     for k, v in ref.items():
         np.testing.assert_allclose(out[k], v, rtol=1e-9, err_msg=k)
 
 
 def test_evaluate_1m_numpy(benchmark):
-    benchmark(np_metrics, COLS, 4.0, 2.0, 4.0, MODEL["s_per_memcpy_byte"], MODEL["s_per_flop"],
-              MODEL["overhead_s"], HOURS * 3600, LAW_T)
+    benchmark(
+        np_metrics,
+        COLS,
+        4.0,
+        2.0,
+        4.0,
+        MODEL["s_per_memcpy_byte"],
+        MODEL["s_per_flop"],
+        MODEL["overhead_s"],
+        HOURS * 3600,
+        LAW_T,
+    )
 
 
 @pytest.mark.parametrize("size", list(WIDTHS))
@@ -51,8 +68,13 @@ def test_search_rust(benchmark, size):
 def test_search_rust_dense_10m(benchmark):
     """Worst case for the kernel: guards opened so most configurations reach the loss (two powers)."""
     space = make_space(dense_axes())
-    r = benchmark.pedantic(search, args=(DENSE_HW, HOURS, space), rounds=3, iterations=1,
-                           kwargs={"top_k": 10, "aspect_ratio": (1e-3, 1e6), "max_tokens_per_step": 1e12})
+    r = benchmark.pedantic(
+        search,
+        args=(DENSE_HW, HOURS, space),
+        rounds=3,
+        iterations=1,
+        kwargs={"top_k": 10, "aspect_ratio": (1e-3, 1e6), "max_tokens_per_step": 1e12},
+    )
     benchmark.extra_info.update(configs=space.size, feasible=r.feasible)
     assert r.feasible > 0.4 * space.size
 
@@ -60,8 +82,21 @@ def test_search_rust_dense_10m(benchmark):
 @pytest.mark.parametrize("size", ["1M"])
 def test_search_numpy_same_answer(benchmark, size):
     space = make_space(space_axes(size))
-    ref = benchmark.pedantic(np_search, args=(_np_space(size), space.size, HW.hbm_bytes * HW.usable_hbm_fraction,
-                                              MODEL, HOURS * 3600, LAW_T, 10, (20.0, 200.0)), rounds=1, iterations=1)
+    ref = benchmark.pedantic(
+        np_search,
+        args=(
+            _np_space(size),
+            space.size,
+            HW.hbm_bytes * HW.usable_hbm_fraction,
+            MODEL,
+            HOURS * 3600,
+            LAW_T,
+            10,
+            (20.0, 200.0),
+        ),
+        rounds=1,
+        iterations=1,
+    )
     r = search(HW, HOURS, space, top_k=10)
     assert ref["feasible"] == r.feasible
     assert ref["best_index"] == r.best["index"]

@@ -32,8 +32,13 @@ def space_axes(size: str) -> dict[str, list[Any]]:
 def dense_axes() -> dict[str, list[Any]]:
     """A 10M space (9,977,856) where about half the configurations pass every check and reach the
     loss: small heads and sequences, b200 memory, guards opened by the caller. The kernel's worst case."""
-    return {**space_axes("10M"), "head_dim": [32, 64], "kv_group": [1, 2], "seq_len": [128, 256, 512, 1024],
-            "batch_size": [1, 2, 4, 8, 16, 32, 64]}
+    return {
+        **space_axes("10M"),
+        "head_dim": [32, 64],
+        "kv_group": [1, 2],
+        "seq_len": [128, 256, 512, 1024],
+        "batch_size": [1, 2, 4, 8, 16, 32, 64],
+    }
 
 
 def random_columns(n: int, seed: int = 0) -> dict[str, np.ndarray]:

@@ -7,8 +7,20 @@ from timescale_frontier import Architecture, Hardware
 def tiny() -> Architecture:
     """d 4, 1 layer, 2 heads of 2, 1 KV head, GELU d_ff 8, materialized, untied, S 4, batch 1, V 8.
     Hand-derived figures for it are in test_memcpy.py and test_memory.py."""
-    return Architecture(4, 1, 2, n_kv_heads=1, head_dim=2, d_ff=8, mlp="gelu", attention="materialized",
-                        tied_embeddings=False, seq_len=4, batch_size=1, vocab_size=8)
+    return Architecture(
+        4,
+        1,
+        2,
+        n_kv_heads=1,
+        head_dim=2,
+        d_ff=8,
+        mlp="gelu",
+        attention="materialized",
+        tied_embeddings=False,
+        seq_len=4,
+        batch_size=1,
+        vocab_size=8,
+    )
 
 
 @pytest.fixture

@@ -34,8 +34,16 @@ def test_json_has_the_documented_fields():
     doc = json.loads(r.output)
     for key in ("best", "pareto", "top", "evaluated", "feasible", "elapsed_s"):
         assert key in doc
-    for key in ("step_time_s", "flops_per_step", "memcpy_bytes_per_step", "memory_bytes", "params",
-                "non_embedding_params", "tokens", "loss"):
+    for key in (
+        "step_time_s",
+        "flops_per_step",
+        "memcpy_bytes_per_step",
+        "memory_bytes",
+        "params",
+        "non_embedding_params",
+        "tokens",
+        "loss",
+    ):
         assert key in doc["best"]
     assert doc["best"] == doc["top"][0] and doc["calibrated"] is False
     assert len(doc["top"]) == 10 and doc["evaluated"] == 8 * 16 * 2 * 2 * 2 * 2 * 2 * 2 * 4 * 7
@@ -43,8 +51,9 @@ def test_json_has_the_documented_fields():
 
 def test_csv_and_output_file(tmp_path):
     out = tmp_path / "res.csv"
-    r = CliRunner().invoke(frontier_main, ["-H", "h100_sxm", "--hours", "3", "--format", "csv", "--top", "3",
-                                           "-o", str(out), *SMALL])
+    r = CliRunner().invoke(
+        frontier_main, ["-H", "h100_sxm", "--hours", "3", "--format", "csv", "--top", "3", "-o", str(out), *SMALL]
+    )
     assert r.exit_code == 0
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [row["set"] for row in rows[:3]] == ["top"] * 3 and rows[3]["set"] == "pareto"
@@ -52,15 +61,39 @@ def test_csv_and_output_file(tmp_path):
 
 
 def test_predict_and_hardware_commands():
-    r = CliRunner().invoke(main, ["predict", "--d-model", "4096", "--n-layers", "32", "--n-heads", "32",
-                                  "--d-ff", "11008", "--mlp", "swiglu", "--batch-size", "1", "--hardware",
-                                  "h200_sxm", "--hours", "1", "--format", "json", "--ops"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "predict",
+            "--d-model",
+            "4096",
+            "--n-layers",
+            "32",
+            "--n-heads",
+            "32",
+            "--d-ff",
+            "11008",
+            "--mlp",
+            "swiglu",
+            "--batch-size",
+            "1",
+            "--hardware",
+            "h200_sxm",
+            "--hours",
+            "1",
+            "--format",
+            "json",
+            "--ops",
+        ],
+    )
     assert r.exit_code == 0, r.output
     doc = json.loads(r.output)
     assert doc["params"] == 6_738_415_616
     assert sum(o["bytes_per_step"] for o in doc["ops"]) == doc["memcpy_bytes_per_step"]
-    r = CliRunner().invoke(main, ["predict", "--d-model", "512", "--n-layers", "8", "--n-heads", "8", "-H",
-                                  "tpu_v4", "--hours", "1", "--ops"])
+    r = CliRunner().invoke(
+        main,
+        ["predict", "--d-model", "512", "--n-layers", "8", "--n-heads", "8", "-H", "tpu_v4", "--hours", "1", "--ops"],
+    )
     assert r.exit_code == 0 and "MEMCPY per step" in r.output and "adamw update" in r.output
     r = CliRunner().invoke(main, ["hardware", "list"])
     assert r.exit_code == 0 and "mi300x" in r.output and "tpu_v6e" in r.output
@@ -79,8 +112,24 @@ def test_predict_and_hardware_commands():
         (["--hardware", "tpu_v4", "--hours", "12", "--d-model", "abc"], 2, "d_model"),
         (["--hardware", "tpu_v4", "--hours", "12", "--aspect-ratio", "x"], 2, "aspect"),
         (["--hardware", "tpu_v4", "--hours", "12", "--chips", "8"], 2, "chips"),
-        (["--hardware", "tpu_v5e", "--hours", "12", "--d-model", "8192", "--n-layers", "48",
-          "--batch-size", "512", "--aspect-ratio", "1:1000"], 1, "smallest needs"),
+        (
+            [
+                "--hardware",
+                "tpu_v5e",
+                "--hours",
+                "12",
+                "--d-model",
+                "8192",
+                "--n-layers",
+                "48",
+                "--batch-size",
+                "512",
+                "--aspect-ratio",
+                "1:1000",
+            ],
+            1,
+            "smallest needs",
+        ),
     ],
 )
 def test_bad_input_is_one_line_without_traceback(args, code, message):
@@ -125,9 +174,25 @@ def test_ctrl_c_stops_a_long_search_cleanly():
     import time
 
     # ~5.5e9 configurations with the guards opened: many seconds of work.
-    p = subprocess.Popen([str(BIN / "timescale-frontier"), "-H", "tpu_v4", "--hours", "12", "--d-model",
-                          "64:65536:64", "--n-layers", "1:3000:1", "--aspect-ratio", "0.0001:1e9", "-q"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [
+            str(BIN / "timescale-frontier"),
+            "-H",
+            "tpu_v4",
+            "--hours",
+            "12",
+            "--d-model",
+            "64:65536:64",
+            "--n-layers",
+            "1:3000:1",
+            "--aspect-ratio",
+            "0.0001:1e9",
+            "-q",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(2.0)
     assert p.poll() is None, "search finished before it could be interrupted"
     sent = time.perf_counter()

@@ -5,8 +5,9 @@ def test_chinchilla_appendix_f_worked_config(tpu_v4):
     # d 512, 8 layers, 8 heads of 64, GELU d_ff 2048, vocab 32000, S 1024, batch 4; term by term
     # (Hoffmann et al. 2022 App. F), derived by hand in rust/core/src/flops.rs:
     # forward per sequence 136,029,667,328 FLOPs; training step 3 x 4 x that.
-    a = Architecture(512, 8, 8, d_ff=2048, mlp="gelu", attention="materialized", seq_len=1024, batch_size=4,
-                     vocab_size=32000)
+    a = Architecture(
+        512, 8, 8, d_ff=2048, mlp="gelu", attention="materialized", seq_len=1024, batch_size=4, vocab_size=32000
+    )
     assert predict(a, tpu_v4, 1).flops_per_step == 1_632_356_007_936
 
 

@@ -45,12 +45,20 @@ def _edit(tmp_path: Path, old: str, new: str) -> Path:
 @pytest.mark.parametrize(
     "old, new, message",
     [
-        ("hbm_bytes_per_s = 1.2000e+12", "hbm_bytes_per_s = 1200", r"chip.hbm_bytes_per_s = 1200 .*bytes/s in \[1e\+09"),
+        (
+            "hbm_bytes_per_s = 1.2000e+12",
+            "hbm_bytes_per_s = 1200",
+            r"chip.hbm_bytes_per_s = 1200 .*bytes/s in \[1e\+09",
+        ),
         ("hbm_bytes = 34359738368", "hbm_bytes = 32", r"chip.hbm_bytes = 32 .*bytes"),
         ("hbm_bytes = 34359738368", "hbm_bytes = nan", r"chip.hbm_bytes = nan"),
         ("hbm_bytes = 34359738368", 'hbm_bytes = "32 GiB"', r"chip.hbm_bytes = '32 GiB'"),
         ("usable_hbm_fraction = 0.9", "usable_hbm_fraction = 1.5", r"usable_hbm_fraction"),
-        ("flops_efficiency = 0.79", "flop_efficiency = 0.79", r"unknown key 'step_time.flop_efficiency' \(did you mean 'step_time.flops_efficiency'|did you mean 'flops_efficiency'"),
+        (
+            "flops_efficiency = 0.79",
+            "flop_efficiency = 0.79",
+            r"unknown key 'step_time.flop_efficiency' \(did you mean 'step_time.flops_efficiency'|did you mean 'flops_efficiency'",
+        ),
         ('model = "roofline_sum"', 'model = "magic"', r"step_time.model = 'magic'"),
         ('hbm_bytes_source = "32 GiB HBM2, Google Cloud TPU v4 docs"', "", r"missing key 'chip.hbm_bytes_source'"),
         ("calibrated = false", "calibrated = true", r"no \[calibration\] section"),

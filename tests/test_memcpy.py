@@ -24,17 +24,19 @@ def test_flash_attention_removes_the_seq_squared_traffic(tpu_v4):
     assert flash.flops_per_step == mat.flops_per_step
 
 
-dims = st.fixed_dictionaries({
-    "d_model": st.sampled_from([64, 128, 256, 512, 1024]),
-    "n_layers": st.integers(1, 64),
-    "head_dim": st.sampled_from([16, 32, 64]),
-    "mlp": st.sampled_from(["gelu", "swiglu"]),
-    "attention": st.sampled_from(["flash", "materialized"]),
-    "tied_embeddings": st.booleans(),
-    "seq_len": st.sampled_from([16, 128, 1024]),
-    "batch_size": st.integers(1, 64),
-    "vocab_size": st.integers(2, 100_000),
-})
+dims = st.fixed_dictionaries(
+    {
+        "d_model": st.sampled_from([64, 128, 256, 512, 1024]),
+        "n_layers": st.integers(1, 64),
+        "head_dim": st.sampled_from([16, 32, 64]),
+        "mlp": st.sampled_from(["gelu", "swiglu"]),
+        "attention": st.sampled_from(["flash", "materialized"]),
+        "tied_embeddings": st.booleans(),
+        "seq_len": st.sampled_from([16, 128, 1024]),
+        "batch_size": st.integers(1, 64),
+        "vocab_size": st.integers(2, 100_000),
+    }
+)
 
 
 @settings(max_examples=200, deadline=None)

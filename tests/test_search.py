@@ -6,19 +6,45 @@ import sys
 import numpy as np
 import pytest
 
-from timescale_frontier import (EmptySpaceError, Hardware, InfeasibleError, InvalidInputError, SpaceTooLargeError,
-                                evaluate, make_space, search)
+from timescale_frontier import (
+    EmptySpaceError,
+    Hardware,
+    InfeasibleError,
+    InvalidInputError,
+    SpaceTooLargeError,
+    evaluate,
+    make_space,
+    search,
+)
 
-SMALL = {"d_model": [256, 512, 768, 1024, 1536, 2048], "n_layers": [2, 4, 6, 8, 12, 16, 24],
-         "seq_len": [512, 2048], "batch_size": [16, 64, 256]}
+SMALL = {
+    "d_model": [256, 512, 768, 1024, 1536, 2048],
+    "n_layers": [2, 4, 6, 8, 12, 16, 24],
+    "seq_len": [512, 2048],
+    "batch_size": [16, 64, 256],
+}
 
 
 def _all_configs(space):
     """Every well-formed configuration of a small space, as columns (via the space's own enumeration)."""
     archs = [a for a in (space.config_at(i) for i in range(space.size)) if a is not None]
-    cols = {k: np.array([getattr(a, k) for a in archs]) for k in
-            ("d_model", "n_layers", "n_heads", "n_kv_heads", "head_dim", "d_ff", "mlp", "attention",
-             "tied_embeddings", "seq_len", "batch_size", "vocab_size")}
+    cols = {
+        k: np.array([getattr(a, k) for a in archs])
+        for k in (
+            "d_model",
+            "n_layers",
+            "n_heads",
+            "n_kv_heads",
+            "head_dim",
+            "d_ff",
+            "mlp",
+            "attention",
+            "tied_embeddings",
+            "seq_len",
+            "batch_size",
+            "vocab_size",
+        )
+    }
     return archs, cols
 
 
@@ -29,14 +55,19 @@ def test_pareto_members_are_non_dominated_and_every_excluded_config_is_dominated
     archs, cols = _all_configs(space)
     m = evaluate(hw, hours, **cols)
     aspect = cols["d_model"] / cols["n_layers"]
-    feasible = (m["fits_memory"] & (m["steps"] >= 1) & (aspect >= 20) & (aspect <= 200)
-                & (cols["seq_len"] * cols["batch_size"] <= cap))
+    feasible = (
+        m["fits_memory"]
+        & (m["steps"] >= 1)
+        & (aspect >= 20)
+        & (aspect <= 200)
+        & (cols["seq_len"] * cols["batch_size"] <= cap)
+    )
     assert feasible.sum() == r.feasible > 0
     loss, params = m["loss"][feasible], m["params"][feasible]
-    front = list(zip(r.pareto["loss"], r.pareto["params"]))
+    front = list(zip(r.pareto["loss"], r.pareto["params"], strict=False))
     for fl, fp in front:
         assert not np.any((loss <= fl) & (params <= fp) & ((loss < fl) | (params < fp)))
-    for l_, p_ in zip(loss, params):
+    for l_, p_ in zip(loss, params, strict=False):
         assert any(fl <= l_ and fp <= p_ for fl, fp in front)
     # best = lowest loss; top sorted
     assert r.best["loss"] == loss.min()
@@ -50,14 +81,19 @@ def test_longer_budget_never_raises_best_loss():
 
 
 def test_same_answer_whatever_the_thread_count():
-    code = ("import json; from timescale_frontier import Hardware, search; "
-            "r = search(Hardware.load('tpu_v4'), 12, {'d_model': '256:4096:256', 'n_layers': '2:48:2'}, top_k=20); "
-            "print(json.dumps([r.rows('top'), r.rows('pareto')]))")
+    code = (
+        "import json; from timescale_frontier import Hardware, search; "
+        "r = search(Hardware.load('tpu_v4'), 12, {'d_model': '256:4096:256', 'n_layers': '2:48:2'}, top_k=20); "
+        "print(json.dumps([r.rows('top'), r.rows('pareto')]))"
+    )
     outs = []
     for threads in ("1", "2", "3"):
         env = dict(os.environ, RAYON_NUM_THREADS=threads)
-        outs.append(json.loads(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                                              text=True, check=True).stdout))
+        outs.append(
+            json.loads(
+                subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+            )
+        )
     assert outs[0] == outs[1] == outs[2]
 
 
@@ -67,8 +103,12 @@ def test_default_space_has_millions_of_configs():
 
 def test_infeasible_space_is_explained():
     with pytest.raises(InfeasibleError, match=r"do not fit in .* GiB of usable HBM \(smallest needs"):
-        search(Hardware.load("tpu_v5e"), 1, {"d_model": [8192], "n_layers": [48], "batch_size": [512]},
-               aspect_ratio=(1, 1000))
+        search(
+            Hardware.load("tpu_v5e"),
+            1,
+            {"d_model": [8192], "n_layers": [48], "batch_size": [512]},
+            aspect_ratio=(1, 1000),
+        )
     with pytest.raises(InfeasibleError, match="cannot finish one step"):
         search(Hardware.load("tpu_v5e"), 1e-7, SMALL)
 

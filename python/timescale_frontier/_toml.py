@@ -57,7 +57,9 @@ def number(path: Path, section: str, table: dict[str, Any], key: str, lo: float,
         raise InvalidInputError(f"{path}: missing key '{_join(section, key)}' ({unit} in [{lo:g}, {hi:g}])")
     v = table[key]
     if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or not lo <= v <= hi:
-        raise InvalidInputError(f"{path}: {_join(section, key)} = {v!r} is invalid: expected {unit} in [{lo:g}, {hi:g}]")
+        raise InvalidInputError(
+            f"{path}: {_join(section, key)} = {v!r} is invalid: expected {unit} in [{lo:g}, {hi:g}]"
+        )
     return float(v)
 
 

@@ -80,20 +80,73 @@ def search_options(f: F) -> F:
     for axis in reversed(list(AXES)):
         kind = AXES[axis]
         example = {"int": "512,1024 or 128:8192:128", "float": "2.667,4", "bool": "true,false"}.get(
-            kind, kind.split(":", 1)[-1])
-        f = click.option(f"--{axis.replace('_', '-')}", axis, default=None, metavar="VALUES",
-                         help=f"Search-space axis {axis} ({example}).")(f)
+            kind, kind.split(":", 1)[-1]
+        )
+        f = click.option(
+            f"--{axis.replace('_', '-')}",
+            axis,
+            default=None,
+            metavar="VALUES",
+            help=f"Search-space axis {axis} ({example}).",
+        )(f)
     options = [
-        click.option("--hardware", "-H", required=True, help="Hardware file: a path, a shipped file name (tpu_v4.toml) or a bare name (tpu_v4)."),
-        click.option("--hours", type=float, required=True, callback=_hours, help="Wall-clock training budget in hours."),
-        click.option("--chips", type=int, default=1, show_default=True, help="Chips to train on (only 1 is modelled so far)."),
-        click.option("--law", type=click.Choice(law_names()), default="hoffmann", show_default=True, help="Scaling law for the predicted loss."),
-        click.option("--top", "top_k", type=click.IntRange(1, 100_000), default=10, show_default=True, help="How many of the best configurations to list."),
-        click.option("--format", "out_format", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True),
-        click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write the output to this file (atomically) instead of stdout."),
-        click.option("--space", "space_file", type=click.Path(dir_okay=False), default=None, help="TOML file of search-space axes (flags override it)."),
-        click.option("--aspect-ratio", default="20:200", show_default=True, callback=_aspect, help="Accepted d_model/n_layers range MIN:MAX (Kaplan 2020's shape-insensitive range)."),
-        click.option("--max-tokens-per-step", type=click.FloatRange(min=1), default=None, help="Cap on batch x seq_len (default: Kaplan's critical batch at the predicted loss)."),
+        click.option(
+            "--hardware",
+            "-H",
+            required=True,
+            help="Hardware file: a path, a shipped file name (tpu_v4.toml) or a bare name (tpu_v4).",
+        ),
+        click.option(
+            "--hours", type=float, required=True, callback=_hours, help="Wall-clock training budget in hours."
+        ),
+        click.option(
+            "--chips", type=int, default=1, show_default=True, help="Chips to train on (only 1 is modelled so far)."
+        ),
+        click.option(
+            "--law",
+            type=click.Choice(law_names()),
+            default="hoffmann",
+            show_default=True,
+            help="Scaling law for the predicted loss.",
+        ),
+        click.option(
+            "--top",
+            "top_k",
+            type=click.IntRange(1, 100_000),
+            default=10,
+            show_default=True,
+            help="How many of the best configurations to list.",
+        ),
+        click.option(
+            "--format", "out_format", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
+        ),
+        click.option(
+            "--output",
+            "-o",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Write the output to this file (atomically) instead of stdout.",
+        ),
+        click.option(
+            "--space",
+            "space_file",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="TOML file of search-space axes (flags override it).",
+        ),
+        click.option(
+            "--aspect-ratio",
+            default="20:200",
+            show_default=True,
+            callback=_aspect,
+            help="Accepted d_model/n_layers range MIN:MAX (Kaplan 2020's shape-insensitive range).",
+        ),
+        click.option(
+            "--max-tokens-per-step",
+            type=click.FloatRange(min=1),
+            default=None,
+            help="Cap on batch x seq_len (default: Kaplan's critical batch at the predicted loss).",
+        ),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
         click.option("--debug", is_flag=True, help="Show tracebacks."),
     ]
@@ -107,30 +160,45 @@ def _progress(quiet: bool) -> tuple[Callable[[int, int], None] | None, Callable[
     when stderr is not a terminal or --quiet is given."""
     if quiet or not sys.stderr.isatty():
         return None, lambda: None
-    state: dict[str, Any] = {"bar": None, "shown": 0, "t0": time.perf_counter()}
+    t0 = time.perf_counter()
+    bars: list[Any] = []  # the bar, once shown
+    shown = [0]
 
     def update(done: int, total: int) -> None:
-        elapsed = time.perf_counter() - state["t0"]
-        if state["bar"] is None:
+        elapsed = time.perf_counter() - t0
+        if not bars:
             if elapsed < 1.0:
                 return
-            state["bar"] = click.progressbar(length=total, label="searching", file=sys.stderr, show_pos=True,
-                                             show_eta=True)
-            state["bar"].__enter__()
-        state["bar"].label = f"searching ({done / max(elapsed, 1e-9) / 1e6:.0f} M configs/s)"
-        state["bar"].update(done - state["shown"])
-        state["shown"] = done
+            bars.append(
+                click.progressbar(length=total, label="searching", file=sys.stderr, show_pos=True, show_eta=True)
+            )
+            bars[0].__enter__()
+        bars[0].label = f"searching ({done / max(elapsed, 1e-9) / 1e6:.0f} M configs/s)"
+        bars[0].update(done - shown[0])
+        shown[0] = done
 
     def close() -> None:
-        if state["bar"] is not None:
-            state["bar"].__exit__(None, None, None)
+        if bars:
+            bars[0].__exit__(None, None, None)
 
     return update, close
 
 
-def run_search(hardware: str, hours: float, chips: int, law: str, top_k: int, out_format: str,
-               output: str | None, space_file: str | None, aspect_ratio: tuple[float, float],
-               max_tokens_per_step: float | None, quiet: bool, debug: bool, **axes: str | None) -> None:
+def run_search(
+    hardware: str,
+    hours: float,
+    chips: int,
+    law: str,
+    top_k: int,
+    out_format: str,
+    output: str | None,
+    space_file: str | None,
+    aspect_ratio: tuple[float, float],
+    max_tokens_per_step: float | None,
+    quiet: bool,
+    debug: bool,
+    **axes: str | None,
+) -> None:
     if chips != 1:
         raise InvalidInputError(f"--chips = {chips} is invalid: only single-chip training is modelled so far (use 1)")
     hw = Hardware.load(hardware)
@@ -141,8 +209,16 @@ def run_search(hardware: str, hours: float, chips: int, law: str, top_k: int, ou
     space = make_space(overrides, origin=space_file or "search space")
     update, close = _progress(quiet)
     try:
-        result = search(hw, hours, space, law=law, top_k=top_k, aspect_ratio=aspect_ratio,
-                        max_tokens_per_step=max_tokens_per_step, progress=update)
+        result = search(
+            hw,
+            hours,
+            space,
+            law=law,
+            top_k=top_k,
+            aspect_ratio=aspect_ratio,
+            max_tokens_per_step=max_tokens_per_step,
+            progress=update,
+        )
     finally:
         close()
     text = render(result, out_format)
@@ -154,18 +230,45 @@ def run_search(hardware: str, hours: float, chips: int, law: str, top_k: int, ou
 
 
 def _arch_cells(r: dict[str, Any]) -> list[str]:
-    return [str(r["d_model"]), str(r["n_layers"]), f"{r['n_heads']}/{r['n_kv_heads']}", str(r["d_ff"]),
-            r["mlp"], r["attention"][:5], "tied" if r["tied_embeddings"] else "untied",
-            str(r["seq_len"]), str(r["batch_size"])]
+    return [
+        str(r["d_model"]),
+        str(r["n_layers"]),
+        f"{r['n_heads']}/{r['n_kv_heads']}",
+        str(r["d_ff"]),
+        r["mlp"],
+        r["attention"][:5],
+        "tied" if r["tied_embeddings"] else "untied",
+        str(r["seq_len"]),
+        str(r["batch_size"]),
+    ]
 
 
 def _metric_cells(r: dict[str, Any]) -> list[str]:
-    return [fmt.count(r["params"]), fmt.seconds(r["step_time_s"]), fmt.count(r["tokens"]),
-            fmt.binary_bytes(r["memory_bytes"]), f"{r['loss']:.4f}"]
+    return [
+        fmt.count(r["params"]),
+        fmt.seconds(r["step_time_s"]),
+        fmt.count(r["tokens"]),
+        fmt.binary_bytes(r["memory_bytes"]),
+        f"{r['loss']:.4f}",
+    ]
 
 
-HEADERS = ["d_model", "layers", "heads/kv", "d_ff", "mlp", "attn", "embed", "seq", "batch",
-           "params", "step", "tokens", "memory", "loss"]
+HEADERS = [
+    "d_model",
+    "layers",
+    "heads/kv",
+    "d_ff",
+    "mlp",
+    "attn",
+    "embed",
+    "seq",
+    "batch",
+    "params",
+    "step",
+    "tokens",
+    "memory",
+    "loss",
+]
 
 
 PARETO_ROWS = 15
@@ -212,14 +315,17 @@ def render(r: SearchResult, out_format: str) -> str:
         *(f"  {line}" for line in r.explain()),
         "",
         f"Top {len(r.top['index'])} by predicted loss:",
-        fmt.table(["#"] + HEADERS, [[str(i + 1)] + _arch_cells(x) + _metric_cells(x) for i, x in enumerate(r.rows("top"))]),
+        fmt.table(
+            ["#"] + HEADERS, [[str(i + 1)] + _arch_cells(x) + _metric_cells(x) for i, x in enumerate(r.rows("top"))]
+        ),
         "",
         _pareto_title(r),
         fmt.table(HEADERS, [_arch_cells(x) + _metric_cells(x) for x in _thin(r.rows("pareto"), PARETO_ROWS)]),
         "",
         f"Evaluated {r.evaluated:,} configurations in {r.elapsed_s:.2f} s "
         f"({r.evaluated / max(r.elapsed_s, 1e-9) / 1e6:.1f} M/s); {r.feasible:,} feasible. Dropped: "
-        + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in r.rejected.items() if v) + ".",
+        + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in r.rejected.items() if v)
+        + ".",
     ]
     return "\n".join(out) + "\n"
 
@@ -257,7 +363,12 @@ def search_cmd(**kwargs: Any) -> None:
 @click.option("--n-heads", type=click.IntRange(1), required=True)
 @click.option("--n-kv-heads", type=click.IntRange(1), default=None, help="Default: n_heads.")
 @click.option("--head-dim", type=click.IntRange(1), default=None, help="Default: d_model / n_heads.")
-@click.option("--d-ff", type=click.IntRange(1), default=None, help="Default: 4 d_model (gelu), 8/3 d_model to a multiple of 256 (swiglu).")
+@click.option(
+    "--d-ff",
+    type=click.IntRange(1),
+    default=None,
+    help="Default: 4 d_model (gelu), 8/3 d_model to a multiple of 256 (swiglu).",
+)
 @click.option("--mlp", type=click.Choice(["gelu", "swiglu"]), default="gelu", show_default=True)
 @click.option("--attention", type=click.Choice(["flash", "materialized"]), default="flash", show_default=True)
 @click.option("--tied/--untied", default=False, show_default=True, help="Tie the output projection to the embedding.")
@@ -271,19 +382,52 @@ def search_cmd(**kwargs: Any) -> None:
 @click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--debug", is_flag=True)
 @handle_errors
-def predict_cmd(d_model: int, n_layers: int, n_heads: int, n_kv_heads: int | None, head_dim: int | None,
-                d_ff: int | None, mlp: str, attention: str, tied: bool, seq_len: int, batch_size: int,
-                vocab_size: int, hardware: str, hours: float, law: str, ops: bool, out_format: str,
-                debug: bool) -> None:
+def predict_cmd(
+    d_model: int,
+    n_layers: int,
+    n_heads: int,
+    n_kv_heads: int | None,
+    head_dim: int | None,
+    d_ff: int | None,
+    mlp: str,
+    attention: str,
+    tied: bool,
+    seq_len: int,
+    batch_size: int,
+    vocab_size: int,
+    hardware: str,
+    hours: float,
+    law: str,
+    ops: bool,
+    out_format: str,
+    debug: bool,
+) -> None:
     """Every metric of one architecture on one chip for a budget."""
-    arch = Architecture(d_model, n_layers, n_heads, n_kv_heads=n_kv_heads, head_dim=head_dim, d_ff=d_ff,
-                        mlp=mlp, attention=attention, tied_embeddings=tied, seq_len=seq_len,
-                        batch_size=batch_size, vocab_size=vocab_size)
+    arch = Architecture(
+        d_model,
+        n_layers,
+        n_heads,
+        n_kv_heads=n_kv_heads,
+        head_dim=head_dim,
+        d_ff=d_ff,
+        mlp=mlp,
+        attention=attention,
+        tied_embeddings=tied,
+        seq_len=seq_len,
+        batch_size=batch_size,
+        vocab_size=vocab_size,
+    )
     hw = Hardware.load(hardware)
     p = predict(arch, hw, hours, law)
     if out_format == "json":
-        doc = {"architecture": arch.to_dict(), "hardware": hw.name, "calibrated": hw.calibrated,
-               "hours": hours, "law": law, **p.to_dict()}
+        doc = {
+            "architecture": arch.to_dict(),
+            "hardware": hw.name,
+            "calibrated": hw.calibrated,
+            "hours": hours,
+            "law": law,
+            **p.to_dict(),
+        }
         if ops:
             doc["ops"] = arch.op_table()
         click.echo(fmt.to_json(doc), nl=False)
@@ -304,9 +448,18 @@ def predict_cmd(d_model: int, n_layers: int, n_heads: int, n_kv_heads: int | Non
     if p.loss is None:
         lines.append(f"  (one step takes {fmt.seconds(p.step_time_s)}, longer than the budget)")
     if ops:
-        rows = [[o["pass"], o["scope"], o["name"], fmt.binary_bytes(o["read_bytes"]), fmt.binary_bytes(o["write_bytes"]),
-                 fmt.binary_bytes(o["bytes_per_step"]), f"{100 * o['bytes_per_step'] / p.memcpy_bytes_per_step:.1f}%"]
-                for o in arch.op_table()]
+        rows = [
+            [
+                o["pass"],
+                o["scope"],
+                o["name"],
+                fmt.binary_bytes(o["read_bytes"]),
+                fmt.binary_bytes(o["write_bytes"]),
+                fmt.binary_bytes(o["bytes_per_step"]),
+                f"{100 * o['bytes_per_step'] / p.memcpy_bytes_per_step:.1f}%",
+            ]
+            for o in arch.op_table()
+        ]
         lines += ["", fmt.table(["pass", "scope", "op", "read", "write", "per step", "share"], rows)]
     click.echo("\n".join(lines))
 
@@ -323,8 +476,16 @@ def hardware_list(debug: bool = False) -> None:
     rows = []
     for name in shipped_names():
         hw = Hardware.load(name)
-        rows.append([name, fmt.si(hw.peak_bf16_flops_per_s, "FLOP/s"), fmt.binary_bytes(hw.hbm_bytes),
-                     fmt.si(hw.hbm_bytes_per_s, "B/s"), "yes" if hw.calibrated else "no", hw.description])
+        rows.append(
+            [
+                name,
+                fmt.si(hw.peak_bf16_flops_per_s, "FLOP/s"),
+                fmt.binary_bytes(hw.hbm_bytes),
+                fmt.si(hw.hbm_bytes_per_s, "B/s"),
+                "yes" if hw.calibrated else "no",
+                hw.description,
+            ]
+        )
     click.echo(fmt.table(["name", "bf16 peak", "HBM", "HBM bandwidth", "calibrated", "description"], rows))
 
 
@@ -335,12 +496,15 @@ def hardware_list(debug: bool = False) -> None:
 def hardware_show(name: str, debug: bool) -> None:
     """Show one hardware file's figures, sources and step-time model."""
     hw = Hardware.load(name)
-    lines = [f"{hw.name}: {hw.description}", f"file: {hw.path}",
-             f"calibrated: {'yes' if hw.calibrated else 'no (datasheet roofline with assumed efficiencies)'}",
-             f"step time: {hw.step_time_formula}",
-             f"peak bf16: {fmt.si(hw.peak_bf16_flops_per_s, 'FLOP/s')}",
-             f"HBM: {fmt.binary_bytes(hw.hbm_bytes)} ({hw.usable_hbm_fraction:g} usable), {fmt.si(hw.hbm_bytes_per_s, 'B/s')}",
-             "sources:"]
+    lines = [
+        f"{hw.name}: {hw.description}",
+        f"file: {hw.path}",
+        f"calibrated: {'yes' if hw.calibrated else 'no (datasheet roofline with assumed efficiencies)'}",
+        f"step time: {hw.step_time_formula}",
+        f"peak bf16: {fmt.si(hw.peak_bf16_flops_per_s, 'FLOP/s')}",
+        f"HBM: {fmt.binary_bytes(hw.hbm_bytes)} ({hw.usable_hbm_fraction:g} usable), {fmt.si(hw.hbm_bytes_per_s, 'B/s')}",
+        "sources:",
+    ]
     lines += [f"  {k}: {v}" for k, v in hw.sources.items()]
     click.echo("\n".join(lines))
 

@@ -42,8 +42,18 @@ _CALIBRATION_COEFFS = [
     ("overhead_s", 0.0, 3600.0, "seconds"),
 ]
 _CALIBRATION_META = [
-    "model", "r2", "heldout_median_abs_pct_error", "heldout_mean_abs_pct_error", "mean_abs_pct_error",
-    "max_abs_pct_error", "n_samples", "device_kind", "jax_version", "date", "source", "alternatives",
+    "model",
+    "r2",
+    "heldout_median_abs_pct_error",
+    "heldout_mean_abs_pct_error",
+    "mean_abs_pct_error",
+    "max_abs_pct_error",
+    "n_samples",
+    "device_kind",
+    "jax_version",
+    "date",
+    "source",
+    "alternatives",
 ]
 _INTERCONNECT = [
     ("link_bytes_per_s", 1e6, 1e14, "bytes/s"),
@@ -118,8 +128,9 @@ def resolve(spec: str | os.PathLike[str]) -> Path:
     raise InvalidInputError(f"{text}: no such hardware file or shipped name ({hint}shipped: {', '.join(names)})")
 
 
-def _figure(path: Path, section: str, tbl: dict[str, Any], spec: tuple[str, float, float, str],
-            sources: dict[str, str]) -> float:
+def _figure(
+    path: Path, section: str, tbl: dict[str, Any], spec: tuple[str, float, float, str], sources: dict[str, str]
+) -> float:
     key, lo, hi, unit = spec
     v = _toml.number(path, section, tbl, key, lo, hi, unit)
     src = _toml.string(path, section, tbl, f"{key}_source")
@@ -145,14 +156,20 @@ def _parse(path: Path) -> Hardware:
     _toml.check_keys(path, "step_time", step, ["model"] + [k for s in _STEP for k in (s[0], f"{s[0]}_source")])
     model = _toml.string(path, "step_time", step, "model")
     if model not in _STEP_MODELS:
-        raise InvalidInputError(f"{path}: step_time.model = {model!r} is invalid: expected one of {', '.join(_STEP_MODELS)}")
+        raise InvalidInputError(
+            f"{path}: step_time.model = {model!r} is invalid: expected one of {', '.join(_STEP_MODELS)}"
+        )
     eff_f, eff_b, overhead = (_figure(path, "step_time", step, s, sources) for s in _STEP)
 
     calibration = _toml.table(path, doc, "calibration", required=False)
     if calibrated and not calibration:
-        raise InvalidInputError(f"{path}: calibrated = true but there is no [calibration] section (run `timescale calibrate`)")
+        raise InvalidInputError(
+            f"{path}: calibrated = true but there is no [calibration] section (run `timescale calibrate`)"
+        )
     if calibration and not calibrated:
-        raise InvalidInputError(f"{path}: has a [calibration] section but calibrated = false; set calibrated = true to use it")
+        raise InvalidInputError(
+            f"{path}: has a [calibration] section but calibrated = false; set calibrated = true to use it"
+        )
 
     try:
         if calibrated:
@@ -160,20 +177,37 @@ def _parse(path: Path) -> Hardware:
             model = _toml.string(path, "calibration", calibration, "model")
             if model not in _CALIBRATED_MODELS:
                 raise InvalidInputError(
-                    f"{path}: calibration.model = {model!r} is invalid: expected one of {', '.join(_CALIBRATED_MODELS)}")
+                    f"{path}: calibration.model = {model!r} is invalid: expected one of {', '.join(_CALIBRATED_MODELS)}"
+                )
             a, c, b = (_toml.number(path, "calibration", calibration, *s) for s in _CALIBRATION_COEFFS)
             core = CoreHardware(hbm, usable, "linear", s_per_memcpy_byte=a, s_per_flop=c, overhead_s=b)
             formula = f"{a:.4g} s/byte x MEMCPY + {c:.4g} s/FLOP x FLOPs + {b:.4g} s (calibrated, {model})"
         elif model == "roofline_sum":
-            core = CoreHardware(hbm, usable, "linear", s_per_memcpy_byte=1.0 / (bw * eff_b),
-                                s_per_flop=1.0 / (flops * eff_f), overhead_s=overhead)
-            formula = (f"FLOPs / ({eff_f:g} x {flops:.4g} FLOP/s) + MEMCPY / ({eff_b:g} x {bw:.4g} B/s)"
-                       f" + {overhead:g} s (uncalibrated datasheet roofline)")
+            core = CoreHardware(
+                hbm,
+                usable,
+                "linear",
+                s_per_memcpy_byte=1.0 / (bw * eff_b),
+                s_per_flop=1.0 / (flops * eff_f),
+                overhead_s=overhead,
+            )
+            formula = (
+                f"FLOPs / ({eff_f:g} x {flops:.4g} FLOP/s) + MEMCPY / ({eff_b:g} x {bw:.4g} B/s)"
+                f" + {overhead:g} s (uncalibrated datasheet roofline)"
+            )
         else:
-            core = CoreHardware(hbm, usable, "roofline_max", flops_per_s=flops * eff_f,
-                                memcpy_bytes_per_s=bw * eff_b, overhead_s=overhead)
-            formula = (f"max(FLOPs / ({eff_f:g} x {flops:.4g} FLOP/s), MEMCPY / ({eff_b:g} x {bw:.4g} B/s))"
-                       f" + {overhead:g} s (uncalibrated datasheet roofline)")
+            core = CoreHardware(
+                hbm,
+                usable,
+                "roofline_max",
+                flops_per_s=flops * eff_f,
+                memcpy_bytes_per_s=bw * eff_b,
+                overhead_s=overhead,
+            )
+            formula = (
+                f"max(FLOPs / ({eff_f:g} x {flops:.4g} FLOP/s), MEMCPY / ({eff_b:g} x {bw:.4g} B/s))"
+                f" + {overhead:g} s (uncalibrated datasheet roofline)"
+            )
     except InvalidInputError as e:
         msg = str(e)
         raise InvalidInputError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None

@@ -64,7 +64,17 @@ def predict(arch: Architecture, hardware: Hardware, hours: float, law: str | Law
     return Prediction(**_core.predict(arch, hardware.core, budget_seconds(hours), get_law(law)))
 
 
-_INT_COLUMNS = ("d_model", "n_layers", "n_heads", "n_kv_heads", "head_dim", "d_ff", "seq_len", "batch_size", "vocab_size")
+_INT_COLUMNS = (
+    "d_model",
+    "n_layers",
+    "n_heads",
+    "n_kv_heads",
+    "head_dim",
+    "d_ff",
+    "seq_len",
+    "batch_size",
+    "vocab_size",
+)
 _CODES = {"mlp": {"gelu": 0, "swiglu": 1}, "attention": {"materialized": 0, "flash": 1}}
 
 
@@ -125,8 +135,24 @@ def evaluate(
     >>> bool(m["params"][1] > m["params"][0])
     True
     """
-    given = [v for v in (d_model, n_layers, n_heads, n_kv_heads, head_dim, d_ff, mlp, attention,
-                         tied_embeddings, seq_len, batch_size, vocab_size) if v is not None]
+    given = [
+        v
+        for v in (
+            d_model,
+            n_layers,
+            n_heads,
+            n_kv_heads,
+            head_dim,
+            d_ff,
+            mlp,
+            attention,
+            tied_embeddings,
+            seq_len,
+            batch_size,
+            vocab_size,
+        )
+        if v is not None
+    ]
     try:
         shape = np.broadcast_shapes(*(np.shape(v) for v in given))
     except ValueError:
@@ -147,12 +173,23 @@ def evaluate(
     for k, v in dict(seq_len=seq_len, batch_size=batch_size, vocab_size=vocab_size).items():
         ints[k] = _int_column(k, v, n)
     out: dict[str, npt.NDArray[Any]] = _core.evaluate(
-        *(ints[k] for k in ("d_model", "n_layers", "n_heads", "n_kv_heads", "head_dim", "d_ff")),
+        ints["d_model"],
+        ints["n_layers"],
+        ints["n_heads"],
+        ints["n_kv_heads"],
+        ints["head_dim"],
+        ints["d_ff"],
         _code_column("mlp", mlp, n),
         _code_column("attention", attention, n),
         _int_column("tied_embeddings", tied_embeddings, n),
-        *(ints[k] for k in ("seq_len", "batch_size", "vocab_size")),
-        float(param_bytes), float(activation_bytes), float(optimizer_bytes),
-        hardware.core, budget_seconds(hours), get_law(law),
+        ints["seq_len"],
+        ints["batch_size"],
+        ints["vocab_size"],
+        float(param_bytes),
+        float(activation_bytes),
+        float(optimizer_bytes),
+        hardware.core,
+        budget_seconds(hours),
+        get_law(law),
     )
     return out

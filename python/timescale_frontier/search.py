@@ -22,11 +22,33 @@ from timescale_frontier.space import SearchSpace, make_space
 Columns = dict[str, Any]
 
 #: Architecture fields carried in result columns, in display order.
-ARCH_FIELDS = ("d_model", "n_layers", "n_heads", "n_kv_heads", "head_dim", "d_ff", "mlp", "attention",
-               "tied_embeddings", "seq_len", "batch_size", "vocab_size")
+ARCH_FIELDS = (
+    "d_model",
+    "n_layers",
+    "n_heads",
+    "n_kv_heads",
+    "head_dim",
+    "d_ff",
+    "mlp",
+    "attention",
+    "tied_embeddings",
+    "seq_len",
+    "batch_size",
+    "vocab_size",
+)
 #: Metric fields carried in result columns (units in the names).
-METRIC_FIELDS = ("params", "non_embedding_params", "flops_per_step", "memcpy_bytes_per_step", "memory_bytes",
-                 "step_time_s", "steps", "tokens", "tokens_per_step", "loss")
+METRIC_FIELDS = (
+    "params",
+    "non_embedding_params",
+    "flops_per_step",
+    "memcpy_bytes_per_step",
+    "memory_bytes",
+    "step_time_s",
+    "steps",
+    "tokens",
+    "tokens_per_step",
+    "loss",
+)
 
 
 def _row(cols: Columns, i: int) -> dict[str, Any]:
@@ -129,8 +151,17 @@ def search(
     law_obj = get_law(law)
     lo, hi = aspect_ratio
     t0 = time.perf_counter()
-    raw = _core.search(space, hardware.core, budget_s, law_obj, top_k=top_k, aspect_ratio_min=float(lo),
-                       aspect_ratio_max=float(hi), max_tokens_per_step=max_tokens_per_step, progress=progress)
+    raw = _core.search(
+        space,
+        hardware.core,
+        budget_s,
+        law_obj,
+        top_k=top_k,
+        aspect_ratio_min=float(lo),
+        aspect_ratio_max=float(hi),
+        max_tokens_per_step=max_tokens_per_step,
+        progress=progress,
+    )
     elapsed = time.perf_counter() - t0
     return SearchResult(
         hardware=hardware,
@@ -144,8 +175,11 @@ def search(
         elapsed_s=elapsed,
         top=raw["top"],
         pareto=raw["pareto"],
-        guards={"aspect_ratio_min": float(lo), "aspect_ratio_max": float(hi),
-                "max_tokens_per_step": max_tokens_per_step if max_tokens_per_step is not None else "critical_batch"},
+        guards={
+            "aspect_ratio_min": float(lo),
+            "aspect_ratio_max": float(hi),
+            "max_tokens_per_step": max_tokens_per_step if max_tokens_per_step is not None else "critical_batch",
+        },
     )
 
 
@@ -161,8 +195,13 @@ def _reshaped(best: dict[str, Any], depth_factor: float) -> Architecture | None:
         return None
     n_heads = d_model // head_dim
     fields = {k: best[k] for k in ARCH_FIELDS}
-    fields.update(d_model=d_model, n_layers=n_layers, n_heads=n_heads, n_kv_heads=n_heads // group,
-                  d_ff=round(best["d_ff"] / best["d_model"] * d_model))
+    fields.update(
+        d_model=d_model,
+        n_layers=n_layers,
+        n_heads=n_heads,
+        n_kv_heads=n_heads // group,
+        d_ff=round(best["d_ff"] / best["d_model"] * d_model),
+    )
     return Architecture(**fields)
 
 
@@ -194,8 +233,14 @@ def explain(r: SearchResult) -> list[str]:
             continue
         aspect = alt.d_model / alt.n_layers
         lo, hi = r.guards["aspect_ratio_min"], r.guards["aspect_ratio_max"]
-        outside = (f" It lies outside the aspect-ratio guard (d_model/n_layers = {aspect:.0f}, accepted {lo:g} to {hi:g}),"
-                   " where loss is not known to depend on parameter count alone.") if not lo <= aspect <= hi else ""
+        outside = (
+            (
+                f" It lies outside the aspect-ratio guard (d_model/n_layers = {aspect:.0f}, accepted {lo:g} to {hi:g}),"
+                " where loss is not known to depend on parameter count alone."
+            )
+            if not lo <= aspect <= hi
+            else ""
+        )
         lines.append(
             f"A {label} model of similar size (d_model {alt.d_model}, {alt.n_layers} layers, {p.params:.3g} params) "
             f"steps in {p.step_time_s:.3g} s ({p.step_time_s / b['step_time_s']:.2f}x), sees {p.tokens:.3g} tokens "
@@ -208,5 +253,3 @@ def explain(r: SearchResult) -> list[str]:
             f"{small['loss']:.4f}) to the winner's {b['params']:.3g} (loss {b['loss']:.4f})."
         )
     return lines
-
-

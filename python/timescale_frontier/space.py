@@ -43,7 +43,9 @@ _FALSE = {"false", "untied", "no", "0"}
 def _range(name: str, item: str, kind: str) -> list[Any]:
     parts = item.split(":")
     if len(parts) != 3:
-        raise InvalidInputError(f"{name}: '{item}' is invalid: expected a value or start:stop:step or start:stop:*factor")
+        raise InvalidInputError(
+            f"{name}: '{item}' is invalid: expected a value or start:stop:step or start:stop:*factor"
+        )
     conv = int if kind == "int" else float
     try:
         start, stop = conv(parts[0]), conv(parts[1])
@@ -84,7 +86,9 @@ def _scalar(name: str, raw: Any, kind: str) -> Any:
     try:
         v = float(raw) if kind == "float" else _to_int(raw)
     except (TypeError, ValueError):
-        raise InvalidInputError(f"{name}: {raw!r} is invalid: expected {'a number' if kind == 'float' else 'an integer'}") from None
+        raise InvalidInputError(
+            f"{name}: {raw!r} is invalid: expected {'a number' if kind == 'float' else 'an integer'}"
+        ) from None
     if not math.isfinite(v) or v <= 0:
         raise InvalidInputError(f"{name}: {raw!r} is invalid: expected a finite value > 0")
     return v
