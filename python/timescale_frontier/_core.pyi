@@ -106,7 +106,17 @@ class CoreHardware:
 
 @final
 class Law:
-    def __new__(cls, e: float, a: float, b: float, alpha: float, beta: float, params: str = "total") -> Law: ...
+    def __new__(
+        cls,
+        e: float,
+        a: float,
+        b: float,
+        alpha: float,
+        beta: float,
+        params: str = "total",
+        fit_params: tuple[float, float] | None = None,
+        fit_tokens: tuple[float, float] | None = None,
+    ) -> Law: ...
     @staticmethod
     def builtin(name: str) -> Law: ...
     @staticmethod
@@ -123,6 +133,10 @@ class Law:
     def beta(self) -> float: ...
     @property
     def params(self) -> str: ...
+    @property
+    def fit_params(self) -> tuple[float, float]: ...
+    @property
+    def fit_tokens(self) -> tuple[float, float]: ...
     def loss(self, n_params: float, tokens: float) -> float: ...
 
 @final

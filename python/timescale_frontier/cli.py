@@ -447,6 +447,7 @@ def predict_cmd(
     ]
     if p.loss is None:
         lines.append(f"  (one step takes {fmt.seconds(p.step_time_s)}, longer than the budget)")
+    lines += [f"  warning: {w}" for w in p.warnings]
     if ops:
         rows = [
             [

@@ -45,6 +45,9 @@ class Prediction:
     tokens_per_step: float
     #: Predicted final loss (nats/token); ``None`` when not one step fits in the budget.
     loss: float | None
+    #: Why the prediction may not be trusted (outside the law's fitted range, the shape guard,
+    #: the critical batch, memory, or the budget); empty when inside every validated range.
+    warnings: list[str]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,7 +128,8 @@ def evaluate(
 
     Returns a dict of arrays: ``params``, ``non_embedding_params``, ``flops_per_step``,
     ``memcpy_bytes_per_step``, ``memory_bytes``, ``fits_memory``, ``step_time_s``, ``steps``,
-    ``tokens``, ``loss`` (+inf where not one step fits in the budget).
+    ``tokens`` and ``loss``, a masked array masked where not one step fits in the budget (no
+    NaN or infinity is ever returned).
 
     Examples
     --------
@@ -192,4 +196,5 @@ def evaluate(
         budget_seconds(hours),
         get_law(law),
     )
+    out["loss"] = np.ma.masked_invalid(out["loss"])
     return out

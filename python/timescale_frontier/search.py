@@ -246,6 +246,9 @@ def explain(r: SearchResult) -> list[str]:
             f"steps in {p.step_time_s:.3g} s ({p.step_time_s / b['step_time_s']:.2f}x), sees {p.tokens:.3g} tokens "
             f"and reaches loss {p.loss:.4f} vs {b['loss']:.4f}.{outside}"
         )
+    caveats = predict(r.best_architecture(), hw, r.hours, r.law).warnings
+    if caveats:
+        lines.append("Caveats: " + "; ".join(caveats) + ".")
     if len(r.pareto["index"]) > 1:
         small = _row(r.pareto, 0)
         lines.append(

@@ -32,6 +32,20 @@ pub struct Law {
     pub params: ParamConvention,
 }
 
+/// Range of the data a law was fitted on; predictions outside it are extrapolations and flagged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FitRange {
+    /// Parameters (count), inclusive.
+    pub params: (f64, f64),
+    /// Training tokens, inclusive.
+    pub tokens: (f64, f64),
+}
+
+/// Hoffmann et al. 2022 (abstract and Sec. 3): over 400 models "ranging from 70 million to over
+/// 16 billion parameters" trained "on 5 to 500 billion tokens". Besiroglu et al. 2024 refit the
+/// same data, so the same range applies to both built-in laws.
+pub const CHINCHILLA_FIT_RANGE: FitRange = FitRange { params: (7e7, 1.6e10), tokens: (5e9, 5e11) };
+
 /// Hoffmann et al. 2022 (Chinchilla), App. D.2 eq. 10, as printed.
 pub const HOFFMANN: Law =
     Law { e: 1.69, a: 406.4, b: 410.7, alpha: 0.34, beta: 0.28, params: ParamConvention::Total };

@@ -72,6 +72,62 @@ pub fn evaluate_many(archs: &[Architecture], hw: &Hardware, budget_s: f64, law: 
     archs.par_iter().with_min_len(4096).map(|a| evaluate(a, hw, budget_s, law)).collect()
 }
 
+/// Why a prediction is outside the range where the model was validated. Each flag is a
+/// reason to distrust the number, not an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validity {
+    /// Parameters outside the law's fitted range.
+    ParamsOutsideFit,
+    /// Training tokens outside the law's fitted range.
+    TokensOutsideFit,
+    /// d_model / n_layers outside Kaplan et al. 2020's shape-insensitive range (20 to 200).
+    AspectRatio,
+    /// Tokens per step above Kaplan's critical batch at the predicted loss.
+    AboveCriticalBatch,
+    /// Needs more memory than the chip's usable HBM.
+    DoesNotFit,
+    /// Not one step fits in the budget (no loss).
+    NoStepInBudget,
+}
+
+impl Validity {
+    pub fn message(self) -> &'static str {
+        match self {
+            Validity::ParamsOutsideFit => "parameter count outside the law's fitted range (7e7 to 1.6e10): extrapolation",
+            Validity::TokensOutsideFit => "training tokens outside the law's fitted range (5e9 to 5e11): extrapolation",
+            Validity::AspectRatio => "d_model/n_layers outside 20-200, where loss is not known to depend on size alone",
+            Validity::AboveCriticalBatch => "tokens per step above the critical batch: larger batches waste tokens",
+            Validity::DoesNotFit => "does not fit in the chip's usable memory",
+            Validity::NoStepInBudget => "not one training step fits in the budget",
+        }
+    }
+}
+
+/// Every validity flag of one prediction (empty when inside every validated range).
+pub fn validity(arch: &Architecture, m: &Metrics, fit: &crate::loss::FitRange) -> Vec<Validity> {
+    let mut out = Vec::new();
+    let inside = |v: f64, (lo, hi): (f64, f64)| (lo..=hi).contains(&v);
+    if !inside(m.params, fit.params) {
+        out.push(Validity::ParamsOutsideFit);
+    }
+    if m.tokens > 0.0 && !inside(m.tokens, fit.tokens) {
+        out.push(Validity::TokensOutsideFit);
+    }
+    if !inside(f64::from(arch.d_model) / f64::from(arch.n_layers), (20.0, 200.0)) {
+        out.push(Validity::AspectRatio);
+    }
+    if m.loss.is_finite() && arch.tokens_per_step() > crate::loss::critical_batch_tokens(m.loss) {
+        out.push(Validity::AboveCriticalBatch);
+    }
+    if !m.fits_memory {
+        out.push(Validity::DoesNotFit);
+    }
+    if m.steps < 1.0 {
+        out.push(Validity::NoStepInBudget);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +151,7 @@ mod tests {
         let m = evaluate(&llama_7b(), &hw, 1.0, &HOFFMANN);
         assert_eq!(m.tokens, 0.0);
         assert!(m.loss.is_infinite());
+        let flags = validity(&llama_7b(), &m, &crate::loss::CHINCHILLA_FIT_RANGE);
+        assert_eq!(flags, vec![Validity::DoesNotFit, Validity::NoStepInBudget]);
     }
 }

@@ -38,19 +38,30 @@ impl StepTimeModel {
                 Err(Error::invalid(field, v, "a finite number >= 0"))
             }
         };
+        // A rate beyond 1e16 bytes/s or 1e18 FLOP/s per chip is a unit mistake, and would let the
+        // step count (budget / step time) grow past what f64 token counts can carry.
+        let plausible = |field: &str, v: f64, min: f64, rate: &str| -> Result<()> {
+            if v == 0.0 || v >= min {
+                Ok(())
+            } else {
+                Err(Error::invalid(field, v, &format!("0 or at least {min:e} (at most {rate})")))
+            }
+        };
         match *self {
             StepTimeModel::Linear { s_per_memcpy_byte, s_per_flop, overhead_s } => {
                 nonneg("s_per_memcpy_byte", s_per_memcpy_byte)?;
                 nonneg("s_per_flop", s_per_flop)?;
+                plausible("s_per_memcpy_byte", s_per_memcpy_byte, 1e-16, "1e16 bytes/s")?;
+                plausible("s_per_flop", s_per_flop, 1e-18, "1e18 FLOP/s")?;
                 nonneg("overhead_s", overhead_s)?;
                 if s_per_memcpy_byte == 0.0 && s_per_flop == 0.0 {
                     return Err(Error::invalid("s_per_memcpy_byte", 0, "s_per_memcpy_byte or s_per_flop > 0"));
                 }
             }
             StepTimeModel::RooflineMax { flops_per_s, memcpy_bytes_per_s, overhead_s } => {
-                for (field, v) in [("flops_per_s", flops_per_s), ("memcpy_bytes_per_s", memcpy_bytes_per_s)] {
-                    if !(v.is_finite() && v > 0.0) {
-                        return Err(Error::invalid(field, v, "a finite number > 0"));
+                for (field, v, max) in [("flops_per_s", flops_per_s, 1e18), ("memcpy_bytes_per_s", memcpy_bytes_per_s, 1e16)] {
+                    if !(v.is_finite() && v > 0.0 && v <= max) {
+                        return Err(Error::invalid(field, v, &format!("a number in (0, {max:e}]")));
                     }
                 }
                 nonneg("overhead_s", overhead_s)?;
@@ -82,5 +93,7 @@ mod tests {
         assert!(zero.validate().is_err());
         let nan = StepTimeModel::RooflineMax { flops_per_s: f64::NAN, memcpy_bytes_per_s: 1.0, overhead_s: 0.0 };
         assert!(nan.validate().is_err());
+        let tiny = StepTimeModel::Linear { s_per_memcpy_byte: 1e-300, s_per_flop: 0.0, overhead_s: 0.0 };
+        assert!(tiny.validate().unwrap_err().to_string().contains("1e16 bytes/s"));
     }
 }

@@ -1,7 +1,7 @@
 //! `Hardware` and `Law`: the numbers a search needs about the chip and the scaling law.
 
 use pyo3::prelude::*;
-use timescale_core::loss::{ParamConvention, LAWS};
+use timescale_core::loss::{FitRange, ParamConvention, CHINCHILLA_FIT_RANGE, LAWS};
 use timescale_core::{Error, Law, StepTimeModel};
 
 use crate::error::to_py;
@@ -58,13 +58,28 @@ impl PyHardware {
 /// A Chinchilla-form law L(N, D) = E + A / N^alpha + B / D^beta.
 #[pyclass(module = "timescale_frontier._core", name = "Law", frozen)]
 #[derive(Clone)]
-pub struct PyLaw(pub Law);
+pub struct PyLaw(pub Law, pub FitRange);
+
+/// Range used for a law whose fitting data is not known: nothing is flagged as extrapolation.
+const UNKNOWN_RANGE: FitRange = FitRange { params: (0.0, f64::INFINITY), tokens: (0.0, f64::INFINITY) };
 
 #[pymethods]
 impl PyLaw {
+    /// `fit_params` and `fit_tokens` (lo, hi) give the range of the data the law was fitted on;
+    /// predictions outside it are flagged as extrapolations.
     #[new]
-    #[pyo3(signature = (e, a, b, alpha, beta, params="total"))]
-    fn new(e: f64, a: f64, b: f64, alpha: f64, beta: f64, params: &str) -> PyResult<Self> {
+    #[pyo3(signature = (e, a, b, alpha, beta, params="total", fit_params=None, fit_tokens=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        e: f64,
+        a: f64,
+        b: f64,
+        alpha: f64,
+        beta: f64,
+        params: &str,
+        fit_params: Option<(f64, f64)>,
+        fit_tokens: Option<(f64, f64)>,
+    ) -> PyResult<Self> {
         let params = match params {
             "total" => ParamConvention::Total,
             "non_embedding" => ParamConvention::NonEmbedding,
@@ -72,13 +87,22 @@ impl PyLaw {
         };
         let law = Law { e, a, b, alpha, beta, params };
         law.validate().map_err(to_py)?;
-        Ok(PyLaw(law))
+        let fit = FitRange {
+            params: fit_params.unwrap_or(UNKNOWN_RANGE.params),
+            tokens: fit_tokens.unwrap_or(UNKNOWN_RANGE.tokens),
+        };
+        for (field, (lo, hi)) in [("fit_params", fit.params), ("fit_tokens", fit.tokens)] {
+            if lo.is_nan() || hi.is_nan() || lo < 0.0 || lo > hi {
+                return Err(to_py(Error::invalid(field, format!("({lo}, {hi})"), "(lo, hi) with 0 <= lo <= hi")));
+            }
+        }
+        Ok(PyLaw(law, fit))
     }
 
     /// A built-in law by name (`hoffmann`, `besiroglu`).
     #[staticmethod]
     fn builtin(name: &str) -> PyResult<Self> {
-        Law::by_name(name).map(PyLaw).map_err(to_py)
+        Law::by_name(name).map(|l| PyLaw(l, CHINCHILLA_FIT_RANGE)).map_err(to_py)
     }
 
     /// Names of the built-in laws.
@@ -110,6 +134,17 @@ impl PyLaw {
     #[getter]
     fn params(&self) -> &'static str {
         self.0.params.name()
+    }
+
+    /// (lo, hi) parameters of the data the law was fitted on.
+    #[getter]
+    fn fit_params(&self) -> (f64, f64) {
+        self.1.params
+    }
+    /// (lo, hi) training tokens of the data the law was fitted on.
+    #[getter]
+    fn fit_tokens(&self) -> (f64, f64) {
+        self.1.tokens
     }
 
     /// Predicted loss (nats/token) for `n_params` parameters and `tokens` training tokens.

@@ -5,6 +5,7 @@ use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use timescale_core::metrics::validity;
 use timescale_core::{Architecture, Attention, Error, Metrics, Mlp, Precision};
 
 use crate::architecture::PyArchitecture;
@@ -43,6 +44,8 @@ pub fn predict<'py>(
     d.set_item("tokens_per_step", arch.0.tokens_per_step())?;
     // No NaN or inf crosses the boundary: a budget shorter than one step has no loss.
     d.set_item("loss", if m.loss.is_finite() { Some(m.loss) } else { None })?;
+    let warnings: Vec<&str> = validity(&arch.0, &m, &law.1).into_iter().map(|v| v.message()).collect();
+    d.set_item("warnings", warnings)?;
     Ok(d)
 }
 
