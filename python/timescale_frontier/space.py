@@ -143,7 +143,7 @@ def load_space(path: str | os.PathLike[str]) -> dict[str, Any]:
         try:
             out[k] = v if k in PRECISION_KEYS else parse_axis(k, v)
         except InvalidInputError as e:
-            raise InvalidInputError(f"{p}: {e}") from None
+            raise type(e)(f"{p}: {e}") from None
     return out
 
 

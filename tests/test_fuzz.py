@@ -1,0 +1,163 @@
+"""Property-based fuzzing: loaders and the vectorized evaluate either return finite numbers or
+raise a TimescaleError; nothing else (no other exception, no NaN, no infinity)."""
+
+import math
+import string
+import tomllib
+from pathlib import Path
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import timescale_frontier as tf
+from timescale_frontier.hardware import SHIPPED_DIR
+
+BASE = tomllib.loads((SHIPPED_DIR / "tpu_v4.toml").read_text())
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+scalars = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.booleans(),
+    st.text(max_size=12),
+)
+values = st.one_of(
+    scalars,
+    st.lists(scalars, max_size=3),
+    st.dictionaries(st.text(string.ascii_lowercase, max_size=5), scalars, max_size=2),
+)
+
+
+def toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf") if math.isinf(v) else repr(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return '"' + v.encode("unicode_escape").decode("ascii").replace('"', '\\"') + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    return "{" + ", ".join(f'"{k}" = {toml_value(x)}' for k, x in v.items()) + "}"
+
+
+def dump(doc: dict) -> str:
+    top = [f'"{k}" = {toml_value(v)}' for k, v in doc.items() if not isinstance(v, dict)]
+    tables = [
+        f'["{k}"]\n' + "\n".join(f'"{kk}" = {toml_value(vv)}' for kk, vv in v.items())
+        for k, v in doc.items()
+        if isinstance(v, dict)
+    ]
+    return "\n".join(top) + "\n\n" + "\n\n".join(tables) + "\n"
+
+
+def assert_finite_hardware(hw: tf.Hardware) -> None:
+    for v in (
+        hw.peak_bf16_flops_per_s,
+        hw.hbm_bytes,
+        hw.hbm_bytes_per_s,
+        hw.usable_hbm_fraction,
+        hw.step_time_s(1e12, 1e9),
+    ):
+        assert math.isfinite(v) and v > 0
+
+
+@FUZZ
+@given(
+    section=st.sampled_from(["", "chip", "step_time", "price", "interconnect"]),
+    key=st.text(max_size=25),
+    value=values,
+    drop=st.booleans(),
+)
+def test_mutated_hardware_files(tmp_path_factory, section, key, value, drop):
+    doc = {k: (dict(v) if isinstance(v, dict) else v) for k, v in BASE.items()}
+    target = doc if not section else doc[section]
+    keys = list(target)
+    if drop and keys:
+        target.pop(keys[len(key) % len(keys)])
+    else:
+        target[key if key and not key.isdigit() else (keys[len(key) % len(keys)] if keys else "x")] = value
+    p = tmp_path_factory.mktemp("hw") / "h.toml"
+    p.write_text(dump(doc))
+    try:
+        hw = tf.Hardware.load(p)
+    except tf.TimescaleError as e:
+        assert str(e).startswith(str(p)) and "\n" not in str(e)
+        return
+    assert_finite_hardware(hw)
+
+
+@FUZZ
+@given(data=st.binary(max_size=300))
+def test_random_bytes_as_hardware_and_space(tmp_path_factory, data):
+    p: Path = tmp_path_factory.mktemp("raw") / "x.toml"
+    p.write_bytes(data)
+    for load in (tf.Hardware.load, tf.load_space):
+        try:
+            load(p)
+        except tf.TimescaleError:
+            pass
+
+
+@FUZZ
+@given(
+    axis=st.sampled_from(["d_model", "n_layers", "ffn_mult", "mlp", "tied_embeddings", "batch_size"]),
+    text=st.text(alphabet="0123456789:.,*-e abcnaf", max_size=20),
+)
+def test_axis_strings(axis, text):
+    try:
+        values = tf.parse_axis(axis, text)
+    except tf.TimescaleError:
+        return
+    assert values and len(values) <= 1_000_000
+
+
+ints = st.integers(min_value=-(2**40), max_value=2**40)
+
+
+@FUZZ
+@given(
+    cols=st.fixed_dictionaries(
+        {
+            k: st.lists(ints, min_size=1, max_size=4)
+            for k in ("d_model", "n_layers", "n_heads", "d_ff", "seq_len", "batch_size", "vocab_size")
+        }
+    ),
+    hours=st.floats(allow_nan=True, allow_infinity=True),
+)
+def test_evaluate_outputs_are_finite_or_refused(cols, hours):
+    n = min(len(v) for v in cols.values())
+    arrays = {k: np.array(v[:n]) for k, v in cols.items()}
+    arrays["head_dim"] = np.ones(n, dtype=np.int64)
+    try:
+        out = tf.evaluate(tf.Hardware.load("tpu_v4"), hours, **arrays)
+    except tf.TimescaleError:
+        return
+    for k, v in out.items():
+        if k == "loss":
+            assert np.all(np.isfinite(v.compressed()))
+        else:
+            assert np.all(np.isfinite(np.asarray(v, dtype=float))), k
+
+
+@FUZZ
+@given(
+    hours=st.floats(allow_nan=True, allow_infinity=True),
+    d=st.integers(1, 1 << 24),
+    l=st.integers(1, 1 << 24),
+    b=st.integers(1, 1 << 24),
+    s=st.integers(1, 1 << 24),
+)
+def test_predict_is_finite_or_refused(hours, d, l, b, s):
+    try:
+        p = tf.predict(
+            tf.Architecture(d, l, 1, head_dim=d, seq_len=s, batch_size=b), tf.Hardware.load("h200_sxm"), hours
+        )
+    except tf.TimescaleError:
+        return
+    for k, v in p.to_dict().items():
+        if isinstance(v, float):
+            assert math.isfinite(v), k
+    assert p.loss is None or p.loss > 0
