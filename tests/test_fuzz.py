@@ -146,14 +146,14 @@ def test_evaluate_outputs_are_finite_or_refused(cols, hours):
 @given(
     hours=st.floats(allow_nan=True, allow_infinity=True),
     d=st.integers(1, 1 << 24),
-    l=st.integers(1, 1 << 24),
+    layers=st.integers(1, 1 << 24),
     b=st.integers(1, 1 << 24),
     s=st.integers(1, 1 << 24),
 )
-def test_predict_is_finite_or_refused(hours, d, l, b, s):
+def test_predict_is_finite_or_refused(hours, d, layers, b, s):
     try:
         p = tf.predict(
-            tf.Architecture(d, l, 1, head_dim=d, seq_len=s, batch_size=b), tf.Hardware.load("h200_sxm"), hours
+            tf.Architecture(d, layers, 1, head_dim=d, seq_len=s, batch_size=b), tf.Hardware.load("h200_sxm"), hours
         )
     except tf.TimescaleError:
         return
