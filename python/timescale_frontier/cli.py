@@ -55,6 +55,10 @@ def handle_errors(f: F) -> F:
             if debug:
                 raise
             _fail(f"{getattr(e, 'filename', '') or ''}: {e.strerror or e}".lstrip(": "), 1)
+        except Exception as e:  # noqa: BLE001 - a bug: still one line, the traceback behind --debug
+            if debug:
+                raise
+            _fail(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)", 1)
 
     return wrapper  # type: ignore[return-value]
 
@@ -463,6 +467,135 @@ def predict_cmd(
         ]
         lines += ["", fmt.table(["pass", "scope", "op", "read", "write", "per step", "share"], rows)]
     click.echo("\n".join(lines))
+
+
+@main.command(name="calibrate")
+@click.option("--hardware", "-H", required=True, help="Hardware file to calibrate: a path or a shipped name.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the calibrated file here instead of replacing the input.",
+)
+@click.option(
+    "--time-budget-s",
+    type=click.FloatRange(min=1),
+    default=100.0,
+    show_default=True,
+    help="Stop measuring after this many seconds.",
+)
+@click.option(
+    "--n-fit", type=click.IntRange(4, 500), default=12, show_default=True, help="Architectures measured for the fit."
+)
+@click.option(
+    "--n-validate",
+    type=click.IntRange(0, 500),
+    default=6,
+    show_default=True,
+    help="Architectures held out for validation.",
+)
+@click.option(
+    "--measurements",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="JSONL file to stream every measurement to (appended).",
+)
+@click.option("--force", is_flag=True, help="Write coefficients even if JAX's device differs from the file's device.")
+@click.option("--quiet", "-q", is_flag=True)
+@click.option("--debug", is_flag=True)
+@handle_errors
+def calibrate_cmd(
+    hardware: str,
+    out: str | None,
+    time_budget_s: float,
+    n_fit: int,
+    n_validate: int,
+    measurements: str | None,
+    force: bool,
+    quiet: bool,
+    debug: bool,
+) -> None:
+    """Measure the default JAX device and write a [calibration] section into the hardware file."""
+    try:
+        from timescale_frontier.calibrate.run import calibrate
+    except ImportError as e:
+        raise InvalidInputError(f"calibration needs JAX: pip install 'timescale-frontier[calibrate]' ({e})") from None
+    from pathlib import Path
+
+    say = (lambda _m: None) if quiet else (lambda m: click.echo(m, err=True))
+    r = calibrate(
+        hardware,
+        Path(out) if out else None,
+        time_budget_s,
+        n_fit,
+        n_validate,
+        Path(measurements) if measurements else None,
+        force,
+        say,
+    )
+    rows = []
+    for name, rep in r.reports.items():
+        v = r.validation.get(name, {})
+        rows.append(
+            [
+                name + (" *" if name == r.chosen else ""),
+                f"{rep.r2:.4f}",
+                f"{rep.mean_abs_pct_error:.1f}%",
+                f"{rep.max_abs_pct_error:.1f}%",
+                f"{rep.heldout_mean_abs_pct_error:.1f}%",
+                f"{rep.heldout_median_abs_pct_error:.1f}%",
+                f"{v['median_abs_pct_error']:.1f}%" if v else "-",
+            ]
+        )
+    click.echo(
+        fmt.table(
+            ["model", "R^2", "mean err", "max err", "CV mean err", "CV median err", "validation median err"], rows
+        )
+    )
+    click.echo(
+        f"* chosen: {r.chosen} ({r.n_fit} fit samples, {r.n_validation} validation samples, {r.elapsed_s:.0f} s)"
+    )
+    click.echo(f"step time: {r.hardware.step_time_formula}")
+    click.echo(f"wrote {r.hardware.path}")
+
+
+@main.command(name="validate")
+@click.option("--hardware", "-H", required=True)
+@click.option(
+    "--measurements",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="JSONL or CSV: architecture fields + step_time_s.",
+)
+@click.option("--split", type=click.Choice(["all", "fit", "validation"]), default="all", show_default=True)
+@click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--debug", is_flag=True)
+@handle_errors
+def validate_cmd(hardware: str, measurements: str, split: str, out_format: str, debug: bool) -> None:
+    """Predict measured step times with every step-time model: R^2, errors, rank correlation."""
+    from pathlib import Path
+
+    from timescale_frontier.calibrate.run import load_measurements, validate
+
+    hw = Hardware.load(hardware)
+    rows = load_measurements(Path(measurements), split)
+    res = validate(hw, rows)
+    if out_format == "json":
+        click.echo(fmt.to_json({"hardware": hw.name, "n": len(rows), "split": split, "models": res}), nl=False)
+        return
+    table_rows = [
+        [
+            k,
+            f"{v['r2']:.4f}",
+            f"{v['mean_abs_pct_error']:.1f}%",
+            f"{v['median_abs_pct_error']:.1f}%",
+            f"{v['max_abs_pct_error']:.1f}%",
+            f"{v['spearman']:.3f}",
+        ]
+        for k, v in res.items()
+    ]
+    click.echo(f"{len(rows)} measured steps ({split}) on {hw.name}")
+    click.echo(fmt.table(["model", "R^2", "mean err", "median err", "max err", "rank corr"], table_rows))
 
 
 @main.group(name="hardware")

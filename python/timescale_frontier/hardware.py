@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from timescale_frontier import _toml
-from timescale_frontier._core import CoreHardware
+from timescale_frontier._core import Architecture, CoreHardware
 from timescale_frontier.errors import InvalidInputError
 
 #: Directory of the hardware files shipped with the package.
 SHIPPED_DIR = Path(__file__).resolve().parent / "hardware"
 
-_TOP_KEYS = ["name", "description", "calibrated", "chip", "step_time", "calibration", "interconnect", "price"]
+_TOP_KEYS = ["name", "description", "device", "calibrated", "chip", "step_time", "calibration", "interconnect", "price"]
 # (key, lower bound, upper bound, unit). Bounds catch unit mistakes (GB/s where bytes/s are due).
 _CHIP = [
     ("peak_bf16_flops_per_s", 1e9, 1e17, "FLOP/s"),
@@ -35,26 +35,31 @@ _STEP = [
     ("overhead_s", 0.0, 3600.0, "seconds"),
 ]
 _STEP_MODELS = ("roofline_sum", "roofline_max")
-_CALIBRATED_MODELS = ("memcpy", "flops", "linear")
+_CALIBRATED_MODELS = ("memcpy", "flops", "linear", "split", "roofline")
 _CALIBRATION_COEFFS = [
     ("s_per_memcpy_byte", 0.0, 1e-3, "seconds per byte"),
     ("s_per_flop", 0.0, 1e-3, "seconds per FLOP"),
     ("overhead_s", 0.0, 3600.0, "seconds"),
 ]
-_CALIBRATION_META = [
-    "model",
-    "r2",
-    "heldout_median_abs_pct_error",
-    "heldout_mean_abs_pct_error",
-    "mean_abs_pct_error",
-    "max_abs_pct_error",
-    "n_samples",
-    "device_kind",
-    "jax_version",
-    "date",
-    "source",
-    "alternatives",
+_SPLIT_COEFFS = [
+    ("s_per_fixed_byte", 0.0, 1e-3, "seconds per byte"),
+    ("s_per_token_byte", 0.0, 1e-3, "seconds per byte"),
+    ("s_per_flop", 0.0, 1e-3, "seconds per FLOP"),
+    ("overhead_s", 0.0, 3600.0, "seconds"),
 ]
+_ROOFLINE_COEFFS = [
+    ("flops_per_s", 1e6, 1e18, "FLOP/s"),
+    ("memcpy_bytes_per_s", 1e6, 1e16, "bytes/s"),
+    ("s_per_kernel", 0.0, 1.0, "seconds per kernel"),
+    ("overhead_s", 0.0, 3600.0, "seconds"),
+]
+_CALIBRATION_META = [
+    "model", "r2", "mean_abs_pct_error", "median_abs_pct_error", "max_abs_pct_error",
+    "heldout_mean_abs_pct_error", "heldout_median_abs_pct_error", "n_samples", "n_validation",
+    "validation_median_abs_pct_error", "activation_bytes", "device_kind", "backend", "jax_version", "date",
+    "source", "alternatives", "measured_matmul_flops_per_s", "measured_copy_bytes_per_s",
+]  # fmt: skip
+_DEVICES = ("cpu", "gpu", "tpu")
 _INTERCONNECT = [
     ("link_bytes_per_s", 1e6, 1e14, "bytes/s"),
     ("links_per_chip", 1, 64, "links"),
@@ -79,6 +84,8 @@ class Hardware:
     name: str
     description: str
     path: Path
+    #: ``cpu``, ``gpu`` or ``tpu``: the JAX backend that may calibrate this file.
+    device: str
     calibrated: bool
     peak_bf16_flops_per_s: float
     hbm_bytes: float
@@ -101,8 +108,17 @@ class Hardware:
         return _parse(resolve(spec))
 
     def step_time_s(self, flops: float, memcpy_bytes: float) -> float:
-        """Seconds per step for ``flops`` FLOP and ``memcpy_bytes`` bytes (the core's model)."""
+        """Seconds per step for ``flops`` FLOP and ``memcpy_bytes`` bytes (step-level models; use
+        ``step_time_for`` for per-op and split models)."""
         return self.core.step_time_s(flops, memcpy_bytes)
+
+    def step_time_for(self, arch: Architecture) -> float:
+        """Seconds per step of ``arch`` (the core's model, whatever its kind)."""
+        return self.core.step_time_for(arch)
+
+    def step_time_parts(self, arch: Architecture) -> tuple[float, float, float]:
+        """(memory_s, compute_s, fixed_s): where the step time of ``arch`` goes."""
+        return self.core.step_time_parts(arch)
 
 
 def shipped_names() -> list[str]:
@@ -143,6 +159,9 @@ def _parse(path: Path) -> Hardware:
     _toml.check_keys(path, "", doc, _TOP_KEYS)
     name = _toml.string(path, "", doc, "name") or path.stem
     description = _toml.string(path, "", doc, "description", required=False) or name
+    device = _toml.string(path, "", doc, "device")
+    if device not in _DEVICES:
+        raise InvalidInputError(f"{path}: device = {device!r} is invalid: expected one of {', '.join(_DEVICES)}")
     calibrated = doc.get("calibrated", False)
     if not isinstance(calibrated, bool):
         raise InvalidInputError(f"{path}: calibrated = {calibrated!r} is invalid: expected true or false")
@@ -173,15 +192,35 @@ def _parse(path: Path) -> Hardware:
 
     try:
         if calibrated:
-            _toml.check_keys(path, "calibration", calibration, [s[0] for s in _CALIBRATION_COEFFS] + _CALIBRATION_META)
+            known = {k for spec in (_CALIBRATION_COEFFS, _SPLIT_COEFFS, _ROOFLINE_COEFFS) for k, *_ in spec}
+            _toml.check_keys(path, "calibration", calibration, sorted(known) + _CALIBRATION_META)
             model = _toml.string(path, "calibration", calibration, "model")
             if model not in _CALIBRATED_MODELS:
                 raise InvalidInputError(
                     f"{path}: calibration.model = {model!r} is invalid: expected one of {', '.join(_CALIBRATED_MODELS)}"
                 )
-            a, c, b = (_toml.number(path, "calibration", calibration, *s) for s in _CALIBRATION_COEFFS)
-            core = CoreHardware(hbm, usable, "linear", s_per_memcpy_byte=a, s_per_flop=c, overhead_s=b)
-            formula = f"{a:.4g} s/byte x MEMCPY + {c:.4g} s/FLOP x FLOPs + {b:.4g} s (calibrated, {model})"
+            if model == "split":
+                af, at, c, b = (_toml.number(path, "calibration", calibration, *spec) for spec in _SPLIT_COEFFS)
+                core = CoreHardware(
+                    hbm, usable, "split_linear", s_per_fixed_byte=af, s_per_token_byte=at, s_per_flop=c, overhead_s=b
+                )
+                formula = (
+                    f"{af:.4g} s/byte x MEMCPY(parameters) + {at:.4g} s/byte x MEMCPY(activations)"
+                    f" + {c:.4g} s/FLOP x FLOPs + {b:.4g} s (calibrated, split)"
+                )
+            elif model == "roofline":
+                fp, bp, k, b = (_toml.number(path, "calibration", calibration, *spec) for spec in _ROOFLINE_COEFFS)
+                core = CoreHardware(
+                    hbm, usable, "per_op_roofline", flops_per_s=fp, memcpy_bytes_per_s=bp, s_per_kernel=k, overhead_s=b
+                )
+                formula = (
+                    f"sum over ops of max(FLOPs / {fp:.4g} FLOP/s, bytes / {bp:.4g} B/s) + {k:.4g} s per kernel"
+                    f" + {b:.4g} s (calibrated, per-op roofline)"
+                )
+            else:
+                a, c, b = (_toml.number(path, "calibration", calibration, *spec) for spec in _CALIBRATION_COEFFS)
+                core = CoreHardware(hbm, usable, "linear", s_per_memcpy_byte=a, s_per_flop=c, overhead_s=b)
+                formula = f"{a:.4g} s/byte x MEMCPY + {c:.4g} s/FLOP x FLOPs + {b:.4g} s (calibrated, {model})"
         elif model == "roofline_sum":
             core = CoreHardware(
                 hbm,
@@ -230,6 +269,7 @@ def _parse(path: Path) -> Hardware:
         name=name,
         description=description,
         path=path,
+        device=device,
         calibrated=calibrated,
         peak_bf16_flops_per_s=flops,
         hbm_bytes=hbm,

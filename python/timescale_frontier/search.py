@@ -214,13 +214,12 @@ def explain(r: SearchResult) -> list[str]:
         f"In {r.hours:g} h the winner runs {b['steps']:.4g} steps of {b['step_time_s']:.4g} s and sees "
         f"{b['tokens']:.3g} tokens: {ratio:.1f} tokens per parameter (Chinchilla's compute-optimal ratio is about 20)."
     )
-    t_mem = hw.step_time_s(0.0, b["memcpy_bytes_per_step"]) - hw.step_time_s(0.0, 0.0)
-    t_cmp = hw.step_time_s(b["flops_per_step"], 0.0) - hw.step_time_s(0.0, 0.0)
-    if t_mem > 0 and t_cmp > 0:
+    t_mem, t_cmp, t_fix = hw.step_time_parts(r.best_architecture())
+    if t_mem > 0 or t_cmp > 0:
         bound = "memory traffic (MEMCPY)" if t_mem > t_cmp else "compute (FLOPs)"
         lines.append(
             f"Its step is dominated by {bound}: moving {b['memcpy_bytes_per_step']:.3g} bytes takes {t_mem:.3g} s, "
-            f"{b['flops_per_step']:.3g} FLOPs take {t_cmp:.3g} s."
+            f"{b['flops_per_step']:.3g} FLOPs take {t_cmp:.3g} s, fixed overheads {t_fix:.3g} s."
         )
     for label, factor in (("deeper and narrower", 4.0), ("shallower and wider", 0.25)):
         alt = _reshaped(b, factor)

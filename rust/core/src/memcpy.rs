@@ -34,6 +34,12 @@
 use crate::architecture::{Architecture, Attention};
 use crate::params::total_params;
 
+const NORM: f64 = 5.0;
+const ACTIVATION: f64 = 8.0;
+const SOFTMAX: f64 = 3.0;
+const CROSS_ENTROPY: f64 = 4.0;
+const ADAMW: f64 = 12.0;
+
 /// Phase of the training step an operation belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pass {
@@ -59,16 +65,25 @@ pub struct Op {
     pub read_bytes: f64,
     /// Bytes written to HBM.
     pub write_bytes: f64,
+    /// Hardware FLOPs of the op (2 per multiply-accumulate; elementwise costs per element as in
+    /// the constants below). Unlike Chinchilla's model FLOPs this counts norms, activations,
+    /// the loss, AdamW and FlashAttention's backward recomputation, and not the embedding lookup.
+    pub flops: f64,
 }
 
 impl Op {
     /// Bytes moved by this row in one step: (reads + writes) x layers for per-layer rows.
     #[inline]
     pub fn bytes_per_step(&self, n_layers: f64) -> f64 {
-        let once = self.read_bytes + self.write_bytes;
+        (self.read_bytes + self.write_bytes) * self.multiplicity(n_layers)
+    }
+
+    /// How many times the row runs in one step.
+    #[inline]
+    pub fn multiplicity(&self, n_layers: f64) -> f64 {
         match self.scope {
-            Scope::PerLayer => once * n_layers,
-            Scope::PerStep => once,
+            Scope::PerLayer => n_layers,
+            Scope::PerStep => 1.0,
         }
     }
 }
@@ -101,7 +116,8 @@ impl OpTable {
 /// Builds the operation table of one training step (see the module docs for notation and the
 /// fusion assumption). Units: bytes.
 pub fn op_table(arch: &Architecture) -> OpTable {
-    let mut tb = OpTable { ops: [Op { name: "", pass: Pass::Forward, scope: Scope::PerStep, read_bytes: 0.0, write_bytes: 0.0 }; MAX_OPS], len: 0 };
+    let empty = Op { name: "", pass: Pass::Forward, scope: Scope::PerStep, read_bytes: 0.0, write_bytes: 0.0, flops: 0.0 };
+    let mut tb = OpTable { ops: [empty; MAX_OPS], len: 0 };
     for_each_op(arch, |op| tb.push(op));
     tb
 }
@@ -130,72 +146,77 @@ fn for_each_op(arch: &Architecture, mut emit: impl FnMut(Op)) {
 
     let mut tb = Emitter(&mut emit);
     // Backward of a matmul Y[T x m] = X[T x m_in] W[m_in x m]: reads dY twice, W and X; writes dX, dW.
-    let matmul_bwd = |x: f64, w_in: f64, w_out: f64| (a * (2.0 * t * w_out + x) + p * w_in * w_out, a * x + p * w_in * w_out);
+    // FLOPs: dX and dW each cost the forward product, 2 T w_in w_out.
+    let matmul_bwd = |x: f64, w_in: f64, w_out: f64| {
+        (a * (2.0 * t * w_out + x) + p * w_in * w_out, a * x + p * w_in * w_out, 4.0 * t * w_in * w_out)
+    };
+    // Attention matmul FLOPs of one layer: Q K^T (or P V) is 2 x batch x heads x S^2 x head_dim.
+    let attn_mm = 2.0 * t * s * q;
 
     // ---- forward ----
-    tb.push("embedding lookup", Forward, PerStep, INT32 * t + p * t * d, a * t * d);
-    tb.push("attention add+rmsnorm", Forward, PerLayer, a * 2.0 * t * d + p * d, a * 2.0 * t * d);
-    tb.push("qkv projection", Forward, PerLayer, a * t * d + p * d * qkv, a * t * qkv);
+    tb.push("embedding lookup", Forward, PerStep, INT32 * t + p * t * d, a * t * d, 0.0);
+    tb.push("attention add+rmsnorm", Forward, PerLayer, a * 2.0 * t * d + p * d, a * 2.0 * t * d, NORM * t * d);
+    tb.push("qkv projection", Forward, PerLayer, a * t * d + p * d * qkv, a * t * qkv, 2.0 * t * d * qkv);
     match arch.attention {
         Attention::Materialized => {
-            tb.push("scores q k^T", Forward, PerLayer, a * t * (q + kv), a * scores);
-            tb.push("softmax", Forward, PerLayer, a * scores, a * scores);
-            tb.push("probs @ v", Forward, PerLayer, a * (scores + t * kv), a * t * q);
+            tb.push("scores q k^T", Forward, PerLayer, a * t * (q + kv), a * scores, attn_mm);
+            tb.push("softmax", Forward, PerLayer, a * scores, a * scores, SOFTMAX * scores);
+            tb.push("probs @ v", Forward, PerLayer, a * (scores + t * kv), a * t * q, attn_mm);
         }
         Attention::Flash => {
-            tb.push("flash attention", Forward, PerLayer, a * t * qkv, a * t * q + FP32 * lse);
+            tb.push("flash attention", Forward, PerLayer, a * t * qkv, a * t * q + FP32 * lse, 2.0 * attn_mm + SOFTMAX * scores);
         }
     }
-    tb.push("output projection", Forward, PerLayer, a * t * q + p * q * d, a * t * d);
-    tb.push("mlp add+rmsnorm", Forward, PerLayer, a * 2.0 * t * d + p * d, a * 2.0 * t * d);
-    tb.push("mlp input projection", Forward, PerLayer, a * t * d + p * d * f_in, a * t * f_in);
-    tb.push("mlp activation", Forward, PerLayer, a * t * f_in, a * t * f);
-    tb.push("mlp output projection", Forward, PerLayer, a * t * f + p * f * d, a * t * d);
-    tb.push("final add+rmsnorm", Forward, PerStep, a * 2.0 * t * d + p * d, a * 2.0 * t * d);
-    tb.push("logits projection", Forward, PerStep, a * t * d + p * d * v, FP32 * t * v);
-    tb.push("cross-entropy", Forward, PerStep, FP32 * t * v + INT32 * t, FP32 * t);
+    tb.push("output projection", Forward, PerLayer, a * t * q + p * q * d, a * t * d, 2.0 * t * q * d);
+    tb.push("mlp add+rmsnorm", Forward, PerLayer, a * 2.0 * t * d + p * d, a * 2.0 * t * d, NORM * t * d);
+    tb.push("mlp input projection", Forward, PerLayer, a * t * d + p * d * f_in, a * t * f_in, 2.0 * t * d * f_in);
+    tb.push("mlp activation", Forward, PerLayer, a * t * f_in, a * t * f, ACTIVATION * t * f);
+    tb.push("mlp output projection", Forward, PerLayer, a * t * f + p * f * d, a * t * d, 2.0 * t * f * d);
+    tb.push("final add+rmsnorm", Forward, PerStep, a * 2.0 * t * d + p * d, a * 2.0 * t * d, NORM * t * d);
+    tb.push("logits projection", Forward, PerStep, a * t * d + p * d * v, FP32 * t * v, 2.0 * t * d * v);
+    tb.push("cross-entropy", Forward, PerStep, FP32 * t * v + INT32 * t, FP32 * t, CROSS_ENTROPY * t * v);
 
     // ---- backward (reverse order) ----
-    tb.push("cross-entropy backward", Backward, PerStep, FP32 * t * v + FP32 * t + INT32 * t, a * t * v);
-    let (r, w) = matmul_bwd(t * d, d, v);
-    tb.push("logits projection backward", Backward, PerStep, r, w);
+    tb.push("cross-entropy backward", Backward, PerStep, FP32 * t * v + FP32 * t + INT32 * t, a * t * v, 2.0 * CROSS_ENTROPY * t * v);
+    let (r, w, fl) = matmul_bwd(t * d, d, v);
+    tb.push("logits projection backward", Backward, PerStep, r, w, fl);
     // Norm backward reads the saved input, dy and the weight; writes dx and the weight gradient.
-    tb.push("final rmsnorm backward", Backward, PerStep, a * 2.0 * t * d + p * d, a * t * d + p * d);
-    let (r, w) = matmul_bwd(t * f, f, d);
-    tb.push("mlp output projection backward", Backward, PerLayer, r, w);
-    tb.push("mlp activation backward", Backward, PerLayer, a * (t * f_in + t * f), a * t * f_in);
-    let (r, w) = matmul_bwd(t * d, d, f_in);
-    tb.push("mlp input projection backward", Backward, PerLayer, r, w);
+    tb.push("final rmsnorm backward", Backward, PerStep, a * 2.0 * t * d + p * d, a * t * d + p * d, 2.0 * NORM * t * d);
+    let (r, w, fl) = matmul_bwd(t * f, f, d);
+    tb.push("mlp output projection backward", Backward, PerLayer, r, w, fl);
+    tb.push("mlp activation backward", Backward, PerLayer, a * (t * f_in + t * f), a * t * f_in, 2.0 * ACTIVATION * t * f);
+    let (r, w, fl) = matmul_bwd(t * d, d, f_in);
+    tb.push("mlp input projection backward", Backward, PerLayer, r, w, fl);
     // Add+norm backward also reads the residual stream's incoming gradient (3 T d reads).
-    tb.push("mlp add+rmsnorm backward", Backward, PerLayer, a * 3.0 * t * d + p * d, a * t * d + p * d);
-    let (r, w) = matmul_bwd(t * q, q, d);
-    tb.push("output projection backward", Backward, PerLayer, r, w);
+    tb.push("mlp add+rmsnorm backward", Backward, PerLayer, a * 3.0 * t * d + p * d, a * t * d + p * d, 2.0 * NORM * t * d);
+    let (r, w, fl) = matmul_bwd(t * q, q, d);
+    tb.push("output projection backward", Backward, PerLayer, r, w, fl);
     match arch.attention {
         Attention::Materialized => {
             // dP = dO V^T and dV = P^T dO.
-            tb.push("probs @ v backward", Backward, PerLayer, a * (2.0 * t * q + t * kv + scores), a * (scores + t * kv));
-            tb.push("softmax backward", Backward, PerLayer, a * 2.0 * scores, a * scores);
+            tb.push("probs @ v backward", Backward, PerLayer, a * (2.0 * t * q + t * kv + scores), a * (scores + t * kv), 2.0 * attn_mm);
+            tb.push("softmax backward", Backward, PerLayer, a * 2.0 * scores, a * scores, 2.0 * SOFTMAX * scores);
             // dQ = dS K and dK = dS^T Q.
-            tb.push("scores q k^T backward", Backward, PerLayer, a * (2.0 * scores + t * kv + t * q), a * (t * q + t * kv));
+            tb.push("scores q k^T backward", Backward, PerLayer, a * (2.0 * scores + t * kv + t * q), a * (t * q + t * kv), 2.0 * attn_mm);
         }
         Attention::Flash => {
             // Reads Q, K, V, O, dO and the log-sum-exp; writes dQ, dK, dV.
-            tb.push("flash attention backward", Backward, PerLayer, a * (t * qkv + 2.0 * t * q) + FP32 * lse, a * t * qkv);
+            tb.push("flash attention backward", Backward, PerLayer, a * (t * qkv + 2.0 * t * q) + FP32 * lse, a * t * qkv, 2.0 * (2.0 * attn_mm + SOFTMAX * scores) + attn_mm + SOFTMAX * scores);
         }
     }
-    let (r, w) = matmul_bwd(t * d, d, qkv);
-    tb.push("qkv projection backward", Backward, PerLayer, r, w);
-    tb.push("attention add+rmsnorm backward", Backward, PerLayer, a * 3.0 * t * d + p * d, a * t * d + p * d);
+    let (r, w, fl) = matmul_bwd(t * d, d, qkv);
+    tb.push("qkv projection backward", Backward, PerLayer, r, w, fl);
+    tb.push("attention add+rmsnorm backward", Backward, PerLayer, a * 3.0 * t * d + p * d, a * t * d + p * d, 2.0 * NORM * t * d);
     if arch.tied_embeddings {
         // Scatter-add into the rows of the gradient the logits projection already wrote.
-        tb.push("embedding backward", Backward, PerStep, a * t * d + INT32 * t + p * t * d, p * t * d);
+        tb.push("embedding backward", Backward, PerStep, a * t * d + INT32 * t + p * t * d, p * t * d, t * d);
     } else {
         // A dense gradient table is written (zeros plus the scattered rows).
-        tb.push("embedding backward", Backward, PerStep, a * t * d + INT32 * t, p * v * d);
+        tb.push("embedding backward", Backward, PerStep, a * t * d + INT32 * t, p * v * d, t * d);
     }
 
     // ---- optimizer ----
-    tb.push("adamw update", Optimizer, PerStep, n * (2.0 * p + 2.0 * o), n * (p + 2.0 * o));
+    tb.push("adamw update", Optimizer, PerStep, n * (2.0 * p + 2.0 * o), n * (p + 2.0 * o), ADAMW * n);
 }
 
 /// Adapts a row callback to the `push(name, pass, scope, read, write)` shape the table is written in.
@@ -203,8 +224,9 @@ struct Emitter<'a, F: FnMut(Op)>(&'a mut F);
 
 impl<F: FnMut(Op)> Emitter<'_, F> {
     #[inline(always)]
-    fn push(&mut self, name: &'static str, pass: Pass, scope: Scope, read_bytes: f64, write_bytes: f64) {
-        (self.0)(Op { name, pass, scope, read_bytes, write_bytes });
+    #[allow(clippy::too_many_arguments)]
+    fn push(&mut self, name: &'static str, pass: Pass, scope: Scope, read_bytes: f64, write_bytes: f64, flops: f64) {
+        (self.0)(Op { name, pass, scope, read_bytes, write_bytes, flops });
     }
 }
 
@@ -216,6 +238,58 @@ pub fn memcpy_bytes_per_step(arch: &Architecture) -> f64 {
     let mut total = 0.0;
     for_each_op(arch, |op| total += op.bytes_per_step(l));
     total
+}
+
+/// The part of MEMCPY that does not grow with the batch: parameters, gradients and optimizer
+/// moments moved by matmuls, norms and AdamW (and a dense embedding gradient). The rest grows in
+/// proportion to the tokens of the step (activations, logits, looked-up embedding rows). Every
+/// row is affine in the batch, so the fixed part is M(B) - B (M(B + 1) - M(B)). Unit: bytes.
+pub fn memcpy_fixed_bytes_per_step(arch: &Architecture) -> f64 {
+    let m = memcpy_bytes_per_step(arch);
+    let next = memcpy_bytes_per_step(&Architecture { batch_size: arch.batch_size + 1, ..*arch });
+    m - f64::from(arch.batch_size) * (next - m)
+}
+
+/// Hardware FLOPs of one training step: the sum of the table's `flops`. Unit: FLOP.
+pub fn hardware_flops_per_step(arch: &Architecture) -> f64 {
+    let l = f64::from(arch.n_layers);
+    let mut total = 0.0;
+    for_each_op(arch, |op| total += op.flops * op.multiplicity(l));
+    total
+}
+
+/// Kernels (table rows executed) per step: per-layer rows x n_layers + per-step rows.
+pub fn kernels_per_step(arch: &Architecture) -> f64 {
+    let l = f64::from(arch.n_layers);
+    let mut total = 0.0;
+    for_each_op(arch, |op| total += op.multiplicity(l));
+    total
+}
+
+/// Per-op roofline: the sum over every executed op of max(FLOPs / `flops_per_s`,
+/// bytes / `bytes_per_s`) — each op is either compute- or memory-bound. Unit: seconds.
+pub fn per_op_roofline_s(arch: &Architecture, flops_per_s: f64, bytes_per_s: f64) -> f64 {
+    let l = f64::from(arch.n_layers);
+    let mut total = 0.0;
+    for_each_op(arch, |op| {
+        total += op.multiplicity(l) * (op.flops / flops_per_s).max((op.read_bytes + op.write_bytes) / bytes_per_s);
+    });
+    total
+}
+
+/// The per-op roofline split by bound: (seconds of memory-bound ops, seconds of compute-bound ops).
+pub fn per_op_roofline_parts(arch: &Architecture, flops_per_s: f64, bytes_per_s: f64) -> (f64, f64) {
+    let l = f64::from(arch.n_layers);
+    let (mut memory, mut compute) = (0.0, 0.0);
+    for_each_op(arch, |op| {
+        let (c, m) = (op.flops / flops_per_s, (op.read_bytes + op.write_bytes) / bytes_per_s);
+        if m >= c {
+            memory += op.multiplicity(l) * m;
+        } else {
+            compute += op.multiplicity(l) * c;
+        }
+    });
+    (memory, compute)
 }
 
 /// MEMCPY of one pass (forward, backward or optimizer). Unit: bytes.
@@ -306,6 +380,68 @@ mod tests {
         assert_eq!(memcpy_bytes_in_pass(&a, Pass::Backward), 3728.0);
         assert_eq!(memcpy_bytes_in_pass(&a, Pass::Optimizer), 5264.0);
         assert_eq!(memcpy_bytes_per_step(&a), 11_264.0);
+    }
+
+    #[test]
+    fn tiny_config_fixed_traffic_by_hand() {
+        // Batch-independent bytes of the tiny config: forward weights and norm weights 480 per
+        // layer + final norm 16 + logits weights 128; backward weight reads and gradient writes of
+        // the four layer matmuls 256 + 128 + 256 + 256, norm weights 64, logits 256, final norm 32,
+        // dense embedding gradient 128; AdamW 5264. Total 7264 of 11264.
+        let a = tiny();
+        assert_eq!(memcpy_fixed_bytes_per_step(&a), 7264.0);
+        let big_batch = Architecture { batch_size: 9, ..a };
+        assert!((memcpy_fixed_bytes_per_step(&big_batch) - 7264.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn tiny_config_hardware_flops_by_hand() {
+        // Row by row (T 4, d 4, q 4, qkv 8, f = f_in 8, V 8, S 4, P 32, attention matmul 2 T S q = 128):
+        // forward 2128 = norms 3 x 80 + qkv 256 + scores 128 + softmax 96 + pv 128 + out 128
+        //   + mlp in 256 + activation 256 + mlp out 256 + logits 256 + cross-entropy 128;
+        // backward 4272 = twice each forward row except the lookup, + embedding scatter 16;
+        // AdamW 12 x 188 = 2256.
+        let a = tiny();
+        assert_eq!(hardware_flops_per_step(&a), 2128.0 + 4272.0 + 2256.0);
+        // 20 per-layer rows + 9 per-step rows.
+        assert_eq!(kernels_per_step(&a), 29.0);
+        assert_eq!(kernels_per_step(&Architecture { n_layers: 3, ..a }), 69.0);
+    }
+
+    #[test]
+    fn hardware_flops_are_chinchilla_without_the_lookup_plus_elementwise() {
+        // Chinchilla counts the embedding as a 2 S V d matmul and no elementwise work; the table
+        // counts no FLOPs for the lookup and adds norms, activation, loss, AdamW (and flash's
+        // backward recomputation of the scores).
+        for attention in [Attention::Materialized, Attention::Flash] {
+            let a = Architecture { attention, d_model: 256, n_heads: 4, n_kv_heads: 2, head_dim: 64, d_ff: 1024,
+                                   n_layers: 3, seq_len: 128, batch_size: 2, vocab_size: 1000, ..tiny() };
+            let (t, d, v, l) = (256.0, 256.0, 1000.0, 3.0);
+            let scores = 2.0 * 4.0 * 128.0 * 128.0;
+            let mut expected = crate::flops::flops_per_step(&a) - 3.0 * 2.0 * t * v * d
+                + 3.0 * NORM * t * d * (2.0 * l + 1.0)
+                + 3.0 * ACTIVATION * t * 1024.0 * l
+                + 3.0 * CROSS_ENTROPY * t * v
+                + t * d
+                + ADAMW * total_params(&a);
+            if attention == Attention::Flash {
+                expected += l * (2.0 * t * 128.0 * 256.0 + SOFTMAX * scores);
+            }
+            let got = hardware_flops_per_step(&a);
+            assert!((got - expected).abs() <= 1e-9 * expected, "{attention:?}: {got} vs {expected}");
+        }
+    }
+
+    #[test]
+    fn per_op_roofline_by_hand() {
+        // At 1 FLOP/s and 1 byte/s each row costs max(flops, bytes); with FLOPs free every row
+        // costs its bytes, so the sum is MEMCPY; with bytes free, the hardware FLOPs.
+        let a = tiny();
+        assert_eq!(per_op_roofline_s(&a, f64::INFINITY, 1.0), memcpy_bytes_per_step(&a));
+        assert_eq!(per_op_roofline_s(&a, 1.0, f64::INFINITY), hardware_flops_per_step(&a));
+        // Softmax row: 96 FLOPs, 128 bytes -> 128 at equal rates; AdamW: 2256 FLOPs, 5264 bytes.
+        let both = per_op_roofline_s(&a, 1.0, 1.0);
+        assert!(both >= memcpy_bytes_per_step(&a) && both <= memcpy_bytes_per_step(&a) + hardware_flops_per_step(&a));
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub fn evaluate(arch: &Architecture, hw: &Hardware, budget_s: f64, law: &Law) ->
     let flops = flops_per_step(arch);
     let memcpy = memcpy_bytes_per_step(arch);
     let memory = memory_bytes(arch);
-    let step_time_s = hw.step_time.step_time_s(flops, memcpy);
+    let step_time_s = hw.step_time.step_time_for(arch, flops, memcpy);
     let (steps, tokens) = tokens_in_budget(budget_s, step_time_s, arch.tokens_per_step());
     let loss = law.loss(law.n_for(params, non_embedding), tokens);
     Metrics {

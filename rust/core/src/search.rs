@@ -457,6 +457,7 @@ impl<'a> Kernel<'a> {
         let seq = f64::from(arch.seq_len);
         let d_model = f64::from(arch.d_model);
         let base = shape * space.block_len();
+        let per_op = p.hardware.step_time.is_per_op();
         if g.max_tokens_per_step.is_none() {
             for (bound, &b) in self.max_loss_by_batch.iter_mut().zip(&space.batch_size) {
                 *bound = max_loss_for_tokens_per_step(f64::from(b) * seq);
@@ -485,7 +486,15 @@ impl<'a> Kernel<'a> {
                     self.part.rejected.min_memory_bytes = self.part.rejected.min_memory_bytes.min(mem);
                     continue;
                 }
-                let step_time_s = p.hardware.step_time.step_time_s(fl0 + fl1 * batch, mc0 + mc1 * batch);
+                let (flops_b, memcpy_b) = (fl0 + fl1 * batch, mc0 + mc1 * batch);
+                // A per-op model needs the configuration itself (its rows are not bilinear).
+                let step_time_s = if per_op {
+                    let a = at(space.n_layers[li as usize], space.batch_size[bi as usize]);
+                    p.hardware.step_time.step_time_for(&a, flops_b, memcpy_b)
+                } else {
+                    // The bilinear form splits MEMCPY for free: mc0 is batch-independent.
+                    p.hardware.step_time.step_time_split_s(flops_b, mc0, mc1 * batch)
+                };
                 let tokens_per_step = batch * seq;
                 let (steps, tokens) = tokens_in_budget(p.budget_s, step_time_s, tokens_per_step);
                 if steps < 1.0 {
@@ -718,12 +727,18 @@ mod tests {
     fn kernel_matches_reference_on_odd_ranges_and_guards() {
         let s = SearchSpace { attention: vec![Attention::Materialized, Attention::Flash], ..small_space() };
         let n = s.validate().unwrap();
-        for (hours, cap, roofline) in [(0.01, None, false), (1.0, Some(20_000.0), true), (24.0, None, true)] {
+        let roofline = StepTimeModel::RooflineMax { flops_per_s: 7e14, memcpy_bytes_per_s: 2.9e12, overhead_s: 1e-3 };
+        let per_op =
+            StepTimeModel::PerOpRoofline { flops_per_s: 7e14, memcpy_bytes_per_s: 2.9e12, s_per_kernel: 5e-6, overhead_s: 1e-3 };
+        let split =
+            StepTimeModel::SplitLinear { s_per_fixed_byte: 2e-13, s_per_token_byte: 6e-13, s_per_flop: 1e-15, overhead_s: 1e-4 };
+        for (hours, cap, model) in
+            [(0.01, None, None), (1.0, Some(20_000.0), Some(roofline)), (24.0, None, Some(per_op)), (3.0, None, Some(split))]
+        {
             let mut p = params(hours);
             p.guards.max_tokens_per_step = cap;
-            if roofline {
-                p.hardware.step_time =
-                    StepTimeModel::RooflineMax { flops_per_s: 7e14, memcpy_bytes_per_s: 2.9e12, overhead_s: 1e-3 };
+            if let Some(m) = model {
+                p.hardware.step_time = m;
             }
             for (lo, hi) in [(0, n), (5, n - 3), (17, 18), (n / 2 + 1, n / 2 + 777)] {
                 assert_same(&search_range_reference(&s, &p, lo, hi), &search_range(&s, &p, lo, hi));

@@ -2,7 +2,7 @@
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use timescale_core::memcpy::{op_table, Pass, Scope};
+use timescale_core::memcpy::{hardware_flops_per_step, kernels_per_step, op_table, per_op_roofline_s, Pass, Scope};
 use timescale_core::{Attention, Mlp, Precision};
 
 use crate::error::to_py;
@@ -177,9 +177,41 @@ impl PyArchitecture {
                 d.set_item("read_bytes", op.read_bytes)?;
                 d.set_item("write_bytes", op.write_bytes)?;
                 d.set_item("bytes_per_step", op.bytes_per_step(l))?;
+                d.set_item("flops", op.flops)?;
+                d.set_item("flops_per_step", op.flops * op.multiplicity(l))?;
                 Ok(d)
             })
             .collect()
+    }
+
+    /// Training FLOPs of one step (Chinchilla App. F model FLOPs).
+    fn flops_per_step(&self) -> f64 {
+        timescale_core::flops::flops_per_step(&self.0)
+    }
+
+    /// MEMCPY bytes of one step (the op table's sum).
+    fn memcpy_bytes_per_step(&self) -> f64 {
+        timescale_core::memcpy::memcpy_bytes_per_step(&self.0)
+    }
+
+    /// The batch-independent part of MEMCPY (parameters, gradients, optimizer moments), bytes.
+    fn memcpy_fixed_bytes_per_step(&self) -> f64 {
+        timescale_core::memcpy::memcpy_fixed_bytes_per_step(&self.0)
+    }
+
+    /// Hardware FLOPs of one step (the op table's sum; see the core's memcpy.rs).
+    fn hardware_flops_per_step(&self) -> f64 {
+        hardware_flops_per_step(&self.0)
+    }
+
+    /// Kernels (op-table rows executed) per step.
+    fn kernels_per_step(&self) -> f64 {
+        kernels_per_step(&self.0)
+    }
+
+    /// Sum over ops of max(FLOPs / flops_per_s, bytes / bytes_per_s), in seconds.
+    fn per_op_roofline_s(&self, flops_per_s: f64, bytes_per_s: f64) -> f64 {
+        per_op_roofline_s(&self.0, flops_per_s, bytes_per_s)
     }
 
     fn __repr__(&self) -> String {

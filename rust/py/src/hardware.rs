@@ -4,7 +4,10 @@ use pyo3::prelude::*;
 use timescale_core::loss::{FitRange, ParamConvention, CHINCHILLA_FIT_RANGE, LAWS};
 use timescale_core::{Error, Law, StepTimeModel};
 
+use crate::architecture::PyArchitecture;
 use crate::error::to_py;
+use timescale_core::flops::flops_per_step;
+use timescale_core::memcpy::memcpy_bytes_per_step;
 
 /// The chip as the core sees it: memory and step-time model. Built by `timescale_frontier.Hardware`
 /// from a hardware file.
@@ -18,7 +21,8 @@ impl PyHardware {
     /// `"roofline_max"` (t = max(F / flops_per_s, M / memcpy_bytes_per_s) + overhead_s).
     #[new]
     #[pyo3(signature = (hbm_bytes, usable_hbm_fraction, model, *, s_per_memcpy_byte=0.0, s_per_flop=0.0,
-        overhead_s=0.0, flops_per_s=0.0, memcpy_bytes_per_s=0.0))]
+        overhead_s=0.0, flops_per_s=0.0, memcpy_bytes_per_s=0.0, s_per_kernel=0.0, s_per_fixed_byte=0.0,
+        s_per_token_byte=0.0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         hbm_bytes: f64,
@@ -29,11 +33,22 @@ impl PyHardware {
         overhead_s: f64,
         flops_per_s: f64,
         memcpy_bytes_per_s: f64,
+        s_per_kernel: f64,
+        s_per_fixed_byte: f64,
+        s_per_token_byte: f64,
     ) -> PyResult<Self> {
         let step_time = match model {
             "linear" => StepTimeModel::Linear { s_per_memcpy_byte, s_per_flop, overhead_s },
             "roofline_max" => StepTimeModel::RooflineMax { flops_per_s, memcpy_bytes_per_s, overhead_s },
-            _ => return Err(to_py(Error::invalid("model", format!("'{model}'"), "'linear' or 'roofline_max'"))),
+            "per_op_roofline" => StepTimeModel::PerOpRoofline { flops_per_s, memcpy_bytes_per_s, s_per_kernel, overhead_s },
+            "split_linear" => StepTimeModel::SplitLinear { s_per_fixed_byte, s_per_token_byte, s_per_flop, overhead_s },
+            _ => {
+                return Err(to_py(Error::invalid(
+                    "model",
+                    format!("'{model}'"),
+                    "'linear', 'split_linear', 'roofline_max' or 'per_op_roofline'",
+                )))
+            }
         };
         let hw = timescale_core::Hardware { hbm_bytes, usable_hbm_fraction, step_time };
         hw.validate().map_err(to_py)?;
@@ -49,9 +64,22 @@ impl PyHardware {
         self.0.usable_hbm_bytes()
     }
 
-    /// Seconds per step for the given FLOPs and MEMCPY bytes.
+    /// Seconds per step for the given FLOPs and MEMCPY bytes (step-level models).
     fn step_time_s(&self, flops: f64, memcpy_bytes: f64) -> f64 {
         self.0.step_time.step_time_s(flops, memcpy_bytes)
+    }
+
+    /// Where the step time of `arch` goes: {"memory_s", "compute_s", "fixed_s"} in seconds.
+    fn step_time_parts(&self, arch: &PyArchitecture) -> (f64, f64, f64) {
+        let a = &arch.0;
+        let p = self.0.step_time.parts(a, flops_per_step(a), memcpy_bytes_per_step(a));
+        (p.memory_s, p.compute_s, p.fixed_s)
+    }
+
+    /// Seconds per step of `arch` (every model, per-op ones included).
+    fn step_time_for(&self, arch: &PyArchitecture) -> f64 {
+        let a = &arch.0;
+        self.0.step_time.step_time_for(a, flops_per_step(a), memcpy_bytes_per_step(a))
     }
 }
 
