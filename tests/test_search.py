@@ -16,6 +16,7 @@ from timescale_frontier import (
     make_space,
     search,
 )
+from timescale_frontier.architecture import SHAPE_FIELDS
 
 SMALL = {
     "d_model": [256, 512, 768, 1024, 1536, 2048],
@@ -28,23 +29,7 @@ SMALL = {
 def _all_configs(space):
     """Every well-formed configuration of a small space, as columns (via the space's own enumeration)."""
     archs = [a for a in (space.config_at(i) for i in range(space.size)) if a is not None]
-    cols = {
-        k: np.array([getattr(a, k) for a in archs])
-        for k in (
-            "d_model",
-            "n_layers",
-            "n_heads",
-            "n_kv_heads",
-            "head_dim",
-            "d_ff",
-            "mlp",
-            "attention",
-            "tied_embeddings",
-            "seq_len",
-            "batch_size",
-            "vocab_size",
-        )
-    }
+    cols = {k: np.array([getattr(a, k) for a in archs]) for k in SHAPE_FIELDS}
     return archs, cols
 
 

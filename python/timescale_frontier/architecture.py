@@ -11,4 +11,11 @@ True
 
 from timescale_frontier._core import Architecture
 
-__all__ = ["Architecture"]
+__all__ = ["Architecture", "FIELDS", "PRECISION_FIELDS", "SHAPE_FIELDS"]
+
+#: Every field, in the core's order (the keyword arguments that rebuild an Architecture).
+FIELDS: tuple[str, ...] = tuple(Architecture(1, 1, 1).to_dict())
+#: Bytes per element of parameters, activations and optimizer moments.
+PRECISION_FIELDS: tuple[str, ...] = ("param_bytes", "activation_bytes", "optimizer_bytes")
+#: The shape and batch fields (everything but the precisions).
+SHAPE_FIELDS: tuple[str, ...] = tuple(f for f in FIELDS if f not in PRECISION_FIELDS)

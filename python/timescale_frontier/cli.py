@@ -19,7 +19,7 @@ from timescale_frontier.errors import InvalidInputError, TimescaleError
 from timescale_frontier.hardware import Hardware, shipped_names
 from timescale_frontier.loss import law_names
 from timescale_frontier.metrics import predict
-from timescale_frontier.search import ARCH_FIELDS, METRIC_FIELDS, SearchResult, search
+from timescale_frontier.search import SearchResult, search
 from timescale_frontier.space import AXES, load_space, make_space, parse_axis
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -643,4 +643,4 @@ def hardware_show(name: str, debug: bool) -> None:
     click.echo("\n".join(lines))
 
 
-__all__ = ["main", "frontier_main", "ARCH_FIELDS", "METRIC_FIELDS"]
+__all__ = ["main", "frontier_main"]

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from timescale_frontier import _core
-from timescale_frontier.architecture import Architecture
+from timescale_frontier.architecture import SHAPE_FIELDS, Architecture
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.loss import Law, get_law
@@ -22,20 +22,7 @@ from timescale_frontier.space import SearchSpace, make_space
 Columns = dict[str, Any]
 
 #: Architecture fields carried in result columns, in display order.
-ARCH_FIELDS = (
-    "d_model",
-    "n_layers",
-    "n_heads",
-    "n_kv_heads",
-    "head_dim",
-    "d_ff",
-    "mlp",
-    "attention",
-    "tied_embeddings",
-    "seq_len",
-    "batch_size",
-    "vocab_size",
-)
+ARCH_FIELDS = SHAPE_FIELDS
 #: Metric fields carried in result columns (units in the names).
 METRIC_FIELDS = (
     "params",

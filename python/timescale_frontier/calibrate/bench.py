@@ -9,7 +9,6 @@ import math
 import os
 import statistics
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,28 +19,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from timescale_frontier.architecture import Architecture
+from timescale_frontier.architecture import FIELDS, Architecture
 from timescale_frontier.calibrate import model
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.metrics import predict
 
-ARCH_FIELDS = (
-    "d_model",
-    "n_layers",
-    "n_heads",
-    "n_kv_heads",
-    "head_dim",
-    "d_ff",
-    "mlp",
-    "attention",
-    "tied_embeddings",
-    "seq_len",
-    "batch_size",
-    "vocab_size",
-    "param_bytes",
-    "activation_bytes",
-    "optimizer_bytes",
-)
+ARCH_FIELDS = FIELDS
 
 
 class JsonlLog:
@@ -238,7 +221,3 @@ def record(m: StepMeasurement, hw: Hardware, split: str) -> dict[str, Any]:
         backend=jax.default_backend(),
     )
     return rec
-
-
-def describe_error() -> str:
-    return traceback.format_exc().strip().splitlines()[-1]

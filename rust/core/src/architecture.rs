@@ -193,6 +193,27 @@ pub(crate) mod tests {
         }
     }
 
+    /// d 4, 1 layer, 2 heads of 2, 1 KV head, GELU d_ff 8, materialized, untied, S 4, batch 1,
+    /// vocab 8, fp32 params/moments, bf16 activations. T 4, q 4, kv 2, P = 1 x 2 x 16 = 32,
+    /// N = 188. Hand-derived counts for it are in memcpy.rs and memory.rs.
+    pub fn tiny() -> Architecture {
+        Architecture {
+            d_model: 4,
+            n_layers: 1,
+            n_heads: 2,
+            n_kv_heads: 1,
+            head_dim: 2,
+            d_ff: 8,
+            mlp: Mlp::Gelu,
+            attention: Attention::Materialized,
+            tied_embeddings: false,
+            seq_len: 4,
+            batch_size: 1,
+            vocab_size: 8,
+            precision: Precision::default(),
+        }
+    }
+
     #[test]
     fn validate_accepts_llama_and_names_bad_fields() {
         assert!(llama_7b().validate().is_ok());

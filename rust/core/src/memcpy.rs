@@ -307,27 +307,8 @@ pub fn memcpy_bytes_in_pass(arch: &Architecture, pass: Pass) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::architecture::{Mlp, Precision};
-
-    /// d 4, 1 layer, 2 heads of 2, 1 KV head, GELU d_ff 8, materialized, untied, S 4, batch 1,
-    /// vocab 8, fp32 params/moments, bf16 activations. T 4, q 4, kv 2, P = 1 x 2 x 16 = 32, N = 188.
-    fn tiny() -> Architecture {
-        Architecture {
-            d_model: 4,
-            n_layers: 1,
-            n_heads: 2,
-            n_kv_heads: 1,
-            head_dim: 2,
-            d_ff: 8,
-            mlp: Mlp::Gelu,
-            attention: Attention::Materialized,
-            tied_embeddings: false,
-            seq_len: 4,
-            batch_size: 1,
-            vocab_size: 8,
-            precision: Precision::default(),
-        }
-    }
+    use crate::architecture::tests::tiny;
+    use crate::architecture::Mlp;
 
     #[test]
     fn tiny_config_by_hand_row_by_row() {

@@ -53,28 +53,13 @@ pub fn memory_bytes(a: &Architecture) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::architecture::{Mlp, Precision};
 
     #[test]
     fn tiny_config_by_hand() {
         // Same tiny config as memcpy.rs: N 188, T 4, d 4, q 4, kv 2, f 8, V 8, P 32.
         // static 188 x 16 = 3008; per layer 2 x (4Td 64 + T qkv 32 + T q 16 + T f_in 32 + T f 32 + P 32) = 416;
         // per step: 2 x 48 = 96, logits 4 x 32 = 128, dlogits 2 x 32 = 64. Total 3712.
-        let a = Architecture {
-            d_model: 4,
-            n_layers: 1,
-            n_heads: 2,
-            n_kv_heads: 1,
-            head_dim: 2,
-            d_ff: 8,
-            mlp: Mlp::Gelu,
-            attention: Attention::Materialized,
-            tied_embeddings: false,
-            seq_len: 4,
-            batch_size: 1,
-            vocab_size: 8,
-            precision: Precision::default(),
-        };
+        let a = crate::architecture::tests::tiny();
         assert_eq!(static_bytes(&a), 3008.0);
         assert_eq!(saved_activation_bytes_per_layer(&a), 416.0);
         assert_eq!(memory_bytes(&a), 3712.0);
