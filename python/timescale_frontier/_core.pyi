@@ -15,6 +15,7 @@ __all__ = [
     "SearchSpace",
     "predict",
     "evaluate",
+    "budget_s_from_usd",
     "search",
     "TimescaleError",
     "InvalidInputError",
@@ -175,7 +176,10 @@ class SearchSpace:
     def axes(self) -> dict[str, list[Any]]: ...
     def config_at(self, index: int) -> Architecture | None: ...
 
-def predict(arch: Architecture, hardware: CoreHardware, budget_s: float, law: Law) -> dict[str, Any]: ...
+def predict(
+    arch: Architecture, hardware: CoreHardware, budget_s: float, law: Law, unique_tokens: float | None = None
+) -> dict[str, Any]: ...
+def budget_s_from_usd(usd: float, usd_per_chip_hour: float, chips: float) -> float: ...
 def evaluate(
     d_model: npt.NDArray[np.int64],
     n_layers: npt.NDArray[np.int64],
@@ -195,6 +199,7 @@ def evaluate(
     hardware: CoreHardware,
     budget_s: float,
     law: Law,
+    unique_tokens: float | None = None,
 ) -> dict[str, npt.NDArray[Any]]: ...
 def search(
     space: SearchSpace,
@@ -206,5 +211,6 @@ def search(
     aspect_ratio_min: float = 20.0,
     aspect_ratio_max: float = 200.0,
     max_tokens_per_step: float | None = None,
+    unique_tokens: float | None = None,
     progress: Callable[[int, int], object] | None = None,
 ) -> dict[str, Any]: ...

@@ -18,7 +18,7 @@ from timescale_frontier.architecture import Architecture
 from timescale_frontier.errors import InvalidInputError, TimescaleError
 from timescale_frontier.hardware import Hardware, shipped_names
 from timescale_frontier.loss import law_names
-from timescale_frontier.metrics import predict
+from timescale_frontier.metrics import hours_from_usd, predict
 from timescale_frontier.search import SearchResult, search
 from timescale_frontier.space import AXES, load_space, make_space, parse_axis
 
@@ -71,6 +71,33 @@ def _hours(ctx: click.Context, param: click.Parameter, value: float | None) -> f
     return value
 
 
+def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    import math
+
+    if value is not None and (not math.isfinite(value) or value <= 0):
+        raise click.BadParameter(f"{value} is invalid: expected a finite number > 0")
+    return value
+
+
+def budget_hours(
+    hw: Hardware, hours: float | None, budget_usd: float | None, usd_per_chip_hour: float | None, chips: int
+) -> tuple[float, str]:
+    """The training budget in hours from --hours and/or --budget-usd (the smaller wins), and how
+    it was set, for display."""
+    options: list[tuple[float, str]] = []
+    if hours is not None:
+        options.append((hours, f"{hours:g} h"))
+    if budget_usd is not None:
+        price = usd_per_chip_hour if usd_per_chip_hour is not None else hw.price.get("usd_per_chip_hour")
+        if price is None:
+            raise InvalidInputError(f"{hw.path}: no price.usd_per_chip_hour for --budget-usd; give --usd-per-chip-hour")
+        h = hours_from_usd(budget_usd, price, chips)
+        options.append((h, f"${budget_usd:,.0f} at ${price:g}/chip-hour = {h:.4g} h"))
+    if not options:
+        raise InvalidInputError("no budget: give --hours, --budget-usd, or both")
+    return min(options)
+
+
 def _aspect(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, float]:
     try:
         lo, hi = (float(x) for x in value.split(":"))
@@ -100,8 +127,27 @@ def search_options(f: F) -> F:
             required=True,
             help="Hardware file: a path, a shipped file name (tpu_v4.toml) or a bare name (tpu_v4).",
         ),
+        click.option("--hours", type=float, default=None, callback=_hours, help="Wall-clock training budget in hours."),
         click.option(
-            "--hours", type=float, required=True, callback=_hours, help="Wall-clock training budget in hours."
+            "--budget-usd",
+            type=float,
+            default=None,
+            callback=_positive,
+            help="Money budget in USD (with or instead of --hours; the smaller budget wins).",
+        ),
+        click.option(
+            "--usd-per-chip-hour",
+            type=float,
+            default=None,
+            callback=_positive,
+            help="Price override (default: the hardware file's [price]).",
+        ),
+        click.option(
+            "--unique-tokens",
+            type=float,
+            default=None,
+            callback=_positive,
+            help="Unique training tokens available; repeated data counts for less (Muennighoff 2023).",
         ),
         click.option(
             "--chips", type=int, default=1, show_default=True, help="Chips to train on (only 1 is modelled so far)."
@@ -190,7 +236,10 @@ def _progress(quiet: bool) -> tuple[Callable[[int, int], None] | None, Callable[
 
 def run_search(
     hardware: str,
-    hours: float,
+    hours: float | None,
+    budget_usd: float | None,
+    usd_per_chip_hour: float | None,
+    unique_tokens: float | None,
     chips: int,
     law: str,
     top_k: int,
@@ -206,6 +255,7 @@ def run_search(
     if chips != 1:
         raise InvalidInputError(f"--chips = {chips} is invalid: only single-chip training is modelled so far (use 1)")
     hw = Hardware.load(hardware)
+    hours, budget_text = budget_hours(hw, hours, budget_usd, usd_per_chip_hour, chips)
     overrides: dict[str, Any] = load_space(space_file) if space_file else {}
     for axis, value in axes.items():
         if value is not None:
@@ -221,11 +271,12 @@ def run_search(
             top_k=top_k,
             aspect_ratio=aspect_ratio,
             max_tokens_per_step=max_tokens_per_step,
+            unique_tokens=unique_tokens,
             progress=update,
         )
     finally:
         close()
-    text = render(result, out_format)
+    text = render(result, out_format, budget_text)
     if output:
         fmt.write_atomic(output, text)
         click.echo(f"wrote {output}", err=True)
@@ -292,9 +343,9 @@ def _pareto_title(r: SearchResult) -> str:
     return f"Pareto set, loss vs parameters (nothing else is both smaller and better){shown}:"
 
 
-def render(r: SearchResult, out_format: str) -> str:
+def render(r: SearchResult, out_format: str, budget_text: str | None = None) -> str:
     if out_format == "json":
-        return fmt.to_json(r.to_dict())
+        return fmt.to_json({**r.to_dict(), "budget": budget_text or f"{r.hours:g} h"})
     if out_format == "csv":
         rows = [{"set": "top", "rank": i + 1, **row} for i, row in enumerate(r.rows("top"))]
         rows += [{"set": "pareto", "rank": i + 1, **row} for i, row in enumerate(r.rows("pareto"))]
@@ -303,7 +354,8 @@ def render(r: SearchResult, out_format: str) -> str:
     b = r.best
     status = "calibrated" if hw.calibrated else "UNCALIBRATED: datasheet roofline, not measured on this chip"
     out = [
-        f"{hw.description} ({hw.path}), budget {r.hours:g} h, law {r.law_name}",
+        f"{hw.description} ({hw.path}), budget {budget_text or f'{r.hours:g} h'}, law {r.law_name}"
+        + (f", {r.unique_tokens:.3g} unique tokens" if r.unique_tokens else ""),
         f"step time: {hw.step_time_formula}",
         f"[{status}]",
         "",
@@ -380,7 +432,12 @@ def search_cmd(**kwargs: Any) -> None:
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True, help="Sequences per step.")
 @click.option("--vocab-size", type=click.IntRange(1), default=32000, show_default=True)
 @click.option("--hardware", "-H", required=True)
-@click.option("--hours", type=float, required=True, callback=_hours)
+@click.option("--hours", type=float, default=None, callback=_hours, help="Training budget in hours.")
+@click.option(
+    "--budget-usd", type=float, default=None, callback=_positive, help="Money budget (with or instead of --hours)."
+)
+@click.option("--usd-per-chip-hour", type=float, default=None, callback=_positive, help="Price override.")
+@click.option("--unique-tokens", type=float, default=None, callback=_positive, help="Unique training tokens available.")
 @click.option("--law", type=click.Choice(law_names()), default="hoffmann", show_default=True)
 @click.option("--ops", is_flag=True, help="Also list the MEMCPY operation table.")
 @click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -400,7 +457,10 @@ def predict_cmd(
     batch_size: int,
     vocab_size: int,
     hardware: str,
-    hours: float,
+    hours: float | None,
+    budget_usd: float | None,
+    usd_per_chip_hour: float | None,
+    unique_tokens: float | None,
     law: str,
     ops: bool,
     out_format: str,
@@ -422,13 +482,16 @@ def predict_cmd(
         vocab_size=vocab_size,
     )
     hw = Hardware.load(hardware)
-    p = predict(arch, hw, hours, law)
+    hours, budget_text = budget_hours(hw, hours, budget_usd, usd_per_chip_hour, 1)
+    p = predict(arch, hw, hours, law, unique_tokens)
     if out_format == "json":
         doc = {
             "architecture": arch.to_dict(),
             "hardware": hw.name,
             "calibrated": hw.calibrated,
             "hours": hours,
+            "budget": budget_text,
+            "unique_tokens": unique_tokens,
             "law": law,
             **p.to_dict(),
         }
@@ -438,7 +501,7 @@ def predict_cmd(
         return
     lines = [
         repr(arch),
-        f"on {hw.description} ({'calibrated' if hw.calibrated else 'UNCALIBRATED datasheet roofline'}), {hours:g} h, law {law}",
+        f"on {hw.description} ({'calibrated' if hw.calibrated else 'UNCALIBRATED datasheet roofline'}), {budget_text}, law {law}",
         f"  params                {fmt.count(p.params)} ({fmt.count(p.non_embedding_params)} non-embedding)",
         f"  FLOPs per step        {fmt.si(p.flops_per_step, 'FLOP')}",
         f"  MEMCPY per step       {fmt.binary_bytes(p.memcpy_bytes_per_step)} ({p.memcpy_bytes_per_step:.4g} bytes)",
@@ -447,6 +510,14 @@ def predict_cmd(
         f"  step time             {fmt.seconds(p.step_time_s)}",
         f"  steps in budget       {p.steps:,.0f}",
         f"  tokens                {fmt.count(p.tokens)} ({fmt.count(p.tokens_per_step)} per step)",
+        *(
+            [
+                f"  epochs                {p.epochs:.3g} over {fmt.count(unique_tokens)} unique tokens"
+                f" (worth {fmt.count(p.effective_tokens)} fresh tokens)"
+            ]
+            if p.epochs is not None and unique_tokens
+            else []
+        ),
         f"  predicted loss        {'-' if p.loss is None else f'{p.loss:.4f} nats/token'}",
     ]
     if p.loss is None:

@@ -42,6 +42,10 @@ class Prediction:
     step_time_s: float
     steps: float
     tokens: float
+    #: Tokens the loss law sees (fewer than ``tokens`` when limited unique data is repeated).
+    effective_tokens: float
+    #: Passes over the unique data (``None`` when the data is unlimited).
+    epochs: float | None
     tokens_per_step: float
     #: Predicted final loss (nats/token); ``None`` when not one step fits in the budget.
     loss: float | None
@@ -53,8 +57,15 @@ class Prediction:
         return asdict(self)
 
 
-def predict(arch: Architecture, hardware: Hardware, hours: float, law: str | Law = "hoffmann") -> Prediction:
-    """Every metric of ``arch`` trained for ``hours`` on one chip of ``hardware``.
+def predict(
+    arch: Architecture,
+    hardware: Hardware,
+    hours: float,
+    law: str | Law = "hoffmann",
+    unique_tokens: float | None = None,
+) -> Prediction:
+    """Every metric of ``arch`` trained for ``hours`` on one chip of ``hardware``; with
+    ``unique_tokens``, repeated data counts for less (Muennighoff et al. 2023).
 
     Examples
     --------
@@ -64,7 +75,12 @@ def predict(arch: Architecture, hardware: Hardware, hours: float, law: str | Law
     >>> p.fits_memory, p.tokens > 0
     (True, True)
     """
-    return Prediction(**_core.predict(arch, hardware.core, budget_seconds(hours), get_law(law)))
+    return Prediction(**_core.predict(arch, hardware.core, budget_seconds(hours), get_law(law), unique_tokens))
+
+
+def hours_from_usd(budget_usd: float, usd_per_chip_hour: float, chips: int = 1) -> float:
+    """Hours of training a money budget buys (the core's ``budget_s_from_usd``)."""
+    return _core.budget_s_from_usd(budget_usd, usd_per_chip_hour, float(chips)) / SECONDS_PER_HOUR
 
 
 _INT_COLUMNS = (
@@ -122,6 +138,7 @@ def evaluate(
     activation_bytes: float = 2.0,
     optimizer_bytes: float = 4.0,
     law: str | Law = "hoffmann",
+    unique_tokens: float | None = None,
 ) -> dict[str, npt.NDArray[Any]]:
     """Vectorized metrics over numpy columns (scalars broadcast). Defaults as in ``Architecture``:
     ``n_kv_heads = n_heads``, ``head_dim = d_model // n_heads``, ``d_ff = 4 d_model``.
@@ -195,6 +212,7 @@ def evaluate(
         hardware.core,
         budget_seconds(hours),
         get_law(law),
+        unique_tokens,
     )
     out["loss"] = np.ma.masked_invalid(out["loss"])
     return out

@@ -33,6 +33,7 @@ METRIC_FIELDS = (
     "step_time_s",
     "steps",
     "tokens",
+    "effective_tokens",
     "tokens_per_step",
     "loss",
 )
@@ -64,6 +65,8 @@ class SearchResult:
     top: Columns = field(repr=False)
     pareto: Columns = field(repr=False)
     guards: dict[str, Any] = field(default_factory=dict)
+    #: Unique training tokens available (``None``: unlimited).
+    unique_tokens: float | None = None
 
     @property
     def best(self) -> dict[str, Any]:
@@ -88,6 +91,7 @@ class SearchResult:
             "hours": self.hours,
             "budget_s": self.hours * 3600.0,
             "law": self.law_name,
+            "unique_tokens": self.unique_tokens,
             "space_size": self.space_size,
             "evaluated": self.evaluated,
             "feasible": self.feasible,
@@ -114,6 +118,7 @@ def search(
     top_k: int = 10,
     aspect_ratio: tuple[float, float] = (20.0, 200.0),
     max_tokens_per_step: float | None = None,
+    unique_tokens: float | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> SearchResult:
     """Searches ``space`` (default: several million configurations) for the lowest predicted loss
@@ -147,6 +152,7 @@ def search(
         aspect_ratio_min=float(lo),
         aspect_ratio_max=float(hi),
         max_tokens_per_step=max_tokens_per_step,
+        unique_tokens=unique_tokens,
         progress=progress,
     )
     elapsed = time.perf_counter() - t0
@@ -167,6 +173,7 @@ def search(
             "aspect_ratio_max": float(hi),
             "max_tokens_per_step": max_tokens_per_step if max_tokens_per_step is not None else "critical_batch",
         },
+        unique_tokens=unique_tokens,
     )
 
 
@@ -212,7 +219,7 @@ def explain(r: SearchResult) -> list[str]:
         alt = _reshaped(b, factor)
         if alt is None:
             continue
-        p = predict(alt, hw, r.hours, r.law)
+        p = predict(alt, hw, r.hours, r.law, r.unique_tokens)
         if p.loss is None or not p.fits_memory:
             why = "does not fit in memory" if not p.fits_memory else "cannot finish one step"
             lines.append(f"A {label} model (d_model {alt.d_model}, {alt.n_layers} layers) {why}.")
@@ -232,7 +239,14 @@ def explain(r: SearchResult) -> list[str]:
             f"steps in {p.step_time_s:.3g} s ({p.step_time_s / b['step_time_s']:.2f}x), sees {p.tokens:.3g} tokens "
             f"and reaches loss {p.loss:.4f} vs {b['loss']:.4f}.{outside}"
         )
-    caveats = predict(r.best_architecture(), hw, r.hours, r.law).warnings
+    if r.unique_tokens:
+        epochs = b["tokens"] / r.unique_tokens
+        if epochs > 1:
+            lines.append(
+                f"The plan makes {epochs:.2f} passes over the {r.unique_tokens:.3g} unique tokens: the law counts them as "
+                f"{b['effective_tokens']:.3g} fresh tokens (Muennighoff et al. 2023)."
+            )
+    caveats = predict(r.best_architecture(), hw, r.hours, r.law, r.unique_tokens).warnings
     if caveats:
         lines.append("Caveats: " + "; ".join(caveats) + ".")
     if len(r.pareto["index"]) > 1:

@@ -73,7 +73,14 @@ fn benches(c: &mut Criterion) {
     let hw = h100();
     let archs = random_archs(1_000_000);
     c.bench_function("evaluate_many 1M", |b| b.iter(|| evaluate_many(&archs, &hw, 12.0 * 3600.0, &HOFFMANN)));
-    let params = SearchParams { hardware: hw, budget_s: 12.0 * 3600.0, law: HOFFMANN, guards: Guards::default(), top_k: 10 };
+    let params = SearchParams {
+        hardware: hw,
+        budget_s: 12.0 * 3600.0,
+        law: HOFFMANN,
+        guards: Guards::default(),
+        top_k: 10,
+        unique_tokens: None,
+    };
     for (name, widths) in [("search 1M", 12), ("search 10M", 116)] {
         let s = space(widths);
         c.bench_function(name, |b| b.iter(|| search(&s, &params).unwrap()));

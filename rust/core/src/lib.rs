@@ -24,6 +24,6 @@ pub use architecture::{Architecture, Attention, Mlp, Precision};
 pub use error::{Error, Result};
 pub use hardware::Hardware;
 pub use loss::{Law, ParamConvention};
-pub use metrics::{evaluate, Metrics};
+pub use metrics::{evaluate, evaluate_with_data, Metrics};
 pub use search::{search, Guards, SearchOutcome, SearchParams, SearchSpace};
 pub use step_time::StepTimeModel;

@@ -112,6 +112,20 @@ impl Law {
     }
 }
 
+/// Muennighoff et al. 2023 ("Scaling Data-Constrained Language Models", eq. 5): with `unique`
+/// tokens of data and `tokens` > `unique` trained, the repeated epochs R_D = tokens / unique - 1
+/// are worth D' = U + U R* (1 - exp(-R_D / R*)) fresh tokens, R* = 15.39 (their fitted half-life
+/// of repeated data's value). Below one epoch D' = tokens. Unit: tokens.
+#[inline]
+pub fn effective_tokens(tokens: f64, unique: f64) -> f64 {
+    const R_STAR: f64 = 15.39;
+    if tokens <= unique {
+        return tokens;
+    }
+    let repeats = tokens / unique - 1.0;
+    unique + unique * R_STAR * (1.0 - (-repeats / R_STAR).exp())
+}
+
 /// Kaplan et al. 2020 (eq. 5.3): critical batch B_crit(L) = B* / L^(1/alpha_B) tokens, with
 /// B* = 2.1e8 tokens and alpha_B = 0.21; beyond it, more tokens per step stop buying fewer steps.
 #[inline]
@@ -146,6 +160,16 @@ mod tests {
         let l = Law::by_name("besiroglu").unwrap();
         assert_eq!(l.b, 2085.43);
         assert!(Law::by_name("kaplan").unwrap_err().to_string().contains("'hoffmann', 'besiroglu'"));
+    }
+
+    #[test]
+    fn effective_tokens_by_hand() {
+        // U = 1e9, D = 3e9: R_D = 2, 2 / 15.39 = 0.129955, e^-0.129955 = 0.878135,
+        // 1 - 0.878135 = 0.121865, x 15.39 = 1.87550 -> D' = 1e9 + 1.87550e9 = 2.87550e9.
+        assert!((effective_tokens(3e9, 1e9) / 2.87550e9 - 1.0).abs() < 1e-5);
+        assert_eq!(effective_tokens(5e8, 1e9), 5e8);
+        // Infinitely many repeats saturate at U (1 + R*) = 16.39 U.
+        assert!((effective_tokens(1e15, 1e9) / 16.39e9 - 1.0).abs() < 1e-6);
     }
 
     #[test]

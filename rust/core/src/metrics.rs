@@ -29,8 +29,18 @@ pub struct Metrics {
     pub steps: f64,
     /// Tokens trained in the budget: steps x batch_size x seq_len.
     pub tokens: f64,
+    /// Tokens the loss law sees: `tokens`, or with limited unique data the repetition-discounted
+    /// count of Muennighoff et al. 2023 ([`crate::loss::effective_tokens`]).
+    pub effective_tokens: f64,
     /// Predicted final loss (nats/token); +inf when not even one step fits in the budget.
     pub loss: f64,
+}
+
+/// Wall-clock seconds a money budget buys on `chips` chips at `usd_per_chip_hour` each:
+/// usd / (usd_per_chip_hour x chips) hours. Unit: seconds.
+#[inline]
+pub fn budget_s_from_usd(usd: f64, usd_per_chip_hour: f64, chips: f64) -> f64 {
+    3600.0 * usd / (usd_per_chip_hour * chips)
 }
 
 /// Whole steps that fit in the budget and the tokens they train:
@@ -44,6 +54,21 @@ pub fn tokens_in_budget(budget_s: f64, step_time_s: f64, tokens_per_step: f64) -
 /// Evaluates one configuration. `budget_s` is the wall-clock training budget in seconds.
 #[inline]
 pub fn evaluate(arch: &Architecture, hw: &Hardware, budget_s: f64, law: &Law) -> Metrics {
+    evaluate_with_data(arch, hw, budget_s, law, None)
+}
+
+/// The tokens the loss law sees when only `unique_tokens` of data exist (`None`: unlimited).
+#[inline]
+pub fn law_tokens(tokens: f64, unique_tokens: Option<f64>) -> f64 {
+    match unique_tokens {
+        Some(u) => crate::loss::effective_tokens(tokens, u),
+        None => tokens,
+    }
+}
+
+/// [`evaluate`] with a limit on unique training data (tokens); repeated data counts for less.
+#[inline]
+pub fn evaluate_with_data(arch: &Architecture, hw: &Hardware, budget_s: f64, law: &Law, unique_tokens: Option<f64>) -> Metrics {
     let params = total_params(arch);
     let non_embedding = non_embedding_params(arch);
     let flops = flops_per_step(arch);
@@ -51,7 +76,8 @@ pub fn evaluate(arch: &Architecture, hw: &Hardware, budget_s: f64, law: &Law) ->
     let memory = memory_bytes(arch);
     let step_time_s = hw.step_time.step_time_for(arch, flops, memcpy);
     let (steps, tokens) = tokens_in_budget(budget_s, step_time_s, arch.tokens_per_step());
-    let loss = law.loss(law.n_for(params, non_embedding), tokens);
+    let effective_tokens = law_tokens(tokens, unique_tokens);
+    let loss = law.loss(law.n_for(params, non_embedding), effective_tokens);
     Metrics {
         params,
         non_embedding_params: non_embedding,
@@ -62,6 +88,7 @@ pub fn evaluate(arch: &Architecture, hw: &Hardware, budget_s: f64, law: &Law) ->
         step_time_s,
         steps,
         tokens,
+        effective_tokens,
         loss,
     }
 }
@@ -88,6 +115,8 @@ pub enum Validity {
     DoesNotFit,
     /// Not one step fits in the budget (no loss).
     NoStepInBudget,
+    /// The plan trains on more tokens than the unique data holds (several epochs).
+    RepeatsData,
 }
 
 impl Validity {
@@ -99,6 +128,7 @@ impl Validity {
             Validity::AboveCriticalBatch => "tokens per step above the critical batch: larger batches waste tokens",
             Validity::DoesNotFit => "does not fit in the chip's usable memory",
             Validity::NoStepInBudget => "not one training step fits in the budget",
+            Validity::RepeatsData => "the plan repeats the unique data (more than one epoch): repeated tokens count for less",
         }
     }
 }
@@ -125,6 +155,9 @@ pub fn validity(arch: &Architecture, m: &Metrics, fit: &crate::loss::FitRange) -
     if m.steps < 1.0 {
         out.push(Validity::NoStepInBudget);
     }
+    if m.effective_tokens < m.tokens {
+        out.push(Validity::RepeatsData);
+    }
     out
 }
 
@@ -134,6 +167,13 @@ mod tests {
     use crate::architecture::tests::llama_7b;
     use crate::loss::HOFFMANN;
     use crate::step_time::StepTimeModel;
+
+    #[test]
+    fn money_buys_hours_by_hand() {
+        // $5,000 at $3.22 per chip-hour on one chip: 1552.8 h = 5,590,062 s.
+        assert!((budget_s_from_usd(5000.0, 3.22, 1.0) - 5_590_062.1).abs() < 0.1);
+        assert_eq!(budget_s_from_usd(100.0, 2.0, 4.0), 45_000.0);
+    }
 
     #[test]
     fn tokens_are_whole_steps_times_tokens_per_step() {

@@ -14,7 +14,7 @@ use crate::flops::flops_per_step;
 use crate::loss::{max_loss_for_tokens_per_step, Law};
 use crate::memcpy::memcpy_bytes_per_step;
 use crate::memory::memory_bytes;
-use crate::metrics::{evaluate, tokens_in_budget};
+use crate::metrics::{evaluate_with_data, law_tokens, tokens_in_budget};
 use crate::pareto::{pareto_front, Candidate, ParetoBuilder};
 use crate::params::{non_embedding_params, total_params};
 
@@ -243,12 +243,20 @@ pub struct SearchParams {
     pub guards: Guards,
     /// How many of the best configurations to return (at least 1).
     pub top_k: usize,
+    /// Unique training tokens available (`None`: unlimited). Beyond one epoch the loss law sees
+    /// Muennighoff et al. 2023's effective tokens.
+    pub unique_tokens: Option<f64>,
 }
 
 impl SearchParams {
     pub fn validate(&self) -> Result<()> {
         if !(self.budget_s.is_finite() && self.budget_s > 0.0) {
             return Err(Error::invalid("budget_s", self.budget_s, "a finite number of seconds > 0"));
+        }
+        if let Some(u) = self.unique_tokens {
+            if !(u.is_finite() && u >= 1.0) {
+                return Err(Error::invalid("unique_tokens", u, "a finite number of tokens >= 1"));
+            }
         }
         if self.top_k == 0 || self.top_k > 100_000 {
             return Err(Error::invalid("top_k", self.top_k, "an integer in [1, 100000]"));
@@ -502,7 +510,7 @@ impl<'a> Kernel<'a> {
                     self.part.rejected.min_step_time_s = self.part.rejected.min_step_time_s.min(step_time_s);
                     continue;
                 }
-                let loss = law.e + param_term + law.data_term(tokens);
+                let loss = law.e + param_term + law.data_term(law_tokens(tokens, p.unique_tokens));
                 if !g.admits(tokens_per_step, loss, self.max_loss_by_batch[bi as usize]) {
                     self.part.rejected.batch_cap += 1;
                     continue;
@@ -540,7 +548,7 @@ pub fn search_range_reference(space: &SearchSpace, params: &SearchParams, start:
             part.rejected.aspect_ratio += 1;
             continue;
         }
-        let m = evaluate(&arch, &params.hardware, params.budget_s, &params.law);
+        let m = evaluate_with_data(&arch, &params.hardware, params.budget_s, &params.law, params.unique_tokens);
         if m.memory_bytes > usable {
             part.rejected.memory += 1;
             part.rejected.min_memory_bytes = part.rejected.min_memory_bytes.min(m.memory_bytes);
@@ -663,7 +671,14 @@ mod tests {
     }
 
     fn params(hours: f64) -> SearchParams {
-        SearchParams { hardware: h100_like(), budget_s: hours * 3600.0, law: HOFFMANN, guards: Guards::default(), top_k: 10 }
+        SearchParams {
+            hardware: h100_like(),
+            budget_s: hours * 3600.0,
+            law: HOFFMANN,
+            guards: Guards::default(),
+            top_k: 10,
+            unique_tokens: None,
+        }
     }
 
     #[test]
@@ -736,6 +751,9 @@ mod tests {
             [(0.01, None, None), (1.0, Some(20_000.0), Some(roofline)), (24.0, None, Some(per_op)), (3.0, None, Some(split))]
         {
             let mut p = params(hours);
+            if hours == 24.0 {
+                p.unique_tokens = Some(2e9); // the data-constrained law in the kernel too
+            }
             p.guards.max_tokens_per_step = cap;
             if let Some(m) = model {
                 p.hardware.step_time = m;
@@ -762,6 +780,19 @@ mod tests {
         for hours in [0.1, 0.5, 1.0, 4.0, 12.0, 48.0] {
             let best = search(&s, &params(hours)).unwrap().best.loss;
             assert!(best <= prev, "{hours} h: {best} > {prev}");
+            prev = best;
+        }
+    }
+
+    #[test]
+    fn less_unique_data_never_lowers_the_best_loss() {
+        let s = small_space();
+        let mut prev = search(&s, &params(24.0)).unwrap().best.loss;
+        for unique in [1e11, 1e10, 1e9, 1e8] {
+            let mut p = params(24.0);
+            p.unique_tokens = Some(unique);
+            let best = search(&s, &p).unwrap().best.loss;
+            assert!(best >= prev, "{unique}: {best} < {prev}");
             prev = best;
         }
     }

@@ -18,6 +18,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<search::PySearchSpace>()?;
     m.add_function(wrap_pyfunction!(metrics::predict, m)?)?;
     m.add_function(wrap_pyfunction!(metrics::evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics::budget_s_from_usd, m)?)?;
     m.add_function(wrap_pyfunction!(search::search, m)?)?;
     m.add("TimescaleError", py.get_type::<error::TimescaleError>())?;
     m.add("InvalidInputError", py.get_type::<error::InvalidInputError>())?;

@@ -20,17 +20,40 @@ fn check_budget(budget_s: f64) -> PyResult<()> {
     }
 }
 
+pub fn check_unique_tokens(unique_tokens: Option<f64>) -> PyResult<()> {
+    match unique_tokens {
+        Some(u) if !(u.is_finite() && u >= 1.0) => {
+            Err(to_py(Error::invalid("unique_tokens", u, "a finite number of tokens >= 1")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Seconds of training a money budget buys (see the core's `budget_s_from_usd`).
+#[pyfunction]
+pub fn budget_s_from_usd(usd: f64, usd_per_chip_hour: f64, chips: f64) -> PyResult<f64> {
+    for (field, v) in [("budget_usd", usd), ("usd_per_chip_hour", usd_per_chip_hour), ("chips", chips)] {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(to_py(Error::invalid(field, v, "a finite number > 0")));
+        }
+    }
+    Ok(timescale_core::metrics::budget_s_from_usd(usd, usd_per_chip_hour, chips))
+}
+
 /// Every metric of one configuration, as a dict keyed by the JSON field names.
 #[pyfunction]
+#[pyo3(signature = (arch, hardware, budget_s, law, unique_tokens=None))]
 pub fn predict<'py>(
     py: Python<'py>,
     arch: &PyArchitecture,
     hardware: &PyHardware,
     budget_s: f64,
     law: &PyLaw,
+    unique_tokens: Option<f64>,
 ) -> PyResult<Bound<'py, PyDict>> {
     check_budget(budget_s)?;
-    let m = timescale_core::evaluate(&arch.0, &hardware.0, budget_s, &law.0);
+    check_unique_tokens(unique_tokens)?;
+    let m = timescale_core::evaluate_with_data(&arch.0, &hardware.0, budget_s, &law.0, unique_tokens);
     let d = PyDict::new(py);
     d.set_item("params", m.params)?;
     d.set_item("non_embedding_params", m.non_embedding_params)?;
@@ -41,6 +64,8 @@ pub fn predict<'py>(
     d.set_item("step_time_s", m.step_time_s)?;
     d.set_item("steps", m.steps)?;
     d.set_item("tokens", m.tokens)?;
+    d.set_item("effective_tokens", m.effective_tokens)?;
+    d.set_item("epochs", unique_tokens.map(|u| m.tokens / u))?;
     d.set_item("tokens_per_step", arch.0.tokens_per_step())?;
     // No NaN or inf crosses the boundary: a budget shorter than one step has no loss.
     d.set_item("loss", if m.loss.is_finite() { Some(m.loss) } else { None })?;
@@ -100,6 +125,7 @@ pub fn metric_columns<'py>(py: Python<'py>, out: &Bound<'py, PyDict>, metrics: &
     out.set_item("step_time_s", col(|m| m.step_time_s).into_pyarray(py))?;
     out.set_item("steps", col(|m| m.steps).into_pyarray(py))?;
     out.set_item("tokens", col(|m| m.tokens).into_pyarray(py))?;
+    out.set_item("effective_tokens", col(|m| m.effective_tokens).into_pyarray(py))?;
     out.set_item("loss", col(|m| m.loss).into_pyarray(py))?;
     out.set_item("fits_memory", metrics.iter().map(|m| m.fits_memory).collect::<Vec<bool>>().into_pyarray(py))?;
     Ok(())
@@ -112,7 +138,7 @@ pub fn metric_columns<'py>(py: Python<'py>, out: &Bound<'py, PyDict>, metrics: &
 #[allow(clippy::too_many_arguments)]
 #[pyo3(signature = (d_model, n_layers, n_heads, n_kv_heads, head_dim, d_ff, mlp, attention,
     tied_embeddings, seq_len, batch_size, vocab_size, param_bytes, activation_bytes, optimizer_bytes,
-    hardware, budget_s, law))]
+    hardware, budget_s, law, unique_tokens=None))]
 pub fn evaluate<'py>(
     py: Python<'py>,
     d_model: PyReadonlyArray1<'py, i64>,
@@ -133,8 +159,10 @@ pub fn evaluate<'py>(
     hardware: &PyHardware,
     budget_s: f64,
     law: &PyLaw,
+    unique_tokens: Option<f64>,
 ) -> PyResult<Bound<'py, PyDict>> {
     check_budget(budget_s)?;
+    check_unique_tokens(unique_tokens)?;
     let cols = [
         ("d_model", d_model.as_array()),
         ("n_layers", n_layers.as_array()),
@@ -168,7 +196,7 @@ pub fn evaluate<'py>(
             .into_par_iter()
             .with_min_len(4096)
             .map(|i| match row(i) {
-                Ok(a) => timescale_core::evaluate(&a, &hw, budget_s, &law),
+                Ok(a) => timescale_core::evaluate_with_data(&a, &hw, budget_s, &law, unique_tokens),
                 Err(_) => {
                     failed.store(true, AtomicOrdering::Relaxed);
                     Metrics::default()

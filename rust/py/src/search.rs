@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use timescale_core::pareto::Candidate;
 use timescale_core::search::{finish, search_range, Guards, Partial, SearchParams};
-use timescale_core::{evaluate, Attention, Mlp, Precision, SearchSpace};
+use timescale_core::{evaluate_with_data, Attention, Mlp, Precision, SearchSpace};
 
 use crate::architecture::PyArchitecture;
 use crate::error::to_py;
@@ -133,7 +133,10 @@ fn candidate_columns<'py>(
     cands: &[Candidate],
 ) -> PyResult<Bound<'py, PyDict>> {
     let archs: Vec<_> = cands.iter().map(|c| space.config_at(c.index).expect("feasible configs are well-formed")).collect();
-    let metrics: Vec<_> = archs.iter().map(|a| evaluate(a, &params.hardware, params.budget_s, &params.law)).collect();
+    let metrics: Vec<_> = archs
+        .iter()
+        .map(|a| evaluate_with_data(a, &params.hardware, params.budget_s, &params.law, params.unique_tokens))
+        .collect();
     let out = PyDict::new(py);
     let int = |f: fn(&timescale_core::Architecture) -> u32| archs.iter().map(|a| i64::from(f(a))).collect::<Vec<i64>>();
     out.set_item("index", cands.iter().map(|c| c.index).collect::<Vec<u64>>().into_pyarray(py))?;
@@ -161,7 +164,7 @@ fn candidate_columns<'py>(
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 #[pyo3(signature = (space, hardware, budget_s, law, *, top_k=10, aspect_ratio_min=20.0, aspect_ratio_max=200.0,
-    max_tokens_per_step=None, progress=None))]
+    max_tokens_per_step=None, unique_tokens=None, progress=None))]
 pub fn search<'py>(
     py: Python<'py>,
     space: &PySearchSpace,
@@ -172,6 +175,7 @@ pub fn search<'py>(
     aspect_ratio_min: f64,
     aspect_ratio_max: f64,
     max_tokens_per_step: Option<f64>,
+    unique_tokens: Option<f64>,
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let params = SearchParams {
@@ -180,6 +184,7 @@ pub fn search<'py>(
         law: law.0,
         guards: Guards { aspect_ratio_min, aspect_ratio_max, max_tokens_per_step },
         top_k,
+        unique_tokens,
     };
     params.validate().map_err(to_py)?;
     let s = &space.0;

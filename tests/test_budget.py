@@ -1,0 +1,92 @@
+"""Money budgets and limited unique data (issue 6, parts 2 and 3)."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from timescale_frontier import Architecture, Hardware, predict, search
+from timescale_frontier.cli import frontier_main
+from timescale_frontier.metrics import hours_from_usd
+
+SMALL = {"d_model": "256:2048:256", "n_layers": "2:24:2", "seq_len": "512,2048", "batch_size": "8,32,128"}
+SMALL_FLAGS = [
+    "--d-model",
+    SMALL["d_model"],
+    "--n-layers",
+    SMALL["n_layers"],
+    "--seq-len",
+    SMALL["seq_len"],
+    "--batch-size",
+    SMALL["batch_size"],
+]
+
+
+def test_money_buys_hours_by_hand():
+    # $5,000 / $3.22 per chip-hour = 1552.795 h; $100 on 4 chips at $2 = 12.5 h.
+    assert hours_from_usd(5000, 3.22) == pytest.approx(1552.795, abs=1e-3)
+    assert hours_from_usd(100, 2.0, chips=4) == pytest.approx(12.5)
+
+
+def test_cli_budget_usd_uses_the_hardware_price_and_the_smaller_budget():
+    r = CliRunner().invoke(frontier_main, ["-H", "tpu_v4", "--budget-usd", "5000", "--format", "json", *SMALL_FLAGS])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["hours"] == pytest.approx(5000 / 3.22) and "$3.22/chip-hour" in doc["budget"]
+    r = CliRunner().invoke(
+        frontier_main, ["-H", "tpu_v4", "--budget-usd", "5000", "--hours", "12", "--format", "json", *SMALL_FLAGS]
+    )
+    assert json.loads(r.output)["hours"] == 12
+    r = CliRunner().invoke(
+        frontier_main,
+        ["-H", "tpu_v4", "--budget-usd", "50", "--usd-per-chip-hour", "10", "--format", "json", *SMALL_FLAGS],
+    )
+    assert json.loads(r.output)["hours"] == pytest.approx(5.0)
+
+
+def test_more_money_never_raises_the_best_loss():
+    hw = Hardware.load("h100_sxm")
+    losses = [
+        search(hw, hours_from_usd(usd, hw.price["usd_per_chip_hour"]), SMALL).best["loss"]
+        for usd in (10, 100, 1000, 10000)
+    ]
+    assert losses == sorted(losses, reverse=True) and losses[0] > losses[-1]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["-H", "b200", "--budget-usd", "100"], "no price.usd_per_chip_hour"),
+        (["-H", "tpu_v4"], "no budget: give --hours, --budget-usd, or both"),
+        (["-H", "tpu_v4", "--budget-usd", "-5"], "expected a finite number > 0"),
+        (["-H", "tpu_v4", "--hours", "1", "--unique-tokens", "nan"], "expected a finite number > 0"),
+    ],
+)
+def test_bad_money_and_data_inputs(args, message):
+    r = CliRunner().invoke(frontier_main, [*args, *SMALL_FLAGS])
+    assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output
+
+
+def test_repeated_data_by_hand():
+    hw = Hardware.load("h100_sxm")
+    a = Architecture(512, 8, 8, seq_len=1024, batch_size=8)
+    free = predict(a, hw, 24)
+    # Three epochs: R_D = 2, worth U (1 + 15.39 (1 - e^(-2 / 15.39))) = 2.87550 U fresh tokens.
+    unique = free.tokens / 3
+    limited = predict(a, hw, 24, unique_tokens=unique)
+    assert limited.tokens == free.tokens and limited.epochs == pytest.approx(3.0)
+    assert limited.effective_tokens == pytest.approx(2.87550 * unique, rel=1e-5)
+    assert limited.loss > free.loss
+    assert any("repeats the unique data" in w for w in limited.warnings)
+    # Less than one epoch changes nothing.
+    assert predict(a, hw, 24, unique_tokens=free.tokens * 2).loss == free.loss
+
+
+def test_less_unique_data_never_lowers_the_best_loss_and_favours_bigger_models():
+    hw = Hardware.load("h100_sxm")
+    free = search(hw, 24, SMALL)
+    scarce = search(hw, 24, SMALL, unique_tokens=free.best["tokens"] / 20)
+    assert scarce.best["loss"] > free.best["loss"]
+    # With data scarce, tokens are worth less, so the optimum shifts to more parameters.
+    assert scarce.best["params"] >= free.best["params"]
+    assert "passes over" in " ".join(scarce.explain())
