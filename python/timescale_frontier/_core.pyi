@@ -16,6 +16,7 @@ __all__ = [
     "predict",
     "evaluate",
     "budget_s_from_usd",
+    "fit_law",
     "search",
     "TimescaleError",
     "InvalidInputError",
@@ -180,6 +181,13 @@ def predict(
     arch: Architecture, hardware: CoreHardware, budget_s: float, law: Law, unique_tokens: float | None = None
 ) -> dict[str, Any]: ...
 def budget_s_from_usd(usd: float, usd_per_chip_hour: float, chips: float) -> float: ...
+def fit_law(
+    params: npt.NDArray[np.float64],
+    tokens: npt.NDArray[np.float64],
+    loss: npt.NDArray[np.float64],
+    n_bootstrap: int = 200,
+    seed: int = 0,
+) -> dict[str, Any]: ...
 def evaluate(
     d_model: npt.NDArray[np.int64],
     n_layers: npt.NDArray[np.int64],

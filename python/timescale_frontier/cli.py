@@ -154,10 +154,9 @@ def search_options(f: F) -> F:
         ),
         click.option(
             "--law",
-            type=click.Choice(law_names()),
             default="hoffmann",
             show_default=True,
-            help="Scaling law for the predicted loss.",
+            help=f"Scaling law: {', '.join(law_names())}, or a law file from `timescale fit-law`.",
         ),
         click.option(
             "--top",
@@ -438,7 +437,7 @@ def search_cmd(**kwargs: Any) -> None:
 )
 @click.option("--usd-per-chip-hour", type=float, default=None, callback=_positive, help="Price override.")
 @click.option("--unique-tokens", type=float, default=None, callback=_positive, help="Unique training tokens available.")
-@click.option("--law", type=click.Choice(law_names()), default="hoffmann", show_default=True)
+@click.option("--law", default="hoffmann", show_default=True, help="A built-in law name or a law file.")
 @click.option("--ops", is_flag=True, help="Also list the MEMCPY operation table.")
 @click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--debug", is_flag=True)
@@ -538,6 +537,46 @@ def predict_cmd(
         ]
         lines += ["", fmt.table(["pass", "scope", "op", "read", "write", "per step", "share"], rows)]
     click.echo("\n".join(lines))
+
+
+@main.command(name="fit-law")
+@click.argument("runs", type=click.Path(dir_okay=False))
+@click.option("--name", default=None, help="Name of the law (default: the runs file's stem).")
+@click.option(
+    "--out", type=click.Path(dir_okay=False), default=None, help="Write the law here (default: NAME.law.toml)."
+)
+@click.option(
+    "--bootstrap",
+    "n_bootstrap",
+    type=click.IntRange(0, 5000),
+    default=200,
+    show_default=True,
+    help="Resampled refits for the intervals.",
+)
+@click.option("--debug", is_flag=True)
+@handle_errors
+def fit_law_cmd(runs: str, name: str | None, out: str | None, n_bootstrap: int, debug: bool) -> None:
+    """Fit E, A, B, alpha, beta to your own runs (CSV: params, tokens, loss) and save the law."""
+    from pathlib import Path
+
+    from timescale_frontier.loss import fit_law, load_runs, save_law
+
+    params, tokens, loss = load_runs(runs)
+    fit = fit_law(params, tokens, loss, n_bootstrap)
+    name = name or Path(runs).stem
+    target = out or f"{name}.law.toml"
+    save_law(target, name, fit, f"timescale fit-law {runs} ({fit.n_runs} runs)")
+    law = fit.law
+    rows = [
+        [k, f"{v:.4g}", f"[{fit.intervals[k][0]:.4g}, {fit.intervals[k][1]:.4g}]"]
+        for k, v in (("E", law.e), ("A", law.a), ("B", law.b), ("alpha", law.alpha), ("beta", law.beta))
+    ]
+    click.echo(fmt.table(["coefficient", "fit", f"95% bootstrap ({n_bootstrap} refits)"], rows))
+    click.echo(
+        f"fitted on {fit.n_runs} runs: params {law.fit_params[0]:.3g}-{law.fit_params[1]:.3g}, "
+        f"tokens {law.fit_tokens[0]:.3g}-{law.fit_tokens[1]:.3g}; Huber objective {fit.objective:.4g}"
+    )
+    click.echo(f"wrote {target} (use it with --law {target})")
 
 
 @main.command(name="calibrate")

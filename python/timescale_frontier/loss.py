@@ -1,10 +1,23 @@
-"""Scaling laws L(N, D) = E + A / N^alpha + B / D^beta (the core's ``Law``), selectable by name."""
+"""Scaling laws L(N, D) = E + A / N^alpha + B / D^beta (the core's ``Law``): the built-in sets by
+name, laws fitted to a user's own runs (``fit_law``) and saved as TOML files usable by ``--law``."""
 
 from __future__ import annotations
 
-from timescale_frontier._core import Law
+import csv
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-__all__ = ["Law", "get_law", "law_names"]
+import numpy as np
+
+from timescale_frontier import _core, _toml
+from timescale_frontier._core import Law
+from timescale_frontier.errors import InvalidInputError
+from timescale_frontier.format import write_atomic
+
+__all__ = ["Law", "LawFit", "fit_law", "get_law", "law_names", "load_runs", "save_law"]
 
 
 def law_names() -> list[str]:
@@ -13,6 +26,116 @@ def law_names() -> list[str]:
     return list(Law.builtin_names())
 
 
-def get_law(law: str | Law) -> Law:
-    """A ``Law`` by name, or the law itself."""
-    return law if isinstance(law, Law) else Law.builtin(law)
+def get_law(law: str | os.PathLike[str] | Law) -> Law:
+    """A ``Law``: a built-in name, a law file written by ``timescale fit-law``, or the law itself."""
+    if isinstance(law, Law):
+        return law
+    spec = os.fspath(law)
+    if spec in law_names():
+        return Law.builtin(spec)
+    path = Path(spec)
+    if not path.suffix == ".toml" and not path.exists():
+        raise InvalidInputError(
+            f"law = '{spec}' is invalid: expected one of {', '.join(law_names())} or a law .toml file"
+        )
+    doc = _toml.table(path, _toml.read_toml(path, "law"), "law")
+    _toml.check_keys(
+        path,
+        "law",
+        doc,
+        ["name", "e", "a", "b", "alpha", "beta", "params", "fit_params", "fit_tokens", "intervals", "n_runs", "source"],
+    )
+    e = _toml.number(path, "law", doc, "e", 0.0, 100.0, "nats/token")
+    a = _toml.number(path, "law", doc, "a", 1e-12, 1e12, "a coefficient")
+    b = _toml.number(path, "law", doc, "b", 1e-12, 1e12, "a coefficient")
+    alpha = _toml.number(path, "law", doc, "alpha", 1e-6, 2.0, "an exponent")
+    beta = _toml.number(path, "law", doc, "beta", 1e-6, 2.0, "an exponent")
+    ranges = []
+    for key in ("fit_params", "fit_tokens"):
+        v = doc.get(key)
+        if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, int | float) for x in v)):
+            raise InvalidInputError(f"{path}: law.{key} = {v!r} is invalid: expected [lo, hi]")
+        ranges.append((float(v[0]), float(v[1])))
+    try:
+        return Law(e, a, b, alpha, beta, str(doc.get("params", "total")), ranges[0], ranges[1])
+    except InvalidInputError as err:
+        raise InvalidInputError(f"{path}: {err}") from None
+
+
+@dataclass(frozen=True)
+class LawFit:
+    """A law fitted to runs, with 95% bootstrap intervals and the bootstrap refits."""
+
+    law: Law
+    objective: float
+    intervals: dict[str, tuple[float, float]]
+    bootstrap: list[Law]
+    n_runs: int
+
+    def loss_interval(self, n_params: float, tokens: float) -> tuple[float, float]:
+        """95% interval of the predicted loss across the bootstrap refits."""
+        values = sorted(law.loss(n_params, tokens) for law in self.bootstrap)
+        if not values:
+            v = self.law.loss(n_params, tokens)
+            return v, v
+        return values[round(0.025 * (len(values) - 1))], values[round(0.975 * (len(values) - 1))]
+
+
+def load_runs(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(params, tokens, loss) columns from a CSV with those headers (one run per row)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidInputError(f"{p}: runs file not found")
+    try:
+        with p.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise InvalidInputError(f"{p}: not a CSV file ({e})") from None
+    cols: dict[str, list[float]] = {"params": [], "tokens": [], "loss": []}
+    for i, row in enumerate(rows, 2):
+        for k in cols:
+            try:
+                v = float(row[k])
+            except (KeyError, TypeError, ValueError):
+                raise InvalidInputError(
+                    f"{p}: line {i}: column '{k}' missing or not a number (need params, tokens, loss)"
+                ) from None
+            if not math.isfinite(v) or v <= 0:
+                raise InvalidInputError(f"{p}: line {i}: {k} = {row[k]!r} is invalid: expected a finite number > 0")
+            cols[k].append(v)
+    return tuple(np.array(cols[k], dtype=np.float64) for k in ("params", "tokens", "loss"))  # type: ignore[return-value]
+
+
+def fit_law(params: Any, tokens: Any, loss: Any, n_bootstrap: int = 200, seed: int = 0) -> LawFit:
+    """Fits E, A, B, alpha, beta to runs (the core's Huber fit on log loss, as Hoffmann et al.
+    2022 App. D.2), with ``n_bootstrap`` resampled refits for intervals."""
+    n, d, l_ = (np.ascontiguousarray(x, dtype=np.float64) for x in (params, tokens, loss))
+    out = _core.fit_law(n, d, l_, n_bootstrap, seed)
+    return LawFit(
+        out["law"], out["objective"], {k: tuple(v) for k, v in out["intervals"].items()}, list(out["bootstrap"]), len(n)
+    )
+
+
+def save_law(path: str | os.PathLike[str], name: str, fit: LawFit, source: str) -> None:
+    """Writes a law file (atomically) that ``--law PATH`` and ``get_law`` accept."""
+    law = fit.law
+    lines = [
+        "# A Chinchilla-form law fitted by `timescale fit-law`: L(N, D) = e + a / N^alpha + b / D^beta.",
+        "[law]",
+        f'name = "{name}"',
+        f"e = {law.e!r}",
+        f"a = {law.a!r}",
+        f"b = {law.b!r}",
+        f"alpha = {law.alpha!r}",
+        f"beta = {law.beta!r}",
+        f'params = "{law.params}"',
+        f"fit_params = [{law.fit_params[0]!r}, {law.fit_params[1]!r}]",
+        f"fit_tokens = [{law.fit_tokens[0]!r}, {law.fit_tokens[1]!r}]",
+        f"n_runs = {fit.n_runs}",
+        f'source = "{source}"',
+        "",
+        "[law.intervals]",
+        *(f"{k} = [{lo!r}, {hi!r}]" for k, (lo, hi) in fit.intervals.items()),
+        "",
+    ]
+    write_atomic(path, "\n".join(lines))

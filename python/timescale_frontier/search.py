@@ -160,7 +160,7 @@ def search(
         hardware=hardware,
         hours=float(hours),
         law=law_obj,
-        law_name=law if isinstance(law, str) else repr(law),
+        law_name=str(law) if not isinstance(law, Law) else repr(law),
         space_size=space.size,
         evaluated=raw["evaluated"],
         feasible=raw["feasible"],

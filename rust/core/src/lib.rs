@@ -11,6 +11,7 @@ pub mod architecture;
 pub mod error;
 pub mod flops;
 pub mod hardware;
+pub mod law_fit;
 pub mod loss;
 pub mod memcpy;
 pub mod memory;

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 mod architecture;
 mod error;
 mod hardware;
+mod law_fit;
 mod metrics;
 mod search;
 
@@ -20,6 +21,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(metrics::evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(metrics::budget_s_from_usd, m)?)?;
     m.add_function(wrap_pyfunction!(search::search, m)?)?;
+    m.add_function(wrap_pyfunction!(law_fit::fit_law, m)?)?;
     m.add("TimescaleError", py.get_type::<error::TimescaleError>())?;
     m.add("InvalidInputError", py.get_type::<error::InvalidInputError>())?;
     m.add("EmptySpaceError", py.get_type::<error::EmptySpaceError>())?;

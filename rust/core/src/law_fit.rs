@@ -1,0 +1,225 @@
+//! Fitting a Chinchilla-form law to a user's own (parameters, tokens, loss) runs, as Hoffmann et
+//! al. 2022 (App. D.2) and Besiroglu et al. 2024 did: minimise the Huber loss (delta = 1e-3) of
+//! log L_pred - log L_obs, with log L_pred = LSE(a - alpha log N, b - beta log D, e)
+//! (A = e^a, B = e^b, E = e^e), from a grid of starting points; bootstrap (resampling runs with
+//! replacement) for intervals. The optimiser is Nelder-Mead (derivative-free; five parameters).
+
+use crate::error::{Error, Result};
+use crate::loss::{Law, ParamConvention};
+
+/// One training run: parameters (count), training tokens, final loss (nats/token).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Run {
+    pub params: f64,
+    pub tokens: f64,
+    pub loss: f64,
+}
+
+/// A fitted law with its objective and bootstrap percentile intervals (2.5%, 97.5%) for
+/// E, A, B, alpha, beta, in that order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LawFit {
+    pub law: Law,
+    pub objective: f64,
+    pub intervals: [(f64, f64); 5],
+    /// Every bootstrap refit (for prediction intervals).
+    pub bootstrap: Vec<Law>,
+}
+
+/// Huber's loss: quadratic below `delta`, linear above.
+#[inline]
+fn huber(r: f64, delta: f64) -> f64 {
+    let a = r.abs();
+    if a <= delta {
+        0.5 * r * r
+    } else {
+        delta * (a - 0.5 * delta)
+    }
+}
+
+/// Objective of theta = (a, b, e, alpha, beta) on runs given as (log N, log D, log L).
+fn objective(theta: &[f64; 5], data: &[(f64, f64, f64)], delta: f64) -> f64 {
+    let [a, b, e, alpha, beta] = *theta;
+    data.iter()
+        .map(|&(ln_n, ln_d, ln_l)| {
+            let (x, y, z) = (a - alpha * ln_n, b - beta * ln_d, e);
+            let m = x.max(y).max(z);
+            let lse = m + ((x - m).exp() + (y - m).exp() + (z - m).exp()).ln();
+            huber(lse - ln_l, delta)
+        })
+        .sum()
+}
+
+/// Nelder-Mead from `start`; returns (best point, objective).
+fn nelder_mead(start: [f64; 5], f: &(dyn Fn(&[f64; 5]) -> f64 + Sync), iters: usize) -> ([f64; 5], f64) {
+    let mut simplex: Vec<([f64; 5], f64)> = Vec::with_capacity(6);
+    simplex.push((start, f(&start)));
+    for i in 0..5 {
+        let mut p = start;
+        p[i] += if i < 3 { 0.5 } else { 0.05 };
+        simplex.push((p, f(&p)));
+    }
+    for _ in 0..iters {
+        simplex.sort_by(|x, y| x.1.total_cmp(&y.1));
+        if (simplex[5].1 - simplex[0].1).abs() <= 1e-14 * (1.0 + simplex[0].1.abs()) {
+            break;
+        }
+        let mut centroid = [0.0; 5];
+        for (p, _) in &simplex[..5] {
+            for k in 0..5 {
+                centroid[k] += p[k] / 5.0;
+            }
+        }
+        let along = |t: f64| -> [f64; 5] {
+            let mut q = [0.0; 5];
+            for k in 0..5 {
+                q[k] = centroid[k] + t * (simplex[5].0[k] - centroid[k]);
+            }
+            q
+        };
+        let r = along(-1.0);
+        let fr = f(&r);
+        if fr < simplex[0].1 {
+            let e = along(-2.0);
+            let fe = f(&e);
+            simplex[5] = if fe < fr { (e, fe) } else { (r, fr) };
+        } else if fr < simplex[4].1 {
+            simplex[5] = (r, fr);
+        } else {
+            let c = along(if fr < simplex[5].1 { -0.5 } else { 0.5 });
+            let fc = f(&c);
+            if fc < simplex[5].1.min(fr) {
+                simplex[5] = (c, fc);
+            } else {
+                let best = simplex[0].0;
+                for (p, fp) in simplex.iter_mut().skip(1) {
+                    for k in 0..5 {
+                        p[k] = best[k] + 0.5 * (p[k] - best[k]);
+                    }
+                    *fp = f(p);
+                }
+            }
+        }
+    }
+    simplex.sort_by(|x, y| x.1.total_cmp(&y.1));
+    simplex[0]
+}
+
+fn to_law(theta: &[f64; 5], params: ParamConvention) -> Law {
+    Law { e: theta[2].exp(), a: theta[0].exp(), b: theta[1].exp(), alpha: theta[3], beta: theta[4], params }
+}
+
+/// Best fit from a grid of starts (Hoffmann's grid, coarsened).
+fn fit_once(data: &[(f64, f64, f64)], delta: f64, starts: &[[f64; 5]]) -> ([f64; 5], f64) {
+    use rayon::prelude::*;
+    let f = |t: &[f64; 5]| objective(t, data, delta);
+    starts
+        .par_iter()
+        .map(|s| nelder_mead(*s, &f, 4000))
+        .min_by(|x, y| x.1.total_cmp(&y.1))
+        .expect("at least one start")
+}
+
+/// Fits E, A, B, alpha, beta to `runs` (at least 5, all finite and positive) and bootstraps
+/// `n_bootstrap` refits with a deterministic generator seeded by `seed`.
+pub fn fit_law(runs: &[Run], n_bootstrap: usize, seed: u64) -> Result<LawFit> {
+    if runs.len() < 5 {
+        return Err(Error::invalid("runs", runs.len(), "at least 5 (params, tokens, loss) runs"));
+    }
+    for (i, r) in runs.iter().enumerate() {
+        for (field, v) in [("params", r.params), ("tokens", r.tokens), ("loss", r.loss)] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(Error::invalid(&format!("run {}: {field}", i + 1), v, "a finite number > 0"));
+            }
+        }
+    }
+    let data: Vec<(f64, f64, f64)> = runs.iter().map(|r| (r.params.ln(), r.tokens.ln(), r.loss.ln())).collect();
+    const DELTA: f64 = 1e-3;
+    let mut starts = Vec::new();
+    for a in [0.0, 5.0, 10.0] {
+        for b in [0.0, 5.0, 10.0] {
+            for e in [-1.0, 0.5] {
+                for alpha in [0.2, 0.5] {
+                    for beta in [0.2, 0.5] {
+                        starts.push([a, b, e, alpha, beta]);
+                    }
+                }
+            }
+        }
+    }
+    let (theta, obj) = fit_once(&data, DELTA, &starts);
+    // Bootstrap: resample runs, refit from the full-data optimum and a few grid points.
+    let local: Vec<[f64; 5]> = std::iter::once(theta).chain(starts.iter().step_by(24).copied()).collect();
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut boot = Vec::with_capacity(n_bootstrap);
+    for _ in 0..n_bootstrap {
+        let sample: Vec<(f64, f64, f64)> = (0..data.len()).map(|_| data[(next() % data.len() as u64) as usize]).collect();
+        boot.push(fit_once(&sample, DELTA, &local).0);
+    }
+    let interval = |k: usize| -> (f64, f64) {
+        if boot.is_empty() {
+            return (f64::NAN, f64::NAN);
+        }
+        let mut v: Vec<f64> = boot.iter().map(|t| if k < 3 { t[k].exp() } else { t[k] }).collect();
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v[((q * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
+        (at(0.025), at(0.975))
+    };
+    // Order E, A, B, alpha, beta (theta is a, b, e, alpha, beta).
+    let intervals = [interval(2), interval(0), interval(1), interval(3), interval(4)];
+    let law = to_law(&theta, ParamConvention::Total);
+    law.validate()?;
+    Ok(LawFit { law, objective: obj, intervals, bootstrap: boot.iter().map(|t| to_law(t, ParamConvention::Total)).collect() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loss::BESIROGLU;
+
+    fn synthetic(noise: f64) -> Vec<Run> {
+        let mut x: u64 = 99;
+        let mut runs = Vec::new();
+        for n in [1e7, 3e7, 1e8, 3e8, 1e9, 3e9] {
+            for d in [1e9, 3e9, 1e10, 3e10, 1e11] {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let u = ((x >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0;
+                runs.push(Run { params: n, tokens: d, loss: BESIROGLU.loss(n, d) * (1.0 + noise * u) });
+            }
+        }
+        runs
+    }
+
+    #[test]
+    fn recovers_exact_coefficients() {
+        let fit = fit_law(&synthetic(0.0), 0, 1).unwrap();
+        let l = fit.law;
+        for (got, want) in [(l.e, BESIROGLU.e), (l.alpha, BESIROGLU.alpha), (l.beta, BESIROGLU.beta)] {
+            assert!((got - want).abs() < 0.02 * want, "{got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn noisy_fit_lies_within_its_bootstrap_intervals() {
+        let fit = fit_law(&synthetic(0.005), 60, 7).unwrap();
+        let truth = [BESIROGLU.e, BESIROGLU.a, BESIROGLU.b, BESIROGLU.alpha, BESIROGLU.beta];
+        for (k, (lo, hi)) in fit.intervals.iter().enumerate() {
+            assert!(lo <= hi);
+            assert!(*lo <= truth[k] && truth[k] <= *hi, "coefficient {k}: {} not in [{lo}, {hi}]", truth[k]);
+        }
+    }
+
+    #[test]
+    fn refuses_bad_runs() {
+        let mut runs = synthetic(0.0);
+        runs[3].loss = f64::NAN;
+        assert!(fit_law(&runs, 0, 1).unwrap_err().to_string().contains("run 4: loss"));
+        assert!(fit_law(&runs[..3], 0, 1).is_err());
+    }
+}

@@ -1,0 +1,88 @@
+"""`timescale fit-law`: a law fitted to synthetic runs generated from known coefficients (with
+noise) recovers them within its bootstrap intervals, and the saved law drives the search."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from timescale_frontier import InvalidInputError, get_law
+from timescale_frontier.cli import frontier_main, main
+from timescale_frontier.loss import fit_law
+
+TRUE = get_law("besiroglu")  # E 1.8172, A 482.01, B 2085.43, alpha 0.3478, beta 0.3658
+
+
+def _runs_csv(path, noise=0.005, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = ["params,tokens,loss"]
+    for n in [1e7, 3e7, 1e8, 3e8, 1e9, 3e9]:
+        for d in [1e9, 3e9, 1e10, 3e10, 1e11]:
+            rows.append(f"{n},{d},{TRUE.loss(n, d) * (1 + noise * rng.uniform(-1, 1))}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_recovers_known_coefficients_within_the_bootstrap_interval(tmp_path):
+    runs, out = _runs_csv(tmp_path / "runs.csv"), tmp_path / "mine.law.toml"
+    r = CliRunner().invoke(main, ["fit-law", str(runs), "--out", str(out), "--bootstrap", "100"])
+    assert r.exit_code == 0, r.output
+    law = get_law(out)
+    truth = {"E": TRUE.e, "A": TRUE.a, "B": TRUE.b, "alpha": TRUE.alpha, "beta": TRUE.beta}
+    text = out.read_text()
+    for name, value in truth.items():
+        lo, hi = (float(x) for x in text.split(f"\n{name} = [")[1].split("]")[0].split(","))
+        assert lo <= value <= hi, f"{name}: {value} not in [{lo}, {hi}]"
+    assert law.fit_params == (1e7, 3e9) and law.fit_tokens == (1e9, 1e11)
+    # The saved law drives the search and its predicted loss.
+    r = CliRunner().invoke(
+        frontier_main,
+        [
+            "-H",
+            "h100_sxm",
+            "--hours",
+            "6",
+            "--law",
+            str(out),
+            "--format",
+            "json",
+            "--d-model",
+            "512:2048:256",
+            "--n-layers",
+            "4:16:4",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    best = json.loads(r.output)["best"]
+    assert best["loss"] == pytest.approx(law.loss(best["params"], best["tokens"]))
+
+
+def test_prediction_interval_from_the_bootstrap(tmp_path):
+    runs = np.loadtxt(_runs_csv(tmp_path / "runs.csv"), delimiter=",", skiprows=1)
+    fit = fit_law(runs[:, 0], runs[:, 1], runs[:, 2], n_bootstrap=50)
+    lo, hi = fit.loss_interval(1e9, 2e10)
+    assert lo <= fit.law.loss(1e9, 2e10) <= hi and hi - lo < 0.1
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("params,tokens,loss\n1e9,1e10,2.5\n", "at least 5"),
+        ("params,tokens\n1e9,1e10\n", "column 'loss' missing"),
+        ("params,tokens,loss\n1e9,1e10,-2\n" * 6, "loss = '-2' is invalid"),
+    ],
+)
+def test_bad_runs_files(tmp_path, content, message):
+    f = tmp_path / "bad.csv"
+    f.write_text(content)
+    r = CliRunner().invoke(main, ["fit-law", str(f), "--out", str(tmp_path / "x.toml")])
+    assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "x.toml").exists()
+
+
+def test_bad_law_files(tmp_path):
+    f = tmp_path / "l.toml"
+    f.write_text("[law]\ne = 1.0\n")
+    with pytest.raises(InvalidInputError, match="missing key 'law.a'"):
+        get_law(f)
