@@ -196,6 +196,19 @@ def search_options(f: F) -> F:
             default=None,
             help="Cap on batch x seq_len (default: Kaplan's critical batch at the predicted loss).",
         ),
+        click.option(
+            "--plot",
+            "plot_path",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Also draw the frontier (loss vs budget) and the Pareto set to this PNG (needs matplotlib).",
+        ),
+        click.option(
+            "--plot-compare",
+            default=None,
+            metavar="NAMES",
+            help="More hardware files (comma-separated) drawn as extra lines of the --plot frontier.",
+        ),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
         click.option("--debug", is_flag=True, help="Show tracebacks."),
     ]
@@ -247,6 +260,8 @@ def run_search(
     space_file: str | None,
     aspect_ratio: tuple[float, float],
     max_tokens_per_step: float | None,
+    plot_path: str | None,
+    plot_compare: str | None,
     quiet: bool,
     debug: bool,
     **axes: str | None,
@@ -276,6 +291,23 @@ def run_search(
     finally:
         close()
     text = render(result, out_format, budget_text)
+    if plot_path:
+        from timescale_frontier import plot
+
+        extra = (
+            [Hardware.load(name.strip()) for name in plot_compare.split(",") if name.strip()] if plot_compare else []
+        )
+        plot.frontier(
+            result,
+            [hw, *extra],
+            overrides,
+            plot_path,
+            law=law,
+            aspect_ratio=aspect_ratio,
+            max_tokens_per_step=max_tokens_per_step,
+            unique_tokens=unique_tokens,
+        )
+        click.echo(f"wrote {plot_path}", err=True)
     if output:
         fmt.write_atomic(output, text)
         click.echo(f"wrote {output}", err=True)
@@ -706,6 +738,46 @@ def validate_cmd(hardware: str, measurements: str, split: str, out_format: str, 
     ]
     click.echo(f"{len(rows)} measured steps ({split}) on {hw.name}")
     click.echo(fmt.table(["model", "R^2", "mean err", "median err", "max err", "rank corr"], table_rows))
+
+
+@main.group(name="report")
+def report_group() -> None:
+    """Pictures (need matplotlib: pip install 'timescale-frontier[plot]')."""
+
+
+@report_group.command(name="width-depth")
+@click.option("--hardware", "-H", required=True)
+@click.option("--hours", type=float, required=True, callback=_hours)
+@click.option("--d-model", "d_model", default="128:4096:*2", show_default=True, metavar="VALUES")
+@click.option("--n-layers", "n_layers", default="2:48:2", show_default=True, metavar="VALUES")
+@click.option("--law", default="hoffmann", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), default="width-depth.png", show_default=True)
+@click.option("--debug", is_flag=True)
+@handle_errors
+def width_depth_cmd(hardware: str, hours: float, d_model: str, n_layers: str, law: str, out: str, debug: bool) -> None:
+    """Heatmap of the best predicted loss over (d_model, n_layers) with iso-parameter curves."""
+    from timescale_frontier import plot
+
+    hw = Hardware.load(hardware)
+    grid = plot.width_depth(
+        hw,
+        hours,
+        parse_axis("d_model", d_model),
+        parse_axis("n_layers", n_layers),
+        out,
+        law=law,
+        aspect_ratio=(1e-3, 1e6),
+        top_k=1,
+    )
+    import numpy as np
+
+    if np.isfinite(grid).any():
+        i, j = np.unravel_index(np.nanargmin(grid), grid.shape)
+        click.echo(
+            f"best cell: n_layers {parse_axis('n_layers', n_layers)[i]}, d_model {parse_axis('d_model', d_model)[j]},"
+            f" loss {np.nanmin(grid):.4f} nats/token"
+        )
+    click.echo(f"wrote {out}")
 
 
 @main.group(name="hardware")

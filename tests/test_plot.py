@@ -1,0 +1,65 @@
+"""The pictures are produced (PNG files with content), from the same numbers the search returns."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("matplotlib")
+
+from timescale_frontier import Hardware, search  # noqa: E402
+from timescale_frontier.cli import frontier_main, main  # noqa: E402
+from timescale_frontier.plot import width_depth  # noqa: E402
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_frontier_plot_from_the_cli(tmp_path):
+    out = tmp_path / "frontier.png"
+    r = CliRunner().invoke(
+        frontier_main,
+        [
+            "-H",
+            "tpu_v5e",
+            "--hours",
+            "6",
+            "--plot",
+            str(out),
+            "--d-model",
+            "256:2048:256",
+            "--n-layers",
+            "2:24:2",
+            "-q",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    data = out.read_bytes()
+    assert data.startswith(PNG) and len(data) > 20_000
+
+
+def test_width_depth_heatmap_matches_the_search(tmp_path):
+    hw = Hardware.load("h100_sxm")
+    d_models, layers = [256, 512, 1024, 2048], [2, 4, 8, 16]
+    grid = width_depth(hw, 12, d_models, layers, tmp_path / "wd.png", aspect_ratio=(1e-3, 1e6), top_k=1)
+    assert (tmp_path / "wd.png").read_bytes().startswith(PNG)
+    # Each cell is the best loss of a search restricted to that (d_model, n_layers).
+    r = search(hw, 12, {"d_model": [1024], "n_layers": [4]}, aspect_ratio=(1e-3, 1e6))
+    assert grid[1, 2] == r.best["loss"]
+    assert np.isfinite(grid).all()
+    r = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "width-depth",
+            "-H",
+            "h100_sxm",
+            "--hours",
+            "12",
+            "--d-model",
+            "256,1024",
+            "--n-layers",
+            "2,8",
+            "--out",
+            str(tmp_path / "cli.png"),
+        ],
+    )
+    assert r.exit_code == 0 and "best cell" in r.output and (tmp_path / "cli.png").exists()
