@@ -45,6 +45,8 @@ def test_json_has_the_documented_fields():
         "loss",
     ):
         assert key in doc["best"]
+    assert doc["best"]["loss_interval_95"] is None  # built-in laws carry no bootstrap samples
+    doc["best"].pop("loss_interval_95")
     assert doc["best"] == doc["top"][0] and doc["calibrated"] is False
     assert len(doc["top"]) == 10 and doc["evaluated"] == 8 * 16 * 2 * 2 * 2 * 2 * 2 * 2 * 4 * 7
 

@@ -56,6 +56,14 @@ def test_recovers_known_coefficients_within_the_bootstrap_interval(tmp_path):
     assert r.exit_code == 0, r.output
     best = json.loads(r.output)["best"]
     assert best["loss"] == pytest.approx(law.loss(best["params"], best["tokens"]))
+    # The fitted law's bootstrap refits give the winner a prediction interval.
+    lo, hi = best["loss_interval_95"]
+    assert lo <= best["loss"] <= hi and hi - lo < 0.2
+    r = CliRunner().invoke(
+        frontier_main,
+        ["-H", "h100_sxm", "--hours", "6", "--law", str(out), "--d-model", "512:2048:256", "--n-layers", "4:16:4"],
+    )
+    assert "95% interval" in r.output and "bootstrap refits of the law" in r.output
 
 
 def test_prediction_interval_from_the_bootstrap(tmp_path):

@@ -357,6 +357,13 @@ HEADERS = [
 ]
 
 
+def _interval_text(r: SearchResult, row: dict[str, Any]) -> str:
+    iv = r.loss_interval(row)
+    if iv is None:
+        return ""
+    return f" (95% interval {iv[0]:.4f}-{iv[1]:.4f} over {len(r.law_bootstrap)} bootstrap refits of the law)"
+
+
 PARETO_ROWS = 15
 
 
@@ -396,7 +403,7 @@ def render(r: SearchResult, out_format: str, budget_text: str | None = None) -> 
         f"  {fmt.count(b['params'])} params ({fmt.count(b['non_embedding_params'])} non-embedding), "
         f"{fmt.seconds(b['step_time_s'])}/step, {fmt.count(b['tokens'])} tokens, "
         f"memory {fmt.binary_bytes(b['memory_bytes'])} of {fmt.binary_bytes(hw.hbm_bytes)}, "
-        f"predicted loss {b['loss']:.4f} nats/token",
+        f"predicted loss {b['loss']:.4f} nats/token" + _interval_text(r, b),
         "",
         "Why:",
         *(f"  {line}" for line in r.explain()),

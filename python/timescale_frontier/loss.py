@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,17 @@ from timescale_frontier._core import Law
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.format import write_atomic
 
-__all__ = ["Law", "LawFit", "fit_law", "get_law", "law_names", "load_runs", "save_law"]
+__all__ = [
+    "Law",
+    "LawFit",
+    "fit_law",
+    "get_law",
+    "law_bootstrap",
+    "law_names",
+    "load_runs",
+    "loss_interval",
+    "save_law",
+]
 
 
 def law_names() -> list[str]:
@@ -33,6 +44,26 @@ def get_law(law: str | os.PathLike[str] | Law) -> Law:
     spec = os.fspath(law)
     if spec in law_names():
         return Law.builtin(spec)
+    return _read_law_file(spec)[0]
+
+
+def law_bootstrap(law: str | os.PathLike[str] | Law) -> list[Law]:
+    """The bootstrap refits saved with a fitted law file (empty for built-in laws and Law objects):
+    the joint samples that give a prediction interval on the loss."""
+    if isinstance(law, Law) or os.fspath(law) in law_names():
+        return []
+    return _read_law_file(os.fspath(law))[1]
+
+
+def loss_interval(laws: Sequence[Law], n_params: float, tokens: float) -> tuple[float, float] | None:
+    """2.5% and 97.5% percentiles of the loss predicted by ``laws`` (None without samples)."""
+    values = sorted(law.loss(n_params, tokens) for law in laws)
+    if not values:
+        return None
+    return values[round(0.025 * (len(values) - 1))], values[round(0.975 * (len(values) - 1))]
+
+
+def _read_law_file(spec: str) -> tuple[Law, list[Law]]:
     path = Path(spec)
     if not path.suffix == ".toml" and not path.exists():
         raise InvalidInputError(
@@ -43,7 +74,21 @@ def get_law(law: str | os.PathLike[str] | Law) -> Law:
         path,
         "law",
         doc,
-        ["name", "e", "a", "b", "alpha", "beta", "params", "fit_params", "fit_tokens", "intervals", "n_runs", "source"],
+        [
+            "name",
+            "e",
+            "a",
+            "b",
+            "alpha",
+            "beta",
+            "params",
+            "fit_params",
+            "fit_tokens",
+            "intervals",
+            "n_runs",
+            "source",
+            "bootstrap",
+        ],
     )
     e = _toml.number(path, "law", doc, "e", 0.0, 100.0, "nats/token")
     a = _toml.number(path, "law", doc, "a", 1e-12, 1e12, "a coefficient")
@@ -56,10 +101,18 @@ def get_law(law: str | os.PathLike[str] | Law) -> Law:
         if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, int | float) for x in v)):
             raise InvalidInputError(f"{path}: law.{key} = {v!r} is invalid: expected [lo, hi]")
         ranges.append((float(v[0]), float(v[1])))
+    params = str(doc.get("params", "total"))
     try:
-        return Law(e, a, b, alpha, beta, str(doc.get("params", "total")), ranges[0], ranges[1])
+        law = Law(e, a, b, alpha, beta, params, ranges[0], ranges[1])
+        boot = []
+        for i, row in enumerate(doc.get("bootstrap", []), 1):
+            if not (isinstance(row, list) and len(row) == 5 and all(isinstance(x, int | float) for x in row)):
+                raise InvalidInputError(f"law.bootstrap row {i} = {row!r} is invalid: expected [e, a, b, alpha, beta]")
+            e_, a_, b_, alpha_, beta_ = (float(x) for x in row)
+            boot.append(Law(e_, a_, b_, alpha_, beta_, params, ranges[0], ranges[1]))
     except InvalidInputError as err:
         raise InvalidInputError(f"{path}: {err}") from None
+    return law, boot
 
 
 @dataclass(frozen=True)
@@ -72,13 +125,9 @@ class LawFit:
     bootstrap: list[Law]
     n_runs: int
 
-    def loss_interval(self, n_params: float, tokens: float) -> tuple[float, float]:
+    def loss_interval(self, n_params: float, tokens: float) -> tuple[float, float] | None:
         """95% interval of the predicted loss across the bootstrap refits."""
-        values = sorted(law.loss(n_params, tokens) for law in self.bootstrap)
-        if not values:
-            v = self.law.loss(n_params, tokens)
-            return v, v
-        return values[round(0.025 * (len(values) - 1))], values[round(0.975 * (len(values) - 1))]
+        return loss_interval(self.bootstrap, n_params, tokens)
 
 
 def load_runs(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -133,6 +182,10 @@ def save_law(path: str | os.PathLike[str], name: str, fit: LawFit, source: str) 
         f"fit_tokens = [{law.fit_tokens[0]!r}, {law.fit_tokens[1]!r}]",
         f"n_runs = {fit.n_runs}",
         f'source = "{source}"',
+        "# bootstrap refits [e, a, b, alpha, beta]: joint samples for prediction intervals",
+        "bootstrap = [",
+        *(f"  [{b.e!r}, {b.a!r}, {b.b!r}, {b.alpha!r}, {b.beta!r}]," for b in fit.bootstrap),
+        "]",
         "",
         "[law.intervals]",
         *(f"{k} = [{lo!r}, {hi!r}]" for k, (lo, hi) in fit.intervals.items()),

@@ -15,7 +15,7 @@ from timescale_frontier import _core
 from timescale_frontier.architecture import SHAPE_FIELDS, Architecture
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
-from timescale_frontier.loss import Law, get_law
+from timescale_frontier.loss import Law, get_law, law_bootstrap, loss_interval
 from timescale_frontier.metrics import budget_seconds, predict
 from timescale_frontier.space import SearchSpace, make_space
 
@@ -67,6 +67,13 @@ class SearchResult:
     guards: dict[str, Any] = field(default_factory=dict)
     #: Unique training tokens available (``None``: unlimited).
     unique_tokens: float | None = None
+    #: Bootstrap refits of a fitted law (empty for built-in laws): prediction intervals.
+    law_bootstrap: list[Law] = field(default_factory=list, repr=False)
+
+    def loss_interval(self, row: dict[str, Any]) -> tuple[float, float] | None:
+        """95% interval of a row's predicted loss over the law's bootstrap refits (None without)."""
+        n = row["params"] if self.law.params == "total" else row["non_embedding_params"]
+        return loss_interval(self.law_bootstrap, n, row["effective_tokens"])
 
     @property
     def best(self) -> dict[str, Any]:
@@ -98,7 +105,7 @@ class SearchResult:
             "rejected": self.rejected,
             "guards": self.guards,
             "elapsed_s": self.elapsed_s,
-            "best": self.best,
+            "best": {**self.best, "loss_interval_95": self.loss_interval(self.best)},
             "pareto": self.rows("pareto"),
             "top": self.rows("top"),
             "explanation": self.explain(),
@@ -174,6 +181,7 @@ def search(
             "max_tokens_per_step": max_tokens_per_step if max_tokens_per_step is not None else "critical_batch",
         },
         unique_tokens=unique_tokens,
+        law_bootstrap=law_bootstrap(law),
     )
 
 
