@@ -35,24 +35,40 @@ _STEP = [
     ("overhead_s", 0.0, 3600.0, "seconds"),
 ]
 _STEP_MODELS = ("roofline_sum", "roofline_max")
-_CALIBRATED_MODELS = ("memcpy", "flops", "linear", "split", "roofline")
-_CALIBRATION_COEFFS = [
+_LINEAR_COEFFS = [
     ("s_per_memcpy_byte", 0.0, 1e-3, "seconds per byte"),
     ("s_per_flop", 0.0, 1e-3, "seconds per FLOP"),
     ("overhead_s", 0.0, 3600.0, "seconds"),
 ]
-_SPLIT_COEFFS = [
-    ("s_per_fixed_byte", 0.0, 1e-3, "seconds per byte"),
-    ("s_per_token_byte", 0.0, 1e-3, "seconds per byte"),
-    ("s_per_flop", 0.0, 1e-3, "seconds per FLOP"),
-    ("overhead_s", 0.0, 3600.0, "seconds"),
-]
-_ROOFLINE_COEFFS = [
-    ("flops_per_s", 1e6, 1e18, "FLOP/s"),
-    ("memcpy_bytes_per_s", 1e6, 1e16, "bytes/s"),
-    ("s_per_kernel", 0.0, 1.0, "seconds per kernel"),
-    ("overhead_s", 0.0, 3600.0, "seconds"),
-]
+#: Each calibrated step-time model: the core's model kind and the coefficients it stores (names
+#: are the core's keyword arguments), with accepted ranges and units.
+CALIBRATED_MODELS: dict[str, tuple[str, list[tuple[str, float, float, str]]]] = {
+    "memcpy": ("linear", _LINEAR_COEFFS),
+    "flops": ("linear", _LINEAR_COEFFS),
+    "linear": ("linear", _LINEAR_COEFFS),
+    "split": ("split_linear", [
+        ("s_per_fixed_byte", 0.0, 1e-3, "seconds per byte"),
+        ("s_per_token_byte", 0.0, 1e-3, "seconds per byte"),
+        ("s_per_flop", 0.0, 1e-3, "seconds per FLOP"),
+        ("overhead_s", 0.0, 3600.0, "seconds"),
+    ]),
+    "roofline": ("per_op_roofline", [
+        ("flops_per_s", 1e6, 1e18, "FLOP/s"),
+        ("memcpy_bytes_per_s", 1e6, 1e16, "bytes/s"),
+        ("s_per_kernel", 0.0, 1.0, "seconds per kernel"),
+        ("overhead_s", 0.0, 3600.0, "seconds"),
+    ]),
+}  # fmt: skip
+
+
+def calibrated_core(
+    model: str, coeffs: dict[str, float], hbm_bytes: float = 2.0**40, usable_hbm_fraction: float = 1.0
+) -> CoreHardware:
+    """The core's step-time model for a calibrated model name and its coefficients."""
+    kind, _ = CALIBRATED_MODELS[model]
+    return CoreHardware(hbm_bytes, usable_hbm_fraction, kind, **coeffs)
+
+
 _CALIBRATION_META = [
     "model", "r2", "mean_abs_pct_error", "median_abs_pct_error", "max_abs_pct_error",
     "heldout_mean_abs_pct_error", "heldout_median_abs_pct_error", "n_samples", "n_validation",
@@ -192,35 +208,34 @@ def _parse(path: Path) -> Hardware:
 
     try:
         if calibrated:
-            known = {k for spec in (_CALIBRATION_COEFFS, _SPLIT_COEFFS, _ROOFLINE_COEFFS) for k, *_ in spec}
+            known = {k for _, specs in CALIBRATED_MODELS.values() for k, *_ in specs}
             _toml.check_keys(path, "calibration", calibration, sorted(known) + _CALIBRATION_META)
             model = _toml.string(path, "calibration", calibration, "model")
-            if model not in _CALIBRATED_MODELS:
+            if model not in CALIBRATED_MODELS:
                 raise InvalidInputError(
-                    f"{path}: calibration.model = {model!r} is invalid: expected one of {', '.join(_CALIBRATED_MODELS)}"
+                    f"{path}: calibration.model = {model!r} is invalid: expected one of {', '.join(CALIBRATED_MODELS)}"
                 )
+            c = {
+                k: _toml.number(path, "calibration", calibration, k, lo, hi, unit)
+                for k, lo, hi, unit in CALIBRATED_MODELS[model][1]
+            }
+            core = calibrated_core(model, c, hbm, usable)
             if model == "split":
-                af, at, c, b = (_toml.number(path, "calibration", calibration, *spec) for spec in _SPLIT_COEFFS)
-                core = CoreHardware(
-                    hbm, usable, "split_linear", s_per_fixed_byte=af, s_per_token_byte=at, s_per_flop=c, overhead_s=b
-                )
                 formula = (
-                    f"{af:.4g} s/byte x MEMCPY(parameters) + {at:.4g} s/byte x MEMCPY(activations)"
-                    f" + {c:.4g} s/FLOP x FLOPs + {b:.4g} s (calibrated, split)"
+                    f"{c['s_per_fixed_byte']:.4g} s/byte x MEMCPY(parameters) + {c['s_per_token_byte']:.4g} s/byte"
+                    f" x MEMCPY(activations) + {c['s_per_flop']:.4g} s/FLOP x FLOPs + {c['overhead_s']:.4g} s"
+                    " (calibrated, split)"
                 )
             elif model == "roofline":
-                fp, bp, k, b = (_toml.number(path, "calibration", calibration, *spec) for spec in _ROOFLINE_COEFFS)
-                core = CoreHardware(
-                    hbm, usable, "per_op_roofline", flops_per_s=fp, memcpy_bytes_per_s=bp, s_per_kernel=k, overhead_s=b
-                )
                 formula = (
-                    f"sum over ops of max(FLOPs / {fp:.4g} FLOP/s, bytes / {bp:.4g} B/s) + {k:.4g} s per kernel"
-                    f" + {b:.4g} s (calibrated, per-op roofline)"
+                    f"sum over ops of max(FLOPs / {c['flops_per_s']:.4g} FLOP/s, bytes / {c['memcpy_bytes_per_s']:.4g}"
+                    f" B/s) + {c['s_per_kernel']:.4g} s per kernel + {c['overhead_s']:.4g} s (calibrated, per-op roofline)"
                 )
             else:
-                a, c, b = (_toml.number(path, "calibration", calibration, *spec) for spec in _CALIBRATION_COEFFS)
-                core = CoreHardware(hbm, usable, "linear", s_per_memcpy_byte=a, s_per_flop=c, overhead_s=b)
-                formula = f"{a:.4g} s/byte x MEMCPY + {c:.4g} s/FLOP x FLOPs + {b:.4g} s (calibrated, {model})"
+                formula = (
+                    f"{c['s_per_memcpy_byte']:.4g} s/byte x MEMCPY + {c['s_per_flop']:.4g} s/FLOP x FLOPs"
+                    f" + {c['overhead_s']:.4g} s (calibrated, {model})"
+                )
         elif model == "roofline_sum":
             core = CoreHardware(
                 hbm,

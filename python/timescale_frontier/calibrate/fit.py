@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from timescale_frontier._core import Architecture, CoreHardware
+from timescale_frontier.hardware import CALIBRATED_MODELS, calibrated_core
 
 MODELS: dict[str, tuple[str, ...]] = {
     "memcpy": ("memcpy",),
@@ -32,13 +33,9 @@ MODELS: dict[str, tuple[str, ...]] = {
     "split": ("fixed", "token", "flops"),
     "roofline": ("roofline", "kernels"),
 }
-#: The coefficients each model stores in a hardware file.
+#: The coefficients each model stores in a hardware file (defined once, by the hardware loader).
 COEFFICIENTS: dict[str, tuple[str, ...]] = {
-    "memcpy": ("s_per_memcpy_byte", "s_per_flop", "overhead_s"),
-    "flops": ("s_per_memcpy_byte", "s_per_flop", "overhead_s"),
-    "linear": ("s_per_memcpy_byte", "s_per_flop", "overhead_s"),
-    "split": ("s_per_fixed_byte", "s_per_token_byte", "s_per_flop", "overhead_s"),
-    "roofline": ("flops_per_s", "memcpy_bytes_per_s", "s_per_kernel", "overhead_s"),
+    m: tuple(k for k, *_ in specs) for m, (_, specs) in CALIBRATED_MODELS.items()
 }
 Array = npt.NDArray[np.float64]
 
@@ -59,35 +56,7 @@ class Fit:
     coeffs: dict[str, float]
 
     def core(self) -> CoreHardware:
-        c = self.coeffs
-        if self.model == "split":
-            return CoreHardware(
-                2.0**40,
-                1.0,
-                "split_linear",
-                s_per_fixed_byte=c["s_per_fixed_byte"],
-                s_per_token_byte=c["s_per_token_byte"],
-                s_per_flop=c["s_per_flop"],
-                overhead_s=c["overhead_s"],
-            )
-        if self.model == "roofline":
-            return CoreHardware(
-                2.0**40,
-                1.0,
-                "per_op_roofline",
-                flops_per_s=c["flops_per_s"],
-                memcpy_bytes_per_s=c["memcpy_bytes_per_s"],
-                s_per_kernel=c["s_per_kernel"],
-                overhead_s=c["overhead_s"],
-            )
-        return CoreHardware(
-            2.0**40,
-            1.0,
-            "linear",
-            s_per_memcpy_byte=c["s_per_memcpy_byte"],
-            s_per_flop=c["s_per_flop"],
-            overhead_s=c["overhead_s"],
-        )
+        return calibrated_core(self.model, self.coeffs)
 
     def predict(self, archs: Sequence[Architecture]) -> Array:
         core = self.core()
