@@ -113,7 +113,7 @@ def test_predict_and_hardware_commands():
         (["--hardware", "tpu_v4", "--hours", "12", "--d-model", ""], 2, "d_model: empty"),
         (["--hardware", "tpu_v4", "--hours", "12", "--d-model", "abc"], 2, "d_model"),
         (["--hardware", "tpu_v4", "--hours", "12", "--aspect-ratio", "x"], 2, "aspect"),
-        (["--hardware", "tpu_v4", "--hours", "12", "--chips", "8"], 2, "chips"),
+        (["--hardware", "tpu_v4", "--hours", "12", "--chips", "1.5"], 2, "chips"),
         (
             [
                 "--hardware",

@@ -16,6 +16,7 @@ __all__ = [
     "predict",
     "evaluate",
     "budget_s_from_usd",
+    "collective_bytes_per_s",
     "fit_law",
     "search",
     "TimescaleError",
@@ -178,9 +179,18 @@ class SearchSpace:
     def config_at(self, index: int) -> Architecture | None: ...
 
 def predict(
-    arch: Architecture, hardware: CoreHardware, budget_s: float, law: Law, unique_tokens: float | None = None
+    arch: Architecture,
+    hardware: CoreHardware,
+    budget_s: float,
+    law: Law,
+    unique_tokens: float | None = None,
+    chips: int = 1,
+    collective_bytes_per_s: float | None = None,
 ) -> dict[str, Any]: ...
 def budget_s_from_usd(usd: float, usd_per_chip_hour: float, chips: float) -> float: ...
+def collective_bytes_per_s(
+    link_bytes_per_s: float, links_per_chip: float, figure_counts_both_directions: bool
+) -> float: ...
 def fit_law(
     params: npt.NDArray[np.float64],
     tokens: npt.NDArray[np.float64],
@@ -220,5 +230,7 @@ def search(
     aspect_ratio_max: float = 200.0,
     max_tokens_per_step: float | None = None,
     unique_tokens: float | None = None,
+    chips: int = 1,
+    collective_bytes_per_s: float | None = None,
     progress: Callable[[int, int], object] | None = None,
 ) -> dict[str, Any]: ...

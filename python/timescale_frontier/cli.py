@@ -15,7 +15,7 @@ import click
 
 from timescale_frontier import format as fmt
 from timescale_frontier.architecture import Architecture
-from timescale_frontier.errors import InvalidInputError, TimescaleError
+from timescale_frontier.errors import InfeasibleError, InvalidInputError, TimescaleError
 from timescale_frontier.hardware import Hardware, shipped_names
 from timescale_frontier.loss import law_names
 from timescale_frontier.metrics import hours_from_usd, predict
@@ -98,6 +98,16 @@ def budget_hours(
     return min(options)
 
 
+def _step_range(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) for x in value.split(":"))
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is invalid: expected MIN:MAX seconds, e.g. 0.0005:0.06") from None
+    if not (0 < lo < hi <= 3600):
+        raise click.BadParameter(f"'{value}' is invalid: expected 0 < MIN < MAX <= 3600 seconds")
+    return lo, hi
+
+
 def _aspect(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, float]:
     try:
         lo, hi = (float(x) for x in value.split(":"))
@@ -150,7 +160,20 @@ def search_options(f: F) -> F:
             help="Unique training tokens available; repeated data counts for less (Muennighoff 2023).",
         ),
         click.option(
-            "--chips", type=int, default=1, show_default=True, help="Chips to train on (only 1 is modelled so far)."
+            "--chips",
+            default="1",
+            show_default=True,
+            metavar="N|N,M,..|auto",
+            help="Chips to train on (each config gets its fastest sharding: DP, FSDP, TP or a mix). Several counts"
+            " (1,2,4,8) or auto (powers of two up to the interconnect's max_chips, at most 64): the answer also"
+            " chooses how many, which matters with --budget-usd.",
+        ),
+        click.option(
+            "--step-time-model",
+            default=None,
+            metavar="NAME",
+            help="Use another calibrated step-time model of the hardware file (e.g. flops, memcpy) instead"
+            " of its default, to see what that model would recommend.",
         ),
         click.option(
             "--law",
@@ -217,7 +240,7 @@ def search_options(f: F) -> F:
     return f
 
 
-def _progress(quiet: bool) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+def _progress(quiet: bool, prefix: str = "") -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
     """A progress bar on stderr (with configs/s) for searches that run past about a second; none
     when stderr is not a terminal or --quiet is given."""
     if quiet or not sys.stderr.isatty():
@@ -232,10 +255,10 @@ def _progress(quiet: bool) -> tuple[Callable[[int, int], None] | None, Callable[
             if elapsed < 1.0:
                 return
             bars.append(
-                click.progressbar(length=total, label="searching", file=sys.stderr, show_pos=True, show_eta=True)
+                click.progressbar(length=total, label=f"{prefix}searching", file=sys.stderr, show_pos=True, show_eta=True)
             )
             bars[0].__enter__()
-        bars[0].label = f"searching ({done / max(elapsed, 1e-9) / 1e6:.0f} M configs/s)"
+        bars[0].label = f"{prefix}searching ({done / max(elapsed, 1e-9) / 1e6:.3g} M configs/s)"
         bars[0].update(done - shown[0])
         shown[0] = done
 
@@ -252,7 +275,8 @@ def run_search(
     budget_usd: float | None,
     usd_per_chip_hour: float | None,
     unique_tokens: float | None,
-    chips: int,
+    chips: str,
+    step_time_model: str | None,
     law: str,
     top_k: int,
     out_format: str,
@@ -266,31 +290,47 @@ def run_search(
     debug: bool,
     **axes: str | None,
 ) -> None:
-    if chips != 1:
-        raise InvalidInputError(f"--chips = {chips} is invalid: only single-chip training is modelled so far (use 1)")
     hw = Hardware.load(hardware)
-    hours, budget_text = budget_hours(hw, hours, budget_usd, usd_per_chip_hour, chips)
+    if step_time_model is not None:
+        hw = hw.using(step_time_model)
+    counts = parse_chips(chips, hw)
+    budgets = {c: budget_hours(hw, hours, budget_usd, usd_per_chip_hour, c) for c in counts}
     overrides: dict[str, Any] = load_space(space_file) if space_file else {}
     for axis, value in axes.items():
         if value is not None:
             overrides[axis] = parse_axis(axis, value)
     space = make_space(overrides, origin=space_file or "search space")
-    update, close = _progress(quiet)
-    try:
-        result = search(
-            hw,
-            hours,
-            space,
-            law=law,
-            top_k=top_k,
-            aspect_ratio=aspect_ratio,
-            max_tokens_per_step=max_tokens_per_step,
-            unique_tokens=unique_tokens,
-            progress=update,
+    results: dict[int, SearchResult | str] = {}
+    for c in counts:
+        update, close = _progress(quiet, f"{c} chip{'s' if c > 1 else ''}: " if len(counts) > 1 else "")
+        try:
+            results[c] = search(
+                hw,
+                budgets[c][0],
+                space,
+                law=law,
+                top_k=top_k,
+                aspect_ratio=aspect_ratio,
+                max_tokens_per_step=max_tokens_per_step,
+                unique_tokens=unique_tokens,
+                chips=c,
+                progress=update,
+            )
+        except InfeasibleError as e:
+            if len(counts) == 1:
+                raise
+            results[c] = str(e)
+        finally:
+            close()
+    found = {c: r for c, r in results.items() if isinstance(r, SearchResult)}
+    if not found:
+        raise InfeasibleError(
+            "no feasible configuration on any chip count: " + "; ".join(f"{c} chips: {r}" for c, r in results.items())
         )
-    finally:
-        close()
-    text = render(result, out_format, budget_text)
+    best_count = min(found, key=lambda c: (found[c].best["loss"], c))
+    result = found[best_count]
+    hours, budget_text = budgets[best_count]
+    text = render(result, out_format, budget_text, chip_counts(results, budgets) if len(counts) > 1 else None)
     if plot_path:
         from timescale_frontier import plot
 
@@ -381,9 +421,78 @@ def _pareto_title(r: SearchResult) -> str:
     return f"Pareto set, loss vs parameters (nothing else is both smaller and better){shown}:"
 
 
-def render(r: SearchResult, out_format: str, budget_text: str | None = None) -> str:
+def parse_chips(value: str, hw: Hardware) -> list[int]:
+    """``N``, ``N,M,...`` or ``auto`` (powers of two up to the interconnect's max_chips, at most 64)."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        top = min(hw.max_chips, 64)
+        counts = [2**k for k in range(7) if 2**k <= top]
+    else:
+        try:
+            counts = sorted({int(x) for x in text.split(",") if x.strip()})
+        except ValueError:
+            raise InvalidInputError(
+                f"--chips = {value!r} is invalid: expected a whole number, a list like 1,2,4,8, or auto"
+            ) from None
+        if not counts:
+            raise InvalidInputError(f"--chips = {value!r} is invalid: expected a whole number, a list, or auto")
+    for c in counts:
+        hw.check_chips(c)
+    return counts
+
+
+def chip_counts(
+    results: dict[int, SearchResult | str], budgets: dict[int, tuple[float, str]]
+) -> list[dict[str, Any]]:
+    """One row per chip count searched: its budget and best configuration (or why none)."""
+    rows = []
+    for c, r in results.items():
+        row: dict[str, Any] = {"chips": c, "hours": budgets[c][0]}
+        if isinstance(r, SearchResult):
+            b = r.best
+            row.update(
+                loss=b["loss"], d_model=b["d_model"], n_layers=b["n_layers"], params=b["params"],
+                sharding=b["sharding"], step_time_s=b["step_time_s"], tokens=b["tokens"], bound=b["bound"],
+            )  # fmt: skip
+        else:
+            row["infeasible"] = r
+        rows.append(row)
+    return rows
+
+
+def _chip_table(rows: list[dict[str, Any]]) -> list[str]:
+    best = min((r for r in rows if "loss" in r), key=lambda r: (r["loss"], r["chips"]))
+    cells = []
+    for r in rows:
+        if "loss" not in r:
+            cells.append([str(r["chips"]), f"{r['hours']:.4g} h", "-", "-", "-", "-", "infeasible"])
+            continue
+        cells.append(
+            [
+                str(r["chips"]) + (" *" if r is best else ""),
+                f"{r['hours']:.4g} h",
+                f"{r['d_model']} x {r['n_layers']}",
+                fmt.count(r["params"]),
+                r["sharding"],
+                fmt.count(r["tokens"]),
+                f"{r['loss']:.4f}",
+            ]
+        )
+    return [
+        "Chip counts searched (* = chosen: lowest predicted loss for the budget):",
+        fmt.table(["chips", "hours", "d_model x layers", "params", "sharding", "tokens", "loss"], cells),
+        "",
+    ]
+
+
+def render(
+    r: SearchResult, out_format: str, budget_text: str | None = None, counts: list[dict[str, Any]] | None = None
+) -> str:
     if out_format == "json":
-        return fmt.to_json({**r.to_dict(), "budget": budget_text or f"{r.hours:g} h"})
+        doc = {**r.to_dict(), "budget": budget_text or f"{r.hours:g} h"}
+        if counts:
+            doc["chip_counts"] = counts
+        return fmt.to_json(doc)
     if out_format == "csv":
         rows = [{"set": "top", "rank": i + 1, **row} for i, row in enumerate(r.rows("top"))]
         rows += [{"set": "pareto", "rank": i + 1, **row} for i, row in enumerate(r.rows("pareto"))]
@@ -404,7 +513,10 @@ def render(r: SearchResult, out_format: str, budget_text: str | None = None) -> 
         f"{fmt.seconds(b['step_time_s'])}/step, {fmt.count(b['tokens'])} tokens, "
         f"memory {fmt.binary_bytes(b['memory_bytes'])} of {fmt.binary_bytes(hw.hbm_bytes)}, "
         f"predicted loss {b['loss']:.4f} nats/token" + _interval_text(r, b),
+        *([f"  on {r.chips} chips, {b['sharding']}: memory is per chip, step time includes communication"]
+          if r.chips > 1 else []),
         "",
+        *(_chip_table(counts) if counts else []),
         "Why:",
         *(f"  {line}" for line in r.explain()),
         "",
@@ -477,6 +589,9 @@ def search_cmd(**kwargs: Any) -> None:
 @click.option("--usd-per-chip-hour", type=float, default=None, callback=_positive, help="Price override.")
 @click.option("--unique-tokens", type=float, default=None, callback=_positive, help="Unique training tokens available.")
 @click.option("--law", default="hoffmann", show_default=True, help="A built-in law name or a law file.")
+@click.option(
+    "--chips", type=click.IntRange(1), default=1, show_default=True, help="Chips (the fastest sharding that fits)."
+)
 @click.option("--ops", is_flag=True, help="Also list the MEMCPY operation table.")
 @click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--debug", is_flag=True)
@@ -500,11 +615,12 @@ def predict_cmd(
     usd_per_chip_hour: float | None,
     unique_tokens: float | None,
     law: str,
+    chips: int,
     ops: bool,
     out_format: str,
     debug: bool,
 ) -> None:
-    """Every metric of one architecture on one chip for a budget."""
+    """Every metric of one architecture on one or more chips for a budget."""
     arch = Architecture(
         d_model,
         n_layers,
@@ -520,8 +636,8 @@ def predict_cmd(
         vocab_size=vocab_size,
     )
     hw = Hardware.load(hardware)
-    hours, budget_text = budget_hours(hw, hours, budget_usd, usd_per_chip_hour, 1)
-    p = predict(arch, hw, hours, law, unique_tokens)
+    hours, budget_text = budget_hours(hw, hours, budget_usd, usd_per_chip_hour, chips)
+    p = predict(arch, hw, hours, law, unique_tokens, chips)
     if out_format == "json":
         doc = {
             "architecture": arch.to_dict(),
@@ -558,7 +674,22 @@ def predict_cmd(
         ),
         f"  predicted loss        {'-' if p.loss is None else f'{p.loss:.4f} nats/token'}",
     ]
-    if p.loss is None:
+    if chips > 1:
+        lines.insert(2, f"  chips                 {chips} ({p.step['sharding'] if p.step else 'no sharding fits'});"
+                     " memory and MEMCPY per chip")
+        lines.append("  shardings (per chip):")
+        for o in p.shardings:
+            if not o["divides"]:
+                lines.append(f"    {o['sharding']:16s} does not divide this configuration")
+                continue
+            mark = "*" if p.step and o["sharding"] == p.step["sharding"] else " "
+            lines.append(
+                f"  {mark} {o['sharding']:16s} step {fmt.seconds(o['step_time_s'])} = max(compute "
+                f"{fmt.seconds(o['compute_s'])}, DP comm {fmt.seconds(o['dp_comm_s'])}) + TP comm "
+                f"{fmt.seconds(o['tp_comm_s'])}; memory {fmt.binary_bytes(o['memory_bytes'])}"
+                f"{'' if o['fits_memory'] else ' (DOES NOT FIT)'}; {o['bound']}-bound"
+            )
+    if p.loss is None and p.fits_memory:
         lines.append(f"  (one step takes {fmt.seconds(p.step_time_s)}, longer than the budget)")
     lines += [f"  warning: {w}" for w in p.warnings]
     if ops:
@@ -606,11 +737,19 @@ def fit_law_cmd(runs: str, name: str | None, out: str | None, n_bootstrap: int, 
     target = out or f"{name}.law.toml"
     save_law(target, name, fit, f"timescale fit-law {runs} ({fit.n_runs} runs)")
     law = fit.law
+    kept = len(fit.bootstrap)
     rows = [
-        [k, f"{v:.4g}", f"[{fit.intervals[k][0]:.4g}, {fit.intervals[k][1]:.4g}]"]
+        [k, f"{v:.4g}", f"[{fit.intervals[k][0]:.4g}, {fit.intervals[k][1]:.4g}]" if kept else "n/a"]
         for k, v in (("E", law.e), ("A", law.a), ("B", law.b), ("alpha", law.alpha), ("beta", law.beta))
     ]
-    click.echo(fmt.table(["coefficient", "fit", f"95% bootstrap ({n_bootstrap} refits)"], rows))
+    click.echo(fmt.table(["coefficient", "fit", f"95% bootstrap ({kept} refits)"], rows))
+    if fit.bootstrap_rejected:
+        click.echo(
+            f"warning: {fit.bootstrap_rejected} of {n_bootstrap} bootstrap refits left the law's valid domain"
+            " (exponent outside (0, 2]) and were left out: the runs barely identify the law; add runs that vary"
+            " params and tokens independently",
+            err=True,
+        )
     click.echo(
         f"fitted on {fit.n_runs} runs: params {law.fit_params[0]:.3g}-{law.fit_params[1]:.3g}, "
         f"tokens {law.fit_tokens[0]:.3g}-{law.fit_tokens[1]:.3g}; Huber objective {fit.objective:.4g}"
@@ -649,6 +788,14 @@ def fit_law_cmd(runs: str, name: str | None, out: str | None, n_bootstrap: int, 
     default=None,
     help="JSONL file to stream every measurement to (appended).",
 )
+@click.option(
+    "--step-range-s",
+    default="0.0005:0.06",
+    show_default=True,
+    callback=_step_range,
+    help="Predicted step times (by the file's current model) of the designed architectures, MIN:MAX"
+    " seconds: calibrate in the regime you will search.",
+)
 @click.option("--force", is_flag=True, help="Write coefficients even if JAX's device differs from the file's device.")
 @click.option("--quiet", "-q", is_flag=True)
 @click.option("--debug", is_flag=True)
@@ -660,6 +807,7 @@ def calibrate_cmd(
     n_fit: int,
     n_validate: int,
     measurements: str | None,
+    step_range_s: tuple[float, float],
     force: bool,
     quiet: bool,
     debug: bool,
@@ -681,6 +829,7 @@ def calibrate_cmd(
         Path(measurements) if measurements else None,
         force,
         say,
+        step_range_s,
     )
     rows = []
     for name, rep in r.reports.items():

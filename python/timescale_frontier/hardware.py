@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from timescale_frontier import _toml
+from timescale_frontier import _core, _toml
 from timescale_frontier._core import Architecture, CoreHardware
 from timescale_frontier.errors import InvalidInputError
 
@@ -69,6 +69,25 @@ def calibrated_core(
     return CoreHardware(hbm_bytes, usable_hbm_fraction, kind, **coeffs)
 
 
+def calibrated_formula(model: str, c: dict[str, float]) -> str:
+    """The calibrated step-time formula with its numbers, for display."""
+    if model == "split":
+        return (
+            f"{c['s_per_fixed_byte']:.4g} s/byte x MEMCPY(parameters) + {c['s_per_token_byte']:.4g} s/byte"
+            f" x MEMCPY(activations) + {c['s_per_flop']:.4g} s/FLOP x FLOPs + {c['overhead_s']:.4g} s"
+            " (calibrated, split)"
+        )
+    if model == "roofline":
+        return (
+            f"sum over ops of max(FLOPs / {c['flops_per_s']:.4g} FLOP/s, bytes / {c['memcpy_bytes_per_s']:.4g}"
+            f" B/s) + {c['s_per_kernel']:.4g} s per kernel + {c['overhead_s']:.4g} s (calibrated, per-op roofline)"
+        )
+    return (
+        f"{c['s_per_memcpy_byte']:.4g} s/byte x MEMCPY + {c['s_per_flop']:.4g} s/FLOP x FLOPs"
+        f" + {c['overhead_s']:.4g} s (calibrated, {model})"
+    )
+
+
 _CALIBRATION_META = [
     "model", "r2", "mean_abs_pct_error", "median_abs_pct_error", "max_abs_pct_error",
     "heldout_mean_abs_pct_error", "heldout_median_abs_pct_error", "n_samples", "n_validation",
@@ -81,6 +100,10 @@ _INTERCONNECT = [
     ("links_per_chip", 1, 64, "links"),
     ("max_chips", 1, 1e6, "chips"),
 ]
+#: Interconnect topologies, and whether the file's link figure counts both directions: switched
+#: fabrics quote a per-GPU bidirectional total (NVLink 4's "900 GB/s"), TPU torus links are quoted
+#: one-way per link. The core turns links into a collective bandwidth (``Interconnect::from_links``).
+TOPOLOGIES: dict[str, bool] = {"3d_torus": False, "2d_torus": False, "nvlink_switch": True, "infinity_fabric": True}
 _PRICE = [("usd_per_chip_hour", 0.001, 1000.0, "USD per chip-hour")]
 
 
@@ -122,6 +145,49 @@ class Hardware:
         """Loads a hardware file from a path, a shipped file name (``tpu_v4.toml``) or a bare name
         (``tpu_v4``). Raises ``InvalidInputError`` naming the file and key on any problem."""
         return _parse(resolve(spec))
+
+    @property
+    def collective_bytes_per_s(self) -> float | None:
+        """Bytes/s one chip sends in a ring collective (``None`` without ``[interconnect]``)."""
+        ic = self.interconnect
+        if not ic:
+            return None
+        return _core.collective_bytes_per_s(
+            float(ic["link_bytes_per_s"]), float(ic["links_per_chip"]), TOPOLOGIES[ic["topology"]]
+        )
+
+    @property
+    def max_chips(self) -> int:
+        """Most chips the interconnect joins (1 without ``[interconnect]``)."""
+        return int(self.interconnect.get("max_chips", 1)) if self.interconnect else 1
+
+    def check_chips(self, chips: int) -> None:
+        """Raises ``InvalidInputError`` unless ``chips`` can train together on this hardware."""
+        if isinstance(chips, bool) or not isinstance(chips, int) or chips < 1:
+            raise InvalidInputError(f"chips = {chips!r} is invalid: expected an integer >= 1")
+        if chips > 1 and not self.interconnect:
+            raise InvalidInputError(
+                f"{self.path}: chips = {chips} needs an [interconnect] section (link_bytes_per_s, links_per_chip,"
+                " topology, max_chips)"
+            )
+        if chips > self.max_chips:
+            raise InvalidInputError(
+                f"{self.path}: chips = {chips} is invalid: expected at most interconnect.max_chips = {self.max_chips}"
+            )
+
+    def using(self, model: str) -> Hardware:
+        """The same chip with another of its calibrated step-time models (one of the
+        ``[calibration.alternatives]`` the calibration fitted), e.g. ``"flops"`` to see what a
+        FLOPs-only time model would recommend. Raises ``InvalidInputError`` if there is none."""
+        alts = self.calibration.get("alternatives") or {}
+        if model not in alts or model not in CALIBRATED_MODELS:
+            have = ", ".join(sorted(alts)) if alts else "none (the file is not calibrated)"
+            raise InvalidInputError(
+                f"{self.path}: --step-time-model {model!r} is invalid: expected a calibrated model of this file ({have})"
+            )
+        coeffs = {k: float(alts[model][k]) for k, *_ in CALIBRATED_MODELS[model][1]}
+        core = calibrated_core(model, coeffs, self.hbm_bytes, self.usable_hbm_fraction)
+        return replace(self, step_time_model=model, step_time_formula=calibrated_formula(model, coeffs), core=core)
 
     def step_time_s(self, flops: float, memcpy_bytes: float) -> float:
         """Seconds per step for ``flops`` FLOP and ``memcpy_bytes`` bytes (step-level models; use
@@ -220,22 +286,7 @@ def _parse(path: Path) -> Hardware:
                 for k, lo, hi, unit in CALIBRATED_MODELS[model][1]
             }
             core = calibrated_core(model, c, hbm, usable)
-            if model == "split":
-                formula = (
-                    f"{c['s_per_fixed_byte']:.4g} s/byte x MEMCPY(parameters) + {c['s_per_token_byte']:.4g} s/byte"
-                    f" x MEMCPY(activations) + {c['s_per_flop']:.4g} s/FLOP x FLOPs + {c['overhead_s']:.4g} s"
-                    " (calibrated, split)"
-                )
-            elif model == "roofline":
-                formula = (
-                    f"sum over ops of max(FLOPs / {c['flops_per_s']:.4g} FLOP/s, bytes / {c['memcpy_bytes_per_s']:.4g}"
-                    f" B/s) + {c['s_per_kernel']:.4g} s per kernel + {c['overhead_s']:.4g} s (calibrated, per-op roofline)"
-                )
-            else:
-                formula = (
-                    f"{c['s_per_memcpy_byte']:.4g} s/byte x MEMCPY + {c['s_per_flop']:.4g} s/FLOP x FLOPs"
-                    f" + {c['overhead_s']:.4g} s (calibrated, {model})"
-                )
+            formula = calibrated_formula(model, c)
         elif model == "roofline_sum":
             core = CoreHardware(
                 hbm,
@@ -272,6 +323,11 @@ def _parse(path: Path) -> Hardware:
         for s in _INTERCONNECT:
             _toml.number(path, "interconnect", interconnect, *s)
         _toml.string(path, "interconnect", interconnect, "source")
+        topology = _toml.string(path, "interconnect", interconnect, "topology")
+        if topology not in TOPOLOGIES:
+            raise InvalidInputError(
+                f"{path}: interconnect.topology = {topology!r} is invalid: expected one of {', '.join(TOPOLOGIES)}"
+            )
     price = _toml.table(path, doc, "price", required=False)
     if price:
         _toml.check_keys(path, "price", price, ["usd_per_chip_hour", "date", "source"])

@@ -88,6 +88,7 @@ def _read_law_file(spec: str) -> tuple[Law, list[Law]]:
             "n_runs",
             "source",
             "bootstrap",
+            "bootstrap_rejected",
         ],
     )
     e = _toml.number(path, "law", doc, "e", 0.0, 100.0, "nats/token")
@@ -124,6 +125,8 @@ class LawFit:
     intervals: dict[str, tuple[float, float]]
     bootstrap: list[Law]
     n_runs: int
+    #: Refits left out because they fell outside the law's valid domain (see the core's LawFit).
+    bootstrap_rejected: int = 0
 
     def loss_interval(self, n_params: float, tokens: float) -> tuple[float, float] | None:
         """95% interval of the predicted loss across the bootstrap refits."""
@@ -161,7 +164,12 @@ def fit_law(params: Any, tokens: Any, loss: Any, n_bootstrap: int = 200, seed: i
     n, d, l_ = (np.ascontiguousarray(x, dtype=np.float64) for x in (params, tokens, loss))
     out = _core.fit_law(n, d, l_, n_bootstrap, seed)
     return LawFit(
-        out["law"], out["objective"], {k: tuple(v) for k, v in out["intervals"].items()}, list(out["bootstrap"]), len(n)
+        out["law"],
+        out["objective"],
+        {k: tuple(v) for k, v in out["intervals"].items()},
+        list(out["bootstrap"]),
+        len(n),
+        int(out["bootstrap_rejected"]),
     )
 
 
@@ -182,6 +190,7 @@ def save_law(path: str | os.PathLike[str], name: str, fit: LawFit, source: str) 
         f"fit_tokens = [{law.fit_tokens[0]!r}, {law.fit_tokens[1]!r}]",
         f"n_runs = {fit.n_runs}",
         f'source = "{source}"',
+        f"bootstrap_rejected = {fit.bootstrap_rejected}",
         "# bootstrap refits [e, a, b, alpha, beta]: joint samples for prediction intervals",
         "bootstrap = [",
         *(f"  [{b.e!r}, {b.a!r}, {b.b!r}, {b.alpha!r}, {b.beta!r}]," for b in fit.bootstrap),

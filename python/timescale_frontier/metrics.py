@@ -4,7 +4,7 @@ Both call the core; nothing here computes a formula."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,16 @@ class Prediction:
     #: Why the prediction may not be trusted (outside the law's fitted range, the shape guard,
     #: the critical batch, memory, or the budget); empty when inside every validated range.
     warnings: list[str]
+    #: Chips trained on; with more than one, memory and MEMCPY are per chip.
+    chips: int = 1
+    #: The step as trained: ``sharding`` (e.g. "FSDP 4 x TP 2"), ``dp``, ``tp``, ``fsdp``,
+    #: per-chip ``memory_bytes``, ``compute_s``, ``dp_comm_s``, ``tp_comm_s``, ``dp_comm_bytes``,
+    #: ``tp_comm_bytes``, ``step_time_s`` and ``bound`` (memory, compute or communication);
+    #: ``None`` when no sharding fits.
+    step: dict[str, Any] | None = None
+    #: Every sharding considered, for chips > 1: the ``step`` fields of those that divide the
+    #: configuration, with ``divides`` and ``fits_memory``.
+    shardings: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,9 +73,12 @@ def predict(
     hours: float,
     law: str | Law = "hoffmann",
     unique_tokens: float | None = None,
+    chips: int = 1,
 ) -> Prediction:
-    """Every metric of ``arch`` trained for ``hours`` on one chip of ``hardware``; with
-    ``unique_tokens``, repeated data counts for less (Muennighoff et al. 2023).
+    """Every metric of ``arch`` trained for ``hours`` on ``chips`` chips of ``hardware`` (with
+    more than one, the fastest sharding that fits: data parallel, FSDP, tensor parallel or a
+    combination; see the core's ``sharding`` module); with ``unique_tokens``, repeated data counts
+    for less (Muennighoff et al. 2023).
 
     Examples
     --------
@@ -75,7 +88,18 @@ def predict(
     >>> p.fits_memory, p.tokens > 0
     (True, True)
     """
-    return Prediction(**_core.predict(arch, hardware.core, budget_seconds(hours), get_law(law), unique_tokens))
+    hardware.check_chips(chips)
+    return Prediction(
+        **_core.predict(
+            arch,
+            hardware.core,
+            budget_seconds(hours),
+            get_law(law),
+            unique_tokens,
+            chips,
+            hardware.collective_bytes_per_s if chips > 1 else None,
+        )
+    )
 
 
 def hours_from_usd(budget_usd: float, usd_per_chip_hour: float, chips: int = 1) -> float:

@@ -36,6 +36,13 @@ METRIC_FIELDS = (
     "effective_tokens",
     "tokens_per_step",
     "loss",
+    "sharding",
+    "dp",
+    "tp",
+    "compute_s",
+    "dp_comm_s",
+    "tp_comm_s",
+    "bound",
 )
 
 
@@ -69,6 +76,8 @@ class SearchResult:
     unique_tokens: float | None = None
     #: Bootstrap refits of a fitted law (empty for built-in laws): prediction intervals.
     law_bootstrap: list[Law] = field(default_factory=list, repr=False)
+    #: Chips trained on (each configuration with its fastest sharding that fits).
+    chips: int = 1
 
     def loss_interval(self, row: dict[str, Any]) -> tuple[float, float] | None:
         """95% interval of a row's predicted loss over the law's bootstrap refits (None without)."""
@@ -99,6 +108,7 @@ class SearchResult:
             "budget_s": self.hours * 3600.0,
             "law": self.law_name,
             "unique_tokens": self.unique_tokens,
+            "chips": self.chips,
             "space_size": self.space_size,
             "evaluated": self.evaluated,
             "feasible": self.feasible,
@@ -126,10 +136,12 @@ def search(
     aspect_ratio: tuple[float, float] = (20.0, 200.0),
     max_tokens_per_step: float | None = None,
     unique_tokens: float | None = None,
+    chips: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> SearchResult:
     """Searches ``space`` (default: several million configurations) for the lowest predicted loss
-    after ``hours`` of training on one chip of ``hardware``.
+    after ``hours`` of training on ``chips`` chips of ``hardware`` (with more than one, each
+    configuration with its fastest sharding that fits; see ``predict``).
 
     ``aspect_ratio`` bounds ``d_model / n_layers`` (Kaplan et al. 2020's shape-insensitive range);
     ``max_tokens_per_step`` caps batch x sequence (default: Kaplan's critical batch at the
@@ -148,6 +160,7 @@ def search(
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 100_000:
         raise InvalidInputError(f"top = {top_k!r} is invalid: expected an integer in [1, 100000]")
     law_obj = get_law(law)
+    hardware.check_chips(chips)
     lo, hi = aspect_ratio
     t0 = time.perf_counter()
     raw = _core.search(
@@ -160,6 +173,8 @@ def search(
         aspect_ratio_max=float(hi),
         max_tokens_per_step=max_tokens_per_step,
         unique_tokens=unique_tokens,
+        chips=chips,
+        collective_bytes_per_s=hardware.collective_bytes_per_s if chips > 1 else None,
         progress=progress,
     )
     elapsed = time.perf_counter() - t0
@@ -182,6 +197,7 @@ def search(
         },
         unique_tokens=unique_tokens,
         law_bootstrap=law_bootstrap(law),
+        chips=chips,
     )
 
 
@@ -207,6 +223,41 @@ def _reshaped(best: dict[str, Any], depth_factor: float) -> Architecture | None:
     return Architecture(**fields)
 
 
+def _explain_sharding(r: SearchResult) -> list[str]:
+    """Which sharding won on many chips, what bounds it, and how the others compare."""
+    gib = 2**30
+    p = predict(r.best_architecture(), r.hardware, r.hours, r.law, r.unique_tokens, r.chips)
+    st = p.step
+    if st is None:
+        return []
+    usable = r.hardware.hbm_bytes * r.hardware.usable_hbm_fraction
+    hidden = "hidden behind compute" if st["dp_comm_s"] <= st["compute_s"] else "not hidden: it sets the pace"
+    lines = [
+        f"On {r.chips} chips it trains with {st['sharding']}: {st['memory_bytes'] / gib:.3g} GiB per chip of "
+        f"{usable / gib:.3g} GiB usable; each step computes for {st['compute_s']:.4g} s, data-parallel "
+        f"communication takes {st['dp_comm_s']:.4g} s ({hidden}) and tensor-parallel all-reduces add "
+        f"{st['tp_comm_s']:.4g} s: {st['bound']}-bound."
+    ]
+    others, indivisible = [], []
+    for o in p.shardings:
+        if o["sharding"] == st["sharding"]:
+            continue
+        if not o["divides"]:
+            indivisible.append(o["sharding"])
+        elif not o["fits_memory"]:
+            others.append(f"{o['sharding']} needs {o['memory_bytes'] / gib:.3g} GiB per chip")
+        else:
+            others.append(f"{o['sharding']} steps in {o['step_time_s']:.4g} s ({o['step_time_s'] / st['step_time_s']:.2f}x)")
+    if indivisible:
+        b = r.best
+        others.append(
+            f"{', '.join(indivisible)} cannot split it ({b['n_kv_heads']} KV heads, d_ff {b['d_ff']}, batch {b['batch_size']})"
+        )
+    if others:
+        lines.append("Other shardings: " + "; ".join(others) + ".")
+    return lines
+
+
 def explain(r: SearchResult) -> list[str]:
     b = r.best
     hw = r.hardware
@@ -216,8 +267,10 @@ def explain(r: SearchResult) -> list[str]:
         f"In {r.hours:g} h the winner runs {b['steps']:.4g} steps of {b['step_time_s']:.4g} s and sees "
         f"{b['tokens']:.3g} tokens: {ratio:.1f} tokens per parameter (Chinchilla's compute-optimal ratio is about 20)."
     )
+    if r.chips > 1:
+        lines += _explain_sharding(r)
     t_mem, t_cmp, t_fix = hw.step_time_parts(r.best_architecture())
-    if t_mem > 0 or t_cmp > 0:
+    if r.chips == 1 and (t_mem > 0 or t_cmp > 0):
         bound = "memory traffic (MEMCPY)" if t_mem > t_cmp else "compute (FLOPs)"
         lines.append(
             f"Its step is dominated by {bound}: moving {b['memcpy_bytes_per_step']:.3g} bytes takes {t_mem:.3g} s, "
@@ -227,7 +280,7 @@ def explain(r: SearchResult) -> list[str]:
         alt = _reshaped(b, factor)
         if alt is None:
             continue
-        p = predict(alt, hw, r.hours, r.law, r.unique_tokens)
+        p = predict(alt, hw, r.hours, r.law, r.unique_tokens, r.chips)
         if p.loss is None or not p.fits_memory:
             why = "does not fit in memory" if not p.fits_memory else "cannot finish one step"
             lines.append(f"A {label} model (d_model {alt.d_model}, {alt.n_layers} layers) {why}.")
@@ -254,7 +307,7 @@ def explain(r: SearchResult) -> list[str]:
                 f"The plan makes {epochs:.2f} passes over the {r.unique_tokens:.3g} unique tokens: the law counts them as "
                 f"{b['effective_tokens']:.3g} fresh tokens (Muennighoff et al. 2023)."
             )
-    caveats = predict(r.best_architecture(), hw, r.hours, r.law, r.unique_tokens).warnings
+    caveats = predict(r.best_architecture(), hw, r.hours, r.law, r.unique_tokens, r.chips).warnings
     if caveats:
         lines.append("Caveats: " + "; ".join(caveats) + ".")
     if len(r.pareto["index"]) > 1:

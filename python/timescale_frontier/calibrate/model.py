@@ -162,27 +162,29 @@ def init_opt_state(arch: Architecture, params: Params) -> Params:
 def make_train_step(
     arch: Architecture,
     scan_layers: bool = True,
-    lr: float = 1e-3,
+    lr: float | Callable[[jax.Array], jax.Array] = 1e-3,
     weight_decay: float = 0.1,
     b1: float = 0.9,
     b2: float = 0.95,
     eps: float = 1e-8,
 ) -> Callable[..., Any]:
     """``step(params, opt_state, tokens, labels) -> (params, opt_state, loss)``: forward, backward
-    and an AdamW update (decoupled weight decay), not yet jitted."""
+    and an AdamW update (decoupled weight decay), not yet jitted. ``lr`` is a constant or a
+    schedule: a function of the step number (1-based, int32 array) giving the learning rate."""
 
     def step(params: Params, opt: Params, tokens: jax.Array, labels: jax.Array) -> tuple[Params, Params, jax.Array]:
         loss, grads = jax.value_and_grad(lambda p: loss_fn(arch, p, tokens, labels, scan_layers))(params)
         t = opt["t"] + 1
         c1 = 1 - b1 ** t.astype(jnp.float32)
         c2 = 1 - b2 ** t.astype(jnp.float32)
+        rate = lr(t) if callable(lr) else lr
 
         def update(p: jax.Array, g: jax.Array, m: jax.Array, v: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
             g32 = g.astype(jnp.float32)
             m2 = b1 * m.astype(jnp.float32) + (1 - b1) * g32
             v2 = b2 * v.astype(jnp.float32) + (1 - b2) * g32 * g32
             upd = (m2 / c1) / (jnp.sqrt(v2 / c2) + eps) + weight_decay * p.astype(jnp.float32)
-            return (p.astype(jnp.float32) - lr * upd).astype(p.dtype), m2.astype(m.dtype), v2.astype(v.dtype)
+            return (p.astype(jnp.float32) - rate * upd).astype(p.dtype), m2.astype(m.dtype), v2.astype(v.dtype)
 
         out = jax.tree_util.tree_map(update, params, grads, opt["m"], opt["v"])
         is_triple = lambda x: isinstance(x, tuple)  # noqa: E731

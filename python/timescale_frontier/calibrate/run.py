@@ -54,6 +54,7 @@ def calibrate(
     measurements: Path | None = None,
     force: bool = False,
     progress: Callable[[str], None] | None = None,
+    step_time_range_s: tuple[float, float] = (5e-4, 0.06),
 ) -> CalibrationResult:
     """Measures, fits and writes the ``[calibration]`` section. The hardware file is replaced only
     after everything succeeded (atomically)."""
@@ -82,7 +83,7 @@ def calibrate(
     # XLA's CPU backend has no fused attention kernel: "flash" there materializes the scores, which
     # the op table's flash rows do not describe. Calibrate CPUs on materialized attention only.
     attentions = ("materialized",) if backend == "cpu" else ("flash", "materialized")
-    archs = bench.design(n_fit + n_validate, hw, act_bytes, attentions=attentions)
+    archs = bench.design(n_fit + n_validate, hw, act_bytes, step_time_range_s=step_time_range_s, attentions=attentions)
     if len(archs) < MIN_FIT_SAMPLES + 1:
         raise TimescaleError(
             f"{hw.path}: found only {len(archs)} architectures that fit this device's memory and time range"

@@ -80,6 +80,8 @@ fn benches(c: &mut Criterion) {
         guards: Guards::default(),
         top_k: 10,
         unique_tokens: None,
+        chips: 1,
+        interconnect: None,
     };
     for (name, widths) in [("search 1M", 12), ("search 10M", 116)] {
         let s = space(widths);

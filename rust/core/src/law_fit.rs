@@ -22,8 +22,12 @@ pub struct LawFit {
     pub law: Law,
     pub objective: f64,
     pub intervals: [(f64, f64); 5],
-    /// Every bootstrap refit (for prediction intervals).
+    /// Every bootstrap refit that is a valid law (for prediction intervals).
     pub bootstrap: Vec<Law>,
+    /// Bootstrap refits discarded because they left the law's valid domain (an exponent outside
+    /// (0, 2], a non-finite coefficient): with few runs, a resample can repeat one model size or
+    /// budget so often that the law is not identified. Intervals are over the kept refits.
+    pub bootstrap_rejected: usize,
 }
 
 /// Huber's loss: quadratic below `delta`, linear above.
@@ -162,6 +166,9 @@ pub fn fit_law(runs: &[Run], n_bootstrap: usize, seed: u64) -> Result<LawFit> {
         let sample: Vec<(f64, f64, f64)> = (0..data.len()).map(|_| data[(next() % data.len() as u64) as usize]).collect();
         boot.push(fit_once(&sample, DELTA, &local).0);
     }
+    let before = boot.len();
+    boot.retain(|t| to_law(t, ParamConvention::Total).validate().is_ok());
+    let bootstrap_rejected = before - boot.len();
     let interval = |k: usize| -> (f64, f64) {
         if boot.is_empty() {
             return (f64::NAN, f64::NAN);
@@ -175,7 +182,13 @@ pub fn fit_law(runs: &[Run], n_bootstrap: usize, seed: u64) -> Result<LawFit> {
     let intervals = [interval(2), interval(0), interval(1), interval(3), interval(4)];
     let law = to_law(&theta, ParamConvention::Total);
     law.validate()?;
-    Ok(LawFit { law, objective: obj, intervals, bootstrap: boot.iter().map(|t| to_law(t, ParamConvention::Total)).collect() })
+    Ok(LawFit {
+        law,
+        objective: obj,
+        intervals,
+        bootstrap: boot.iter().map(|t| to_law(t, ParamConvention::Total)).collect(),
+        bootstrap_rejected,
+    })
 }
 
 #[cfg(test)]
@@ -194,6 +207,20 @@ mod tests {
             }
         }
         runs
+    }
+
+    #[test]
+    fn bootstrap_keeps_only_valid_laws() {
+        // Six runs, three model sizes: many resamples leave the law unidentified.
+        let runs: Vec<Run> = [(3e4, 4e4, 2.52), (3e4, 9e4, 2.37), (8e4, 4e4, 2.42), (8e4, 8e4, 2.29), (5e4, 6e4, 2.39), (5e4, 1.2e5, 2.28)]
+            .iter()
+            .map(|&(params, tokens, loss)| Run { params, tokens, loss })
+            .collect();
+        let fit = fit_law(&runs, 40, 0).unwrap();
+        assert_eq!(fit.bootstrap.len() + fit.bootstrap_rejected, 40);
+        for l in &fit.bootstrap {
+            assert!(l.validate().is_ok(), "{l:?}");
+        }
     }
 
     #[test]

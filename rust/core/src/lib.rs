@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod params;
 pub mod pareto;
 pub mod search;
+pub mod sharding;
 pub mod step_time;
 
 pub use architecture::{Architecture, Attention, Mlp, Precision};

@@ -17,6 +17,8 @@ use crate::memory::memory_bytes;
 use crate::metrics::{evaluate_with_data, law_tokens, tokens_in_budget};
 use crate::pareto::{pareto_front, Candidate, ParetoBuilder};
 use crate::params::{non_embedding_params, total_params};
+use crate::metrics::Metrics;
+use crate::sharding::{evaluate_sharded, Interconnect, ShardedStep};
 
 /// Most configurations one search agrees to enumerate (about two minutes at 1e8 configs/s).
 pub const MAX_SPACE_SIZE: u64 = 10_000_000_000;
@@ -246,7 +248,14 @@ pub struct SearchParams {
     /// Unique training tokens available (`None`: unlimited). Beyond one epoch the loss law sees
     /// Muennighoff et al. 2023's effective tokens.
     pub unique_tokens: Option<f64>,
+    /// Chips to train on. With more than one, every configuration gets its fastest sharding that
+    /// fits in one chip's memory ([`crate::sharding::best_sharding`]) and `interconnect` is needed.
+    pub chips: u32,
+    pub interconnect: Option<Interconnect>,
 }
+
+/// Most chips a search accepts.
+pub const MAX_CHIPS: u32 = 1 << 20;
 
 impl SearchParams {
     pub fn validate(&self) -> Result<()> {
@@ -261,9 +270,36 @@ impl SearchParams {
         if self.top_k == 0 || self.top_k > 100_000 {
             return Err(Error::invalid("top_k", self.top_k, "an integer in [1, 100000]"));
         }
+        if self.chips == 0 || self.chips > MAX_CHIPS {
+            return Err(Error::invalid("chips", self.chips, &format!("an integer in [1, {MAX_CHIPS}]")));
+        }
+        match (self.chips, self.interconnect) {
+            (1, _) => {}
+            (_, Some(ic)) => ic.validate()?,
+            (_, None) => {
+                return Err(Error::invalid("interconnect", "missing", "an [interconnect] section to train on more than one chip"))
+            }
+        }
         self.hardware.validate()?;
         self.law.validate()?;
         self.guards.validate()
+    }
+
+    /// Every metric of `arch` under these parameters: on one chip, or on `chips` chips with the
+    /// fastest sharding that fits (then memory is per chip; see [`evaluate_sharded`]).
+    pub fn evaluate(&self, arch: &Architecture) -> Metrics {
+        self.evaluate_with_sharding(arch).0
+    }
+
+    /// [`SearchParams::evaluate`] and the sharded step it chose (`None` on one chip, or when no
+    /// sharding fits or divides `arch`).
+    pub fn evaluate_with_sharding(&self, arch: &Architecture) -> (Metrics, Option<ShardedStep>) {
+        match (self.chips, self.interconnect) {
+            (c, Some(ic)) if c > 1 => {
+                evaluate_sharded(arch, &self.hardware, &ic, c, self.budget_s, &self.law, self.unique_tokens)
+            }
+            _ => (evaluate_with_data(arch, &self.hardware, self.budget_s, &self.law, self.unique_tokens), None),
+        }
     }
 }
 
@@ -280,6 +316,8 @@ pub struct Rejections {
     pub budget: u64,
     /// Tokens per step above the cap.
     pub batch_cap: u64,
+    /// No sharding over the chips divides the configuration (batch, heads, d_ff).
+    pub unshardable: u64,
     /// Least memory among configurations dropped for memory (bytes; +inf if none).
     pub min_memory_bytes: f64,
     /// Shortest step among configurations dropped for the budget (s; +inf if none).
@@ -296,6 +334,7 @@ impl Rejections {
         self.memory += o.memory;
         self.budget += o.budget;
         self.batch_cap += o.batch_cap;
+        self.unshardable += o.unshardable;
         self.min_memory_bytes = self.min_memory_bytes.min(o.min_memory_bytes);
         self.min_step_time_s = self.min_step_time_s.min(o.min_step_time_s);
     }
@@ -343,6 +382,18 @@ impl Partial {
 /// loss bound precomputed per batch size. Rounding may differ from direct evaluation in the last
 /// bits (relative 1e-15); reported metrics are always recomputed with [`evaluate`].
 pub fn search_range(space: &SearchSpace, params: &SearchParams, start: u64, end: u64) -> Partial {
+    if params.chips > 1 {
+        // Many chips: every configuration is evaluated on its own under each sharding (the
+        // bilinear kernel covers the single-chip model only).
+        let n_chunks = (end.saturating_sub(start)).div_ceil(CHUNK / 16);
+        return (0..n_chunks)
+            .into_par_iter()
+            .map(|c| {
+                let lo = start + c * (CHUNK / 16);
+                search_range_reference(space, params, lo, (lo + CHUNK / 16).min(end))
+            })
+            .reduce(Partial::empty, |a, b| a.merge(b, params.top_k));
+    }
     let n_chunks = (end.saturating_sub(start)).div_ceil(CHUNK);
     (0..n_chunks)
         .into_par_iter()
@@ -548,7 +599,11 @@ pub fn search_range_reference(space: &SearchSpace, params: &SearchParams, start:
             part.rejected.aspect_ratio += 1;
             continue;
         }
-        let m = evaluate_with_data(&arch, &params.hardware, params.budget_s, &params.law, params.unique_tokens);
+        let m = params.evaluate(&arch);
+        if m.memory_bytes.is_infinite() {
+            part.rejected.unshardable += 1;
+            continue;
+        }
         if m.memory_bytes > usable {
             part.rejected.memory += 1;
             part.rejected.min_memory_bytes = part.rejected.min_memory_bytes.min(m.memory_bytes);
@@ -606,9 +661,10 @@ fn explain_empty(part: &Partial, params: &SearchParams) -> String {
     let mut why = Vec::new();
     if r.memory > 0 {
         why.push(format!(
-            "{} do not fit in {:.1} GiB of usable HBM (smallest needs {:.1} GiB)",
+            "{} do not fit in {:.1} GiB of usable HBM{} (smallest needs {:.1} GiB)",
             r.memory,
             params.hardware.usable_hbm_bytes() / GIB,
+            if params.chips > 1 { format!(" per chip with any sharding over {} chips", params.chips) } else { String::new() },
             r.min_memory_bytes / GIB
         ));
     }
@@ -626,6 +682,13 @@ fn explain_empty(part: &Partial, params: &SearchParams) -> String {
     }
     if r.batch_cap > 0 {
         why.push(format!("{} exceed the tokens-per-step cap", r.batch_cap));
+    }
+    if r.unshardable > 0 {
+        why.push(format!(
+            "{} cannot be split over {} chips (the data-parallel degree must divide batch_size, the \
+             tensor-parallel degree the KV heads and d_ff)",
+            r.unshardable, params.chips
+        ));
     }
     if r.malformed > 0 {
         why.push(format!("{} are malformed (head_dim must divide d_model, kv_group the head count)", r.malformed));
@@ -678,6 +741,8 @@ mod tests {
             guards: Guards::default(),
             top_k: 10,
             unique_tokens: None,
+            chips: 1,
+            interconnect: None,
         }
     }
 
@@ -803,6 +868,45 @@ mod tests {
         p.hardware.hbm_bytes = 2.0 * 1_048_576.0;
         let err = search(&small_space(), &p).unwrap_err().to_string();
         assert!(err.contains("do not fit in 0.0 GiB") && err.contains("smallest needs"), "{err}");
+    }
+
+    #[test]
+    fn many_chips_make_big_models_feasible_and_say_how() {
+        // 8B-40B parameters: none fits one 72 GB chip with AdamW (16 B per parameter).
+        let space = SearchSpace {
+            d_model: vec![4096, 6144, 8192],
+            n_layers: vec![32, 48, 64],
+            seq_len: vec![2048],
+            batch_size: vec![64, 256],
+            ..small_space()
+        };
+        let one = params(240.0);
+        let err = search(&space, &one).unwrap_err().to_string();
+        assert!(err.contains("do not fit"), "{err}");
+        let eight = SearchParams { chips: 8, interconnect: Some(Interconnect { collective_bytes_per_s: 4.5e11 }), ..one };
+        let out = search(&space, &eight).unwrap();
+        let best = space.config_at(out.best.index).unwrap();
+        let (m, step) = eight.evaluate_with_sharding(&best);
+        let step = step.expect("a feasible many-chip config has a sharding");
+        assert!(m.fits_memory && m.memory_bytes <= eight.hardware.usable_hbm_bytes());
+        assert_eq!(m.loss, out.best.loss);
+        assert_ne!(step.sharding.dp * step.sharding.tp, 1);
+        // Brute force over every config and every sharding agrees with the search.
+        let size = space.validate().unwrap();
+        let brute = (0..size)
+            .filter_map(|i| space.config_at(i))
+            .filter(|a| {
+                let r = f64::from(a.d_model) / f64::from(a.n_layers);
+                (20.0..=200.0).contains(&r)
+            })
+            .map(|a| eight.evaluate(&a))
+            .filter(|m| m.fits_memory && m.steps >= 1.0)
+            .map(|m| m.loss)
+            .fold(f64::INFINITY, f64::min);
+        assert!(out.best.loss <= brute);
+        // Missing interconnect is refused.
+        let err = search(&space, &SearchParams { interconnect: None, ..eight }).unwrap_err().to_string();
+        assert!(err.contains("interconnect"), "{err}");
     }
 
     #[test]

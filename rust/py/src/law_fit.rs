@@ -12,7 +12,8 @@ use crate::hardware::PyLaw;
 
 /// Fits E, A, B, alpha, beta (Huber on log loss, grid of starts) with `n_bootstrap` resampled
 /// refits. Returns a dict: `law` (a Law whose fit range is the data's), `objective`, `intervals`
-/// ({"E": (lo, hi), ...}, 95% bootstrap percentiles) and `bootstrap` (list of Laws).
+/// ({"E": (lo, hi), ...}, 95% bootstrap percentiles), `bootstrap` (list of valid Laws) and
+/// `bootstrap_rejected` (refits outside the law's valid domain, left out).
 #[pyfunction]
 #[pyo3(signature = (params, tokens, loss, n_bootstrap=200, seed=0))]
 pub fn fit_law<'py>(
@@ -43,5 +44,6 @@ pub fn fit_law<'py>(
     out.set_item("intervals", intervals)?;
     let boot: Vec<PyLaw> = fit.bootstrap.into_iter().map(|l| PyLaw(l, fit_range)).collect();
     out.set_item("bootstrap", boot)?;
+    out.set_item("bootstrap_rejected", fit.bootstrap_rejected)?;
     Ok(out)
 }

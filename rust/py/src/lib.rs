@@ -20,6 +20,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(metrics::predict, m)?)?;
     m.add_function(wrap_pyfunction!(metrics::evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(metrics::budget_s_from_usd, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics::collective_bytes_per_s, m)?)?;
     m.add_function(wrap_pyfunction!(search::search, m)?)?;
     m.add_function(wrap_pyfunction!(law_fit::fit_law, m)?)?;
     m.add("TimescaleError", py.get_type::<error::TimescaleError>())?;

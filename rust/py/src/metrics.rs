@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use timescale_core::metrics::validity;
+use timescale_core::search::MAX_CHIPS;
+use timescale_core::sharding::{evaluate_sharded, sharded_step, shardings, DataParallel, Interconnect, ShardedStep, Sharding};
 use timescale_core::{Architecture, Attention, Error, Metrics, Mlp, Precision};
 
 use crate::architecture::PyArchitecture;
@@ -40,9 +42,63 @@ pub fn budget_s_from_usd(usd: f64, usd_per_chip_hour: f64, chips: f64) -> PyResu
     Ok(timescale_core::metrics::budget_s_from_usd(usd, usd_per_chip_hour, chips))
 }
 
-/// Every metric of one configuration, as a dict keyed by the JSON field names.
+/// The interconnect of `chips` chips, or an error naming what is missing or out of range.
+pub fn interconnect_for(chips: u32, collective_bytes_per_s: Option<f64>) -> PyResult<Option<Interconnect>> {
+    if chips == 0 || chips > MAX_CHIPS {
+        return Err(to_py(Error::invalid("chips", chips, &format!("an integer in [1, {MAX_CHIPS}]"))));
+    }
+    match (chips, collective_bytes_per_s) {
+        (1, None) => Ok(None),
+        (_, Some(b)) => {
+            let ic = Interconnect { collective_bytes_per_s: b };
+            ic.validate().map_err(to_py)?;
+            Ok(Some(ic))
+        }
+        (_, None) => Err(to_py(Error::invalid(
+            "interconnect",
+            "missing",
+            "an [interconnect] section to train on more than one chip",
+        ))),
+    }
+}
+
+/// Collective bandwidth of one chip from a hardware file's links (the core's
+/// `Interconnect::from_links`). Unit: bytes/s.
 #[pyfunction]
-#[pyo3(signature = (arch, hardware, budget_s, law, unique_tokens=None))]
+pub fn collective_bytes_per_s(link_bytes_per_s: f64, links_per_chip: f64, figure_counts_both_directions: bool) -> f64 {
+    Interconnect::from_links(link_bytes_per_s, links_per_chip, figure_counts_both_directions).collective_bytes_per_s
+}
+
+/// A sharded step as a dict (sharding name, degrees, per-chip times and bytes, bound).
+pub fn step_dict<'py>(py: Python<'py>, st: &ShardedStep) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("sharding", st.sharding.name())?;
+    d.set_item("dp", st.sharding.dp)?;
+    d.set_item("tp", st.sharding.tp)?;
+    d.set_item("fsdp", st.sharding.data == DataParallel::Sharded && st.sharding.dp > 1)?;
+    d.set_item("memory_bytes", st.memory_bytes)?;
+    d.set_item("memcpy_bytes", st.memcpy_bytes)?;
+    d.set_item("compute_s", st.compute_s)?;
+    d.set_item("dp_comm_s", st.dp_comm_s)?;
+    d.set_item("tp_comm_s", st.tp_comm_s)?;
+    d.set_item("dp_comm_bytes", st.dp_comm_bytes)?;
+    d.set_item("tp_comm_bytes", st.tp_comm_bytes)?;
+    d.set_item("step_time_s", st.step_time_s)?;
+    d.set_item("bound", st.bound.name())?;
+    Ok(d)
+}
+
+/// The single-chip step as a sharded one (no communication), for its bound.
+pub fn single_chip_step(arch: &Architecture, hw: &timescale_core::Hardware) -> Option<ShardedStep> {
+    sharded_step(arch, hw, &Interconnect { collective_bytes_per_s: 1.0 }, Sharding::SINGLE)
+}
+
+/// Every metric of one configuration, as a dict keyed by the JSON field names. With `chips` > 1
+/// (and the interconnect's collective bandwidth) the configuration trains on that many chips with
+/// its fastest sharding that fits; `shardings` then lists every sharding considered.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (arch, hardware, budget_s, law, unique_tokens=None, chips=1, collective_bytes_per_s=None))]
 pub fn predict<'py>(
     py: Python<'py>,
     arch: &PyArchitecture,
@@ -50,11 +106,42 @@ pub fn predict<'py>(
     budget_s: f64,
     law: &PyLaw,
     unique_tokens: Option<f64>,
+    chips: u32,
+    collective_bytes_per_s: Option<f64>,
 ) -> PyResult<Bound<'py, PyDict>> {
     check_budget(budget_s)?;
     check_unique_tokens(unique_tokens)?;
-    let m = timescale_core::evaluate_with_data(&arch.0, &hardware.0, budget_s, &law.0, unique_tokens);
+    let ic = interconnect_for(chips, collective_bytes_per_s)?;
+    let (m, step) = match ic {
+        Some(ic) if chips > 1 => evaluate_sharded(&arch.0, &hardware.0, &ic, chips, budget_s, &law.0, unique_tokens),
+        _ => (
+            timescale_core::evaluate_with_data(&arch.0, &hardware.0, budget_s, &law.0, unique_tokens),
+            single_chip_step(&arch.0, &hardware.0),
+        ),
+    };
     let d = PyDict::new(py);
+    d.set_item("chips", chips)?;
+    d.set_item("step", step.map(|st| step_dict(py, &st)).transpose()?)?;
+    let mut all = Vec::new();
+    if let Some(ic) = ic {
+        for s in shardings(chips) {
+            if let Some(st) = sharded_step(&arch.0, &hardware.0, &ic, s) {
+                let sd = step_dict(py, &st)?;
+                sd.set_item("divides", true)?;
+                sd.set_item("fits_memory", st.memory_bytes <= hardware.0.usable_hbm_bytes())?;
+                all.push(sd);
+            } else {
+                let sd = PyDict::new(py);
+                sd.set_item("sharding", s.name())?;
+                sd.set_item("dp", s.dp)?;
+                sd.set_item("tp", s.tp)?;
+                sd.set_item("divides", false)?;
+                sd.set_item("fits_memory", false)?;
+                all.push(sd);
+            }
+        }
+    }
+    d.set_item("shardings", all)?;
     d.set_item("params", m.params)?;
     d.set_item("non_embedding_params", m.non_embedding_params)?;
     d.set_item("flops_per_step", m.flops_per_step)?;

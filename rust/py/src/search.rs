@@ -5,12 +5,12 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use timescale_core::pareto::Candidate;
 use timescale_core::search::{finish, search_range, Guards, Partial, SearchParams};
-use timescale_core::{evaluate_with_data, Attention, Mlp, Precision, SearchSpace};
+use timescale_core::{Attention, Mlp, Precision, SearchSpace};
 
 use crate::architecture::PyArchitecture;
 use crate::error::to_py;
 use crate::hardware::{PyHardware, PyLaw};
-use crate::metrics::metric_columns;
+use crate::metrics::{interconnect_for, metric_columns, single_chip_step};
 
 /// Configurations per GIL-free call: small enough that Ctrl-C and progress are checked several
 /// times a second, large enough that the per-call overhead is invisible.
@@ -133,11 +133,23 @@ fn candidate_columns<'py>(
     cands: &[Candidate],
 ) -> PyResult<Bound<'py, PyDict>> {
     let archs: Vec<_> = cands.iter().map(|c| space.config_at(c.index).expect("feasible configs are well-formed")).collect();
-    let metrics: Vec<_> = archs
+    let evaluated: Vec<_> = archs
         .iter()
-        .map(|a| evaluate_with_data(a, &params.hardware, params.budget_s, &params.law, params.unique_tokens))
+        .map(|a| match params.evaluate_with_sharding(a) {
+            (m, Some(st)) => (m, Some(st)),
+            (m, None) => (m, single_chip_step(a, &params.hardware)),
+        })
         .collect();
+    let metrics: Vec<_> = evaluated.iter().map(|(m, _)| *m).collect();
+    let steps: Vec<_> = evaluated.iter().map(|(_, st)| st.expect("feasible configs have a step")).collect();
     let out = PyDict::new(py);
+    out.set_item("sharding", steps.iter().map(|st| st.sharding.name()).collect::<Vec<String>>())?;
+    out.set_item("dp", steps.iter().map(|st| i64::from(st.sharding.dp)).collect::<Vec<i64>>().into_pyarray(py))?;
+    out.set_item("tp", steps.iter().map(|st| i64::from(st.sharding.tp)).collect::<Vec<i64>>().into_pyarray(py))?;
+    out.set_item("compute_s", steps.iter().map(|st| st.compute_s).collect::<Vec<f64>>().into_pyarray(py))?;
+    out.set_item("dp_comm_s", steps.iter().map(|st| st.dp_comm_s).collect::<Vec<f64>>().into_pyarray(py))?;
+    out.set_item("tp_comm_s", steps.iter().map(|st| st.tp_comm_s).collect::<Vec<f64>>().into_pyarray(py))?;
+    out.set_item("bound", steps.iter().map(|st| st.bound.name()).collect::<Vec<&str>>())?;
     let int = |f: fn(&timescale_core::Architecture) -> u32| archs.iter().map(|a| i64::from(f(a))).collect::<Vec<i64>>();
     out.set_item("index", cands.iter().map(|c| c.index).collect::<Vec<u64>>().into_pyarray(py))?;
     out.set_item("d_model", int(|a| a.d_model).into_pyarray(py))?;
@@ -164,7 +176,7 @@ fn candidate_columns<'py>(
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 #[pyo3(signature = (space, hardware, budget_s, law, *, top_k=10, aspect_ratio_min=20.0, aspect_ratio_max=200.0,
-    max_tokens_per_step=None, unique_tokens=None, progress=None))]
+    max_tokens_per_step=None, unique_tokens=None, chips=1, collective_bytes_per_s=None, progress=None))]
 pub fn search<'py>(
     py: Python<'py>,
     space: &PySearchSpace,
@@ -176,8 +188,11 @@ pub fn search<'py>(
     aspect_ratio_max: f64,
     max_tokens_per_step: Option<f64>,
     unique_tokens: Option<f64>,
+    chips: u32,
+    collective_bytes_per_s: Option<f64>,
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let interconnect = interconnect_for(chips, collective_bytes_per_s)?;
     let params = SearchParams {
         hardware: hardware.0,
         budget_s,
@@ -185,14 +200,18 @@ pub fn search<'py>(
         guards: Guards { aspect_ratio_min, aspect_ratio_max, max_tokens_per_step },
         top_k,
         unique_tokens,
+        chips,
+        interconnect,
     };
     params.validate().map_err(to_py)?;
     let s = &space.0;
     let size = s.validate().map_err(to_py)?;
     let mut acc = Partial::empty();
     let mut start = 0;
+    // Many chips evaluate every sharding of every configuration: smaller calls keep Ctrl-C prompt.
+    let call_chunk = if chips > 1 { CALL_CHUNK / 16 } else { CALL_CHUNK };
     while start < size {
-        let end = (start + CALL_CHUNK).min(size);
+        let end = (start + call_chunk).min(size);
         let part = py.detach(|| search_range(s, &params, start, end));
         acc = acc.merge(part, top_k);
         start = end;
@@ -211,6 +230,7 @@ pub fn search<'py>(
     r.set_item("memory", out.rejected.memory)?;
     r.set_item("budget", out.rejected.budget)?;
     r.set_item("batch_cap", out.rejected.batch_cap)?;
+    r.set_item("unshardable", out.rejected.unshardable)?;
     d.set_item("rejected", r)?;
     d.set_item("best", candidate_columns(py, s, &params, std::slice::from_ref(&out.best))?)?;
     d.set_item("top", candidate_columns(py, s, &params, &out.top)?)?;

@@ -1,0 +1,482 @@
+//! Many chips: data parallel (DP), fully sharded data parallel (FSDP, ZeRO-3) and tensor parallel
+//! (TP, Megatron-LM) training of one configuration, and the collective communication each needs.
+//!
+//! A sharding puts `dp x tp` chips on a grid. Each chip runs the *per-chip shard* of the model, an
+//! [`Architecture`] of its own, so that the operation table, FLOPs, MEMCPY, memory and the
+//! hardware's step-time model apply to it unchanged:
+//! - data parallel (either kind) gives each chip `batch_size / dp` sequences;
+//! - tensor parallel (Shoeybi et al. 2019, Megatron-LM) splits the attention heads (Q, K, V and
+//!   output projections by head), the MLP's hidden width `d_ff` and the vocabulary (embedding and
+//!   logits, vocabulary-parallel) over `tp` chips; the residual stream, norms and their
+//!   activations (width `d_model`) are replicated on every TP chip. So the shard has
+//!   `n_heads / tp`, `n_kv_heads / tp`, `d_ff / tp` and `ceil(vocab / tp)` (padded).
+//! - FSDP (ZeRO stage 3; Rajbhandari et al. 2020) also shards parameters, gradients and AdamW
+//!   moments over the `dp` chips: each chip updates `1/dp` of the shard's parameters, and holds
+//!   the full weights of at most two layers at a time (the one computing and the one prefetched).
+//!
+//! Communication per chip per step (ring collectives over `n` chips; `S` = bytes of the whole
+//! tensor; Patarasuk & Yuan 2009): all-reduce moves `2 (n-1)/n S`, all-gather and reduce-scatter
+//! `(n-1)/n S` through each chip's links:
+//! - DP: one all-reduce of the gradients, `S = shard params x param_bytes`;
+//! - FSDP: all-gather of the weights in the forward pass, again in the backward pass, and a
+//!   reduce-scatter of the gradients: `3 (n-1)/n S` (ZeRO-3's 1.5x of DP's volume);
+//! - TP: all-reduce of the activations `S = (tokens per chip) x d_model x activation_bytes`, twice
+//!   per layer forward (after the attention output and the MLP output projections) and twice
+//!   backward (the gradients entering the attention and MLP input projections), plus one forward
+//!   (the vocabulary-parallel embedding) and one backward (the gradient from the vocabulary-parallel
+//!   logits): `4 L + 2` per step. The cross-entropy's per-token max and sum reductions (8 bytes a
+//!   token) are left out.
+//!
+//! Overlap assumption: DP and FSDP collectives are issued layer by layer while other layers
+//! compute (DDP gradient buckets, FSDP prefetch, XLA's asynchronous collectives) and overlap the
+//! step's computation entirely; TP all-reduces sit between dependent matmuls and add to it:
+//! `step = max(compute, dp_comm) + tp_comm`. Collective latency (per message) and the memory
+//! traffic of the communication buffers are not modelled; the two groups (DP, TP) share one
+//! link budget as if they did not run at the same time.
+
+use crate::architecture::Architecture;
+use crate::error::{Error, Result};
+use crate::flops::flops_per_step;
+use crate::hardware::Hardware;
+use crate::loss::Law;
+use crate::memcpy::{memcpy_bytes_in_pass, memcpy_bytes_per_step, Pass};
+use crate::memory::{memory_bytes, static_bytes};
+use crate::metrics::{law_tokens, tokens_in_budget, Metrics};
+use crate::params::{non_embedding_params, total_params};
+use crate::step_time::StepTimeModel;
+
+/// The chip-to-chip network, as ring collectives see it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Interconnect {
+    /// Bytes per second one chip sends (and at the same time receives) in a ring collective.
+    /// Unit: bytes/s.
+    pub collective_bytes_per_s: f64,
+}
+
+impl Interconnect {
+    /// From a hardware file's `[interconnect]`: `link_bytes_per_s` per link, `links_per_chip`.
+    /// A torus (TPU) link figure is one-way and a collective drives every link of the chip at once
+    /// (a bidirectional ring in each dimension): `links x link`. A switched network's figure
+    /// (NVLink: "900 GB/s per GPU") counts both directions: half of `links x link` each way.
+    pub fn from_links(link_bytes_per_s: f64, links_per_chip: f64, figure_counts_both_directions: bool) -> Interconnect {
+        let total = link_bytes_per_s * links_per_chip;
+        Interconnect { collective_bytes_per_s: if figure_counts_both_directions { total / 2.0 } else { total } }
+    }
+
+    /// Seconds of a ring all-reduce of `bytes` over `n` chips: `2 (n-1)/n bytes / bandwidth`.
+    #[inline]
+    pub fn all_reduce_s(&self, bytes: f64, n: u32) -> f64 {
+        2.0 * ring_fraction(n) * bytes / self.collective_bytes_per_s
+    }
+
+    /// Seconds of a ring all-gather (or reduce-scatter) whose whole tensor is `bytes`:
+    /// `(n-1)/n bytes / bandwidth`.
+    #[inline]
+    pub fn all_gather_s(&self, bytes: f64, n: u32) -> f64 {
+        ring_fraction(n) * bytes / self.collective_bytes_per_s
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let b = self.collective_bytes_per_s;
+        if !(b.is_finite() && (1e6..=1e15).contains(&b)) {
+            return Err(Error::invalid("collective_bytes_per_s", b, "bytes/s in [1e6, 1e15]"));
+        }
+        Ok(())
+    }
+}
+
+#[inline]
+fn ring_fraction(n: u32) -> f64 {
+    let n = f64::from(n.max(1));
+    (n - 1.0) / n
+}
+
+/// How the data-parallel dimension treats parameters, gradients and optimizer state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DataParallel {
+    /// Every chip keeps all of them (DP).
+    Replicated,
+    /// Sharded over the data-parallel chips (FSDP / ZeRO-3).
+    Sharded,
+}
+
+/// A way to spread training over `dp x tp` chips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sharding {
+    pub dp: u32,
+    pub tp: u32,
+    pub data: DataParallel,
+}
+
+impl Sharding {
+    pub const SINGLE: Sharding = Sharding { dp: 1, tp: 1, data: DataParallel::Replicated };
+
+    pub fn chips(&self) -> u32 {
+        self.dp * self.tp
+    }
+
+    /// e.g. "DP 8", "FSDP 4 x TP 2", "TP 8", "single chip".
+    pub fn name(&self) -> String {
+        let data = match self.data {
+            DataParallel::Replicated => "DP",
+            DataParallel::Sharded => "FSDP",
+        };
+        match (self.dp, self.tp) {
+            (1, 1) => "single chip".to_string(),
+            (dp, 1) => format!("{data} {dp}"),
+            (1, tp) => format!("TP {tp}"),
+            (dp, tp) => format!("{data} {dp} x TP {tp}"),
+        }
+    }
+}
+
+/// Every sharding of `chips` chips: each divisor `tp` of `chips` with `dp = chips / tp`, DP before
+/// FSDP (FSDP over one chip is DP), fewer TP chips first. That order breaks ties.
+pub fn shardings(chips: u32) -> Vec<Sharding> {
+    let mut out = Vec::new();
+    for tp in (1..=chips).filter(|t| chips.is_multiple_of(*t)) {
+        let dp = chips / tp;
+        out.push(Sharding { dp, tp, data: DataParallel::Replicated });
+        if dp > 1 {
+            out.push(Sharding { dp, tp, data: DataParallel::Sharded });
+        }
+    }
+    out
+}
+
+/// The architecture one chip runs (see the module docs), or `None` when `sharding` does not divide
+/// it: `dp` must divide `batch_size`, `tp` must divide `n_kv_heads` (hence `n_heads`) and `d_ff`.
+pub fn shard(arch: &Architecture, s: Sharding) -> Option<Architecture> {
+    if s.dp == 0 || s.tp == 0 {
+        return None;
+    }
+    if !arch.batch_size.is_multiple_of(s.dp) || !arch.n_kv_heads.is_multiple_of(s.tp) || !arch.d_ff.is_multiple_of(s.tp) {
+        return None;
+    }
+    Some(Architecture {
+        batch_size: arch.batch_size / s.dp,
+        n_heads: arch.n_heads / s.tp,
+        n_kv_heads: arch.n_kv_heads / s.tp,
+        d_ff: arch.d_ff / s.tp,
+        vocab_size: arch.vocab_size.div_ceil(s.tp),
+        ..*arch
+    })
+}
+
+/// What limits a sharded step most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// Moving bytes through device memory (MEMCPY).
+    Memory,
+    Compute,
+    /// Collective communication that computation does not hide.
+    Communication,
+}
+
+impl Bound {
+    pub fn name(self) -> &'static str {
+        match self {
+            Bound::Memory => "memory",
+            Bound::Compute => "compute",
+            Bound::Communication => "communication",
+        }
+    }
+}
+
+/// One sharded training step, per chip. Units: seconds and bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShardedStep {
+    pub sharding: Sharding,
+    /// Peak device memory on one chip (bytes).
+    pub memory_bytes: f64,
+    /// MEMCPY of one chip's step (bytes).
+    pub memcpy_bytes: f64,
+    /// The chip's step without communication, by the hardware's step-time model (s).
+    pub compute_s: f64,
+    /// DP all-reduce or FSDP gathers and reduce-scatter (s), overlapped with `compute_s`.
+    pub dp_comm_s: f64,
+    /// TP all-reduces (s), not overlapped.
+    pub tp_comm_s: f64,
+    /// Bytes each chip sends per step in DP/FSDP collectives and in TP collectives.
+    pub dp_comm_bytes: f64,
+    pub tp_comm_bytes: f64,
+    /// `max(compute_s, dp_comm_s) + tp_comm_s` (s).
+    pub step_time_s: f64,
+    pub bound: Bound,
+}
+
+/// Bytes one chip sends per step in the data-parallel collectives (see the module docs).
+pub fn dp_comm_bytes(shard: &Architecture, s: Sharding) -> f64 {
+    let grads = total_params(shard) * shard.precision.param_bytes;
+    match s.data {
+        DataParallel::Replicated => 2.0 * ring_fraction(s.dp) * grads,
+        DataParallel::Sharded => 3.0 * ring_fraction(s.dp) * grads,
+    }
+}
+
+/// Bytes one chip sends per step in the tensor-parallel all-reduces (see the module docs).
+pub fn tp_comm_bytes(shard: &Architecture, s: Sharding) -> f64 {
+    let per = shard.tokens_per_step() * f64::from(shard.d_model) * shard.precision.activation_bytes;
+    (4.0 * f64::from(shard.n_layers) + 2.0) * 2.0 * ring_fraction(s.tp) * per
+}
+
+/// Marginal seconds per parameter-proportional byte of the hardware's model (what sharding the
+/// optimizer update saves per byte): the fixed-byte rate of the split model, the byte rate of the
+/// linear one, and the bandwidth of the rooflines (AdamW is memory-bound).
+fn seconds_per_fixed_byte(m: &StepTimeModel) -> f64 {
+    match *m {
+        StepTimeModel::Linear { s_per_memcpy_byte, .. } => s_per_memcpy_byte,
+        StepTimeModel::SplitLinear { s_per_fixed_byte, .. } => s_per_fixed_byte,
+        StepTimeModel::RooflineMax { memcpy_bytes_per_s, .. } | StepTimeModel::PerOpRoofline { memcpy_bytes_per_s, .. } => {
+            1.0 / memcpy_bytes_per_s
+        }
+    }
+}
+
+/// The step of `arch` under sharding `s`, or `None` if `s` does not divide it.
+pub fn sharded_step(arch: &Architecture, hw: &Hardware, ic: &Interconnect, s: Sharding) -> Option<ShardedStep> {
+    let sh = shard(arch, s)?;
+    let flops = flops_per_step(&sh);
+    let mut memcpy = memcpy_bytes_per_step(&sh);
+    let mut compute_s = hw.step_time.step_time_for(&sh, flops, memcpy);
+    let parts = hw.step_time.parts(&sh, flops, memcpy);
+    let (mut memory_s, compute_only_s) = (parts.memory_s, parts.compute_s);
+    let mut memory = memory_bytes(&sh);
+    if s.data == DataParallel::Sharded && s.dp > 1 {
+        // Each chip updates 1/dp of the parameters; holds 1/dp of params, grads and moments, plus
+        // two layers of gathered weights.
+        let saved_bytes = (1.0 - 1.0 / f64::from(s.dp)) * memcpy_bytes_in_pass(&sh, Pass::Optimizer);
+        let saved_s = saved_bytes * seconds_per_fixed_byte(&hw.step_time);
+        memcpy -= saved_bytes;
+        compute_s -= saved_s;
+        memory_s -= saved_s;
+        let layer_weights = non_embedding_params(&sh) / f64::from(sh.n_layers) * sh.precision.param_bytes;
+        memory = memory - (1.0 - 1.0 / f64::from(s.dp)) * static_bytes(&sh) + 2.0 * layer_weights.min(static_bytes(&sh));
+    }
+    let dp_bytes = if s.dp > 1 { dp_comm_bytes(&sh, s) } else { 0.0 };
+    let tp_bytes = if s.tp > 1 { tp_comm_bytes(&sh, s) } else { 0.0 };
+    let dp_comm_s = dp_bytes / ic.collective_bytes_per_s;
+    let tp_comm_s = tp_bytes / ic.collective_bytes_per_s;
+    let step_time_s = compute_s.max(dp_comm_s) + tp_comm_s;
+    let exposed_comm = (dp_comm_s - compute_s).max(0.0) + tp_comm_s;
+    let bound = if exposed_comm > memory_s.max(compute_only_s) {
+        Bound::Communication
+    } else if compute_only_s > memory_s {
+        Bound::Compute
+    } else {
+        Bound::Memory
+    };
+    Some(ShardedStep {
+        sharding: s,
+        memory_bytes: memory,
+        memcpy_bytes: memcpy,
+        compute_s,
+        dp_comm_s,
+        tp_comm_s,
+        dp_comm_bytes: dp_bytes,
+        tp_comm_bytes: tp_bytes,
+        step_time_s,
+        bound,
+    })
+}
+
+/// The fastest sharding of `arch` over `chips` chips among those that fit in one chip's usable
+/// memory (ties: the earlier in [`shardings`] order). `Err(least memory)` when none fits, with the
+/// smallest per-chip memory any sharding needs (bytes; +inf if no sharding divides `arch`).
+pub fn best_sharding(arch: &Architecture, hw: &Hardware, ic: &Interconnect, chips: u32) -> std::result::Result<ShardedStep, f64> {
+    let usable = hw.usable_hbm_bytes();
+    let mut best: Option<ShardedStep> = None;
+    let mut least_memory = f64::INFINITY;
+    for s in shardings(chips) {
+        let Some(step) = sharded_step(arch, hw, ic, s) else { continue };
+        least_memory = least_memory.min(step.memory_bytes);
+        if step.memory_bytes > usable {
+            continue;
+        }
+        if best.is_none_or(|b| step.step_time_s < b.step_time_s) {
+            best = Some(step);
+        }
+    }
+    best.ok_or(least_memory)
+}
+
+/// Every metric of `arch` trained on `chips` chips with its best sharding (see [`best_sharding`]).
+/// Memory and MEMCPY are per chip, FLOPs and parameters of the whole model, tokens global. When
+/// no sharding fits, `fits_memory` is false, `memory_bytes` is the least any sharding needs, and
+/// step time and loss are +inf.
+pub fn evaluate_sharded(
+    arch: &Architecture,
+    hw: &Hardware,
+    ic: &Interconnect,
+    chips: u32,
+    budget_s: f64,
+    law: &Law,
+    unique_tokens: Option<f64>,
+) -> (Metrics, Option<ShardedStep>) {
+    let params = total_params(arch);
+    let non_embedding = non_embedding_params(arch);
+    let base = Metrics {
+        params,
+        non_embedding_params: non_embedding,
+        flops_per_step: flops_per_step(arch),
+        ..Metrics::default()
+    };
+    match best_sharding(arch, hw, ic, chips) {
+        Ok(step) => {
+            let (steps, tokens) = tokens_in_budget(budget_s, step.step_time_s, arch.tokens_per_step());
+            let effective_tokens = law_tokens(tokens, unique_tokens);
+            let loss = law.loss(law.n_for(params, non_embedding), effective_tokens);
+            let m = Metrics {
+                memcpy_bytes_per_step: step.memcpy_bytes,
+                memory_bytes: step.memory_bytes,
+                fits_memory: true,
+                step_time_s: step.step_time_s,
+                steps,
+                tokens,
+                effective_tokens,
+                loss,
+                ..base
+            };
+            (m, Some(step))
+        }
+        Err(least) => (
+            Metrics {
+                memory_bytes: least,
+                fits_memory: false,
+                step_time_s: f64::INFINITY,
+                loss: f64::INFINITY,
+                ..base
+            },
+            None,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::architecture::tests::llama_7b;
+    use crate::metrics::evaluate;
+    use crate::loss::HOFFMANN;
+
+    fn hw() -> Hardware {
+        Hardware {
+            hbm_bytes: 80.0 * 1_073_741_824.0,
+            usable_hbm_fraction: 0.9,
+            step_time: StepTimeModel::Linear { s_per_memcpy_byte: 1.0 / 3e12, s_per_flop: 1.0 / 5e14, overhead_s: 0.0 },
+        }
+    }
+
+    fn ic() -> Interconnect {
+        Interconnect { collective_bytes_per_s: 1e11 }
+    }
+
+    #[test]
+    fn shardings_of_eight_chips() {
+        let names: Vec<String> = shardings(8).iter().map(Sharding::name).collect();
+        assert_eq!(
+            names,
+            ["DP 8", "FSDP 8", "DP 4 x TP 2", "FSDP 4 x TP 2", "DP 2 x TP 4", "FSDP 2 x TP 4", "TP 8"]
+        );
+        assert_eq!(shardings(1), vec![Sharding::SINGLE]);
+    }
+
+    #[test]
+    fn one_chip_is_the_single_chip_model() {
+        let a = llama_7b();
+        let h = Hardware { hbm_bytes: 1e15, ..hw() };
+        let (m, step) = evaluate_sharded(&a, &h, &ic(), 1, 3600.0, &HOFFMANN, None);
+        let single = evaluate(&a, &h, 3600.0, &HOFFMANN);
+        let step = step.unwrap();
+        assert_eq!(step.sharding, Sharding::SINGLE);
+        assert_eq!(m.step_time_s, single.step_time_s);
+        assert_eq!(m.memory_bytes, single.memory_bytes);
+        assert_eq!(m.loss, single.loss);
+        assert_eq!(step.dp_comm_s + step.tp_comm_s, 0.0);
+    }
+
+    /// d 8, 2 layers, 4 heads of 2 (q 8), 2 KV heads (kv 4), GELU d_ff 16, vocab 16 untied,
+    /// seq 4, batch 4; fp32 parameters (4 B), bf16 activations (2 B).
+    fn small() -> Architecture {
+        Architecture {
+            d_model: 8,
+            n_layers: 2,
+            n_heads: 4,
+            n_kv_heads: 2,
+            head_dim: 2,
+            d_ff: 16,
+            mlp: crate::architecture::Mlp::Gelu,
+            attention: crate::architecture::Attention::Flash,
+            tied_embeddings: false,
+            seq_len: 4,
+            batch_size: 4,
+            vocab_size: 16,
+            precision: crate::architecture::Precision::default(),
+        }
+    }
+
+    #[test]
+    fn shard_and_communication_volumes_by_hand() {
+        let a = small();
+        // Whole model: layer = 8 (8 + 8) + 8 x 8 + 2 x 8 x 16 + 16 = 464; 2 layers + final norm
+        // = 936; embeddings 2 x 16 x 8 = 256; total 1192.
+        assert_eq!(total_params(&a), 1192.0);
+        let s = Sharding { dp: 2, tp: 2, data: DataParallel::Replicated };
+        let sh = shard(&a, s).unwrap();
+        assert_eq!((sh.batch_size, sh.n_heads, sh.n_kv_heads, sh.d_ff, sh.vocab_size), (2, 2, 1, 8, 8));
+        assert_eq!(sh.d_model, 8);
+        // Shard: layer = 8 (4 + 4) + 4 x 8 + 2 x 8 x 8 + 16 = 240; 2 x 240 + 8 = 488; + 2 x 8 x 8.
+        assert_eq!(total_params(&sh), 616.0);
+        // DP all-reduce over 2: 2 x 1/2 x 616 x 4 B.
+        assert_eq!(dp_comm_bytes(&sh, s), 2464.0);
+        // FSDP: gather, gather, reduce-scatter: 3 x 1/2 x 2464 B.
+        assert_eq!(dp_comm_bytes(&sh, Sharding { data: DataParallel::Sharded, ..s }), 3696.0);
+        // TP: (4 x 2 + 2) all-reduces of 8 tokens x 8 x 2 B = 128 B, each 2 x 1/2 x 128 B.
+        assert_eq!(tp_comm_bytes(&sh, s), 1280.0);
+        // Indivisible: 3 does not divide batch 4; 4 does not divide 2 KV heads.
+        assert!(shard(&a, Sharding { dp: 3, tp: 1, data: DataParallel::Replicated }).is_none());
+        assert!(shard(&a, Sharding { dp: 1, tp: 4, data: DataParallel::Replicated }).is_none());
+    }
+
+    #[test]
+    fn step_time_adds_exposed_communication() {
+        let a = small();
+        let slow = Interconnect { collective_bytes_per_s: 1e3 };
+        let s = Sharding { dp: 2, tp: 2, data: DataParallel::Replicated };
+        let st = sharded_step(&a, &hw(), &slow, s).unwrap();
+        assert_eq!(st.dp_comm_s, 2464.0 / 1e3);
+        assert_eq!(st.tp_comm_s, 1280.0 / 1e3);
+        assert_eq!(st.step_time_s, st.compute_s.max(st.dp_comm_s) + st.tp_comm_s);
+        assert_eq!(st.bound, Bound::Communication);
+        let fast = Interconnect { collective_bytes_per_s: 1e15 };
+        assert_ne!(sharded_step(&a, &hw(), &fast, s).unwrap().bound, Bound::Communication);
+    }
+
+    #[test]
+    fn ring_collectives_by_hand() {
+        let ic = Interconnect { collective_bytes_per_s: 100.0 };
+        assert_eq!(ic.all_reduce_s(400.0, 4), 6.0); // 2 x 3/4 x 400 / 100
+        assert_eq!(ic.all_gather_s(400.0, 4), 3.0);
+        assert_eq!(ic.all_reduce_s(400.0, 1), 0.0);
+        // TPU v4: 6 one-way links of 45 GB/s; NVLink's 900 GB/s counts both directions.
+        assert_eq!(Interconnect::from_links(4.5e10, 6.0, false).collective_bytes_per_s, 2.7e11);
+        assert_eq!(Interconnect::from_links(9e11, 1.0, true).collective_bytes_per_s, 4.5e11);
+    }
+
+    #[test]
+    fn fsdp_makes_a_model_fit_that_dp_cannot() {
+        // LLaMA-7B: 6.74e9 params x 16 B of params, grads and moments = 108 GB > 72 GB usable.
+        let a = Architecture { batch_size: 8, ..llama_7b() };
+        let h = hw();
+        assert!(best_sharding(&a, &h, &ic(), 1).is_err());
+        let dp = sharded_step(&a, &h, &ic(), Sharding { dp: 8, tp: 1, data: DataParallel::Replicated }).unwrap();
+        let fsdp = sharded_step(&a, &h, &ic(), Sharding { dp: 8, tp: 1, data: DataParallel::Sharded }).unwrap();
+        assert!(dp.memory_bytes > h.usable_hbm_bytes() && fsdp.memory_bytes < h.usable_hbm_bytes());
+        let best = best_sharding(&a, &h, &ic(), 8).unwrap();
+        assert_ne!(best.sharding, dp.sharding, "{}", best.sharding.name());
+        assert!(best.memory_bytes <= h.usable_hbm_bytes());
+        // The step on each chip is shorter than the whole batch on one (imaginary, big) chip.
+        let big = Hardware { hbm_bytes: 1e15, ..h };
+        assert!(best.step_time_s < evaluate(&a, &big, 1.0, &HOFFMANN).step_time_s);
+    }
+}

@@ -1,0 +1,157 @@
+"""Many chips: shardings chosen by the core, their memory and communication, the CLI's chip-count
+choice under a money budget, and the communication volumes checked against XLA's compiled
+collectives on a mesh of host devices."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from timescale_frontier import Architecture, Hardware, InvalidInputError, predict, search
+from timescale_frontier.cli import frontier_main, main
+
+LLAMA_7B = dict(d_model=4096, n_layers=32, n_heads=32, d_ff=11008, mlp="swiglu", vocab_size=32000, batch_size=16)
+
+
+def test_collective_bandwidth_from_links_by_hand():
+    # TPU v4: 6 one-way ICI links of 4.5e10 B/s, all driven at once by a torus collective.
+    assert Hardware.load("tpu_v4").collective_bytes_per_s == pytest.approx(6 * 4.5e10)
+    # H100: NVLink 4's 9e11 B/s per GPU counts both directions.
+    assert Hardware.load("h100_sxm").collective_bytes_per_s == pytest.approx(4.5e11)
+    assert Hardware.load("cpu").collective_bytes_per_s is None
+
+
+def test_a_model_too_big_for_one_chip_trains_sharded_on_eight():
+    hw = Hardware.load("h100_sxm")
+    a = Architecture(**LLAMA_7B)
+    one = predict(a, hw, 24)
+    assert not one.fits_memory and "does not fit in the chip's usable memory" in one.warnings
+    eight = predict(a, hw, 24, chips=8)
+    assert eight.fits_memory and eight.loss is not None and eight.chips == 8
+    st = eight.step
+    assert st["sharding"] != "DP 8" and st["memory_bytes"] <= hw.hbm_bytes * hw.usable_hbm_fraction
+    by_name = {s["sharding"]: s for s in eight.shardings}
+    # Plain data parallelism keeps all 16 bytes per parameter on every chip: it cannot fit.
+    assert not by_name["DP 8"]["fits_memory"] and by_name["DP 8"]["memory_bytes"] > 16 * one.params
+    # The chosen sharding is the fastest of those that fit.
+    fitting = [s for s in eight.shardings if s["divides"] and s["fits_memory"]]
+    assert st["step_time_s"] == min(s["step_time_s"] for s in fitting)
+    # Step time = max(compute, data-parallel communication) + tensor-parallel communication.
+    assert st["step_time_s"] == pytest.approx(max(st["compute_s"], st["dp_comm_s"]) + st["tp_comm_s"])
+    assert st["bound"] in ("memory", "compute", "communication")
+    assert eight.tokens == eight.steps * a.batch_size * a.seq_len
+
+
+def test_data_parallel_volumes_by_hand():
+    """DP over 4 chips of a small model: each chip all-reduces its gradients,
+    2 (n-1)/n x params x 4 bytes; FSDP gathers twice and reduce-scatters once, 3 (n-1)/n."""
+    hw = Hardware.load("h100_sxm")
+    a = Architecture(64, 2, 4, seq_len=32, batch_size=8, vocab_size=256)
+    p = predict(a, hw, 1, chips=4)
+    n = p.params  # the whole model: DP and FSDP shards keep every layer
+    by_name = {s["sharding"]: s for s in p.shardings}
+    assert by_name["DP 4"]["dp_comm_bytes"] == pytest.approx(2 * 3 / 4 * n * 4)
+    assert by_name["FSDP 4"]["dp_comm_bytes"] == pytest.approx(3 * 3 / 4 * n * 4)
+    assert by_name["DP 4"]["tp_comm_bytes"] == 0
+    # TP 4 over 4 heads: (4 L + 2) all-reduces of (8 x 32 tokens) x 64 x 2 bytes, 2 x 3/4 each.
+    assert by_name["TP 4"]["tp_comm_bytes"] == pytest.approx((4 * 2 + 2) * 2 * 3 / 4 * 8 * 32 * 64 * 2)
+
+
+def test_chips_must_be_backed_by_an_interconnect():
+    with pytest.raises(InvalidInputError, match="needs an \\[interconnect\\] section"):
+        predict(Architecture(64, 2, 4), Hardware.load("cpu"), 1, chips=2)
+    with pytest.raises(InvalidInputError, match="at most interconnect.max_chips = 8"):
+        search(Hardware.load("h100_sxm"), 1, {"d_model": [1024]}, chips=16)
+
+
+def test_search_on_many_chips_reports_the_sharding_and_beats_one_chip():
+    hw = Hardware.load("h100_sxm")
+    space = {"d_model": "1024:4096:512", "n_layers": "8:32:8", "seq_len": [2048], "batch_size": [64, 256]}
+    one = search(hw, 24, space)
+    eight = search(hw, 24, space, chips=8)
+    assert eight.chips == 8 and eight.best["sharding"] != "single chip"
+    # Eight times the chips for the same hours: more tokens, a lower loss.
+    assert eight.best["loss"] < one.best["loss"]
+    assert any("On 8 chips it trains with" in line for line in eight.explain())
+    doc = eight.to_dict()
+    assert doc["chips"] == 8 and doc["best"]["sharding"] == eight.best["sharding"]
+
+
+def test_cli_chooses_the_chip_count_for_a_money_budget():
+    args = ["--hardware", "h100_sxm", "--budget-usd", "2000", "--chips", "1,2,4,8", "-q"]
+    args += ["--d-model", "1024:4096:512", "--n-layers", "8:32:8", "--seq-len", "2048", "--batch-size", "64,256"]
+    r = CliRunner().invoke(frontier_main, [*args, "--format", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    counts = doc["chip_counts"]
+    assert [c["chips"] for c in counts] == [1, 2, 4, 8]
+    # The same money buys 1/N of the hours on N chips.
+    for c in counts:
+        assert c["hours"] == pytest.approx(2000 / 3.0 / c["chips"])
+    best = min(counts, key=lambda c: (c["loss"], c["chips"]))
+    assert doc["chips"] == best["chips"] and doc["best"]["loss"] == pytest.approx(best["loss"])
+    table = CliRunner().invoke(frontier_main, args)
+    assert "Chip counts searched" in table.output and "*" in table.output
+
+
+def test_predict_cli_lists_every_sharding():
+    r = CliRunner().invoke(
+        main,
+        ["predict", "--d-model", "4096", "--n-layers", "32", "--n-heads", "32", "--batch-size", "64",
+         "-H", "h100_sxm", "--hours", "24", "--chips", "8"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "FSDP 8" in r.output and "TP 8" in r.output and "DOES NOT FIT" in r.output
+
+
+XLA_CHECK = textwrap.dedent(
+    """
+    import json
+    from timescale_frontier import Architecture, Hardware, predict
+    from timescale_frontier.calibrate import collectives
+
+    a = Architecture(64, 2, 4, seq_len=32, batch_size=8, vocab_size=256, activation_bytes=4.0,
+                     attention="materialized")
+    p = predict(a, Hardware.load("h100_sxm"), 1, chips=4)
+    core = {s["sharding"]: s["dp_comm_bytes"] for s in p.shardings}
+    out = {"params": p.params, "core": core}
+    for name, fsdp in (("DP 4", False), ("FSDP 4", True)):
+        out[name] = collectives.compiled_collectives(a, 4, fsdp)
+    print(json.dumps(out))
+    """
+)
+
+
+def test_communication_volumes_match_xlas_compiled_collectives():
+    """DP and FSDP over a mesh of 4 host devices: the collectives XLA compiles into the training
+    step carry the volume the core charges (ring factors applied to each collective's tensor)."""
+    pytest.importorskip("jax")
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    p = subprocess.run([sys.executable, "-c", XLA_CHECK], capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout.strip().splitlines()[-1])
+    grad_bytes = doc["params"] * 4  # fp32 gradients
+    n = 4
+    ring = {"all-reduce": 2 * (n - 1) / n, "all-gather": (n - 1) / n, "reduce-scatter": (n - 1) / n}
+    for name in ("DP 4", "FSDP 4"):
+        coll = doc[name]
+        assert set(coll) <= set(ring), coll
+        # Every byte of gradient is reduced once (a 4-byte loss scalar rides along).
+        reduced = coll.get("all-reduce", {}).get("tensor_bytes", 0) + coll.get("reduce-scatter", {}).get(
+            "tensor_bytes", 0
+        )
+        assert reduced == pytest.approx(grad_bytes, rel=0.01), coll
+        link = sum(ring[k] * v["tensor_bytes"] for k, v in coll.items())
+        if name == "DP 4":
+            assert link == pytest.approx(doc["core"][name], rel=0.01)
+        else:
+            # XLA gathers the weights once and keeps them for the backward pass, where ZeRO-3
+            # gathers again to hold only two layers (the memory the core charges); XLA's CPU
+            # backend all-reduces the gradients where ZeRO-3 reduce-scatters them. Both move
+            # 3 (n-1)/n x params bytes through each chip's links.
+            assert coll["all-gather"]["tensor_bytes"] == pytest.approx(grad_bytes, rel=0.01)
+            assert link == pytest.approx(doc["core"][name], rel=0.01)

@@ -1,0 +1,79 @@
+"""The training harness (issue 7): corpus split, learning-rate schedule, a budgeted run, and the
+reduced end-to-end experiment (calibrate, spread, fit-law, recommend, train the alternatives)."""
+
+import json
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax")
+
+from timescale_frontier import Architecture  # noqa: E402
+from timescale_frontier.calibrate import train  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_corpus_is_split_by_file(tmp_path):
+    for i in range(40):
+        (tmp_path / f"m{i}.py").write_text(f"x = {i}\n")
+    (tmp_path / "site-packages").mkdir()
+    (tmp_path / "site-packages" / "third_party.py").write_text("not ours\n")
+    c = train.stdlib_corpus(heldout_every=4, root=tmp_path)
+    held = [f"m{i}.py" for i in range(40) if zlib.crc32(f"m{i}.py".encode()) % 4 == 0]
+    assert c.n_heldout_files == len(held) and c.n_train_files == 40 - len(held)
+    assert c.heldout.tobytes() == b"".join(f"x = {f[1:-3]}\n\n".encode() for f in sorted(held))
+    assert b"not ours" not in c.train.tobytes() + c.heldout.tobytes()
+
+
+def test_schedule_by_hand():
+    lr = train.schedule(1e-3, planned_steps=100, warmup_fraction=0.1, floor=0.1)
+    at = lambda t: float(lr(jax.numpy.asarray(t)))  # noqa: E731
+    assert at(5) == pytest.approx(0.5e-3)  # warm-up: 5 of 10 steps
+    assert at(10) == pytest.approx(1e-3)  # peak
+    assert at(55) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))  # half-way through the cosine
+    assert at(100) == pytest.approx(1e-4) and at(500) == pytest.approx(1e-4)  # floor, held
+
+
+def test_sample_windows_are_next_byte_pairs():
+    data = np.arange(1000, dtype=np.uint8)
+    x, y = train.sample(data, np.random.default_rng(0), 3, 16)
+    assert x.shape == y.shape == (3, 16)
+    assert np.array_equal((x + 1) % 256, y)
+
+
+def test_a_budgeted_run_stops_when_time_runs_out():
+    c = train.stdlib_corpus()
+    a = Architecture(32, 1, 1, seq_len=32, batch_size=4, vocab_size=256, activation_bytes=4.0, attention="materialized")
+    r = train.train(a, budget_s=1.0, planned_steps=200, corpus=c, eval_batches=2)
+    assert r.train_s >= 1.0 and r.steps >= 1
+    assert r.tokens == r.steps * 4 * 32
+    assert np.isfinite(r.heldout_loss) and r.heldout_loss < np.log(256)  # learned something
+
+
+def test_reduced_experiment_end_to_end(tmp_path):
+    """The CI version of experiments/time_budget: tiny models, budgets of seconds."""
+    p = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "time_budget" / "run.py"), "--quick", "--no-pin", "--out",
+         str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr[-3000:]
+    doc = json.loads((tmp_path / "results.json").read_text())
+    labels = [r["label"] for r in doc["results"]]
+    assert labels[0] == "recommended" and "FLOPs-only pick" in labels
+    for r in doc["results"] + doc["spread"]:
+        for k in ("measured_loss", "predicted_loss", "measured_step_s", "predicted_step_s"):
+            if k in r:
+                assert np.isfinite(r[k]) and r[k] > 0, (k, r)
+    for r in doc["spread"]:
+        assert np.isfinite(r["heldout_loss"]) and r["tokens"] > 0
+    md = (tmp_path / "results.md").read_text()
+    assert "The recommendation" in md and "| recommended |" in md
+    assert (tmp_path / "law.toml").exists() and (tmp_path / "cpu.toml").exists()
+    pytest.importorskip("matplotlib")
+    assert (tmp_path / "loss.png").stat().st_size > 10_000
