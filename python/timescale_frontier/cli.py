@@ -255,7 +255,9 @@ def _progress(quiet: bool, prefix: str = "") -> tuple[Callable[[int, int], None]
             if elapsed < 1.0:
                 return
             bars.append(
-                click.progressbar(length=total, label=f"{prefix}searching", file=sys.stderr, show_pos=True, show_eta=True)
+                click.progressbar(
+                    length=total, label=f"{prefix}searching", file=sys.stderr, show_pos=True, show_eta=True
+                )
             )
             bars[0].__enter__()
         bars[0].label = f"{prefix}searching ({done / max(elapsed, 1e-9) / 1e6:.3g} M configs/s)"
@@ -334,9 +336,17 @@ def run_search(
     if plot_path:
         from timescale_frontier import plot
 
-        extra = (
-            [Hardware.load(name.strip()) for name in plot_compare.split(",") if name.strip()] if plot_compare else []
-        )
+        extra = []
+        for name in (plot_compare or "").split(","):
+            if not name.strip():
+                continue
+            other = Hardware.load(name.strip())
+            try:
+                other.check_chips(result.chips)
+            except InvalidInputError as e:
+                click.echo(f"note: {other.name} left out of the plot: {e}", err=True)
+                continue
+            extra.append(other)
         plot.frontier(
             result,
             [hw, *extra],
@@ -346,6 +356,7 @@ def run_search(
             aspect_ratio=aspect_ratio,
             max_tokens_per_step=max_tokens_per_step,
             unique_tokens=unique_tokens,
+            chips=result.chips,
         )
         click.echo(f"wrote {plot_path}", err=True)
     if output:
@@ -441,9 +452,7 @@ def parse_chips(value: str, hw: Hardware) -> list[int]:
     return counts
 
 
-def chip_counts(
-    results: dict[int, SearchResult | str], budgets: dict[int, tuple[float, str]]
-) -> list[dict[str, Any]]:
+def chip_counts(results: dict[int, SearchResult | str], budgets: dict[int, tuple[float, str]]) -> list[dict[str, Any]]:
     """One row per chip count searched: its budget and best configuration (or why none)."""
     rows = []
     for c, r in results.items():
@@ -513,8 +522,11 @@ def render(
         f"{fmt.seconds(b['step_time_s'])}/step, {fmt.count(b['tokens'])} tokens, "
         f"memory {fmt.binary_bytes(b['memory_bytes'])} of {fmt.binary_bytes(hw.hbm_bytes)}, "
         f"predicted loss {b['loss']:.4f} nats/token" + _interval_text(r, b),
-        *([f"  on {r.chips} chips, {b['sharding']}: memory is per chip, step time includes communication"]
-          if r.chips > 1 else []),
+        *(
+            [f"  on {r.chips} chips, {b['sharding']}: memory is per chip, step time includes communication"]
+            if r.chips > 1
+            else []
+        ),
         "",
         *(_chip_table(counts) if counts else []),
         "Why:",
@@ -675,8 +687,11 @@ def predict_cmd(
         f"  predicted loss        {'-' if p.loss is None else f'{p.loss:.4f} nats/token'}",
     ]
     if chips > 1:
-        lines.insert(2, f"  chips                 {chips} ({p.step['sharding'] if p.step else 'no sharding fits'});"
-                     " memory and MEMCPY per chip")
+        lines.insert(
+            2,
+            f"  chips                 {chips} ({p.step['sharding'] if p.step else 'no sharding fits'});"
+            " memory and MEMCPY per chip",
+        )
         lines.append("  shardings (per chip):")
         for o in p.shardings:
             if not o["divides"]:

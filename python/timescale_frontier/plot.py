@@ -57,13 +57,16 @@ def frontier(
                 r = search(hw, result.hours * f, space, **search_kwargs)
             except InfeasibleError:
                 continue
+            except InvalidInputError:  # e.g. a compared chip without enough interconnect for --chips
+                break
             hours.append(result.hours * f)
             losses.append(r.best["loss"])
         label = hw.name + ("" if hw.calibrated else " (uncalibrated)")
         ax1.plot(hours, losses, marker="o", label=label)
     ax1.axvline(result.hours, color="grey", linestyle=":", linewidth=1)
     ax1.set_xscale("log")
-    ax1.set_xlabel("training budget (hours, one chip)")
+    chips = "one chip" if result.chips == 1 else f"{result.chips} chips"
+    ax1.set_xlabel(f"training budget (hours, {chips})")
     ax1.set_ylabel("best predicted loss (nats/token)")
     ax1.set_title(f"Frontier: best loss vs budget ({result.law_name} law)")
     ax1.grid(True, which="both", alpha=0.3)
@@ -77,7 +80,11 @@ def frontier(
     ax2.set_xscale("log")
     ax2.set_xlabel("total parameters")
     ax2.set_ylabel("predicted loss (nats/token)")
-    ax2.set_title(f"{result.hardware.name}, {result.hours:g} h: loss vs size")
+    ax2.set_title(
+        f"{result.hardware.name} x {result.chips}, {result.hours:g} h: loss vs size"
+        if result.chips > 1
+        else f"{result.hardware.name}, {result.hours:g} h: loss vs size"
+    )
     ax2.grid(True, which="both", alpha=0.3)
     ax2.legend()
     _save(fig, path)
