@@ -103,3 +103,17 @@ def test_search_numpy_same_answer(benchmark, size):
     assert list(ref["top_index"]) == list(r.top["index"])
     np.testing.assert_allclose(ref["top_loss"], r.top["loss"], rtol=1e-12)
     assert list(ref["pareto_index"]) == sorted(r.pareto["index"])
+
+
+@pytest.mark.parametrize("chips", [2, 8])
+def test_search_rust_many_chips_1m(benchmark, chips):
+    """Many chips: every configuration is evaluated under every sharding of the chips (the
+    single-chip bilinear kernel does not apply). Same 1M space as test_search_rust[1M]."""
+    space = make_space(space_axes("1M"))
+    r = benchmark.pedantic(
+        search, args=(HW, HOURS, space), kwargs={"top_k": 10, "chips": chips}, rounds=2, iterations=1
+    )
+    assert r.evaluated == space.size and r.feasible > 0 and r.chips == chips
+    benchmark.extra_info.update(configs=space.size, feasible=r.feasible, sharding=r.best["sharding"])
+    # More chips for the same hours never leave the best loss worse than one chip's on this space.
+    assert r.best["loss"] <= search(HW, HOURS, space, top_k=1).best["loss"]

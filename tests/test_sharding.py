@@ -155,3 +155,28 @@ def test_communication_volumes_match_xlas_compiled_collectives():
             # 3 (n-1)/n x params bytes through each chip's links.
             assert coll["all-gather"]["tensor_bytes"] == pytest.approx(grad_bytes, rel=0.01)
             assert link == pytest.approx(doc["core"][name], rel=0.01)
+
+
+def test_tokens_grow_sublinearly_with_chips_as_communication_rises():
+    """Issue 6: on TPU v5e a 1.3B model needs 64 chips to fit (FSDP); from there, 4x the chips buy
+    more tokens but less than 4x, and communication takes a growing share of each step."""
+    hw = Hardware.load("tpu_v5e")
+    a = Architecture(2048, 24, 16, seq_len=2048, batch_size=256)
+    assert not predict(a, hw, 12, chips=16).fits_memory
+    runs = [predict(a, hw, 12, chips=c) for c in (64, 128, 256)]
+    assert all(p.fits_memory for p in runs)
+    tokens = [p.tokens for p in runs]
+    assert tokens[0] < tokens[1] < tokens[2]
+    per_chip = [p.tokens / p.chips for p in runs]
+    assert per_chip[0] > per_chip[1] > per_chip[2]
+    share = [p.step["dp_comm_s"] / p.step["compute_s"] for p in runs]
+    assert share[0] < share[1] < share[2]
+
+
+def test_cli_256_chips_on_tpu_v5e_returns_a_sharded_plan():
+    r = CliRunner().invoke(frontier_main, ["--chips", "256", "--hardware", "tpu_v5e", "--hours", "12", "-q",
+                                           "--format", "json"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    best = json.loads(r.output)["best"]
+    assert best["sharding"] != "single chip" and best["dp"] * best["tp"] == 256
+    assert best["memory_bytes"] <= 16 * 2**30
