@@ -12,7 +12,8 @@
 //!   `n_heads / tp`, `n_kv_heads / tp`, `d_ff / tp` and `ceil(vocab / tp)` (padded).
 //! - FSDP (ZeRO stage 3; Rajbhandari et al. 2020) also shards parameters, gradients and AdamW
 //!   moments over the `dp` chips: each chip updates `1/dp` of the shard's parameters, and holds
-//!   the full weights of at most two layers at a time (the one computing and the one prefetched).
+//!   the full weights of at most two layers at a time (the one computing and the one prefetched)
+//!   and the full gradients of one layer until they are reduce-scattered.
 //!
 //! Communication per chip per step (ring collectives over `n` chips; `S` = bytes of the whole
 //! tensor; Patarasuk & Yuan 2009): all-reduce moves `2 (n-1)/n S`, all-gather and reduce-scatter
@@ -244,14 +245,15 @@ pub fn sharded_step(arch: &Architecture, hw: &Hardware, ic: &Interconnect, s: Sh
     let mut memory = memory_bytes(&sh);
     if s.data == DataParallel::Sharded && s.dp > 1 {
         // Each chip updates 1/dp of the parameters; holds 1/dp of params, grads and moments, plus
-        // two layers of gathered weights.
+        // two layers of gathered weights (computing, prefetched) and one layer of gradients not
+        // yet reduce-scattered.
         let saved_bytes = (1.0 - 1.0 / f64::from(s.dp)) * memcpy_bytes_in_pass(&sh, Pass::Optimizer);
         let saved_s = saved_bytes * seconds_per_fixed_byte(&hw.step_time);
         memcpy -= saved_bytes;
         compute_s -= saved_s;
         memory_s -= saved_s;
         let layer_weights = non_embedding_params(&sh) / f64::from(sh.n_layers) * sh.precision.param_bytes;
-        memory = memory - (1.0 - 1.0 / f64::from(s.dp)) * static_bytes(&sh) + 2.0 * layer_weights.min(static_bytes(&sh));
+        memory = memory - (1.0 - 1.0 / f64::from(s.dp)) * static_bytes(&sh) + 3.0 * layer_weights;
     }
     let dp_bytes = if s.dp > 1 { dp_comm_bytes(&sh, s) } else { 0.0 };
     let tp_bytes = if s.tp > 1 { tp_comm_bytes(&sh, s) } else { 0.0 };
