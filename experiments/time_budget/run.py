@@ -57,6 +57,7 @@ class Plan:
     calibrate_args: list[str]
     eval_batches: int
     bootstrap: int
+    final_seeds: tuple[int, ...] = (0,)  # each final contender is trained once per seed
 
 
 FULL = Plan(
@@ -70,6 +71,7 @@ FULL = Plan(
     calibrate_args=["--n-fit", "14", "--n-validate", "6", "--time-budget-s", "240", "--step-range-s", "0.005:0.4"],
     eval_batches=32,
     bootstrap=200,
+    final_seeds=(0, 1),
 )
 QUICK = Plan(
     spread=[(32, 1), (32, 2), (64, 1)],
@@ -121,19 +123,29 @@ def load_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def run_training(
-    plan: Plan, out: Path, name: str, arch: Architecture, budget_s: float, hw: Hardware, corpus: train.Corpus
+    plan: Plan,
+    out: Path,
+    name: str,
+    arch: Architecture,
+    budget_s: float,
+    hw: Hardware,
+    corpus: train.Corpus,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """One training run (skipped when ``name.jsonl`` already has it), with the tool's predictions
-    of its step time and planned steps from the calibrated file."""
+    of its step time and planned steps from the calibrated file. ``seed`` sets the initialization
+    and the order of the training windows."""
     path = out / f"{name}.jsonl"
-    key = {"d_model": arch.d_model, "n_layers": arch.n_layers, "budget_s": budget_s}
+    key = {"d_model": arch.d_model, "n_layers": arch.n_layers, "budget_s": budget_s, "seed": seed}
     for r in load_jsonl(path):
-        if all(r[k] == v for k, v in key.items()):
+        if all(r.get(k, 0) == v for k, v in key.items()):
             return r
     predicted_step = hw.step_time_for(arch)
     planned = max(2, int(budget_s / predicted_step))
-    log(f"[{name}] d_model {arch.d_model} x {arch.n_layers} layers, {budget_s:g} s, {planned} steps planned")
-    r = train.train(arch, budget_s, planned, corpus, eval_batches=plan.eval_batches)
+    log(
+        f"[{name}] d_model {arch.d_model} x {arch.n_layers} layers, {budget_s:g} s, seed {seed}, {planned} steps planned"
+    )
+    r = train.train(arch, budget_s, planned, corpus, seed=seed, eval_batches=plan.eval_batches)
     row = {
         **key,
         "params": predict(arch, hw, 1.0).params,
@@ -149,7 +161,9 @@ def run_training(
     return row
 
 
-def search(plan: Plan, out: Path, hw_path: Path, law: Path, budget_s: float, extra: list[str], name: str) -> dict[str, Any]:
+def search(
+    plan: Plan, out: Path, hw_path: Path, law: Path, budget_s: float, extra: list[str], name: str
+) -> dict[str, Any]:
     space = out / "space.toml"
     space.write_text(
         "# the experiment's family (see run.py: arch_of)\n"
@@ -231,8 +245,17 @@ def main() -> None:
         for r in spread:
             w.writerow([r["params"], r["tokens"], r["heldout_loss"]])
     law = out / "law.toml"
-    tool("fit-law", str(out / "runs.csv"), "--name", "stdlib-bytes", "--out", str(law), "--bootstrap", str(plan.bootstrap))
-    log("b. " + law.read_text().split("\n\n")[0].replace("\n", " | "))
+    tool(
+        "fit-law",
+        str(out / "runs.csv"),
+        "--name",
+        "stdlib-bytes",
+        "--out",
+        str(law),
+        "--bootstrap",
+        str(plan.bootstrap),
+    )
+    log("b. " + " | ".join(line for line in law.read_text().splitlines()[2:8]))
 
     # c. the tool's recommendation at a new budget, and the FLOPs-only planner's
     rec = search(plan, out, hw_path, law, plan.final_budget_s, [], "search")
@@ -245,12 +268,16 @@ def main() -> None:
 
     # d. train them all at the new budget
     results = []
-    trained: dict[tuple[int, int], dict[str, Any]] = {}
+    trained: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for seed in plan.final_seeds:  # every contender once, then again with the next seed
+        for arch in contenders.values():
+            key = (arch.d_model, arch.n_layers)
+            runs = trained.setdefault(key, [])
+            if len(runs) <= plan.final_seeds.index(seed):
+                runs.append(run_training(plan, out, "final", arch, plan.final_budget_s, hw, corpus, seed))
     for label, arch in contenders.items():
         key = (arch.d_model, arch.n_layers)
-        if key not in trained:
-            trained[key] = run_training(plan, out, "final", arch, plan.final_budget_s, hw, corpus)
-        r = trained[key]
+        rs = trained[key]
         p = predict(arch, hw, plan.final_budget_s / 3600, str(law))
         results.append(
             {
@@ -259,11 +286,12 @@ def main() -> None:
                 "n_layers": arch.n_layers,
                 "params": p.params,
                 "predicted_step_s": p.step_time_s,
-                "measured_step_s": r["measured_step_s"],
+                "measured_step_s": sum(r["measured_step_s"] for r in rs) / len(rs),
                 "predicted_tokens": p.tokens,
-                "measured_tokens": r["tokens"],
+                "measured_tokens": sum(r["tokens"] for r in rs) / len(rs),
                 "predicted_loss": p.loss,
-                "measured_loss": r["heldout_loss"],
+                "measured_loss": sum(r["heldout_loss"] for r in rs) / len(rs),
+                "measured_losses": [r["heldout_loss"] for r in rs],
                 "same_as": next((x["label"] for x in results if (x["d_model"], x["n_layers"]) == key), None),
             }
         )
@@ -313,15 +341,16 @@ def report(doc: dict[str, Any]) -> str:
     rec = res[0]
     rows = [
         "| architecture | d_model x layers | params | step ms (pred / meas) | tokens (pred / meas) "
-        "| loss (pred / meas) |",
-        "|---|---|---:|---:|---:|---:|",
+        "| loss (pred / meas, mean of seeds) | measured loss per seed |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in res:
         rows.append(
             f"| {r['label']}{' (= ' + r['same_as'] + ')' if r['same_as'] else ''} | {r['d_model']} x {r['n_layers']} "
             f"| {r['params'] / 1e3:,.0f} k | {r['predicted_step_s'] * 1e3:.1f} / {r['measured_step_s'] * 1e3:.1f} "
             f"| {r['predicted_tokens'] / 1e6:.2f} M / {r['measured_tokens'] / 1e6:.2f} M "
-            f"| {r['predicted_loss']:.4f} / {r['measured_loss']:.4f} |"
+            f"| {r['predicted_loss']:.4f} / {r['measured_loss']:.4f} "
+            f"| {', '.join(f'{x:.4f}' for x in r.get('measured_losses', [r['measured_loss']]))} |"
         )
     distinct = [r for r in res if not r["same_as"]]
     winner = min(distinct, key=lambda r: r["measured_loss"])
@@ -331,12 +360,21 @@ def report(doc: dict[str, Any]) -> str:
     step_err = [abs(r["predicted_step_s"] - r["measured_step_s"]) / r["measured_step_s"] * 100 for r in distinct]
     order_pred = [r["label"] for r in sorted(distinct, key=lambda r: r["predicted_loss"])]
     order_meas = [r["label"] for r in sorted(distinct, key=lambda r: r["measured_loss"])]
+    spreads = [
+        max(r["measured_losses"]) - min(r["measured_losses"]) for r in distinct if len(r.get("measured_losses", [])) > 1
+    ]
+    noise = max(spreads) if spreads else math.nan
     verdict = (
         f"**The recommendation won**: its held-out loss is {margin:.4f} nats/byte below the best alternative."
         if winner is rec
         else f"**The recommendation did not win**: {winner['label']} ({winner['d_model']} x {winner['n_layers']}) "
         f"ended {-margin:.4f} nats/byte lower."
     )
+    if spreads:
+        verdict += (
+            f" Seed-to-seed spread of one architecture's loss: up to {noise:.4f} nats/byte, so this margin is "
+            + ("within the noise." if abs(margin) <= noise else "larger than the noise.")
+        )
     spread_err = [abs(r["predicted_step_s"] - r["measured_step_s"]) / r["measured_step_s"] * 100 for r in doc["spread"]]
     return "\n".join(
         [
@@ -382,7 +420,13 @@ def plot(doc: dict[str, Any], path: Path, law_path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.4, 5.2))
     sp = doc["spread"]
-    ax.scatter([r["heldout_loss"] for r in sp], [law.loss(r["params"], r["tokens"]) for r in sp], c="0.6", s=18, label="spread (fitted)")
+    ax.scatter(
+        [r["heldout_loss"] for r in sp],
+        [law.loss(r["params"], r["tokens"]) for r in sp],
+        c="0.6",
+        s=18,
+        label="spread (fitted)",
+    )
     for r in doc["results"]:
         if r["same_as"]:
             continue
