@@ -508,6 +508,11 @@ def render(
         return fmt.to_csv(rows)
     hw = r.hardware
     b = r.best
+    headers = HEADERS + (["sharding", "bound"] if r.chips > 1 else [])
+
+    def extra(x: dict[str, Any]) -> list[str]:
+        return [x["sharding"], x["bound"]] if r.chips > 1 else []
+
     status = "calibrated" if hw.calibrated else "UNCALIBRATED: datasheet roofline, not measured on this chip"
     out = [
         f"{hw.description} ({hw.path}), budget {budget_text or f'{r.hours:g} h'}, law {r.law_name}"
@@ -532,13 +537,16 @@ def render(
         "Why:",
         *(f"  {line}" for line in r.explain()),
         "",
-        f"Top {len(r.top['index'])} by predicted loss:",
+        f"Top {len(r.top['index'])} by predicted loss" + (" (memory per chip)" if r.chips > 1 else "") + ":",
         fmt.table(
-            ["#"] + HEADERS, [[str(i + 1)] + _arch_cells(x) + _metric_cells(x) for i, x in enumerate(r.rows("top"))]
+            ["#"] + headers,
+            [[str(i + 1)] + _arch_cells(x) + _metric_cells(x) + extra(x) for i, x in enumerate(r.rows("top"))],
         ),
         "",
         _pareto_title(r),
-        fmt.table(HEADERS, [_arch_cells(x) + _metric_cells(x) for x in _thin(r.rows("pareto"), PARETO_ROWS)]),
+        fmt.table(
+            headers, [_arch_cells(x) + _metric_cells(x) + extra(x) for x in _thin(r.rows("pareto"), PARETO_ROWS)]
+        ),
         "",
         f"Evaluated {r.evaluated:,} configurations in {r.elapsed_s:.2f} s "
         f"({r.evaluated / max(r.elapsed_s, 1e-9) / 1e6:.1f} M/s); {r.feasible:,} feasible. Dropped: "
@@ -990,9 +998,26 @@ def hardware_show(name: str, debug: bool) -> None:
         f"step time: {hw.step_time_formula}",
         f"peak bf16: {fmt.si(hw.peak_bf16_flops_per_s, 'FLOP/s')}",
         f"HBM: {fmt.binary_bytes(hw.hbm_bytes)} ({hw.usable_hbm_fraction:g} usable), {fmt.si(hw.hbm_bytes_per_s, 'B/s')}",
-        "sources:",
     ]
+    ic = hw.interconnect
+    if ic:
+        lines.append(
+            f"interconnect: {ic['topology']}, {ic['links_per_chip']:g} x {fmt.si(ic['link_bytes_per_s'], 'B/s')}"
+            f" per link, up to {hw.max_chips} chips; ring collectives at {fmt.si(hw.collective_bytes_per_s or 0, 'B/s')}"
+            " per chip each way (--chips)"
+        )
+    else:
+        lines.append("interconnect: none (single chip only)")
+    if hw.price:
+        lines.append(
+            f"price: ${hw.price['usd_per_chip_hour']:g} per chip-hour ({hw.price.get('date', 'undated')})"
+            if "usd_per_chip_hour" in hw.price
+            else "price: none listed"
+        )
+    lines.append("sources:")
     lines += [f"  {k}: {v}" for k, v in hw.sources.items()]
+    if ic.get("source"):
+        lines.append(f"  interconnect: {ic['source']}")
     click.echo("\n".join(lines))
 
 
