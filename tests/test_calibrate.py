@@ -131,30 +131,57 @@ def test_refuses_to_calibrate_a_gpu_file_from_cpu(tmp_path):
     assert not (tmp_path / "x.toml").exists()
 
 
-RECORDED = Path(__file__).parent.parent / "bench" / "calibration" / "cpu-2026-11-27.jsonl"
+#: Real measurements, each from one `timescale calibrate` run on the 2-vCPU development machine
+#: (the second is stage a of experiments/time_budget, a different design and step-time range).
+RECORDED = [
+    Path(__file__).parent.parent / "bench" / "calibration" / "cpu-2026-11-27.jsonl",
+    Path(__file__).parent.parent / "experiments" / "time_budget" / "results" / "calibration.jsonl",
+]
 
 
-def test_recorded_cpu_measurements_favour_the_split_model_over_memcpy_and_flops():
-    """Accuracy is judged on a committed file of real measurements (25 training steps timed on the
-    2-vCPU development machine, bench/calibration/), not on live timings: a shared CI machine's
-    timing noise (5-10% between repeats here, far more under contention) would make any accuracy
-    bound on a fresh run flaky. Issue 3 asks for 15% held-out median error; on this file the
-    chosen model's 5-fold cross-validated median is ~18%, so CI asserts 20% and the ordering the
-    paper's argument rests on (a bytes-aware model beats FLOPs-only and MEMCPY-only)."""
-    records = [json.loads(line) for line in RECORDED.read_text().splitlines()]
+@pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.parent.name)
+def test_recorded_cpu_measurements_meet_the_held_out_target(path):
+    """Issue 3's accuracy target, judged on committed real measurements rather than live timings:
+    a shared CI machine's timing noise (5-10% between repeats here, 39% model error in one CI run
+    under contention) would make any accuracy bound on a fresh run flaky. Every step is predicted
+    by a model fitted without it (5-fold cross-validation): the chosen model's median error must be
+    at most 15%, and below the paper's MEMCPY-only and the FLOPs-only models'."""
+    records = [json.loads(line) for line in path.read_text().splitlines()]
     matmul = max(r["flops_per_s"] for r in records if r["kind"] == "matmul")
     copy = max(r["bytes_per_s"] for r in records if r["kind"] == "copy")
     from timescale_frontier.calibrate.run import load_measurements
 
-    rows = load_measurements(RECORDED)
+    rows = load_measurements(path)
     archs = [Architecture(**{k: v for k, v in r.items() if k != "step_time_s"}) for r in rows]
     t = np.array([r["step_time_s"] for r in rows])
     reports = fit.fit_all(archs, t, fit.Ceilings(matmul, copy))
     chosen = fit.choose(reports)
     err = {k: r.heldout_median_abs_pct_error for k, r in reports.items()}
     assert chosen == min(reports, key=lambda k: reports[k].heldout_mean_abs_pct_error)
-    assert err[chosen] <= 20.0, err
+    assert err[chosen] <= 15.0, err
     assert err[chosen] < err["memcpy"] and err[chosen] < err["flops"], err
+
+
+def test_refit_from_recorded_measurements(tmp_path):
+    """`calibrate --refit` fits and writes without measuring; the shipped cpu.toml is this refit of
+    the committed measurements (validation split: 7 steps not used in the fit)."""
+    out = tmp_path / "cpu.toml"
+    p = subprocess.run(
+        [str(BIN / "timescale"), "calibrate", "-H", "cpu", "--refit", str(RECORDED[0]), "--out", str(out), "-q"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    hw, shipped = Hardware.load(out), Hardware.load("cpu")
+    assert hw.calibration["model"] == shipped.calibration["model"] == "split"
+    for k in ("s_per_fixed_byte", "s_per_token_byte", "s_per_flop", "s_per_score_byte"):
+        assert hw.calibration[k] == pytest.approx(shipped.calibration[k], rel=1e-12), k
+    assert hw.calibration["n_samples"] == 18 and hw.calibration["n_validation"] == 7
+    assert hw.calibration["validation_median_abs_pct_error"] <= 15.0
+    bad = subprocess.run(
+        [str(BIN / "timescale"), "calibrate", "-H", "h100_sxm", "--refit", str(RECORDED[0]), "--out", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "pass --force" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_calibrate_then_validate_on_held_out_configs(tmp_path):

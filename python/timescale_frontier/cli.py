@@ -819,6 +819,12 @@ def fit_law_cmd(runs: str, name: str | None, out: str | None, n_bootstrap: int, 
     help="Predicted step times (by the file's current model) of the designed architectures, MIN:MAX"
     " seconds: calibrate in the regime you will search.",
 )
+@click.option(
+    "--refit",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Do not measure: fit and write from a JSONL file an earlier calibration streamed (--measurements).",
+)
 @click.option("--force", is_flag=True, help="Write coefficients even if JAX's device differs from the file's device.")
 @click.option("--quiet", "-q", is_flag=True)
 @click.option("--debug", is_flag=True)
@@ -831,6 +837,7 @@ def calibrate_cmd(
     n_validate: int,
     measurements: str | None,
     step_range_s: tuple[float, float],
+    refit: str | None,
     force: bool,
     quiet: bool,
     debug: bool,
@@ -838,21 +845,26 @@ def calibrate_cmd(
     """Measure the default JAX device and write a [calibration] section into the hardware file."""
     try:
         from timescale_frontier.calibrate.run import calibrate
+        from timescale_frontier.calibrate.run import refit as refit_from
     except ImportError as e:
         raise InvalidInputError(f"calibration needs JAX: pip install 'timescale-frontier[calibrate]' ({e})") from None
     from pathlib import Path
 
     say = (lambda _m: None) if quiet else (lambda m: click.echo(m, err=True))
-    r = calibrate(
-        hardware,
-        Path(out) if out else None,
-        time_budget_s,
-        n_fit,
-        n_validate,
-        Path(measurements) if measurements else None,
-        force,
-        say,
-        step_range_s,
+    r = (
+        refit_from(hardware, Path(refit), Path(out) if out else None, force)
+        if refit
+        else calibrate(
+            hardware,
+            Path(out) if out else None,
+            time_budget_s,
+            n_fit,
+            n_validate,
+            Path(measurements) if measurements else None,
+            force,
+            say,
+            step_range_s,
+        )
     )
     rows = []
     for name, rep in r.reports.items():

@@ -50,6 +50,7 @@ CALIBRATED_MODELS: dict[str, tuple[str, list[tuple[str, float, float, str]]]] = 
         ("s_per_fixed_byte", 0.0, 1e-3, "seconds per byte"),
         ("s_per_token_byte", 0.0, 1e-3, "seconds per byte"),
         ("s_per_flop", 0.0, 1e-3, "seconds per FLOP"),
+        ("s_per_score_byte", 0.0, 1e-3, "seconds per byte"),
         ("overhead_s", 0.0, 3600.0, "seconds"),
     ]),
     "roofline": ("per_op_roofline", [
@@ -59,6 +60,10 @@ CALIBRATED_MODELS: dict[str, tuple[str, list[tuple[str, float, float, str]]]] = 
         ("overhead_s", 0.0, 3600.0, "seconds"),
     ]),
 }  # fmt: skip
+
+
+#: Coefficients a file may leave out (files calibrated before the term existed), with their value.
+OPTIONAL_COEFFICIENTS: dict[str, float] = {"s_per_score_byte": 0.0}
 
 
 def calibrated_core(
@@ -74,8 +79,9 @@ def calibrated_formula(model: str, c: dict[str, float]) -> str:
     if model == "split":
         return (
             f"{c['s_per_fixed_byte']:.4g} s/byte x MEMCPY(parameters) + {c['s_per_token_byte']:.4g} s/byte"
-            f" x MEMCPY(activations) + {c['s_per_flop']:.4g} s/FLOP x FLOPs + {c['overhead_s']:.4g} s"
-            " (calibrated, split)"
+            f" x MEMCPY(activations) + {c['s_per_flop']:.4g} s/FLOP x FLOPs"
+            + (f" + {c['s_per_score_byte']:.4g} s/byte x attention scores" if c.get("s_per_score_byte") else "")
+            + f" + {c['overhead_s']:.4g} s (calibrated, split)"
         )
     if model == "roofline":
         return (
@@ -185,7 +191,9 @@ class Hardware:
             raise InvalidInputError(
                 f"{self.path}: --step-time-model {model!r} is invalid: expected a calibrated model of this file ({have})"
             )
-        coeffs = {k: float(alts[model][k]) for k, *_ in CALIBRATED_MODELS[model][1]}
+        coeffs = {
+            k: float(alts[model].get(k, OPTIONAL_COEFFICIENTS.get(k, 0.0))) for k, *_ in CALIBRATED_MODELS[model][1]
+        }
         core = calibrated_core(model, coeffs, self.hbm_bytes, self.usable_hbm_fraction)
         return replace(self, step_time_model=model, step_time_formula=calibrated_formula(model, coeffs), core=core)
 
@@ -282,7 +290,11 @@ def _parse(path: Path) -> Hardware:
                     f"{path}: calibration.model = {model!r} is invalid: expected one of {', '.join(CALIBRATED_MODELS)}"
                 )
             c = {
-                k: _toml.number(path, "calibration", calibration, k, lo, hi, unit)
+                k: (
+                    OPTIONAL_COEFFICIENTS[k]
+                    if k in OPTIONAL_COEFFICIENTS and k not in calibration
+                    else _toml.number(path, "calibration", calibration, k, lo, hi, unit)
+                )
                 for k, lo, hi, unit in CALIBRATED_MODELS[model][1]
             }
             core = calibrated_core(model, c, hbm, usable)

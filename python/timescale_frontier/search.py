@@ -247,7 +247,9 @@ def _explain_sharding(r: SearchResult) -> list[str]:
         elif not o["fits_memory"]:
             others.append(f"{o['sharding']} needs {o['memory_bytes'] / gib:.3g} GiB per chip")
         else:
-            others.append(f"{o['sharding']} steps in {o['step_time_s']:.4g} s ({o['step_time_s'] / st['step_time_s']:.2f}x)")
+            others.append(
+                f"{o['sharding']} steps in {o['step_time_s']:.4g} s ({o['step_time_s'] / st['step_time_s']:.2f}x)"
+            )
     if indivisible:
         b = r.best
         others.append(

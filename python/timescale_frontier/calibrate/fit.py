@@ -4,9 +4,11 @@ Models (every coefficient >= 0; b is a fixed per-step overhead):
 - ``memcpy``:   t = a MEMCPY + b (Inbar & Sernau 2024);
 - ``flops``:    t = c FLOPs + b (FLOPs: Chinchilla's model FLOPs);
 - ``linear``:   t = a MEMCPY + c FLOPs + b;
-- ``split``:    t = a_f MEMCPY_fixed + a_t MEMCPY_token + c FLOPs + b: MEMCPY split into its
-  batch-independent part (parameters, gradients, moments) and the part that grows with tokens
-  (activations), which devices move at different effective rates. (Our design.)
+- ``split``:    t = a_f MEMCPY_fixed + a_t MEMCPY_token + c FLOPs + a_s SCORES + b: MEMCPY split
+  into its batch-independent part (parameters, gradients, moments) and the part that grows with
+  tokens (activations), which devices move at different effective rates, plus one pass over the
+  materialized attention scores priced on its own (backends that do not fuse scale, mask and
+  softmax make extra passes over them; 0 for flash attention). (Our design.)
 - ``roofline``: t = s R + k K + b, where R is the per-op roofline at the *measured* matmul and
   bandwidth ceilings (each op of the MEMCPY table is compute- or memory-bound) and K the kernels
   per step; s rescales both ceilings, k is a launch cost per kernel. (Our design.)
@@ -30,7 +32,7 @@ MODELS: dict[str, tuple[str, ...]] = {
     "memcpy": ("memcpy",),
     "flops": ("flops",),
     "linear": ("memcpy", "flops"),
-    "split": ("fixed", "token", "flops"),
+    "split": ("fixed", "token", "flops", "scores"),
     "roofline": ("roofline", "kernels"),
 }
 #: The coefficients each model stores in a hardware file (defined once, by the hardware loader).
@@ -74,6 +76,7 @@ def features(archs: Sequence[Architecture], ceilings: Ceilings) -> dict[str, Arr
         "flops": np.array([a.flops_per_step() for a in archs]),
         "roofline": np.array([a.per_op_roofline_s(ceilings.flops_per_s, ceilings.bytes_per_s) for a in archs]),
         "kernels": np.array([a.kernels_per_step() for a in archs]),
+        "scores": np.array([a.attention_score_bytes_per_step() for a in archs]),
     }
 
 
@@ -119,6 +122,7 @@ def fit_model(name: str, feats: dict[str, Array], t: Array, ceilings: Ceilings) 
                 "s_per_fixed_byte": max(fx, 1e-16) if fx else 0.0,
                 "s_per_token_byte": max(tk, 1e-16) if tk else 0.0,
                 "s_per_flop": max(f, 1e-18) if f else 0.0,
+                "s_per_score_byte": max(c["scores"], 1e-16) if c["scores"] else 0.0,
                 "overhead_s": c["overhead"],
             },
         )

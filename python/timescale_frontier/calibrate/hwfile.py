@@ -11,6 +11,7 @@ from typing import Any
 from timescale_frontier.format import write_atomic
 from timescale_frontier.hardware import Hardware, _parse
 
+_MARKER = "# Measured by `timescale calibrate`; the step-time model below replaces the datasheet roofline."
 _HEADER = re.compile(r"^\s*\[+\s*([A-Za-z0-9_.\"-]+)\s*\]+\s*(#.*)?$")
 
 
@@ -33,7 +34,8 @@ def without_calibration(text: str) -> str:
             skipping = m.group(1) == "calibration" or m.group(1).startswith("calibration.")
         if not skipping:
             out.append(line)
-    while out and not out[-1].strip():
+    # The marker comment render_section writes above the section goes with it.
+    while out and (not out[-1].strip() or out[-1].strip() == _MARKER):
         out.pop()
     return "\n".join(out) + "\n"
 
@@ -41,7 +43,7 @@ def without_calibration(text: str) -> str:
 def render_section(section: dict[str, Any], alternatives: dict[str, dict[str, Any]]) -> str:
     lines = [
         "",
-        "# Measured by `timescale calibrate`; the step-time model below replaces the datasheet roofline.",
+        _MARKER,
         "[calibration]",
     ]
     lines += [f"{k} = {_toml_value(v)}" for k, v in section.items()]

@@ -107,6 +107,28 @@ def calibrate(
             say(f"time budget of {time_budget_s:g} s reached after {i + 1} configurations")
             break
 
+    return _fit_and_write(
+        hw, out, rows, micro, act_bytes, device_kind, backend, jax.__version__,
+        f"timescale calibrate on {device_kind} ({backend}); measurements: {measurements or 'not saved'}",
+        measurements, t_start,
+    )  # fmt: skip
+
+
+def _fit_and_write(
+    hw: Hardware,
+    out: Path,
+    rows: list[dict[str, Any]],
+    micro: dict[str, float],
+    act_bytes: float,
+    device_kind: str,
+    backend: str,
+    jax_version: str,
+    source: str,
+    measurements: Path | None,
+    t_start: float,
+) -> CalibrationResult:
+    """Fits every model on the ``fit`` rows, scores them on the ``validation`` rows, and writes the
+    best held-out one (with the others as alternatives) into the hardware file, atomically."""
     ok = [r for r in rows if r["step_time_s"]]
     fit_rows = [r for r in ok if r["split"] == "fit"]
     val_rows = [r for r in ok if r["split"] == "validation"]
@@ -140,9 +162,9 @@ def calibrate(
         "activation_bytes": act_bytes,
         "device_kind": device_kind,
         "backend": backend,
-        "jax_version": jax.__version__,
+        "jax_version": jax_version,
         "date": dt.date.today().isoformat(),
-        "source": f"timescale calibrate on {device_kind} ({backend}); measurements: {measurements or 'not saved'}",
+        "source": source,
         **{k: round(v, 1) for k, v in micro.items()},
     }
     if val_rows:
@@ -159,6 +181,47 @@ def calibrate(
     return CalibrationResult(
         new_hw, chosen, reports, validation, len(fit_rows), len(val_rows), measurements, time.perf_counter() - t_start
     )
+
+
+def refit(spec: str | Path, measurements: Path, out: Path | None = None, force: bool = False) -> CalibrationResult:
+    """Fits and writes the ``[calibration]`` section from a JSONL file that ``calibrate`` wrote
+    (microbenchmarks and timed training steps with their fit/validation split), without measuring
+    again: e.g. after a new step-time model was added, or on another machine than the one measured.
+    Refuses measurements of another device kind than the file's unless ``force``."""
+    t_start = time.perf_counter()
+    hw = Hardware.load(spec)
+    out = Path(out) if out is not None else hw.path
+    if not measurements.is_file():
+        raise InvalidInputError(f"{measurements}: measurements file not found")
+    records = []
+    for i, line in enumerate(measurements.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise InvalidInputError(f"{measurements}: line {i}: not JSON ({e})") from None
+    matmul = [r["flops_per_s"] for r in records if r.get("kind") == "matmul"]
+    copy = [r["bytes_per_s"] for r in records if r.get("kind") == "copy"]
+    steps = [r for r in records if r.get("kind") == "train_step"]
+    if not matmul or not copy or not steps:
+        raise InvalidInputError(
+            f"{measurements}: expected matmul, copy and train_step records written by `timescale calibrate`"
+        )
+    backends = {"cpu" if str(r.get("device_kind", "")).lower() == "cpu" else "accelerator" for r in records}
+    backend = "cpu" if backends == {"cpu"} else hw.device
+    if backend != hw.device and not force:
+        raise InvalidInputError(
+            f"{hw.path}: device = {hw.device!r} but {measurements} holds {backend} measurements (pass --force)"
+        )
+    device_kind = str(steps[0].get("device_kind", backend))
+    act = {float(r.get("activation_bytes", 4.0)) for r in steps}
+    micro = {"measured_matmul_flops_per_s": max(matmul), "measured_copy_bytes_per_s": max(copy)}
+    rows = [{**r, "split": r.get("split", "fit")} for r in steps]
+    return _fit_and_write(
+        hw, out, rows, micro, act.pop() if len(act) == 1 else 4.0, device_kind, backend, str(jax.__version__),
+        f"timescale calibrate --refit {measurements} (measured on {device_kind}; refitted {dt.date.today()})",
+        measurements, t_start,
+    )  # fmt: skip
 
 
 def _arch_of(r: dict[str, Any]) -> Architecture:

@@ -250,6 +250,21 @@ pub fn memcpy_fixed_bytes_per_step(arch: &Architecture) -> f64 {
     m - f64::from(arch.batch_size) * (next - m)
 }
 
+/// One pass over the materialized attention scores of every layer: `n_layers x B x h x S^2 x a`
+/// bytes (0 for flash attention, which never writes them). The operation table already counts the
+/// passes its fusion assumption allows (rule 2: scale, mask and softmax fused into one op); a
+/// backend that does not fuse them (XLA on CPU) makes more passes over this tensor, which the
+/// split step-time model prices with its own coefficient per byte of this count. Unit: bytes.
+pub fn attention_score_bytes_per_step(arch: &Architecture) -> f64 {
+    match arch.attention {
+        Attention::Materialized => {
+            let s = f64::from(arch.seq_len);
+            f64::from(arch.n_layers) * f64::from(arch.batch_size) * f64::from(arch.n_heads) * s * s * arch.precision.activation_bytes
+        }
+        Attention::Flash => 0.0,
+    }
+}
+
 /// Hardware FLOPs of one training step: the sum of the table's `flops`. Unit: FLOP.
 pub fn hardware_flops_per_step(arch: &Architecture) -> f64 {
     let l = f64::from(arch.n_layers);
@@ -373,6 +388,9 @@ mod tests {
         assert_eq!(memcpy_fixed_bytes_per_step(&a), 7264.0);
         let big_batch = Architecture { batch_size: 9, ..a };
         assert!((memcpy_fixed_bytes_per_step(&big_batch) - 7264.0).abs() < 1e-9);
+        // Scores of tiny(): 1 layer x batch 1 x 2 heads x 4^2 x 2 bytes; none with flash.
+        assert_eq!(attention_score_bytes_per_step(&a), 64.0);
+        assert_eq!(attention_score_bytes_per_step(&Architecture { attention: Attention::Flash, ..a }), 0.0);
     }
 
     #[test]

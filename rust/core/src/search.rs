@@ -12,7 +12,7 @@ use std::collections::BinaryHeap;
 
 use crate::flops::flops_per_step;
 use crate::loss::{max_loss_for_tokens_per_step, Law};
-use crate::memcpy::memcpy_bytes_per_step;
+use crate::memcpy::{attention_score_bytes_per_step, memcpy_bytes_per_step};
 use crate::memory::memory_bytes;
 use crate::metrics::{evaluate_with_data, law_tokens, tokens_in_budget};
 use crate::pareto::{pareto_front, Candidate, ParetoBuilder};
@@ -508,6 +508,8 @@ impl<'a> Kernel<'a> {
         let flops = Bilinear::fit(|l, b| flops_per_step(&at(l, b)));
         let memcpy = Bilinear::fit(|l, b| memcpy_bytes_per_step(&at(l, b)));
         let memory = Bilinear::fit(|l, b| memory_bytes(&at(l, b)));
+        let score_rate = self.p.hardware.step_time.s_per_score_byte();
+        let scores = Bilinear::fit(|l, b| if score_rate > 0.0 { attention_score_bytes_per_step(&at(l, b)) } else { 0.0 });
 
         let (p, space) = (self.p, self.space);
         let law = &p.law;
@@ -536,6 +538,7 @@ impl<'a> Kernel<'a> {
             let (mem0, mem1) = memory.at_depth(l);
             let (fl0, fl1) = flops.at_depth(l);
             let (mc0, mc1) = memcpy.at_depth(l);
+            let (sc0, sc1) = scores.at_depth(l);
             let mut best: Option<Candidate> = None;
             for bi in b_lo..b_hi {
                 let batch = f64::from(space.batch_size[bi as usize]);
@@ -552,7 +555,7 @@ impl<'a> Kernel<'a> {
                     p.hardware.step_time.step_time_for(&a, flops_b, memcpy_b)
                 } else {
                     // The bilinear form splits MEMCPY for free: mc0 is batch-independent.
-                    p.hardware.step_time.step_time_split_s(flops_b, mc0, mc1 * batch)
+                    p.hardware.step_time.step_time_split_s(flops_b, mc0, mc1 * batch) + score_rate * (sc0 + sc1 * batch)
                 };
                 let tokens_per_step = batch * seq;
                 let (steps, tokens) = tokens_in_budget(p.budget_s, step_time_s, tokens_per_step);
@@ -811,7 +814,13 @@ mod tests {
         let per_op =
             StepTimeModel::PerOpRoofline { flops_per_s: 7e14, memcpy_bytes_per_s: 2.9e12, s_per_kernel: 5e-6, overhead_s: 1e-3 };
         let split =
-            StepTimeModel::SplitLinear { s_per_fixed_byte: 2e-13, s_per_token_byte: 6e-13, s_per_flop: 1e-15, overhead_s: 1e-4 };
+            StepTimeModel::SplitLinear {
+                s_per_fixed_byte: 2e-13,
+                s_per_token_byte: 6e-13,
+                s_per_flop: 1e-15,
+                s_per_score_byte: 3e-12,
+                overhead_s: 1e-4,
+            };
         for (hours, cap, model) in
             [(0.01, None, None), (1.0, Some(20_000.0), Some(roofline)), (24.0, None, Some(per_op)), (3.0, None, Some(split))]
         {

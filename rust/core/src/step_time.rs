@@ -2,7 +2,7 @@
 
 use crate::architecture::Architecture;
 use crate::error::{Error, Result};
-use crate::memcpy::{kernels_per_step, memcpy_fixed_bytes_per_step, per_op_roofline_s};
+use crate::memcpy::{attention_score_bytes_per_step, kernels_per_step, memcpy_fixed_bytes_per_step, per_op_roofline_s};
 
 /// How a hardware file turns a step's FLOPs and MEMCPY bytes into seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -13,10 +13,13 @@ pub enum StepTimeModel {
     /// `1/(achievable bytes/s)` it is an additive roofline (no overlap of compute and traffic).
     Linear { s_per_memcpy_byte: f64, s_per_flop: f64, overhead_s: f64 },
     /// `t = s_per_fixed_byte x MEMCPY_fixed + s_per_token_byte x MEMCPY_token + s_per_flop x FLOPs
-    ///      + overhead_s`: MEMCPY split into the batch-independent part (parameters, gradients,
-    /// optimizer moments, streamed by matmuls and AdamW) and the part that grows with the tokens
-    /// (activations, moved by many small kernels), which devices move at different effective rates.
-    SplitLinear { s_per_fixed_byte: f64, s_per_token_byte: f64, s_per_flop: f64, overhead_s: f64 },
+    ///      + s_per_score_byte x SCORES + overhead_s`: MEMCPY split into the batch-independent part
+    /// (parameters, gradients, optimizer moments, streamed by matmuls and AdamW) and the part that
+    /// grows with the tokens (activations, moved by many small kernels), which devices move at
+    /// different effective rates; SCORES is one pass over the materialized attention scores
+    /// ([`crate::memcpy::attention_score_bytes_per_step`]), priced extra where the backend does not
+    /// fuse scale, mask and softmax (0 for files calibrated before this term existed).
+    SplitLinear { s_per_fixed_byte: f64, s_per_token_byte: f64, s_per_flop: f64, s_per_score_byte: f64, overhead_s: f64 },
     /// `t = max(FLOPs / flops_per_s, MEMCPY / memcpy_bytes_per_s) + overhead_s`: the step-level
     /// roofline with perfect overlap (a lower bound on step time).
     RooflineMax { flops_per_s: f64, memcpy_bytes_per_s: f64, overhead_s: f64 },
@@ -36,6 +39,16 @@ pub struct StepTimeParts {
 }
 
 impl StepTimeModel {
+    /// Seconds per byte of one pass over the attention scores (the split model's extra term; 0
+    /// for every other model).
+    #[inline]
+    pub fn s_per_score_byte(&self) -> f64 {
+        match *self {
+            StepTimeModel::SplitLinear { s_per_score_byte, .. } => s_per_score_byte,
+            _ => 0.0,
+        }
+    }
+
     /// Whether the model needs the per-op table (not just the step's FLOPs and MEMCPY).
     #[inline]
     pub fn is_per_op(&self) -> bool {
@@ -49,20 +62,22 @@ impl StepTimeModel {
             StepTimeModel::PerOpRoofline { flops_per_s, memcpy_bytes_per_s, s_per_kernel, overhead_s } => {
                 per_op_roofline_s(arch, flops_per_s, memcpy_bytes_per_s) + s_per_kernel * kernels_per_step(arch) + overhead_s
             }
-            StepTimeModel::SplitLinear { .. } => {
+            StepTimeModel::SplitLinear { s_per_score_byte, .. } => {
                 let fixed = memcpy_fixed_bytes_per_step(arch);
                 self.step_time_split_s(flops, fixed, memcpy_bytes - fixed)
+                    + s_per_score_byte * attention_score_bytes_per_step(arch)
             }
             _ => self.step_time_s(flops, memcpy_bytes),
         }
     }
 
     /// Seconds per step from FLOPs and MEMCPY split into its batch-independent and token parts
-    /// (the search kernel has both parts for free).
+    /// (the search kernel has both parts for free); the split model's attention-score term is not
+    /// included (add [`StepTimeModel::s_per_score_byte`] x score bytes).
     #[inline]
     pub fn step_time_split_s(&self, flops: f64, fixed_bytes: f64, token_bytes: f64) -> f64 {
         match *self {
-            StepTimeModel::SplitLinear { s_per_fixed_byte, s_per_token_byte, s_per_flop, overhead_s } => {
+            StepTimeModel::SplitLinear { s_per_fixed_byte, s_per_token_byte, s_per_flop, overhead_s, .. } => {
                 s_per_fixed_byte * fixed_bytes + s_per_token_byte * token_bytes + s_per_flop * flops + overhead_s
             }
             _ => self.step_time_s(flops, fixed_bytes + token_bytes),
@@ -101,10 +116,12 @@ impl StepTimeModel {
                 compute_s: s_per_flop * flops,
                 fixed_s: overhead_s,
             },
-            StepTimeModel::SplitLinear { s_per_fixed_byte, s_per_token_byte, s_per_flop, overhead_s } => {
+            StepTimeModel::SplitLinear { s_per_fixed_byte, s_per_token_byte, s_per_flop, s_per_score_byte, overhead_s } => {
                 let fixed = memcpy_fixed_bytes_per_step(arch);
                 StepTimeParts {
-                    memory_s: s_per_fixed_byte * fixed + s_per_token_byte * (memcpy_bytes - fixed),
+                    memory_s: s_per_fixed_byte * fixed
+                        + s_per_token_byte * (memcpy_bytes - fixed)
+                        + s_per_score_byte * attention_score_bytes_per_step(arch),
                     compute_s: s_per_flop * flops,
                     fixed_s: overhead_s,
                 }
@@ -158,11 +175,12 @@ impl StepTimeModel {
                 }
                 nonneg("overhead_s", overhead_s)?;
             }
-            StepTimeModel::SplitLinear { s_per_fixed_byte, s_per_token_byte, s_per_flop, overhead_s } => {
+            StepTimeModel::SplitLinear { s_per_fixed_byte, s_per_token_byte, s_per_flop, s_per_score_byte, overhead_s } => {
                 for (field, v, min, rate) in [
                     ("s_per_fixed_byte", s_per_fixed_byte, 1e-16, "1e16 bytes/s"),
                     ("s_per_token_byte", s_per_token_byte, 1e-16, "1e16 bytes/s"),
                     ("s_per_flop", s_per_flop, 1e-18, "1e18 FLOP/s"),
+                    ("s_per_score_byte", s_per_score_byte, 1e-16, "1e16 bytes/s"),
                 ] {
                     nonneg(field, v)?;
                     plausible(field, v, min, rate)?;
@@ -189,6 +207,28 @@ impl StepTimeModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_model_by_hand_on_the_tiny_config() {
+        // tiny(): MEMCPY 11,264 B of which 7,264 fixed and 4,000 token; 64 B of attention scores
+        // (memcpy.rs tests). 1e-9 s per fixed byte, 2e-9 per token byte, 1e-8 per score byte,
+        // FLOPs free, 1 ms overhead: 7.264e-6 + 8e-6 + 6.4e-7 + 1e-3 s.
+        let a = crate::architecture::tests::tiny();
+        let m = StepTimeModel::SplitLinear {
+            s_per_fixed_byte: 1e-9,
+            s_per_token_byte: 2e-9,
+            s_per_flop: 0.0,
+            s_per_score_byte: 1e-8,
+            overhead_s: 1e-3,
+        };
+        let t = m.step_time_for(&a, 0.0, 11_264.0);
+        assert!((t - (7.264e-6 + 8.0e-6 + 6.4e-7 + 1e-3)).abs() < 1e-15, "{t}");
+        let p = m.parts(&a, 0.0, 11_264.0);
+        assert!((p.memory_s + p.compute_s + p.fixed_s - t).abs() < 1e-15);
+        let flash = crate::architecture::Architecture { attention: crate::architecture::Attention::Flash, ..a };
+        assert_eq!(m.s_per_score_byte(), 1e-8);
+        assert_eq!(crate::memcpy::attention_score_bytes_per_step(&flash), 0.0);
+    }
 
     #[test]
     fn linear_and_roofline_by_hand() {

@@ -199,6 +199,11 @@ impl PyArchitecture {
         timescale_core::memcpy::memcpy_fixed_bytes_per_step(&self.0)
     }
 
+    /// One pass over the materialized attention scores of every layer, bytes (0 for flash).
+    fn attention_score_bytes_per_step(&self) -> f64 {
+        timescale_core::memcpy::attention_score_bytes_per_step(&self.0)
+    }
+
     /// Hardware FLOPs of one step (the op table's sum; see the core's memcpy.rs).
     fn hardware_flops_per_step(&self) -> f64 {
         hardware_flops_per_step(&self.0)

@@ -22,7 +22,7 @@ impl PyHardware {
     #[new]
     #[pyo3(signature = (hbm_bytes, usable_hbm_fraction, model, *, s_per_memcpy_byte=0.0, s_per_flop=0.0,
         overhead_s=0.0, flops_per_s=0.0, memcpy_bytes_per_s=0.0, s_per_kernel=0.0, s_per_fixed_byte=0.0,
-        s_per_token_byte=0.0))]
+        s_per_token_byte=0.0, s_per_score_byte=0.0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         hbm_bytes: f64,
@@ -36,12 +36,15 @@ impl PyHardware {
         s_per_kernel: f64,
         s_per_fixed_byte: f64,
         s_per_token_byte: f64,
+        s_per_score_byte: f64,
     ) -> PyResult<Self> {
         let step_time = match model {
             "linear" => StepTimeModel::Linear { s_per_memcpy_byte, s_per_flop, overhead_s },
             "roofline_max" => StepTimeModel::RooflineMax { flops_per_s, memcpy_bytes_per_s, overhead_s },
             "per_op_roofline" => StepTimeModel::PerOpRoofline { flops_per_s, memcpy_bytes_per_s, s_per_kernel, overhead_s },
-            "split_linear" => StepTimeModel::SplitLinear { s_per_fixed_byte, s_per_token_byte, s_per_flop, overhead_s },
+            "split_linear" => {
+                StepTimeModel::SplitLinear { s_per_fixed_byte, s_per_token_byte, s_per_flop, s_per_score_byte, overhead_s }
+            }
             _ => {
                 return Err(to_py(Error::invalid(
                     "model",
