@@ -182,6 +182,19 @@ def test_refit_from_recorded_measurements(tmp_path):
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert bad.returncode == 2 and "pass --force" in bad.stderr and "Traceback" not in bad.stderr
+    for text, message in (
+        ('{"kind": "matmul"}\n', "matmul flops_per_s = None is invalid"),
+        ("not json\n", "line 1: not JSON"),
+        ('{"kind": "matmul", "flops_per_s": 1e9}\n{"kind": "copy", "bytes_per_s": 1e9}\n'
+         '{"kind": "train_step", "d_model": 64}\n', "train_step record 1 lacks n_layers"),
+    ):  # fmt: skip
+        f = tmp_path / "bad.jsonl"
+        f.write_text(text)
+        r = subprocess.run(
+            [str(BIN / "timescale"), "calibrate", "-H", "cpu", "--refit", str(f), "--out", str(out)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
 def test_calibrate_then_validate_on_held_out_configs(tmp_path):

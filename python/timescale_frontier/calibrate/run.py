@@ -200,9 +200,29 @@ def refit(spec: str | Path, measurements: Path, out: Path | None = None, force: 
                 records.append(json.loads(line))
             except json.JSONDecodeError as e:
                 raise InvalidInputError(f"{measurements}: line {i}: not JSON ({e})") from None
-    matmul = [r["flops_per_s"] for r in records if r.get("kind") == "matmul"]
-    copy = [r["bytes_per_s"] for r in records if r.get("kind") == "copy"]
-    steps = [r for r in records if r.get("kind") == "train_step"]
+
+    def rate(kind: str, key: str) -> list[float]:
+        out = []
+        for i, r in enumerate(records, 1):
+            if not isinstance(r, dict) or r.get("kind") != kind:
+                continue
+            v = r.get(key)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v) or v <= 0:
+                raise InvalidInputError(
+                    f"{measurements}: record {i}: {kind} {key} = {v!r} is invalid: expected a number > 0"
+                )
+            out.append(float(v))
+        return out
+
+    matmul = rate("matmul", "flops_per_s")
+    copy = rate("copy", "bytes_per_s")
+    steps = [r for r in records if isinstance(r, dict) and r.get("kind") == "train_step"]
+    for i, r in enumerate(steps, 1):
+        missing = [k for k in bench.ARCH_FIELDS if k not in r]
+        if missing or "step_time_s" not in r:
+            raise InvalidInputError(
+                f"{measurements}: train_step record {i} lacks {', '.join(missing or ['step_time_s'])}"
+            )
     if not matmul or not copy or not steps:
         raise InvalidInputError(
             f"{measurements}: expected matmul, copy and train_step records written by `timescale calibrate`"
