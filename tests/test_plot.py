@@ -63,3 +63,17 @@ def test_width_depth_heatmap_matches_the_search(tmp_path):
         ],
     )
     assert r.exit_code == 0 and "best cell" in r.output and (tmp_path / "cli.png").exists()
+
+
+def test_width_depth_on_many_chips(tmp_path):
+    """With --chips each cell is the best loss of a many-chip search (fastest sharding per config)."""
+    from timescale_frontier.plot import width_depth
+
+    hw = Hardware.load("h100_sxm")
+    grid = width_depth(hw, 12, [1024, 4096], [4, 16], tmp_path / "wd8.png", aspect_ratio=(1e-3, 1e6), top_k=1, chips=8)
+    r = search(hw, 12, {"d_model": [4096], "n_layers": [16]}, aspect_ratio=(1e-3, 1e6), chips=8)
+    assert grid[1, 1] == r.best["loss"] and r.best["sharding"] != "single chip"
+    one = width_depth(hw, 12, [1024, 4096], [4, 16], tmp_path / "wd1.png", aspect_ratio=(1e-3, 1e6), top_k=1)
+    assert np.nanmin(grid) < np.nanmin(one)  # eight chips for the same hours reach a lower loss
+    bad = CliRunner().invoke(main, ["report", "width-depth", "-H", "cpu", "--hours", "1", "--chips", "2"])
+    assert bad.exit_code == 2 and "needs an [interconnect] section" in bad.output

@@ -942,14 +942,20 @@ def report_group() -> None:
 @click.option("--d-model", "d_model", default="128:4096:*2", show_default=True, metavar="VALUES")
 @click.option("--n-layers", "n_layers", default="2:48:2", show_default=True, metavar="VALUES")
 @click.option("--law", default="hoffmann", show_default=True)
+@click.option(
+    "--chips", type=click.IntRange(1), default=1, show_default=True, help="Chips (each cell's fastest sharding)."
+)
 @click.option("--out", type=click.Path(dir_okay=False), default="width-depth.png", show_default=True)
 @click.option("--debug", is_flag=True)
 @handle_errors
-def width_depth_cmd(hardware: str, hours: float, d_model: str, n_layers: str, law: str, out: str, debug: bool) -> None:
+def width_depth_cmd(
+    hardware: str, hours: float, d_model: str, n_layers: str, law: str, chips: int, out: str, debug: bool
+) -> None:
     """Heatmap of the best predicted loss over (d_model, n_layers) with iso-parameter curves."""
     from timescale_frontier import plot
 
     hw = Hardware.load(hardware)
+    hw.check_chips(chips)
     grid = plot.width_depth(
         hw,
         hours,
@@ -959,6 +965,7 @@ def width_depth_cmd(hardware: str, hours: float, d_model: str, n_layers: str, la
         law=law,
         aspect_ratio=(1e-3, 1e6),
         top_k=1,
+        chips=chips,
     )
     import numpy as np
 

@@ -150,7 +150,9 @@ def width_depth(
     ax.set_xscale("log", base=2)
     ax.set_xlabel("d_model (dashed: d_model / n_layers = 20 and 200)")
     ax.set_ylabel("n_layers")
-    ax.set_title(f"{hardware.name}, {hours:g} h: best loss by width and depth (blank: nothing fits)")
+    chips = int(search_kwargs.get("chips", 1))
+    on = hardware.name if chips == 1 else f"{hardware.name} x {chips}"
+    ax.set_title(f"{on}, {hours:g} h: best loss by width and depth (blank: nothing fits)")
     _save(fig, path)
     plt.close(fig)
     return grid
