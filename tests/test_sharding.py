@@ -3,6 +3,7 @@ choice under a money budget, and the communication volumes checked against XLA's
 collectives on a mesh of host devices."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -10,6 +11,8 @@ import textwrap
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from timescale_frontier import Architecture, Hardware, InvalidInputError, predict, search
 from timescale_frontier.cli import frontier_main, main
@@ -180,3 +183,30 @@ def test_cli_256_chips_on_tpu_v5e_returns_a_sharded_plan():
     best = json.loads(r.output)["best"]
     assert best["sharding"] != "single chip" and best["dp"] * best["tp"] == 256
     assert best["memory_bytes"] <= 16 * 2**30
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    d=st.sampled_from([64, 256, 1024, 4096, 8192]),
+    layers=st.integers(1, 96),
+    heads=st.sampled_from([1, 2, 3, 8, 32]),
+    batch=st.integers(1, 512),
+    chips=st.sampled_from([2, 3, 4, 8]),
+    hours=st.floats(1e-4, 1e4),
+)
+def test_many_chip_predictions_are_finite_or_a_clear_error(d, layers, heads, batch, chips, hours):
+    """No valid input gives a NaN or an infinity on many chips: a configuration that no sharding
+    divides raises InvalidInputError; one that fits nowhere reports its smallest sharding."""
+    hw = Hardware.load("h100_sxm")
+    a = Architecture(d, layers, heads, head_dim=64, batch_size=batch, seq_len=1024)
+    try:
+        p = predict(a, hw, hours, chips=chips)
+    except InvalidInputError as e:
+        assert "split over" in str(e)
+        return
+    for k in ("params", "flops_per_step", "memcpy_bytes_per_step", "memory_bytes", "step_time_s", "steps", "tokens"):
+        v = getattr(p, k)
+        assert math.isfinite(v) and v >= 0, (k, v)
+    assert p.loss is None or math.isfinite(p.loss)
+    assert p.step is not None and p.step["dp"] * p.step["tp"] == chips
+    assert p.fits_memory == (p.memory_bytes <= hw.hbm_bytes * hw.usable_hbm_fraction)

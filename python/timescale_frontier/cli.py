@@ -695,17 +695,15 @@ def predict_cmd(
         f"  predicted loss        {'-' if p.loss is None else f'{p.loss:.4f} nats/token'}",
     ]
     if chips > 1:
-        lines.insert(
-            2,
-            f"  chips                 {chips} ({p.step['sharding'] if p.step else 'no sharding fits'});"
-            " memory and MEMCPY per chip",
-        )
+        assert p.step is not None  # the core raises when no sharding divides the architecture
+        chosen = p.step["sharding"] if p.fits_memory else f"no sharding fits; least memory: {p.step['sharding']}"
+        lines.insert(2, f"  chips                 {chips} ({chosen}); memory and MEMCPY per chip")
         lines.append("  shardings (per chip):")
         for o in p.shardings:
             if not o["divides"]:
                 lines.append(f"    {o['sharding']:16s} does not divide this configuration")
                 continue
-            mark = "*" if p.step and o["sharding"] == p.step["sharding"] else " "
+            mark = "*" if p.fits_memory and o["sharding"] == p.step["sharding"] else " "
             lines.append(
                 f"  {mark} {o['sharding']:16s} step {fmt.seconds(o['step_time_s'])} = max(compute "
                 f"{fmt.seconds(o['compute_s'])}, DP comm {fmt.seconds(o['dp_comm_s'])}) + TP comm "

@@ -56,8 +56,8 @@ class Prediction:
     chips: int = 1
     #: The step as trained: ``sharding`` (e.g. "FSDP 4 x TP 2"), ``dp``, ``tp``, ``fsdp``,
     #: per-chip ``memory_bytes``, ``compute_s``, ``dp_comm_s``, ``tp_comm_s``, ``dp_comm_bytes``,
-    #: ``tp_comm_bytes``, ``step_time_s`` and ``bound`` (memory, compute or communication);
-    #: ``None`` when no sharding fits.
+    #: ``tp_comm_bytes``, ``step_time_s`` and ``bound`` (memory, compute or communication); when no
+    #: sharding fits, the one with the least memory per chip (``fits_memory`` is then false).
     step: dict[str, Any] | None = None
     #: Every sharding considered, for chips > 1: the ``step`` fields of those that divide the
     #: configuration, with ``divides`` and ``fits_memory``.

@@ -291,8 +291,8 @@ impl SearchParams {
         self.evaluate_with_sharding(arch).0
     }
 
-    /// [`SearchParams::evaluate`] and the sharded step it chose (`None` on one chip, or when no
-    /// sharding fits or divides `arch`).
+    /// [`SearchParams::evaluate`] and the sharded step it chose (the least-memory one when none
+    /// fits; `None` on one chip or when no sharding divides `arch`).
     pub fn evaluate_with_sharding(&self, arch: &Architecture) -> (Metrics, Option<ShardedStep>) {
         match (self.chips, self.interconnect) {
             (c, Some(ic)) if c > 1 => {

@@ -283,15 +283,22 @@ pub fn sharded_step(arch: &Architecture, hw: &Hardware, ic: &Interconnect, s: Sh
 }
 
 /// The fastest sharding of `arch` over `chips` chips among those that fit in one chip's usable
-/// memory (ties: the earlier in [`shardings`] order). `Err(least memory)` when none fits, with the
-/// smallest per-chip memory any sharding needs (bytes; +inf if no sharding divides `arch`).
-pub fn best_sharding(arch: &Architecture, hw: &Hardware, ic: &Interconnect, chips: u32) -> std::result::Result<ShardedStep, f64> {
+/// memory (ties: the earlier in [`shardings`] order). When none fits, `Err` carries the sharding
+/// that needs the least memory per chip (`None` when no sharding divides `arch`).
+pub fn best_sharding(
+    arch: &Architecture,
+    hw: &Hardware,
+    ic: &Interconnect,
+    chips: u32,
+) -> std::result::Result<ShardedStep, Option<ShardedStep>> {
     let usable = hw.usable_hbm_bytes();
     let mut best: Option<ShardedStep> = None;
-    let mut least_memory = f64::INFINITY;
+    let mut smallest: Option<ShardedStep> = None;
     for s in shardings(chips) {
         let Some(step) = sharded_step(arch, hw, ic, s) else { continue };
-        least_memory = least_memory.min(step.memory_bytes);
+        if smallest.is_none_or(|m| step.memory_bytes < m.memory_bytes) {
+            smallest = Some(step);
+        }
         if step.memory_bytes > usable {
             continue;
         }
@@ -299,13 +306,14 @@ pub fn best_sharding(arch: &Architecture, hw: &Hardware, ic: &Interconnect, chip
             best = Some(step);
         }
     }
-    best.ok_or(least_memory)
+    best.ok_or(smallest)
 }
 
 /// Every metric of `arch` trained on `chips` chips with its best sharding (see [`best_sharding`]).
 /// Memory and MEMCPY are per chip, FLOPs and parameters of the whole model, tokens global. When
-/// no sharding fits, `fits_memory` is false, `memory_bytes` is the least any sharding needs, and
-/// step time and loss are +inf.
+/// no sharding fits, the metrics are those of the sharding with the least memory per chip and
+/// `fits_memory` is false (as for one chip: the numbers say what it would take). When no sharding
+/// divides `arch`, memory, step time and loss are +inf and the step is `None`.
 pub fn evaluate_sharded(
     arch: &Architecture,
     hw: &Hardware,
@@ -323,35 +331,29 @@ pub fn evaluate_sharded(
         flops_per_step: flops_per_step(arch),
         ..Metrics::default()
     };
-    match best_sharding(arch, hw, ic, chips) {
-        Ok(step) => {
-            let (steps, tokens) = tokens_in_budget(budget_s, step.step_time_s, arch.tokens_per_step());
-            let effective_tokens = law_tokens(tokens, unique_tokens);
-            let loss = law.loss(law.n_for(params, non_embedding), effective_tokens);
-            let m = Metrics {
-                memcpy_bytes_per_step: step.memcpy_bytes,
-                memory_bytes: step.memory_bytes,
-                fits_memory: true,
-                step_time_s: step.step_time_s,
-                steps,
-                tokens,
-                effective_tokens,
-                loss,
-                ..base
-            };
-            (m, Some(step))
+    let (step, fits) = match best_sharding(arch, hw, ic, chips) {
+        Ok(step) => (step, true),
+        Err(Some(step)) => (step, false),
+        Err(None) => {
+            let inf = f64::INFINITY;
+            return (Metrics { memory_bytes: inf, step_time_s: inf, loss: inf, fits_memory: false, ..base }, None);
         }
-        Err(least) => (
-            Metrics {
-                memory_bytes: least,
-                fits_memory: false,
-                step_time_s: f64::INFINITY,
-                loss: f64::INFINITY,
-                ..base
-            },
-            None,
-        ),
-    }
+    };
+    let (steps, tokens) = tokens_in_budget(budget_s, step.step_time_s, arch.tokens_per_step());
+    let effective_tokens = law_tokens(tokens, unique_tokens);
+    let loss = law.loss(law.n_for(params, non_embedding), effective_tokens);
+    let m = Metrics {
+        memcpy_bytes_per_step: step.memcpy_bytes,
+        memory_bytes: step.memory_bytes,
+        fits_memory: fits,
+        step_time_s: step.step_time_s,
+        steps,
+        tokens,
+        effective_tokens,
+        loss,
+        ..base
+    };
+    (m, Some(step))
 }
 
 #[cfg(test)]

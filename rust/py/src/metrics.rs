@@ -119,6 +119,17 @@ pub fn predict<'py>(
             single_chip_step(&arch.0, &hardware.0),
         ),
     };
+    if chips > 1 && step.is_none() {
+        return Err(to_py(Error::invalid(
+            "chips",
+            chips,
+            &format!(
+                "a count this architecture can be split over (data-parallel degree dividing batch_size {}, \
+                 tensor-parallel degree dividing {} KV heads and d_ff {})",
+                arch.0.batch_size, arch.0.n_kv_heads, arch.0.d_ff
+            ),
+        )));
+    }
     let d = PyDict::new(py);
     d.set_item("chips", chips)?;
     d.set_item("step", step.map(|st| step_dict(py, &st)).transpose()?)?;
