@@ -234,6 +234,19 @@ fn seconds_per_fixed_byte(m: &StepTimeModel) -> f64 {
     }
 }
 
+/// Peak memory of one chip running `sh`, the shard of sharding `s` (bytes): the shard's own
+/// memory; with FSDP, 1/dp of its parameters, gradients and moments plus two layers of gathered
+/// weights (computing, prefetched) and one layer of gradients not yet reduce-scattered.
+fn shard_memory_bytes(sh: &Architecture, s: Sharding) -> f64 {
+    let memory = memory_bytes(sh);
+    if s.data == DataParallel::Sharded && s.dp > 1 {
+        let layer_weights = non_embedding_params(sh) / f64::from(sh.n_layers) * sh.precision.param_bytes;
+        memory - (1.0 - 1.0 / f64::from(s.dp)) * static_bytes(sh) + 3.0 * layer_weights
+    } else {
+        memory
+    }
+}
+
 /// The step of `arch` under sharding `s`, or `None` if `s` does not divide it.
 pub fn sharded_step(arch: &Architecture, hw: &Hardware, ic: &Interconnect, s: Sharding) -> Option<ShardedStep> {
     let sh = shard(arch, s)?;
@@ -242,18 +255,14 @@ pub fn sharded_step(arch: &Architecture, hw: &Hardware, ic: &Interconnect, s: Sh
     let mut compute_s = hw.step_time.step_time_for(&sh, flops, memcpy);
     let parts = hw.step_time.parts(&sh, flops, memcpy);
     let (mut memory_s, compute_only_s) = (parts.memory_s, parts.compute_s);
-    let mut memory = memory_bytes(&sh);
+    let memory = shard_memory_bytes(&sh, s);
     if s.data == DataParallel::Sharded && s.dp > 1 {
-        // Each chip updates 1/dp of the parameters; holds 1/dp of params, grads and moments, plus
-        // two layers of gathered weights (computing, prefetched) and one layer of gradients not
-        // yet reduce-scattered.
+        // Each chip updates 1/dp of the parameters.
         let saved_bytes = (1.0 - 1.0 / f64::from(s.dp)) * memcpy_bytes_in_pass(&sh, Pass::Optimizer);
         let saved_s = saved_bytes * seconds_per_fixed_byte(&hw.step_time);
         memcpy -= saved_bytes;
         compute_s -= saved_s;
         memory_s -= saved_s;
-        let layer_weights = non_embedding_params(&sh) / f64::from(sh.n_layers) * sh.precision.param_bytes;
-        memory = memory - (1.0 - 1.0 / f64::from(s.dp)) * static_bytes(&sh) + 3.0 * layer_weights;
     }
     let dp_bytes = if s.dp > 1 { dp_comm_bytes(&sh, s) } else { 0.0 };
     let tp_bytes = if s.tp > 1 { tp_comm_bytes(&sh, s) } else { 0.0 };
@@ -293,20 +302,24 @@ pub fn best_sharding(
 ) -> std::result::Result<ShardedStep, Option<ShardedStep>> {
     let usable = hw.usable_hbm_bytes();
     let mut best: Option<ShardedStep> = None;
-    let mut smallest: Option<ShardedStep> = None;
+    // (sharding, memory) of the least-memory sharding: its step is computed only if none fits
+    // (memory is a closed formula; the step builds op tables, so skip it for shardings too big).
+    let mut smallest: Option<(Sharding, f64)> = None;
     for s in shardings(chips) {
-        let Some(step) = sharded_step(arch, hw, ic, s) else { continue };
-        if smallest.is_none_or(|m| step.memory_bytes < m.memory_bytes) {
-            smallest = Some(step);
+        let Some(sh) = shard(arch, s) else { continue };
+        let memory = shard_memory_bytes(&sh, s);
+        if smallest.is_none_or(|(_, m)| memory < m) {
+            smallest = Some((s, memory));
         }
-        if step.memory_bytes > usable {
+        if memory > usable {
             continue;
         }
+        let step = sharded_step(arch, hw, ic, s).expect("the sharding divides the architecture");
         if best.is_none_or(|b| step.step_time_s < b.step_time_s) {
             best = Some(step);
         }
     }
-    best.ok_or(smallest)
+    best.ok_or_else(|| smallest.and_then(|(s, _)| sharded_step(arch, hw, ic, s)))
 }
 
 /// Every metric of `arch` trained on `chips` chips with its best sharding (see [`best_sharding`]).
