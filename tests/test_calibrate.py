@@ -283,3 +283,11 @@ def test_interrupted_calibration_leaves_the_file_intact(tmp_path):
         if sig == signal.SIGINT:
             assert "Traceback" not in err
         assert target.read_text() == before
+
+
+def test_refit_tells_devices_apart_by_jax_device_kind():
+    from timescale_frontier.calibrate.run import _backend_of
+
+    assert _backend_of("cpu") == "cpu"
+    assert _backend_of("TPU v4") == "tpu" and _backend_of("TPU v5 lite") == "tpu"
+    assert _backend_of("NVIDIA H100 80GB HBM3") == "gpu"

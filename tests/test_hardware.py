@@ -93,3 +93,22 @@ def test_missing_binary_and_unknown_names(tmp_path):
     empty.write_text("")
     with pytest.raises(InvalidInputError, match="missing key 'name'"):
         Hardware.load(empty)
+
+
+def test_another_calibrated_model_is_checked_like_the_default(tmp_path):
+    """`--step-time-model flops` reads [calibration.alternatives.flops] through the same checks as
+    [calibration]: a missing or out-of-range coefficient names the file and key."""
+    from click.testing import CliRunner
+
+    from timescale_frontier.cli import frontier_main
+    from timescale_frontier.hardware import SHIPPED_DIR
+
+    hw = Hardware.load("cpu").using("flops")
+    assert hw.step_time_model == "flops" and "calibrated, flops" in hw.step_time_formula
+    text = (SHIPPED_DIR / "cpu.toml").read_text()
+    head, tail = text.split("[calibration.alternatives.flops]\n", 1)
+    bad = tmp_path / "cpu.toml"
+    bad.write_text(head + "[calibration.alternatives.flops]\n" + tail.replace("s_per_flop = ", "s_per_flopp = ", 1))
+    r = CliRunner().invoke(frontier_main, ["-H", str(bad), "--hours", "1", "--step-time-model", "flops", "-q"])
+    assert r.exit_code == 2 and "missing key 'calibration.alternatives.flops.s_per_flop'" in r.output, r.output
+    assert "Traceback" not in r.output

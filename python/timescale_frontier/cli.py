@@ -679,7 +679,7 @@ def predict_cmd(
         f"  params                {fmt.count(p.params)} ({fmt.count(p.non_embedding_params)} non-embedding)",
         f"  FLOPs per step        {fmt.si(p.flops_per_step, 'FLOP')}",
         f"  MEMCPY per step       {fmt.binary_bytes(p.memcpy_bytes_per_step)} ({p.memcpy_bytes_per_step:.4g} bytes)",
-        f"  memory                {fmt.binary_bytes(p.memory_bytes)} of {fmt.binary_bytes(hw.hbm_bytes * hw.usable_hbm_fraction)} usable"
+        f"  memory                {fmt.binary_bytes(p.memory_bytes)} of {fmt.binary_bytes(hw.core.usable_hbm_bytes)} usable"
         f" ({'fits' if p.fits_memory else 'DOES NOT FIT'})",
         f"  step time             {fmt.seconds(p.step_time_s)}",
         f"  steps in budget       {p.steps:,.0f}",

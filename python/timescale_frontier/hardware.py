@@ -66,6 +66,19 @@ CALIBRATED_MODELS: dict[str, tuple[str, list[tuple[str, float, float, str]]]] = 
 OPTIONAL_COEFFICIENTS: dict[str, float] = {"s_per_score_byte": 0.0}
 
 
+def _coefficients(path: Path, section: str, table: dict[str, Any], model: str) -> dict[str, float]:
+    """A calibrated model's coefficients from ``table``, each checked against its range and unit
+    (optional ones default); errors name the file and key."""
+    return {
+        k: (
+            OPTIONAL_COEFFICIENTS[k]
+            if k in OPTIONAL_COEFFICIENTS and k not in table
+            else _toml.number(path, section, table, k, lo, hi, unit)
+        )
+        for k, lo, hi, unit in CALIBRATED_MODELS[model][1]
+    }
+
+
 def calibrated_core(
     model: str, coeffs: dict[str, float], hbm_bytes: float = 2.0**40, usable_hbm_fraction: float = 1.0
 ) -> CoreHardware:
@@ -191,9 +204,7 @@ class Hardware:
             raise InvalidInputError(
                 f"{self.path}: --step-time-model {model!r} is invalid: expected a calibrated model of this file ({have})"
             )
-        coeffs = {
-            k: float(alts[model].get(k, OPTIONAL_COEFFICIENTS.get(k, 0.0))) for k, *_ in CALIBRATED_MODELS[model][1]
-        }
+        coeffs = _coefficients(self.path, f"calibration.alternatives.{model}", alts[model], model)
         core = calibrated_core(model, coeffs, self.hbm_bytes, self.usable_hbm_fraction)
         return replace(self, step_time_model=model, step_time_formula=calibrated_formula(model, coeffs), core=core)
 
@@ -289,14 +300,7 @@ def _parse(path: Path) -> Hardware:
                 raise InvalidInputError(
                     f"{path}: calibration.model = {model!r} is invalid: expected one of {', '.join(CALIBRATED_MODELS)}"
                 )
-            c = {
-                k: (
-                    OPTIONAL_COEFFICIENTS[k]
-                    if k in OPTIONAL_COEFFICIENTS and k not in calibration
-                    else _toml.number(path, "calibration", calibration, k, lo, hi, unit)
-                )
-                for k, lo, hi, unit in CALIBRATED_MODELS[model][1]
-            }
+            c = _coefficients(path, "calibration", calibration, model)
             core = calibrated_core(model, c, hbm, usable)
             formula = calibrated_formula(model, c)
         elif model == "roofline_sum":

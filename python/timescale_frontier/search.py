@@ -230,7 +230,7 @@ def _explain_sharding(r: SearchResult) -> list[str]:
     st = p.step
     if st is None:
         return []
-    usable = r.hardware.hbm_bytes * r.hardware.usable_hbm_fraction
+    usable = r.hardware.core.usable_hbm_bytes
     hidden = "hidden behind compute" if st["dp_comm_s"] <= st["compute_s"] else "not hidden: it sets the pace"
     lines = [
         f"On {r.chips} chips it trains with {st['sharding']}: {st['memory_bytes'] / gib:.3g} GiB per chip of "

@@ -183,6 +183,12 @@ def _fit_and_write(
     )
 
 
+def _backend_of(device_kind: str) -> str:
+    """The hardware-file ``device`` a JAX ``device_kind`` belongs to ("cpu", "TPU v4", "NVIDIA H100 ...")."""
+    kind = device_kind.lower()
+    return "cpu" if kind == "cpu" else "tpu" if "tpu" in kind else "gpu"
+
+
 def refit(spec: str | Path, measurements: Path, out: Path | None = None, force: bool = False) -> CalibrationResult:
     """Fits and writes the ``[calibration]`` section from a JSONL file that ``calibrate`` wrote
     (microbenchmarks and timed training steps with their fit/validation split), without measuring
@@ -227,8 +233,12 @@ def refit(spec: str | Path, measurements: Path, out: Path | None = None, force: 
         raise InvalidInputError(
             f"{measurements}: expected matmul, copy and train_step records written by `timescale calibrate`"
         )
-    backends = {"cpu" if str(r.get("device_kind", "")).lower() == "cpu" else "accelerator" for r in records}
-    backend = "cpu" if backends == {"cpu"} else hw.device
+    backends = {_backend_of(str(r.get("device_kind", ""))) for r in records if isinstance(r, dict)}
+    if len(backends) != 1:
+        raise InvalidInputError(
+            f"{measurements}: measurements from several kinds of device: {', '.join(sorted(backends))}"
+        )
+    backend = backends.pop()
     if backend != hw.device and not force:
         raise InvalidInputError(
             f"{hw.path}: device = {hw.device!r} but {measurements} holds {backend} measurements (pass --force)"
