@@ -1,8 +1,27 @@
-# Targets are exactly what CI and the benchmarks run.
-.PHONY: test bench lint
-test:
-	pip install -e ".[test]" && cargo test -p timescale-core && pytest --benchmark-disable
+# Targets are exactly what CI (.ci/run) runs: `make test` is the README's test command, `make lint`
+# every static check. `make format` rewrites in place; `make bench` records bench/RESULTS.md figures.
+PY_SRC = python tests bench experiments conftest.py
+.PHONY: format lint test test-core bench
+
+format:
+	cargo fmt --all
+	ruff format $(PY_SRC)
+	ruff check --fix $(PY_SRC)
+
 lint:
-	cargo clippy --all-targets -- -D warnings && ruff check python tests bench && mypy && python -m mypy.stubtest timescale_frontier._core
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	ruff format --check $(PY_SRC)
+	ruff check $(PY_SRC)
+	mypy
+	python -m mypy.stubtest timescale_frontier._core
+
+test:
+	python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[test]" && cargo test -p timescale-core && pytest --benchmark-disable
+
+# The suite without the optional extras (JAX, matplotlib): those tests skip with a reason.
+test-core:
+	python3 -m venv .venv-core && . .venv-core/bin/activate && pip install -e ".[test-core]" && pytest --benchmark-disable
+
 bench:
 	bash bench/run.sh

@@ -2,6 +2,8 @@
 With --benchmark-disable (CI) each runs once as a smoke test; the assertions are on numbers, never
 on time. Figures: bench/RESULTS.md."""
 
+import tomllib
+
 import numpy as np
 import pytest
 from numpy_reference import metrics as np_metrics
@@ -14,12 +16,22 @@ HW = Hardware.load(HARDWARE)
 DENSE_HW = Hardware.load("b200")
 LAW = get_law("hoffmann")
 LAW_T = (LAW.e, LAW.a, LAW.b, LAW.alpha, LAW.beta)
+# The file's datasheet roofline (roofline_sum), from its own figures.
+_FILE = tomllib.loads(HW.path.read_text())
+assert _FILE["step_time"]["model"] == "roofline_sum" and not HW.calibrated
 MODEL = {
-    "s_per_memcpy_byte": HW.step_time_s(0, 1.0) - HW.step_time_s(0, 0),
-    "s_per_flop": HW.step_time_s(1.0, 0) - HW.step_time_s(0, 0),
-    "overhead_s": HW.step_time_s(0, 0),
+    "s_per_memcpy_byte": 1.0 / (_FILE["chip"]["hbm_bytes_per_s"] * _FILE["step_time"]["bandwidth_efficiency"]),
+    "s_per_flop": 1.0 / (_FILE["chip"]["peak_bf16_flops_per_s"] * _FILE["step_time"]["flops_efficiency"]),
+    "overhead_s": _FILE["step_time"]["overhead_s"],
 }
 COLS = random_columns(1_000_000)
+#: The same rows as the API takes them: categorical columns as (names, codes), booleans as bools.
+API_COLS = {
+    **COLS,
+    "mlp": (["gelu", "swiglu"], COLS["mlp"]),
+    "attention": (["materialized", "flash"], COLS["attention"]),
+    "tied_embeddings": COLS["tied_embeddings"].astype(bool),
+}
 
 
 def _np_space(size):
@@ -34,12 +46,12 @@ def _np_space(size):
 
 
 def test_evaluate_1m_rust(benchmark):
-    out = benchmark(evaluate, HW, HOURS, **COLS)
+    out = benchmark(evaluate, HW, HOURS, **API_COLS)
     ref = np_metrics(
         COLS, 4.0, 2.0, 4.0, MODEL["s_per_memcpy_byte"], MODEL["s_per_flop"], MODEL["overhead_s"], HOURS * 3600, LAW_T
     )
     for k, v in ref.items():
-        np.testing.assert_allclose(out[k], v, rtol=1e-9, err_msg=k)
+        np.testing.assert_allclose(getattr(out, k), v, rtol=1e-9, err_msg=k)
 
 
 def test_evaluate_1m_numpy(benchmark):
@@ -99,10 +111,10 @@ def test_search_numpy_same_answer(benchmark, size):
     )
     r = search(HW, HOURS, space, top_k=10)
     assert ref["feasible"] == r.feasible
-    assert ref["best_index"] == r.best["index"]
-    assert list(ref["top_index"]) == list(r.top["index"])
-    np.testing.assert_allclose(ref["top_loss"], r.top["loss"], rtol=1e-12)
-    assert list(ref["pareto_index"]) == sorted(r.pareto["index"])
+    assert ref["best_index"] == r.best.index
+    assert list(ref["top_index"]) == [c.index for c in r.top]
+    np.testing.assert_allclose(ref["top_loss"], r.top.loss(), rtol=1e-12)
+    assert list(ref["pareto_index"]) == sorted(c.index for c in r.pareto)
 
 
 @pytest.mark.parametrize("chips", [2, 8])
@@ -114,6 +126,6 @@ def test_search_rust_many_chips_1m(benchmark, chips):
         search, args=(HW, HOURS, space), kwargs={"top_k": 10, "chips": chips}, rounds=2, iterations=1
     )
     assert r.evaluated == space.size and r.feasible > 0 and r.chips == chips
-    benchmark.extra_info.update(configs=space.size, feasible=r.feasible, sharding=r.best["sharding"])
+    benchmark.extra_info.update(configs=space.size, feasible=r.feasible, sharding=r.best.step.sharding)
     # More chips for the same hours never leave the best loss worse than one chip's on this space.
-    assert r.best["loss"] <= search(HW, HOURS, space, top_k=1).best["loss"]
+    assert r.best.loss <= search(HW, HOURS, space, top_k=1).best.loss

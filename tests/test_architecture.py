@@ -5,7 +5,7 @@ from timescale_frontier import Architecture, InvalidInputError, TimescaleError, 
 
 def test_llama_7b_parameter_count(llama_7b, h100):
     # Hand count (see rust/core/src/params.rs): 6,738,415,616, the figure published for LLaMA-7B.
-    p = predict(llama_7b, h100, hours=1)
+    p = predict(llama_7b, h100, 1)
     assert p.params == 6_738_415_616
     assert p.non_embedding_params == 6_738_415_616 - 2 * 32000 * 4096
 
@@ -42,5 +42,13 @@ def test_bad_fields_are_named(kwargs, field):
 
 def test_op_table_rows_sum_to_memcpy(tiny, tpu_v4):
     rows = tiny.op_table()
-    assert sum(r["bytes_per_step"] for r in rows) == predict(tiny, tpu_v4, 1).memcpy_bytes_per_step
-    assert {r["pass"] for r in rows} == {"forward", "backward", "optimizer"}
+    assert sum(r.bytes_per_step for r in rows) == predict(tiny, tpu_v4, 1).memcpy_bytes_per_step
+    assert {r.phase for r in rows} == {"forward", "backward", "optimizer"}
+
+
+def test_out_of_range_integers_are_invalid_input_not_overflow():
+    # Negative or huge dimensions reach the core's range check (not a bare OverflowError).
+    with pytest.raises(InvalidInputError, match=r"d_model = -1 is invalid: expected an integer in \[1, 16777216\]"):
+        Architecture(-1, 1, 1)
+    with pytest.raises(InvalidInputError, match="batch_size"):
+        Architecture(64, 1, 1, batch_size=2**40)

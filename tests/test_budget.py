@@ -5,9 +5,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from timescale_frontier import Architecture, Hardware, predict, search
+from timescale_frontier import Architecture, Budget, Hardware, InvalidInputError, predict, search
+from timescale_frontier.budget import resolve
 from timescale_frontier.cli import frontier_main
-from timescale_frontier.metrics import hours_from_usd
 
 SMALL = {"d_model": "256:2048:256", "n_layers": "2:24:2", "seq_len": "512,2048", "batch_size": "8,32,128"}
 SMALL_FLAGS = [
@@ -24,15 +24,21 @@ SMALL_FLAGS = [
 
 def test_money_buys_hours_by_hand():
     # $5,000 / $3.22 per chip-hour = 1552.795 h; $100 on 4 chips at $2 = 12.5 h.
-    assert hours_from_usd(5000, 3.22) == pytest.approx(1552.795, abs=1e-3)
-    assert hours_from_usd(100, 2.0, chips=4) == pytest.approx(12.5)
+    tpu = Hardware.load("tpu_v4")
+    b = resolve(Budget(usd=5000), tpu)
+    assert b.hours == pytest.approx(1552.795, abs=1e-3) and b.limit == "money" and b.usd_per_chip_hour == 3.22
+    b = resolve(Budget(usd=100, usd_per_chip_hour=2.0), Hardware.load("h100_sxm"), chips=4)
+    assert b.hours == pytest.approx(12.5)
+    # With hours too, the smaller budget wins.
+    assert resolve(Budget(12, usd=5000), tpu).limit == "hours"
 
 
 def test_cli_budget_usd_uses_the_hardware_price_and_the_smaller_budget():
     r = CliRunner().invoke(frontier_main, ["-H", "tpu_v4", "--budget-usd", "5000", "--format", "json", *SMALL_FLAGS])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.output)
-    assert doc["hours"] == pytest.approx(5000 / 3.22) and "$3.22/chip-hour" in doc["budget"]
+    assert doc["hours"] == pytest.approx(5000 / 3.22) and "$3.22/chip-hour" in doc["budget_text"]
+    assert doc["budget"]["limit"] == "money"
     r = CliRunner().invoke(
         frontier_main, ["-H", "tpu_v4", "--budget-usd", "5000", "--hours", "12", "--format", "json", *SMALL_FLAGS]
     )
@@ -46,20 +52,17 @@ def test_cli_budget_usd_uses_the_hardware_price_and_the_smaller_budget():
 
 def test_more_money_never_raises_the_best_loss():
     hw = Hardware.load("h100_sxm")
-    losses = [
-        search(hw, hours_from_usd(usd, hw.price["usd_per_chip_hour"]), SMALL).best["loss"]
-        for usd in (10, 100, 1000, 10000)
-    ]
+    losses = [search(hw, Budget(usd=usd), SMALL).best.loss for usd in (10, 100, 1000, 10000)]
     assert losses == sorted(losses, reverse=True) and losses[0] > losses[-1]
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["-H", "b200", "--budget-usd", "100"], "no price.usd_per_chip_hour"),
-        (["-H", "tpu_v4"], "no budget: give --hours, --budget-usd, or both"),
-        (["-H", "tpu_v4", "--budget-usd", "-5"], "expected a finite number > 0"),
-        (["-H", "tpu_v4", "--hours", "1", "--unique-tokens", "nan"], "expected a finite number > 0"),
+        (["-H", "b200", "--budget-usd", "100"], "price.usd_per_chip_hour = missing"),
+        (["-H", "tpu_v4"], "budget = none is invalid: expected hours, budget_usd or both"),
+        (["-H", "tpu_v4", "--budget-usd", "-5"], "budget_usd = -5 is invalid: expected USD in"),
+        (["-H", "tpu_v4", "--hours", "1", "--unique-tokens", "nan"], "unique_tokens = nan is invalid"),
     ],
 )
 def test_bad_money_and_data_inputs(args, message):
@@ -85,8 +88,26 @@ def test_repeated_data_by_hand():
 def test_less_unique_data_never_lowers_the_best_loss_and_favours_bigger_models():
     hw = Hardware.load("h100_sxm")
     free = search(hw, 24, SMALL)
-    scarce = search(hw, 24, SMALL, unique_tokens=free.best["tokens"] / 20)
-    assert scarce.best["loss"] > free.best["loss"]
+    scarce = search(hw, 24, SMALL, unique_tokens=free.best.tokens / 20)
+    assert scarce.best.loss > free.best.loss
     # With data scarce, tokens are worth less, so the optimum shifts to more parameters.
-    assert scarce.best["params"] >= free.best["params"]
+    assert scarce.best.params >= free.best.params
     assert "passes over" in " ".join(scarce.explain())
+
+
+def test_the_api_chooses_the_chip_count_for_a_money_budget():
+    """What the CLI's --chips auto does is the API's: each count gets the hours the money buys there."""
+    hw = Hardware.load("h100_sxm")
+    space = {"d_model": "1024:4096:1024", "n_layers": "8:32:8", "seq_len": [2048], "batch_size": [64, 256]}
+    r = search(hw, Budget(usd=20_000), space, chips="auto")
+    assert [c.chips for c in r.chip_counts] == [1, 2, 4, 8]
+    for c in r.chip_counts:
+        assert c.budget.hours == pytest.approx(20_000 / 3.0 / c.chips)
+    best = min((c for c in r.chip_counts if c.best), key=lambda c: (c.best.loss, c.chips))
+    assert r.chips == best.chips and r.best.loss == best.best.loss
+    assert r.budget.hours == pytest.approx(20_000 / 3.0 / r.chips)
+    # predict chooses the same way among counts.
+    p = predict(r.best.architecture, hw, Budget(usd=20_000), chips=[1, 2, 4, 8])
+    assert p.chips == r.chips and p.loss == pytest.approx(r.best.loss, rel=1e-12)
+    with pytest.raises(InvalidInputError, match="chips = 16 is invalid: expected at most interconnect.max_chips = 8"):
+        search(hw, 1, space, chips=[4, 16])

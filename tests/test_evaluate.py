@@ -1,7 +1,12 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from timescale_frontier import Architecture, InvalidInputError, evaluate, predict
+from timescale_frontier import Architecture, Hardware, InvalidInputError, evaluate, predict
+
+METRICS = ("params", "non_embedding_params", "flops_per_step", "memcpy_bytes_per_step", "memory_bytes")
+METRICS += ("fits_memory", "step_time_s", "steps", "tokens", "effective_tokens")
 
 
 def test_columns_match_predict_row_by_row(tpu_v4):
@@ -23,22 +28,66 @@ def test_columns_match_predict_row_by_row(tpu_v4):
             int(n_layers[i]),
             int(d_model[i] // 64),
             mlp=["gelu", "swiglu"][i % 2],
-            d_ff=4 * int(d_model[i]),
             seq_len=1024,
             batch_size=16,
         )
         p = predict(a, tpu_v4, 6.0)
-        for k in ("params", "flops_per_step", "memcpy_bytes_per_step", "memory_bytes", "step_time_s", "tokens", "loss"):
-            assert out[k][i] == getattr(p, k), k
-    assert out["loss"].dtype == np.float64 and out["fits_memory"].dtype == bool
+        for k in (*METRICS, "loss"):
+            assert getattr(out, k)[i] == getattr(p, k), k
+    assert out.loss.dtype == np.float64 and out.fits_memory.dtype == bool and len(out) == 4
+
+
+# Every field an Architecture may leave out, with values to give it instead.
+OPTIONAL = {
+    "n_kv_heads": st.sampled_from([1, 2]),
+    "head_dim": st.sampled_from([32, 64]),
+    "d_ff": st.integers(1, 4096),
+    "mlp": st.sampled_from(["gelu", "swiglu"]),
+    "attention": st.sampled_from(["flash", "materialized"]),
+    "tied_embeddings": st.booleans(),
+    "seq_len": st.sampled_from([64, 512]),
+    "batch_size": st.integers(1, 64),
+    "vocab_size": st.integers(2, 50_000),
+    "param_bytes": st.sampled_from([2.0, 4.0]),
+    "activation_bytes": st.sampled_from([2.0, 4.0]),
+    "optimizer_bytes": st.sampled_from([2.0, 4.0]),
+}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    d_model=st.sampled_from([128, 256, 768]),
+    n_layers=st.integers(1, 24),
+    given_fields=st.fixed_dictionaries({}, optional=OPTIONAL),
+)
+def test_evaluate_and_predict_agree_whatever_is_left_out(d_model, n_layers, given_fields):
+    """The issue's LLaMA-7B bug: both entry points take every default from the core's one
+    constructor, so any combination of omitted fields gives the same metrics."""
+    hw = Hardware.load("h100_sxm")
+    kw = {"n_heads": 4, **given_fields}
+    p = predict(Architecture(d_model, n_layers, **kw), hw, 3.0)
+    cols = evaluate(hw, 3.0, d_model=np.array([d_model]), n_layers=np.array([n_layers]), **kw)
+    for k in METRICS:
+        assert getattr(cols, k)[0] == getattr(p, k), k
+    assert (cols.loss[0] if not np.ma.is_masked(cols.loss[0]) else None) == p.loss
+
+
+def test_llama_7b_defaults_in_columns():
+    # SwiGLU's default d_ff (11008) in both entry points: 6,738,415,616 parameters.
+    out = evaluate(Hardware.load("h100_sxm"), 1, d_model=4096, n_layers=32, n_heads=32, mlp="swiglu")
+    assert out.params[0] == 6_738_415_616
 
 
 def test_bad_rows_are_named(tpu_v4):
-    with pytest.raises(InvalidInputError, match="row 1: d_model"):
+    with pytest.raises(InvalidInputError, match="row 1: d_model = 0"):
         evaluate(tpu_v4, 1.0, d_model=np.array([64, 0]), n_layers=2, n_heads=1, head_dim=64)
     with pytest.raises(InvalidInputError, match="mlp"):
         evaluate(tpu_v4, 1.0, d_model=64, n_layers=2, n_heads=1, mlp="relu")
-    with pytest.raises(InvalidInputError, match="different lengths"):
+    with pytest.raises(InvalidInputError, match="n_layers = 3 rows is invalid: expected 2 rows"):
         evaluate(tpu_v4, 1.0, d_model=np.array([64, 128]), n_layers=np.array([1, 2, 3]), n_heads=1)
-    with pytest.raises(InvalidInputError, match="hours"):
+    with pytest.raises(InvalidInputError, match="hours = nan"):
         evaluate(tpu_v4, float("nan"), d_model=64, n_layers=2, n_heads=1)
+    with pytest.raises(InvalidInputError, match="expected an integer array"):
+        evaluate(tpu_v4, 1.0, d_model=np.array([64.5]), n_layers=2, n_heads=1)
+    with pytest.raises(InvalidInputError, match="not an architecture field"):
+        evaluate(tpu_v4, 1.0, d_model=64, n_layers=2, n_heads=1, heads=3)

@@ -1,6 +1,7 @@
 """Property-based fuzzing: loaders and the vectorized evaluate either return finite numbers or
 raise a TimescaleError; nothing else (no other exception, no NaN, no infinity)."""
 
+import dataclasses
 import math
 import string
 import tomllib
@@ -11,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import timescale_frontier as tf
+from timescale_frontier._data import _fields
 from timescale_frontier.hardware import SHIPPED_DIR
 
 BASE = tomllib.loads((SHIPPED_DIR / "tpu_v4.toml").read_text())
@@ -59,7 +61,7 @@ def assert_finite_hardware(hw: tf.Hardware) -> None:
         hw.hbm_bytes,
         hw.hbm_bytes_per_s,
         hw.usable_hbm_fraction,
-        hw.step_time_s(1e12, 1e9),
+        hw.step_time_for(tf.Architecture(1024, 8, 8)),
     ):
         assert math.isfinite(v) and v > 0
 
@@ -135,11 +137,12 @@ def test_evaluate_outputs_are_finite_or_refused(cols, hours):
         out = tf.evaluate(tf.Hardware.load("tpu_v4"), hours, **arrays)
     except tf.TimescaleError:
         return
-    for k, v in out.items():
-        if k == "loss":
+    for f in dataclasses.fields(out):
+        v = getattr(out, f.name)
+        if f.name == "loss":
             assert np.all(np.isfinite(v.compressed()))
         else:
-            assert np.all(np.isfinite(np.asarray(v, dtype=float))), k
+            assert np.all(np.isfinite(np.asarray(v, dtype=float))), f.name
 
 
 @FUZZ
@@ -157,7 +160,20 @@ def test_predict_is_finite_or_refused(hours, d, layers, b, s):
         )
     except tf.TimescaleError:
         return
-    for k, v in p.to_dict().items():
-        if isinstance(v, float):
-            assert math.isfinite(v), k
+
+    def floats(x, path=""):
+        """Every float reachable from a core result, raw (not through as_data, which drops inf)."""
+        if isinstance(x, float):
+            yield path, x
+        elif isinstance(x, list):
+            for i, v in enumerate(x):
+                yield from floats(v, f"{path}[{i}]")
+        elif type(x).__module__ == "timescale_frontier._core":
+            for k in _fields(type(x)):
+                yield from floats(getattr(x, k), f"{path}.{k}")
+
+    found = dict(floats(p))
+    assert ".step.step_time_s" in found and ".budget.seconds" in found
+    for k, v in found.items():
+        assert math.isfinite(v), k
     assert p.loss is None or p.loss > 0

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from timescale_frontier import InvalidInputError, get_law
 from timescale_frontier.cli import frontier_main, main
-from timescale_frontier.loss import fit_law
+from timescale_frontier.loss import fit_law, loss_interval
 
 TRUE = get_law("besiroglu")  # E 1.8172, A 482.01, B 2085.43, alpha 0.3478, beta 0.3658
 
@@ -69,7 +69,7 @@ def test_recovers_known_coefficients_within_the_bootstrap_interval(tmp_path):
 def test_prediction_interval_from_the_bootstrap(tmp_path):
     runs = np.loadtxt(_runs_csv(tmp_path / "runs.csv"), delimiter=",", skiprows=1)
     fit = fit_law(runs[:, 0], runs[:, 1], runs[:, 2], n_bootstrap=50)
-    lo, hi = fit.loss_interval(1e9, 2e10)
+    lo, hi = loss_interval(fit.bootstrap, 1e9, 2e10)
     assert lo <= fit.law.loss(1e9, 2e10) <= hi and hi - lo < 0.1
 
 
@@ -78,7 +78,10 @@ def test_prediction_interval_from_the_bootstrap(tmp_path):
     [
         ("params,tokens,loss\n1e9,1e10,2.5\n", "at least 5"),
         ("params,tokens\n1e9,1e10\n", "column 'loss' missing"),
-        ("params,tokens,loss\n1e9,1e10,-2\n" * 6, "loss = '-2' is invalid"),
+        (
+            "params,tokens,loss\n" + "1e9,1e10,-2\n" * 6,
+            "bad.csv: run 1: loss = -2 is invalid: expected a finite number > 0",
+        ),
     ],
 )
 def test_bad_runs_files(tmp_path, content, message):

@@ -8,7 +8,7 @@ def test_tiny_config_by_hand(tiny, tpu_v4):
     # Op by op in rust/core/src/memcpy.rs: forward 2272 + backward 3728 + AdamW 5264 bytes.
     p = predict(tiny, tpu_v4, 1)
     assert p.memcpy_bytes_per_step == 11_264
-    rows = {r["name"]: (r["read_bytes"], r["write_bytes"]) for r in tiny.op_table()}
+    rows = {r.name: (r.read_bytes, r.write_bytes) for r in tiny.op_table()}
     assert rows["softmax"] == (64, 64)  # 1 x 2 heads x 4 x 4 scores, bf16, read and written
     assert rows["adamw update"] == (188 * 16, 188 * 12)
 

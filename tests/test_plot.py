@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-pytest.importorskip("matplotlib")
+pytest.importorskip("matplotlib", reason="plots need matplotlib (pip install '.[plot]')")
 
 from timescale_frontier import Hardware, search  # noqa: E402
 from timescale_frontier.cli import frontier_main, main  # noqa: E402
@@ -43,7 +43,7 @@ def test_width_depth_heatmap_matches_the_search(tmp_path):
     assert (tmp_path / "wd.png").read_bytes().startswith(PNG)
     # Each cell is the best loss of a search restricted to that (d_model, n_layers).
     r = search(hw, 12, {"d_model": [1024], "n_layers": [4]}, aspect_ratio=(1e-3, 1e6))
-    assert grid[1, 2] == r.best["loss"]
+    assert grid[1, 2] == r.best.loss
     assert np.isfinite(grid).all()
     r = CliRunner().invoke(
         main,
@@ -72,7 +72,7 @@ def test_width_depth_on_many_chips(tmp_path):
     hw = Hardware.load("h100_sxm")
     grid = width_depth(hw, 12, [1024, 4096], [4, 16], tmp_path / "wd8.png", aspect_ratio=(1e-3, 1e6), top_k=1, chips=8)
     r = search(hw, 12, {"d_model": [4096], "n_layers": [16]}, aspect_ratio=(1e-3, 1e6), chips=8)
-    assert grid[1, 1] == r.best["loss"] and r.best["sharding"] != "single chip"
+    assert grid[1, 1] == r.best.loss and r.best.step.sharding != "single chip"
     one = width_depth(hw, 12, [1024, 4096], [4, 16], tmp_path / "wd1.png", aspect_ratio=(1e-3, 1e6), top_k=1)
     assert np.nanmin(grid) < np.nanmin(one)  # eight chips for the same hours reach a lower loss
     bad = CliRunner().invoke(main, ["report", "width-depth", "-H", "cpu", "--hours", "1", "--chips", "2"])

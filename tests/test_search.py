@@ -41,27 +41,27 @@ def test_pareto_members_are_non_dominated_and_every_excluded_config_is_dominated
     m = evaluate(hw, hours, **cols)
     aspect = cols["d_model"] / cols["n_layers"]
     feasible = (
-        m["fits_memory"]
-        & (m["steps"] >= 1)
+        m.fits_memory
+        & (m.steps >= 1)
         & (aspect >= 20)
         & (aspect <= 200)
         & (cols["seq_len"] * cols["batch_size"] <= cap)
     )
     assert feasible.sum() == r.feasible > 0
-    loss, params = m["loss"][feasible], m["params"][feasible]
-    front = list(zip(r.pareto["loss"], r.pareto["params"], strict=False))
+    loss, params = m.loss[feasible], m.params[feasible]
+    front = list(zip(r.pareto.loss(), r.pareto.params(), strict=False))
     for fl, fp in front:
         assert not np.any((loss <= fl) & (params <= fp) & ((loss < fl) | (params < fp)))
     for l_, p_ in zip(loss, params, strict=False):
         assert any(fl <= l_ and fp <= p_ for fl, fp in front)
     # best = lowest loss; top sorted
-    assert r.best["loss"] == loss.min()
-    assert list(r.top["loss"]) == sorted(r.top["loss"])
+    assert r.best.loss == loss.min()
+    assert list(r.top.loss()) == sorted(r.top.loss())
 
 
 def test_longer_budget_never_raises_best_loss():
     hw = Hardware.load("tpu_v5e")
-    losses = [search(hw, h, SMALL).best["loss"] for h in (0.05, 0.5, 2, 12, 72, 500)]
+    losses = [search(hw, h, SMALL).best.loss for h in (0.05, 0.5, 2, 12, 72, 500)]
     assert losses == sorted(losses, reverse=True)
 
 
@@ -69,7 +69,7 @@ def test_same_answer_whatever_the_thread_count():
     code = (
         "import json; from timescale_frontier import Hardware, search; "
         "r = search(Hardware.load('tpu_v4'), 12, {'d_model': '256:4096:256', 'n_layers': '2:48:2'}, top_k=20); "
-        "print(json.dumps([r.rows('top'), r.rows('pareto')]))"
+        "d = r.to_dict(); print(json.dumps([d['top'], d['pareto']]))"
     )
     outs = []
     for threads in ("1", "2", "3"):

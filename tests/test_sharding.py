@@ -36,16 +36,16 @@ def test_a_model_too_big_for_one_chip_trains_sharded_on_eight():
     eight = predict(a, hw, 24, chips=8)
     assert eight.fits_memory and eight.loss is not None and eight.chips == 8
     st = eight.step
-    assert st["sharding"] != "DP 8" and st["memory_bytes"] <= hw.hbm_bytes * hw.usable_hbm_fraction
-    by_name = {s["sharding"]: s for s in eight.shardings}
+    assert st.sharding != "DP 8" and st.memory_bytes <= hw.hbm_bytes * hw.usable_hbm_fraction
+    by_name = {s.sharding: s for s in eight.shardings}
     # Plain data parallelism keeps all 16 bytes per parameter on every chip: it cannot fit.
-    assert not by_name["DP 8"]["fits_memory"] and by_name["DP 8"]["memory_bytes"] > 16 * one.params
+    assert not by_name["DP 8"].fits_memory and by_name["DP 8"].step.memory_bytes > 16 * one.params
     # The chosen sharding is the fastest of those that fit.
-    fitting = [s for s in eight.shardings if s["divides"] and s["fits_memory"]]
-    assert st["step_time_s"] == min(s["step_time_s"] for s in fitting)
+    fitting = [s.step for s in eight.shardings if s.divides and s.fits_memory]
+    assert st.step_time_s == min(s.step_time_s for s in fitting)
     # Step time = max(compute, data-parallel communication) + tensor-parallel communication.
-    assert st["step_time_s"] == pytest.approx(max(st["compute_s"], st["dp_comm_s"]) + st["tp_comm_s"])
-    assert st["bound"] in ("memory", "compute", "communication")
+    assert st.step_time_s == pytest.approx(max(st.compute_s, st.dp_comm_s) + st.tp_comm_s)
+    assert st.bound in ("memory", "compute", "communication")
     assert eight.tokens == eight.steps * a.batch_size * a.seq_len
 
 
@@ -56,12 +56,12 @@ def test_data_parallel_volumes_by_hand():
     a = Architecture(64, 2, 4, seq_len=32, batch_size=8, vocab_size=256)
     p = predict(a, hw, 1, chips=4)
     n = p.params  # the whole model: DP and FSDP shards keep every layer
-    by_name = {s["sharding"]: s for s in p.shardings}
-    assert by_name["DP 4"]["dp_comm_bytes"] == pytest.approx(2 * 3 / 4 * n * 4)
-    assert by_name["FSDP 4"]["dp_comm_bytes"] == pytest.approx(3 * 3 / 4 * n * 4)
-    assert by_name["DP 4"]["tp_comm_bytes"] == 0
+    by_name = {s.sharding: s.step for s in p.shardings}
+    assert by_name["DP 4"].dp_comm_bytes == pytest.approx(2 * 3 / 4 * n * 4)
+    assert by_name["FSDP 4"].dp_comm_bytes == pytest.approx(3 * 3 / 4 * n * 4)
+    assert by_name["DP 4"].tp_comm_bytes == 0
     # TP 4 over 4 heads: (4 L + 2) all-reduces of (8 x 32 tokens) x 64 x 2 bytes, 2 x 3/4 each.
-    assert by_name["TP 4"]["tp_comm_bytes"] == pytest.approx((4 * 2 + 2) * 2 * 3 / 4 * 8 * 32 * 64 * 2)
+    assert by_name["TP 4"].tp_comm_bytes == pytest.approx((4 * 2 + 2) * 2 * 3 / 4 * 8 * 32 * 64 * 2)
 
 
 def test_chips_must_be_backed_by_an_interconnect():
@@ -76,12 +76,12 @@ def test_search_on_many_chips_reports_the_sharding_and_beats_one_chip():
     space = {"d_model": "1024:4096:512", "n_layers": "8:32:8", "seq_len": [2048], "batch_size": [64, 256]}
     one = search(hw, 24, space)
     eight = search(hw, 24, space, chips=8)
-    assert eight.chips == 8 and eight.best["sharding"] != "single chip"
+    assert eight.chips == 8 and eight.best.step.sharding != "single chip"
     # Eight times the chips for the same hours: more tokens, a lower loss.
-    assert eight.best["loss"] < one.best["loss"]
+    assert eight.best.loss < one.best.loss
     assert any("On 8 chips it trains with" in line for line in eight.explain())
     doc = eight.to_dict()
-    assert doc["chips"] == 8 and doc["best"]["sharding"] == eight.best["sharding"]
+    assert doc["chips"] == 8 and doc["best"]["sharding"] == eight.best.step.sharding
 
 
 def test_cli_chooses_the_chip_count_for_a_money_budget():
@@ -120,7 +120,7 @@ XLA_CHECK = textwrap.dedent(
     a = Architecture(64, 2, 4, seq_len=32, batch_size=8, vocab_size=256, activation_bytes=4.0,
                      attention="materialized")
     p = predict(a, Hardware.load("h100_sxm"), 1, chips=4)
-    core = {s["sharding"]: s["dp_comm_bytes"] for s in p.shardings}
+    core = {s.sharding: s.step.dp_comm_bytes for s in p.shardings if s.step}
     out = {"params": p.params, "core": core}
     for name, fsdp in (("DP 4", False), ("FSDP 4", True)):
         out[name] = collectives.compiled_collectives(a, 4, fsdp)
@@ -132,7 +132,7 @@ XLA_CHECK = textwrap.dedent(
 def test_communication_volumes_match_xlas_compiled_collectives():
     """DP and FSDP over a mesh of 4 host devices: the collectives XLA compiles into the training
     step carry the volume the core charges (ring factors applied to each collective's tensor)."""
-    pytest.importorskip("jax")
+    pytest.importorskip("jax", reason="the XLA check needs JAX (pip install '.[calibrate]')")
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
     p = subprocess.run([sys.executable, "-c", XLA_CHECK], capture_output=True, text=True, env=env, timeout=300)
     assert p.returncode == 0, p.stderr
@@ -172,7 +172,7 @@ def test_tokens_grow_sublinearly_with_chips_as_communication_rises():
     assert tokens[0] < tokens[1] < tokens[2]
     per_chip = [p.tokens / p.chips for p in runs]
     assert per_chip[0] > per_chip[1] > per_chip[2]
-    share = [p.step["dp_comm_s"] / p.step["compute_s"] for p in runs]
+    share = [p.step.dp_comm_s / p.step.compute_s for p in runs]
     assert share[0] < share[1] < share[2]
 
 
@@ -208,5 +208,5 @@ def test_many_chip_predictions_are_finite_or_a_clear_error(d, layers, heads, bat
         v = getattr(p, k)
         assert math.isfinite(v) and v >= 0, (k, v)
     assert p.loss is None or math.isfinite(p.loss)
-    assert p.step is not None and p.step["dp"] * p.step["tp"] == chips
+    assert p.step.dp * p.step.tp == chips
     assert p.fits_memory == (p.memory_bytes <= hw.hbm_bytes * hw.usable_hbm_fraction)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-jax = pytest.importorskip("jax")
+jax = pytest.importorskip("jax", reason="training runs need JAX (pip install '.[calibrate]')")
 
 from timescale_frontier import Architecture  # noqa: E402
 from timescale_frontier.calibrate import train  # noqa: E402
@@ -75,5 +75,5 @@ def test_reduced_experiment_end_to_end(tmp_path):
     md = (tmp_path / "results.md").read_text()
     assert "The recommendation" in md and "| recommended |" in md
     assert (tmp_path / "law.toml").exists() and (tmp_path / "cpu.toml").exists()
-    pytest.importorskip("matplotlib")
+    pytest.importorskip("matplotlib", reason="plots need matplotlib (pip install '.[plot]')")
     assert (tmp_path / "loss.png").stat().st_size > 10_000

@@ -278,7 +278,7 @@ def main() -> None:
     for label, arch in contenders.items():
         key = (arch.d_model, arch.n_layers)
         rs = trained[key]
-        p = predict(arch, hw, plan.final_budget_s / 3600, str(law))
+        p = predict(arch, hw, plan.final_budget_s / 3600, law=str(law))
         results.append(
             {
                 "label": label,

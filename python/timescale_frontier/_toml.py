@@ -1,9 +1,9 @@
-"""Reading TOML files and checking their keys, with errors that name the file and the key."""
+"""Reading TOML files and checking their shape: which sections and keys exist, and each value's type.
+Ranges are the core's to check; errors raised here name the file and the key."""
 
 from __future__ import annotations
 
 import difflib
-import math
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
@@ -11,8 +11,14 @@ from typing import Any
 
 from timescale_frontier.errors import InvalidInputError
 
-# Largest TOML file we agree to parse: hardware and space files are a few kB.
+# Largest TOML file we agree to parse: hardware, space and law files are a few kB.
 MAX_FILE_BYTES = 1 << 20
+
+
+def _error(path: Path, message: str) -> InvalidInputError:
+    e = InvalidInputError(message)
+    e.source = str(path)
+    return e
 
 
 def read_toml(path: Path, what: str) -> dict[str, Any]:
@@ -20,21 +26,21 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        raise InvalidInputError(f"{path}: {what} file not found") from None
+        raise _error(path, f"{what} file not found") from None
     except OSError as e:
-        raise InvalidInputError(f"{path}: cannot read {what} file ({e.strerror})") from None
+        raise _error(path, f"cannot read {what} file ({e.strerror})") from None
     if not path.is_file():
-        raise InvalidInputError(f"{path}: not a file")
+        raise _error(path, "not a file")
     if size > MAX_FILE_BYTES:
-        raise InvalidInputError(f"{path}: {size} bytes is too large for a {what} file (limit {MAX_FILE_BYTES})")
+        raise _error(path, f"{size} bytes is too large for a {what} file (limit {MAX_FILE_BYTES})")
     try:
         return tomllib.loads(path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError:
-        raise InvalidInputError(f"{path}: not a UTF-8 text file") from None
+        raise _error(path, "not a UTF-8 text file") from None
     except tomllib.TOMLDecodeError as e:
-        raise InvalidInputError(f"{path}: invalid TOML ({e})") from None
+        raise _error(path, f"invalid TOML ({e})") from None
     except OSError as e:
-        raise InvalidInputError(f"{path}: cannot read {what} file ({e.strerror})") from None
+        raise _error(path, f"cannot read {what} file ({e.strerror})") from None
 
 
 def check_keys(path: Path, section: str, table: dict[str, Any], known: Iterable[str]) -> None:
@@ -44,42 +50,75 @@ def check_keys(path: Path, section: str, table: dict[str, Any], known: Iterable[
         if key not in known:
             near = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean '{near[0]}'?)" if near else f" (known: {', '.join(known)})"
-            raise InvalidInputError(f"{path}: unknown key '{_join(section, key)}'{hint}")
+            raise _error(path, f"unknown key '{_join(section, key)}'{hint}")
 
 
 def _join(section: str, key: str) -> str:
     return f"{section}.{key}" if section else key
 
 
-def number(path: Path, section: str, table: dict[str, Any], key: str, lo: float, hi: float, unit: str) -> float:
-    """A required finite number in ``[lo, hi]``; the error names file, key, range and unit."""
+def number(path: Path, section: str, table: dict[str, Any], key: str) -> float:
+    """A required number (TOML integer or float, not a boolean). Non-finite values pass through:
+    the core's range check names them."""
     if key not in table:
-        raise InvalidInputError(f"{path}: missing key '{_join(section, key)}' ({unit} in [{lo:g}, {hi:g}])")
+        raise _error(path, f"missing key '{_join(section, key)}' (a number)")
+    v = optional_number(path, section, table, key)
+    assert v is not None
+    return v
+
+
+def optional_number(path: Path, section: str, table: dict[str, Any], key: str) -> float | None:
+    """A number, or ``None`` when the key is absent."""
+    if key not in table:
+        return None
     v = table[key]
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or not lo <= v <= hi:
-        raise InvalidInputError(
-            f"{path}: {_join(section, key)} = {v!r} is invalid: expected {unit} in [{lo:g}, {hi:g}]"
-        )
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise _error(path, f"{_join(section, key)} = {v!r} is invalid: expected a number")
     return float(v)
 
 
-def string(path: Path, section: str, table: dict[str, Any], key: str, required: bool = True) -> str | None:
+def integer(path: Path, section: str, table: dict[str, Any], key: str) -> int:
+    """A required TOML integer (not a boolean, not a float)."""
     if key not in table:
-        if required:
-            raise InvalidInputError(f"{path}: missing key '{_join(section, key)}' (a string)")
+        raise _error(path, f"missing key '{_join(section, key)}' (an integer)")
+    v = table[key]
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise _error(path, f"{_join(section, key)} = {v!r} is invalid: expected an integer")
+    return v
+
+
+def string(path: Path, section: str, table: dict[str, Any], key: str) -> str:
+    """A required non-empty string."""
+    if key not in table:
+        raise _error(path, f"missing key '{_join(section, key)}' (a string)")
+    v = optional_string(path, section, table, key)
+    assert v is not None
+    return v
+
+
+def optional_string(path: Path, section: str, table: dict[str, Any], key: str) -> str | None:
+    """A non-empty string, or ``None`` when the key is absent."""
+    if key not in table:
         return None
     v = table[key]
     if not isinstance(v, str) or not v.strip():
-        raise InvalidInputError(f"{path}: {_join(section, key)} = {v!r} is invalid: expected a non-empty string")
+        raise _error(path, f"{_join(section, key)} = {v!r} is invalid: expected a non-empty string")
+    return v
+
+
+def boolean(path: Path, section: str, table: dict[str, Any], key: str, default: bool) -> bool:
+    v = table.get(key, default)
+    if not isinstance(v, bool):
+        raise _error(path, f"{_join(section, key)} = {v!r} is invalid: expected true or false")
     return v
 
 
 def table(path: Path, doc: dict[str, Any], key: str, required: bool = True) -> dict[str, Any]:
     if key not in doc:
         if required:
-            raise InvalidInputError(f"{path}: missing section [{key}]")
+            raise _error(path, f"missing section [{key}]")
         return {}
     v = doc[key]
     if not isinstance(v, dict):
-        raise InvalidInputError(f"{path}: '{key}' must be a [{key}] section, not {type(v).__name__}")
+        raise _error(path, f"'{key}' must be a [{key}] section, not {type(v).__name__}")
     return v

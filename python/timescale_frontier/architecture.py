@@ -1,10 +1,11 @@
-"""``Architecture``: one transformer configuration and its batch (the core's struct, one class).
+"""``Architecture``: one transformer configuration and its batch (the core's struct, one class;
+omitted fields take the core's defaults).
 
 Examples
 --------
->>> a = Architecture(d_model=4096, n_layers=32, n_heads=32, d_ff=11008, mlp="swiglu", vocab_size=32000)
->>> a.head_dim, a.n_kv_heads
-(128, 32)
+>>> a = Architecture(d_model=4096, n_layers=32, n_heads=32, mlp="swiglu", vocab_size=32000)
+>>> a.head_dim, a.n_kv_heads, a.d_ff
+(128, 32, 11008)
 >>> Architecture(**a.to_dict()) == a
 True
 """

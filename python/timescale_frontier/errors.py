@@ -1,17 +1,26 @@
-"""The exception tree. Every class is defined once, in the Rust core's bindings, and re-exported here.
+"""The exception tree. The core's errors arrive here through one conversion (``rust/py/src/error.rs``).
 
-``TimescaleError`` is the base; ``InvalidInputError`` (a value outside its range: names the file,
-field and accepted range) with ``EmptySpaceError`` and ``SpaceTooLargeError`` beneath it;
-``InfeasibleError`` when no configuration passes the feasibility checks (the message says why).
+``TimescaleError`` is the base; ``InvalidInputError`` (a value outside its range) carries the
+``field``, the ``value`` and what is ``expected``, with ``EmptySpaceError`` and
+``SpaceTooLargeError`` beneath it; ``InfeasibleError`` when no configuration passes the
+feasibility checks (the message says why). An error raised while reading a file carries the file
+as ``source`` (set by ``in_file``), and its message starts with it.
+
+Examples
+--------
+>>> from timescale_frontier import Architecture
+>>> try:
+...     Architecture(0, 1, 1)
+... except InvalidInputError as e:
+...     (e.field, e.value, e.expected)
+('d_model', '0', 'an integer in [1, 16777216]')
 """
 
-from timescale_frontier._core import (
-    EmptySpaceError,
-    InfeasibleError,
-    InvalidInputError,
-    SpaceTooLargeError,
-    TimescaleError,
-)
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 __all__ = [
     "TimescaleError",
@@ -19,4 +28,51 @@ __all__ = [
     "EmptySpaceError",
     "SpaceTooLargeError",
     "InfeasibleError",
+    "in_file",
 ]
+
+
+class TimescaleError(Exception):
+    """Base class of every error timescale-frontier raises."""
+
+    def __init__(
+        self, message: str, *, field: str | None = None, value: str | None = None, expected: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        #: The offending field (``chip.hbm_bytes``, ``row 3: d_model``, ...), when one is to blame.
+        self.field = field
+        self.value = value
+        self.expected = expected
+        #: The file the value came from, when it came from one.
+        self.source: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.message}" if self.source else self.message
+
+
+class InvalidInputError(TimescaleError):
+    """A value outside its accepted range (names the field and the range)."""
+
+
+class EmptySpaceError(InvalidInputError):
+    """A search-space axis has no values."""
+
+
+class SpaceTooLargeError(InvalidInputError):
+    """A search space larger than the search agrees to enumerate."""
+
+
+class InfeasibleError(TimescaleError):
+    """No configuration passes the feasibility checks; the message says why."""
+
+
+@contextmanager
+def in_file(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Errors raised inside name ``path`` as their source (the innermost file wins)."""
+    try:
+        yield
+    except TimescaleError as e:
+        if e.source is None:
+            e.source = os.fspath(path)
+        raise

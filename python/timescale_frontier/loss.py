@@ -4,19 +4,17 @@ name, laws fitted to a user's own runs (``fit_law``) and saved as TOML files usa
 from __future__ import annotations
 
 import csv
-import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from timescale_frontier import _core, _toml
-from timescale_frontier._core import Law
-from timescale_frontier.errors import InvalidInputError
-from timescale_frontier.format import write_atomic
+from timescale_frontier._core import Law, LawFit
+from timescale_frontier._files import write_atomic
+from timescale_frontier.errors import InvalidInputError, in_file
 
 __all__ = [
     "Law",
@@ -63,78 +61,46 @@ def loss_interval(laws: Sequence[Law], n_params: float, tokens: float) -> tuple[
     return values[round(0.025 * (len(values) - 1))], values[round(0.975 * (len(values) - 1))]
 
 
+_LAW_KEYS = [
+    "name", "e", "a", "b", "alpha", "beta", "params", "fit_params", "fit_tokens", "intervals", "n_runs", "source",
+    "bootstrap", "bootstrap_rejected",
+]  # fmt: skip
+
+
+def _pair(doc: dict[str, Any], key: str) -> tuple[float, float]:
+    v = doc.get(key)
+    if not (
+        isinstance(v, list) and len(v) == 2 and all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
+    ):
+        raise InvalidInputError(f"law.{key} = {v!r} is invalid: expected [lo, hi]", field=f"law.{key}")
+    return float(v[0]), float(v[1])
+
+
 def _read_law_file(spec: str) -> tuple[Law, list[Law]]:
     path = Path(spec)
     if not path.suffix == ".toml" and not path.exists():
         raise InvalidInputError(
-            f"law = '{spec}' is invalid: expected one of {', '.join(law_names())} or a law .toml file"
+            f"law = '{spec}' is invalid: expected one of {', '.join(law_names())} or a law .toml file", field="law"
         )
-    doc = _toml.table(path, _toml.read_toml(path, "law"), "law")
-    _toml.check_keys(
-        path,
-        "law",
-        doc,
-        [
-            "name",
-            "e",
-            "a",
-            "b",
-            "alpha",
-            "beta",
-            "params",
-            "fit_params",
-            "fit_tokens",
-            "intervals",
-            "n_runs",
-            "source",
-            "bootstrap",
-            "bootstrap_rejected",
-        ],
-    )
-    e = _toml.number(path, "law", doc, "e", 0.0, 100.0, "nats/token")
-    a = _toml.number(path, "law", doc, "a", 1e-12, 1e12, "a coefficient")
-    b = _toml.number(path, "law", doc, "b", 1e-12, 1e12, "a coefficient")
-    alpha = _toml.number(path, "law", doc, "alpha", 1e-6, 2.0, "an exponent")
-    beta = _toml.number(path, "law", doc, "beta", 1e-6, 2.0, "an exponent")
-    ranges = []
-    for key in ("fit_params", "fit_tokens"):
-        v = doc.get(key)
-        if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, int | float) for x in v)):
-            raise InvalidInputError(f"{path}: law.{key} = {v!r} is invalid: expected [lo, hi]")
-        ranges.append((float(v[0]), float(v[1])))
-    params = str(doc.get("params", "total"))
-    try:
-        law = Law(e, a, b, alpha, beta, params, ranges[0], ranges[1])
+    with in_file(path):
+        doc = _toml.table(path, _toml.read_toml(path, "law"), "law")
+        _toml.check_keys(path, "law", doc, _LAW_KEYS)
+        e, a, b, alpha, beta = (_toml.number(path, "law", doc, k) for k in ("e", "a", "b", "alpha", "beta"))
+        params = _toml.optional_string(path, "law", doc, "params") or "total"
+        fit_params, fit_tokens = _pair(doc, "fit_params"), _pair(doc, "fit_tokens")
+        law = Law(e, a, b, alpha, beta, params, fit_params, fit_tokens)
         boot = []
         for i, row in enumerate(doc.get("bootstrap", []), 1):
             if not (isinstance(row, list) and len(row) == 5 and all(isinstance(x, int | float) for x in row)):
                 raise InvalidInputError(f"law.bootstrap row {i} = {row!r} is invalid: expected [e, a, b, alpha, beta]")
             e_, a_, b_, alpha_, beta_ = (float(x) for x in row)
-            boot.append(Law(e_, a_, b_, alpha_, beta_, params, ranges[0], ranges[1]))
-    except InvalidInputError as err:
-        raise InvalidInputError(f"{path}: {err}") from None
+            boot.append(Law(e_, a_, b_, alpha_, beta_, params, fit_params, fit_tokens))
     return law, boot
 
 
-@dataclass(frozen=True)
-class LawFit:
-    """A law fitted to runs, with 95% bootstrap intervals and the bootstrap refits."""
-
-    law: Law
-    objective: float
-    intervals: dict[str, tuple[float, float]]
-    bootstrap: list[Law]
-    n_runs: int
-    #: Refits left out because they fell outside the law's valid domain (see the core's LawFit).
-    bootstrap_rejected: int = 0
-
-    def loss_interval(self, n_params: float, tokens: float) -> tuple[float, float] | None:
-        """95% interval of the predicted loss across the bootstrap refits."""
-        return loss_interval(self.bootstrap, n_params, tokens)
-
-
 def load_runs(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(params, tokens, loss) columns from a CSV with those headers (one run per row)."""
+    """(params, tokens, loss) columns from a CSV with those headers (one run per row; run N is
+    line N + 1). Numbers only here: ``fit_law`` (the core) checks their ranges."""
     p = Path(path)
     if not p.is_file():
         raise InvalidInputError(f"{p}: runs file not found")
@@ -152,8 +118,6 @@ def load_runs(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, np.
                 raise InvalidInputError(
                     f"{p}: line {i}: column '{k}' missing or not a number (need params, tokens, loss)"
                 ) from None
-            if not math.isfinite(v) or v <= 0:
-                raise InvalidInputError(f"{p}: line {i}: {k} = {row[k]!r} is invalid: expected a finite number > 0")
             cols[k].append(v)
     return tuple(np.array(cols[k], dtype=np.float64) for k in ("params", "tokens", "loss"))  # type: ignore[return-value]
 
@@ -162,15 +126,7 @@ def fit_law(params: Any, tokens: Any, loss: Any, n_bootstrap: int = 200, seed: i
     """Fits E, A, B, alpha, beta to runs (the core's Huber fit on log loss, as Hoffmann et al.
     2022 App. D.2), with ``n_bootstrap`` resampled refits for intervals."""
     n, d, l_ = (np.ascontiguousarray(x, dtype=np.float64) for x in (params, tokens, loss))
-    out = _core.fit_law(n, d, l_, n_bootstrap, seed)
-    return LawFit(
-        out["law"],
-        out["objective"],
-        {k: tuple(v) for k, v in out["intervals"].items()},
-        list(out["bootstrap"]),
-        len(n),
-        int(out["bootstrap_rejected"]),
-    )
+    return _core.fit_law(n, d, l_, n_bootstrap, seed)
 
 
 def save_law(path: str | os.PathLike[str], name: str, fit: LawFit, source: str) -> None:
@@ -197,7 +153,7 @@ def save_law(path: str | os.PathLike[str], name: str, fit: LawFit, source: str) 
         "]",
         "",
         "[law.intervals]",
-        *(f"{k} = [{lo!r}, {hi!r}]" for k, (lo, hi) in fit.intervals.items()),
+        *(f"{iv.name} = [{iv.lo!r}, {iv.hi!r}]" for iv in fit.intervals),
         "",
     ]
     write_atomic(path, "\n".join(lines))

@@ -60,7 +60,7 @@ def frontier(
             except InvalidInputError:  # e.g. a compared chip without enough interconnect for --chips
                 break
             hours.append(result.hours * f)
-            losses.append(r.best["loss"])
+            losses.append(r.best.loss)
         label = hw.name + ("" if hw.calibrated else " (uncalibrated)")
         ax1.plot(hours, losses, marker="o", label=label)
     ax1.axvline(result.hours, color="grey", linestyle=":", linewidth=1)
@@ -72,11 +72,10 @@ def frontier(
     ax1.grid(True, which="both", alpha=0.3)
     ax1.legend()
     p = result.pareto
-    ax2.plot(p["params"], p["loss"], marker=".", linestyle="-", label="Pareto set")
+    ax2.plot(p.params(), p.loss(), marker=".", linestyle="-", label="Pareto set")
     b = result.best
-    ax2.scatter(
-        [b["params"]], [b["loss"]], color="red", zorder=3, label=f"best: d_model {b['d_model']}, {b['n_layers']} layers"
-    )
+    a = b.architecture
+    ax2.scatter([b.params], [b.loss], color="red", zorder=3, label=f"best: d_model {a.d_model}, {a.n_layers} layers")
     ax2.set_xscale("log")
     ax2.set_xlabel("total parameters")
     ax2.set_ylabel("predicted loss (nats/token)")
@@ -111,7 +110,7 @@ def width_depth(
                 r = search(hardware, hours, {**(space or {}), "d_model": [d], "n_layers": [layers]}, **search_kwargs)
             except InfeasibleError:
                 continue
-            grid[i, j] = r.best["loss"]
+            grid[i, j] = r.best.loss
     # Non-embedding parameters of the plain shape (4 d^2 attention + 8 d^2 MLP per layer), from the core.
     dd, ll = np.meshgrid(np.asarray(d_models), np.asarray(n_layers))
     n = evaluate(
@@ -123,7 +122,7 @@ def width_depth(
         head_dim=dd.ravel(),
         batch_size=1,
         seq_len=128,
-    )["non_embedding_params"].reshape(dd.shape)
+    ).non_embedding_params.reshape(dd.shape)
     fig, ax = plt.subplots(figsize=(8, 6))
     mesh = ax.pcolormesh(dd, ll, np.ma.masked_invalid(grid), shading="nearest", cmap="viridis_r")
     fig.colorbar(mesh, ax=ax, label="best predicted loss (nats/token)")

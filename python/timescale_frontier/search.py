@@ -1,30 +1,36 @@
-"""``search``: the configuration with the lowest predicted loss after a wall-clock budget, the
-Pareto set over (loss, parameters) and the top K, from the core's parallel search."""
+"""``search``: the configuration with the lowest predicted loss when a budget runs out, the Pareto
+set over (loss, parameters) and the top K, from the core's parallel search (over several chip
+counts when asked, choosing the best), and ``explain``: why the winner wins, in sentences with
+numbers."""
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from timescale_frontier import _core
-from timescale_frontier.architecture import SHAPE_FIELDS, Architecture
-from timescale_frontier.errors import InvalidInputError
+from timescale_frontier._core import (
+    Architecture,
+    Candidate,
+    Candidates,
+    ChipCountOutcome,
+    Rejections,
+    ResolvedBudget,
+    SearchOutcome,
+)
+from timescale_frontier._data import as_data
+from timescale_frontier.budget import Budget, as_budget
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.loss import Law, get_law, law_bootstrap, loss_interval
-from timescale_frontier.metrics import budget_seconds, predict
+from timescale_frontier.predict import Chips, predict
 from timescale_frontier.space import SearchSpace, make_space
 
-Columns = dict[str, Any]
+__all__ = ["SearchResult", "search", "explain", "candidate_row", "METRICS"]
 
-#: Architecture fields carried in result columns, in display order.
-ARCH_FIELDS = SHAPE_FIELDS
-#: Metric fields carried in result columns (units in the names).
-METRIC_FIELDS = (
+#: Metric fields of a candidate, in output order (units in the names).
+METRICS = (
     "params",
     "non_embedding_params",
     "flops_per_step",
@@ -33,91 +39,132 @@ METRIC_FIELDS = (
     "step_time_s",
     "steps",
     "tokens",
-    "effective_tokens",
     "tokens_per_step",
+    "effective_tokens",
     "loss",
-    "sharding",
-    "dp",
-    "tp",
-    "compute_s",
-    "dp_comm_s",
-    "tp_comm_s",
-    "bound",
 )
 
 
-def _row(cols: Columns, i: int) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k in ("index",) + ARCH_FIELDS + METRIC_FIELDS:
-        v = cols[k][i]
-        out[k] = v.item() if isinstance(v, np.generic) else v
-    return out
+def candidate_row(c: Candidate) -> dict[str, Any]:
+    """A candidate as one flat row (JSON object, CSV line): index, architecture fields, metrics,
+    and its step's sharding, times and bound."""
+    st = c.step
+    return {
+        "index": c.index,
+        **c.architecture.to_dict(),
+        **{k: getattr(c, k) for k in METRICS},
+        "sharding": st.sharding,
+        "dp": st.dp,
+        "tp": st.tp,
+        "compute_s": st.compute_s,
+        "dp_comm_s": st.dp_comm_s,
+        "tp_comm_s": st.tp_comm_s,
+        "bound": st.bound,
+    }
 
 
 @dataclass(frozen=True)
 class SearchResult:
-    """What a search found. ``top`` and ``pareto`` are dicts of numpy columns (architecture fields
-    and metrics); ``pareto`` is sorted by increasing parameters, ``top`` by increasing loss."""
+    """What a search found (the core's ``SearchOutcome``) and what it was asked.
+
+    ``best``, ``top[i]`` and ``pareto[i]`` are ``Candidate`` objects (``.architecture``,
+    ``.loss``, ``.step_time_s``, ``.step.sharding`` ...); ``top`` and ``pareto`` also give numpy
+    columns (``top.loss()``). ``top`` is by increasing loss, ``pareto`` by increasing parameters."""
 
     hardware: Hardware
-    hours: float
+    outcome: SearchOutcome = field(repr=False)
     law: Law
     law_name: str
     space_size: int
-    evaluated: int
-    feasible: int
-    #: Configurations dropped, by reason: malformed, aspect_ratio, memory, budget, batch_cap.
-    rejected: dict[str, int]
     elapsed_s: float
-    top: Columns = field(repr=False)
-    pareto: Columns = field(repr=False)
     guards: dict[str, Any] = field(default_factory=dict)
     #: Unique training tokens available (``None``: unlimited).
     unique_tokens: float | None = None
     #: Bootstrap refits of a fitted law (empty for built-in laws): prediction intervals.
     law_bootstrap: list[Law] = field(default_factory=list, repr=False)
-    #: Chips trained on (each configuration with its fastest sharding that fits).
-    chips: int = 1
-
-    def loss_interval(self, row: dict[str, Any]) -> tuple[float, float] | None:
-        """95% interval of a row's predicted loss over the law's bootstrap refits (None without)."""
-        n = row["params"] if self.law.params == "total" else row["non_embedding_params"]
-        return loss_interval(self.law_bootstrap, n, row["effective_tokens"])
 
     @property
-    def best(self) -> dict[str, Any]:
-        """The configuration with the lowest predicted loss, as a dict of fields and metrics."""
-        return _row(self.top, 0)
+    def best(self) -> Candidate:
+        return self.outcome.best
 
-    def rows(self, which: str = "top") -> list[dict[str, Any]]:
-        cols = self.top if which == "top" else self.pareto
-        return [_row(cols, i) for i in range(len(cols["index"]))]
+    @property
+    def top(self) -> Candidates:
+        return self.outcome.top
 
-    def best_architecture(self) -> Architecture:
-        b = self.best
-        return Architecture(**{k: b[k] for k in ARCH_FIELDS})
+    @property
+    def pareto(self) -> Candidates:
+        return self.outcome.pareto
+
+    @property
+    def chips(self) -> int:
+        """The chip count the answer trains on (chosen among several when asked)."""
+        return self.outcome.chips
+
+    @property
+    def budget(self) -> ResolvedBudget:
+        """The budget on the chosen chip count."""
+        return self.outcome.budget
+
+    @property
+    def hours(self) -> float:
+        return self.outcome.budget.hours
+
+    @property
+    def evaluated(self) -> int:
+        return self.outcome.evaluated
+
+    @property
+    def feasible(self) -> int:
+        return self.outcome.feasible
+
+    @property
+    def rejected(self) -> Rejections:
+        return self.outcome.rejected
+
+    @property
+    def chip_counts(self) -> list[ChipCountOutcome]:
+        """Every chip count searched, with its budget and best (or why none)."""
+        return self.outcome.chip_counts
+
+    def loss_interval(self, c: Candidate) -> tuple[float, float] | None:
+        """95% interval of a candidate's predicted loss over the law's bootstrap refits (None
+        without refits)."""
+        n = c.params if self.law.params == "total" else c.non_embedding_params
+        return loss_interval(self.law_bootstrap, n, c.effective_tokens)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: ``best``, ``pareto``, ``top``, ``evaluated``, ``feasible``, ``elapsed_s`` ..."""
+        """JSON-ready: the request, the answer (``best``, ``top``, ``pareto``, ``chip_counts``),
+        the explanation."""
         return {
             "hardware": self.hardware.name,
             "hardware_file": str(self.hardware.path),
             "calibrated": self.hardware.calibrated,
             "step_time_model": self.hardware.step_time_formula,
             "hours": self.hours,
-            "budget_s": self.hours * 3600.0,
+            "budget_s": self.budget.seconds,
+            "budget": as_data(self.budget),
             "law": self.law_name,
             "unique_tokens": self.unique_tokens,
             "chips": self.chips,
             "space_size": self.space_size,
             "evaluated": self.evaluated,
             "feasible": self.feasible,
-            "rejected": self.rejected,
+            "rejected": as_data(self.rejected),
             "guards": self.guards,
             "elapsed_s": self.elapsed_s,
-            "best": {**self.best, "loss_interval_95": self.loss_interval(self.best)},
-            "pareto": self.rows("pareto"),
-            "top": self.rows("top"),
+            "best": {**as_data(candidate_row(self.best)), "loss_interval_95": as_data(self.loss_interval(self.best))},
+            "pareto": [as_data(candidate_row(c)) for c in self.pareto],
+            "top": [as_data(candidate_row(c)) for c in self.top],
+            "chip_counts": [
+                {
+                    "chips": c.chips,
+                    "hours": c.budget.hours,
+                    **(as_data(candidate_row(c.best)) if c.best else {"infeasible": c.infeasible}),
+                }
+                for c in self.chip_counts
+            ]
+            if len(self.chip_counts) > 1
+            else [],
             "explanation": self.explain(),
         }
 
@@ -128,7 +175,7 @@ class SearchResult:
 
 def search(
     hardware: Hardware,
-    hours: float,
+    budget: Budget | float,
     space: SearchSpace | dict[str, Any] | None = None,
     *,
     law: str | Law = "hoffmann",
@@ -136,12 +183,13 @@ def search(
     aspect_ratio: tuple[float, float] = (20.0, 200.0),
     max_tokens_per_step: float | None = None,
     unique_tokens: float | None = None,
-    chips: int = 1,
+    chips: Chips = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> SearchResult:
     """Searches ``space`` (default: several million configurations) for the lowest predicted loss
-    after ``hours`` of training on ``chips`` chips of ``hardware`` (with more than one, each
-    configuration with its fastest sharding that fits; see ``predict``).
+    when ``budget`` (a ``Budget``, or hours) runs out on ``chips`` chips of ``hardware``: one
+    count, several, or ``"auto"`` (the answer picks the count; a money budget buys fewer hours on
+    more chips). On many chips each configuration gets its fastest sharding that fits.
 
     ``aspect_ratio`` bounds ``d_model / n_layers`` (Kaplan et al. 2020's shape-insensitive range);
     ``max_tokens_per_step`` caps batch x sequence (default: Kaplan's critical batch at the
@@ -151,45 +199,34 @@ def search(
     Examples
     --------
     >>> r = search(Hardware.load("tpu_v4"), 12, {"d_model": [1024, 2048], "n_layers": [8, 16, 24]})
-    >>> r.best["loss"] < 4 and r.feasible > 0
+    >>> r.best.loss < 4 and r.feasible > 0
     True
     """
-    budget_s = budget_seconds(hours)
     if isinstance(space, dict) or space is None:
         space = make_space(space)
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 100_000:
-        raise InvalidInputError(f"top = {top_k!r} is invalid: expected an integer in [1, 100000]")
     law_obj = get_law(law)
-    hardware.check_chips(chips)
     lo, hi = aspect_ratio
     t0 = time.perf_counter()
-    raw = _core.search(
+    outcome = _core.search(
         space,
         hardware.core,
-        budget_s,
+        as_budget(budget),
         law_obj,
+        chips=chips if isinstance(chips, int | str) else list(chips),
         top_k=top_k,
         aspect_ratio_min=float(lo),
         aspect_ratio_max=float(hi),
         max_tokens_per_step=max_tokens_per_step,
         unique_tokens=unique_tokens,
-        chips=chips,
-        collective_bytes_per_s=hardware.collective_bytes_per_s if chips > 1 else None,
         progress=progress,
     )
-    elapsed = time.perf_counter() - t0
     return SearchResult(
         hardware=hardware,
-        hours=float(hours),
+        outcome=outcome,
         law=law_obj,
         law_name=str(law) if not isinstance(law, Law) else repr(law),
         space_size=space.size,
-        evaluated=raw["evaluated"],
-        feasible=raw["feasible"],
-        rejected=dict(raw["rejected"]),
-        elapsed_s=elapsed,
-        top=raw["top"],
-        pareto=raw["pareto"],
+        elapsed_s=time.perf_counter() - t0,
         guards={
             "aspect_ratio_min": float(lo),
             "aspect_ratio_max": float(hi),
@@ -197,63 +234,37 @@ def search(
         },
         unique_tokens=unique_tokens,
         law_bootstrap=law_bootstrap(law),
-        chips=chips,
     )
-
-
-def _reshaped(best: dict[str, Any], depth_factor: float) -> Architecture | None:
-    """The best configuration with depth x ``depth_factor`` and width / sqrt(``depth_factor``)
-    (about the same non-embedding parameters), width rounded to whole heads."""
-    head_dim = best["head_dim"]
-    group = best["n_heads"] // best["n_kv_heads"]
-    n_layers = max(1, round(best["n_layers"] * depth_factor))
-    unit = head_dim * group
-    d_model = max(unit, round(best["d_model"] / math.sqrt(depth_factor) / unit) * unit)
-    if n_layers == best["n_layers"] and d_model == best["d_model"]:
-        return None
-    n_heads = d_model // head_dim
-    fields = {k: best[k] for k in ARCH_FIELDS}
-    fields.update(
-        d_model=d_model,
-        n_layers=n_layers,
-        n_heads=n_heads,
-        n_kv_heads=n_heads // group,
-        d_ff=round(best["d_ff"] / best["d_model"] * d_model),
-    )
-    return Architecture(**fields)
 
 
 def _explain_sharding(r: SearchResult) -> list[str]:
     """Which sharding won on many chips, what bounds it, and how the others compare."""
     gib = 2**30
-    p = predict(r.best_architecture(), r.hardware, r.hours, r.law, r.unique_tokens, r.chips)
+    p = predict(r.best.architecture, r.hardware, r.hours, law=r.law, unique_tokens=r.unique_tokens, chips=r.chips)
     st = p.step
-    if st is None:
-        return []
-    usable = r.hardware.core.usable_hbm_bytes
-    hidden = "hidden behind compute" if st["dp_comm_s"] <= st["compute_s"] else "not hidden: it sets the pace"
+    hidden = "hidden behind compute" if st.dp_comm_s <= st.compute_s else "not hidden: it sets the pace"
     lines = [
-        f"On {r.chips} chips it trains with {st['sharding']}: {st['memory_bytes'] / gib:.3g} GiB per chip of "
-        f"{usable / gib:.3g} GiB usable; each step computes for {st['compute_s']:.4g} s, data-parallel "
-        f"communication takes {st['dp_comm_s']:.4g} s ({hidden}) and tensor-parallel all-reduces add "
-        f"{st['tp_comm_s']:.4g} s: {st['bound']}-bound."
+        f"On {r.chips} chips it trains with {st.sharding}: {st.memory_bytes / gib:.3g} GiB per chip of "
+        f"{r.hardware.usable_hbm_bytes / gib:.3g} GiB usable; each step computes for {st.compute_s:.4g} s, "
+        f"data-parallel communication takes {st.dp_comm_s:.4g} s ({hidden}) and tensor-parallel all-reduces add "
+        f"{st.tp_comm_s:.4g} s: {st.bound}-bound."
     ]
     others, indivisible = [], []
     for o in p.shardings:
-        if o["sharding"] == st["sharding"]:
+        if o.sharding == st.sharding:
             continue
-        if not o["divides"]:
-            indivisible.append(o["sharding"])
-        elif not o["fits_memory"]:
-            others.append(f"{o['sharding']} needs {o['memory_bytes'] / gib:.3g} GiB per chip")
+        if o.step is None:
+            indivisible.append(o.sharding)
+        elif not o.fits_memory:
+            others.append(f"{o.sharding} needs {o.step.memory_bytes / gib:.3g} GiB per chip")
         else:
             others.append(
-                f"{o['sharding']} steps in {o['step_time_s']:.4g} s ({o['step_time_s'] / st['step_time_s']:.2f}x)"
+                f"{o.sharding} steps in {o.step.step_time_s:.4g} s ({o.step.step_time_s / st.step_time_s:.2f}x)"
             )
     if indivisible:
-        b = r.best
+        a = r.best.architecture
         others.append(
-            f"{', '.join(indivisible)} cannot split it ({b['n_kv_heads']} KV heads, d_ff {b['d_ff']}, batch {b['batch_size']})"
+            f"{', '.join(indivisible)} cannot split it ({a.n_kv_heads} KV heads, d_ff {a.d_ff}, batch {a.batch_size})"
         )
     if others:
         lines.append("Other shardings: " + "; ".join(others) + ".")
@@ -261,61 +272,60 @@ def _explain_sharding(r: SearchResult) -> list[str]:
 
 
 def explain(r: SearchResult) -> list[str]:
+    """Why the best configuration of ``r`` wins: its steps and tokens, what bounds its step, how a
+    deeper-narrower and a wider-shallower model of similar size would do, caveats, the Pareto set."""
     b = r.best
-    hw = r.hardware
-    lines = []
-    ratio = b["tokens"] / b["params"]
-    lines.append(
-        f"In {r.hours:g} h the winner runs {b['steps']:.4g} steps of {b['step_time_s']:.4g} s and sees "
-        f"{b['tokens']:.3g} tokens: {ratio:.1f} tokens per parameter (Chinchilla's compute-optimal ratio is about 20)."
-    )
+    arch: Architecture = b.architecture
+    lines = [
+        f"In {r.hours:.4g} h the winner runs {b.steps:.4g} steps of {b.step_time_s:.4g} s and sees "
+        f"{b.tokens:.3g} tokens: {b.tokens / b.params:.1f} tokens per parameter (Chinchilla's compute-optimal"
+        " ratio is about 20)."
+    ]
     if r.chips > 1:
         lines += _explain_sharding(r)
-    t_mem, t_cmp, t_fix = hw.step_time_parts(r.best_architecture())
-    if r.chips == 1 and (t_mem > 0 or t_cmp > 0):
-        bound = "memory traffic (MEMCPY)" if t_mem > t_cmp else "compute (FLOPs)"
+    parts = b.step.parts
+    if r.chips == 1 and (parts.memory_s > 0 or parts.compute_s > 0):
+        bound = "memory traffic (MEMCPY)" if parts.memory_s > parts.compute_s else "compute (FLOPs)"
         lines.append(
-            f"Its step is dominated by {bound}: moving {b['memcpy_bytes_per_step']:.3g} bytes takes {t_mem:.3g} s, "
-            f"{b['flops_per_step']:.3g} FLOPs take {t_cmp:.3g} s, fixed overheads {t_fix:.3g} s."
+            f"Its step is dominated by {bound}: moving {b.memcpy_bytes_per_step:.3g} bytes takes {parts.memory_s:.3g} s, "
+            f"{b.flops_per_step:.3g} FLOPs take {parts.compute_s:.3g} s, fixed overheads {parts.fixed_s:.3g} s."
         )
+    lo, hi = r.guards["aspect_ratio_min"], r.guards["aspect_ratio_max"]
     for label, factor in (("deeper and narrower", 4.0), ("shallower and wider", 0.25)):
-        alt = _reshaped(b, factor)
+        alt = arch.reshaped(factor)
         if alt is None:
             continue
-        p = predict(alt, hw, r.hours, r.law, r.unique_tokens, r.chips)
+        p = predict(alt, r.hardware, r.hours, law=r.law, unique_tokens=r.unique_tokens, chips=r.chips)
         if p.loss is None or not p.fits_memory:
             why = "does not fit in memory" if not p.fits_memory else "cannot finish one step"
             lines.append(f"A {label} model (d_model {alt.d_model}, {alt.n_layers} layers) {why}.")
             continue
         aspect = alt.d_model / alt.n_layers
-        lo, hi = r.guards["aspect_ratio_min"], r.guards["aspect_ratio_max"]
         outside = (
-            (
-                f" It lies outside the aspect-ratio guard (d_model/n_layers = {aspect:.0f}, accepted {lo:g} to {hi:g}),"
-                " where loss is not known to depend on parameter count alone."
-            )
+            f" It lies outside the aspect-ratio guard (d_model/n_layers = {aspect:.0f}, accepted {lo:g} to {hi:g}),"
+            " where loss is not known to depend on parameter count alone."
             if not lo <= aspect <= hi
             else ""
         )
         lines.append(
             f"A {label} model of similar size (d_model {alt.d_model}, {alt.n_layers} layers, {p.params:.3g} params) "
-            f"steps in {p.step_time_s:.3g} s ({p.step_time_s / b['step_time_s']:.2f}x), sees {p.tokens:.3g} tokens "
-            f"and reaches loss {p.loss:.4f} vs {b['loss']:.4f}.{outside}"
+            f"steps in {p.step_time_s:.3g} s ({p.step_time_s / b.step_time_s:.2f}x), sees {p.tokens:.3g} tokens "
+            f"and reaches loss {p.loss:.4f} vs {b.loss:.4f}.{outside}"
         )
     if r.unique_tokens:
-        epochs = b["tokens"] / r.unique_tokens
+        epochs = b.tokens / r.unique_tokens
         if epochs > 1:
             lines.append(
                 f"The plan makes {epochs:.2f} passes over the {r.unique_tokens:.3g} unique tokens: the law counts them as "
-                f"{b['effective_tokens']:.3g} fresh tokens (Muennighoff et al. 2023)."
+                f"{b.effective_tokens:.3g} fresh tokens (Muennighoff et al. 2023)."
             )
-    caveats = predict(r.best_architecture(), hw, r.hours, r.law, r.unique_tokens, r.chips).warnings
+    caveats = predict(arch, r.hardware, r.hours, law=r.law, unique_tokens=r.unique_tokens, chips=r.chips).warnings
     if caveats:
         lines.append("Caveats: " + "; ".join(caveats) + ".")
-    if len(r.pareto["index"]) > 1:
-        small = _row(r.pareto, 0)
+    if len(r.pareto) > 1:
+        small = r.pareto[0]
         lines.append(
-            f"The Pareto set has {len(r.pareto['index'])} members, from {small['params']:.3g} params (loss "
-            f"{small['loss']:.4f}) to the winner's {b['params']:.3g} (loss {b['loss']:.4f})."
+            f"The Pareto set has {len(r.pareto)} members, from {small.params:.3g} params (loss "
+            f"{small.loss:.4f}) to the winner's {b.params:.3g} (loss {b.loss:.4f})."
         )
     return lines

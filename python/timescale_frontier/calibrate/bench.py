@@ -22,7 +22,7 @@ import numpy as np
 from timescale_frontier.architecture import FIELDS, Architecture
 from timescale_frontier.calibrate import model
 from timescale_frontier.hardware import Hardware
-from timescale_frontier.metrics import predict
+from timescale_frontier.predict import predict
 
 ARCH_FIELDS = FIELDS
 

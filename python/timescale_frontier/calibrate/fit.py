@@ -14,7 +14,8 @@ Models (every coefficient >= 0; b is a fixed per-step overhead):
   per step; s rescales both ceilings, k is a launch cost per kernel. (Our design.)
 Fits minimise squared *relative* error (rows weighted by 1 / t), since step times span orders of
 magnitude; non-negativity is exact (every subset of active terms is solved, the best feasible one
-kept). Predictions are always the core's (``CoreHardware.step_time_for``)."""
+kept); each coefficient is then moved into the core's range for it (``calibrated_models()``).
+Predictions are always the core's (``CoreHardware.step_time_for``)."""
 
 from __future__ import annotations
 
@@ -25,8 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from timescale_frontier._core import Architecture, CoreHardware
-from timescale_frontier.hardware import CALIBRATED_MODELS, calibrated_core
+from timescale_frontier._core import Architecture, CoreHardware, calibrated_models
 
 MODELS: dict[str, tuple[str, ...]] = {
     "memcpy": ("memcpy",),
@@ -35,9 +35,9 @@ MODELS: dict[str, tuple[str, ...]] = {
     "split": ("fixed", "token", "flops", "scores"),
     "roofline": ("roofline", "kernels"),
 }
-#: The coefficients each model stores in a hardware file (defined once, by the hardware loader).
-COEFFICIENTS: dict[str, tuple[str, ...]] = {
-    m: tuple(k for k, *_ in specs) for m, (_, specs) in CALIBRATED_MODELS.items()
+#: Each model's coefficients as the core defines them: {model: {name: (lo, hi) of its range}}.
+RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    m.name: {c.name: (c.range.lo, c.range.hi) for c in m.coefficients} for m in calibrated_models()
 }
 Array = npt.NDArray[np.float64]
 
@@ -57,12 +57,21 @@ class Fit:
     model: str
     coeffs: dict[str, float]
 
-    def core(self) -> CoreHardware:
-        return calibrated_core(self.model, self.coeffs)
+    def core(self, base: CoreHardware) -> CoreHardware:
+        """``base`` with this model as its step time (the core checks the coefficients)."""
+        return base.with_calibration(self.model, self.coeffs)
 
-    def predict(self, archs: Sequence[Architecture]) -> Array:
-        core = self.core()
+    def predict(self, archs: Sequence[Architecture], base: CoreHardware) -> Array:
+        core = self.core(base)
         return np.array([core.step_time_for(a) for a in archs])
+
+
+def _in_range(model: str, name: str, v: float) -> float:
+    """A fitted coefficient moved into the core's range for it (0 stays 0: the term is absent)."""
+    if v == 0.0:
+        return 0.0
+    lo, hi = RANGES[model][name]
+    return min(max(v, lo), hi)
 
 
 def features(archs: Sequence[Architecture], ceilings: Ceilings) -> dict[str, Array]:
@@ -100,43 +109,35 @@ def _solve(feats: dict[str, Array], names: tuple[str, ...], t: Array) -> dict[st
 
 
 def fit_model(name: str, feats: dict[str, Array], t: Array, ceilings: Ceilings) -> Fit:
+    """The least-squares coefficients of model ``name``, each within the core's range for it."""
     c = _solve(feats, MODELS[name], t)
     if name == "roofline":
-        scale = max(c["roofline"], 1e-3)  # a vanishing scale would mean infinitely fast ceilings
-        return Fit(
-            name,
-            {
-                "flops_per_s": min(ceilings.flops_per_s / scale, 1e18),
-                "memcpy_bytes_per_s": min(ceilings.bytes_per_s / scale, 1e16),
-                "s_per_kernel": c["kernels"],
-                "overhead_s": c["overhead"],
-            },
-        )
-    if name == "split":
-        fx, tk, f = c["fixed"], c["token"], c["flops"]
-        if fx == 0.0 and tk == 0.0 and f == 0.0:
-            tk = 1e-16
-        return Fit(
-            name,
-            {
-                "s_per_fixed_byte": max(fx, 1e-16) if fx else 0.0,
-                "s_per_token_byte": max(tk, 1e-16) if tk else 0.0,
-                "s_per_flop": max(f, 1e-18) if f else 0.0,
-                "s_per_score_byte": max(c["scores"], 1e-16) if c["scores"] else 0.0,
-                "overhead_s": c["overhead"],
-            },
-        )
-    a, f = c.get("memcpy", 0.0), c.get("flops", 0.0)
-    if a == 0.0 and f == 0.0:  # the core requires work to cost time; the smallest slope stands in
-        a = 1e-16
-    return Fit(
-        name,
-        {
-            "s_per_memcpy_byte": max(a, 1e-16) if a else 0.0,
-            "s_per_flop": max(f, 1e-18) if f else 0.0,
+        scale = max(c["roofline"], 1e-12)  # a vanishing scale would mean infinitely fast ceilings
+        coeffs = {
+            "flops_per_s": ceilings.flops_per_s / scale,
+            "memcpy_bytes_per_s": ceilings.bytes_per_s / scale,
+            "s_per_kernel": c["kernels"],
             "overhead_s": c["overhead"],
-        },
-    )
+        }
+    elif name == "split":
+        coeffs = {
+            "s_per_fixed_byte": c["fixed"],
+            # the core requires some work to cost time: the smallest rate stands in
+            "s_per_token_byte": c["token"]
+            if c["fixed"] or c["token"] or c["flops"]
+            else RANGES[name]["s_per_token_byte"][0],
+            "s_per_flop": c["flops"],
+            "s_per_score_byte": c["scores"],
+            "overhead_s": c["overhead"],
+        }
+    else:
+        a, f = c.get("memcpy", 0.0), c.get("flops", 0.0)
+        coeffs = {
+            "s_per_memcpy_byte": a if a or f else RANGES[name]["s_per_memcpy_byte"][0],
+            "s_per_flop": f,
+            "overhead_s": c["overhead"],
+        }
+    return Fit(name, {k: _in_range(name, k, v) for k, v in coeffs.items()})
 
 
 def _abs_pct(pred: Array, t: Array) -> Array:
@@ -171,7 +172,13 @@ class Report:
 
 
 def cross_validate(
-    name: str, archs: Sequence[Architecture], feats: dict[str, Array], t: Array, ceilings: Ceilings, k: int = 5
+    name: str,
+    archs: Sequence[Architecture],
+    feats: dict[str, Array],
+    t: Array,
+    ceilings: Ceilings,
+    base: CoreHardware,
+    k: int = 5,
 ) -> Array:
     """Held-out absolute percentage error of every sample (k-fold, deterministic folds)."""
     n = len(t)
@@ -180,17 +187,19 @@ def cross_validate(
     for fold in range(k):
         test = np.arange(n) % k == fold
         f = fit_model(name, {kk: v[~test] for kk, v in feats.items()}, t[~test], ceilings)
-        out[test] = _abs_pct(f.predict([a for a, m in zip(archs, test, strict=True) if m]), t[test])
+        out[test] = _abs_pct(f.predict([a for a, m in zip(archs, test, strict=True) if m], base), t[test])
     return out
 
 
-def fit_all(archs: Sequence[Architecture], t: Array, ceilings: Ceilings) -> dict[str, Report]:
+def fit_all(archs: Sequence[Architecture], t: Array, ceilings: Ceilings, base: CoreHardware) -> dict[str, Report]:
+    """Every model fitted on ``archs`` (measured ``t``), scored in-sample and by cross-validation;
+    predictions are the core's, on ``base`` (the hardware being calibrated)."""
     feats = features(archs, ceilings)
     reports = {}
     for name in MODELS:
         f = fit_model(name, feats, t, ceilings)
-        m = scores(f.predict(archs), t)
-        cv = cross_validate(name, archs, feats, t, ceilings)
+        m = scores(f.predict(archs, base), t)
+        cv = cross_validate(name, archs, feats, t, ceilings, base)
         reports[name] = Report(
             f,
             m["r2"],

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from timescale_frontier.format import write_atomic
+from timescale_frontier._files import write_atomic
 from timescale_frontier.hardware import Hardware, _parse
 
 _MARKER = "# Measured by `timescale calibrate`; the step-time model below replaces the datasheet roofline."

@@ -7,18 +7,19 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use timescale_core::metrics::evaluate_many;
 use timescale_core::search::{search, Guards, SearchParams, SearchSpace};
-use timescale_core::{loss::HOFFMANN, Architecture, Attention, Hardware, Mlp, Precision, StepTimeModel};
+use timescale_core::{loss::HOFFMANN, Architecture, Attention, Datasheet, Hardware, Mlp, Precision, Roofline};
 
+/// hardware/h100_sxm.toml's figures: its datasheet roofline (sum).
 fn h100() -> Hardware {
-    Hardware {
-        hbm_bytes: 80e9,
-        usable_hbm_fraction: 0.9,
-        step_time: StepTimeModel::Linear {
-            s_per_memcpy_byte: 1.0 / (3.35e12 * 0.875),
-            s_per_flop: 1.0 / (9.894e14 * 0.79),
-            overhead_s: 0.0,
-        },
-    }
+    let datasheet = Datasheet {
+        peak_bf16_flops_per_s: 9.894e14,
+        hbm_bytes_per_s: 3.35e12,
+        roofline: Roofline::Sum,
+        flops_efficiency: 0.79,
+        bandwidth_efficiency: 0.875,
+        overhead_s: 0.0,
+    };
+    Hardware::from_datasheet(80e9, 0.9, datasheet, None, Some(3.0)).expect("valid figures")
 }
 
 /// bench/workloads.py: d_model = 64 .. 64 n, the other axes fixed (86,016 configurations per width).
@@ -81,7 +82,6 @@ fn benches(c: &mut Criterion) {
         top_k: 10,
         unique_tokens: None,
         chips: 1,
-        interconnect: None,
     };
     for (name, widths) in [("search 1M", 12), ("search 10M", 116)] {
         let s = space(widths);

@@ -87,9 +87,34 @@ impl Default for Precision {
     }
 }
 
+impl Precision {
+    /// Each figure is bytes per element in [0.5, 8] (4-bit to fp64).
+    pub fn validate(&self) -> Result<()> {
+        for (field, v) in [
+            ("param_bytes", self.param_bytes),
+            ("activation_bytes", self.activation_bytes),
+            ("optimizer_bytes", self.optimizer_bytes),
+        ] {
+            if !(v.is_finite() && (0.5..=8.0).contains(&v)) {
+                return Err(Error::invalid(field, v, "bytes per element in [0.5, 8] (e.g. 2 for bf16, 4 for fp32)"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Largest accepted value of any single dimension: keeps every product of dimensions the cost
 /// model forms (at most four factors, e.g. batch x heads x seq x seq) exactly representable in f64.
 pub const MAX_DIM: u32 = 1 << 24;
+
+/// A dimension given as any integer (from Python, a file, a column) as the core's `u32`, or an
+/// error naming `field` and the accepted range [1, [`MAX_DIM`]].
+pub fn dim(field: &str, v: i64) -> Result<u32> {
+    u32::try_from(v)
+        .ok()
+        .filter(|d| (1..=MAX_DIM).contains(d))
+        .ok_or_else(|| Error::invalid(field, v, &format!("an integer in [1, {MAX_DIM}]")))
+}
 
 /// One transformer configuration with its training batch.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -130,6 +155,25 @@ impl Architecture {
         f64::from(self.batch_size) * f64::from(self.seq_len)
     }
 
+    /// The same model reshaped at about the same non-embedding parameters: depth x `depth_factor`,
+    /// width / sqrt(`depth_factor`) (parameters per layer grow as width squared), the width rounded
+    /// to whole groups of (KV group x head_dim), `d_ff` kept in proportion. `None` when the rounding
+    /// gives back the same shape. Used to show what a deeper-narrower or wider-shallower
+    /// alternative would do.
+    pub fn reshaped(&self, depth_factor: f64) -> Option<Architecture> {
+        let group = self.n_heads / self.n_kv_heads.max(1);
+        let n_layers = ((f64::from(self.n_layers) * depth_factor).round() as u32).max(1);
+        let unit = f64::from(self.head_dim * group);
+        let d_model = (((f64::from(self.d_model) / depth_factor.sqrt() / unit).round() * unit) as u32).max(self.head_dim * group);
+        if n_layers == self.n_layers && d_model == self.d_model {
+            return None;
+        }
+        let n_heads = d_model / self.head_dim;
+        let d_ff = (f64::from(self.d_ff) / f64::from(self.d_model) * f64::from(d_model)).round() as u32;
+        let a = Architecture { d_model, n_layers, n_heads, n_kv_heads: n_heads / group, d_ff: d_ff.max(1), ..*self };
+        a.validate().ok().map(|()| a)
+    }
+
     /// Checks every field against its accepted range. Errors name the field and the range.
     pub fn validate(&self) -> Result<()> {
         let dims = [
@@ -149,23 +193,103 @@ impl Architecture {
             }
         }
         if self.n_kv_heads > self.n_heads || !self.n_heads.is_multiple_of(self.n_kv_heads) {
-            return Err(Error::invalid(
-                "n_kv_heads",
-                self.n_kv_heads,
-                &format!("a divisor of n_heads = {}", self.n_heads),
-            ));
+            return Err(Error::invalid("n_kv_heads", self.n_kv_heads, &format!("a divisor of n_heads = {}", self.n_heads)));
         }
-        let p = self.precision;
-        for (field, v) in [
-            ("param_bytes", p.param_bytes),
-            ("activation_bytes", p.activation_bytes),
-            ("optimizer_bytes", p.optimizer_bytes),
-        ] {
-            if !(v.is_finite() && (0.5..=8.0).contains(&v)) {
-                return Err(Error::invalid(field, v, "bytes per element in [0.5, 8] (e.g. 2 for bf16, 4 for fp32)"));
+        self.precision.validate()
+    }
+}
+
+/// Defaults of the fields a user may leave out (the only place they are written).
+pub mod defaults {
+    use super::{Attention, Mlp};
+    pub const MLP: Mlp = Mlp::Gelu;
+    pub const ATTENTION: Attention = Attention::Flash;
+    pub const TIED_EMBEDDINGS: bool = false;
+    /// Tokens per sequence.
+    pub const SEQ_LEN: u32 = 2048;
+    /// Sequences per optimizer step.
+    pub const BATCH_SIZE: u32 = 32;
+    /// LLaMA's SentencePiece vocabulary (Touvron et al. 2023).
+    pub const VOCAB_SIZE: u32 = 32_000;
+}
+
+/// `d_ff` when not given: 4 `d_model` for GELU (Vaswani et al. 2017; GPT-2/3), and for SwiGLU
+/// LLaMA's rule, 2/3 of 4 `d_model` rounded up to a multiple of 256 (Touvron et al. 2023, whose
+/// `FeedForward` computes `256 * ceil(floor(8 d / 3) / 256)`: 11008 for d = 4096).
+pub fn default_d_ff(mlp: Mlp, d_model: u32) -> u32 {
+    let d = u64::from(d_model);
+    let f = match mlp {
+        Mlp::Gelu => 4 * d,
+        Mlp::Swiglu => (8 * d / 3).div_ceil(256) * 256,
+    };
+    u32::try_from(f).unwrap_or(u32::MAX)
+}
+
+/// An architecture with some fields left out; [`ArchitectureSpec::build`] fills them with the
+/// defaults (`n_kv_heads = n_heads`, `head_dim = d_model / n_heads`, `d_ff` by [`default_d_ff`],
+/// the rest from [`defaults`] and [`Precision::default`]) and validates the result. Every entry
+/// point (one architecture, numpy columns) builds through it, so they cannot disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ArchitectureSpec {
+    pub d_model: u32,
+    pub n_layers: u32,
+    pub n_heads: u32,
+    pub n_kv_heads: Option<u32>,
+    pub head_dim: Option<u32>,
+    pub d_ff: Option<u32>,
+    pub mlp: Option<Mlp>,
+    pub attention: Option<Attention>,
+    pub tied_embeddings: Option<bool>,
+    pub seq_len: Option<u32>,
+    pub batch_size: Option<u32>,
+    pub vocab_size: Option<u32>,
+    pub param_bytes: Option<f64>,
+    pub activation_bytes: Option<f64>,
+    pub optimizer_bytes: Option<f64>,
+}
+
+impl ArchitectureSpec {
+    /// The three fields every architecture needs; everything else defaulted.
+    pub fn new(d_model: u32, n_layers: u32, n_heads: u32) -> Self {
+        ArchitectureSpec { d_model, n_layers, n_heads, ..Default::default() }
+    }
+
+    /// The complete, validated architecture. Errors name the field and its accepted range.
+    pub fn build(&self) -> Result<Architecture> {
+        let head_dim = match self.head_dim {
+            Some(h) => h,
+            None if self.n_heads > 0 && self.d_model.is_multiple_of(self.n_heads) => self.d_model / self.n_heads,
+            None => {
+                return Err(Error::invalid(
+                    "head_dim",
+                    "unset",
+                    &format!("given explicitly when n_heads = {} does not divide d_model = {}", self.n_heads, self.d_model),
+                ))
             }
-        }
-        Ok(())
+        };
+        let mlp = self.mlp.unwrap_or(defaults::MLP);
+        let p = Precision::default();
+        let a = Architecture {
+            d_model: self.d_model,
+            n_layers: self.n_layers,
+            n_heads: self.n_heads,
+            n_kv_heads: self.n_kv_heads.unwrap_or(self.n_heads),
+            head_dim,
+            d_ff: self.d_ff.unwrap_or_else(|| default_d_ff(mlp, self.d_model)),
+            mlp,
+            attention: self.attention.unwrap_or(defaults::ATTENTION),
+            tied_embeddings: self.tied_embeddings.unwrap_or(defaults::TIED_EMBEDDINGS),
+            seq_len: self.seq_len.unwrap_or(defaults::SEQ_LEN),
+            batch_size: self.batch_size.unwrap_or(defaults::BATCH_SIZE),
+            vocab_size: self.vocab_size.unwrap_or(defaults::VOCAB_SIZE),
+            precision: Precision {
+                param_bytes: self.param_bytes.unwrap_or(p.param_bytes),
+                activation_bytes: self.activation_bytes.unwrap_or(p.activation_bytes),
+                optimizer_bytes: self.optimizer_bytes.unwrap_or(p.optimizer_bytes),
+            },
+        };
+        a.validate()?;
+        Ok(a)
     }
 }
 
@@ -224,6 +348,35 @@ pub(crate) mod tests {
         assert!(bad.validate().unwrap_err().to_string().starts_with("d_model = 0"));
         let bad = Architecture { precision: Precision { activation_bytes: f64::NAN, ..Precision::default() }, ..llama_7b() };
         assert!(bad.validate().unwrap_err().to_string().contains("activation_bytes"));
+    }
+
+    #[test]
+    fn defaults_by_hand() {
+        // LLaMA-7B given only width, depth and heads: head_dim 4096 / 32 = 128, MHA, and for
+        // SwiGLU d_ff = 256 x ceil(floor(8 x 4096 / 3) / 256) = 256 x ceil(10922 / 256) = 11008.
+        let spec = ArchitectureSpec { mlp: Some(Mlp::Swiglu), ..ArchitectureSpec::new(4096, 32, 32) };
+        let a = spec.build().unwrap();
+        assert_eq!((a.head_dim, a.n_kv_heads, a.d_ff), (128, 32, 11008));
+        assert_eq!((a.seq_len, a.batch_size, a.vocab_size), (2048, 32, 32_000));
+        assert_eq!(a.precision, Precision::default());
+        // GELU: 4 d. d 768 SwiGLU: floor(2048) / 256 = 8 -> 2048.
+        assert_eq!(default_d_ff(Mlp::Gelu, 768), 3072);
+        assert_eq!(default_d_ff(Mlp::Swiglu, 768), 2048);
+        let err = ArchitectureSpec::new(100, 2, 3).build().unwrap_err().to_string();
+        assert!(err.starts_with("head_dim = unset") && err.contains("n_heads = 3"), "{err}");
+        let explicit = ArchitectureSpec { head_dim: Some(10), ..ArchitectureSpec::new(100, 2, 3) }.build().unwrap();
+        assert_eq!(explicit.q_dim(), 30.0);
+    }
+
+    #[test]
+    fn reshaped_by_hand() {
+        // LLaMA-7B x 4 deeper: 128 layers, 4096 / 2 = 2048 wide (16 heads of 128), d_ff 5504.
+        let deep = llama_7b().reshaped(4.0).unwrap();
+        assert_eq!((deep.n_layers, deep.d_model, deep.n_heads, deep.n_kv_heads, deep.d_ff), (128, 2048, 16, 16, 5504));
+        // x 1/4: 8 layers, 8192 wide.
+        let wide = llama_7b().reshaped(0.25).unwrap();
+        assert_eq!((wide.n_layers, wide.d_model, wide.d_ff), (8, 8192, 22016));
+        assert!(llama_7b().reshaped(1.0).is_none());
     }
 
     #[test]

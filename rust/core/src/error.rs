@@ -25,6 +25,93 @@ impl Error {
     pub fn invalid(field: &str, value: impl fmt::Display, expected: &str) -> Self {
         Error::InvalidValue { field: field.to_owned(), value: value.to_string(), expected: expected.to_owned() }
     }
+
+    /// [`Error::invalid`] for a number, written as a user would type it ([`number`]).
+    pub fn invalid_number(field: &str, value: f64, expected: &str) -> Self {
+        Error::invalid(field, number(value), expected)
+    }
+}
+
+/// A number as a user would type it: whole numbers without a fraction (`34359738368`),
+/// others in their shortest form (`0.875`, `1e-300`), `nan`, `inf`, `-inf`.
+pub fn number(x: f64) -> String {
+    if x.is_nan() {
+        "nan".to_owned()
+    } else if x.is_infinite() {
+        if x > 0.0 { "inf" } else { "-inf" }.to_owned()
+    } else if x.fract() == 0.0 && x.abs() < 1e16 {
+        format!("{x:.0}")
+    } else if (1e-4..1e16).contains(&x.abs()) {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
+}
+
+/// A bound as Python's `%g` writes it (6 significant digits, exponent below 1e-4 and from 1e6:
+/// `1e+09`, `0.001`, `3600`), so range messages read the same in every layer.
+pub fn bound(x: f64) -> String {
+    significant(x, 6)
+}
+
+/// `x` to `digits` significant digits as Python's `%.{digits}g` writes it (trailing zeros dropped).
+pub fn significant(x: f64, digits: usize) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return number(x);
+    }
+    let digits = digits.max(1);
+    let trim = |s: &str| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    // The exponent after rounding to `digits` (9.9999995 rounds up to 10).
+    let rounded = format!("{x:.prec$e}", prec = digits - 1);
+    let (mantissa, e) = rounded.split_once('e').unwrap_or((&rounded, "0"));
+    let exp: i32 = e.parse().unwrap_or(0);
+    if exp < -4 || exp >= i32::try_from(digits).unwrap_or(i32::MAX) {
+        format!("{}e{}{:02}", trim(mantissa), if exp < 0 { '-' } else { '+' }, exp.abs())
+    } else {
+        let decimals = usize::try_from(i32::try_from(digits).unwrap_or(0) - 1 - exp).unwrap_or(0);
+        trim(&format!("{x:.decimals$}"))
+    }
+}
+
+/// An accepted interval of one figure, with its unit: `[lo, hi]`, and 0 too when `zero_ok`
+/// (a coefficient that is absent from the model). The one place a range check is written.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Range {
+    pub lo: f64,
+    pub hi: f64,
+    pub unit: &'static str,
+    pub zero_ok: bool,
+}
+
+impl Range {
+    pub const fn new(lo: f64, hi: f64, unit: &'static str) -> Self {
+        Range { lo, hi, unit, zero_ok: false }
+    }
+    /// The same interval, 0 also accepted.
+    pub const fn or_zero(self) -> Self {
+        Range { zero_ok: true, ..self }
+    }
+    /// What is accepted, in words: `bytes/s in [1e+09, 1e+14]`.
+    pub fn expected(&self) -> String {
+        format!("{}{} in [{}, {}]", if self.zero_ok { "0 or " } else { "" }, self.unit, bound(self.lo), bound(self.hi))
+    }
+    pub fn contains(&self, v: f64) -> bool {
+        v.is_finite() && ((self.lo..=self.hi).contains(&v) || (self.zero_ok && v == 0.0))
+    }
+    /// `v` if it is accepted, else an error naming `field`, the value and this range.
+    pub fn check(&self, field: &str, v: f64) -> Result<f64> {
+        if self.contains(v) {
+            Ok(v)
+        } else {
+            Err(Error::invalid_number(field, v, &self.expected()))
+        }
+    }
 }
 
 impl fmt::Display for Error {
@@ -47,3 +134,40 @@ impl std::error::Error for Error {}
 
 /// Result alias of the core.
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_bounds_as_written() {
+        assert_eq!(number(-34_359_738_368.0), "-34359738368");
+        assert_eq!(
+            (number(f64::NAN), number(f64::INFINITY), number(0.875), number(1e-300)),
+            ("nan".into(), "inf".into(), "0.875".into(), "1e-300".into())
+        );
+        assert_eq!(number(1e17), "1e17");
+        for (x, g) in [
+            (1e9, "1e+09"),
+            (1e14, "1e+14"),
+            (0.001, "0.001"),
+            (3600.0, "3600"),
+            (1e-16, "1e-16"),
+            (1_048_576.0, "1.04858e+06"),
+            (0.01, "0.01"),
+            (2.5e-5, "2.5e-05"),
+            (123_456.0, "123456"),
+        ] {
+            assert_eq!(bound(x), g, "{x}");
+        }
+        assert_eq!(
+            (significant(2.9312e-13, 4), significant(0.99996, 4), significant(12345.0, 4)),
+            ("2.931e-13".into(), "1".into(), "1.234e+04".into())
+        );
+        let r = Range::new(1e9, 1e14, "bytes/s");
+        assert_eq!(r.check("chip.hbm_bytes_per_s", 1e9), Ok(1e9));
+        let e = r.check("chip.hbm_bytes_per_s", f64::NAN).unwrap_err().to_string();
+        assert_eq!(e, "chip.hbm_bytes_per_s = nan is invalid: expected bytes/s in [1e+09, 1e+14]");
+        assert!(r.or_zero().contains(0.0) && !r.contains(0.0));
+    }
+}

@@ -1,8 +1,186 @@
-//! What the core needs to know about a chip: its memory and its step-time model. The hardware
-//! files (`hardware/*.toml`) hold these figures with their sources; the Python layer reads them.
+//! A chip as the cost model sees it, built from the figures of a hardware file
+//! (`hardware/*.toml`; the Python layer reads the file and hands the numbers over): memory, the
+//! datasheet figures, the step-time model (a datasheet roofline until the chip is calibrated, then
+//! a calibrated model from [`crate::step_time::CALIBRATED_MODELS`]), the chip-to-chip network and
+//! the price. Every range a hardware figure must lie in is written here, with its unit; fields are
+//! named as in the file (`chip.hbm_bytes`), so errors point at the key to fix.
 
-use crate::error::{Error, Result};
-use crate::step_time::StepTimeModel;
+use crate::error::{Error, Range, Result};
+use crate::sharding::Interconnect;
+use crate::step_time::{calibrated_model, CalibratedModel, StepTimeModel};
+
+/// Largest number of chips any request may name.
+pub const MAX_CHIPS: u32 = 1 << 20;
+
+// [chip]: bounds catch unit mistakes (GB/s where bytes/s are due, GiB where bytes are).
+pub const PEAK_FLOPS: Range = Range::new(1e9, 1e17, "FLOP/s");
+pub const HBM_BYTES: Range = Range::new(1_048_576.0, 1.125_899_906_842_624e15, "bytes");
+pub const HBM_BYTES_PER_S: Range = Range::new(1e9, 1e14, "bytes/s");
+pub const USABLE_FRACTION: Range = Range::new(0.01, 1.0, "a fraction");
+// [step_time]
+pub const EFFICIENCY: Range = Range::new(0.001, 1.0, "a fraction of peak");
+pub const OVERHEAD_S: Range = Range::new(0.0, 3600.0, "seconds");
+// [interconnect]
+pub const LINK_BYTES_PER_S: Range = Range::new(1e6, 1e14, "bytes/s");
+pub const LINKS_PER_CHIP: Range = Range::new(1.0, 64.0, "links");
+pub const NETWORK_MAX_CHIPS: Range = Range::new(1.0, 1e6, "chips");
+// [price]
+pub const USD_PER_CHIP_HOUR: Range = Range::new(0.001, 1000.0, "USD per chip-hour");
+
+/// How the datasheet roofline combines compute and memory time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Roofline {
+    /// `FLOPs / rate + bytes / bandwidth`: no overlap of compute and traffic.
+    Sum,
+    /// `max(FLOPs / rate, bytes / bandwidth)`: perfect overlap (a lower bound).
+    Max,
+}
+
+impl Roofline {
+    pub const NAMES: [&'static str; 2] = ["roofline_sum", "roofline_max"];
+    pub fn name(self) -> &'static str {
+        match self {
+            Roofline::Sum => "roofline_sum",
+            Roofline::Max => "roofline_max",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "roofline_sum" => Ok(Roofline::Sum),
+            "roofline_max" => Ok(Roofline::Max),
+            _ => Err(Error::invalid("step_time.model", format!("'{s}'"), "one of roofline_sum, roofline_max")),
+        }
+    }
+}
+
+/// The file's `[chip]` peaks and `[step_time]` efficiencies: the step-time model of a chip that has
+/// not been measured (achievable rate = efficiency x peak).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Datasheet {
+    /// Dense bf16 peak. Unit: FLOP/s.
+    pub peak_bf16_flops_per_s: f64,
+    /// HBM bandwidth. Unit: bytes/s.
+    pub hbm_bytes_per_s: f64,
+    pub roofline: Roofline,
+    /// Achievable fraction of the FLOP/s peak.
+    pub flops_efficiency: f64,
+    /// Achievable fraction of the bandwidth.
+    pub bandwidth_efficiency: f64,
+    /// Fixed seconds per step.
+    pub overhead_s: f64,
+}
+
+impl Datasheet {
+    pub fn validate(&self) -> Result<()> {
+        PEAK_FLOPS.check("chip.peak_bf16_flops_per_s", self.peak_bf16_flops_per_s)?;
+        HBM_BYTES_PER_S.check("chip.hbm_bytes_per_s", self.hbm_bytes_per_s)?;
+        EFFICIENCY.check("step_time.flops_efficiency", self.flops_efficiency)?;
+        EFFICIENCY.check("step_time.bandwidth_efficiency", self.bandwidth_efficiency)?;
+        OVERHEAD_S.check("step_time.overhead_s", self.overhead_s)?;
+        Ok(())
+    }
+
+    /// Achievable FLOP/s and bytes/s.
+    fn rates(&self) -> (f64, f64) {
+        (self.peak_bf16_flops_per_s * self.flops_efficiency, self.hbm_bytes_per_s * self.bandwidth_efficiency)
+    }
+
+    /// The roofline as a step-time model: `Linear` with 1/rate coefficients for the sum,
+    /// `RooflineMax` for the max.
+    pub fn model(&self) -> StepTimeModel {
+        let (flops_per_s, bytes_per_s) = self.rates();
+        match self.roofline {
+            Roofline::Sum => StepTimeModel::Linear {
+                s_per_memcpy_byte: 1.0 / bytes_per_s,
+                s_per_flop: 1.0 / flops_per_s,
+                overhead_s: self.overhead_s,
+            },
+            Roofline::Max => {
+                StepTimeModel::RooflineMax { flops_per_s, memcpy_bytes_per_s: bytes_per_s, overhead_s: self.overhead_s }
+            }
+        }
+    }
+
+    /// The roofline's formula with its numbers.
+    pub fn formula(&self) -> String {
+        let (f, b) = (self.flops_efficiency, self.bandwidth_efficiency);
+        let terms = format!(
+            "FLOPs / ({f} x {:.4e} FLOP/s){} MEMCPY / ({b} x {:.4e} B/s)",
+            self.peak_bf16_flops_per_s,
+            if self.roofline == Roofline::Sum { " +" } else { "," },
+            self.hbm_bytes_per_s
+        );
+        let combined = if self.roofline == Roofline::Sum { terms } else { format!("max({terms})") };
+        format!("{combined} + {} s (uncalibrated datasheet roofline)", self.overhead_s)
+    }
+}
+
+/// How an interconnect's link figure is quoted, which decides the bandwidth of a collective.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topology {
+    /// TPU v4/v5p: 6 one-way links per chip, a bidirectional ring in each dimension.
+    Torus3d,
+    /// TPU v5e/v6e: 4 one-way links per chip.
+    Torus2d,
+    /// NVLink through NVSwitch: the per-GPU figure ("900 GB/s") counts both directions.
+    NvlinkSwitch,
+    /// AMD Infinity Fabric: per-GPU figure counting both directions.
+    InfinityFabric,
+}
+
+impl Topology {
+    pub const NAMES: [&'static str; 4] = ["3d_torus", "2d_torus", "nvlink_switch", "infinity_fabric"];
+    pub fn name(self) -> &'static str {
+        match self {
+            Topology::Torus3d => "3d_torus",
+            Topology::Torus2d => "2d_torus",
+            Topology::NvlinkSwitch => "nvlink_switch",
+            Topology::InfinityFabric => "infinity_fabric",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self> {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == s)
+            .map(|i| [Topology::Torus3d, Topology::Torus2d, Topology::NvlinkSwitch, Topology::InfinityFabric][i])
+            .ok_or_else(|| {
+                Error::invalid("interconnect.topology", format!("'{s}'"), &format!("one of {}", Self::NAMES.join(", ")))
+            })
+    }
+    /// Whether the file's link figure counts both directions (switched fabrics quote a per-GPU
+    /// bidirectional total; TPU torus links are quoted one-way per link).
+    pub fn figure_counts_both_directions(self) -> bool {
+        matches!(self, Topology::NvlinkSwitch | Topology::InfinityFabric)
+    }
+}
+
+/// The file's `[interconnect]`: the chip-to-chip network.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Network {
+    /// Bytes/s of one link, as the vendor quotes it (see [`Topology`]).
+    pub link_bytes_per_s: f64,
+    pub links_per_chip: f64,
+    pub topology: Topology,
+    /// Most chips the network joins.
+    pub max_chips: u32,
+}
+
+impl Network {
+    pub fn validate(&self) -> Result<()> {
+        LINK_BYTES_PER_S.check("interconnect.link_bytes_per_s", self.link_bytes_per_s)?;
+        LINKS_PER_CHIP.check("interconnect.links_per_chip", self.links_per_chip)?;
+        NETWORK_MAX_CHIPS.check("interconnect.max_chips", f64::from(self.max_chips))?;
+        Ok(())
+    }
+
+    /// Ring-collective bandwidth of one chip: `links x link`, halved when the figure counts both
+    /// directions (a collective sends and receives at once).
+    pub fn interconnect(&self) -> Interconnect {
+        let total = self.link_bytes_per_s * self.links_per_chip;
+        let each_way = if self.topology.figure_counts_both_directions() { total / 2.0 } else { total };
+        Interconnect { collective_bytes_per_s: each_way }
+    }
+}
 
 /// One accelerator chip, as the cost model sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -10,26 +188,168 @@ pub struct Hardware {
     /// Device memory (HBM) per chip. Unit: bytes.
     pub hbm_bytes: f64,
     /// Fraction of `hbm_bytes` a training step may plan to use (runtime, allocator, workspaces
-    /// take the rest). Dimensionless, in (0, 1].
+    /// take the rest). Dimensionless, in [0.01, 1].
     pub usable_hbm_fraction: f64,
+    pub datasheet: Datasheet,
+    /// The calibrated model in use (`None`: the datasheet roofline).
+    pub calibrated: Option<&'static CalibratedModel>,
     pub step_time: StepTimeModel,
+    pub network: Option<Network>,
+    /// Price of one chip for one hour (USD), when the file states one.
+    pub usd_per_chip_hour: Option<f64>,
 }
 
 impl Hardware {
+    /// A chip whose step time is its datasheet roofline; validated.
+    pub fn from_datasheet(
+        hbm_bytes: f64,
+        usable_hbm_fraction: f64,
+        datasheet: Datasheet,
+        network: Option<Network>,
+        usd_per_chip_hour: Option<f64>,
+    ) -> Result<Hardware> {
+        datasheet.validate()?;
+        let hw = Hardware {
+            hbm_bytes,
+            usable_hbm_fraction,
+            datasheet,
+            calibrated: None,
+            step_time: datasheet.model(),
+            network,
+            usd_per_chip_hour,
+        };
+        hw.validate()?;
+        Ok(hw)
+    }
+
+    /// The same chip with a calibrated step-time model: `model` names one of
+    /// [`crate::step_time::CALIBRATED_MODELS`], `coefficient` gives each coefficient by name
+    /// (`None` when absent); `section` prefixes field names in errors (`calibration`).
+    pub fn with_calibration(&self, model: &str, coefficient: impl Fn(&str) -> Option<f64>, section: &str) -> Result<Hardware> {
+        let (m, step_time) = calibrated_model(model, coefficient, section)?;
+        Ok(Hardware { calibrated: Some(m), step_time, ..*self })
+    }
+
     /// Bytes a step may use. Unit: bytes.
     #[inline]
     pub fn usable_hbm_bytes(&self) -> f64 {
         self.hbm_bytes * self.usable_hbm_fraction
     }
 
-    pub fn validate(&self) -> Result<()> {
-        // 1 MiB .. 1 PiB: a value outside is a unit mistake (e.g. GiB given where bytes are expected).
-        if !(self.hbm_bytes.is_finite() && (1_048_576.0..=1.125_899_906_842_624e15).contains(&self.hbm_bytes)) {
-            return Err(Error::invalid("hbm_bytes", self.hbm_bytes, "bytes in [2^20, 2^50] (e.g. 34359738368 for 32 GiB)"));
+    /// Collective bandwidth of the network (`None` without one).
+    pub fn interconnect(&self) -> Option<Interconnect> {
+        self.network.map(|n| n.interconnect())
+    }
+
+    /// Most chips this hardware trains on together (1 without a network).
+    pub fn max_chips(&self) -> u32 {
+        self.network.map_or(1, |n| n.max_chips)
+    }
+
+    /// `Ok` when `chips` chips of this hardware can train together.
+    pub fn check_chips(&self, chips: u32) -> Result<()> {
+        if chips == 0 || chips > MAX_CHIPS {
+            return Err(Error::invalid("chips", chips, &format!("an integer in [1, {MAX_CHIPS}]")));
         }
-        if !(self.usable_hbm_fraction.is_finite() && self.usable_hbm_fraction > 0.0 && self.usable_hbm_fraction <= 1.0) {
-            return Err(Error::invalid("usable_hbm_fraction", self.usable_hbm_fraction, "a fraction in (0, 1]"));
+        match self.network {
+            None if chips > 1 => Err(Error::invalid(
+                "chips",
+                chips,
+                "1: more than one chip needs an [interconnect] section (link_bytes_per_s, links_per_chip, topology, max_chips)",
+            )),
+            Some(n) if chips > n.max_chips => {
+                Err(Error::invalid("chips", chips, &format!("at most interconnect.max_chips = {}", n.max_chips)))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The step-time formula with its numbers, for display.
+    pub fn step_time_formula(&self) -> String {
+        match self.calibrated {
+            None => self.datasheet.formula(),
+            Some(m) => format!("{} (calibrated, {})", self.step_time.formula(), m.name),
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        HBM_BYTES.check("chip.hbm_bytes", self.hbm_bytes)?;
+        USABLE_FRACTION.check("chip.usable_hbm_fraction", self.usable_hbm_fraction)?;
+        self.datasheet.validate()?;
+        if let Some(n) = self.network {
+            n.validate()?;
+        }
+        if let Some(p) = self.usd_per_chip_hour {
+            USD_PER_CHIP_HOUR.check("price.usd_per_chip_hour", p)?;
         }
         self.step_time.validate()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// An H100-like chip (80e9 B, 90% usable) with step-time model `model`, for tests.
+    pub fn chip(hbm_bytes: f64, model: StepTimeModel) -> Hardware {
+        let datasheet = Datasheet {
+            peak_bf16_flops_per_s: 9.894e14,
+            hbm_bytes_per_s: 3.35e12,
+            roofline: Roofline::Sum,
+            flops_efficiency: 0.79,
+            bandwidth_efficiency: 0.875,
+            overhead_s: 0.0,
+        };
+        let hw = Hardware::from_datasheet(hbm_bytes, 0.9, datasheet, None, None).unwrap();
+        Hardware { step_time: model, ..hw }
+    }
+
+    #[test]
+    fn datasheet_roofline_by_hand() {
+        // 0.79 x 9.894e14 = 7.81626e14 FLOP/s; 0.875 x 3.35e12 = 2.93125e12 B/s.
+        let hw = chip(80e9, StepTimeModel::Linear { s_per_memcpy_byte: 1.0, s_per_flop: 1.0, overhead_s: 0.0 });
+        match hw.datasheet.model() {
+            StepTimeModel::Linear { s_per_memcpy_byte, s_per_flop, overhead_s } => {
+                assert!((1.0 / s_per_flop / 7.81626e14 - 1.0).abs() < 1e-12);
+                assert!((1.0 / s_per_memcpy_byte / 2.93125e12 - 1.0).abs() < 1e-12);
+                assert_eq!(overhead_s, 0.0);
+            }
+            other => panic!("{other:?}"),
+        }
+        let f = hw.datasheet.formula();
+        assert!(f.starts_with("FLOPs / (0.79 x 9.8940e14 FLOP/s) + MEMCPY / (0.875 x 3.3500e12 B/s)"), "{f}");
+    }
+
+    #[test]
+    fn ranges_name_the_file_key() {
+        let hw = chip(80e9, StepTimeModel::Linear { s_per_memcpy_byte: 1e-12, s_per_flop: 0.0, overhead_s: 0.0 });
+        let e = Hardware { hbm_bytes: 32.0, ..hw }.validate().unwrap_err().to_string();
+        assert_eq!(e, "chip.hbm_bytes = 32 is invalid: expected bytes in [1.04858e+06, 1.1259e+15]");
+        let bad = Datasheet { hbm_bytes_per_s: 3.35e3, ..hw.datasheet };
+        assert!(bad.validate().unwrap_err().to_string().contains("expected bytes/s in [1e+09, 1e+14]"));
+    }
+
+    #[test]
+    fn collective_bandwidth_from_links_by_hand() {
+        // TPU v4: 6 one-way links of 4.5e10 B/s, all driven at once. NVLink 4's 9e11 B/s counts
+        // both directions: 4.5e11 each way.
+        let tpu = Network { link_bytes_per_s: 4.5e10, links_per_chip: 6.0, topology: Topology::Torus3d, max_chips: 4096 };
+        assert_eq!(tpu.interconnect().collective_bytes_per_s, 2.7e11);
+        let nv = Network { link_bytes_per_s: 9e11, links_per_chip: 1.0, topology: Topology::NvlinkSwitch, max_chips: 8 };
+        assert_eq!(nv.interconnect().collective_bytes_per_s, 4.5e11);
+        assert_eq!(Topology::parse("2d_torus").unwrap(), Topology::Torus2d);
+        assert!(Topology::parse("ring").unwrap_err().to_string().contains("one of 3d_torus"));
+    }
+
+    #[test]
+    fn chip_counts_are_checked_against_the_network() {
+        let hw = chip(80e9, StepTimeModel::Linear { s_per_memcpy_byte: 1e-12, s_per_flop: 0.0, overhead_s: 0.0 });
+        assert!(hw.check_chips(1).is_ok());
+        assert!(hw.check_chips(2).unwrap_err().to_string().contains("needs an [interconnect] section"));
+        let nv = Network { link_bytes_per_s: 9e11, links_per_chip: 1.0, topology: Topology::NvlinkSwitch, max_chips: 8 };
+        let hw = Hardware { network: Some(nv), ..hw };
+        assert!(hw.check_chips(8).is_ok());
+        assert!(hw.check_chips(16).unwrap_err().to_string().contains("at most interconnect.max_chips = 8"));
+        assert!(hw.check_chips(0).is_err());
     }
 }

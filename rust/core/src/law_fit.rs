@@ -117,11 +117,7 @@ fn to_law(theta: &[f64; 5], params: ParamConvention) -> Law {
 fn fit_once(data: &[(f64, f64, f64)], delta: f64, starts: &[[f64; 5]]) -> ([f64; 5], f64) {
     use rayon::prelude::*;
     let f = |t: &[f64; 5]| objective(t, data, delta);
-    starts
-        .par_iter()
-        .map(|s| nelder_mead(*s, &f, 4000))
-        .min_by(|x, y| x.1.total_cmp(&y.1))
-        .expect("at least one start")
+    starts.par_iter().map(|s| nelder_mead(*s, &f, 4000)).min_by(|x, y| x.1.total_cmp(&y.1)).expect("at least one start")
 }
 
 /// Fits E, A, B, alpha, beta to `runs` (at least 5, all finite and positive) and bootstraps
@@ -212,10 +208,11 @@ mod tests {
     #[test]
     fn bootstrap_keeps_only_valid_laws() {
         // Six runs, three model sizes: many resamples leave the law unidentified.
-        let runs: Vec<Run> = [(3e4, 4e4, 2.52), (3e4, 9e4, 2.37), (8e4, 4e4, 2.42), (8e4, 8e4, 2.29), (5e4, 6e4, 2.39), (5e4, 1.2e5, 2.28)]
-            .iter()
-            .map(|&(params, tokens, loss)| Run { params, tokens, loss })
-            .collect();
+        let runs: Vec<Run> =
+            [(3e4, 4e4, 2.52), (3e4, 9e4, 2.37), (8e4, 4e4, 2.42), (8e4, 8e4, 2.29), (5e4, 6e4, 2.39), (5e4, 1.2e5, 2.28)]
+                .iter()
+                .map(|&(params, tokens, loss)| Run { params, tokens, loss })
+                .collect();
         let fit = fit_law(&runs, 40, 0).unwrap();
         assert_eq!(fit.bootstrap.len() + fit.bootstrap_rejected, 40);
         for l in &fit.bootstrap {

@@ -1,13 +1,17 @@
 //! timescale-core: the cost model of transformer training under a wall-clock budget.
 //!
-//! For one configuration: parameters (`params`), training FLOPs per step (`flops`), bytes moved
-//! through device memory per step (`memcpy`, the paper's MEMCPY), peak device memory (`memory`),
-//! step time (`step_time`), and the loss a Chinchilla-form law predicts for the tokens the budget
-//! buys (`loss`); `metrics` computes them together. `search` enumerates a space of configurations
-//! in parallel and keeps the best, the top K and the Pareto set (`pareto`).
+//! For one configuration (`architecture`, with the defaults of omitted fields): parameters
+//! (`params`), training FLOPs per step (`flops`), bytes moved through device memory per step
+//! (`memcpy`, the paper's MEMCPY), peak device memory (`memory`), step time (`step_time`, on a
+//! chip described by `hardware`), many chips (`sharding`), and the loss a Chinchilla-form law
+//! predicts for the tokens the budget buys (`loss`, `budget`); `metrics` computes them together and
+//! `predict` answers for one architecture. `search` enumerates a space of configurations in
+//! parallel and keeps the best, the top K and the Pareto set (`pareto`); `law_fit` fits a law to
+//! a user's runs. Every formula, default and range check of the project is in this crate.
 //! Pure Rust: no Python here (the bindings live in `rust/py`).
 
 pub mod architecture;
+pub mod budget;
 pub mod error;
 pub mod flops;
 pub mod hardware;
@@ -18,14 +22,17 @@ pub mod memory;
 pub mod metrics;
 pub mod params;
 pub mod pareto;
+pub mod predict;
 pub mod search;
 pub mod sharding;
 pub mod step_time;
 
-pub use architecture::{Architecture, Attention, Mlp, Precision};
+pub use architecture::{Architecture, ArchitectureSpec, Attention, Mlp, Precision};
+pub use budget::{Budget, Chips, ResolvedBudget};
 pub use error::{Error, Result};
-pub use hardware::Hardware;
+pub use hardware::{Datasheet, Hardware, Network, Roofline, Topology};
 pub use loss::{Law, ParamConvention};
 pub use metrics::{evaluate, evaluate_with_data, Metrics};
-pub use search::{search, Guards, SearchOutcome, SearchParams, SearchSpace};
+pub use predict::{predict, PredictOptions, Prediction};
+pub use search::{search, search_plan, Guards, SearchOutcome, SearchParams, SearchPlan, SearchRequest, SearchSpace};
 pub use step_time::StepTimeModel;

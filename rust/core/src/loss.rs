@@ -19,6 +19,13 @@ impl ParamConvention {
             ParamConvention::NonEmbedding => "non_embedding",
         }
     }
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "total" => Ok(ParamConvention::Total),
+            "non_embedding" => Ok(ParamConvention::NonEmbedding),
+            _ => Err(Error::invalid("params", format!("'{s}'"), "'total' or 'non_embedding'")),
+        }
+    }
 }
 
 /// A Chinchilla-form scaling law.
@@ -41,18 +48,28 @@ pub struct FitRange {
     pub tokens: (f64, f64),
 }
 
+impl FitRange {
+    /// Each range is (lo, hi) with 0 <= lo <= hi (hi may be +inf: unknown).
+    pub fn validate(&self) -> Result<()> {
+        for (field, (lo, hi)) in [("fit_params", self.params), ("fit_tokens", self.tokens)] {
+            if lo.is_nan() || hi.is_nan() || lo < 0.0 || lo > hi || lo.is_infinite() {
+                return Err(Error::invalid(field, format!("({lo}, {hi})"), "(lo, hi) with 0 <= lo <= hi"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Hoffmann et al. 2022 (abstract and Sec. 3): over 400 models "ranging from 70 million to over
 /// 16 billion parameters" trained "on 5 to 500 billion tokens". Besiroglu et al. 2024 refit the
 /// same data, so the same range applies to both built-in laws.
 pub const CHINCHILLA_FIT_RANGE: FitRange = FitRange { params: (7e7, 1.6e10), tokens: (5e9, 5e11) };
 
 /// Hoffmann et al. 2022 (Chinchilla), App. D.2 eq. 10, as printed.
-pub const HOFFMANN: Law =
-    Law { e: 1.69, a: 406.4, b: 410.7, alpha: 0.34, beta: 0.28, params: ParamConvention::Total };
+pub const HOFFMANN: Law = Law { e: 1.69, a: 406.4, b: 410.7, alpha: 0.34, beta: 0.28, params: ParamConvention::Total };
 
 /// Besiroglu et al. 2024 (Epoch AI's replication of Chinchilla's approach 3), same data.
-pub const BESIROGLU: Law =
-    Law { e: 1.8172, a: 482.01, b: 2085.43, alpha: 0.3478, beta: 0.3658, params: ParamConvention::Total };
+pub const BESIROGLU: Law = Law { e: 1.8172, a: 482.01, b: 2085.43, alpha: 0.3478, beta: 0.3658, params: ParamConvention::Total };
 
 /// Every built-in law with its name, in the order shown to users.
 pub const LAWS: [(&str, Law); 2] = [("hoffmann", HOFFMANN), ("besiroglu", BESIROGLU)];

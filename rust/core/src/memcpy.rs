@@ -177,7 +177,14 @@ fn for_each_op(arch: &Architecture, mut emit: impl FnMut(Op)) {
     tb.push("cross-entropy", Forward, PerStep, FP32 * t * v + INT32 * t, FP32 * t, CROSS_ENTROPY * t * v);
 
     // ---- backward (reverse order) ----
-    tb.push("cross-entropy backward", Backward, PerStep, FP32 * t * v + FP32 * t + INT32 * t, a * t * v, 2.0 * CROSS_ENTROPY * t * v);
+    tb.push(
+        "cross-entropy backward",
+        Backward,
+        PerStep,
+        FP32 * t * v + FP32 * t + INT32 * t,
+        a * t * v,
+        2.0 * CROSS_ENTROPY * t * v,
+    );
     let (r, w, fl) = matmul_bwd(t * d, d, v);
     tb.push("logits projection backward", Backward, PerStep, r, w, fl);
     // Norm backward reads the saved input, dy and the weight; writes dx and the weight gradient.
@@ -194,14 +201,35 @@ fn for_each_op(arch: &Architecture, mut emit: impl FnMut(Op)) {
     match arch.attention {
         Attention::Materialized => {
             // dP = dO V^T and dV = P^T dO.
-            tb.push("probs @ v backward", Backward, PerLayer, a * (2.0 * t * q + t * kv + scores), a * (scores + t * kv), 2.0 * attn_mm);
+            tb.push(
+                "probs @ v backward",
+                Backward,
+                PerLayer,
+                a * (2.0 * t * q + t * kv + scores),
+                a * (scores + t * kv),
+                2.0 * attn_mm,
+            );
             tb.push("softmax backward", Backward, PerLayer, a * 2.0 * scores, a * scores, 2.0 * SOFTMAX * scores);
             // dQ = dS K and dK = dS^T Q.
-            tb.push("scores q k^T backward", Backward, PerLayer, a * (2.0 * scores + t * kv + t * q), a * (t * q + t * kv), 2.0 * attn_mm);
+            tb.push(
+                "scores q k^T backward",
+                Backward,
+                PerLayer,
+                a * (2.0 * scores + t * kv + t * q),
+                a * (t * q + t * kv),
+                2.0 * attn_mm,
+            );
         }
         Attention::Flash => {
             // Reads Q, K, V, O, dO and the log-sum-exp; writes dQ, dK, dV.
-            tb.push("flash attention backward", Backward, PerLayer, a * (t * qkv + 2.0 * t * q) + FP32 * lse, a * t * qkv, 2.0 * (2.0 * attn_mm + SOFTMAX * scores) + attn_mm + SOFTMAX * scores);
+            tb.push(
+                "flash attention backward",
+                Backward,
+                PerLayer,
+                a * (t * qkv + 2.0 * t * q) + FP32 * lse,
+                a * t * qkv,
+                2.0 * (2.0 * attn_mm + SOFTMAX * scores) + attn_mm + SOFTMAX * scores,
+            );
         }
     }
     let (r, w, fl) = matmul_bwd(t * d, d, qkv);
@@ -259,7 +287,12 @@ pub fn attention_score_bytes_per_step(arch: &Architecture) -> f64 {
     match arch.attention {
         Attention::Materialized => {
             let s = f64::from(arch.seq_len);
-            f64::from(arch.n_layers) * f64::from(arch.batch_size) * f64::from(arch.n_heads) * s * s * arch.precision.activation_bytes
+            f64::from(arch.n_layers)
+                * f64::from(arch.batch_size)
+                * f64::from(arch.n_heads)
+                * s
+                * s
+                * arch.precision.activation_bytes
         }
         Attention::Flash => 0.0,
     }
@@ -413,8 +446,19 @@ mod tests {
         // counts no FLOPs for the lookup and adds norms, activation, loss, AdamW (and flash's
         // backward recomputation of the scores).
         for attention in [Attention::Materialized, Attention::Flash] {
-            let a = Architecture { attention, d_model: 256, n_heads: 4, n_kv_heads: 2, head_dim: 64, d_ff: 1024,
-                                   n_layers: 3, seq_len: 128, batch_size: 2, vocab_size: 1000, ..tiny() };
+            let a = Architecture {
+                attention,
+                d_model: 256,
+                n_heads: 4,
+                n_kv_heads: 2,
+                head_dim: 64,
+                d_ff: 1024,
+                n_layers: 3,
+                seq_len: 128,
+                batch_size: 2,
+                vocab_size: 1000,
+                ..tiny()
+            };
             let (t, d, v, l) = (256.0, 256.0, 1000.0, 3.0);
             let scores = 2.0 * 4.0 * 128.0 * 128.0;
             let mut expected = crate::flops::flops_per_step(&a) - 3.0 * 2.0 * t * v * d

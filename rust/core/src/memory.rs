@@ -44,10 +44,7 @@ pub fn memory_bytes(a: &Architecture) -> f64 {
     let act = a.precision.activation_bytes;
     let d = f64::from(a.d_model);
     let v = f64::from(a.vocab_size);
-    static_bytes(a)
-        + f64::from(a.n_layers) * saved_activation_bytes_per_layer(a)
-        + act * 3.0 * t * d
-        + (4.0 + act) * t * v
+    static_bytes(a) + f64::from(a.n_layers) * saved_activation_bytes_per_layer(a) + act * 3.0 * t * d + (4.0 + act) * t * v
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Every per-configuration metric, computed together: the function the search calls for each
 //! configuration and `predict` calls for one.
 
-use crate::architecture::Architecture;
+use crate::architecture::{dim, Architecture, ArchitectureSpec, Attention, Mlp};
+use crate::error::{Error, Result};
 use crate::flops::flops_per_step;
 use crate::hardware::Hardware;
 use crate::loss::Law;
@@ -34,13 +35,6 @@ pub struct Metrics {
     pub effective_tokens: f64,
     /// Predicted final loss (nats/token); +inf when not even one step fits in the budget.
     pub loss: f64,
-}
-
-/// Wall-clock seconds a money budget buys on `chips` chips at `usd_per_chip_hour` each:
-/// usd / (usd_per_chip_hour x chips) hours. Unit: seconds.
-#[inline]
-pub fn budget_s_from_usd(usd: f64, usd_per_chip_hour: f64, chips: f64) -> f64 {
-    3600.0 * usd / (usd_per_chip_hour * chips)
 }
 
 /// Whole steps that fit in the budget and the tokens they train:
@@ -99,6 +93,150 @@ pub fn evaluate_many(archs: &[Architecture], hw: &Hardware, budget_s: f64, law: 
     archs.par_iter().with_min_len(4096).map(|a| evaluate(a, hw, budget_s, law)).collect()
 }
 
+/// One column of architectures given as arrays: absent (every row takes the default), one value
+/// for every row, or one value per row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Column<'a, T> {
+    Absent,
+    Scalar(T),
+    Values(&'a [T]),
+}
+
+impl<T: Copy> Column<'_, T> {
+    #[inline]
+    fn get(&self, i: usize) -> Option<T> {
+        match self {
+            Column::Absent => None,
+            Column::Scalar(v) => Some(*v),
+            Column::Values(v) => Some(v[i]),
+        }
+    }
+    fn len(&self) -> Option<usize> {
+        match self {
+            Column::Values(v) => Some(v.len()),
+            _ => None,
+        }
+    }
+}
+
+/// Architectures as columns (structure of arrays); absent columns take the defaults of
+/// [`ArchitectureSpec::build`], so a row means what `Architecture(...)` with the same fields means.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ArchitectureColumns<'a> {
+    pub d_model: Column<'a, i64>,
+    pub n_layers: Column<'a, i64>,
+    pub n_heads: Column<'a, i64>,
+    pub n_kv_heads: Column<'a, i64>,
+    pub head_dim: Column<'a, i64>,
+    pub d_ff: Column<'a, i64>,
+    pub mlp: Column<'a, Mlp>,
+    pub attention: Column<'a, Attention>,
+    pub tied_embeddings: Column<'a, bool>,
+    pub seq_len: Column<'a, i64>,
+    pub batch_size: Column<'a, i64>,
+    pub vocab_size: Column<'a, i64>,
+    pub param_bytes: Column<'a, f64>,
+    pub activation_bytes: Column<'a, f64>,
+    pub optimizer_bytes: Column<'a, f64>,
+}
+
+impl ArchitectureColumns<'_> {
+    /// The number of rows: every array column must have it (scalars broadcast; all scalars: 1).
+    pub fn rows(&self) -> Result<usize> {
+        let lens = [
+            ("d_model", self.d_model.len()),
+            ("n_layers", self.n_layers.len()),
+            ("n_heads", self.n_heads.len()),
+            ("n_kv_heads", self.n_kv_heads.len()),
+            ("head_dim", self.head_dim.len()),
+            ("d_ff", self.d_ff.len()),
+            ("mlp", self.mlp.len()),
+            ("attention", self.attention.len()),
+            ("tied_embeddings", self.tied_embeddings.len()),
+            ("seq_len", self.seq_len.len()),
+            ("batch_size", self.batch_size.len()),
+            ("vocab_size", self.vocab_size.len()),
+            ("param_bytes", self.param_bytes.len()),
+            ("activation_bytes", self.activation_bytes.len()),
+            ("optimizer_bytes", self.optimizer_bytes.len()),
+        ];
+        let mut n: Option<(usize, &str)> = None;
+        for (field, len) in lens {
+            match (len, n) {
+                (Some(l), None) => n = Some((l, field)),
+                (Some(l), Some((m, first))) if l != m => {
+                    return Err(Error::invalid(field, format!("{l} rows"), &format!("{m} rows like {first} (or one value)")))
+                }
+                _ => {}
+            }
+        }
+        Ok(n.map_or(1, |(l, _)| l))
+    }
+
+    /// Row `i` as a validated architecture; errors name the row and the field.
+    pub fn row(&self, i: usize) -> Result<Architecture> {
+        let named = |e: Error| match e {
+            Error::InvalidValue { field, value, expected } => {
+                Error::InvalidValue { field: format!("row {i}: {field}"), value, expected }
+            }
+            other => other,
+        };
+        let dim = |field: &str, c: &Column<'_, i64>| -> Result<Option<u32>> {
+            c.get(i).map(|v| dim(field, v)).transpose().map_err(named)
+        };
+        let required = |field: &str, c: &Column<'_, i64>| -> Result<u32> {
+            dim(field, c)?.ok_or_else(|| named(Error::invalid(field, "absent", "a column (it has no default)")))
+        };
+        ArchitectureSpec {
+            d_model: required("d_model", &self.d_model)?,
+            n_layers: required("n_layers", &self.n_layers)?,
+            n_heads: required("n_heads", &self.n_heads)?,
+            n_kv_heads: dim("n_kv_heads", &self.n_kv_heads)?,
+            head_dim: dim("head_dim", &self.head_dim)?,
+            d_ff: dim("d_ff", &self.d_ff)?,
+            mlp: self.mlp.get(i),
+            attention: self.attention.get(i),
+            tied_embeddings: self.tied_embeddings.get(i),
+            seq_len: dim("seq_len", &self.seq_len)?,
+            batch_size: dim("batch_size", &self.batch_size)?,
+            vocab_size: dim("vocab_size", &self.vocab_size)?,
+            param_bytes: self.param_bytes.get(i),
+            activation_bytes: self.activation_bytes.get(i),
+            optimizer_bytes: self.optimizer_bytes.get(i),
+        }
+        .build()
+        .map_err(named)
+    }
+}
+
+/// Rows `rows` of `cols` evaluated in parallel (same order), every row validated; the first bad
+/// row (in order) is the error.
+pub fn evaluate_columns(
+    cols: &ArchitectureColumns<'_>,
+    rows: std::ops::Range<usize>,
+    hw: &Hardware,
+    budget_s: f64,
+    law: &Law,
+    unique_tokens: Option<f64>,
+) -> Result<Vec<Metrics>> {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 14;
+    let starts: Vec<usize> = rows.clone().step_by(CHUNK).collect();
+    let chunks: Vec<Result<Vec<Metrics>>> = starts
+        .into_par_iter()
+        .map(|lo| {
+            (lo..(lo + CHUNK).min(rows.end))
+                .map(|i| cols.row(i).map(|a| evaluate_with_data(&a, hw, budget_s, law, unique_tokens)))
+                .collect()
+        })
+        .collect();
+    let mut out = Vec::with_capacity(rows.len());
+    for c in chunks {
+        out.extend(c?);
+    }
+    Ok(out)
+}
+
 /// Why a prediction is outside the range where the model was validated. Each flag is a
 /// reason to distrust the number, not an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,15 +258,37 @@ pub enum Validity {
 }
 
 impl Validity {
-    pub fn message(self) -> &'static str {
+    /// A short stable name (`params_outside_fit`, ...), for machine-readable output.
+    pub fn code(self) -> &'static str {
         match self {
-            Validity::ParamsOutsideFit => "parameter count outside the law's fitted range (7e7 to 1.6e10): extrapolation",
-            Validity::TokensOutsideFit => "training tokens outside the law's fitted range (5e9 to 5e11): extrapolation",
-            Validity::AspectRatio => "d_model/n_layers outside 20-200, where loss is not known to depend on size alone",
-            Validity::AboveCriticalBatch => "tokens per step above the critical batch: larger batches waste tokens",
-            Validity::DoesNotFit => "does not fit in the chip's usable memory",
-            Validity::NoStepInBudget => "not one training step fits in the budget",
-            Validity::RepeatsData => "the plan repeats the unique data (more than one epoch): repeated tokens count for less",
+            Validity::ParamsOutsideFit => "params_outside_fit",
+            Validity::TokensOutsideFit => "tokens_outside_fit",
+            Validity::AspectRatio => "aspect_ratio",
+            Validity::AboveCriticalBatch => "above_critical_batch",
+            Validity::DoesNotFit => "does_not_fit",
+            Validity::NoStepInBudget => "no_step_in_budget",
+            Validity::RepeatsData => "repeats_data",
+        }
+    }
+
+    /// The reason in words; ranges are the law's own (`fit`).
+    pub fn message(self, fit: &crate::loss::FitRange) -> String {
+        let range =
+            |(lo, hi): (f64, f64)| format!("{} to {}", crate::error::significant(lo, 3), crate::error::significant(hi, 3));
+        match self {
+            Validity::ParamsOutsideFit => {
+                format!("parameter count outside the law's fitted range ({}): extrapolation", range(fit.params))
+            }
+            Validity::TokensOutsideFit => {
+                format!("training tokens outside the law's fitted range ({}): extrapolation", range(fit.tokens))
+            }
+            Validity::AspectRatio => "d_model/n_layers outside 20-200, where loss is not known to depend on size alone".into(),
+            Validity::AboveCriticalBatch => "tokens per step above the critical batch: larger batches waste tokens".into(),
+            Validity::DoesNotFit => "does not fit in the chip's usable memory".into(),
+            Validity::NoStepInBudget => "not one training step fits in the budget".into(),
+            Validity::RepeatsData => {
+                "the plan repeats the unique data (more than one epoch): repeated tokens count for less".into()
+            }
         }
     }
 }
@@ -169,10 +329,42 @@ mod tests {
     use crate::step_time::StepTimeModel;
 
     #[test]
-    fn money_buys_hours_by_hand() {
-        // $5,000 at $3.22 per chip-hour on one chip: 1552.8 h = 5,590,062 s.
-        assert!((budget_s_from_usd(5000.0, 3.22, 1.0) - 5_590_062.1).abs() < 0.1);
-        assert_eq!(budget_s_from_usd(100.0, 2.0, 4.0), 45_000.0);
+    fn columns_use_the_same_defaults_and_name_bad_rows() {
+        // LLaMA-7B's shape with d_ff left out (SwiGLU rule: 11008) and a second, GELU row (4 d).
+        let hw = crate::hardware::tests::chip(
+            80e9,
+            StepTimeModel::Linear { s_per_memcpy_byte: 1e-12, s_per_flop: 1e-15, overhead_s: 0.0 },
+        );
+        let d = [4096_i64, 4096];
+        let mlp = [Mlp::Swiglu, Mlp::Gelu];
+        let cols = ArchitectureColumns {
+            d_model: Column::Values(&d),
+            n_layers: Column::Scalar(32),
+            n_heads: Column::Scalar(32),
+            n_kv_heads: Column::Absent,
+            head_dim: Column::Absent,
+            d_ff: Column::Absent,
+            mlp: Column::Values(&mlp),
+            attention: Column::Absent,
+            tied_embeddings: Column::Absent,
+            seq_len: Column::Absent,
+            batch_size: Column::Scalar(1),
+            vocab_size: Column::Absent,
+            param_bytes: Column::Absent,
+            activation_bytes: Column::Absent,
+            optimizer_bytes: Column::Absent,
+        };
+        assert_eq!(cols.rows().unwrap(), 2);
+        let m = evaluate_columns(&cols, 0..2, &hw, 3600.0, &HOFFMANN, None).unwrap();
+        assert_eq!(m[0].params, 6_738_415_616.0);
+        assert_eq!(cols.row(1).unwrap().d_ff, 16_384);
+        let bad = [4096_i64, 0];
+        let e = ArchitectureColumns { d_model: Column::Values(&bad), ..cols };
+        let err = evaluate_columns(&e, 0..2, &hw, 3600.0, &HOFFMANN, None).unwrap_err().to_string();
+        assert!(err.starts_with("row 1: d_model = 0"), "{err}");
+        let short = [1_i64];
+        let err = ArchitectureColumns { n_layers: Column::Values(&short), ..cols }.rows().unwrap_err().to_string();
+        assert_eq!(err, "n_layers = 1 rows is invalid: expected 2 rows like d_model (or one value)");
     }
 
     #[test]
@@ -180,9 +372,11 @@ mod tests {
         // A step of exactly 2 s (overhead only dominates: 2 s + 1e-30 s/byte x bytes); budget 7 s
         // -> 3 whole steps x 2048 tokens = 6144 tokens.
         let hw = Hardware {
-            hbm_bytes: 80e9,
             usable_hbm_fraction: 1.0,
-            step_time: StepTimeModel::Linear { s_per_memcpy_byte: 1e-30, s_per_flop: 0.0, overhead_s: 2.0 },
+            ..crate::hardware::tests::chip(
+                80e9,
+                StepTimeModel::Linear { s_per_memcpy_byte: 1e-30, s_per_flop: 0.0, overhead_s: 2.0 },
+            )
         };
         let m = evaluate(&llama_7b(), &hw, 7.0, &HOFFMANN);
         assert_eq!(m.steps, 3.0);
@@ -193,5 +387,12 @@ mod tests {
         assert!(m.loss.is_infinite());
         let flags = validity(&llama_7b(), &m, &crate::loss::CHINCHILLA_FIT_RANGE);
         assert_eq!(flags, vec![Validity::DoesNotFit, Validity::NoStepInBudget]);
+        // Extrapolation warnings quote the law's own range.
+        let fit = crate::loss::FitRange { params: (1e5, 2.5e7), tokens: (1e6, 3e8) };
+        assert_eq!(
+            Validity::ParamsOutsideFit.message(&fit),
+            "parameter count outside the law's fitted range (1e+05 to 2.5e+07): extrapolation"
+        );
+        assert!(Validity::TokensOutsideFit.message(&crate::loss::CHINCHILLA_FIT_RANGE).contains("(5e+09 to 5e+11)"));
     }
 }

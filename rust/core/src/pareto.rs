@@ -18,10 +18,7 @@ impl Candidate {
     /// Ranking for "best" and top K: lower loss, then fewer parameters, then lower index.
     #[inline]
     pub fn rank_cmp(&self, other: &Self) -> Ordering {
-        self.loss
-            .total_cmp(&other.loss)
-            .then(self.params.total_cmp(&other.params))
-            .then(self.index.cmp(&other.index))
+        self.loss.total_cmp(&other.loss).then(self.params.total_cmp(&other.params)).then(self.index.cmp(&other.index))
     }
 
     /// `self` takes `other`'s place in the Pareto set: it dominates it, or equals it on both
@@ -43,9 +40,7 @@ impl Candidate {
 /// O(n log n): sort by (params, loss, index), then keep each point whose loss is strictly below
 /// every point before it. Points identical in both objectives are represented by the lowest index.
 pub fn pareto_front(mut points: Vec<Candidate>) -> Vec<Candidate> {
-    points.sort_unstable_by(|a, b| {
-        a.params.total_cmp(&b.params).then(a.loss.total_cmp(&b.loss)).then(a.index.cmp(&b.index))
-    });
+    points.sort_unstable_by(|a, b| a.params.total_cmp(&b.params).then(a.loss.total_cmp(&b.loss)).then(a.index.cmp(&b.index)));
     let mut front: Vec<Candidate> = Vec::new();
     for p in points {
         if front.last().is_none_or(|last| p.loss < last.loss) {

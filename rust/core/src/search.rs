@@ -10,15 +10,28 @@ use crate::hardware::Hardware;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+use crate::budget::{best_count, Budget, Chips, ResolvedBudget};
 use crate::flops::flops_per_step;
 use crate::loss::{max_loss_for_tokens_per_step, Law};
 use crate::memcpy::{attention_score_bytes_per_step, memcpy_bytes_per_step};
 use crate::memory::memory_bytes;
-use crate::metrics::{evaluate_with_data, law_tokens, tokens_in_budget};
-use crate::pareto::{pareto_front, Candidate, ParetoBuilder};
-use crate::params::{non_embedding_params, total_params};
 use crate::metrics::Metrics;
-use crate::sharding::{evaluate_sharded, Interconnect, ShardedStep};
+use crate::metrics::{evaluate_with_data, law_tokens, tokens_in_budget};
+use crate::params::{non_embedding_params, total_params};
+use crate::pareto::{pareto_front, Candidate, ParetoBuilder};
+use crate::predict::check_unique_tokens;
+use crate::sharding::{evaluate_sharded, sharded_step, ShardedStep, Sharding};
+
+/// Most candidates a search lists (`top_k`).
+pub const MAX_TOP_K: usize = 100_000;
+
+/// `top_k` in [1, [`MAX_TOP_K`]].
+pub fn check_top_k(top_k: usize) -> Result<()> {
+    if top_k == 0 || top_k > MAX_TOP_K {
+        return Err(Error::invalid("top_k", top_k, &format!("an integer in [1, {MAX_TOP_K}]")));
+    }
+    Ok(())
+}
 
 /// Most configurations one search agrees to enumerate (about two minutes at 1e8 configs/s).
 pub const MAX_SPACE_SIZE: u64 = 10_000_000_000;
@@ -93,6 +106,11 @@ impl SearchSpace {
         (self.n_layers.len() * self.batch_size.len()) as u64
     }
 
+    /// An integer axis given as any integers, each checked ([`crate::architecture::dim`]).
+    pub fn int_axis(field: &str, values: &[i64]) -> Result<Vec<u32>> {
+        values.iter().map(|&v| crate::architecture::dim(field, v)).collect()
+    }
+
     /// Number of configurations, as f64 so an absurd space cannot overflow.
     pub fn size_f64(&self) -> f64 {
         self.radices().iter().map(|&n| n as f64).product()
@@ -128,8 +146,9 @@ impl SearchSpace {
             }
         }
         if let Some(&m) = self.ffn_mult.iter().find(|&&m| !(m.is_finite() && m > 0.0 && m <= 64.0)) {
-            return Err(Error::invalid("ffn_mult", m, "ratios d_ff / d_model in (0, 64]"));
+            return Err(Error::invalid_number("ffn_mult", m, "ratios d_ff / d_model in (0, 64]"));
         }
+        self.precision.validate()?;
         let size = self.size_f64();
         if size > MAX_SPACE_SIZE as f64 {
             return Err(Error::SpaceTooLarge { size, limit: MAX_SPACE_SIZE });
@@ -224,11 +243,15 @@ impl Guards {
     pub fn validate(&self) -> Result<()> {
         let (lo, hi) = (self.aspect_ratio_min, self.aspect_ratio_max);
         if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi) {
-            return Err(Error::invalid("aspect_ratio", format!("{lo}:{hi}"), "MIN:MAX with 0 < MIN <= MAX, finite"));
+            return Err(Error::invalid(
+                "aspect_ratio",
+                format!("{}:{}", crate::error::number(lo), crate::error::number(hi)),
+                "MIN:MAX with 0 < MIN <= MAX, finite",
+            ));
         }
         if let Some(cap) = self.max_tokens_per_step {
             if !(cap.is_finite() && cap >= 1.0) {
-                return Err(Error::invalid("max_tokens_per_step", cap, "a finite number >= 1"));
+                return Err(Error::invalid_number("max_tokens_per_step", cap, "a finite number >= 1"));
             }
         }
         Ok(())
@@ -249,37 +272,18 @@ pub struct SearchParams {
     /// Muennighoff et al. 2023's effective tokens.
     pub unique_tokens: Option<f64>,
     /// Chips to train on. With more than one, every configuration gets its fastest sharding that
-    /// fits in one chip's memory ([`crate::sharding::best_sharding`]) and `interconnect` is needed.
+    /// fits in one chip's memory ([`crate::sharding::best_sharding`]) over the hardware's network.
     pub chips: u32,
-    pub interconnect: Option<Interconnect>,
 }
-
-/// Most chips a search accepts.
-pub const MAX_CHIPS: u32 = 1 << 20;
 
 impl SearchParams {
     pub fn validate(&self) -> Result<()> {
         if !(self.budget_s.is_finite() && self.budget_s > 0.0) {
             return Err(Error::invalid("budget_s", self.budget_s, "a finite number of seconds > 0"));
         }
-        if let Some(u) = self.unique_tokens {
-            if !(u.is_finite() && u >= 1.0) {
-                return Err(Error::invalid("unique_tokens", u, "a finite number of tokens >= 1"));
-            }
-        }
-        if self.top_k == 0 || self.top_k > 100_000 {
-            return Err(Error::invalid("top_k", self.top_k, "an integer in [1, 100000]"));
-        }
-        if self.chips == 0 || self.chips > MAX_CHIPS {
-            return Err(Error::invalid("chips", self.chips, &format!("an integer in [1, {MAX_CHIPS}]")));
-        }
-        match (self.chips, self.interconnect) {
-            (1, _) => {}
-            (_, Some(ic)) => ic.validate()?,
-            (_, None) => {
-                return Err(Error::invalid("interconnect", "missing", "an [interconnect] section to train on more than one chip"))
-            }
-        }
+        check_unique_tokens(self.unique_tokens)?;
+        check_top_k(self.top_k)?;
+        self.hardware.check_chips(self.chips)?;
         self.hardware.validate()?;
         self.law.validate()?;
         self.guards.validate()
@@ -294,11 +298,10 @@ impl SearchParams {
     /// [`SearchParams::evaluate`] and the sharded step it chose (the least-memory one when none
     /// fits; `None` on one chip or when no sharding divides `arch`).
     pub fn evaluate_with_sharding(&self, arch: &Architecture) -> (Metrics, Option<ShardedStep>) {
-        match (self.chips, self.interconnect) {
-            (c, Some(ic)) if c > 1 => {
-                evaluate_sharded(arch, &self.hardware, &ic, c, self.budget_s, &self.law, self.unique_tokens)
-            }
-            _ => (evaluate_with_data(arch, &self.hardware, self.budget_s, &self.law, self.unique_tokens), None),
+        if self.chips > 1 {
+            evaluate_sharded(arch, &self.hardware, self.chips, self.budget_s, &self.law, self.unique_tokens)
+        } else {
+            (evaluate_with_data(arch, &self.hardware, self.budget_s, &self.law, self.unique_tokens), None)
         }
     }
 }
@@ -584,8 +587,9 @@ impl<'a> Kernel<'a> {
 }
 
 /// The definition of what [`search_range`] computes: every configuration evaluated on its own
-/// with [`evaluate`], then the same feasibility checks in the same order. Slow; used by tests and
-/// benchmarks to check the kernel.
+/// with [`SearchParams::evaluate`], then the same feasibility checks in the same order. It checks
+/// the single-chip kernel in tests and benchmarks, and it is the many-chip path (every sharding of
+/// every configuration; no kernel covers shardings yet).
 pub fn search_range_reference(space: &SearchSpace, params: &SearchParams, start: u64, end: u64) -> Partial {
     let mut part = Partial::empty();
     let mut feasible: Vec<Candidate> = Vec::new();
@@ -706,22 +710,156 @@ pub fn search(space: &SearchSpace, params: &SearchParams) -> Result<SearchOutcom
     finish(search_range(space, params, 0, size), params)
 }
 
+/// A search as a user asks for it: a budget (hours, money or both) and the chip counts to
+/// consider; [`SearchPlan::new`] turns it into one [`SearchParams`] per chip count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchRequest {
+    pub hardware: Hardware,
+    pub budget: Budget,
+    pub chips: Chips,
+    pub law: Law,
+    pub guards: Guards,
+    pub top_k: usize,
+    pub unique_tokens: Option<f64>,
+}
+
+/// The searches a request runs: one per chip count, each over the whole space, with the budget
+/// that count gets (a money budget buys fewer hours on more chips).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchPlan {
+    pub runs: Vec<(SearchParams, ResolvedBudget)>,
+    /// Configurations in the space (each run enumerates all of them).
+    pub space_size: u64,
+}
+
+impl SearchPlan {
+    /// Validates the request and the space, resolves the chip counts and their budgets.
+    pub fn new(space: &SearchSpace, req: &SearchRequest) -> Result<SearchPlan> {
+        let space_size = space.validate()?;
+        req.hardware.validate()?;
+        let mut runs = Vec::new();
+        for chips in req.chips.resolve(&req.hardware)? {
+            let budget = req.budget.resolve(&req.hardware, chips)?;
+            let params = SearchParams {
+                hardware: req.hardware,
+                budget_s: budget.seconds,
+                law: req.law,
+                guards: req.guards,
+                top_k: req.top_k,
+                unique_tokens: req.unique_tokens,
+                chips,
+            };
+            params.validate()?;
+            runs.push((params, budget));
+        }
+        Ok(SearchPlan { runs, space_size })
+    }
+
+    /// Configurations the whole plan evaluates (space size x chip counts).
+    pub fn total(&self) -> u64 {
+        self.space_size * self.runs.len() as u64
+    }
+
+    /// Turns each run's merged partial into an answer and picks the chip count with the lowest
+    /// best loss (ties: fewer chips). Fails only when no count has a feasible configuration; the
+    /// error then gives each count's reason.
+    pub fn finish(&self, partials: Vec<Partial>) -> Result<PlanOutcome> {
+        let counts: Vec<ChipCountOutcome> = self
+            .runs
+            .iter()
+            .zip(partials)
+            .map(|((params, budget), part)| ChipCountOutcome { budget: *budget, outcome: finish(part, params) })
+            .collect();
+        let losses: Vec<(u32, f64)> =
+            counts.iter().map(|c| (c.budget.chips, c.outcome.as_ref().map_or(f64::INFINITY, |o| o.best.loss))).collect();
+        match best_count(&losses) {
+            Some(chosen) => Ok(PlanOutcome { chosen, counts }),
+            None if counts.len() == 1 => Err(counts.into_iter().next().and_then(|c| c.outcome.err()).expect("one failed count")),
+            None => {
+                let why: Vec<String> = counts
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{} chips: {}",
+                            c.budget.chips,
+                            c.outcome.as_ref().err().map_or(String::new(), ToString::to_string)
+                        )
+                    })
+                    .collect();
+                Err(Error::NoFeasibleConfig { reason: format!("none on any chip count ({})", why.join("; ")) })
+            }
+        }
+    }
+}
+
+/// One chip count's search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChipCountOutcome {
+    pub budget: ResolvedBudget,
+    pub outcome: Result<SearchOutcome>,
+}
+
+/// The answer of a [`SearchPlan`]: every count's outcome and the chosen one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanOutcome {
+    /// Position in `counts` of the chosen chip count.
+    pub chosen: usize,
+    pub counts: Vec<ChipCountOutcome>,
+}
+
+impl PlanOutcome {
+    /// The chosen count's outcome.
+    pub fn best(&self) -> &SearchOutcome {
+        self.counts[self.chosen].outcome.as_ref().expect("the chosen count has an outcome")
+    }
+}
+
+/// Runs a whole plan at once (no progress, no cancellation; the bindings chunk it instead).
+pub fn search_plan(space: &SearchSpace, req: &SearchRequest) -> Result<PlanOutcome> {
+    let plan = SearchPlan::new(space, req)?;
+    let partials = plan.runs.iter().map(|(p, _)| search_range(space, p, 0, plan.space_size)).collect();
+    plan.finish(partials)
+}
+
+/// A candidate as the answer shows it: the configuration, every metric and its step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Row {
+    pub index: u64,
+    pub arch: Architecture,
+    pub metrics: Metrics,
+    /// The step as trained (on one chip: no communication).
+    pub step: ShardedStep,
+}
+
+/// Rows of `candidates` (feasible configurations of `space`), every metric recomputed directly.
+pub fn rows(space: &SearchSpace, params: &SearchParams, candidates: &[Candidate]) -> Vec<Row> {
+    candidates
+        .iter()
+        .filter_map(|c| {
+            let arch = space.config_at(c.index)?;
+            let (metrics, step) = params.evaluate_with_sharding(&arch);
+            let step = step.or_else(|| sharded_step(&arch, &params.hardware, Sharding::SINGLE))?;
+            Some(Row { index: c.index, arch, metrics, step })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hardware::{Network, Topology};
     use crate::loss::HOFFMANN;
     use crate::step_time::StepTimeModel;
 
     fn h100_like() -> Hardware {
-        Hardware {
-            hbm_bytes: 80e9,
-            usable_hbm_fraction: 0.9,
-            step_time: StepTimeModel::Linear {
+        crate::hardware::tests::chip(
+            80e9,
+            StepTimeModel::Linear {
                 s_per_memcpy_byte: 1.0 / (3.35e12 * 0.875),
                 s_per_flop: 1.0 / (9.894e14 * 0.79),
                 overhead_s: 0.0,
             },
-        }
+        )
     }
 
     fn small_space() -> SearchSpace {
@@ -745,7 +883,6 @@ mod tests {
             top_k: 10,
             unique_tokens: None,
             chips: 1,
-            interconnect: None,
         }
     }
 
@@ -813,14 +950,13 @@ mod tests {
         let roofline = StepTimeModel::RooflineMax { flops_per_s: 7e14, memcpy_bytes_per_s: 2.9e12, overhead_s: 1e-3 };
         let per_op =
             StepTimeModel::PerOpRoofline { flops_per_s: 7e14, memcpy_bytes_per_s: 2.9e12, s_per_kernel: 5e-6, overhead_s: 1e-3 };
-        let split =
-            StepTimeModel::SplitLinear {
-                s_per_fixed_byte: 2e-13,
-                s_per_token_byte: 6e-13,
-                s_per_flop: 1e-15,
-                s_per_score_byte: 3e-12,
-                overhead_s: 1e-4,
-            };
+        let split = StepTimeModel::SplitLinear {
+            s_per_fixed_byte: 2e-13,
+            s_per_token_byte: 6e-13,
+            s_per_flop: 1e-15,
+            s_per_score_byte: 3e-12,
+            overhead_s: 1e-4,
+        };
         for (hours, cap, model) in
             [(0.01, None, None), (1.0, Some(20_000.0), Some(roofline)), (24.0, None, Some(per_op)), (3.0, None, Some(split))]
         {
@@ -892,7 +1028,8 @@ mod tests {
         let one = params(240.0);
         let err = search(&space, &one).unwrap_err().to_string();
         assert!(err.contains("do not fit"), "{err}");
-        let eight = SearchParams { chips: 8, interconnect: Some(Interconnect { collective_bytes_per_s: 4.5e11 }), ..one };
+        let net = Network { link_bytes_per_s: 9e11, links_per_chip: 1.0, topology: Topology::NvlinkSwitch, max_chips: 8 };
+        let eight = SearchParams { chips: 8, hardware: Hardware { network: Some(net), ..one.hardware }, ..one };
         let out = search(&space, &eight).unwrap();
         let best = space.config_at(out.best.index).unwrap();
         let (m, step) = eight.evaluate_with_sharding(&best);
@@ -914,8 +1051,59 @@ mod tests {
             .fold(f64::INFINITY, f64::min);
         assert!(out.best.loss <= brute);
         // Missing interconnect is refused.
-        let err = search(&space, &SearchParams { interconnect: None, ..eight }).unwrap_err().to_string();
+        let err = search(&space, &SearchParams { hardware: one.hardware, ..eight }).unwrap_err().to_string();
         assert!(err.contains("interconnect"), "{err}");
+    }
+
+    #[test]
+    fn a_plan_over_chip_counts_picks_the_lowest_loss() {
+        let space = SearchSpace {
+            d_model: vec![2048, 4096],
+            n_layers: vec![16, 32],
+            seq_len: vec![2048],
+            batch_size: vec![64],
+            ..small_space()
+        };
+        let net = Network { link_bytes_per_s: 9e11, links_per_chip: 1.0, topology: Topology::NvlinkSwitch, max_chips: 8 };
+        let hardware = Hardware { network: Some(net), usd_per_chip_hour: Some(3.0), ..h100_like() };
+        let req = SearchRequest {
+            hardware,
+            budget: Budget { usd: Some(500.0), ..Budget::default() },
+            chips: Chips::Auto,
+            law: HOFFMANN,
+            guards: Guards::default(),
+            top_k: 3,
+            unique_tokens: None,
+        };
+        let out = search_plan(&space, &req).unwrap();
+        assert_eq!(out.counts.iter().map(|c| c.budget.chips).collect::<Vec<_>>(), vec![1, 2, 4, 8]);
+        let best = out.counts.iter().filter_map(|c| c.outcome.as_ref().ok()).map(|o| o.best.loss).fold(f64::INFINITY, f64::min);
+        assert_eq!(out.best().best.loss, best);
+        // Each count is the same as its own search with the hours the money buys there.
+        for c in &out.counts {
+            let p = SearchParams {
+                hardware,
+                budget_s: c.budget.seconds,
+                law: HOFFMANN,
+                guards: Guards::default(),
+                top_k: 3,
+                unique_tokens: None,
+                chips: c.budget.chips,
+            };
+            assert_eq!(c.outcome.as_ref().ok().map(|o| o.best), search(&space, &p).ok().map(|o| o.best));
+        }
+        // Rows recompute the metrics; the row's loss is the candidate's.
+        let params = SearchParams {
+            hardware,
+            budget_s: out.counts[out.chosen].budget.seconds,
+            law: HOFFMANN,
+            guards: Guards::default(),
+            top_k: 3,
+            unique_tokens: None,
+            chips: out.counts[out.chosen].budget.chips,
+        };
+        let r = rows(&space, &params, &out.best().top);
+        assert!((r[0].metrics.loss - out.best().best.loss).abs() <= 1e-12 * r[0].metrics.loss);
     }
 
     #[test]

@@ -36,7 +36,6 @@
 //! link budget as if they did not run at the same time.
 
 use crate::architecture::Architecture;
-use crate::error::{Error, Result};
 use crate::flops::flops_per_step;
 use crate::hardware::Hardware;
 use crate::loss::Law;
@@ -44,7 +43,7 @@ use crate::memcpy::{memcpy_bytes_in_pass, memcpy_bytes_per_step, Pass};
 use crate::memory::{memory_bytes, static_bytes};
 use crate::metrics::{law_tokens, tokens_in_budget, Metrics};
 use crate::params::{non_embedding_params, total_params};
-use crate::step_time::StepTimeModel;
+use crate::step_time::{StepTimeModel, StepTimeParts};
 
 /// The chip-to-chip network, as ring collectives see it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -55,15 +54,6 @@ pub struct Interconnect {
 }
 
 impl Interconnect {
-    /// From a hardware file's `[interconnect]`: `link_bytes_per_s` per link, `links_per_chip`.
-    /// A torus (TPU) link figure is one-way and a collective drives every link of the chip at once
-    /// (a bidirectional ring in each dimension): `links x link`. A switched network's figure
-    /// (NVLink: "900 GB/s per GPU") counts both directions: half of `links x link` each way.
-    pub fn from_links(link_bytes_per_s: f64, links_per_chip: f64, figure_counts_both_directions: bool) -> Interconnect {
-        let total = link_bytes_per_s * links_per_chip;
-        Interconnect { collective_bytes_per_s: if figure_counts_both_directions { total / 2.0 } else { total } }
-    }
-
     /// Seconds of a ring all-reduce of `bytes` over `n` chips: `2 (n-1)/n bytes / bandwidth`.
     #[inline]
     pub fn all_reduce_s(&self, bytes: f64, n: u32) -> f64 {
@@ -75,14 +65,6 @@ impl Interconnect {
     #[inline]
     pub fn all_gather_s(&self, bytes: f64, n: u32) -> f64 {
         ring_fraction(n) * bytes / self.collective_bytes_per_s
-    }
-
-    pub fn validate(&self) -> Result<()> {
-        let b = self.collective_bytes_per_s;
-        if !(b.is_finite() && (1e6..=1e15).contains(&b)) {
-            return Err(Error::invalid("collective_bytes_per_s", b, "bytes/s in [1e6, 1e15]"));
-        }
-        Ok(())
     }
 }
 
@@ -204,6 +186,8 @@ pub struct ShardedStep {
     /// `max(compute_s, dp_comm_s) + tp_comm_s` (s).
     pub step_time_s: f64,
     pub bound: Bound,
+    /// Where `compute_s` goes (moving bytes, computing, fixed overheads), by the step-time model.
+    pub parts: StepTimeParts,
 }
 
 /// Bytes one chip sends per step in the data-parallel collectives (see the module docs).
@@ -247,8 +231,10 @@ fn shard_memory_bytes(sh: &Architecture, s: Sharding) -> f64 {
     }
 }
 
-/// The step of `arch` under sharding `s`, or `None` if `s` does not divide it.
-pub fn sharded_step(arch: &Architecture, hw: &Hardware, ic: &Interconnect, s: Sharding) -> Option<ShardedStep> {
+/// The step of `arch` under sharding `s`, or `None` if `s` does not divide it. Communication
+/// goes over the hardware's network ([`Hardware::interconnect`]; callers check the chip count
+/// with [`Hardware::check_chips`], so a sharding over several chips has one).
+pub fn sharded_step(arch: &Architecture, hw: &Hardware, s: Sharding) -> Option<ShardedStep> {
     let sh = shard(arch, s)?;
     let flops = flops_per_step(&sh);
     let mut memcpy = memcpy_bytes_per_step(&sh);
@@ -266,8 +252,9 @@ pub fn sharded_step(arch: &Architecture, hw: &Hardware, ic: &Interconnect, s: Sh
     }
     let dp_bytes = if s.dp > 1 { dp_comm_bytes(&sh, s) } else { 0.0 };
     let tp_bytes = if s.tp > 1 { tp_comm_bytes(&sh, s) } else { 0.0 };
-    let dp_comm_s = dp_bytes / ic.collective_bytes_per_s;
-    let tp_comm_s = tp_bytes / ic.collective_bytes_per_s;
+    let bandwidth = hw.interconnect().map_or(f64::INFINITY, |ic| ic.collective_bytes_per_s);
+    let comm_s = |bytes: f64| if bytes > 0.0 { bytes / bandwidth } else { 0.0 };
+    let (dp_comm_s, tp_comm_s) = (comm_s(dp_bytes), comm_s(tp_bytes));
     let step_time_s = compute_s.max(dp_comm_s) + tp_comm_s;
     let exposed_comm = (dp_comm_s - compute_s).max(0.0) + tp_comm_s;
     let bound = if exposed_comm > memory_s.max(compute_only_s) {
@@ -288,18 +275,14 @@ pub fn sharded_step(arch: &Architecture, hw: &Hardware, ic: &Interconnect, s: Sh
         tp_comm_bytes: tp_bytes,
         step_time_s,
         bound,
+        parts: StepTimeParts { memory_s, ..parts },
     })
 }
 
 /// The fastest sharding of `arch` over `chips` chips among those that fit in one chip's usable
 /// memory (ties: the earlier in [`shardings`] order). When none fits, `Err` carries the sharding
 /// that needs the least memory per chip (`None` when no sharding divides `arch`).
-pub fn best_sharding(
-    arch: &Architecture,
-    hw: &Hardware,
-    ic: &Interconnect,
-    chips: u32,
-) -> std::result::Result<ShardedStep, Option<ShardedStep>> {
+pub fn best_sharding(arch: &Architecture, hw: &Hardware, chips: u32) -> std::result::Result<ShardedStep, Option<ShardedStep>> {
     let usable = hw.usable_hbm_bytes();
     let mut best: Option<ShardedStep> = None;
     // (sharding, memory) of the least-memory sharding: its step is computed only if none fits
@@ -314,12 +297,12 @@ pub fn best_sharding(
         if memory > usable {
             continue;
         }
-        let step = sharded_step(arch, hw, ic, s).expect("the sharding divides the architecture");
+        let step = sharded_step(arch, hw, s).expect("the sharding divides the architecture");
         if best.is_none_or(|b| step.step_time_s < b.step_time_s) {
             best = Some(step);
         }
     }
-    best.ok_or_else(|| smallest.and_then(|(s, _)| sharded_step(arch, hw, ic, s)))
+    best.ok_or_else(|| smallest.and_then(|(s, _)| sharded_step(arch, hw, s)))
 }
 
 /// Every metric of `arch` trained on `chips` chips with its best sharding (see [`best_sharding`]).
@@ -330,7 +313,6 @@ pub fn best_sharding(
 pub fn evaluate_sharded(
     arch: &Architecture,
     hw: &Hardware,
-    ic: &Interconnect,
     chips: u32,
     budget_s: f64,
     law: &Law,
@@ -338,13 +320,9 @@ pub fn evaluate_sharded(
 ) -> (Metrics, Option<ShardedStep>) {
     let params = total_params(arch);
     let non_embedding = non_embedding_params(arch);
-    let base = Metrics {
-        params,
-        non_embedding_params: non_embedding,
-        flops_per_step: flops_per_step(arch),
-        ..Metrics::default()
-    };
-    let (step, fits) = match best_sharding(arch, hw, ic, chips) {
+    let base =
+        Metrics { params, non_embedding_params: non_embedding, flops_per_step: flops_per_step(arch), ..Metrics::default() };
+    let (step, fits) = match best_sharding(arch, hw, chips) {
         Ok(step) => (step, true),
         Err(Some(step)) => (step, false),
         Err(None) => {
@@ -373,28 +351,26 @@ pub fn evaluate_sharded(
 mod tests {
     use super::*;
     use crate::architecture::tests::llama_7b;
-    use crate::metrics::evaluate;
+    use crate::hardware::{Network, Topology};
     use crate::loss::HOFFMANN;
+    use crate::metrics::evaluate;
 
-    fn hw() -> Hardware {
-        Hardware {
-            hbm_bytes: 80.0 * 1_073_741_824.0,
-            usable_hbm_fraction: 0.9,
-            step_time: StepTimeModel::Linear { s_per_memcpy_byte: 1.0 / 3e12, s_per_flop: 1.0 / 5e14, overhead_s: 0.0 },
-        }
+    /// 80 GiB, 90% usable, 3e12 B/s and 5e14 FLOP/s additive, and a network of `bandwidth`
+    /// bytes/s per chip each way (a one-way torus figure of one link).
+    fn hw_with(bandwidth: f64) -> Hardware {
+        let model = StepTimeModel::Linear { s_per_memcpy_byte: 1.0 / 3e12, s_per_flop: 1.0 / 5e14, overhead_s: 0.0 };
+        let net = Network { link_bytes_per_s: bandwidth, links_per_chip: 1.0, topology: Topology::Torus2d, max_chips: 1024 };
+        Hardware { network: Some(net), ..crate::hardware::tests::chip(80.0 * 1_073_741_824.0, model) }
     }
 
-    fn ic() -> Interconnect {
-        Interconnect { collective_bytes_per_s: 1e11 }
+    fn hw() -> Hardware {
+        hw_with(1e11)
     }
 
     #[test]
     fn shardings_of_eight_chips() {
         let names: Vec<String> = shardings(8).iter().map(Sharding::name).collect();
-        assert_eq!(
-            names,
-            ["DP 8", "FSDP 8", "DP 4 x TP 2", "FSDP 4 x TP 2", "DP 2 x TP 4", "FSDP 2 x TP 4", "TP 8"]
-        );
+        assert_eq!(names, ["DP 8", "FSDP 8", "DP 4 x TP 2", "FSDP 4 x TP 2", "DP 2 x TP 4", "FSDP 2 x TP 4", "TP 8"]);
         assert_eq!(shardings(1), vec![Sharding::SINGLE]);
     }
 
@@ -402,7 +378,7 @@ mod tests {
     fn one_chip_is_the_single_chip_model() {
         let a = llama_7b();
         let h = Hardware { hbm_bytes: 1e15, ..hw() };
-        let (m, step) = evaluate_sharded(&a, &h, &ic(), 1, 3600.0, &HOFFMANN, None);
+        let (m, step) = evaluate_sharded(&a, &h, 1, 3600.0, &HOFFMANN, None);
         let single = evaluate(&a, &h, 3600.0, &HOFFMANN);
         let step = step.unwrap();
         assert_eq!(step.sharding, Sharding::SINGLE);
@@ -458,15 +434,13 @@ mod tests {
     #[test]
     fn step_time_adds_exposed_communication() {
         let a = small();
-        let slow = Interconnect { collective_bytes_per_s: 1e3 };
         let s = Sharding { dp: 2, tp: 2, data: DataParallel::Replicated };
-        let st = sharded_step(&a, &hw(), &slow, s).unwrap();
+        let st = sharded_step(&a, &hw_with(1e3), s).unwrap();
         assert_eq!(st.dp_comm_s, 2464.0 / 1e3);
         assert_eq!(st.tp_comm_s, 1280.0 / 1e3);
         assert_eq!(st.step_time_s, st.compute_s.max(st.dp_comm_s) + st.tp_comm_s);
         assert_eq!(st.bound, Bound::Communication);
-        let fast = Interconnect { collective_bytes_per_s: 1e15 };
-        assert_ne!(sharded_step(&a, &hw(), &fast, s).unwrap().bound, Bound::Communication);
+        assert_ne!(sharded_step(&a, &hw_with(1e14), s).unwrap().bound, Bound::Communication);
     }
 
     #[test]
@@ -475,9 +449,6 @@ mod tests {
         assert_eq!(ic.all_reduce_s(400.0, 4), 6.0); // 2 x 3/4 x 400 / 100
         assert_eq!(ic.all_gather_s(400.0, 4), 3.0);
         assert_eq!(ic.all_reduce_s(400.0, 1), 0.0);
-        // TPU v4: 6 one-way links of 45 GB/s; NVLink's 900 GB/s counts both directions.
-        assert_eq!(Interconnect::from_links(4.5e10, 6.0, false).collective_bytes_per_s, 2.7e11);
-        assert_eq!(Interconnect::from_links(9e11, 1.0, true).collective_bytes_per_s, 4.5e11);
     }
 
     #[test]
@@ -485,11 +456,11 @@ mod tests {
         // LLaMA-7B: 6.74e9 params x 16 B of params, grads and moments = 108 GB > 72 GB usable.
         let a = Architecture { batch_size: 8, ..llama_7b() };
         let h = hw();
-        assert!(best_sharding(&a, &h, &ic(), 1).is_err());
-        let dp = sharded_step(&a, &h, &ic(), Sharding { dp: 8, tp: 1, data: DataParallel::Replicated }).unwrap();
-        let fsdp = sharded_step(&a, &h, &ic(), Sharding { dp: 8, tp: 1, data: DataParallel::Sharded }).unwrap();
+        assert!(best_sharding(&a, &h, 1).is_err());
+        let dp = sharded_step(&a, &h, Sharding { dp: 8, tp: 1, data: DataParallel::Replicated }).unwrap();
+        let fsdp = sharded_step(&a, &h, Sharding { dp: 8, tp: 1, data: DataParallel::Sharded }).unwrap();
         assert!(dp.memory_bytes > h.usable_hbm_bytes() && fsdp.memory_bytes < h.usable_hbm_bytes());
-        let best = best_sharding(&a, &h, &ic(), 8).unwrap();
+        let best = best_sharding(&a, &h, 8).unwrap();
         assert_ne!(best.sharding, dp.sharding, "{}", best.sharding.name());
         assert!(best.memory_bytes <= h.usable_hbm_bytes());
         // The step on each chip is shorter than the whole batch on one (imaginary, big) chip.

@@ -1,7 +1,9 @@
-//! Step time: seconds per training step from FLOPs and MEMCPY, by the hardware file's model.
+//! Step time: seconds per training step from FLOPs and MEMCPY, by the hardware file's model, and
+//! the registry of calibrated models ([`CALIBRATED_MODELS`]): each model's name in a hardware
+//! file's `[calibration]`, its coefficients and their accepted ranges.
 
 use crate::architecture::Architecture;
-use crate::error::{Error, Result};
+use crate::error::{significant, Error, Range, Result};
 use crate::memcpy::{attention_score_bytes_per_step, kernels_per_step, memcpy_fixed_bytes_per_step, per_op_roofline_s};
 
 /// How a hardware file turns a step's FLOPs and MEMCPY bytes into seconds.
@@ -111,11 +113,9 @@ impl StepTimeModel {
     /// each alone (a step-level roofline overlaps them; the per-op one splits ops by their bound).
     pub fn parts(&self, arch: &Architecture, flops: f64, memcpy_bytes: f64) -> StepTimeParts {
         match *self {
-            StepTimeModel::Linear { s_per_memcpy_byte, s_per_flop, overhead_s } => StepTimeParts {
-                memory_s: s_per_memcpy_byte * memcpy_bytes,
-                compute_s: s_per_flop * flops,
-                fixed_s: overhead_s,
-            },
+            StepTimeModel::Linear { s_per_memcpy_byte, s_per_flop, overhead_s } => {
+                StepTimeParts { memory_s: s_per_memcpy_byte * memcpy_bytes, compute_s: s_per_flop * flops, fixed_s: overhead_s }
+            }
             StepTimeModel::SplitLinear { s_per_fixed_byte, s_per_token_byte, s_per_flop, s_per_score_byte, overhead_s } => {
                 let fixed = memcpy_fixed_bytes_per_step(arch);
                 StepTimeParts {
@@ -126,11 +126,9 @@ impl StepTimeModel {
                     fixed_s: overhead_s,
                 }
             }
-            StepTimeModel::RooflineMax { flops_per_s, memcpy_bytes_per_s, overhead_s } => StepTimeParts {
-                memory_s: memcpy_bytes / memcpy_bytes_per_s,
-                compute_s: flops / flops_per_s,
-                fixed_s: overhead_s,
-            },
+            StepTimeModel::RooflineMax { flops_per_s, memcpy_bytes_per_s, overhead_s } => {
+                StepTimeParts { memory_s: memcpy_bytes / memcpy_bytes_per_s, compute_s: flops / flops_per_s, fixed_s: overhead_s }
+            }
             StepTimeModel::PerOpRoofline { flops_per_s, memcpy_bytes_per_s, s_per_kernel, overhead_s } => {
                 let (memory_s, compute_s) = crate::memcpy::per_op_roofline_parts(arch, flops_per_s, memcpy_bytes_per_s);
                 StepTimeParts { memory_s, compute_s, fixed_s: s_per_kernel * kernels_per_step(arch) + overhead_s }
@@ -138,70 +136,221 @@ impl StepTimeModel {
         }
     }
 
-    /// Checks coefficients: finite, non-negative, and the time grows with work.
+    /// The formula with its numbers (4 significant digits), for display.
+    pub fn formula(&self) -> String {
+        let g = |x: f64| significant(x, 4);
+        match *self {
+            StepTimeModel::Linear { s_per_memcpy_byte, s_per_flop, overhead_s } => {
+                format!("{} s/byte x MEMCPY + {} s/FLOP x FLOPs + {} s", g(s_per_memcpy_byte), g(s_per_flop), g(overhead_s))
+            }
+            StepTimeModel::SplitLinear { s_per_fixed_byte, s_per_token_byte, s_per_flop, s_per_score_byte, overhead_s } => {
+                format!(
+                    "{} s/byte x MEMCPY(parameters) + {} s/byte x MEMCPY(activations) + {} s/FLOP x FLOPs{} + {} s",
+                    g(s_per_fixed_byte),
+                    g(s_per_token_byte),
+                    g(s_per_flop),
+                    if s_per_score_byte > 0.0 {
+                        format!(" + {} s/byte x attention scores", g(s_per_score_byte))
+                    } else {
+                        String::new()
+                    },
+                    g(overhead_s)
+                )
+            }
+            StepTimeModel::RooflineMax { flops_per_s, memcpy_bytes_per_s, overhead_s } => {
+                format!("max(FLOPs / {} FLOP/s, MEMCPY / {} B/s) + {} s", g(flops_per_s), g(memcpy_bytes_per_s), g(overhead_s))
+            }
+            StepTimeModel::PerOpRoofline { flops_per_s, memcpy_bytes_per_s, s_per_kernel, overhead_s } => format!(
+                "sum over ops of max(FLOPs / {} FLOP/s, bytes / {} B/s) + {} s per kernel + {} s",
+                g(flops_per_s),
+                g(memcpy_bytes_per_s),
+                g(s_per_kernel),
+                g(overhead_s)
+            ),
+        }
+    }
+
+    /// Structural checks (ranges are the registry's, [`CALIBRATED_MODELS`], and the datasheet's):
+    /// every coefficient finite and >= 0, rates > 0, and some work costs time.
     pub fn validate(&self) -> Result<()> {
         let nonneg = |field: &str, v: f64| -> Result<()> {
             if v.is_finite() && v >= 0.0 {
                 Ok(())
             } else {
-                Err(Error::invalid(field, v, "a finite number >= 0"))
+                Err(Error::invalid_number(field, v, "a finite number >= 0"))
             }
         };
-        // A rate beyond 1e16 bytes/s or 1e18 FLOP/s per chip is a unit mistake, and would let the
-        // step count (budget / step time) grow past what f64 token counts can carry.
-        let plausible = |field: &str, v: f64, min: f64, rate: &str| -> Result<()> {
-            if v == 0.0 || v >= min {
+        let rate = |field: &str, v: f64| -> Result<()> {
+            if v.is_finite() && v > 0.0 {
                 Ok(())
             } else {
-                Err(Error::invalid(field, v, &format!("0 or at least {min:e} (at most {rate})")))
+                Err(Error::invalid_number(field, v, "a finite rate > 0"))
             }
         };
         match *self {
             StepTimeModel::Linear { s_per_memcpy_byte, s_per_flop, overhead_s } => {
                 nonneg("s_per_memcpy_byte", s_per_memcpy_byte)?;
                 nonneg("s_per_flop", s_per_flop)?;
-                plausible("s_per_memcpy_byte", s_per_memcpy_byte, 1e-16, "1e16 bytes/s")?;
-                plausible("s_per_flop", s_per_flop, 1e-18, "1e18 FLOP/s")?;
                 nonneg("overhead_s", overhead_s)?;
                 if s_per_memcpy_byte == 0.0 && s_per_flop == 0.0 {
                     return Err(Error::invalid("s_per_memcpy_byte", 0, "s_per_memcpy_byte or s_per_flop > 0"));
                 }
             }
             StepTimeModel::RooflineMax { flops_per_s, memcpy_bytes_per_s, overhead_s } => {
-                for (field, v, max) in [("flops_per_s", flops_per_s, 1e18), ("memcpy_bytes_per_s", memcpy_bytes_per_s, 1e16)] {
-                    if !(v.is_finite() && v > 0.0 && v <= max) {
-                        return Err(Error::invalid(field, v, &format!("a number in (0, {max:e}]")));
-                    }
-                }
+                rate("flops_per_s", flops_per_s)?;
+                rate("memcpy_bytes_per_s", memcpy_bytes_per_s)?;
                 nonneg("overhead_s", overhead_s)?;
             }
             StepTimeModel::SplitLinear { s_per_fixed_byte, s_per_token_byte, s_per_flop, s_per_score_byte, overhead_s } => {
-                for (field, v, min, rate) in [
-                    ("s_per_fixed_byte", s_per_fixed_byte, 1e-16, "1e16 bytes/s"),
-                    ("s_per_token_byte", s_per_token_byte, 1e-16, "1e16 bytes/s"),
-                    ("s_per_flop", s_per_flop, 1e-18, "1e18 FLOP/s"),
-                    ("s_per_score_byte", s_per_score_byte, 1e-16, "1e16 bytes/s"),
+                for (field, v) in [
+                    ("s_per_fixed_byte", s_per_fixed_byte),
+                    ("s_per_token_byte", s_per_token_byte),
+                    ("s_per_flop", s_per_flop),
+                    ("s_per_score_byte", s_per_score_byte),
+                    ("overhead_s", overhead_s),
                 ] {
                     nonneg(field, v)?;
-                    plausible(field, v, min, rate)?;
                 }
-                nonneg("overhead_s", overhead_s)?;
                 if s_per_fixed_byte == 0.0 && s_per_token_byte == 0.0 && s_per_flop == 0.0 {
                     return Err(Error::invalid("s_per_token_byte", 0, "a byte or FLOP coefficient > 0"));
                 }
             }
             StepTimeModel::PerOpRoofline { flops_per_s, memcpy_bytes_per_s, s_per_kernel, overhead_s } => {
-                for (field, v, max) in [("flops_per_s", flops_per_s, 1e18), ("memcpy_bytes_per_s", memcpy_bytes_per_s, 1e16)] {
-                    if !(v.is_finite() && v > 0.0 && v <= max) {
-                        return Err(Error::invalid(field, v, &format!("a number in (0, {max:e}]")));
-                    }
-                }
+                rate("flops_per_s", flops_per_s)?;
+                rate("memcpy_bytes_per_s", memcpy_bytes_per_s)?;
                 nonneg("s_per_kernel", s_per_kernel)?;
                 nonneg("overhead_s", overhead_s)?;
             }
         }
         Ok(())
     }
+}
+
+/// One coefficient of a calibrated model: its key in the hardware file, its accepted range (with
+/// unit), and the value a file may leave it at (files calibrated before the term existed).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Coefficient {
+    pub name: &'static str,
+    pub range: Range,
+    pub default: Option<f64>,
+}
+
+/// A step-time model `timescale calibrate` can fit and a hardware file can name.
+#[derive(Debug)]
+pub struct CalibratedModel {
+    /// The name in `[calibration] model = ...`.
+    pub name: &'static str,
+    /// The formula in words.
+    pub description: &'static str,
+    /// In the order [`CalibratedModel::build`] takes them.
+    pub coefficients: &'static [Coefficient],
+    build: fn(&[f64]) -> StepTimeModel,
+}
+
+impl PartialEq for CalibratedModel {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl CalibratedModel {
+    /// The model from its coefficients, in [`CalibratedModel::coefficients`] order (unchecked;
+    /// [`calibrated_model`] checks them).
+    pub fn build(&self, values: &[f64]) -> StepTimeModel {
+        (self.build)(values)
+    }
+}
+
+// A rate beyond 1e16 bytes/s or 1e18 FLOP/s per chip is a unit mistake, and would let the step
+// count (budget / step time) grow past what f64 token counts carry; 1e-3 s per byte is a
+// kilobyte per second.
+const S_PER_BYTE: Range = Range::new(1e-16, 1e-3, "seconds per byte").or_zero();
+const S_PER_FLOP: Range = Range::new(1e-18, 1e-3, "seconds per FLOP").or_zero();
+const OVERHEAD: Range = Range::new(0.0, 3600.0, "seconds");
+const fn coef(name: &'static str, range: Range) -> Coefficient {
+    Coefficient { name, range, default: None }
+}
+const LINEAR: [Coefficient; 3] =
+    [coef("s_per_memcpy_byte", S_PER_BYTE), coef("s_per_flop", S_PER_FLOP), coef("overhead_s", OVERHEAD)];
+fn linear(c: &[f64]) -> StepTimeModel {
+    StepTimeModel::Linear { s_per_memcpy_byte: c[0], s_per_flop: c[1], overhead_s: c[2] }
+}
+
+/// Every calibrated model (see `python/timescale_frontier/calibrate/fit.py` for how each is fitted).
+pub const CALIBRATED_MODELS: [CalibratedModel; 5] = [
+    CalibratedModel {
+        name: "memcpy",
+        description: "t = a MEMCPY + b (Inbar & Sernau 2024)",
+        coefficients: &LINEAR,
+        build: linear,
+    },
+    CalibratedModel { name: "flops", description: "t = c FLOPs + b", coefficients: &LINEAR, build: linear },
+    CalibratedModel { name: "linear", description: "t = a MEMCPY + c FLOPs + b", coefficients: &LINEAR, build: linear },
+    CalibratedModel {
+        name: "split",
+        description: "t = a_f MEMCPY_fixed + a_t MEMCPY_token + c FLOPs + a_s SCORES + b",
+        coefficients: &[
+            coef("s_per_fixed_byte", S_PER_BYTE),
+            coef("s_per_token_byte", S_PER_BYTE),
+            coef("s_per_flop", S_PER_FLOP),
+            Coefficient { name: "s_per_score_byte", range: S_PER_BYTE, default: Some(0.0) },
+            coef("overhead_s", OVERHEAD),
+        ],
+        build: |c| StepTimeModel::SplitLinear {
+            s_per_fixed_byte: c[0],
+            s_per_token_byte: c[1],
+            s_per_flop: c[2],
+            s_per_score_byte: c[3],
+            overhead_s: c[4],
+        },
+    },
+    CalibratedModel {
+        name: "roofline",
+        description: "t = sum over ops of max(FLOPs / F, bytes / M) + k kernels + b",
+        coefficients: &[
+            coef("flops_per_s", Range::new(1e6, 1e18, "FLOP/s")),
+            coef("memcpy_bytes_per_s", Range::new(1e6, 1e16, "bytes/s")),
+            coef("s_per_kernel", Range::new(0.0, 1.0, "seconds per kernel")),
+            coef("overhead_s", OVERHEAD),
+        ],
+        build: |c| StepTimeModel::PerOpRoofline {
+            flops_per_s: c[0],
+            memcpy_bytes_per_s: c[1],
+            s_per_kernel: c[2],
+            overhead_s: c[3],
+        },
+    },
+];
+
+/// The calibrated model named `name`, built from `coefficient(key)` (`None`: absent) with every
+/// coefficient checked against its range; `section` prefixes field names in errors.
+pub fn calibrated_model(
+    name: &str,
+    coefficient: impl Fn(&str) -> Option<f64>,
+    section: &str,
+) -> Result<(&'static CalibratedModel, StepTimeModel)> {
+    let Some(m) = CALIBRATED_MODELS.iter().find(|m| m.name == name) else {
+        let names: Vec<_> = CALIBRATED_MODELS.iter().map(|m| m.name).collect();
+        return Err(Error::invalid(&format!("{section}.model"), format!("'{name}'"), &format!("one of {}", names.join(", "))));
+    };
+    let mut values = Vec::with_capacity(m.coefficients.len());
+    for c in m.coefficients {
+        let field = format!("{section}.{}", c.name);
+        let v = match (coefficient(c.name), c.default) {
+            (Some(v), _) => c.range.check(&field, v)?,
+            (None, Some(d)) => d,
+            (None, None) => return Err(Error::invalid(&field, "missing", &c.range.expected())),
+        };
+        values.push(v);
+    }
+    let model = m.build(&values);
+    model.validate().map_err(|e| match e {
+        Error::InvalidValue { field, value, expected } => {
+            Error::InvalidValue { field: format!("{section}.{field}"), value, expected }
+        }
+        other => other,
+    })?;
+    Ok((m, model))
 }
 
 #[cfg(test)]
@@ -248,7 +397,41 @@ mod tests {
         assert!(zero.validate().is_err());
         let nan = StepTimeModel::RooflineMax { flops_per_s: f64::NAN, memcpy_bytes_per_s: 1.0, overhead_s: 0.0 };
         assert!(nan.validate().is_err());
-        let tiny = StepTimeModel::Linear { s_per_memcpy_byte: 1e-300, s_per_flop: 0.0, overhead_s: 0.0 };
-        assert!(tiny.validate().unwrap_err().to_string().contains("1e16 bytes/s"));
+    }
+
+    #[test]
+    fn registry_checks_ranges_and_defaults() {
+        fn get<'a>(pairs: &'a [(&'a str, f64)]) -> impl Fn(&str) -> Option<f64> + 'a {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| *v)
+        }
+        // 1e-300 s/byte would be 1e300 bytes/s: a unit mistake.
+        let e = calibrated_model(
+            "memcpy",
+            get(&[("s_per_memcpy_byte", 1e-300), ("s_per_flop", 0.0), ("overhead_s", 0.0)]),
+            "calibration",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(e, "calibration.s_per_memcpy_byte = 1e-300 is invalid: expected 0 or seconds per byte in [1e-16, 0.001]");
+        // s_per_score_byte may be left out (0); the others may not.
+        let split = [("s_per_fixed_byte", 1e-12), ("s_per_token_byte", 2e-12), ("s_per_flop", 1e-15), ("overhead_s", 1e-3)];
+        let (m, model) = calibrated_model("split", get(&split), "calibration").unwrap();
+        assert_eq!(m.name, "split");
+        assert_eq!(model.s_per_score_byte(), 0.0);
+        let e = calibrated_model("split", get(&split[1..]), "c").unwrap_err().to_string();
+        assert!(e.starts_with("c.s_per_fixed_byte = missing"), "{e}");
+        let e = calibrated_model(
+            "memcpy",
+            get(&[("s_per_memcpy_byte", 0.0), ("s_per_flop", 0.0), ("overhead_s", 1.0)]),
+            "calibration",
+        );
+        assert!(e.unwrap_err().to_string().contains("s_per_memcpy_byte or s_per_flop > 0"));
+        assert!(calibrated_model("nope", get(&[]), "calibration").unwrap_err().to_string().contains("one of memcpy, flops"));
+    }
+
+    #[test]
+    fn formulas_show_the_numbers() {
+        let m = StepTimeModel::Linear { s_per_memcpy_byte: 3.4115e-13, s_per_flop: 1.2794e-15, overhead_s: 0.0 };
+        assert_eq!(m.formula(), "3.412e-13 s/byte x MEMCPY + 1.279e-15 s/FLOP x FLOPs + 0 s");
     }
 }

@@ -1,75 +1,89 @@
-//! `Architecture`: one Python class over the core's struct, plus its operation table.
+//! `Architecture` (the core's struct, built through `ArchitectureSpec` so omitted fields take the
+//! core's defaults) and `Op`, one row of its MEMCPY operation table.
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use timescale_core::memcpy::{hardware_flops_per_step, kernels_per_step, op_table, per_op_roofline_s, Pass, Scope};
-use timescale_core::{Attention, Mlp, Precision};
+use timescale_core::architecture::dim;
+use timescale_core::memcpy::{self, Pass, Scope};
+use timescale_core::{ArchitectureSpec, Attention, Mlp};
 
-use crate::error::to_py;
+use crate::error::IntoPy;
 
 /// One transformer configuration and its training batch (see the core's `architecture.rs`).
 #[pyclass(module = "timescale_frontier._core", name = "Architecture", frozen, eq)]
 #[derive(Clone, PartialEq)]
 pub struct PyArchitecture(pub timescale_core::Architecture);
 
+/// One row of the MEMCPY operation table: bytes of one occurrence and of the whole step.
+#[pyclass(module = "timescale_frontier._core", name = "Op", frozen, get_all)]
+#[derive(Clone)]
+pub struct PyOp {
+    pub name: &'static str,
+    /// `forward`, `backward` or `optimizer`.
+    pub phase: &'static str,
+    /// `per_layer` or `per_step`.
+    pub scope: &'static str,
+    pub read_bytes: f64,
+    pub write_bytes: f64,
+    pub bytes_per_step: f64,
+    pub flops: f64,
+    pub flops_per_step: f64,
+}
+
+pub fn parse_mlp(s: Option<&str>) -> PyResult<Option<Mlp>> {
+    s.map(Mlp::parse).transpose().py_err()
+}
+
+pub fn parse_attention(s: Option<&str>) -> PyResult<Option<Attention>> {
+    s.map(Attention::parse).transpose().py_err()
+}
+
 #[pymethods]
 impl PyArchitecture {
+    /// Omitted fields take the core's defaults (`n_kv_heads = n_heads`, `head_dim = d_model /
+    /// n_heads`, `d_ff` 4 d_model for GELU or LLaMA's 8/3 rule for SwiGLU, ...).
     #[new]
     #[pyo3(signature = (d_model, n_layers, n_heads, *, n_kv_heads=None, head_dim=None, d_ff=None,
-        mlp="gelu", attention="flash", tied_embeddings=false, seq_len=2048, batch_size=32,
-        vocab_size=32000, param_bytes=4.0, activation_bytes=2.0, optimizer_bytes=4.0))]
+        mlp=None, attention=None, tied_embeddings=None, seq_len=None, batch_size=None,
+        vocab_size=None, param_bytes=None, activation_bytes=None, optimizer_bytes=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        d_model: u32,
-        n_layers: u32,
-        n_heads: u32,
-        n_kv_heads: Option<u32>,
-        head_dim: Option<u32>,
-        d_ff: Option<u32>,
-        mlp: &str,
-        attention: &str,
-        tied_embeddings: bool,
-        seq_len: u32,
-        batch_size: u32,
-        vocab_size: u32,
-        param_bytes: f64,
-        activation_bytes: f64,
-        optimizer_bytes: f64,
+        d_model: i64,
+        n_layers: i64,
+        n_heads: i64,
+        n_kv_heads: Option<i64>,
+        head_dim: Option<i64>,
+        d_ff: Option<i64>,
+        mlp: Option<&str>,
+        attention: Option<&str>,
+        tied_embeddings: Option<bool>,
+        seq_len: Option<i64>,
+        batch_size: Option<i64>,
+        vocab_size: Option<i64>,
+        param_bytes: Option<f64>,
+        activation_bytes: Option<f64>,
+        optimizer_bytes: Option<f64>,
     ) -> PyResult<Self> {
-        let mlp = Mlp::parse(mlp).map_err(to_py)?;
-        let head_dim = match head_dim {
-            Some(h) => h,
-            None if n_heads > 0 && d_model.is_multiple_of(n_heads) => d_model / n_heads,
-            None => {
-                return Err(to_py(timescale_core::Error::invalid(
-                    "head_dim",
-                    "unset",
-                    &format!("given explicitly when n_heads = {n_heads} does not divide d_model = {d_model}"),
-                )))
-            }
-        };
-        let default_d_ff = match mlp {
-            Mlp::Gelu => 4 * d_model,
-            // LLaMA's rule: 2/3 of 4 d, rounded up to a multiple of 256.
-            Mlp::Swiglu => (8 * d_model / 3).div_ceil(256) * 256,
-        };
-        let a = timescale_core::Architecture {
-            d_model,
-            n_layers,
-            n_heads,
-            n_kv_heads: n_kv_heads.unwrap_or(n_heads),
-            head_dim,
-            d_ff: d_ff.unwrap_or(default_d_ff),
-            mlp,
-            attention: Attention::parse(attention).map_err(to_py)?,
+        let req = |f: &str, v: i64| dim(f, v).py_err();
+        let opt = |f: &str, v: Option<i64>| v.map(|v| dim(f, v)).transpose().py_err();
+        let spec = ArchitectureSpec {
+            d_model: req("d_model", d_model)?,
+            n_layers: req("n_layers", n_layers)?,
+            n_heads: req("n_heads", n_heads)?,
+            n_kv_heads: opt("n_kv_heads", n_kv_heads)?,
+            head_dim: opt("head_dim", head_dim)?,
+            d_ff: opt("d_ff", d_ff)?,
+            mlp: parse_mlp(mlp)?,
+            attention: parse_attention(attention)?,
             tied_embeddings,
-            seq_len,
-            batch_size,
-            vocab_size,
-            precision: Precision { param_bytes, activation_bytes, optimizer_bytes },
+            seq_len: opt("seq_len", seq_len)?,
+            batch_size: opt("batch_size", batch_size)?,
+            vocab_size: opt("vocab_size", vocab_size)?,
+            param_bytes,
+            activation_bytes,
+            optimizer_bytes,
         };
-        a.validate().map_err(to_py)?;
-        Ok(PyArchitecture(a))
+        spec.build().py_err().map(PyArchitecture)
     }
 
     #[getter]
@@ -132,6 +146,11 @@ impl PyArchitecture {
     fn optimizer_bytes(&self) -> f64 {
         self.0.precision.optimizer_bytes
     }
+    /// Tokens per optimizer step (batch_size x seq_len).
+    #[getter]
+    fn tokens_per_step(&self) -> f64 {
+        self.0.tokens_per_step()
+    }
 
     /// Every field as a dict (the keyword arguments that rebuild it).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -155,33 +174,38 @@ impl PyArchitecture {
         Ok(d)
     }
 
-    /// The MEMCPY operation table: one dict per op with `name`, `pass`, `scope`, `read_bytes`,
-    /// `write_bytes` (one occurrence) and `bytes_per_step` (all layers).
-    fn op_table<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    /// The same model reshaped at about the same non-embedding parameters (depth x
+    /// `depth_factor`, width / sqrt(`depth_factor`)); `None` when rounding gives the same shape.
+    fn reshaped(&self, depth_factor: f64) -> Option<PyArchitecture> {
+        self.0.reshaped(depth_factor).map(PyArchitecture)
+    }
+
+    /// The MEMCPY operation table, in execution order.
+    fn op_table(&self) -> Vec<PyOp> {
         let l = f64::from(self.0.n_layers);
-        op_table(&self.0)
+        memcpy::op_table(&self.0)
             .ops()
             .iter()
-            .map(|op| {
-                let d = PyDict::new(py);
-                d.set_item("name", op.name)?;
-                d.set_item(
-                    "pass",
-                    match op.pass {
-                        Pass::Forward => "forward",
-                        Pass::Backward => "backward",
-                        Pass::Optimizer => "optimizer",
-                    },
-                )?;
-                d.set_item("scope", if op.scope == Scope::PerLayer { "per_layer" } else { "per_step" })?;
-                d.set_item("read_bytes", op.read_bytes)?;
-                d.set_item("write_bytes", op.write_bytes)?;
-                d.set_item("bytes_per_step", op.bytes_per_step(l))?;
-                d.set_item("flops", op.flops)?;
-                d.set_item("flops_per_step", op.flops * op.multiplicity(l))?;
-                Ok(d)
+            .map(|op| PyOp {
+                name: op.name,
+                phase: match op.pass {
+                    Pass::Forward => "forward",
+                    Pass::Backward => "backward",
+                    Pass::Optimizer => "optimizer",
+                },
+                scope: if op.scope == Scope::PerLayer { "per_layer" } else { "per_step" },
+                read_bytes: op.read_bytes,
+                write_bytes: op.write_bytes,
+                bytes_per_step: op.bytes_per_step(l),
+                flops: op.flops,
+                flops_per_step: op.flops * op.multiplicity(l),
             })
             .collect()
+    }
+
+    /// Total parameters (count).
+    fn params(&self) -> f64 {
+        timescale_core::params::total_params(&self.0)
     }
 
     /// Training FLOPs of one step (Chinchilla App. F model FLOPs).
@@ -191,32 +215,37 @@ impl PyArchitecture {
 
     /// MEMCPY bytes of one step (the op table's sum).
     fn memcpy_bytes_per_step(&self) -> f64 {
-        timescale_core::memcpy::memcpy_bytes_per_step(&self.0)
+        memcpy::memcpy_bytes_per_step(&self.0)
     }
 
     /// The batch-independent part of MEMCPY (parameters, gradients, optimizer moments), bytes.
     fn memcpy_fixed_bytes_per_step(&self) -> f64 {
-        timescale_core::memcpy::memcpy_fixed_bytes_per_step(&self.0)
+        memcpy::memcpy_fixed_bytes_per_step(&self.0)
     }
 
     /// One pass over the materialized attention scores of every layer, bytes (0 for flash).
     fn attention_score_bytes_per_step(&self) -> f64 {
-        timescale_core::memcpy::attention_score_bytes_per_step(&self.0)
+        memcpy::attention_score_bytes_per_step(&self.0)
     }
 
     /// Hardware FLOPs of one step (the op table's sum; see the core's memcpy.rs).
     fn hardware_flops_per_step(&self) -> f64 {
-        hardware_flops_per_step(&self.0)
+        memcpy::hardware_flops_per_step(&self.0)
     }
 
     /// Kernels (op-table rows executed) per step.
     fn kernels_per_step(&self) -> f64 {
-        kernels_per_step(&self.0)
+        memcpy::kernels_per_step(&self.0)
+    }
+
+    /// Peak device memory of one training step on one chip (bytes).
+    fn memory_bytes(&self) -> f64 {
+        timescale_core::memory::memory_bytes(&self.0)
     }
 
     /// Sum over ops of max(FLOPs / flops_per_s, bytes / bytes_per_s), in seconds.
     fn per_op_roofline_s(&self, flops_per_s: f64, bytes_per_s: f64) -> f64 {
-        per_op_roofline_s(&self.0, flops_per_s, bytes_per_s)
+        memcpy::per_op_roofline_s(&self.0, flops_per_s, bytes_per_s)
     }
 
     fn __repr__(&self) -> String {

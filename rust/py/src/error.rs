@@ -1,23 +1,53 @@
-//! The one conversion from the core's error enum to the Python exception tree.
+//! The one conversion from the core's error enum to the Python exception tree (defined in
+//! `timescale_frontier/errors.py`, with structured `field`, `value` and `expected`).
 
-use pyo3::exceptions::{PyException, PyKeyboardInterrupt};
-use pyo3::{create_exception, PyErr};
+use pyo3::exceptions::PyKeyboardInterrupt;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use pyo3::{import_exception, PyErr};
 use timescale_core::Error;
 
-create_exception!(timescale_frontier, TimescaleError, PyException, "Base class of every error timescale-frontier raises.");
-create_exception!(timescale_frontier, InvalidInputError, TimescaleError, "A value outside its accepted range (names the field and the range).");
-create_exception!(timescale_frontier, EmptySpaceError, InvalidInputError, "A search-space axis has no values.");
-create_exception!(timescale_frontier, SpaceTooLargeError, InvalidInputError, "A search space larger than the search agrees to enumerate.");
-create_exception!(timescale_frontier, InfeasibleError, TimescaleError, "No configuration passes the feasibility checks; the message says why.");
+import_exception!(timescale_frontier.errors, InvalidInputError);
+import_exception!(timescale_frontier.errors, EmptySpaceError);
+import_exception!(timescale_frontier.errors, SpaceTooLargeError);
+import_exception!(timescale_frontier.errors, InfeasibleError);
 
 /// Core error -> Python exception (exhaustive: a new variant fails to compile until mapped).
 pub fn to_py(e: Error) -> PyErr {
-    let msg = e.to_string();
-    match e {
-        Error::InvalidValue { .. } => InvalidInputError::new_err(msg),
-        Error::EmptySpace { .. } => EmptySpaceError::new_err(msg),
-        Error::SpaceTooLarge { .. } => SpaceTooLargeError::new_err(msg),
-        Error::NoFeasibleConfig { .. } => InfeasibleError::new_err(msg),
-        Error::Interrupted => PyKeyboardInterrupt::new_err(msg),
+    let message = e.to_string();
+    Python::attach(|py| {
+        let kwargs = PyDict::new(py);
+        let ty = match &e {
+            Error::InvalidValue { field, value, expected } => {
+                let set = || -> PyResult<()> {
+                    kwargs.set_item("field", field)?;
+                    kwargs.set_item("value", value)?;
+                    kwargs.set_item("expected", expected)
+                };
+                if let Err(err) = set() {
+                    return err;
+                }
+                py.get_type::<InvalidInputError>()
+            }
+            Error::EmptySpace { .. } => py.get_type::<EmptySpaceError>(),
+            Error::SpaceTooLarge { .. } => py.get_type::<SpaceTooLargeError>(),
+            Error::NoFeasibleConfig { .. } => py.get_type::<InfeasibleError>(),
+            Error::Interrupted => return PyKeyboardInterrupt::new_err(message),
+        };
+        match ty.call((message,), Some(&kwargs)) {
+            Ok(obj) => PyErr::from_value(obj),
+            Err(err) => err,
+        }
+    })
+}
+
+/// `Result` of the core -> `PyResult`.
+pub trait IntoPy<T> {
+    fn py_err(self) -> PyResult<T>;
+}
+
+impl<T> IntoPy<T> for timescale_core::Result<T> {
+    fn py_err(self) -> PyResult<T> {
+        self.map_err(to_py)
     }
 }

@@ -1,61 +1,164 @@
-//! `Hardware` and `Law`: the numbers a search needs about the chip and the scaling law.
+//! `CoreHardware` (the core's `Hardware`, built from a hardware file's numbers), `Law`, and the
+//! core's registry of calibrated step-time models with their coefficient ranges.
+
+use std::collections::HashMap;
 
 use pyo3::prelude::*;
+use timescale_core::error::Range;
 use timescale_core::loss::{FitRange, ParamConvention, CHINCHILLA_FIT_RANGE, LAWS};
-use timescale_core::{Error, Law, StepTimeModel};
+use timescale_core::step_time::CALIBRATED_MODELS;
+use timescale_core::{Datasheet, Error, Hardware, Law, Network, Roofline, Topology};
 
 use crate::architecture::PyArchitecture;
-use crate::error::to_py;
-use timescale_core::flops::flops_per_step;
-use timescale_core::memcpy::memcpy_bytes_per_step;
+use crate::error::IntoPy;
 
-/// The chip as the core sees it: memory and step-time model. Built by `timescale_frontier.Hardware`
-/// from a hardware file.
+/// The chip as the core sees it. Built by `timescale_frontier.Hardware` from a hardware file; the
+/// keyword names are the file's keys, and every range is checked by the core.
 #[pyclass(module = "timescale_frontier._core", name = "CoreHardware", frozen)]
 #[derive(Clone)]
-pub struct PyHardware(pub timescale_core::Hardware);
+pub struct PyHardware(pub Hardware);
+
+/// Where a step's time goes, in seconds: moving bytes, computing, fixed overheads.
+#[pyclass(module = "timescale_frontier._core", name = "StepTimeParts", frozen, get_all)]
+#[derive(Clone)]
+pub struct PyStepTimeParts {
+    pub memory_s: f64,
+    pub compute_s: f64,
+    pub fixed_s: f64,
+}
+
+impl From<timescale_core::step_time::StepTimeParts> for PyStepTimeParts {
+    fn from(p: timescale_core::step_time::StepTimeParts) -> Self {
+        PyStepTimeParts { memory_s: p.memory_s, compute_s: p.compute_s, fixed_s: p.fixed_s }
+    }
+}
+
+/// An accepted interval of a figure: `[lo, hi]` in `unit`, and 0 too when `zero_ok`.
+#[pyclass(module = "timescale_frontier._core", name = "Range", frozen, get_all)]
+#[derive(Clone)]
+pub struct PyRange {
+    pub lo: f64,
+    pub hi: f64,
+    pub unit: &'static str,
+    pub zero_ok: bool,
+}
+
+impl From<Range> for PyRange {
+    fn from(r: Range) -> Self {
+        PyRange { lo: r.lo, hi: r.hi, unit: r.unit, zero_ok: r.zero_ok }
+    }
+}
+
+/// One coefficient of a calibrated model: its key, range and default (files may leave it out).
+#[pyclass(module = "timescale_frontier._core", name = "Coefficient", frozen, get_all)]
+#[derive(Clone)]
+pub struct PyCoefficient {
+    pub name: &'static str,
+    pub range: PyRange,
+    pub default: Option<f64>,
+}
+
+/// A calibrated step-time model a hardware file may name (the core's `CALIBRATED_MODELS`).
+#[pyclass(module = "timescale_frontier._core", name = "CalibratedModel", frozen, get_all)]
+#[derive(Clone)]
+pub struct PyCalibratedModel {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub coefficients: Vec<PyCoefficient>,
+}
+
+/// Every calibrated step-time model, in the core's order.
+#[pyfunction]
+pub fn calibrated_models() -> Vec<PyCalibratedModel> {
+    CALIBRATED_MODELS
+        .iter()
+        .map(|m| PyCalibratedModel {
+            name: m.name,
+            description: m.description,
+            coefficients: m
+                .coefficients
+                .iter()
+                .map(|c| PyCoefficient { name: c.name, range: c.range.into(), default: c.default })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The accepted range of every number of a hardware file, by key (`chip.hbm_bytes`, ...).
+#[pyfunction]
+pub fn hardware_ranges() -> HashMap<&'static str, PyRange> {
+    use timescale_core::hardware as h;
+    [
+        ("chip.peak_bf16_flops_per_s", h::PEAK_FLOPS),
+        ("chip.hbm_bytes", h::HBM_BYTES),
+        ("chip.hbm_bytes_per_s", h::HBM_BYTES_PER_S),
+        ("chip.usable_hbm_fraction", h::USABLE_FRACTION),
+        ("step_time.flops_efficiency", h::EFFICIENCY),
+        ("step_time.bandwidth_efficiency", h::EFFICIENCY),
+        ("step_time.overhead_s", h::OVERHEAD_S),
+        ("interconnect.link_bytes_per_s", h::LINK_BYTES_PER_S),
+        ("interconnect.links_per_chip", h::LINKS_PER_CHIP),
+        ("interconnect.max_chips", h::NETWORK_MAX_CHIPS),
+        ("price.usd_per_chip_hour", h::USD_PER_CHIP_HOUR),
+    ]
+    .into_iter()
+    .map(|(k, r)| (k, r.into()))
+    .collect()
+}
+
+fn required<T>(v: Option<T>, field: &str) -> PyResult<T> {
+    v.ok_or_else(|| crate::error::to_py(Error::invalid(field, "missing", "a value (the section has the other keys)")))
+}
 
 #[pymethods]
 impl PyHardware {
-    /// `model` is `"linear"` (t = s_per_memcpy_byte M + s_per_flop F + overhead_s) or
-    /// `"roofline_max"` (t = max(F / flops_per_s, M / memcpy_bytes_per_s) + overhead_s).
+    /// A chip with its datasheet roofline (`roofline` is `roofline_sum` or `roofline_max`); the
+    /// interconnect when `topology` is given (then its three figures too); the price if known.
     #[new]
-    #[pyo3(signature = (hbm_bytes, usable_hbm_fraction, model, *, s_per_memcpy_byte=0.0, s_per_flop=0.0,
-        overhead_s=0.0, flops_per_s=0.0, memcpy_bytes_per_s=0.0, s_per_kernel=0.0, s_per_fixed_byte=0.0,
-        s_per_token_byte=0.0, s_per_score_byte=0.0))]
+    #[pyo3(signature = (*, peak_bf16_flops_per_s, hbm_bytes, hbm_bytes_per_s, usable_hbm_fraction, roofline,
+        flops_efficiency, bandwidth_efficiency, overhead_s, topology=None, link_bytes_per_s=None,
+        links_per_chip=None, max_chips=None, usd_per_chip_hour=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        peak_bf16_flops_per_s: f64,
         hbm_bytes: f64,
+        hbm_bytes_per_s: f64,
         usable_hbm_fraction: f64,
-        model: &str,
-        s_per_memcpy_byte: f64,
-        s_per_flop: f64,
+        roofline: &str,
+        flops_efficiency: f64,
+        bandwidth_efficiency: f64,
         overhead_s: f64,
-        flops_per_s: f64,
-        memcpy_bytes_per_s: f64,
-        s_per_kernel: f64,
-        s_per_fixed_byte: f64,
-        s_per_token_byte: f64,
-        s_per_score_byte: f64,
+        topology: Option<&str>,
+        link_bytes_per_s: Option<f64>,
+        links_per_chip: Option<f64>,
+        max_chips: Option<u32>,
+        usd_per_chip_hour: Option<f64>,
     ) -> PyResult<Self> {
-        let step_time = match model {
-            "linear" => StepTimeModel::Linear { s_per_memcpy_byte, s_per_flop, overhead_s },
-            "roofline_max" => StepTimeModel::RooflineMax { flops_per_s, memcpy_bytes_per_s, overhead_s },
-            "per_op_roofline" => StepTimeModel::PerOpRoofline { flops_per_s, memcpy_bytes_per_s, s_per_kernel, overhead_s },
-            "split_linear" => {
-                StepTimeModel::SplitLinear { s_per_fixed_byte, s_per_token_byte, s_per_flop, s_per_score_byte, overhead_s }
-            }
-            _ => {
-                return Err(to_py(Error::invalid(
-                    "model",
-                    format!("'{model}'"),
-                    "'linear', 'split_linear', 'roofline_max' or 'per_op_roofline'",
-                )))
-            }
+        let datasheet = Datasheet {
+            peak_bf16_flops_per_s,
+            hbm_bytes_per_s,
+            roofline: Roofline::parse(roofline).py_err()?,
+            flops_efficiency,
+            bandwidth_efficiency,
+            overhead_s,
         };
-        let hw = timescale_core::Hardware { hbm_bytes, usable_hbm_fraction, step_time };
-        hw.validate().map_err(to_py)?;
-        Ok(PyHardware(hw))
+        let network = match topology {
+            None => None,
+            Some(t) => Some(Network {
+                topology: Topology::parse(t).py_err()?,
+                link_bytes_per_s: required(link_bytes_per_s, "interconnect.link_bytes_per_s")?,
+                links_per_chip: required(links_per_chip, "interconnect.links_per_chip")?,
+                max_chips: required(max_chips, "interconnect.max_chips")?,
+            }),
+        };
+        Hardware::from_datasheet(hbm_bytes, usable_hbm_fraction, datasheet, network, usd_per_chip_hour).py_err().map(PyHardware)
+    }
+
+    /// The same chip with a calibrated step-time model (`model` names one of
+    /// `calibrated_models()`; `coefficients` by key); `section` names the file section in errors.
+    #[pyo3(signature = (model, coefficients, section="calibration"))]
+    fn with_calibration(&self, model: &str, coefficients: HashMap<String, f64>, section: &str) -> PyResult<PyHardware> {
+        self.0.with_calibration(model, |k| coefficients.get(k).copied(), section).py_err().map(PyHardware)
     }
 
     #[getter]
@@ -63,26 +166,72 @@ impl PyHardware {
         self.0.hbm_bytes
     }
     #[getter]
+    fn usable_hbm_fraction(&self) -> f64 {
+        self.0.usable_hbm_fraction
+    }
+    #[getter]
     fn usable_hbm_bytes(&self) -> f64 {
         self.0.usable_hbm_bytes()
     }
-
-    /// Seconds per step for the given FLOPs and MEMCPY bytes (step-level models).
-    fn step_time_s(&self, flops: f64, memcpy_bytes: f64) -> f64 {
-        self.0.step_time.step_time_s(flops, memcpy_bytes)
+    #[getter]
+    fn peak_bf16_flops_per_s(&self) -> f64 {
+        self.0.datasheet.peak_bf16_flops_per_s
+    }
+    #[getter]
+    fn hbm_bytes_per_s(&self) -> f64 {
+        self.0.datasheet.hbm_bytes_per_s
+    }
+    /// The calibrated model's name, or `None` when the step time is the datasheet roofline.
+    #[getter]
+    fn calibrated_model(&self) -> Option<&'static str> {
+        self.0.calibrated.map(|m| m.name)
+    }
+    /// `roofline_sum` or `roofline_max` (the datasheet model).
+    #[getter]
+    fn roofline(&self) -> &'static str {
+        self.0.datasheet.roofline.name()
+    }
+    /// The step-time formula with its numbers.
+    #[getter]
+    fn step_time_formula(&self) -> String {
+        self.0.step_time_formula()
+    }
+    /// Bytes/s one chip sends in a ring collective (`None` without an interconnect).
+    #[getter]
+    fn collective_bytes_per_s(&self) -> Option<f64> {
+        self.0.interconnect().map(|ic| ic.collective_bytes_per_s)
+    }
+    /// Most chips the interconnect joins (1 without one).
+    #[getter]
+    fn max_chips(&self) -> u32 {
+        self.0.max_chips()
+    }
+    #[getter]
+    fn topology(&self) -> Option<&'static str> {
+        self.0.network.map(|n| n.topology.name())
+    }
+    #[getter]
+    fn usd_per_chip_hour(&self) -> Option<f64> {
+        self.0.usd_per_chip_hour
     }
 
-    /// Where the step time of `arch` goes: {"memory_s", "compute_s", "fixed_s"} in seconds.
-    fn step_time_parts(&self, arch: &PyArchitecture) -> (f64, f64, f64) {
-        let a = &arch.0;
-        let p = self.0.step_time.parts(a, flops_per_step(a), memcpy_bytes_per_step(a));
-        (p.memory_s, p.compute_s, p.fixed_s)
+    /// Raises `InvalidInputError` unless `chips` chips of this hardware can train together.
+    fn check_chips(&self, chips: u32) -> PyResult<()> {
+        self.0.check_chips(chips).py_err()
     }
 
-    /// Seconds per step of `arch` (every model, per-op ones included).
+    /// Seconds per step of `arch` on one chip (every model kind).
     fn step_time_for(&self, arch: &PyArchitecture) -> f64 {
         let a = &arch.0;
-        self.0.step_time.step_time_for(a, flops_per_step(a), memcpy_bytes_per_step(a))
+        let (f, m) = (timescale_core::flops::flops_per_step(a), timescale_core::memcpy::memcpy_bytes_per_step(a));
+        self.0.step_time.step_time_for(a, f, m)
+    }
+
+    /// Where the one-chip step time of `arch` goes.
+    fn step_time_parts(&self, arch: &PyArchitecture) -> PyStepTimeParts {
+        let a = &arch.0;
+        let (f, m) = (timescale_core::flops::flops_per_step(a), timescale_core::memcpy::memcpy_bytes_per_step(a));
+        self.0.step_time.parts(a, f, m).into()
     }
 }
 
@@ -111,29 +260,18 @@ impl PyLaw {
         fit_params: Option<(f64, f64)>,
         fit_tokens: Option<(f64, f64)>,
     ) -> PyResult<Self> {
-        let params = match params {
-            "total" => ParamConvention::Total,
-            "non_embedding" => ParamConvention::NonEmbedding,
-            _ => return Err(to_py(Error::invalid("params", format!("'{params}'"), "'total' or 'non_embedding'"))),
-        };
-        let law = Law { e, a, b, alpha, beta, params };
-        law.validate().map_err(to_py)?;
-        let fit = FitRange {
-            params: fit_params.unwrap_or(UNKNOWN_RANGE.params),
-            tokens: fit_tokens.unwrap_or(UNKNOWN_RANGE.tokens),
-        };
-        for (field, (lo, hi)) in [("fit_params", fit.params), ("fit_tokens", fit.tokens)] {
-            if lo.is_nan() || hi.is_nan() || lo < 0.0 || lo > hi {
-                return Err(to_py(Error::invalid(field, format!("({lo}, {hi})"), "(lo, hi) with 0 <= lo <= hi")));
-            }
-        }
+        let law = Law { e, a, b, alpha, beta, params: ParamConvention::parse(params).py_err()? };
+        law.validate().py_err()?;
+        let fit =
+            FitRange { params: fit_params.unwrap_or(UNKNOWN_RANGE.params), tokens: fit_tokens.unwrap_or(UNKNOWN_RANGE.tokens) };
+        fit.validate().py_err()?;
         Ok(PyLaw(law, fit))
     }
 
     /// A built-in law by name (`hoffmann`, `besiroglu`).
     #[staticmethod]
     fn builtin(name: &str) -> PyResult<Self> {
-        Law::by_name(name).map(|l| PyLaw(l, CHINCHILLA_FIT_RANGE)).map_err(to_py)
+        Law::by_name(name).map(|l| PyLaw(l, CHINCHILLA_FIT_RANGE)).py_err()
     }
 
     /// Names of the built-in laws.
@@ -166,7 +304,6 @@ impl PyLaw {
     fn params(&self) -> &'static str {
         self.0.params.name()
     }
-
     /// (lo, hi) parameters of the data the law was fitted on.
     #[getter]
     fn fit_params(&self) -> (f64, f64) {

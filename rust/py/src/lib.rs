@@ -1,33 +1,49 @@
-//! `timescale_frontier._core`: the module surface. Bindings only; every formula is in
-//! `timescale-core`. Files mirror the core's concepts.
+//! `timescale_frontier._core`: the module surface. Bindings only (convert, release the GIL, call
+//! the core, wrap); every formula, default and range check is in `timescale-core`. Files mirror
+//! the core's concepts.
 
 use pyo3::prelude::*;
 
 mod architecture;
+mod budget;
 mod error;
+mod evaluate;
 mod hardware;
 mod law_fit;
-mod metrics;
+mod predict;
 mod search;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let py = m.py();
     m.add_class::<architecture::PyArchitecture>()?;
+    m.add_class::<architecture::PyOp>()?;
     m.add_class::<hardware::PyHardware>()?;
+    m.add_class::<hardware::PyStepTimeParts>()?;
+    m.add_class::<hardware::PyRange>()?;
+    m.add_class::<hardware::PyCoefficient>()?;
+    m.add_class::<hardware::PyCalibratedModel>()?;
     m.add_class::<hardware::PyLaw>()?;
+    m.add_class::<budget::PyBudget>()?;
+    m.add_class::<budget::PyResolvedBudget>()?;
+    m.add_class::<predict::PyShardedStep>()?;
+    m.add_class::<predict::PyShardingOption>()?;
+    m.add_class::<predict::PyChipCount>()?;
+    m.add_class::<predict::PyPrediction>()?;
+    m.add_class::<evaluate::PyMetricColumns>()?;
     m.add_class::<search::PySearchSpace>()?;
-    m.add_function(wrap_pyfunction!(metrics::predict, m)?)?;
-    m.add_function(wrap_pyfunction!(metrics::evaluate, m)?)?;
-    m.add_function(wrap_pyfunction!(metrics::budget_s_from_usd, m)?)?;
-    m.add_function(wrap_pyfunction!(metrics::collective_bytes_per_s, m)?)?;
+    m.add_class::<search::PyRejections>()?;
+    m.add_class::<search::PyCandidate>()?;
+    m.add_class::<search::PyCandidates>()?;
+    m.add_class::<search::PyChipCountOutcome>()?;
+    m.add_class::<search::PySearchOutcome>()?;
+    m.add_class::<law_fit::PyInterval>()?;
+    m.add_class::<law_fit::PyLawFit>()?;
+    m.add_function(wrap_pyfunction!(hardware::calibrated_models, m)?)?;
+    m.add_function(wrap_pyfunction!(hardware::hardware_ranges, m)?)?;
+    m.add_function(wrap_pyfunction!(predict::predict, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate::evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(search::search, m)?)?;
     m.add_function(wrap_pyfunction!(law_fit::fit_law, m)?)?;
-    m.add("TimescaleError", py.get_type::<error::TimescaleError>())?;
-    m.add("InvalidInputError", py.get_type::<error::InvalidInputError>())?;
-    m.add("EmptySpaceError", py.get_type::<error::EmptySpaceError>())?;
-    m.add("SpaceTooLargeError", py.get_type::<error::SpaceTooLargeError>())?;
-    m.add("InfeasibleError", py.get_type::<error::InfeasibleError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,16 +1,19 @@
-//! `SearchSpace` and `search`: the chunked, interruptible, GIL-free frontier search.
+//! `SearchSpace` and `search`: the core's search plan (one search per chip count) run in GIL-free
+//! chunks that report progress and honour Ctrl-C, answered with typed objects.
 
-use numpy::IntoPyArray;
+use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use timescale_core::pareto::Candidate;
-use timescale_core::search::{finish, search_range, Guards, Partial, SearchParams};
-use timescale_core::{Attention, Mlp, Precision, SearchSpace};
+use timescale_core::search::{
+    rows, search_range, Guards, Partial, Rejections, Row, SearchOutcome, SearchParams, SearchPlan, SearchRequest,
+};
+use timescale_core::{Attention, Chips, Error, Mlp, Precision, SearchSpace};
 
 use crate::architecture::PyArchitecture;
-use crate::error::to_py;
+use crate::budget::{PyBudget, PyChips, PyResolvedBudget};
+use crate::error::{to_py, IntoPy};
 use crate::hardware::{PyHardware, PyLaw};
-use crate::metrics::{interconnect_for, metric_columns, single_chip_step};
+use crate::predict::PyShardedStep;
 
 /// Configurations per GIL-free call: small enough that Ctrl-C and progress are checked several
 /// times a second, large enough that the per-call overhead is invisible.
@@ -22,7 +25,7 @@ const CALL_CHUNK: u64 = 1 << 21;
 pub struct PySearchSpace(pub SearchSpace);
 
 fn parse_all<T>(names: Vec<String>, parse: fn(&str) -> timescale_core::Result<T>) -> PyResult<Vec<T>> {
-    names.iter().map(|s| parse(s).map_err(to_py)).collect()
+    names.iter().map(|s| parse(s).py_err()).collect()
 }
 
 #[pymethods]
@@ -31,64 +34,48 @@ impl PySearchSpace {
     #[new]
     #[pyo3(signature = (*, d_model=None, n_layers=None, head_dim=None, kv_group=None, mlp=None, ffn_mult=None,
         attention=None, tied_embeddings=None, vocab_size=None, seq_len=None, batch_size=None,
-        param_bytes=4.0, activation_bytes=2.0, optimizer_bytes=4.0))]
+        param_bytes=None, activation_bytes=None, optimizer_bytes=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        d_model: Option<Vec<u32>>,
-        n_layers: Option<Vec<u32>>,
-        head_dim: Option<Vec<u32>>,
-        kv_group: Option<Vec<u32>>,
+        d_model: Option<Vec<i64>>,
+        n_layers: Option<Vec<i64>>,
+        head_dim: Option<Vec<i64>>,
+        kv_group: Option<Vec<i64>>,
         mlp: Option<Vec<String>>,
         ffn_mult: Option<Vec<f64>>,
         attention: Option<Vec<String>>,
         tied_embeddings: Option<Vec<bool>>,
-        vocab_size: Option<Vec<u32>>,
-        seq_len: Option<Vec<u32>>,
-        batch_size: Option<Vec<u32>>,
-        param_bytes: f64,
-        activation_bytes: f64,
-        optimizer_bytes: f64,
+        vocab_size: Option<Vec<i64>>,
+        seq_len: Option<Vec<i64>>,
+        batch_size: Option<Vec<i64>>,
+        param_bytes: Option<f64>,
+        activation_bytes: Option<f64>,
+        optimizer_bytes: Option<f64>,
     ) -> PyResult<Self> {
         let d = SearchSpace::default();
-        let s = SearchSpace {
-            d_model: d_model.unwrap_or(d.d_model),
-            n_layers: n_layers.unwrap_or(d.n_layers),
-            head_dim: head_dim.unwrap_or(d.head_dim),
-            kv_group: kv_group.unwrap_or(d.kv_group),
-            mlp: match mlp {
-                Some(v) => parse_all(v, Mlp::parse)?,
-                None => d.mlp,
-            },
-            ffn_mult: ffn_mult.unwrap_or(d.ffn_mult),
-            attention: match attention {
-                Some(v) => parse_all(v, Attention::parse)?,
-                None => d.attention,
-            },
-            tied_embeddings: tied_embeddings.unwrap_or(d.tied_embeddings),
-            vocab_size: vocab_size.unwrap_or(d.vocab_size),
-            seq_len: seq_len.unwrap_or(d.seq_len),
-            batch_size: batch_size.unwrap_or(d.batch_size),
-            precision: Precision { param_bytes, activation_bytes, optimizer_bytes },
+        let p = Precision::default();
+        let int = |field: &str, given: Option<Vec<i64>>, default: Vec<u32>| -> PyResult<Vec<u32>> {
+            given.map_or(Ok(default), |v| SearchSpace::int_axis(field, &v).py_err())
         };
-        s.validate().map_err(to_py)?;
-        // Precision is shared by every configuration: validate it once on any member.
-        timescale_core::Architecture {
-            d_model: 1,
-            n_layers: 1,
-            n_heads: 1,
-            n_kv_heads: 1,
-            head_dim: 1,
-            d_ff: 1,
-            mlp: Mlp::Gelu,
-            attention: Attention::Flash,
-            tied_embeddings: false,
-            seq_len: 1,
-            batch_size: 1,
-            vocab_size: 1,
-            precision: s.precision,
-        }
-        .validate()
-        .map_err(to_py)?;
+        let s = SearchSpace {
+            d_model: int("d_model", d_model, d.d_model)?,
+            n_layers: int("n_layers", n_layers, d.n_layers)?,
+            head_dim: int("head_dim", head_dim, d.head_dim)?,
+            kv_group: int("kv_group", kv_group, d.kv_group)?,
+            mlp: mlp.map_or(Ok(d.mlp), |v| parse_all(v, Mlp::parse))?,
+            ffn_mult: ffn_mult.unwrap_or(d.ffn_mult),
+            attention: attention.map_or(Ok(d.attention), |v| parse_all(v, Attention::parse))?,
+            tied_embeddings: tied_embeddings.unwrap_or(d.tied_embeddings),
+            vocab_size: int("vocab_size", vocab_size, d.vocab_size)?,
+            seq_len: int("seq_len", seq_len, d.seq_len)?,
+            batch_size: int("batch_size", batch_size, d.batch_size)?,
+            precision: Precision {
+                param_bytes: param_bytes.unwrap_or(p.param_bytes),
+                activation_bytes: activation_bytes.unwrap_or(p.activation_bytes),
+                optimizer_bytes: optimizer_bytes.unwrap_or(p.optimizer_bytes),
+            },
+        };
+        s.validate().py_err()?;
         Ok(PySearchSpace(s))
     }
 
@@ -119,121 +106,244 @@ impl PySearchSpace {
     /// The configuration at `index` in enumeration order; `None` when malformed.
     fn config_at(&self, index: u64) -> PyResult<Option<PyArchitecture>> {
         if index >= self.size() {
-            return Err(to_py(timescale_core::Error::invalid("index", index, &format!("below the space size {}", self.size()))));
+            return Err(to_py(Error::invalid("index", index, &format!("below the space size {}", self.size()))));
         }
         Ok(self.0.config_at(index).map(PyArchitecture))
     }
 }
 
-/// Columns (architecture fields and every metric) for a list of candidates.
-fn candidate_columns<'py>(
-    py: Python<'py>,
-    space: &SearchSpace,
-    params: &SearchParams,
-    cands: &[Candidate],
-) -> PyResult<Bound<'py, PyDict>> {
-    let archs: Vec<_> = cands.iter().map(|c| space.config_at(c.index).expect("feasible configs are well-formed")).collect();
-    let evaluated: Vec<_> = archs
-        .iter()
-        .map(|a| match params.evaluate_with_sharding(a) {
-            (m, Some(st)) => (m, Some(st)),
-            (m, None) => (m, single_chip_step(a, &params.hardware)),
-        })
-        .collect();
-    let metrics: Vec<_> = evaluated.iter().map(|(m, _)| *m).collect();
-    let steps: Vec<_> = evaluated.iter().map(|(_, st)| st.expect("feasible configs have a step")).collect();
-    let out = PyDict::new(py);
-    out.set_item("sharding", steps.iter().map(|st| st.sharding.name()).collect::<Vec<String>>())?;
-    out.set_item("dp", steps.iter().map(|st| i64::from(st.sharding.dp)).collect::<Vec<i64>>().into_pyarray(py))?;
-    out.set_item("tp", steps.iter().map(|st| i64::from(st.sharding.tp)).collect::<Vec<i64>>().into_pyarray(py))?;
-    out.set_item("compute_s", steps.iter().map(|st| st.compute_s).collect::<Vec<f64>>().into_pyarray(py))?;
-    out.set_item("dp_comm_s", steps.iter().map(|st| st.dp_comm_s).collect::<Vec<f64>>().into_pyarray(py))?;
-    out.set_item("tp_comm_s", steps.iter().map(|st| st.tp_comm_s).collect::<Vec<f64>>().into_pyarray(py))?;
-    out.set_item("bound", steps.iter().map(|st| st.bound.name()).collect::<Vec<&str>>())?;
-    let int = |f: fn(&timescale_core::Architecture) -> u32| archs.iter().map(|a| i64::from(f(a))).collect::<Vec<i64>>();
-    out.set_item("index", cands.iter().map(|c| c.index).collect::<Vec<u64>>().into_pyarray(py))?;
-    out.set_item("d_model", int(|a| a.d_model).into_pyarray(py))?;
-    out.set_item("n_layers", int(|a| a.n_layers).into_pyarray(py))?;
-    out.set_item("n_heads", int(|a| a.n_heads).into_pyarray(py))?;
-    out.set_item("n_kv_heads", int(|a| a.n_kv_heads).into_pyarray(py))?;
-    out.set_item("head_dim", int(|a| a.head_dim).into_pyarray(py))?;
-    out.set_item("d_ff", int(|a| a.d_ff).into_pyarray(py))?;
-    out.set_item("mlp", archs.iter().map(|a| a.mlp.name()).collect::<Vec<_>>())?;
-    out.set_item("attention", archs.iter().map(|a| a.attention.name()).collect::<Vec<_>>())?;
-    out.set_item("tied_embeddings", archs.iter().map(|a| a.tied_embeddings).collect::<Vec<bool>>().into_pyarray(py))?;
-    out.set_item("seq_len", int(|a| a.seq_len).into_pyarray(py))?;
-    out.set_item("batch_size", int(|a| a.batch_size).into_pyarray(py))?;
-    out.set_item("vocab_size", int(|a| a.vocab_size).into_pyarray(py))?;
-    out.set_item("tokens_per_step", archs.iter().map(|a| a.tokens_per_step()).collect::<Vec<f64>>().into_pyarray(py))?;
-    metric_columns(py, &out, &metrics)?;
-    Ok(out)
+/// Configurations dropped by a search, by reason.
+#[pyclass(module = "timescale_frontier._core", name = "Rejections", frozen, get_all)]
+#[derive(Clone)]
+pub struct PyRejections {
+    /// head_dim does not divide d_model, or kv_group the head count.
+    pub malformed: u64,
+    /// d_model / n_layers outside the guard.
+    pub aspect_ratio: u64,
+    /// Needs more than the usable memory (per chip).
+    pub memory: u64,
+    /// Not one step fits in the budget.
+    pub budget: u64,
+    /// Tokens per step above the cap (or the critical batch).
+    pub batch_cap: u64,
+    /// No sharding over the chips divides the configuration.
+    pub unshardable: u64,
 }
 
-/// Searches `space` for the configuration with the lowest predicted loss after `budget_s` seconds.
-/// Runs without the GIL in chunks; between chunks calls `progress(done, total)` (if given) and
-/// honours Ctrl-C (`KeyboardInterrupt`). Returns a dict: `evaluated`, `feasible`, `rejected`
-/// (counts by reason), and column dicts `best`, `top`, `pareto`.
+impl From<&Rejections> for PyRejections {
+    fn from(r: &Rejections) -> Self {
+        PyRejections {
+            malformed: r.malformed,
+            aspect_ratio: r.aspect_ratio,
+            memory: r.memory,
+            budget: r.budget,
+            batch_cap: r.batch_cap,
+            unshardable: r.unshardable,
+        }
+    }
+}
+
+/// One configuration of a search's answer: its architecture, every metric and its step.
+#[pyclass(module = "timescale_frontier._core", name = "Candidate", frozen, get_all)]
+#[derive(Clone)]
+pub struct PyCandidate {
+    /// Position in the search space's enumeration order.
+    pub index: u64,
+    pub architecture: PyArchitecture,
+    pub params: f64,
+    pub non_embedding_params: f64,
+    pub flops_per_step: f64,
+    pub memcpy_bytes_per_step: f64,
+    pub memory_bytes: f64,
+    pub step_time_s: f64,
+    pub steps: f64,
+    pub tokens: f64,
+    pub tokens_per_step: f64,
+    pub effective_tokens: f64,
+    pub loss: f64,
+    pub step: PyShardedStep,
+}
+
+impl From<&Row> for PyCandidate {
+    fn from(r: &Row) -> Self {
+        let m = &r.metrics;
+        PyCandidate {
+            index: r.index,
+            architecture: PyArchitecture(r.arch),
+            params: m.params,
+            non_embedding_params: m.non_embedding_params,
+            flops_per_step: m.flops_per_step,
+            memcpy_bytes_per_step: m.memcpy_bytes_per_step,
+            memory_bytes: m.memory_bytes,
+            step_time_s: m.step_time_s,
+            steps: m.steps,
+            tokens: m.tokens,
+            tokens_per_step: r.arch.tokens_per_step(),
+            effective_tokens: m.effective_tokens,
+            loss: m.loss,
+            step: (&r.step).into(),
+        }
+    }
+}
+
+/// A list of candidates with numpy columns of their numbers (`loss()`, `params()`, ...).
+#[pyclass(module = "timescale_frontier._core", name = "Candidates", frozen, sequence)]
+pub struct PyCandidates {
+    rows: Vec<PyCandidate>,
+}
+
+impl PyCandidates {
+    fn column<'py>(&self, py: Python<'py>, f: fn(&PyCandidate) -> f64) -> Bound<'py, PyArray1<f64>> {
+        self.rows.iter().map(f).collect::<Vec<f64>>().into_pyarray(py)
+    }
+}
+
+#[pymethods]
+impl PyCandidates {
+    fn __len__(&self) -> usize {
+        self.rows.len()
+    }
+    fn __getitem__(&self, i: isize) -> PyResult<PyCandidate> {
+        let n = self.rows.len() as isize;
+        let j = if i < 0 { i + n } else { i };
+        usize::try_from(j)
+            .ok()
+            .and_then(|j| self.rows.get(j))
+            .cloned()
+            .ok_or_else(|| pyo3::exceptions::PyIndexError::new_err(format!("candidate {i} of {n}")))
+    }
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyIterator>> {
+        pyo3::types::PyList::new(py, self.rows.iter().cloned())?.as_any().try_iter()
+    }
+    /// Predicted losses (nats/token).
+    fn loss<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        self.column(py, |c| c.loss)
+    }
+    /// Total parameters.
+    fn params<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        self.column(py, |c| c.params)
+    }
+    /// Seconds per step.
+    fn step_time_s<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        self.column(py, |c| c.step_time_s)
+    }
+    /// Tokens trained in the budget.
+    fn tokens<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        self.column(py, |c| c.tokens)
+    }
+}
+
+/// One chip count's search: its budget, and its best configuration or why there is none.
+#[pyclass(module = "timescale_frontier._core", name = "ChipCountOutcome", frozen, get_all)]
+#[derive(Clone)]
+pub struct PyChipCountOutcome {
+    pub chips: u32,
+    pub budget: PyResolvedBudget,
+    pub best: Option<PyCandidate>,
+    /// Why nothing was feasible on this count (`None` when something was).
+    pub infeasible: Option<String>,
+}
+
+/// The answer of a search: the chosen chip count's best, top K and Pareto set, and every count.
+#[pyclass(module = "timescale_frontier._core", name = "SearchOutcome", frozen, get_all)]
+pub struct PySearchOutcome {
+    pub chips: u32,
+    pub budget: PyResolvedBudget,
+    /// Configurations evaluated over every chip count.
+    pub evaluated: u64,
+    /// Feasible configurations on the chosen count.
+    pub feasible: u64,
+    pub rejected: PyRejections,
+    pub best: PyCandidate,
+    /// By increasing loss.
+    pub top: Py<PyCandidates>,
+    /// By increasing parameters (so decreasing loss).
+    pub pareto: Py<PyCandidates>,
+    /// Every chip count searched (one entry for a single count).
+    pub chip_counts: Vec<PyChipCountOutcome>,
+}
+
+fn candidates(space: &SearchSpace, params: &SearchParams, cands: &[timescale_core::pareto::Candidate]) -> Vec<PyCandidate> {
+    rows(space, params, cands).iter().map(Into::into).collect()
+}
+
+/// Searches `space` for the configuration with the lowest predicted loss when `budget` runs out on
+/// `chips` chips of `hardware` (an int, a list to choose from, or "auto"). Runs without the GIL in
+/// chunks; between chunks calls `progress(done, total)` (if given) and honours Ctrl-C.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (space, hardware, budget_s, law, *, top_k=10, aspect_ratio_min=20.0, aspect_ratio_max=200.0,
-    max_tokens_per_step=None, unique_tokens=None, chips=1, collective_bytes_per_s=None, progress=None))]
+#[pyo3(signature = (space, hardware, budget, law, *, chips=None, top_k=10,
+    aspect_ratio_min=20.0, aspect_ratio_max=200.0, max_tokens_per_step=None, unique_tokens=None, progress=None))]
 pub fn search<'py>(
     py: Python<'py>,
     space: &PySearchSpace,
     hardware: &PyHardware,
-    budget_s: f64,
+    budget: &PyBudget,
     law: &PyLaw,
+    chips: Option<PyChips>,
     top_k: usize,
     aspect_ratio_min: f64,
     aspect_ratio_max: f64,
     max_tokens_per_step: Option<f64>,
     unique_tokens: Option<f64>,
-    chips: u32,
-    collective_bytes_per_s: Option<f64>,
     progress: Option<Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let interconnect = interconnect_for(chips, collective_bytes_per_s)?;
-    let params = SearchParams {
+) -> PyResult<PySearchOutcome> {
+    let req = SearchRequest {
         hardware: hardware.0,
-        budget_s,
+        budget: budget.core(),
+        chips: chips.map_or_else(Chips::default, |c| c.0),
         law: law.0,
         guards: Guards { aspect_ratio_min, aspect_ratio_max, max_tokens_per_step },
         top_k,
         unique_tokens,
-        chips,
-        interconnect,
     };
-    params.validate().map_err(to_py)?;
     let s = &space.0;
-    let size = s.validate().map_err(to_py)?;
-    let mut acc = Partial::empty();
-    let mut start = 0;
-    // Many chips evaluate every sharding of every configuration: smaller calls keep Ctrl-C prompt.
-    let call_chunk = if chips > 1 { CALL_CHUNK / 16 } else { CALL_CHUNK };
-    while start < size {
-        let end = (start + call_chunk).min(size);
-        let part = py.detach(|| search_range(s, &params, start, end));
-        acc = acc.merge(part, top_k);
-        start = end;
-        py.check_signals()?;
-        if let Some(cb) = &progress {
-            cb.call1((start, size))?;
+    let plan = SearchPlan::new(s, &req).py_err()?;
+    let total = plan.total();
+    let mut partials = Vec::with_capacity(plan.runs.len());
+    let mut done = 0;
+    for (params, _) in &plan.runs {
+        let mut acc = Partial::empty();
+        let mut start = 0;
+        // Many chips evaluate every sharding of every configuration: smaller calls keep Ctrl-C prompt.
+        let call_chunk = if params.chips > 1 { CALL_CHUNK / 16 } else { CALL_CHUNK };
+        while start < plan.space_size {
+            let end = (start + call_chunk).min(plan.space_size);
+            let part = py.detach(|| search_range(s, params, start, end));
+            acc = acc.merge(part, top_k);
+            done += end - start;
+            start = end;
+            py.check_signals()?;
+            if let Some(cb) = &progress {
+                cb.call1((done, total))?;
+            }
         }
+        partials.push(acc);
     }
-    let out = finish(acc, &params).map_err(to_py)?;
-    let d = PyDict::new(py);
-    d.set_item("evaluated", out.evaluated)?;
-    d.set_item("feasible", out.feasible)?;
-    let r = PyDict::new(py);
-    r.set_item("malformed", out.rejected.malformed)?;
-    r.set_item("aspect_ratio", out.rejected.aspect_ratio)?;
-    r.set_item("memory", out.rejected.memory)?;
-    r.set_item("budget", out.rejected.budget)?;
-    r.set_item("batch_cap", out.rejected.batch_cap)?;
-    r.set_item("unshardable", out.rejected.unshardable)?;
-    d.set_item("rejected", r)?;
-    d.set_item("best", candidate_columns(py, s, &params, std::slice::from_ref(&out.best))?)?;
-    d.set_item("top", candidate_columns(py, s, &params, &out.top)?)?;
-    d.set_item("pareto", candidate_columns(py, s, &params, &out.pareto)?)?;
-    Ok(d)
+    let out = plan.finish(partials).py_err()?;
+    let (params, budget) = &plan.runs[out.chosen];
+    let best: &SearchOutcome = out.best();
+    let chip_counts = plan
+        .runs
+        .iter()
+        .zip(&out.counts)
+        .map(|((p, b), c)| PyChipCountOutcome {
+            chips: b.chips,
+            budget: (*b).into(),
+            best: c.outcome.as_ref().ok().and_then(|o| candidates(s, p, std::slice::from_ref(&o.best)).pop()),
+            infeasible: c.outcome.as_ref().err().map(ToString::to_string),
+        })
+        .collect();
+    let top = candidates(s, params, &best.top);
+    Ok(PySearchOutcome {
+        chips: params.chips,
+        budget: (*budget).into(),
+        evaluated: done,
+        feasible: best.feasible,
+        rejected: (&best.rejected).into(),
+        best: top[0].clone(),
+        top: Py::new(py, PyCandidates { rows: top })?,
+        pareto: Py::new(py, PyCandidates { rows: candidates(s, params, &best.pareto) })?,
+        chip_counts,
+    })
 }

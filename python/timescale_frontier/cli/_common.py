@@ -1,0 +1,143 @@
+"""What every command shares: error handling (one line on stderr, exit 2 for bad input, 1 when
+nothing is feasible), the budget and chip-count flags, the progress bar, writing the output."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from timescale_frontier._files import write_atomic
+from timescale_frontier.budget import Budget
+from timescale_frontier.errors import InvalidInputError, TimescaleError
+from timescale_frontier.predict import Chips
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(f: F) -> F:
+    """Turns the exception tree into one-line messages and exit codes (2 bad input, 1 runtime)."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = kwargs.get("debug", False)
+        try:
+            return f(*args, **kwargs)
+        except InvalidInputError as e:
+            if debug:
+                raise
+            _fail(str(e), 2)
+        except TimescaleError as e:
+            if debug:
+                raise
+            _fail(str(e), 1)
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except OSError as e:
+            if debug:
+                raise
+            _fail(f"{getattr(e, 'filename', '') or ''}: {e.strerror or e}".lstrip(": "), 1)
+        except Exception as e:  # noqa: BLE001 - a bug: still one line, the traceback behind --debug
+            if debug:
+                raise
+            _fail(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)", 1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def budget_options(f: F) -> F:
+    """--hours, --budget-usd, --usd-per-chip-hour: parsed here, checked by the core's Budget."""
+    for opt in reversed(
+        [
+            click.option("--hours", type=float, default=None, help="Wall-clock training budget in hours."),
+            click.option(
+                "--budget-usd",
+                type=float,
+                default=None,
+                help="Money budget in USD (with or instead of --hours; the smaller wins).",
+            ),
+            click.option(
+                "--usd-per-chip-hour",
+                type=float,
+                default=None,
+                help="Price override (default: the hardware file's [price]).",
+            ),
+        ]
+    ):
+        f = opt(f)
+    return f
+
+
+def budget_of(hours: float | None, budget_usd: float | None, usd_per_chip_hour: float | None) -> Budget:
+    return Budget(hours, usd=budget_usd, usd_per_chip_hour=usd_per_chip_hour)
+
+
+def parse_chips(value: str) -> Chips:
+    """``N``, ``N,M,...`` or ``auto`` (the syntax; the core checks the counts)."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        return "auto"
+    try:
+        counts = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InvalidInputError(
+            f"--chips = {value!r} is invalid: expected a whole number, a list like 1,2,4,8, or auto"
+        ) from None
+    return counts[0] if len(counts) == 1 else counts
+
+
+def progress_bar(quiet: bool, label: str = "searching") -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+    """A progress bar on stderr (with configs/s) for work that runs past about a second; none when
+    stderr is not a terminal or --quiet is given."""
+    if quiet or not sys.stderr.isatty():
+        return None, lambda: None
+    t0 = time.perf_counter()
+    bars: list[Any] = []  # the bar, once shown
+    shown = [0]
+
+    def update(done: int, total: int) -> None:
+        elapsed = time.perf_counter() - t0
+        if not bars:
+            if elapsed < 1.0:
+                return
+            bars.append(click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True, show_eta=True))
+            bars[0].__enter__()
+        bars[0].label = f"{label} ({done / max(elapsed, 1e-9) / 1e6:.3g} M configs/s)"
+        bars[0].update(done - shown[0])
+        shown[0] = done
+
+    def close() -> None:
+        if bars:
+            bars[0].__exit__(None, None, None)
+
+    return update, close
+
+
+def emit(text: str, output: str | None) -> None:
+    """Writes ``text`` to ``output`` atomically, or to stdout."""
+    if output:
+        write_atomic(output, text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+def min_max(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, float]:
+    """``MIN:MAX`` as two numbers (the syntax; the core checks the values)."""
+    try:
+        lo, hi = (float(x) for x in value.split(":"))
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is invalid: expected MIN:MAX, e.g. 20:200") from None
+    return lo, hi

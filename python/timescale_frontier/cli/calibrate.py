@@ -1,0 +1,128 @@
+"""``timescale calibrate`` (measure, or ``--refit`` from saved measurements) and ``timescale
+validate`` (score every step-time model on measured steps). Only live measurement needs JAX."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from timescale_frontier import render
+from timescale_frontier.calibrate.records import load_measurements, refit, validate
+from timescale_frontier.cli._common import handle_errors, min_max
+from timescale_frontier.errors import InvalidInputError
+from timescale_frontier.hardware import Hardware
+
+
+@click.command(name="calibrate")
+@click.option("--hardware", "-H", required=True, help="Hardware file to calibrate: a path or a shipped name.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the calibrated file here instead of replacing the input.",
+)
+@click.option(
+    "--time-budget-s",
+    type=click.FloatRange(min=1),
+    default=100.0,
+    show_default=True,
+    help="Stop measuring after this many seconds.",
+)
+@click.option(
+    "--n-fit", type=click.IntRange(4, 500), default=12, show_default=True, help="Architectures measured for the fit."
+)
+@click.option(
+    "--n-validate",
+    type=click.IntRange(0, 500),
+    default=6,
+    show_default=True,
+    help="Architectures held out for validation.",
+)
+@click.option(
+    "--measurements",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="JSONL file to stream every measurement to (appended).",
+)
+@click.option(
+    "--step-range-s",
+    default="0.0005:0.06",
+    show_default=True,
+    callback=min_max,
+    help="Predicted step times (by the file's current model) of the designed architectures, MIN:MAX"
+    " seconds: calibrate in the regime you will search.",
+)
+@click.option(
+    "--refit",
+    "refit_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Do not measure: fit and write from a JSONL file an earlier calibration streamed (--measurements).",
+)
+@click.option("--force", is_flag=True, help="Write coefficients even if JAX's device differs from the file's device.")
+@click.option("--quiet", "-q", is_flag=True)
+@click.option("--debug", is_flag=True)
+@handle_errors
+def calibrate_cmd(
+    hardware: str,
+    out: str | None,
+    time_budget_s: float,
+    n_fit: int,
+    n_validate: int,
+    measurements: str | None,
+    step_range_s: tuple[float, float],
+    refit_path: str | None,
+    force: bool,
+    quiet: bool,
+    debug: bool,
+) -> None:
+    """Measure the default JAX device and write a [calibration] section into the hardware file."""
+    if refit_path:
+        r = refit(hardware, Path(refit_path), Path(out) if out else None, force)
+    else:
+        lo, hi = step_range_s
+        if not 0 < lo < hi <= 3600:
+            raise InvalidInputError(f"--step-range-s = '{lo}:{hi}' is invalid: expected 0 < MIN < MAX <= 3600 seconds")
+        try:
+            from timescale_frontier.calibrate.run import calibrate
+        except ImportError as e:
+            raise InvalidInputError(
+                f"measuring needs JAX: pip install 'timescale-frontier[calibrate]' ({e}); --refit does not"
+            ) from None
+        say = (lambda _m: None) if quiet else (lambda m: click.echo(m, err=True))
+        r = calibrate(
+            hardware,
+            Path(out) if out else None,
+            time_budget_s,
+            n_fit,
+            n_validate,
+            Path(measurements) if measurements else None,
+            force,
+            say,
+            step_range_s,
+        )
+    click.echo(render.calibration_text(r), nl=False)
+
+
+@click.command(name="validate")
+@click.option("--hardware", "-H", required=True)
+@click.option(
+    "--measurements",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="JSONL or CSV: architecture fields + step_time_s.",
+)
+@click.option("--split", type=click.Choice(["all", "fit", "validation"]), default="all", show_default=True)
+@click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--debug", is_flag=True)
+@handle_errors
+def validate_cmd(hardware: str, measurements: str, split: str, out_format: str, debug: bool) -> None:
+    """Predict measured step times with every step-time model: R^2, errors, rank correlation."""
+    hw = Hardware.load(hardware)
+    rows = load_measurements(Path(measurements), split)
+    res = validate(hw, rows)
+    if out_format == "json":
+        click.echo(render.to_json({"hardware": hw.name, "n": len(rows), "split": split, "models": res}), nl=False)
+    else:
+        click.echo(render.validation_text(hw, len(rows), split, res), nl=False)

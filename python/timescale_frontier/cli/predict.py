@@ -1,0 +1,88 @@
+"""``timescale predict``: every metric of one architecture."""
+
+from __future__ import annotations
+
+import click
+
+from timescale_frontier import render
+from timescale_frontier.architecture import Architecture
+from timescale_frontier.cli._common import budget_of, budget_options, handle_errors, parse_chips
+from timescale_frontier.hardware import Hardware
+from timescale_frontier.predict import predict
+
+
+@click.command(name="predict")
+@click.option("--d-model", type=int, required=True)
+@click.option("--n-layers", type=int, required=True)
+@click.option("--n-heads", type=int, required=True)
+@click.option("--n-kv-heads", type=int, default=None, help="Default: n_heads.")
+@click.option("--head-dim", type=int, default=None, help="Default: d_model / n_heads.")
+@click.option(
+    "--d-ff", type=int, default=None, help="Default: 4 d_model (gelu), 8/3 d_model to a multiple of 256 (swiglu)."
+)
+@click.option("--mlp", default=None, help="gelu (default) or swiglu.")
+@click.option("--attention", default=None, help="flash (default) or materialized.")
+@click.option("--tied/--untied", default=None, help="Tie the output projection to the embedding (default: untied).")
+@click.option("--seq-len", type=int, default=None, help="Tokens per sequence (default 2048).")
+@click.option("--batch-size", type=int, default=None, help="Sequences per step (default 32).")
+@click.option("--vocab-size", type=int, default=None, help="Default 32000.")
+@click.option("--hardware", "-H", required=True)
+@budget_options
+@click.option("--unique-tokens", type=float, default=None, help="Unique training tokens available.")
+@click.option("--law", default="hoffmann", show_default=True, help="A built-in law name or a law file.")
+@click.option(
+    "--chips", default="1", show_default=True, metavar="N|N,M,..|auto", help="Chips (the fastest sharding that fits)."
+)
+@click.option("--ops", is_flag=True, help="Also list the MEMCPY operation table.")
+@click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--debug", is_flag=True)
+@handle_errors
+def predict_cmd(
+    d_model: int,
+    n_layers: int,
+    n_heads: int,
+    n_kv_heads: int | None,
+    head_dim: int | None,
+    d_ff: int | None,
+    mlp: str | None,
+    attention: str | None,
+    tied: bool | None,
+    seq_len: int | None,
+    batch_size: int | None,
+    vocab_size: int | None,
+    hardware: str,
+    hours: float | None,
+    budget_usd: float | None,
+    usd_per_chip_hour: float | None,
+    unique_tokens: float | None,
+    law: str,
+    chips: str,
+    ops: bool,
+    out_format: str,
+    debug: bool,
+) -> None:
+    """Every metric of one architecture on one or more chips for a budget."""
+    arch = Architecture(
+        d_model,
+        n_layers,
+        n_heads,
+        n_kv_heads=n_kv_heads,
+        head_dim=head_dim,
+        d_ff=d_ff,
+        mlp=mlp,
+        attention=attention,
+        tied_embeddings=tied,
+        seq_len=seq_len,
+        batch_size=batch_size,
+        vocab_size=vocab_size,
+    )
+    hw = Hardware.load(hardware)
+    p = predict(
+        arch,
+        hw,
+        budget_of(hours, budget_usd, usd_per_chip_hour),
+        law=law,
+        unique_tokens=unique_tokens,
+        chips=parse_chips(chips),
+    )
+    click.echo(render.prediction_document(p, hw, law, out_format, ops), nl=False)

@@ -1,0 +1,227 @@
+"""``timescale-frontier`` and ``timescale search``: parse the flags, call ``search``, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from timescale_frontier import render
+from timescale_frontier.cli._common import (
+    F,
+    budget_of,
+    budget_options,
+    emit,
+    handle_errors,
+    min_max,
+    parse_chips,
+    progress_bar,
+)
+from timescale_frontier.errors import InvalidInputError
+from timescale_frontier.hardware import Hardware
+from timescale_frontier.loss import law_names
+from timescale_frontier.search import search
+from timescale_frontier.space import AXES, load_space, make_space, parse_axis
+
+
+def search_options(f: F) -> F:
+    """Options of ``timescale-frontier`` and ``timescale search``."""
+    for axis in reversed(list(AXES)):
+        kind = AXES[axis]
+        example = {"int": "512,1024 or 128:8192:128", "float": "2.667,4", "bool": "true,false"}.get(
+            kind, kind.split(":", 1)[-1]
+        )
+        f = click.option(
+            f"--{axis.replace('_', '-')}",
+            axis,
+            default=None,
+            metavar="VALUES",
+            help=f"Search-space axis {axis} ({example}).",
+        )(f)
+    options = [
+        click.option(
+            "--hardware",
+            "-H",
+            required=True,
+            help="Hardware file: a path, a shipped file name (tpu_v4.toml) or a bare name (tpu_v4).",
+        ),
+        budget_options,
+        click.option(
+            "--unique-tokens",
+            type=float,
+            default=None,
+            help="Unique training tokens available; repeated data counts for less (Muennighoff 2023).",
+        ),
+        click.option(
+            "--chips",
+            default="1",
+            show_default=True,
+            metavar="N|N,M,..|auto",
+            help="Chips to train on (each config gets its fastest sharding: DP, FSDP, TP or a mix). Several counts"
+            " (1,2,4,8) or auto (powers of two up to the interconnect's max_chips, at most 64): the answer also"
+            " chooses how many, which matters with --budget-usd.",
+        ),
+        click.option(
+            "--step-time-model",
+            default=None,
+            metavar="NAME",
+            help="Use another calibrated step-time model of the hardware file (e.g. flops, memcpy) instead"
+            " of its default, to see what that model would recommend.",
+        ),
+        click.option(
+            "--law",
+            default="hoffmann",
+            show_default=True,
+            help=f"Scaling law: {', '.join(law_names())}, or a law file from `timescale fit-law`.",
+        ),
+        click.option(
+            "--top",
+            "top_k",
+            type=int,
+            default=10,
+            show_default=True,
+            help="How many of the best configurations to list.",
+        ),
+        click.option(
+            "--format", "out_format", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
+        ),
+        click.option(
+            "--output",
+            "-o",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Write the output to this file (atomically) instead of stdout.",
+        ),
+        click.option(
+            "--space",
+            "space_file",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="TOML file of search-space axes (flags override it).",
+        ),
+        click.option(
+            "--aspect-ratio",
+            default="20:200",
+            show_default=True,
+            callback=min_max,
+            help="Accepted d_model/n_layers range MIN:MAX (Kaplan 2020's shape-insensitive range).",
+        ),
+        click.option(
+            "--max-tokens-per-step",
+            type=float,
+            default=None,
+            help="Cap on batch x seq_len (default: Kaplan's critical batch at the predicted loss).",
+        ),
+        click.option(
+            "--plot",
+            "plot_path",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Also draw the frontier (loss vs budget) and the Pareto set to this PNG (needs matplotlib).",
+        ),
+        click.option(
+            "--plot-compare",
+            default=None,
+            metavar="NAMES",
+            help="More hardware files (comma-separated) drawn as extra lines of the --plot frontier.",
+        ),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
+        click.option("--debug", is_flag=True, help="Show tracebacks."),
+    ]
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
+def run_search(
+    hardware: str,
+    hours: float | None,
+    budget_usd: float | None,
+    usd_per_chip_hour: float | None,
+    unique_tokens: float | None,
+    chips: str,
+    step_time_model: str | None,
+    law: str,
+    top_k: int,
+    out_format: str,
+    output: str | None,
+    space_file: str | None,
+    aspect_ratio: tuple[float, float],
+    max_tokens_per_step: float | None,
+    plot_path: str | None,
+    plot_compare: str | None,
+    quiet: bool,
+    debug: bool,
+    **axes: str | None,
+) -> None:
+    hw = Hardware.load(hardware)
+    if step_time_model is not None:
+        hw = hw.using(step_time_model)
+    overrides: dict[str, Any] = load_space(space_file) if space_file else {}
+    for axis, value in axes.items():
+        if value is not None:
+            overrides[axis] = parse_axis(axis, value)
+    space = make_space(overrides, origin=space_file or "search space")
+    update, close = progress_bar(quiet)
+    try:
+        result = search(
+            hw,
+            budget_of(hours, budget_usd, usd_per_chip_hour),
+            space,
+            law=law,
+            top_k=top_k,
+            aspect_ratio=aspect_ratio,
+            max_tokens_per_step=max_tokens_per_step,
+            unique_tokens=unique_tokens,
+            chips=parse_chips(chips),
+            progress=update,
+        )
+    finally:
+        close()
+    text = render.search_document(result, out_format)
+    if plot_path:
+        from timescale_frontier import plot
+
+        extra = []
+        for name in (plot_compare or "").split(","):
+            if not name.strip():
+                continue
+            other = Hardware.load(name.strip())
+            try:
+                other.check_chips(result.chips)
+            except InvalidInputError as e:
+                click.echo(f"note: {other.name} left out of the plot: {e}", err=True)
+                continue
+            extra.append(other)
+        plot.frontier(
+            result,
+            [hw, *extra],
+            overrides,
+            plot_path,
+            law=law,
+            aspect_ratio=aspect_ratio,
+            max_tokens_per_step=max_tokens_per_step,
+            unique_tokens=unique_tokens,
+            chips=result.chips,
+        )
+        click.echo(f"wrote {plot_path}", err=True)
+    emit(text, output)
+
+
+@click.command(name="timescale-frontier")
+@search_options
+@handle_errors
+def frontier_main(**kwargs: Any) -> None:
+    """Which transformer reaches the lowest loss when the wall-clock budget runs out?
+
+    Example: timescale-frontier --hardware tpu_v4.toml --hours 12
+    """
+    run_search(**kwargs)
+
+
+@click.command(name="search")
+@search_options
+@handle_errors
+def search_cmd(**kwargs: Any) -> None:
+    """Search a space of architectures (same as timescale-frontier)."""
+    run_search(**kwargs)

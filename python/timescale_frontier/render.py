@@ -1,0 +1,413 @@
+"""Rendering: numbers with units, plain-text tables, JSON and CSV documents, and the text of every
+answer the command line prints (search, predict, hardware, law fits, calibrations). Numbers come
+from the public API; nothing here computes a formula."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from timescale_frontier._core import Candidate, Prediction, ResolvedBudget
+from timescale_frontier._data import as_data
+from timescale_frontier.hardware import Hardware
+from timescale_frontier.search import candidate_row
+
+# ---------------------------------------------------------------- numbers with units
+
+
+def si(x: float | None, unit: str = "", digits: int = 3) -> str:
+    """``1.23e9, 'FLOP'`` -> ``'1.23 GFLOP'``."""
+    if x is None or not math.isfinite(x):
+        return "-"
+    for factor, prefix in ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= factor:
+            return f"{x / factor:.{digits}g} {prefix}{unit}".rstrip()
+    return f"{x:.{digits}g} {unit}".rstrip()
+
+
+def count(x: float | None) -> str:
+    """Parameter and token counts: ``1.23e9`` -> ``'1.23 B'``."""
+    if x is None or not math.isfinite(x):
+        return "-"
+    for factor, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= factor:
+            return f"{x / factor:.3g} {suffix}"
+    return f"{x:.3g}"
+
+
+def binary_bytes(x: float | None) -> str:
+    """``34359738368`` -> ``'32 GiB'``."""
+    if x is None or not math.isfinite(x):
+        return "-"
+    for factor, unit in ((2.0**50, "PiB"), (2.0**40, "TiB"), (2.0**30, "GiB"), (2.0**20, "MiB"), (2.0**10, "KiB")):
+        if abs(x) >= factor:
+            return f"{x / factor:.3g} {unit}"
+    return f"{x:.0f} B"
+
+
+def seconds(x: float | None) -> str:
+    if x is None or not math.isfinite(x):
+        return "-"
+    if x >= 3600:
+        return f"{x / 3600:.3g} h"
+    if x >= 1:
+        return f"{x:.3g} s"
+    if x >= 1e-3:
+        return f"{x * 1e3:.3g} ms"
+    return f"{x * 1e6:.3g} us"
+
+
+def budget_text(b: ResolvedBudget) -> str:
+    """``12 h`` or ``$5,000 at $3.22/chip-hour = 1553 h`` (the binding part of the budget)."""
+    if b.limit == "money":
+        return f"${b.usd:,.0f} at ${b.usd_per_chip_hour:g}/chip-hour = {b.hours:.4g} h"
+    return f"{b.hours:g} h"
+
+
+# ---------------------------------------------------------------- tables and documents
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain text table, right-aligned cells, a rule under the header."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=False))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=False)) for r in rows]
+    return "\n".join(out)
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(as_data(obj), indent=2, allow_nan=False) + "\n"
+
+
+def to_csv(rows: Sequence[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- search
+
+HEADERS = ["d_model", "layers", "heads/kv", "d_ff", "mlp", "attn", "embed", "seq", "batch", "params", "step"]
+HEADERS += ["tokens", "memory", "loss"]
+PARETO_ROWS = 15
+
+
+def _cells(c: Candidate, chips: int) -> list[str]:
+    a = c.architecture
+    cells = [
+        str(a.d_model),
+        str(a.n_layers),
+        f"{a.n_heads}/{a.n_kv_heads}",
+        str(a.d_ff),
+        a.mlp,
+        a.attention[:5],
+        "tied" if a.tied_embeddings else "untied",
+        str(a.seq_len),
+        str(a.batch_size),
+        count(c.params),
+        seconds(c.step_time_s),
+        count(c.tokens),
+        binary_bytes(c.memory_bytes),
+        f"{c.loss:.4f}",
+    ]
+    return cells + ([c.step.sharding, c.step.bound] if chips > 1 else [])
+
+
+def _thin(rows: list[Candidate], n: int) -> list[Candidate]:
+    """At most ``n`` rows, evenly spaced, first and last kept."""
+    if len(rows) <= n:
+        return rows
+    picks = sorted({round(i * (len(rows) - 1) / (n - 1)) for i in range(n)})
+    return [rows[i] for i in picks]
+
+
+def _chip_table(r: Any) -> list[str]:
+    cells = []
+    for c in r.chip_counts:
+        if c.best is None:
+            cells.append([str(c.chips), f"{c.budget.hours:.4g} h", "-", "-", "-", "-", "infeasible"])
+            continue
+        b = c.best
+        cells.append(
+            [
+                str(c.chips) + (" *" if c.chips == r.chips else ""),
+                f"{c.budget.hours:.4g} h",
+                f"{b.architecture.d_model} x {b.architecture.n_layers}",
+                count(b.params),
+                b.step.sharding,
+                count(b.tokens),
+                f"{b.loss:.4f}",
+            ]
+        )
+    return [
+        "Chip counts searched (* = chosen: lowest predicted loss for the budget):",
+        table(["chips", "hours", "d_model x layers", "params", "sharding", "tokens", "loss"], cells),
+        "",
+    ]
+
+
+def search_document(r: Any, out_format: str) -> str:
+    """A search result (``SearchResult``) as ``table``, ``json`` or ``csv`` text."""
+    if out_format == "json":
+        return to_json({**r.to_dict(), "budget_text": budget_text(r.budget)})
+    if out_format == "csv":
+        rows = [{"set": "top", "rank": i + 1, **candidate_row(c)} for i, c in enumerate(r.top)]
+        rows += [{"set": "pareto", "rank": i + 1, **candidate_row(c)} for i, c in enumerate(r.pareto)]
+        return to_csv(rows)
+    hw: Hardware = r.hardware
+    b: Candidate = r.best
+    a = b.architecture
+    headers = HEADERS + (["sharding", "bound"] if r.chips > 1 else [])
+    status = "calibrated" if hw.calibrated else "UNCALIBRATED: datasheet roofline, not measured on this chip"
+    interval = r.loss_interval(b)
+    n_pareto = len(r.pareto)
+    shown = f" ({PARETO_ROWS} of {n_pareto} shown; --format json or csv lists all)" if n_pareto > PARETO_ROWS else ""
+    rejected = {
+        k: getattr(r.rejected, k) for k in ("malformed", "aspect_ratio", "memory", "budget", "batch_cap", "unshardable")
+    }
+    out = [
+        f"{hw.description} ({hw.path}), budget {budget_text(r.budget)}, law {r.law_name}"
+        + (f", {r.unique_tokens:.3g} unique tokens" if r.unique_tokens else ""),
+        f"step time: {hw.step_time_formula}",
+        f"[{status}]",
+        "",
+        f"Best: d_model {a.d_model}, {a.n_layers} layers, {a.n_heads} heads ({a.n_kv_heads} KV) of {a.head_dim}, "
+        f"d_ff {a.d_ff} {a.mlp}, {a.attention} attention, {'tied' if a.tied_embeddings else 'untied'} embeddings, "
+        f"seq {a.seq_len} x batch {a.batch_size}",
+        f"  {count(b.params)} params ({count(b.non_embedding_params)} non-embedding), "
+        f"{seconds(b.step_time_s)}/step, {count(b.tokens)} tokens, "
+        f"memory {binary_bytes(b.memory_bytes)} of {binary_bytes(hw.hbm_bytes)}, "
+        f"predicted loss {b.loss:.4f} nats/token"
+        + (
+            f" (95% interval {interval[0]:.4f}-{interval[1]:.4f} over {len(r.law_bootstrap)} bootstrap refits of the law)"
+            if interval
+            else ""
+        ),
+        *(
+            [f"  on {r.chips} chips, {b.step.sharding}: memory is per chip, step time includes communication"]
+            if r.chips > 1
+            else []
+        ),
+        "",
+        *(_chip_table(r) if len(r.chip_counts) > 1 else []),
+        "Why:",
+        *(f"  {line}" for line in r.explain()),
+        "",
+        f"Top {len(r.top)} by predicted loss" + (" (memory per chip)" if r.chips > 1 else "") + ":",
+        table(["#"] + headers, [[str(i + 1)] + _cells(c, r.chips) for i, c in enumerate(r.top)]),
+        "",
+        f"Pareto set, loss vs parameters (nothing else is both smaller and better){shown}:",
+        table(headers, [_cells(c, r.chips) for c in _thin(list(r.pareto), PARETO_ROWS)]),
+        "",
+        f"Evaluated {r.evaluated:,} configurations in {r.elapsed_s:.2f} s "
+        f"({r.evaluated / max(r.elapsed_s, 1e-9) / 1e6:.1f} M/s); {r.feasible:,} feasible. Dropped: "
+        + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in rejected.items() if v)
+        + ".",
+    ]
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------- predict
+
+
+def prediction_document(p: Prediction, hw: Hardware, law: str, out_format: str, ops: bool = False) -> str:
+    """One prediction as ``table`` or ``json`` text (with the MEMCPY op table when ``ops``)."""
+    arch = p.architecture
+    if out_format == "json":
+        doc = {
+            "hardware": hw.name,
+            "calibrated": hw.calibrated,
+            "budget_text": budget_text(p.budget),
+            "law": law,
+            **as_data(p),
+        }
+        if ops:
+            doc["ops"] = as_data(arch.op_table())
+        return to_json(doc)
+    status = "calibrated" if hw.calibrated else "UNCALIBRATED datasheet roofline"
+    lines = [
+        repr(arch),
+        f"on {hw.description} ({status}), {budget_text(p.budget)}, law {law}",
+        f"  params                {count(p.params)} ({count(p.non_embedding_params)} non-embedding)",
+        f"  FLOPs per step        {si(p.flops_per_step, 'FLOP')}",
+        f"  MEMCPY per step       {binary_bytes(p.memcpy_bytes_per_step)} ({p.memcpy_bytes_per_step:.4g} bytes)",
+        f"  memory                {binary_bytes(p.memory_bytes)} of {binary_bytes(hw.usable_hbm_bytes)} usable"
+        f" ({'fits' if p.fits_memory else 'DOES NOT FIT'})",
+        f"  step time             {seconds(p.step_time_s)}",
+        f"  steps in budget       {p.steps:,.0f}",
+        f"  tokens                {count(p.tokens)} ({count(p.tokens_per_step)} per step)",
+        *(
+            [
+                f"  epochs                {p.epochs:.3g} (worth {count(p.effective_tokens)} fresh tokens)",
+            ]
+            if p.epochs is not None
+            else []
+        ),
+        f"  predicted loss        {'-' if p.loss is None else f'{p.loss:.4f} nats/token'}",
+    ]
+    if len(p.chip_counts) > 1:
+        lines.append("  chip counts:")
+        for c in p.chip_counts:
+            mark = "*" if c.chips == p.chips else " "
+            loss = "-" if c.loss is None else f"{c.loss:.4f}"
+            lines.append(f"  {mark} {c.chips:5d} chips  {budget_text(c.budget):>24s}  loss {loss}")
+    if p.chips > 1:
+        st = p.step
+        chosen = st.sharding if p.fits_memory else f"no sharding fits; least memory: {st.sharding}"
+        lines.insert(2, f"  chips                 {p.chips} ({chosen}); memory and MEMCPY per chip")
+        lines.append("  shardings (per chip):")
+        for o in p.shardings:
+            if o.step is None:
+                lines.append(f"    {o.sharding:16s} does not divide this configuration")
+                continue
+            s = o.step
+            mark = "*" if p.fits_memory and o.sharding == st.sharding else " "
+            lines.append(
+                f"  {mark} {o.sharding:16s} step {seconds(s.step_time_s)} = max(compute "
+                f"{seconds(s.compute_s)}, DP comm {seconds(s.dp_comm_s)}) + TP comm "
+                f"{seconds(s.tp_comm_s)}; memory {binary_bytes(s.memory_bytes)}"
+                f"{'' if o.fits_memory else ' (DOES NOT FIT)'}; {s.bound}-bound"
+            )
+    if p.loss is None and p.fits_memory:
+        lines.append(f"  (one step takes {seconds(p.step_time_s)}, longer than the budget)")
+    lines += [f"  warning: {w}" for w in p.warnings]
+    if ops:
+        rows = [
+            [
+                o.phase,
+                o.scope,
+                o.name,
+                binary_bytes(o.read_bytes),
+                binary_bytes(o.write_bytes),
+                binary_bytes(o.bytes_per_step),
+                f"{100 * o.bytes_per_step / p.memcpy_bytes_per_step:.1f}%",
+            ]
+            for o in arch.op_table()
+        ]
+        lines += ["", table(["pass", "scope", "op", "read", "write", "per step", "share"], rows)]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- hardware
+
+
+def hardware_list(hardware: Sequence[Hardware]) -> str:
+    rows = [
+        [
+            hw.name,
+            si(hw.peak_bf16_flops_per_s, "FLOP/s"),
+            binary_bytes(hw.hbm_bytes),
+            si(hw.hbm_bytes_per_s, "B/s"),
+            "yes" if hw.calibrated else "no",
+            hw.description,
+        ]
+        for hw in hardware
+    ]
+    return table(["name", "bf16 peak", "HBM", "HBM bandwidth", "calibrated", "description"], rows) + "\n"
+
+
+def hardware_show(hw: Hardware) -> str:
+    lines = [
+        f"{hw.name}: {hw.description}",
+        f"file: {hw.path}",
+        f"calibrated: {'yes' if hw.calibrated else 'no (datasheet roofline with assumed efficiencies)'}",
+        f"step time: {hw.step_time_formula}",
+        f"peak bf16: {si(hw.peak_bf16_flops_per_s, 'FLOP/s')}",
+        f"HBM: {binary_bytes(hw.hbm_bytes)} ({hw.usable_hbm_fraction:g} usable), {si(hw.hbm_bytes_per_s, 'B/s')}",
+    ]
+    if hw.collective_bytes_per_s is not None:
+        lines.append(
+            f"interconnect: {hw.core.topology}, up to {hw.max_chips} chips; ring collectives at "
+            f"{si(hw.collective_bytes_per_s, 'B/s')} per chip each way (--chips)"
+        )
+    else:
+        lines.append("interconnect: none (single chip only)")
+    if hw.usd_per_chip_hour is not None:
+        lines.append(f"price: ${hw.usd_per_chip_hour:g} per chip-hour ({hw.notes.get('price.date') or 'undated'})")
+    else:
+        lines.append("price: none listed")
+    lines.append("sources:")
+    lines += [f"  {k}: {v}" for k, v in hw.sources.items()]
+    if hw.notes.get("interconnect.source"):
+        lines.append(f"  interconnect: {hw.notes['interconnect.source']}")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- laws and calibrations
+
+
+def law_fit_text(fit: Any, n_bootstrap: int) -> str:
+    """The coefficients of a fitted law (``LawFit``) with their 95% bootstrap intervals."""
+    law = fit.law
+    kept = len(fit.bootstrap)
+    iv = {i.name: i for i in fit.intervals}
+    rows = [
+        [k, f"{v:.4g}", f"[{iv[k].lo:.4g}, {iv[k].hi:.4g}]" if kept else "n/a"]
+        for k, v in (("E", law.e), ("A", law.a), ("B", law.b), ("alpha", law.alpha), ("beta", law.beta))
+    ]
+    lines = [table(["coefficient", "fit", f"95% bootstrap ({kept} refits)"], rows)]
+    lines.append(
+        f"fitted on {fit.n_runs} runs: params {law.fit_params[0]:.3g}-{law.fit_params[1]:.3g}, "
+        f"tokens {law.fit_tokens[0]:.3g}-{law.fit_tokens[1]:.3g}; Huber objective {fit.objective:.4g}"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def calibration_text(r: Any) -> str:
+    """A calibration's models (``CalibrationResult``): fit and held-out errors, the chosen one."""
+    rows = []
+    for name, rep in r.reports.items():
+        v = r.validation.get(name, {})
+        rows.append(
+            [
+                name + (" *" if name == r.chosen else ""),
+                f"{rep.r2:.4f}",
+                f"{rep.mean_abs_pct_error:.1f}%",
+                f"{rep.max_abs_pct_error:.1f}%",
+                f"{rep.heldout_mean_abs_pct_error:.1f}%",
+                f"{rep.heldout_median_abs_pct_error:.1f}%",
+                f"{v['median_abs_pct_error']:.1f}%" if v else "-",
+            ]
+        )
+    return (
+        "\n".join(
+            [
+                table(
+                    ["model", "R^2", "mean err", "max err", "CV mean err", "CV median err", "validation median err"],
+                    rows,
+                ),
+                f"* chosen: {r.chosen} ({r.n_fit} fit samples, {r.n_validation} validation samples, {r.elapsed_s:.0f} s)",
+                f"step time: {r.hardware.step_time_formula}",
+                f"wrote {r.hardware.path}",
+            ]
+        )
+        + "\n"
+    )
+
+
+def validation_text(hw: Hardware, n: int, split: str, res: dict[str, dict[str, float]]) -> str:
+    """Every step-time model scored on measured steps."""
+    rows = [
+        [
+            k,
+            f"{v['r2']:.4f}",
+            f"{v['mean_abs_pct_error']:.1f}%",
+            f"{v['median_abs_pct_error']:.1f}%",
+            f"{v['max_abs_pct_error']:.1f}%",
+            f"{v['spearman']:.3f}",
+        ]
+        for k, v in res.items()
+    ]
+    return (
+        f"{n} measured steps ({split}) on {hw.name}\n"
+        + table(["model", "R^2", "mean err", "median err", "max err", "rank corr"], rows)
+        + "\n"
+    )

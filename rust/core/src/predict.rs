@@ -1,0 +1,231 @@
+//! `predict`: everything about one architecture trained on one hardware for one budget, on one
+//! chip or several (each count with its fastest sharding that fits), with the validity flags that
+//! say when not to trust the numbers. The bindings and the CLI show what this returns.
+
+use crate::architecture::Architecture;
+use crate::budget::{best_count, Budget, Chips, ResolvedBudget};
+use crate::error::{Error, Result};
+use crate::hardware::Hardware;
+use crate::loss::{FitRange, Law};
+use crate::metrics::{evaluate_with_data, validity, Metrics, Validity};
+use crate::sharding::{evaluate_sharded, sharded_step, shardings, ShardedStep, Sharding};
+
+/// What a prediction needs besides the architecture, the hardware and the budget.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PredictOptions {
+    pub law: Law,
+    /// The range of the data the law was fitted on (extrapolation flags).
+    pub fit: FitRange,
+    /// Unique training tokens available (`None`: unlimited).
+    pub unique_tokens: Option<f64>,
+}
+
+impl PredictOptions {
+    pub fn validate(&self) -> Result<()> {
+        self.law.validate()?;
+        check_unique_tokens(self.unique_tokens)
+    }
+}
+
+/// `None` or a finite count >= 1.
+pub fn check_unique_tokens(unique_tokens: Option<f64>) -> Result<()> {
+    match unique_tokens {
+        Some(u) if !(u.is_finite() && u >= 1.0) => {
+            Err(Error::invalid_number("unique_tokens", u, "a finite number of tokens >= 1"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// One sharding considered for a many-chip prediction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShardingOption {
+    pub sharding: Sharding,
+    /// `None` when the sharding does not divide the architecture.
+    pub step: Option<ShardedStep>,
+    pub fits_memory: bool,
+}
+
+/// Every metric of one architecture for one budget on `chips` chips.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    pub arch: Architecture,
+    pub chips: u32,
+    pub budget: ResolvedBudget,
+    /// Memory and MEMCPY per chip; FLOPs and parameters of the whole model; tokens global.
+    pub metrics: Metrics,
+    pub tokens_per_step: f64,
+    /// Passes over the unique data (`None`: unlimited data).
+    pub epochs: Option<f64>,
+    /// The step as trained (single chip: no communication); when no sharding fits, the one
+    /// that needs the least memory per chip (`metrics.fits_memory` is then false).
+    pub step: ShardedStep,
+    /// Every sharding of `chips` chips (empty on one chip).
+    pub shardings: Vec<ShardingOption>,
+    pub validity: Vec<Validity>,
+    /// The law's fit range (the validity messages quote it).
+    pub fit: FitRange,
+    /// With several chip counts: (chips, budget, loss) of each count that can split the
+    /// architecture, the chosen one among them. Empty for one count.
+    pub chip_counts: Vec<(u32, ResolvedBudget, f64)>,
+}
+
+/// Predicts `arch` on `hw` for `budget`: on one count of `chips`, or on each and the one with the
+/// lowest predicted loss among those where it fits in memory (ties: fewer chips). A count no sharding divides is an error when it is
+/// the only count, and left out otherwise.
+pub fn predict(arch: &Architecture, hw: &Hardware, budget: &Budget, chips: &Chips, opts: &PredictOptions) -> Result<Prediction> {
+    arch.validate()?;
+    hw.validate()?;
+    opts.validate()?;
+    let counts = chips.resolve(hw)?;
+    let mut options = Vec::with_capacity(counts.len());
+    let mut first_error = None;
+    for &c in &counts {
+        match predict_on(arch, hw, budget, c, opts) {
+            Ok(p) => options.push(p),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let rows: Vec<_> = options.iter().map(|p| (p.chips, p.budget, p.metrics.loss)).collect();
+    // The lowest loss among counts where it fits in memory; else the lowest hypothetical loss;
+    // else (nothing trains) the fewest chips that divide.
+    let losses = |fitting: bool| -> Vec<(u32, f64)> {
+        options
+            .iter()
+            .map(|p| (p.chips, if p.metrics.fits_memory || !fitting { p.metrics.loss } else { f64::INFINITY }))
+            .collect()
+    };
+    let chosen = best_count(&losses(true)).or_else(|| best_count(&losses(false))).unwrap_or(0);
+    let mut p = if options.is_empty() {
+        return Err(first_error.unwrap_or_else(|| Error::invalid("chips", "none", "a chip count")));
+    } else {
+        options.swap_remove(chosen)
+    };
+    if counts.len() > 1 {
+        p.chip_counts = rows;
+    }
+    Ok(p)
+}
+
+/// [`predict`] on exactly `chips` chips.
+fn predict_on(arch: &Architecture, hw: &Hardware, budget: &Budget, chips: u32, opts: &PredictOptions) -> Result<Prediction> {
+    let budget = budget.resolve(hw, chips)?;
+    let (metrics, step) = if chips == 1 {
+        (evaluate_with_data(arch, hw, budget.seconds, &opts.law, opts.unique_tokens), sharded_step(arch, hw, Sharding::SINGLE))
+    } else {
+        evaluate_sharded(arch, hw, chips, budget.seconds, &opts.law, opts.unique_tokens)
+    };
+    let Some(step) = step else {
+        return Err(Error::invalid(
+            "chips",
+            chips,
+            &format!(
+                "a count this architecture can be split over (data-parallel degree dividing batch_size {}, \
+                 tensor-parallel degree dividing {} KV heads and d_ff {})",
+                arch.batch_size, arch.n_kv_heads, arch.d_ff
+            ),
+        ));
+    };
+    let usable = hw.usable_hbm_bytes();
+    let options = if chips > 1 {
+        shardings(chips)
+            .into_iter()
+            .map(|s| {
+                let step = sharded_step(arch, hw, s);
+                ShardingOption { sharding: s, step, fits_memory: step.is_some_and(|st| st.memory_bytes <= usable) }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Prediction {
+        arch: *arch,
+        chips,
+        budget,
+        metrics,
+        tokens_per_step: arch.tokens_per_step(),
+        epochs: opts.unique_tokens.map(|u| metrics.tokens / u),
+        step,
+        shardings: options,
+        validity: validity(arch, &metrics, &opts.fit),
+        fit: opts.fit,
+        chip_counts: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::architecture::tests::llama_7b;
+    use crate::hardware::tests::chip;
+    use crate::hardware::{Network, Topology};
+    use crate::loss::{CHINCHILLA_FIT_RANGE, HOFFMANN};
+    use crate::step_time::StepTimeModel;
+
+    fn h100() -> Hardware {
+        let model = StepTimeModel::Linear { s_per_memcpy_byte: 1.0 / 2.93e12, s_per_flop: 1.0 / 7.8e14, overhead_s: 0.0 };
+        let net = Network { link_bytes_per_s: 9e11, links_per_chip: 1.0, topology: Topology::NvlinkSwitch, max_chips: 8 };
+        Hardware { network: Some(net), usd_per_chip_hour: Some(3.0), ..chip(80e9, model) }
+    }
+
+    fn opts() -> PredictOptions {
+        PredictOptions { law: HOFFMANN, fit: CHINCHILLA_FIT_RANGE, unique_tokens: None }
+    }
+
+    #[test]
+    fn one_chip_agrees_with_evaluate() {
+        let a = Architecture { batch_size: 1, n_layers: 8, ..llama_7b() };
+        let p = predict(&a, &h100(), &Budget::hours(12.0), &Chips::Count(1), &opts()).unwrap();
+        let m = evaluate_with_data(&a, &h100(), 12.0 * 3600.0, &HOFFMANN, None);
+        assert_eq!(p.metrics, m);
+        assert_eq!(p.step.sharding, Sharding::SINGLE);
+        assert_eq!(p.step.step_time_s, m.step_time_s);
+        assert_eq!(p.step.dp_comm_s + p.step.tp_comm_s, 0.0);
+        assert!(p.shardings.is_empty() && p.chip_counts.is_empty());
+        assert_eq!(p.budget.seconds, 43_200.0);
+    }
+
+    #[test]
+    fn many_chips_list_every_sharding_and_pick_the_fastest_that_fits() {
+        let a = Architecture { batch_size: 16, ..llama_7b() };
+        let p = predict(&a, &h100(), &Budget::hours(24.0), &Chips::Count(8), &opts()).unwrap();
+        assert!(p.metrics.fits_memory);
+        assert_eq!(p.shardings.len(), 7);
+        let fastest =
+            p.shardings.iter().filter(|o| o.fits_memory).map(|o| o.step.unwrap().step_time_s).fold(f64::INFINITY, f64::min);
+        assert_eq!(p.step.step_time_s, fastest);
+        // 3 chips cannot split batch 16 nor 32 heads: an error naming the count.
+        let e = predict(
+            &a,
+            &Hardware { network: Some(Network { max_chips: 8, ..h100().network.unwrap() }), ..h100() },
+            &Budget::hours(1.0),
+            &Chips::Count(3),
+            &opts(),
+        );
+        assert!(e.unwrap_err().to_string().starts_with("chips = 3 is invalid"));
+    }
+
+    #[test]
+    fn a_money_budget_chooses_the_chip_count() {
+        // $2,000 at $3/chip-hour: 666.7 h on 1 chip, 83.3 h on 8. LLaMA-7B does not fit one chip.
+        let a = Architecture { batch_size: 16, ..llama_7b() };
+        let money = Budget { usd: Some(2000.0), ..Budget::default() };
+        let p = predict(&a, &h100(), &money, &Chips::List(vec![1, 2, 3, 4, 8]), &opts()).unwrap();
+        // 3 does not divide: left out of the table.
+        assert_eq!(p.chip_counts.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2, 4, 8]);
+        // One chip would have the lowest loss (8x the hours) if it fit; it does not.
+        let one = predict(&a, &h100(), &money, &Chips::Count(1), &opts()).unwrap();
+        assert!(!one.metrics.fits_memory && one.metrics.loss < p.metrics.loss);
+        assert!(p.metrics.fits_memory && p.chips > 1);
+        assert!((p.budget.hours() - 2000.0 / 3.0 / f64::from(p.chips)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        let o = PredictOptions { unique_tokens: Some(0.5), ..opts() };
+        let e = predict(&llama_7b(), &h100(), &Budget::hours(1.0), &Chips::Count(1), &o).unwrap_err();
+        assert!(e.to_string().starts_with("unique_tokens = 0.5"));
+    }
+}

@@ -1,0 +1,184 @@
+//! `predict`: every metric of one architecture (the core's `predict`), as typed objects.
+
+use pyo3::prelude::*;
+use timescale_core::predict::{predict as core_predict, PredictOptions, Prediction, ShardingOption};
+use timescale_core::sharding::{DataParallel, ShardedStep};
+use timescale_core::Chips;
+
+use crate::architecture::PyArchitecture;
+use crate::budget::{PyBudget, PyChips, PyResolvedBudget};
+use crate::error::IntoPy;
+use crate::hardware::{PyHardware, PyLaw, PyStepTimeParts};
+
+/// One sharded training step, per chip (seconds and bytes); on one chip, no communication.
+#[pyclass(module = "timescale_frontier._core", name = "ShardedStep", frozen, get_all)]
+#[derive(Clone)]
+pub struct PyShardedStep {
+    /// e.g. "DP 8", "FSDP 4 x TP 2", "single chip".
+    pub sharding: String,
+    pub dp: u32,
+    pub tp: u32,
+    pub fsdp: bool,
+    /// Peak device memory on one chip (bytes).
+    pub memory_bytes: f64,
+    pub memcpy_bytes: f64,
+    /// The chip's step without communication (s).
+    pub compute_s: f64,
+    /// Data-parallel collectives (s), overlapped with `compute_s`.
+    pub dp_comm_s: f64,
+    /// Tensor-parallel collectives (s), not overlapped.
+    pub tp_comm_s: f64,
+    pub dp_comm_bytes: f64,
+    pub tp_comm_bytes: f64,
+    /// `max(compute_s, dp_comm_s) + tp_comm_s` (s).
+    pub step_time_s: f64,
+    /// `memory`, `compute` or `communication`.
+    pub bound: &'static str,
+    /// Where `compute_s` goes.
+    pub parts: PyStepTimeParts,
+}
+
+impl From<&ShardedStep> for PyShardedStep {
+    fn from(st: &ShardedStep) -> Self {
+        PyShardedStep {
+            sharding: st.sharding.name(),
+            dp: st.sharding.dp,
+            tp: st.sharding.tp,
+            fsdp: st.sharding.data == DataParallel::Sharded && st.sharding.dp > 1,
+            memory_bytes: st.memory_bytes,
+            memcpy_bytes: st.memcpy_bytes,
+            compute_s: st.compute_s,
+            dp_comm_s: st.dp_comm_s,
+            tp_comm_s: st.tp_comm_s,
+            dp_comm_bytes: st.dp_comm_bytes,
+            tp_comm_bytes: st.tp_comm_bytes,
+            step_time_s: st.step_time_s,
+            bound: st.bound.name(),
+            parts: st.parts.into(),
+        }
+    }
+}
+
+/// One sharding considered on several chips: whether it divides the architecture and fits.
+#[pyclass(module = "timescale_frontier._core", name = "ShardingOption", frozen, get_all)]
+#[derive(Clone)]
+pub struct PyShardingOption {
+    pub sharding: String,
+    pub dp: u32,
+    pub tp: u32,
+    pub divides: bool,
+    pub fits_memory: bool,
+    /// `None` when the sharding does not divide the architecture.
+    pub step: Option<PyShardedStep>,
+}
+
+impl From<&ShardingOption> for PyShardingOption {
+    fn from(o: &ShardingOption) -> Self {
+        PyShardingOption {
+            sharding: o.sharding.name(),
+            dp: o.sharding.dp,
+            tp: o.sharding.tp,
+            divides: o.step.is_some(),
+            fits_memory: o.fits_memory,
+            step: o.step.as_ref().map(Into::into),
+        }
+    }
+}
+
+/// A chip count considered: its budget and the predicted loss there (`None`: no step fits).
+#[pyclass(module = "timescale_frontier._core", name = "ChipCount", frozen, get_all)]
+#[derive(Clone)]
+pub struct PyChipCount {
+    pub chips: u32,
+    pub budget: PyResolvedBudget,
+    pub loss: Option<f64>,
+}
+
+/// Every metric of one architecture for one budget on `chips` chips (units in the names).
+#[pyclass(module = "timescale_frontier._core", name = "Prediction", frozen, get_all)]
+#[derive(Clone)]
+pub struct PyPrediction {
+    pub architecture: PyArchitecture,
+    pub chips: u32,
+    pub budget: PyResolvedBudget,
+    pub params: f64,
+    pub non_embedding_params: f64,
+    pub flops_per_step: f64,
+    /// Per chip.
+    pub memcpy_bytes_per_step: f64,
+    /// Per chip.
+    pub memory_bytes: f64,
+    pub fits_memory: bool,
+    pub step_time_s: f64,
+    pub steps: f64,
+    pub tokens: f64,
+    pub tokens_per_step: f64,
+    pub effective_tokens: f64,
+    pub epochs: Option<f64>,
+    /// Predicted final loss (nats/token); `None` when not one step fits in the budget.
+    pub loss: Option<f64>,
+    pub step: PyShardedStep,
+    pub shardings: Vec<PyShardingOption>,
+    /// Why not to trust the numbers, in words; `flags` are the same as short codes.
+    pub warnings: Vec<String>,
+    pub flags: Vec<&'static str>,
+    /// With several chip counts, each count that splits the architecture.
+    pub chip_counts: Vec<PyChipCount>,
+}
+
+impl From<&Prediction> for PyPrediction {
+    fn from(p: &Prediction) -> Self {
+        let m = &p.metrics;
+        PyPrediction {
+            architecture: PyArchitecture(p.arch),
+            chips: p.chips,
+            budget: p.budget.into(),
+            params: m.params,
+            non_embedding_params: m.non_embedding_params,
+            flops_per_step: m.flops_per_step,
+            memcpy_bytes_per_step: m.memcpy_bytes_per_step,
+            memory_bytes: m.memory_bytes,
+            fits_memory: m.fits_memory,
+            step_time_s: m.step_time_s,
+            steps: m.steps,
+            tokens: m.tokens,
+            tokens_per_step: p.tokens_per_step,
+            effective_tokens: m.effective_tokens,
+            epochs: p.epochs,
+            // No NaN or inf crosses the boundary: a budget shorter than one step has no loss.
+            loss: m.loss.is_finite().then_some(m.loss),
+            step: (&p.step).into(),
+            shardings: p.shardings.iter().map(Into::into).collect(),
+            warnings: p.validity.iter().map(|v| v.message(&p.fit)).collect(),
+            flags: p.validity.iter().map(|v| v.code()).collect(),
+            chip_counts: p
+                .chip_counts
+                .iter()
+                .map(|(chips, budget, loss)| PyChipCount {
+                    chips: *chips,
+                    budget: (*budget).into(),
+                    loss: loss.is_finite().then_some(*loss),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Every metric of `arch` trained on `hardware` for `budget` (the core's `predict`): on `chips`
+/// chips (an int, a list to choose from, or "auto") with the fastest sharding that fits.
+#[pyfunction]
+#[pyo3(signature = (arch, hardware, budget, law, *, chips=None, unique_tokens=None))]
+pub fn predict(
+    py: Python<'_>,
+    arch: &PyArchitecture,
+    hardware: &PyHardware,
+    budget: &PyBudget,
+    law: &PyLaw,
+    chips: Option<PyChips>,
+    unique_tokens: Option<f64>,
+) -> PyResult<PyPrediction> {
+    let opts = PredictOptions { law: law.0, fit: law.1, unique_tokens };
+    let (a, hw, b) = (arch.0, hardware.0, budget.core());
+    let p = py.detach(|| core_predict(&a, &hw, &b, &chips.map_or_else(Chips::default, |c| c.0), &opts)).py_err()?;
+    Ok((&p).into())
+}
