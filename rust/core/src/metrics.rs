@@ -1,7 +1,7 @@
 //! Every per-configuration metric, computed together: the function the search calls for each
 //! configuration and `predict` calls for one.
 
-use crate::architecture::{dim, Architecture, ArchitectureSpec, Attention, Mlp};
+use crate::architecture::{dim, Architecture, ArchitectureSpec, Attention, Mlp, MAX_DIM};
 use crate::error::{Error, Result};
 use crate::flops::flops_per_step;
 use crate::hardware::Hardware;
@@ -175,42 +175,155 @@ impl ArchitectureColumns<'_> {
 
     /// Row `i` as a validated architecture; errors name the row and the field.
     pub fn row(&self, i: usize) -> Result<Architecture> {
+        // Fast path: every integer in range (the common case); errors are built only on failure.
+        let fast = |c: &Column<'_, i64>| -> Option<Option<u32>> {
+            match c.get(i) {
+                None => Some(None),
+                Some(v) => u32::try_from(v).ok().filter(|d| (1..=MAX_DIM).contains(d)).map(Some),
+            }
+        };
+        let spec = (|| {
+            Some(ArchitectureSpec {
+                d_model: fast(&self.d_model)??,
+                n_layers: fast(&self.n_layers)??,
+                n_heads: fast(&self.n_heads)??,
+                n_kv_heads: fast(&self.n_kv_heads)?,
+                head_dim: fast(&self.head_dim)?,
+                d_ff: fast(&self.d_ff)?,
+                mlp: self.mlp.get(i),
+                attention: self.attention.get(i),
+                tied_embeddings: self.tied_embeddings.get(i),
+                seq_len: fast(&self.seq_len)?,
+                batch_size: fast(&self.batch_size)?,
+                vocab_size: fast(&self.vocab_size)?,
+                param_bytes: self.param_bytes.get(i),
+                activation_bytes: self.activation_bytes.get(i),
+                optimizer_bytes: self.optimizer_bytes.get(i),
+            })
+        })();
         let named = |e: Error| match e {
             Error::InvalidValue { field, value, expected } => {
                 Error::InvalidValue { field: format!("row {i}: {field}"), value, expected }
             }
             other => other,
         };
-        let dim = |field: &str, c: &Column<'_, i64>| -> Result<Option<u32>> {
-            c.get(i).map(|v| dim(field, v)).transpose().map_err(named)
-        };
-        let required = |field: &str, c: &Column<'_, i64>| -> Result<u32> {
-            dim(field, c)?.ok_or_else(|| named(Error::invalid(field, "absent", "a column (it has no default)")))
-        };
-        ArchitectureSpec {
-            d_model: required("d_model", &self.d_model)?,
-            n_layers: required("n_layers", &self.n_layers)?,
-            n_heads: required("n_heads", &self.n_heads)?,
-            n_kv_heads: dim("n_kv_heads", &self.n_kv_heads)?,
-            head_dim: dim("head_dim", &self.head_dim)?,
-            d_ff: dim("d_ff", &self.d_ff)?,
-            mlp: self.mlp.get(i),
-            attention: self.attention.get(i),
-            tied_embeddings: self.tied_embeddings.get(i),
-            seq_len: dim("seq_len", &self.seq_len)?,
-            batch_size: dim("batch_size", &self.batch_size)?,
-            vocab_size: dim("vocab_size", &self.vocab_size)?,
-            param_bytes: self.param_bytes.get(i),
-            activation_bytes: self.activation_bytes.get(i),
-            optimizer_bytes: self.optimizer_bytes.get(i),
+        match spec {
+            Some(spec) => spec.build().map_err(named),
+            None => Err(named(self.first_bad_integer(i))),
         }
-        .build()
-        .map_err(named)
+    }
+
+    /// The error of the first integer field of row `i` that is absent when required or out of range.
+    fn first_bad_integer(&self, i: usize) -> Error {
+        let fields = [
+            ("d_model", &self.d_model, true),
+            ("n_layers", &self.n_layers, true),
+            ("n_heads", &self.n_heads, true),
+            ("n_kv_heads", &self.n_kv_heads, false),
+            ("head_dim", &self.head_dim, false),
+            ("d_ff", &self.d_ff, false),
+            ("seq_len", &self.seq_len, false),
+            ("batch_size", &self.batch_size, false),
+            ("vocab_size", &self.vocab_size, false),
+        ];
+        for (field, c, required) in fields {
+            match c.get(i) {
+                None if required => return Error::invalid(field, "absent", "a column (it has no default)"),
+                None => {}
+                Some(v) => {
+                    if let Err(e) = dim(field, v) {
+                        return e;
+                    }
+                }
+            }
+        }
+        Error::invalid("row", i, "a valid row")
     }
 }
 
-/// Rows `rows` of `cols` evaluated in parallel (same order), every row validated; the first bad
-/// row (in order) is the error.
+/// Metrics of many rows as columns (structure of arrays, one value per row; units as in
+/// [`Metrics`]), ready to hand over without copying.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MetricColumns {
+    pub params: Vec<f64>,
+    pub non_embedding_params: Vec<f64>,
+    pub flops_per_step: Vec<f64>,
+    pub memcpy_bytes_per_step: Vec<f64>,
+    pub memory_bytes: Vec<f64>,
+    pub fits_memory: Vec<bool>,
+    pub step_time_s: Vec<f64>,
+    pub steps: Vec<f64>,
+    pub tokens: Vec<f64>,
+    pub effective_tokens: Vec<f64>,
+    pub loss: Vec<f64>,
+}
+
+/// Mutable views of the same rows of every column (split in halves for parallel filling).
+struct ColumnsMut<'a> {
+    f: [&'a mut [f64]; 10],
+    fits: &'a mut [bool],
+}
+
+impl<'a> ColumnsMut<'a> {
+    fn len(&self) -> usize {
+        self.fits.len()
+    }
+    fn split_at(self, mid: usize) -> (ColumnsMut<'a>, ColumnsMut<'a>) {
+        let (fits_a, fits_b) = self.fits.split_at_mut(mid);
+        let mut a: [&'a mut [f64]; 10] = Default::default();
+        let mut b: [&'a mut [f64]; 10] = Default::default();
+        for (k, col) in self.f.into_iter().enumerate() {
+            let (x, y) = col.split_at_mut(mid);
+            a[k] = x;
+            b[k] = y;
+        }
+        (ColumnsMut { f: a, fits: fits_a }, ColumnsMut { f: b, fits: fits_b })
+    }
+    fn set(&mut self, k: usize, m: &Metrics) {
+        let v = [
+            m.params,
+            m.non_embedding_params,
+            m.flops_per_step,
+            m.memcpy_bytes_per_step,
+            m.memory_bytes,
+            m.step_time_s,
+            m.steps,
+            m.tokens,
+            m.effective_tokens,
+            m.loss,
+        ];
+        for (col, x) in self.f.iter_mut().zip(v) {
+            col[k] = x;
+        }
+        self.fits[k] = m.fits_memory;
+    }
+}
+
+/// Rows `first..first + out.len()` of `cols` evaluated in parallel into `out`, every row
+/// validated; the first bad row (in order) is the error. Fills halves recursively (rayon::join).
+fn fill(
+    cols: &ArchitectureColumns<'_>,
+    first: usize,
+    mut out: ColumnsMut<'_>,
+    eval: &(impl Fn(&Architecture) -> Metrics + Sync),
+) -> std::result::Result<(), usize> {
+    const CHUNK: usize = 1 << 12;
+    let n = out.len();
+    if n <= CHUNK {
+        for k in 0..n {
+            let a = cols.row(first + k).map_err(|_| first + k)?;
+            out.set(k, &eval(&a));
+        }
+        return Ok(());
+    }
+    let mid = n / 2;
+    let (lo, hi) = out.split_at(mid);
+    let (a, b) = rayon::join(|| fill(cols, first, lo, eval), || fill(cols, first + mid, hi, eval));
+    a.and(b)
+}
+
+/// Rows `rows` of `cols` evaluated in parallel as columns (same order), every row validated; the
+/// first bad row (in order) is the error.
 pub fn evaluate_columns(
     cols: &ArchitectureColumns<'_>,
     rows: std::ops::Range<usize>,
@@ -218,23 +331,42 @@ pub fn evaluate_columns(
     budget_s: f64,
     law: &Law,
     unique_tokens: Option<f64>,
-) -> Result<Vec<Metrics>> {
-    use rayon::prelude::*;
-    const CHUNK: usize = 1 << 14;
-    let starts: Vec<usize> = rows.clone().step_by(CHUNK).collect();
-    let chunks: Vec<Result<Vec<Metrics>>> = starts
-        .into_par_iter()
-        .map(|lo| {
-            (lo..(lo + CHUNK).min(rows.end))
-                .map(|i| cols.row(i).map(|a| evaluate_with_data(&a, hw, budget_s, law, unique_tokens)))
-                .collect()
-        })
-        .collect();
-    let mut out = Vec::with_capacity(rows.len());
-    for c in chunks {
-        out.extend(c?);
+) -> Result<MetricColumns> {
+    let n = rows.len();
+    let mut out = MetricColumns {
+        params: vec![0.0; n],
+        non_embedding_params: vec![0.0; n],
+        flops_per_step: vec![0.0; n],
+        memcpy_bytes_per_step: vec![0.0; n],
+        memory_bytes: vec![0.0; n],
+        fits_memory: vec![false; n],
+        step_time_s: vec![0.0; n],
+        steps: vec![0.0; n],
+        tokens: vec![0.0; n],
+        effective_tokens: vec![0.0; n],
+        loss: vec![0.0; n],
+    };
+    let view = ColumnsMut {
+        f: [
+            &mut out.params,
+            &mut out.non_embedding_params,
+            &mut out.flops_per_step,
+            &mut out.memcpy_bytes_per_step,
+            &mut out.memory_bytes,
+            &mut out.step_time_s,
+            &mut out.steps,
+            &mut out.tokens,
+            &mut out.effective_tokens,
+            &mut out.loss,
+        ],
+        fits: &mut out.fits_memory,
+    };
+    let eval = |a: &Architecture| evaluate_with_data(a, hw, budget_s, law, unique_tokens);
+    match fill(cols, rows.start, view, &eval) {
+        Ok(()) => Ok(out),
+        // A failed half may stop before an earlier bad row of the other: find the first in order.
+        Err(_) => Err(rows.clone().find_map(|i| cols.row(i).err()).expect("a row failed")),
     }
-    Ok(out)
 }
 
 /// Why a prediction is outside the range where the model was validated. Each flag is a
@@ -356,7 +488,8 @@ mod tests {
         };
         assert_eq!(cols.rows().unwrap(), 2);
         let m = evaluate_columns(&cols, 0..2, &hw, 3600.0, &HOFFMANN, None).unwrap();
-        assert_eq!(m[0].params, 6_738_415_616.0);
+        assert_eq!(m.params[0], 6_738_415_616.0);
+        assert_eq!(m.loss[1], evaluate(&cols.row(1).unwrap(), &hw, 3600.0, &HOFFMANN).loss);
         assert_eq!(cols.row(1).unwrap().d_ff, 16_384);
         let bad = [4096_i64, 0];
         let e = ArchitectureColumns { d_model: Column::Values(&bad), ..cols };

@@ -4,7 +4,7 @@
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyTuple};
-use timescale_core::metrics::{evaluate_columns, ArchitectureColumns, Column, Metrics};
+use timescale_core::metrics::{evaluate_columns, ArchitectureColumns, Column, MetricColumns};
 use timescale_core::{Attention, Error, Mlp};
 
 use crate::budget::PyBudget;
@@ -108,20 +108,35 @@ impl<T: Copy> Category<T> {
     }
 }
 
-fn columns<'py>(py: Python<'py>, metrics: &[Metrics]) -> PyMetricColumns {
-    let col = |f: fn(&Metrics) -> f64| metrics.iter().map(f).collect::<Vec<f64>>().into_pyarray(py).unbind();
+/// The chunks' columns joined (moved when there is one chunk) and handed to numpy without copying.
+fn columns(py: Python<'_>, parts: Vec<MetricColumns>) -> PyMetricColumns {
+    let mut it = parts.into_iter();
+    let mut all = it.next().unwrap_or_default();
+    for p in it {
+        all.params.extend(p.params);
+        all.non_embedding_params.extend(p.non_embedding_params);
+        all.flops_per_step.extend(p.flops_per_step);
+        all.memcpy_bytes_per_step.extend(p.memcpy_bytes_per_step);
+        all.memory_bytes.extend(p.memory_bytes);
+        all.fits_memory.extend(p.fits_memory);
+        all.step_time_s.extend(p.step_time_s);
+        all.steps.extend(p.steps);
+        all.tokens.extend(p.tokens);
+        all.effective_tokens.extend(p.effective_tokens);
+        all.loss.extend(p.loss);
+    }
     PyMetricColumns {
-        params: col(|m| m.params),
-        non_embedding_params: col(|m| m.non_embedding_params),
-        flops_per_step: col(|m| m.flops_per_step),
-        memcpy_bytes_per_step: col(|m| m.memcpy_bytes_per_step),
-        memory_bytes: col(|m| m.memory_bytes),
-        fits_memory: metrics.iter().map(|m| m.fits_memory).collect::<Vec<bool>>().into_pyarray(py).unbind(),
-        step_time_s: col(|m| m.step_time_s),
-        steps: col(|m| m.steps),
-        tokens: col(|m| m.tokens),
-        effective_tokens: col(|m| m.effective_tokens),
-        loss: col(|m| m.loss),
+        params: all.params.into_pyarray(py).unbind(),
+        non_embedding_params: all.non_embedding_params.into_pyarray(py).unbind(),
+        flops_per_step: all.flops_per_step.into_pyarray(py).unbind(),
+        memcpy_bytes_per_step: all.memcpy_bytes_per_step.into_pyarray(py).unbind(),
+        memory_bytes: all.memory_bytes.into_pyarray(py).unbind(),
+        fits_memory: all.fits_memory.into_pyarray(py).unbind(),
+        step_time_s: all.step_time_s.into_pyarray(py).unbind(),
+        steps: all.steps.into_pyarray(py).unbind(),
+        tokens: all.tokens.into_pyarray(py).unbind(),
+        effective_tokens: all.effective_tokens.into_pyarray(py).unbind(),
+        loss: all.loss.into_pyarray(py).unbind(),
     }
 }
 
@@ -204,13 +219,11 @@ pub fn evaluate<'py>(
     let (hw, law) = (hardware.0, law.0);
     timescale_core::predict::check_unique_tokens(unique_tokens).py_err()?;
     let budget_s = budget.core().resolve(&hw, 1).py_err()?.seconds;
-    let mut metrics = Vec::with_capacity(n);
-    let mut lo = 0;
-    while lo < n {
-        let hi = (lo + CALL_ROWS).min(n);
-        metrics.extend(py.detach(|| evaluate_columns(&cols, lo..hi, &hw, budget_s, &law, unique_tokens)).py_err()?);
+    let mut parts = Vec::with_capacity(n.div_ceil(CALL_ROWS));
+    for lo in (0..n).step_by(CALL_ROWS) {
+        let rows = lo..(lo + CALL_ROWS).min(n);
+        parts.push(py.detach(|| evaluate_columns(&cols, rows, &hw, budget_s, &law, unique_tokens)).py_err()?);
         py.check_signals()?;
-        lo = hi;
     }
-    Ok(columns(py, &metrics))
+    Ok(columns(py, parts))
 }
