@@ -3,7 +3,7 @@ otherwise write. Benchmark baseline only (not part of the package); the benchmar
 and the Rust core give the same numbers on the same inputs.
 
 Same formulas as rust/core/src: params.rs, flops.rs (Chinchilla App. F), memcpy.rs (op table,
-summed here in closed form), memory.rs, step_time.rs (linear model), metrics.rs, loss.rs, search.rs.
+summed here in closed form), memory.rs, step_time.rs (the `rates` model), metrics.rs, loss.rs, search.rs.
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ AXES = [
     "tied_embeddings",
     "vocab_size",
     "seq_len",
+    "recompute",
+    "micro_batch",
     "n_layers",
     "batch_size",
-]  # enumeration order, outermost first (as search.rs)
+]  # enumeration order, outermost first (as search.rs); recompute and micro_batch single-valued here
 
 
 def metrics(
@@ -33,12 +35,12 @@ def metrics(
     p: float,
     a: float,
     o: float,
-    s_per_byte: float,
-    s_per_flop: float,
-    overhead_s: float,
+    model: dict[str, float],
     budget_s: float,
     law: tuple[float, float, float, float, float],
 ) -> dict[str, np.ndarray]:
+    """Whole batches (one micro-step), no recomputation; the `rates` step-time model (its
+    coefficients in ``model``)."""
     d, L, h, kv_h, hd, f = (
         c[k].astype(F) for k in ("d_model", "n_layers", "n_heads", "n_kv_heads", "head_dim", "d_ff")
     )
@@ -132,11 +134,21 @@ def metrics(
     )
     adam = total * (3 * p + 4 * o)
     memcpy = L * (layer_fwd + attn_fwd + layer_bwd + attn_bwd) + step_fwd + step_bwd + adam
-    # memory
+    # memory (fp32 logits; their gradient written in place)
     saved = a * T * (4 * d + qkv + q + f_in + f) + np.where(flash, 4 * lse, a * P)
-    memory = total * (2 * p + 2 * o) + L * saved + a * 3 * T * d + (4 + a) * T * V
+    memory = total * (2 * p + 2 * o) + L * saved + a * 3 * T * d + 4 * T * V
+    # executed FLOPs: dense matmuls 3 x forward (no embedding matmul: a gather); attention-score
+    # matmuls 2 T S q each, materialized 6 per layer, causal flash half of 2 forward + 5 backward
+    matmul = 3 * (L * (2 * T * d * qkv + 2 * T * q * d + 2 * T * d * f_in + 2 * T * f * d) + 2 * T * d * V)
+    attn_mm = 2 * T * S * q
+    attention = L * attn_mm * np.where(flash, 0.5 * 7, 6.0)
     # time, tokens, loss
-    step_time = s_per_byte * memcpy + s_per_flop * flops + overhead_s
+    step_time = (
+        model["s_per_matmul_flop"] * matmul
+        + model["s_per_attention_flop"] * attention
+        + model["s_per_byte"] * memcpy
+        + model["overhead_s"]
+    )
     steps = np.floor(budget_s / step_time)
     tokens = steps * T
     E, A, Bl, alpha, beta = law
@@ -214,9 +226,7 @@ def search(
         cols, ok = decode(axes, idx)
         ratio = cols["d_model"] / cols["n_layers"]
         ok &= (ratio >= aspect[0]) & (ratio <= aspect[1])
-        m = metrics(
-            cols, 4.0, 2.0, 4.0, model["s_per_memcpy_byte"], model["s_per_flop"], model["overhead_s"], budget_s, law
-        )
+        m = metrics(cols, 4.0, 2.0, 4.0, model, budget_s, law)
         ok &= m["memory_bytes"] <= usable_hbm
         ok &= m["steps"] >= 1
         tps = cols["batch_size"].astype(F) * cols["seq_len"]

@@ -16,14 +16,10 @@ HW = Hardware.load(HARDWARE)
 DENSE_HW = Hardware.load("b200")
 LAW = get_law("hoffmann")
 LAW_T = (LAW.e, LAW.a, LAW.b, LAW.alpha, LAW.beta)
-# The file's datasheet roofline (roofline_sum), from its own figures.
+# The file's calibrated `rates` model, from its own figures.
 _FILE = tomllib.loads(HW.path.read_text())
-assert _FILE["step_time"]["model"] == "roofline_sum" and not HW.calibrated
-MODEL = {
-    "s_per_memcpy_byte": 1.0 / (_FILE["chip"]["hbm_bytes_per_s"] * _FILE["step_time"]["bandwidth_efficiency"]),
-    "s_per_flop": 1.0 / (_FILE["chip"]["peak_bf16_flops_per_s"] * _FILE["step_time"]["flops_efficiency"]),
-    "overhead_s": _FILE["step_time"]["overhead_s"],
-}
+assert _FILE["calibration"]["model"] == "rates" and HW.calibrated
+MODEL = {k: _FILE["calibration"][k] for k in ("s_per_matmul_flop", "s_per_attention_flop", "s_per_byte", "overhead_s")}
 COLS = random_columns(1_000_000)
 #: The same rows as the API takes them: categorical columns as (names, codes), booleans as bools.
 API_COLS = {
@@ -38,6 +34,8 @@ def _np_space(size):
     axes = space_axes(size)
     axes = dict(
         axes,
+        recompute=[0],
+        micro_batch=[0],
         mlp=[0 if m == "gelu" else 1 for m in axes["mlp"]],
         attention=[1 if a == "flash" else 0 for a in axes["attention"]],
         tied_embeddings=[int(t) for t in axes["tied_embeddings"]],
@@ -47,26 +45,13 @@ def _np_space(size):
 
 def test_evaluate_1m_rust(benchmark):
     out = benchmark(evaluate, HW, HOURS, **API_COLS)
-    ref = np_metrics(
-        COLS, 4.0, 2.0, 4.0, MODEL["s_per_memcpy_byte"], MODEL["s_per_flop"], MODEL["overhead_s"], HOURS * 3600, LAW_T
-    )
+    ref = np_metrics(COLS, 4.0, 2.0, 4.0, MODEL, HOURS * 3600, LAW_T)
     for k, v in ref.items():
         np.testing.assert_allclose(getattr(out, k), v, rtol=1e-9, err_msg=k)
 
 
 def test_evaluate_1m_numpy(benchmark):
-    benchmark(
-        np_metrics,
-        COLS,
-        4.0,
-        2.0,
-        4.0,
-        MODEL["s_per_memcpy_byte"],
-        MODEL["s_per_flop"],
-        MODEL["overhead_s"],
-        HOURS * 3600,
-        LAW_T,
-    )
+    benchmark(np_metrics, COLS, 4.0, 2.0, 4.0, MODEL, HOURS * 3600, LAW_T)
 
 
 @pytest.mark.parametrize("size", list(WIDTHS))

@@ -17,6 +17,9 @@ BASE_AXES: dict[str, list[Any]] = {
     "tied_embeddings": [False, True],
     "vocab_size": [32000],
     "seq_len": [512, 1024, 2048, 4096],
+    # One value each: the NumPy reference implements whole batches without recomputation.
+    "recompute": ["none"],
+    "micro_batch": [None],
     "n_layers": list(range(2, 97, 2)),
     "batch_size": [8, 16, 32, 64, 128, 256, 512],
 }

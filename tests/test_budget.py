@@ -99,7 +99,7 @@ def test_the_api_chooses_the_chip_count_for_a_money_budget():
     """What the CLI's --chips auto does is the API's: each count gets the hours the money buys there."""
     hw = Hardware.load("h100_sxm")
     space = {"d_model": "1024:4096:1024", "n_layers": "8:32:8", "seq_len": [2048], "batch_size": [64, 256]}
-    r = search(hw, Budget(usd=20_000), space, chips="auto")
+    r = search(hw, Budget(usd=20_000), space, chips=[1, 2, 4, 8])
     assert [c.chips for c in r.chip_counts] == [1, 2, 4, 8]
     for c in r.chip_counts:
         assert c.budget.hours == pytest.approx(20_000 / 3.0 / c.chips)
@@ -109,5 +109,17 @@ def test_the_api_chooses_the_chip_count_for_a_money_budget():
     # predict chooses the same way among counts.
     p = predict(r.best.architecture, hw, Budget(usd=20_000), chips=[1, 2, 4, 8])
     assert p.chips == r.chips and p.loss == pytest.approx(r.best.loss, rel=1e-12)
-    with pytest.raises(InvalidInputError, match="chips = 16 is invalid: expected at most interconnect.max_chips = 8"):
-        search(hw, 1, space, chips=[4, 16])
+    # auto: powers of two up to the interconnect's max_chips, at most 64.
+    assert [c.chips for c in search(hw, Budget(usd=20_000), space, chips="auto").chip_counts] == [
+        1,
+        2,
+        4,
+        8,
+        16,
+        32,
+        64,
+    ]
+    with pytest.raises(
+        InvalidInputError, match="chips = 512 is invalid: expected at most interconnect.max_chips = 256"
+    ):
+        search(Hardware.load("tpu_v5e"), 1, space, chips=[4, 512])

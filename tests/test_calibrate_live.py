@@ -77,7 +77,10 @@ def test_xla_cost_analysis_crosscheck(kw):
     compiled = jax.jit(model.make_train_step(a, scan_layers=False)).lower(p, o, *model.batch(a)).compile()
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
-    assert cost["flops"] / a.hardware_flops_per_step() == pytest.approx(1.0, abs=0.03)
+    # On the CPU `flash` is XLA's reference attention, which computes every score and masks: its
+    # FLOPs are the materialized table's (the causal kernel skipping half is a GPU kernel's fact).
+    counted = Architecture(activation_bytes=4.0, **{**kw, "attention": "materialized"})
+    assert cost["flops"] / counted.hardware_flops_per_step() == pytest.approx(1.0, abs=0.03)
     assert 1.5 < cost["bytes accessed"] / a.memcpy_bytes_per_step() < 3.0
 
 
@@ -149,9 +152,9 @@ def test_calibrate_then_validate_on_held_out_configs(tmp_path):
     assert all(np.isfinite(e) and e >= 0 for e in errors.values()), errors
     # The file's default is the chosen model with the chosen coefficients: same predictions.
     assert errors[f"{chosen} (hardware file default)"] == pytest.approx(errors[chosen], rel=1e-9)
-    # The chosen model is the one with the lowest cross-validated mean error on the fit split.
-    assert hw.calibration["heldout_mean_abs_pct_error"] == min(
-        a["heldout_mean_abs_pct_error"] for a in hw.calibration["alternatives"].values()
+    # The chosen model is the one with the lowest cross-validated median error on the fit split.
+    assert hw.calibration["heldout_median_abs_pct_error"] == min(
+        a["heldout_median_abs_pct_error"] for a in hw.calibration["alternatives"].values()
     )
     # The report shows the MEMCPY model's error next to the FLOPs model's, on the same data.
     assert {"memcpy", "flops"} <= set(errors)

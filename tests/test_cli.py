@@ -23,7 +23,7 @@ def test_the_main_job_on_the_default_space():
     assert p.returncode == 0, p.stderr
     out = p.stdout
     assert "Best: d_model" in out and "UNCALIBRATED" in out and "Pareto set" in out
-    assert "Evaluated 5,505,024 configurations" in out
+    assert "Evaluated 33,030,144 configurations" in out
     for unit in ("params", "ms", "GiB", "nats/token"):
         assert unit in out
 
@@ -48,7 +48,9 @@ def test_json_has_the_documented_fields():
     assert doc["best"]["loss_interval_95"] is None  # built-in laws carry no bootstrap samples
     doc["best"].pop("loss_interval_95")
     assert doc["best"] == doc["top"][0] and doc["calibrated"] is False
-    assert len(doc["top"]) == 10 and doc["evaluated"] == 8 * 16 * 2 * 2 * 2 * 2 * 2 * 2 * 4 * 7
+    # 8 widths x 16 depths x head_dim, kv_group, mlp, ffn_mult, attention, tying (2 each) x 4
+    # sequences x 2 recomputations x 3 micro-batches x 7 batches
+    assert len(doc["top"]) == 10 and doc["evaluated"] == 8 * 16 * 2 * 2 * 2 * 2 * 2 * 2 * 4 * 2 * 3 * 7
 
 
 def test_csv_and_output_file(tmp_path):
@@ -164,7 +166,7 @@ def test_space_file(tmp_path):
     r = CliRunner().invoke(frontier_main, ["-H", "tpu_v4", "--hours", "1", "--space", str(f), "--format", "json"])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.output)
-    assert doc["space_size"] == 2 * 4 * 2 * 2 * 1 * 2 * 2 * 2 * 1 * 4 * 7
+    assert doc["space_size"] == 2 * 4 * 2 * 2 * 1 * 2 * 2 * 2 * 1 * 4 * 2 * 3 * 7
     assert {row["mlp"] for row in doc["top"]} == {"swiglu"}
     f.write_text("[space]\nd_modle = [512]\n")
     r = CliRunner().invoke(frontier_main, ["-H", "tpu_v4", "--hours", "1", "--space", str(f)])
@@ -189,6 +191,10 @@ def test_ctrl_c_stops_a_long_search_cleanly():
             "1:3000:1",
             "--aspect-ratio",
             "0.0001:1e9",
+            "--recompute",
+            "none",
+            "--micro-batch",
+            "none",
             "-q",
         ],
         stdout=subprocess.PIPE,
@@ -242,3 +248,20 @@ def test_killing_an_output_write_never_truncates_the_previous_file(tmp_path):
             assert len(doc["top"]) == 2000
         out.write_text('{"previous": true}\n')
     assert "previous" in outcomes
+
+
+def test_many_nodes_answer_with_a_sharding_a_micro_batch_and_a_recompute_choice():
+    """Issue 11: 64 H100s (8 nodes) answer with a sharding, a micro-batch and a recomputation
+    choice, and say why; 512 H100s and 256 TPU v5e chips answer too."""
+    r = CliRunner().invoke(frontier_main, ["--hardware", "h100_sxm", "--hours", "12", "--chips", "64", "-q"])
+    assert r.exit_code == 0, r.output
+    best = next(line for line in r.output.splitlines() if line.startswith("Best:"))
+    assert "recompute" in best and ("micro-batch" in best or "no gradient accumulation" in best)
+    assert "on 64 chips, FSDP" in r.output or "on 64 chips, DP" in r.output
+    why = r.output.split("Why:")[1]
+    assert "micro-step" in why and "recomputation" in why and "Other shardings" in why
+    for args in (["-H", "h100_sxm", "--chips", "512"], ["-H", "tpu_v5e", "--chips", "256"]):
+        r = CliRunner().invoke(frontier_main, [*args, "--hours", "12", "-q", "--format", "json"])
+        assert r.exit_code == 0, r.output
+        doc = json.loads(r.output)
+        assert doc["chips"] == int(args[-1]) and doc["best"]["dp"] * doc["best"]["tp"] == doc["chips"]

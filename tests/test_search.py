@@ -83,7 +83,7 @@ def test_same_answer_whatever_the_thread_count():
 
 
 def test_default_space_has_millions_of_configs():
-    assert make_space().size == 5_505_024
+    assert make_space().size == 33_030_144
 
 
 def test_infeasible_space_is_explained():

@@ -50,15 +50,16 @@ def test_a_model_too_big_for_one_chip_trains_sharded_on_eight():
 
 
 def test_data_parallel_volumes_by_hand():
-    """DP over 4 chips of a small model: each chip all-reduces its gradients,
-    2 (n-1)/n x params x 4 bytes; FSDP gathers twice and reduce-scatters once, 3 (n-1)/n."""
+    """DP over 4 chips of a small model: each chip all-reduces its fp32 gradients,
+    2 (n-1)/n x params x 4 bytes; FSDP gathers the bf16 weights twice (2 (n-1)/n x params x 2)
+    and reduce-scatters the fp32 gradients once ((n-1)/n x params x 4)."""
     hw = Hardware.load("h100_sxm")
     a = Architecture(64, 2, 4, seq_len=32, batch_size=8, vocab_size=256)
     p = predict(a, hw, 1, chips=4)
     n = p.params  # the whole model: DP and FSDP shards keep every layer
     by_name = {s.sharding: s.step for s in p.shardings}
     assert by_name["DP 4"].dp_comm_bytes == pytest.approx(2 * 3 / 4 * n * 4)
-    assert by_name["FSDP 4"].dp_comm_bytes == pytest.approx(3 * 3 / 4 * n * 4)
+    assert by_name["FSDP 4"].dp_comm_bytes == pytest.approx(2 * 3 / 4 * n * 2 + 3 / 4 * n * 4)
     assert by_name["DP 4"].tp_comm_bytes == 0
     # TP 4 over 4 heads: (4 L + 2) all-reduces of (8 x 32 tokens) x 64 x 2 bytes, 2 x 3/4 each.
     assert by_name["TP 4"].tp_comm_bytes == pytest.approx((4 * 2 + 2) * 2 * 3 / 4 * 8 * 32 * 64 * 2)
@@ -67,8 +68,24 @@ def test_data_parallel_volumes_by_hand():
 def test_chips_must_be_backed_by_an_interconnect():
     with pytest.raises(InvalidInputError, match="needs an \\[interconnect\\] section"):
         predict(Architecture(64, 2, 4), Hardware.load("cpu"), 1, chips=2)
-    with pytest.raises(InvalidInputError, match="at most interconnect.max_chips = 8"):
-        search(Hardware.load("h100_sxm"), 1, {"d_model": [1024]}, chips=16)
+    with pytest.raises(InvalidInputError, match="at most interconnect.max_chips = 256"):
+        search(Hardware.load("tpu_v5e"), 1, {"d_model": [1024]}, chips=512)
+
+
+def test_many_nodes_send_a_share_of_each_collective_between_nodes():
+    """16 H100s in 2 nodes of 8: a DP all-reduce of the S gradient bytes runs hierarchically,
+    2 x 7/8 S over NVLink and 2 x 1/2 x S/8 (each GPU's 1/8 share) over InfiniBand; on 8 chips
+    the same tensor stays inside NVLink (2 x 7/8 S)."""
+    hw = Hardware.load("h100_sxm")
+    a = Architecture(1024, 8, 8, seq_len=1024, batch_size=64)
+    one_node = {s.sharding: s.step for s in predict(a, hw, 1, chips=8).shardings}["DP 8"]
+    two_nodes = {s.sharding: s.step for s in predict(a, hw, 1, chips=16).shardings}["DP 16"]
+    grads = predict(a, hw, 1).params * 4  # fp32 gradients of the whole model
+    nvlink, ib = hw.collective_bytes_per_s, hw.core.inter_node_bytes_per_s
+    assert (nvlink, ib) == (4.5e11, 5e10)
+    assert one_node.dp_comm_s == pytest.approx(2 * 7 / 8 * grads / nvlink)
+    assert two_nodes.dp_comm_s == pytest.approx(2 * 7 / 8 * grads / nvlink + 2 * 1 / 2 * grads / 8 / ib)
+    assert two_nodes.dp_comm_bytes == pytest.approx(2 * 7 / 8 * grads + grads / 8)
 
 
 def test_search_on_many_chips_reports_the_sharding_and_beats_one_chip():

@@ -11,6 +11,7 @@ __version__: str
 __all__ = [
     "Architecture",
     "Op",
+    "StepWork",
     "CoreHardware",
     "StepTimeParts",
     "Range",
@@ -35,6 +36,7 @@ __all__ = [
     "calibrated_models",
     "hardware_ranges",
     "predict",
+    "measured_step_time_s",
     "evaluate",
     "search",
     "fit_law",
@@ -66,6 +68,8 @@ class Architecture:
         param_bytes: float | None = None,
         activation_bytes: float | None = None,
         optimizer_bytes: float | None = None,
+        recompute: str | None = None,
+        micro_batch: int | None = None,
     ) -> Architecture: ...
     @property
     def d_model(self) -> int: ...
@@ -98,6 +102,12 @@ class Architecture:
     @property
     def optimizer_bytes(self) -> float: ...
     @property
+    def recompute(self) -> str: ...
+    @property
+    def micro_batch(self) -> int | None: ...
+    @property
+    def micro_steps(self) -> float: ...
+    @property
     def tokens_per_step(self) -> float: ...
     def to_dict(self) -> dict[str, Any]: ...
     def reshaped(self, depth_factor: float) -> Architecture | None: ...
@@ -109,9 +119,23 @@ class Architecture:
     def attention_score_bytes_per_step(self) -> float: ...
     def hardware_flops_per_step(self) -> float: ...
     def kernels_per_step(self) -> float: ...
+    def step_work(self) -> StepWork: ...
     def memory_bytes(self) -> float: ...
     def per_op_roofline_s(self, flops_per_s: float, bytes_per_s: float) -> float: ...
     def __eq__(self, value: object, /) -> bool: ...
+
+@final
+class StepWork:
+    @property
+    def matmul_flops(self) -> float: ...
+    @property
+    def attention_flops(self) -> float: ...
+    @property
+    def flops(self) -> float: ...
+    @property
+    def bytes(self) -> float: ...
+    @property
+    def kernels(self) -> float: ...
 
 @final
 class Op:
@@ -186,15 +210,19 @@ class CoreHardware:
         flops_efficiency: float,
         bandwidth_efficiency: float,
         overhead_s: float,
+        attention_efficiency: float | None = None,
         topology: str | None = None,
         link_bytes_per_s: float | None = None,
         links_per_chip: float | None = None,
         max_chips: int | None = None,
+        chips_per_node: int | None = None,
+        inter_node_bytes_per_s: float | None = None,
         usd_per_chip_hour: float | None = None,
     ) -> CoreHardware: ...
     def with_calibration(
         self, model: str, coefficients: dict[str, float], section: str = "calibration"
     ) -> CoreHardware: ...
+    def uncalibrated(self) -> CoreHardware: ...
     @property
     def hbm_bytes(self) -> float: ...
     @property
@@ -213,6 +241,10 @@ class CoreHardware:
     def step_time_formula(self) -> str: ...
     @property
     def collective_bytes_per_s(self) -> float | None: ...
+    @property
+    def chips_per_node(self) -> int: ...
+    @property
+    def inter_node_bytes_per_s(self) -> float | None: ...
     @property
     def max_chips(self) -> int: ...
     @property
@@ -320,6 +352,10 @@ class ShardedStep:
     def bound(self) -> str: ...
     @property
     def parts(self) -> StepTimeParts: ...
+    @property
+    def work(self) -> StepWork: ...
+    @property
+    def micro_steps(self) -> float: ...
 
 @final
 class ShardingOption:
@@ -390,6 +426,9 @@ class Prediction:
     @property
     def chip_counts(self) -> list[ChipCount]: ...
 
+def measured_step_time_s(
+    step_time_s: float | None, tokens_per_s_per_chip: float | None, tokens_per_step: float, chips: int
+) -> float: ...
 def predict(
     arch: Architecture,
     hardware: CoreHardware,
@@ -446,6 +485,8 @@ def evaluate(
     param_bytes: _FloatColumn = None,
     activation_bytes: _FloatColumn = None,
     optimizer_bytes: _FloatColumn = None,
+    recompute: _Categorical = None,
+    micro_batch: _IntColumn = None,
     unique_tokens: float | None = None,
 ) -> MetricColumns: ...
 
@@ -464,6 +505,8 @@ class SearchSpace:
         tied_embeddings: list[bool] | None = None,
         vocab_size: list[int] | None = None,
         seq_len: list[int] | None = None,
+        recompute: list[str] | None = None,
+        micro_batch: list[int | None] | None = None,
         batch_size: list[int] | None = None,
         param_bytes: float | None = None,
         activation_bytes: float | None = None,

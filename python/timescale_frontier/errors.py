@@ -46,9 +46,14 @@ class TimescaleError(Exception):
         self.expected = expected
         #: The file the value came from, when it came from one.
         self.source: str | None = None
+        #: The row of that file (a measurement, a run), when the value came from one.
+        self.row: int | None = None
 
     def __str__(self) -> str:
-        return f"{self.source}: {self.message}" if self.source else self.message
+        where = "".join(
+            (f"{self.source}: " if self.source else "", f"row {self.row}: " if self.row is not None else "")
+        )
+        return where + self.message
 
 
 class InvalidInputError(TimescaleError):
@@ -68,11 +73,13 @@ class InfeasibleError(TimescaleError):
 
 
 @contextmanager
-def in_file(path: str | os.PathLike[str]) -> Iterator[None]:
-    """Errors raised inside name ``path`` as their source (the innermost file wins)."""
+def in_file(path: str | os.PathLike[str], row: int | None = None) -> Iterator[None]:
+    """Errors raised inside name ``path`` (and ``row``) as their source (the innermost wins)."""
     try:
         yield
     except TimescaleError as e:
         if e.source is None:
             e.source = os.fspath(path)
+            if e.row is None:
+                e.row = row
         raise

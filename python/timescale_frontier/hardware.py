@@ -27,10 +27,14 @@ SHIPPED_DIR = Path(__file__).resolve().parent / "hardware"
 _TOP_KEYS = ["name", "description", "device", "calibrated", "chip", "step_time", "calibration", "interconnect", "price"]
 _CHIP_KEYS = ["peak_bf16_flops_per_s", "hbm_bytes", "hbm_bytes_per_s", "usable_hbm_fraction"]
 _STEP_KEYS = ["flops_efficiency", "bandwidth_efficiency", "overhead_s"]
+_STEP_OPTIONAL = ["attention_efficiency"]
+_INTERCONNECT_KEYS = ["link_bytes_per_s", "links_per_chip", "max_chips", "topology", "source"]
+_NODE_KEYS = ["chips_per_node", "inter_node_bytes_per_s", "inter_node_source"]
 #: Keys of ``[calibration]`` that describe the calibration (the rest are the model's coefficients).
 CALIBRATION_META = [
     "model", "r2", "mean_abs_pct_error", "median_abs_pct_error", "max_abs_pct_error",
-    "heldout_mean_abs_pct_error", "heldout_median_abs_pct_error", "n_samples", "n_validation",
+    "heldout_mean_abs_pct_error", "heldout_median_abs_pct_error", "heldout_max_abs_pct_error", "heldout_spearman",
+    "n_samples", "n_validation", "chips_measured",
     "validation_median_abs_pct_error", "activation_bytes", "device_kind", "backend", "jax_version", "date",
     "source", "alternatives", "measured_matmul_flops_per_s", "measured_copy_bytes_per_s",
 ]  # fmt: skip
@@ -218,23 +222,28 @@ def _parse(path: Path) -> Hardware:
     chip = _toml.table(path, doc, "chip")
     _with_sources(path, "chip", chip, _CHIP_KEYS, sources)
     step = _toml.table(path, doc, "step_time")
-    _toml.check_keys(path, "step_time", step, ["model"] + [k for s in _STEP_KEYS for k in (s, f"{s}_source")])
-    _with_sources(path, "step_time", {k: v for k, v in step.items() if k != "model"}, _STEP_KEYS, sources)
+    step_keys = _STEP_KEYS + [k for k in _STEP_OPTIONAL if k in step]
+    _toml.check_keys(
+        path, "step_time", step, ["model"] + [k for s in _STEP_KEYS + _STEP_OPTIONAL for k in (s, f"{s}_source")]
+    )
+    _with_sources(path, "step_time", {k: v for k, v in step.items() if k != "model"}, step_keys, sources)
     interconnect = _toml.table(path, doc, "interconnect", required=False)
     notes: dict[str, str] = {}
-    topology, link, links, max_chips = None, None, None, None
+    topology, link, links, max_chips, per_node, inter = None, None, None, None, None, None
     if interconnect:
-        _toml.check_keys(
-            path,
-            "interconnect",
-            interconnect,
-            ["link_bytes_per_s", "links_per_chip", "max_chips", "topology", "source"],
-        )
+        _toml.check_keys(path, "interconnect", interconnect, _INTERCONNECT_KEYS + _NODE_KEYS)
         link = _toml.number(path, "interconnect", interconnect, "link_bytes_per_s")
         links = _toml.number(path, "interconnect", interconnect, "links_per_chip")
         max_chips = _toml.integer(path, "interconnect", interconnect, "max_chips")
         topology = _toml.string(path, "interconnect", interconnect, "topology")
         notes["interconnect.source"] = _toml.string(path, "interconnect", interconnect, "source")
+        if "chips_per_node" in interconnect:
+            per_node = _toml.integer(path, "interconnect", interconnect, "chips_per_node")
+        inter = _toml.optional_number(path, "interconnect", interconnect, "inter_node_bytes_per_s")
+        if inter is not None:
+            notes["interconnect.inter_node_source"] = _toml.string(
+                path, "interconnect", interconnect, "inter_node_source"
+            )
     price = _toml.table(path, doc, "price", required=False)
     usd = None
     if price:
@@ -258,10 +267,13 @@ def _parse(path: Path) -> Hardware:
         flops_efficiency=step_figure["flops_efficiency"],
         bandwidth_efficiency=step_figure["bandwidth_efficiency"],
         overhead_s=step_figure["overhead_s"],
+        attention_efficiency=_toml.optional_number(path, "step_time", step, "attention_efficiency"),
         topology=topology,
         link_bytes_per_s=link,
         links_per_chip=links,
         max_chips=max_chips,
+        chips_per_node=per_node,
+        inter_node_bytes_per_s=inter,
         usd_per_chip_hour=usd,
     )
 

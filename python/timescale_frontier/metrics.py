@@ -17,8 +17,9 @@ from timescale_frontier.loss import Law, get_law
 
 __all__ = ["Evaluation", "evaluate"]
 
-_INT = ("d_model", "n_layers", "n_heads", "n_kv_heads", "head_dim", "d_ff", "seq_len", "batch_size", "vocab_size")
-_CATEGORICAL = ("mlp", "attention")
+_INT: tuple[str, ...] = ("d_model", "n_layers", "n_heads", "n_kv_heads", "head_dim", "d_ff", "seq_len")
+_INT += ("batch_size", "vocab_size", "micro_batch")
+_CATEGORICAL = ("mlp", "attention", "recompute")
 _FLOAT = ("param_bytes", "activation_bytes", "optimizer_bytes")
 FloatArray = npt.NDArray[np.float64]
 
@@ -53,6 +54,8 @@ def _convert(name: str, value: Any) -> Any:
         names, codes = value
         return ([str(n) for n in names], np.ascontiguousarray(codes, dtype=np.int64))
     arr = np.asarray(value)
+    if name == "micro_batch" and arr.dtype == object:  # None: the whole batch (0 in a column)
+        arr = np.array([0 if v is None else v for v in arr.ravel()]).reshape(arr.shape)
     if arr.ndim == 0:
         return arr.item()
     if arr.ndim != 1:
@@ -83,8 +86,9 @@ def evaluate(
 ) -> Evaluation:
     """Every metric of the architectures given as columns (``d_model``, ``n_layers``, ``n_heads``
     required; the other ``Architecture`` fields optional, with its defaults): numpy arrays of one
-    length, or scalars for every row; ``mlp`` and ``attention`` as names, arrays of names, or
-    ``(names, codes)`` (codes index names, as a categorical). One chip of ``hardware``, ``budget``
+    length, or scalars for every row; ``mlp``, ``attention`` and ``recompute`` as names, arrays of
+    names, or ``(names, codes)`` (codes index names, as a categorical); ``micro_batch`` 0 runs the
+    whole batch at once. One chip of ``hardware``, ``budget``
     a ``Budget`` or hours.
 
     Examples

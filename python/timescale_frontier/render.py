@@ -95,7 +95,8 @@ def to_csv(rows: Sequence[dict[str, Any]]) -> str:
 
 # ---------------------------------------------------------------- search
 
-HEADERS = ["d_model", "layers", "heads/kv", "d_ff", "mlp", "attn", "embed", "seq", "batch", "params", "step"]
+HEADERS = ["d_model", "layers", "heads/kv", "d_ff", "mlp", "attn", "embed", "seq", "batch", "micro", "recomp"]
+HEADERS += ["params", "step"]
 HEADERS += ["tokens", "memory", "loss"]
 PARETO_ROWS = 15
 
@@ -112,6 +113,8 @@ def _cells(c: Candidate, chips: int) -> list[str]:
         "tied" if a.tied_embeddings else "untied",
         str(a.seq_len),
         str(a.batch_size),
+        str(a.micro_batch or "-"),
+        a.recompute,
         count(c.params),
         seconds(c.step_time_s),
         count(c.tokens),
@@ -181,7 +184,8 @@ def search_document(r: Any, out_format: str) -> str:
         "",
         f"Best: d_model {a.d_model}, {a.n_layers} layers, {a.n_heads} heads ({a.n_kv_heads} KV) of {a.head_dim}, "
         f"d_ff {a.d_ff} {a.mlp}, {a.attention} attention, {'tied' if a.tied_embeddings else 'untied'} embeddings, "
-        f"seq {a.seq_len} x batch {a.batch_size}",
+        f"seq {a.seq_len} x batch {a.batch_size}, recompute {a.recompute}, "
+        + (f"micro-batch {a.micro_batch} per chip" if a.micro_batch else "no gradient accumulation"),
         f"  {count(b.params)} params ({count(b.non_embedding_params)} non-embedding), "
         f"{seconds(b.step_time_s)}/step, {count(b.tokens)} tokens, "
         f"memory {binary_bytes(b.memory_bytes)} of {binary_bytes(hw.hbm_bytes)}, "
@@ -324,9 +328,15 @@ def hardware_show(hw: Hardware) -> str:
         f"HBM: {binary_bytes(hw.hbm_bytes)} ({hw.usable_hbm_fraction:g} usable), {si(hw.hbm_bytes_per_s, 'B/s')}",
     ]
     if hw.collective_bytes_per_s is not None:
+        nodes = (
+            f" in nodes of {hw.core.chips_per_node}, {si(hw.core.inter_node_bytes_per_s, 'B/s')} per chip each way"
+            " between nodes (collectives across nodes run hierarchically)"
+            if hw.core.inter_node_bytes_per_s is not None
+            else ""
+        )
         lines.append(
             f"interconnect: {hw.core.topology}, up to {hw.max_chips} chips; ring collectives at "
-            f"{si(hw.collective_bytes_per_s, 'B/s')} per chip each way (--chips)"
+            f"{si(hw.collective_bytes_per_s, 'B/s')} per chip each way{nodes} (--chips)"
         )
     else:
         lines.append("interconnect: none (single chip only)")
@@ -338,6 +348,17 @@ def hardware_show(hw: Hardware) -> str:
     lines += [f"  {k}: {v}" for k, v in hw.sources.items()]
     if hw.notes.get("interconnect.source"):
         lines.append(f"  interconnect: {hw.notes['interconnect.source']}")
+    if hw.notes.get("interconnect.inter_node_source"):
+        lines.append(f"  between nodes: {hw.notes['interconnect.inter_node_source']}")
+    if hw.calibrated:
+        c = hw.calibration
+        lines.append(f"calibration: {c.get('model')} from {c.get('source')}")
+        if "heldout_median_abs_pct_error" in c:
+            lines.append(
+                f"  {c.get('n_samples')} measured steps, cross-validated median error {c['heldout_median_abs_pct_error']:.3g}%"
+                + (f", rank correlation {c['heldout_spearman']:.3f}" if "heldout_spearman" in c else "")
+                + f" ({c.get('date', 'undated')})"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -374,16 +395,16 @@ def calibration_text(r: Any) -> str:
                 f"{rep.max_abs_pct_error:.1f}%",
                 f"{rep.heldout_mean_abs_pct_error:.1f}%",
                 f"{rep.heldout_median_abs_pct_error:.1f}%",
+                f"{rep.heldout_max_abs_pct_error:.1f}%",
+                f"{rep.heldout_spearman:.3f}",
                 f"{v['median_abs_pct_error']:.1f}%" if v else "-",
             ]
         )
+    headers = ["model", "R^2", "mean err", "max err", "CV mean", "CV median", "CV max", "CV rank corr"]
     return (
         "\n".join(
             [
-                table(
-                    ["model", "R^2", "mean err", "max err", "CV mean err", "CV median err", "validation median err"],
-                    rows,
-                ),
+                table([*headers, "validation median"], rows),
                 f"* chosen: {r.chosen} ({r.n_fit} fit samples, {r.n_validation} validation samples, {r.elapsed_s:.0f} s)",
                 f"step time: {r.hardware.step_time_formula}",
                 f"wrote {r.hardware.path}",

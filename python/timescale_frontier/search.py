@@ -271,6 +271,43 @@ def _explain_sharding(r: SearchResult) -> list[str]:
     return lines
 
 
+def _explain_memory_plan(r: SearchResult) -> list[str]:
+    """Why the winner runs with (or without) activation recomputation and micro-steps: what the
+    plan without them would need, or what they would cost."""
+    gib = 2**30
+    b = r.best
+    a = b.architecture
+    st = b.step
+    per_chip = a.batch_size // st.dp
+    micro = a.micro_batch or per_chip
+    seqs = f"{per_chip} sequence{'s' if per_chip != 1 else ''}"
+    how = (
+        f"It runs {seqs} per chip in {st.micro_steps:.0f} micro-steps of {micro}"
+        if st.micro_steps > 1
+        else f"It runs its {seqs} per chip in one micro-step (no gradient accumulation)"
+    )
+    how += f", with {a.recompute} activation recomputation" if a.recompute != "none" else ", without recomputation"
+    usable = r.hardware.usable_hbm_bytes
+    plain = a.to_dict() | {"recompute": "none", "micro_batch": None}
+    if a.recompute == "none" and a.micro_batch is None:
+        full = predict(Architecture(**(plain | {"recompute": "full"})), r.hardware, r.hours, law=r.law, chips=r.chips)
+        return [
+            f"{how}: it fits ({b.memory_bytes / gib:.3g} GiB of {usable / gib:.3g} GiB per chip); full recomputation "
+            f"would cut memory to {full.memory_bytes / gib:.3g} GiB but slow each step {full.step_time_s / b.step_time_s:.2f}x."
+        ]
+    p = predict(Architecture(**plain), r.hardware, r.hours, law=r.law, chips=r.chips)
+    if not p.fits_memory:
+        why = f"without them it would need {p.memory_bytes / gib:.3g} GiB per chip of {usable / gib:.3g} GiB usable"
+    else:
+        why = (
+            f"without them it would step in {p.step_time_s:.4g} s ({p.step_time_s / b.step_time_s:.2f}x) and reach "
+            f"loss {p.loss:.4f}"
+            if p.loss is not None
+            else "without them not one step would fit the budget"
+        )
+    return [f"{how}: {why}; with them it needs {b.memory_bytes / gib:.3g} GiB."]
+
+
 def explain(r: SearchResult) -> list[str]:
     """Why the best configuration of ``r`` wins: its steps and tokens, what bounds its step, how a
     deeper-narrower and a wider-shallower model of similar size would do, caveats, the Pareto set."""
@@ -290,6 +327,7 @@ def explain(r: SearchResult) -> list[str]:
             f"Its step is dominated by {bound}: moving {b.memcpy_bytes_per_step:.3g} bytes takes {parts.memory_s:.3g} s, "
             f"{b.flops_per_step:.3g} FLOPs take {parts.compute_s:.3g} s, fixed overheads {parts.fixed_s:.3g} s."
         )
+    lines += _explain_memory_plan(r)
     lo, hi = r.guards["aspect_ratio_min"], r.guards["aspect_ratio_max"]
     for label, factor in (("deeper and narrower", 4.0), ("shallower and wider", 0.25)):
         alt = arch.reshaped(factor)

@@ -21,7 +21,8 @@ from timescale_frontier.errors import EmptySpaceError, InvalidInputError, in_fil
 __all__ = ["SearchSpace", "AXES", "parse_axis", "load_space", "make_space"]
 
 #: Axis name -> value kind. ``n_heads = d_model / head_dim``, ``n_kv_heads = n_heads / kv_group``,
-#: ``d_ff = round(ffn_mult x d_model)``.
+#: ``d_ff = round(ffn_mult x d_model)``; ``micro_batch``: sequences per micro-step on one chip, or
+#: ``none`` (the whole per-chip batch at once).
 AXES: dict[str, str] = {
     "d_model": "int",
     "n_layers": "int",
@@ -33,6 +34,8 @@ AXES: dict[str, str] = {
     "tied_embeddings": "bool",
     "vocab_size": "int",
     "seq_len": "int",
+    "recompute": "choice:none,full,selective",
+    "micro_batch": "micro",
     "batch_size": "int",
 }
 PRECISION_KEYS = ("param_bytes", "activation_bytes", "optimizer_bytes")
@@ -47,7 +50,7 @@ def _range(name: str, item: str, kind: str) -> list[Any]:
         raise InvalidInputError(
             f"{name}: '{item}' is invalid: expected a value or start:stop:step or start:stop:*factor"
         )
-    conv = int if kind == "int" else float
+    conv = float if kind == "float" else int
     try:
         start, stop = conv(parts[0]), conv(parts[1])
         geometric = parts[2].startswith("*")
@@ -79,6 +82,10 @@ def _scalar(name: str, raw: Any, kind: str) -> Any:
         raise InvalidInputError(f"{name}: {raw!r} is invalid: expected true/false (or tied/untied)")
     if kind.startswith("choice:"):  # the core checks the name
         return str(raw).strip().lower()
+    if kind == "micro":
+        if raw is None or str(raw).strip().lower() in ("none", "whole"):
+            return None
+        kind = "int"
     if isinstance(raw, bool):
         raise InvalidInputError(f"{name}: {raw!r} is invalid: expected a number")
     try:
@@ -114,7 +121,7 @@ def parse_axis(name: str, value: Any) -> list[Any]:
         raise EmptySpaceError(f"{name}: empty value list (give at least one value)")
     out: list[Any] = []
     for item in items:
-        if isinstance(item, str) and ":" in item and kind in ("int", "float"):
+        if isinstance(item, str) and ":" in item and kind in ("int", "float", "micro"):
             out.extend(_range(name, item, kind))
         else:
             out.append(_scalar(name, item, kind))
@@ -122,6 +129,8 @@ def parse_axis(name: str, value: Any) -> list[Any]:
             raise InvalidInputError(f"{name}: more than {MAX_AXIS_VALUES} values")
     if kind in ("int", "float"):
         return sorted(set(out))
+    if kind == "micro":
+        return sorted(set(out), key=lambda m: (m is not None, m or 0))
     return list(dict.fromkeys(out))
 
 
@@ -143,9 +152,9 @@ def make_space(overrides: dict[str, Any] | None = None, origin: str = "") -> Sea
     Examples
     --------
     >>> make_space().size
-    5505024
+    33030144
     >>> make_space({"d_model": parse_axis("d_model", "512,1024")}).size
-    172032
+    1032192
     """
     with in_file(origin) if origin else nullcontext():
         kwargs: dict[str, Any] = {

@@ -1,12 +1,22 @@
-"""Measurements of training steps, and what is done with them without measuring again: fit the
-step-time models and write the hardware file (``fit_and_write``, ``refit``), and score every model
-on measured steps (``load_measurements``, ``validate``). Needs no JAX."""
+"""Measured training steps, and what is done with them without measuring again (no JAX needed):
+load them from any CSV or JSONL (``load_measurements``: a user's own training logs, a published
+table, or what ``timescale calibrate`` streamed), fit the step-time models and write the hardware
+file (``fit_and_write``, ``calibrate_from``, ``refit``), and score every model on them
+(``validate``).
+
+A measurement row gives the architecture's fields (those of ``Architecture``; missing ones take
+its defaults), how it ran (``chips``, ``sharding`` = fsdp or dp over the chips, ``recompute``,
+``micro_batch`` per chip) and its time: ``step_time_s``, or ``tokens_per_s_per_chip`` with
+``batch_size`` the global batch. The column names of MosaicML llm-foundry's published benchmark
+table (``data/published/``) are accepted as aliases (``global_batch_seqs``,
+``micro_batch_per_chip``, ``activation_checkpointing``, ``measured_step_time_s``, ...)."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,12 +24,38 @@ from typing import Any
 
 import numpy as np
 
-from timescale_frontier.architecture import FIELDS, Architecture
+from timescale_frontier._core import Architecture, measured_step_time_s
+from timescale_frontier.architecture import FIELDS
 from timescale_frontier.calibrate import fit, hwfile
-from timescale_frontier.errors import InvalidInputError, TimescaleError
+from timescale_frontier.errors import InvalidInputError, TimescaleError, in_file
 from timescale_frontier.hardware import Hardware
 
 MIN_FIT_SAMPLES = 4
+#: Column aliases: the published table's names (and other common spellings) -> ours.
+ALIASES = {
+    "global_batch_seqs": "batch_size",
+    "micro_batch_per_chip": "micro_batch",
+    "activation_checkpointing": "recompute",
+    "measured_step_time_s": "step_time_s",
+    "measured_tokens_per_s_per_chip": "tokens_per_s_per_chip",
+    "tied": "tied_embeddings",
+    "source_parallelism": "sharding",
+}
+_INT_FIELDS = {
+    "d_model",
+    "n_layers",
+    "n_heads",
+    "n_kv_heads",
+    "head_dim",
+    "d_ff",
+    "seq_len",
+    "batch_size",
+    "vocab_size",
+}
+_INT_FIELDS |= {"micro_batch", "chips"}
+_FLOAT_FIELDS = {"param_bytes", "activation_bytes", "optimizer_bytes", "step_time_s", "tokens_per_s_per_chip"}
+_TEXT_FIELDS = {"mlp", "attention", "recompute"}
+_REQUIRED = ("d_model", "n_layers", "n_heads")
 
 
 @dataclass
@@ -34,39 +70,152 @@ class CalibrationResult:
     elapsed_s: float
 
 
+def _row_error(path: Path, row: int, message: str, field: str | None = None) -> InvalidInputError:
+    e = InvalidInputError(message, field=field)
+    e.source, e.row = str(path), row
+    return e
+
+
+def _number(path: Path, row: int, key: str, raw: Any, integer: bool) -> float | int:
+    """A number from a CSV cell or a JSON value (types only; the core checks ranges)."""
+    if isinstance(raw, bool):
+        raise _row_error(path, row, f"{key} = {raw!r} is invalid: expected a number", key)
+    try:
+        v = float(raw)
+    except (TypeError, ValueError):
+        raise _row_error(path, row, f"{key} = {raw!r} is invalid: expected a number", key) from None
+    if integer:
+        if not math.isfinite(v) or v != int(v):
+            raise _row_error(path, row, f"{key} = {raw!r} is invalid: expected a whole number", key)
+        return int(v)
+    return v
+
+
+def _sharding(path: Path, row: int, raw: Any) -> bool:
+    """Whether data parallelism shards the model (FSDP) or replicates it (DP)."""
+    text = str(raw).strip().lower()
+    if text.startswith("fsdp") or text in ("zero3", "zero-3"):
+        return True
+    if text in ("dp", "ddp", "data parallel", "single"):
+        return False
+    raise _row_error(path, row, f"sharding = {raw!r} is invalid: expected fsdp or dp", "sharding")
+
+
+def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(row number, record) of every record: CSV rows numbered from 1 after the header, JSONL lines."""
+    if not path.is_file():
+        raise InvalidInputError(f"{path}: measurements file not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".csv":
+            out = [(i, dict(r)) for i, r in enumerate(csv.DictReader(text.splitlines()), 1)]
+        else:
+            out = []
+            for i, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    try:
+                        out.append((i, json.loads(line)))
+                    except json.JSONDecodeError as e:
+                        raise InvalidInputError(f"{path}: line {i}: not JSON ({e.msg})") from None
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise InvalidInputError(f"{path}: not a UTF-8 CSV or JSONL file ({e})") from None
+    return out
+
+
+def measured(path: Path, row: int, record: dict[str, Any]) -> fit.Measured:
+    """One measured step from a record; errors name the file, the row and the field."""
+    r = {ALIASES.get(k, k): v for k, v in record.items() if v not in (None, "")}
+    for k in _REQUIRED:
+        if k not in r:
+            raise _row_error(path, row, f"{k} is missing (measurements need {', '.join(_REQUIRED)} and a time)", k)
+    kw: dict[str, Any] = {}
+    for k, v in r.items():
+        if k in _INT_FIELDS:
+            kw[k] = _number(path, row, k, v, True)
+        elif k in _FLOAT_FIELDS:
+            kw[k] = _number(path, row, k, v, False)
+        elif k in _TEXT_FIELDS:
+            kw[k] = str(v).strip().lower()
+        elif k == "tied_embeddings":
+            kw[k] = v if isinstance(v, bool) else str(v).strip().lower() in ("true", "1", "yes", "tied")
+    if kw.get("recompute") == "none" or kw.get("recompute") is None:
+        kw.pop("recompute", None)
+    chips = int(kw.pop("chips", 1))
+    step, rate = kw.pop("step_time_s", None), kw.pop("tokens_per_s_per_chip", None)
+    fsdp = _sharding(path, row, r["sharding"]) if "sharding" in r else True
+    with in_file(path, row):
+        arch = Architecture(**{k: v for k, v in kw.items() if k in FIELDS})
+        t = measured_step_time_s(step, rate, arch.tokens_per_step, chips)
+    return fit.Measured(arch, t, chips, fsdp, row)
+
+
+def _measured_rows(path: Path, hardware: str | None = None) -> list[tuple[fit.Measured, str]]:
+    """Every measured step of the file with its split (``fit`` unless the record says); with
+    ``hardware``, only the rows whose ``accelerator`` column (when there is one) names it."""
+    out = []
+    for i, r in _rows(path):
+        if not isinstance(r, dict):
+            raise InvalidInputError(f"{path}: line {i}: expected a JSON object")
+        if r.get("kind", "train_step") != "train_step" or r.get("error"):
+            continue
+        if hardware is not None and r.get("accelerator", hardware) != hardware:
+            continue
+        out.append((measured(path, i, r), str(r.get("split", "fit"))))
+    return out
+
+
+def load_measurements(path: Path, split: str = "all", hardware: Hardware | None = None) -> list[fit.Measured]:
+    """Measured training steps from JSONL or CSV (see the module docs). Records of other kinds
+    (microbenchmarks) and failed measurements (``error`` set) are skipped; with ``split``, only
+    the records of that split (``fit`` or ``validation``); with ``hardware``, only the rows of that
+    accelerator when the file has an ``accelerator`` column, each checked to run on it."""
+    out = [m for m, s in _measured_rows(path, hardware.name if hardware else None) if split == "all" or s == split]
+    if not out:
+        which = "" if split == "all" else f" in split {split!r}"
+        on = f" on {hardware.name}" if hardware else ""
+        raise InvalidInputError(f"{path}: no training-step measurements{which}{on}")
+    if hardware is not None:
+        _check_shardings(path, out, hardware)
+    return out
+
+
+def _check_shardings(path: Path, rows: list[fit.Measured], hw: Hardware) -> None:
+    """Every row's chips and sharding must be possible on ``hw`` (else its features do not exist)."""
+    for m in rows:
+        with in_file(path, m.row):
+            hw.core.check_chips(m.chips)
+            try:
+                fit.step_of(m, hw.core)
+            except ValueError as e:
+                raise _row_error(path, m.row, str(e), "chips") from None
+
+
 def fit_and_write(
     hw: Hardware,
     out: Path,
-    rows: list[dict[str, Any]],
-    micro: dict[str, float],
-    act_bytes: float,
-    device_kind: str,
-    backend: str,
-    jax_version: str,
+    rows: list[fit.Measured],
+    validation_rows: list[fit.Measured],
+    section_extra: dict[str, Any],
     source: str,
     measurements: Path | None,
     t_start: float,
+    ceilings: fit.Ceilings | None = None,
 ) -> CalibrationResult:
-    """Fits every model on the ``fit`` rows, scores them on the ``validation`` rows, and writes the
-    best held-out one (with the others as alternatives) into the hardware file, atomically."""
-    ok = [r for r in rows if r["step_time_s"]]
-    fit_rows = [r for r in ok if r["split"] == "fit"]
-    val_rows = [r for r in ok if r["split"] == "validation"]
-    if len(fit_rows) < MIN_FIT_SAMPLES:
+    """Fits every applicable model on ``rows``, scores them on ``validation_rows``, and writes the
+    one with the lowest cross-validated error (with the others as alternatives) into the hardware
+    file, atomically."""
+    if len(rows) < MIN_FIT_SAMPLES:
         raise TimescaleError(
-            f"only {len(fit_rows)} training steps were measured for the fit (need {MIN_FIT_SAMPLES}); "
-            "give a longer --time-budget-s"
+            f"only {len(rows)} training steps for the fit (need {MIN_FIT_SAMPLES}); give a longer --time-budget-s"
+            " or more measurements"
         )
-    ceilings = fit.Ceilings(micro["measured_matmul_flops_per_s"], micro["measured_copy_bytes_per_s"])
-    fit_archs = [_arch_of(r) for r in fit_rows]
-    reports = fit.fit_all(fit_archs, np.array([r["step_time_s"] for r in fit_rows]), ceilings, hw.core)
+    reports = fit.fit_all(rows, hw.core, ceilings)
     chosen = fit.choose(reports)
     validation: dict[str, dict[str, float]] = {}
-    if val_rows:
-        val_archs = [_arch_of(r) for r in val_rows]
-        tv = np.array([r["step_time_s"] for r in val_rows])
+    if validation_rows:
+        tv = np.array([m.step_time_s for m in validation_rows])
         for name, rep in reports.items():
-            validation[name] = fit.scores(rep.fit.predict(val_archs, hw.core), tv)
+            validation[name] = fit.scores(rep.fit.predict(validation_rows, hw.core), tv)
     best = reports[chosen]
     section: dict[str, Any] = {
         "model": chosen,
@@ -77,29 +226,62 @@ def fit_and_write(
         "max_abs_pct_error": round(best.max_abs_pct_error, 3),
         "heldout_mean_abs_pct_error": round(best.heldout_mean_abs_pct_error, 3),
         "heldout_median_abs_pct_error": round(best.heldout_median_abs_pct_error, 3),
-        "n_samples": len(fit_rows),
-        "n_validation": len(val_rows),
-        "activation_bytes": act_bytes,
-        "device_kind": device_kind,
-        "backend": backend,
-        "jax_version": jax_version,
+        "heldout_max_abs_pct_error": round(best.heldout_max_abs_pct_error, 3),
+        "heldout_spearman": round(best.heldout_spearman, 4),
+        "n_samples": len(rows),
+        "n_validation": len(validation_rows),
         "date": dt.date.today().isoformat(),
         "source": source,
-        **{k: round(v, 1) for k, v in micro.items()},
+        **section_extra,
     }
-    if val_rows:
+    if validation_rows:
         section["validation_median_abs_pct_error"] = round(validation[chosen]["median_abs_pct_error"], 3)
     alternatives = {
         name: {
             **r.fit.coeffs,
             "r2": round(r.r2, 6),
             "heldout_mean_abs_pct_error": round(r.heldout_mean_abs_pct_error, 3),
+            "heldout_median_abs_pct_error": round(r.heldout_median_abs_pct_error, 3),
         }
         for name, r in reports.items()
     }
     new_hw = hwfile.write_calibration(hw.path, out, section, alternatives)
     return CalibrationResult(
-        new_hw, chosen, reports, validation, len(fit_rows), len(val_rows), measurements, time.perf_counter() - t_start
+        new_hw,
+        chosen,
+        reports,
+        validation,
+        len(rows),
+        len(validation_rows),
+        measurements,
+        time.perf_counter() - t_start,
+    )
+
+
+def calibrate_from(
+    spec: str | Path, measurements: Path, out: Path | None = None, source: str | None = None
+) -> CalibrationResult:
+    """Fits and writes the ``[calibration]`` section from any file of measured steps (a user's
+    training logs, a published table): every applicable model with 5-fold cross-validation, the
+    best written with its provenance. Rows marked ``split = validation`` are held out."""
+    t_start = time.perf_counter()
+    hw = Hardware.load(spec)
+    out = Path(out) if out is not None else hw.path
+    rows = _measured_rows(measurements, hw.name)
+    if not rows:
+        raise InvalidInputError(f"{measurements}: no training-step measurements on {hw.name}")
+    val = [m for m, s in rows if s == "validation"]
+    fit_rows = [m for m, s in rows if s != "validation"]
+    _check_shardings(measurements, fit_rows + val, hw)
+    return fit_and_write(
+        hw,
+        out,
+        fit_rows,
+        val,
+        {"chips_measured": f"{min(m.chips for m in fit_rows)}-{max(m.chips for m in fit_rows)}"},
+        source or f"timescale calibrate --from {measurements.name} ({len(fit_rows)} measured steps)",
+        measurements,
+        t_start,
     )
 
 
@@ -117,15 +299,7 @@ def refit(spec: str | Path, measurements: Path, out: Path | None = None, force: 
     t_start = time.perf_counter()
     hw = Hardware.load(spec)
     out = Path(out) if out is not None else hw.path
-    if not measurements.is_file():
-        raise InvalidInputError(f"{measurements}: measurements file not found")
-    records = []
-    for i, line in enumerate(measurements.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise InvalidInputError(f"{measurements}: line {i}: not JSON ({e})") from None
+    records = [r for _, r in _rows(measurements)]
 
     def rate(kind: str, key: str) -> list[float]:
         out = []
@@ -144,7 +318,8 @@ def refit(spec: str | Path, measurements: Path, out: Path | None = None, force: 
     copy = rate("copy", "bytes_per_s")
     steps = [r for r in records if isinstance(r, dict) and r.get("kind") == "train_step"]
     for i, r in enumerate(steps, 1):
-        missing = [k for k in FIELDS if k not in r]
+        # Fields added since a file was recorded (recompute, micro_batch) take their defaults.
+        missing = [k for k in FIELDS if k not in r and k not in ("recompute", "micro_batch")]
         if missing or "step_time_s" not in r:
             raise InvalidInputError(
                 f"{measurements}: train_step record {i} lacks {', '.join(missing or ['step_time_s'])}"
@@ -166,81 +341,43 @@ def refit(spec: str | Path, measurements: Path, out: Path | None = None, force: 
     device_kind = str(steps[0].get("device_kind", backend))
     act = {float(r.get("activation_bytes", 4.0)) for r in steps}
     micro = {"measured_matmul_flops_per_s": max(matmul), "measured_copy_bytes_per_s": max(copy)}
-    rows = [{**r, "split": r.get("split", "fit")} for r in steps]
+    rows = _measured_rows(measurements)
+    fit_rows = [m for m, s in rows if s == "fit"]
+    val_rows = [m for m, s in rows if s == "validation"]
+    extra = {
+        "activation_bytes": act.pop() if len(act) == 1 else 4.0,
+        "device_kind": device_kind,
+        "backend": backend,
+        "jax_version": str(steps[0].get("jax_version", "unknown")),
+        **{k: round(v, 1) for k, v in micro.items()},
+    }
     return fit_and_write(
-        hw, out, rows, micro, act.pop() if len(act) == 1 else 4.0, device_kind, backend, str(steps[0].get("jax_version", "unknown")),
+        hw, out, fit_rows, val_rows, extra,
         f"timescale calibrate --refit {measurements} (measured on {device_kind}; refitted {dt.date.today()})",
-        measurements, t_start,
+        measurements, t_start, fit.Ceilings(micro["measured_matmul_flops_per_s"], micro["measured_copy_bytes_per_s"]),
     )  # fmt: skip
 
 
-def _arch_of(r: dict[str, Any]) -> Architecture:
-    return Architecture(**{k: r[k] for k in FIELDS})
-
-
-# ---------------------------------------------------------------- validation
-_NUMERIC = {"d_model", "n_layers", "n_heads", "n_kv_heads", "head_dim", "d_ff", "seq_len", "batch_size", "vocab_size"}
-
-
-def load_measurements(path: Path, split: str = "all") -> list[dict[str, Any]]:
-    """Training-step measurements from JSONL or CSV (architecture fields + ``step_time_s``)."""
-    if not path.is_file():
-        raise InvalidInputError(f"{path}: measurements file not found")
-    rows: list[dict[str, Any]] = []
-    try:
-        if path.suffix == ".csv":
-            with path.open(newline="", encoding="utf-8") as f:
-                rows = list(csv.DictReader(f))
-        else:
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    rows.append(json.loads(line))
-    except (json.JSONDecodeError, UnicodeDecodeError, csv.Error) as e:
-        raise InvalidInputError(f"{path}: not valid JSONL or CSV ({e})") from None
-    out = []
-    for i, r in enumerate(rows, 1):
-        if not isinstance(r, dict) or r.get("kind", "train_step") != "train_step" or r.get("error"):
-            continue
-        if split != "all" and r.get("split", "all") != split:
-            continue
-        try:
-            t = float(r["step_time_s"])
-            arch: dict[str, Any] = {k: int(float(r[k])) for k in _NUMERIC if k in r}
-            for k in ("d_model", "n_layers", "n_heads"):
-                if k not in arch:
-                    raise KeyError(k)
-        except (KeyError, ValueError, TypeError) as e:
-            raise InvalidInputError(f"{path}: row {i}: missing or non-numeric field {e}") from None
-        if not np.isfinite(t) or t <= 0:
-            raise InvalidInputError(
-                f"{path}: row {i}: step_time_s = {r['step_time_s']!r} is invalid: expected seconds > 0"
-            )
-        # Fields a record leaves out take the core's defaults (Architecture's).
-        arch.update({k: str(r[k]) for k in ("mlp", "attention") if k in r})
-        arch.update({k: float(r[k]) for k in ("activation_bytes", "param_bytes", "optimizer_bytes") if k in r})
-        if "tied_embeddings" in r:
-            tied = r["tied_embeddings"]
-            arch["tied_embeddings"] = tied if isinstance(tied, bool) else str(tied).lower() in ("true", "1")
-        arch["step_time_s"] = t
-        out.append(arch)
-    if not out:
-        raise InvalidInputError(
-            f"{path}: no training-step measurements{'' if split == 'all' else f' in split {split!r}'}"
-        )
-    return out
-
-
-def validate(hw: Hardware, rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Per model (each calibrated alternative in the hardware file, and the file's current
-    default): R^2, mean / median / max absolute percentage error, Spearman rank correlation."""
-    archs = [Architecture(**{k: v for k, v in r.items() if k != "step_time_s"}) for r in rows]
-    t = np.array([r["step_time_s"] for r in rows], float)
+def validate(hw: Hardware, rows: list[fit.Measured]) -> dict[str, dict[str, float]]:
+    """The paper's headline table for these measurements, side by side: the file's datasheet
+    roofline, the MEMCPY-only and FLOPs-only models fitted here (5-fold cross-validated), every
+    calibrated model of the file and its default. Per model: R^2, mean / median / max absolute
+    percentage error, Spearman rank correlation."""
+    t = np.array([m.step_time_s for m in rows])
     out: dict[str, dict[str, float]] = {}
+    datasheet = hw.core.uncalibrated()
+    out["datasheet roofline (uncalibrated)"] = fit.scores(
+        np.array([fit.step_of(m, datasheet).step_time_s for m in rows]), t
+    )
+    if len(rows) >= 2 * MIN_FIT_SAMPLES:
+        feats = fit.features(rows, hw.core)
+        for name in ("memcpy", "flops"):
+            cv = fit.cross_validate(name, rows, feats, t, hw.core)
+            out[f"{name}-only (fitted here, 5-fold CV)"] = fit.scores(cv, t)
     for name in hw.calibration.get("alternatives") or {}:
-        alt = hw.using(name)
-        pred = np.array([alt.step_time_for(a) for a in archs])
-        out[f"{name} (calibrated)"] = {**fit.scores(pred, t), "spearman": fit.spearman(pred, t)}
-    pred = np.array([hw.core.step_time_for(a) for a in archs])
-    label = f"{hw.step_time_model} (hardware file default)" if hw.calibrated else "datasheet roofline (uncalibrated)"
-    out[label] = {**fit.scores(pred, t), "spearman": fit.spearman(pred, t)}
+        alt = hw.using(name).core
+        out[f"{name} (calibrated)"] = fit.scores(np.array([fit.step_of(m, alt).step_time_s for m in rows]), t)
+    if hw.calibrated:
+        pred = np.array([fit.step_of(m, hw.core).step_time_s for m in rows])
+        out[f"{hw.step_time_model} (hardware file default)"] = fit.scores(pred, t)
     return out

@@ -12,7 +12,8 @@ from typing import Any
 import jax
 
 from timescale_frontier.calibrate import bench
-from timescale_frontier.calibrate.records import MIN_FIT_SAMPLES, CalibrationResult, fit_and_write
+from timescale_frontier.calibrate.fit import Ceilings
+from timescale_frontier.calibrate.records import MIN_FIT_SAMPLES, CalibrationResult, fit_and_write, measured
 from timescale_frontier.errors import InvalidInputError, TimescaleError
 from timescale_frontier.hardware import Hardware
 
@@ -89,8 +90,18 @@ def calibrate(
             say(f"time budget of {time_budget_s:g} s reached after {i + 1} configurations")
             break
 
+    ok = [(r, measured(measurements or Path("measurements"), i, r)) for i, r in enumerate(rows, 1) if r["step_time_s"]]
+    extra = {
+        "activation_bytes": act_bytes,
+        "device_kind": device_kind,
+        "backend": backend,
+        "jax_version": jax.__version__,
+        **{k: round(v, 1) for k, v in micro.items()},
+    }
     return fit_and_write(
-        hw, out, rows, micro, act_bytes, device_kind, backend, jax.__version__,
+        hw, out,
+        [m for r, m in ok if r["split"] == "fit"], [m for r, m in ok if r["split"] == "validation"], extra,
         f"timescale calibrate on {device_kind} ({backend}); measurements: {measurements or 'not saved'}",
         measurements, t_start,
+        Ceilings(micro["measured_matmul_flops_per_s"], micro["measured_copy_bytes_per_s"]),
     )  # fmt: skip

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from timescale_frontier import render
-from timescale_frontier.calibrate.records import load_measurements, refit, validate
+from timescale_frontier.calibrate.records import calibrate_from, load_measurements, refit, validate
 from timescale_frontier.cli._common import handle_errors, min_max
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
@@ -60,6 +60,15 @@ from timescale_frontier.hardware import Hardware
     default=None,
     help="Do not measure: fit and write from a JSONL file an earlier calibration streamed (--measurements).",
 )
+@click.option(
+    "--from",
+    "from_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Do not measure: fit from any CSV/JSONL of measured steps (architecture fields, chips, sharding,"
+    " recompute, micro_batch, and step_time_s or tokens_per_s_per_chip): your training logs or a published table.",
+)
+@click.option("--source", default=None, help="With --from: where the measurements come from (written as provenance).")
 @click.option("--force", is_flag=True, help="Write coefficients even if JAX's device differs from the file's device.")
 @click.option("--quiet", "-q", is_flag=True)
 @click.option("--debug", is_flag=True)
@@ -73,12 +82,16 @@ def calibrate_cmd(
     measurements: str | None,
     step_range_s: tuple[float, float],
     refit_path: str | None,
+    from_path: str | None,
+    source: str | None,
     force: bool,
     quiet: bool,
     debug: bool,
 ) -> None:
-    """Measure the default JAX device and write a [calibration] section into the hardware file."""
-    if refit_path:
+    """Measure the default JAX device (or fit saved measurements) and write a [calibration] section."""
+    if from_path:
+        r = calibrate_from(hardware, Path(from_path), Path(out) if out else None, source)
+    elif refit_path:
         r = refit(hardware, Path(refit_path), Path(out) if out else None, force)
     else:
         lo, hi = step_range_s
@@ -111,7 +124,7 @@ def calibrate_cmd(
     "--measurements",
     required=True,
     type=click.Path(dir_okay=False),
-    help="JSONL or CSV: architecture fields + step_time_s.",
+    help="JSONL or CSV of measured steps (see calibrate --from).",
 )
 @click.option("--split", type=click.Choice(["all", "fit", "validation"]), default="all", show_default=True)
 @click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -120,7 +133,7 @@ def calibrate_cmd(
 def validate_cmd(hardware: str, measurements: str, split: str, out_format: str, debug: bool) -> None:
     """Predict measured step times with every step-time model: R^2, errors, rank correlation."""
     hw = Hardware.load(hardware)
-    rows = load_measurements(Path(measurements), split)
+    rows = load_measurements(Path(measurements), split, hw)
     res = validate(hw, rows)
     if out_format == "json":
         click.echo(render.to_json({"hardware": hw.name, "n": len(rows), "split": split, "models": res}), nl=False)

@@ -26,6 +26,15 @@ from timescale_frontier.predict import predict
 @click.option("--seq-len", type=int, default=None, help="Tokens per sequence (default 2048).")
 @click.option("--batch-size", type=int, default=None, help="Sequences per step (default 32).")
 @click.option("--vocab-size", type=int, default=None, help="Default 32000.")
+@click.option(
+    "--recompute", default=None, help="Activation recomputation: none (default), full or selective (attention core)."
+)
+@click.option(
+    "--micro-batch",
+    type=int,
+    default=None,
+    help="Sequences per micro-step on each chip (gradient accumulation; default: the whole per-chip batch).",
+)
 @click.option("--hardware", "-H", required=True)
 @budget_options
 @click.option("--unique-tokens", type=float, default=None, help="Unique training tokens available.")
@@ -50,6 +59,8 @@ def predict_cmd(
     seq_len: int | None,
     batch_size: int | None,
     vocab_size: int | None,
+    recompute: str | None,
+    micro_batch: int | None,
     hardware: str,
     hours: float | None,
     budget_usd: float | None,
@@ -75,6 +86,8 @@ def predict_cmd(
         seq_len=seq_len,
         batch_size=batch_size,
         vocab_size=vocab_size,
+        recompute=recompute,
+        micro_batch=micro_batch,
     )
     hw = Hardware.load(hardware)
     p = predict(

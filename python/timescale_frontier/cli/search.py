@@ -28,9 +28,12 @@ def search_options(f: F) -> F:
     """Options of ``timescale-frontier`` and ``timescale search``."""
     for axis in reversed(list(AXES)):
         kind = AXES[axis]
-        example = {"int": "512,1024 or 128:8192:128", "float": "2.667,4", "bool": "true,false"}.get(
-            kind, kind.split(":", 1)[-1]
-        )
+        example = {
+            "int": "512,1024 or 128:8192:128",
+            "float": "2.667,4",
+            "bool": "true,false",
+            "micro": "none,1,4: sequences per micro-step per chip, none = the whole per-chip batch",
+        }.get(kind, kind.split(":", 1)[-1])
         f = click.option(
             f"--{axis.replace('_', '-')}",
             axis,

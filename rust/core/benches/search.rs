@@ -5,6 +5,7 @@
 //!     cargo bench -p timescale-core --bench search
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use timescale_core::architecture::Recompute;
 use timescale_core::metrics::evaluate_many;
 use timescale_core::search::{search, Guards, SearchParams, SearchSpace};
 use timescale_core::{loss::HOFFMANN, Architecture, Attention, Datasheet, Hardware, Mlp, Precision, Roofline};
@@ -16,6 +17,7 @@ fn h100() -> Hardware {
         hbm_bytes_per_s: 3.35e12,
         roofline: Roofline::Sum,
         flops_efficiency: 0.79,
+        attention_efficiency: None,
         bandwidth_efficiency: 0.875,
         overhead_s: 0.0,
     };
@@ -35,6 +37,8 @@ fn space(widths: u32) -> SearchSpace {
         tied_embeddings: vec![false, true],
         vocab_size: vec![32_000],
         seq_len: vec![512, 1024, 2048, 4096],
+        recompute: vec![Recompute::None],
+        micro_batch: vec![None],
         batch_size: vec![8, 16, 32, 64, 128, 256, 512],
         precision: Precision::default(),
     }
@@ -65,6 +69,8 @@ fn random_archs(n: usize) -> Vec<Architecture> {
                 batch_size: 1 + next(512),
                 vocab_size: 256 + next(255_744),
                 precision: Precision::default(),
+                recompute: Recompute::None,
+                micro_batch: None,
             }
         })
         .collect()

@@ -70,6 +70,40 @@ impl Attention {
     }
 }
 
+/// Activation recomputation (checkpointing): what the backward pass recomputes instead of saving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Recompute {
+    /// Every activation the backward pass reads is saved in the forward pass.
+    None,
+    /// Only each block's input is saved; the block's forward runs again, one block at a time,
+    /// during the backward pass (PyTorch `checkpoint` per block; llm-foundry's
+    /// `activation_checkpointing`). The logits projection and the loss are not recomputed.
+    Full,
+    /// Megatron-LM's selective recomputation (Korthikanti et al. 2022): the attention core
+    /// (scores, softmax, probabilities @ V) runs again in the backward pass; its outputs and the
+    /// `batch x heads x seq^2` probabilities are not saved.
+    Selective,
+}
+
+impl Recompute {
+    pub const NAMES: [&'static str; 3] = ["none", "full", "selective"];
+    pub fn name(self) -> &'static str {
+        match self {
+            Recompute::None => "none",
+            Recompute::Full => "full",
+            Recompute::Selective => "selective",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "none" => Ok(Recompute::None),
+            "full" => Ok(Recompute::Full),
+            "selective" => Ok(Recompute::Selective),
+            _ => Err(Error::invalid("recompute", format!("'{s}'"), "'none', 'full' or 'selective'")),
+        }
+    }
+}
+
 /// Bytes per element of the three kinds of tensor a training step touches.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Precision {
@@ -136,9 +170,28 @@ pub struct Architecture {
     pub batch_size: u32,
     pub vocab_size: u32,
     pub precision: Precision,
+    pub recompute: Recompute,
+    /// Sequences per micro-step on one chip (gradient accumulation): `None` runs the whole
+    /// per-chip batch in one micro-step. Must divide the per-chip batch.
+    pub micro_batch: Option<u32>,
 }
 
 impl Architecture {
+    /// Sequences per micro-step (the whole batch when `micro_batch` is `None`).
+    #[inline]
+    pub fn micro_batch_size(&self) -> u32 {
+        self.micro_batch.unwrap_or(self.batch_size)
+    }
+    /// Micro-steps (forward + backward) per optimizer step: `batch_size / micro_batch`.
+    #[inline]
+    pub fn micro_steps(&self) -> f64 {
+        f64::from(self.batch_size) / f64::from(self.micro_batch_size())
+    }
+    /// Tokens of one micro-step (`micro_batch x seq_len`).
+    #[inline]
+    pub fn tokens_per_micro_step(&self) -> f64 {
+        f64::from(self.micro_batch_size()) * f64::from(self.seq_len)
+    }
     /// Width of all query heads together (`n_heads x head_dim`); equals `d_model` in most models.
     #[inline]
     pub fn q_dim(&self) -> f64 {
@@ -192,6 +245,15 @@ impl Architecture {
                 return Err(Error::invalid(field, v, &format!("an integer in [1, {MAX_DIM}]")));
             }
         }
+        if let Some(mb) = self.micro_batch {
+            if mb == 0 || mb > self.batch_size || !self.batch_size.is_multiple_of(mb) {
+                return Err(Error::invalid(
+                    "micro_batch",
+                    mb,
+                    &format!("a divisor of batch_size = {} (sequences per micro-step)", self.batch_size),
+                ));
+            }
+        }
         if self.n_kv_heads > self.n_heads || !self.n_heads.is_multiple_of(self.n_kv_heads) {
             return Err(Error::invalid("n_kv_heads", self.n_kv_heads, &format!("a divisor of n_heads = {}", self.n_heads)));
         }
@@ -201,8 +263,9 @@ impl Architecture {
 
 /// Defaults of the fields a user may leave out (the only place they are written).
 pub mod defaults {
-    use super::{Attention, Mlp};
+    use super::{Attention, Mlp, Recompute};
     pub const MLP: Mlp = Mlp::Gelu;
+    pub const RECOMPUTE: Recompute = Recompute::None;
     pub const ATTENTION: Attention = Attention::Flash;
     pub const TIED_EMBEDDINGS: bool = false;
     /// Tokens per sequence.
@@ -246,6 +309,9 @@ pub struct ArchitectureSpec {
     pub param_bytes: Option<f64>,
     pub activation_bytes: Option<f64>,
     pub optimizer_bytes: Option<f64>,
+    pub recompute: Option<Recompute>,
+    /// `None`: the whole per-chip batch in one micro-step.
+    pub micro_batch: Option<u32>,
 }
 
 impl ArchitectureSpec {
@@ -287,6 +353,8 @@ impl ArchitectureSpec {
                 activation_bytes: self.activation_bytes.unwrap_or(p.activation_bytes),
                 optimizer_bytes: self.optimizer_bytes.unwrap_or(p.optimizer_bytes),
             },
+            recompute: self.recompute.unwrap_or(defaults::RECOMPUTE),
+            micro_batch: self.micro_batch,
         };
         a.validate()?;
         Ok(a)
@@ -314,6 +382,8 @@ pub(crate) mod tests {
             batch_size: 1,
             vocab_size: 32000,
             precision: Precision::default(),
+            recompute: Recompute::None,
+            micro_batch: None,
         }
     }
 
@@ -335,6 +405,8 @@ pub(crate) mod tests {
             batch_size: 1,
             vocab_size: 8,
             precision: Precision::default(),
+            recompute: Recompute::None,
+            micro_batch: None,
         }
     }
 

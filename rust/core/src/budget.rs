@@ -191,7 +191,14 @@ mod tests {
 
     fn priced(price: Option<f64>) -> Hardware {
         let model = StepTimeModel::Linear { s_per_memcpy_byte: 1e-12, s_per_flop: 0.0, overhead_s: 0.0 };
-        let net = Network { link_bytes_per_s: 9e11, links_per_chip: 1.0, topology: Topology::NvlinkSwitch, max_chips: 8 };
+        let net = Network {
+            link_bytes_per_s: 9e11,
+            links_per_chip: 1.0,
+            topology: Topology::NvlinkSwitch,
+            max_chips: 8,
+            chips_per_node: None,
+            inter_node_bytes_per_s: None,
+        };
         Hardware { usd_per_chip_hour: price, network: Some(net), ..chip(80e9, model) }
     }
 

@@ -92,6 +92,8 @@ mod tests {
             batch_size: 4,
             vocab_size: 32000,
             precision: Precision::default(),
+            recompute: crate::architecture::Recompute::None,
+            micro_batch: None,
         };
         let f = forward_flops_per_sequence(&a);
         assert_eq!(f.embeddings, 33_554_432_000.0);

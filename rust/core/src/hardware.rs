@@ -27,6 +27,24 @@ pub const NETWORK_MAX_CHIPS: Range = Range::new(1.0, 1e6, "chips");
 // [price]
 pub const USD_PER_CHIP_HOUR: Range = Range::new(0.001, 1000.0, "USD per chip-hour");
 
+/// Every numeric key of a hardware file with its accepted range (documentation and exports; the
+/// checks below use the same constants).
+pub const RANGES: [(&str, Range); 13] = [
+    ("chip.peak_bf16_flops_per_s", PEAK_FLOPS),
+    ("chip.hbm_bytes", HBM_BYTES),
+    ("chip.hbm_bytes_per_s", HBM_BYTES_PER_S),
+    ("chip.usable_hbm_fraction", USABLE_FRACTION),
+    ("step_time.flops_efficiency", EFFICIENCY),
+    ("step_time.attention_efficiency", EFFICIENCY),
+    ("step_time.bandwidth_efficiency", EFFICIENCY),
+    ("step_time.overhead_s", OVERHEAD_S),
+    ("interconnect.link_bytes_per_s", LINK_BYTES_PER_S),
+    ("interconnect.links_per_chip", LINKS_PER_CHIP),
+    ("interconnect.max_chips", NETWORK_MAX_CHIPS),
+    ("interconnect.inter_node_bytes_per_s", LINK_BYTES_PER_S),
+    ("price.usd_per_chip_hour", USD_PER_CHIP_HOUR),
+];
+
 /// How the datasheet roofline combines compute and memory time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Roofline {
@@ -62,8 +80,11 @@ pub struct Datasheet {
     /// HBM bandwidth. Unit: bytes/s.
     pub hbm_bytes_per_s: f64,
     pub roofline: Roofline,
-    /// Achievable fraction of the FLOP/s peak.
+    /// Achievable fraction of the FLOP/s peak in dense matmuls.
     pub flops_efficiency: f64,
+    /// Achievable fraction of the FLOP/s peak in the attention-score matmuls (attention kernels
+    /// run far below dense GEMMs); `None`: the same as `flops_efficiency`.
+    pub attention_efficiency: Option<f64>,
     /// Achievable fraction of the bandwidth.
     pub bandwidth_efficiency: f64,
     /// Fixed seconds per step.
@@ -75,28 +96,37 @@ impl Datasheet {
         PEAK_FLOPS.check("chip.peak_bf16_flops_per_s", self.peak_bf16_flops_per_s)?;
         HBM_BYTES_PER_S.check("chip.hbm_bytes_per_s", self.hbm_bytes_per_s)?;
         EFFICIENCY.check("step_time.flops_efficiency", self.flops_efficiency)?;
+        if let Some(e) = self.attention_efficiency {
+            EFFICIENCY.check("step_time.attention_efficiency", e)?;
+        }
         EFFICIENCY.check("step_time.bandwidth_efficiency", self.bandwidth_efficiency)?;
         OVERHEAD_S.check("step_time.overhead_s", self.overhead_s)?;
         Ok(())
     }
 
-    /// Achievable FLOP/s and bytes/s.
-    fn rates(&self) -> (f64, f64) {
-        (self.peak_bf16_flops_per_s * self.flops_efficiency, self.hbm_bytes_per_s * self.bandwidth_efficiency)
+    /// Achievable FLOP/s of dense and attention matmuls, and bytes/s.
+    fn rates(&self) -> (f64, f64, f64) {
+        let peak = self.peak_bf16_flops_per_s;
+        (
+            peak * self.flops_efficiency,
+            peak * self.attention_efficiency.unwrap_or(self.flops_efficiency),
+            self.hbm_bytes_per_s * self.bandwidth_efficiency,
+        )
     }
 
-    /// The roofline as a step-time model: `Linear` with 1/rate coefficients for the sum,
-    /// `RooflineMax` for the max.
+    /// The roofline as a step-time model: `Rates` at efficiency x peak for the sum (each kind of
+    /// work at its achievable rate, no overlap), `RooflineMax` for the max.
     pub fn model(&self) -> StepTimeModel {
-        let (flops_per_s, bytes_per_s) = self.rates();
+        let (matmul, attention, bytes_per_s) = self.rates();
         match self.roofline {
-            Roofline::Sum => StepTimeModel::Linear {
-                s_per_memcpy_byte: 1.0 / bytes_per_s,
-                s_per_flop: 1.0 / flops_per_s,
+            Roofline::Sum => StepTimeModel::Rates {
+                s_per_matmul_flop: 1.0 / matmul,
+                s_per_attention_flop: 1.0 / attention,
+                s_per_byte: 1.0 / bytes_per_s,
                 overhead_s: self.overhead_s,
             },
             Roofline::Max => {
-                StepTimeModel::RooflineMax { flops_per_s, memcpy_bytes_per_s: bytes_per_s, overhead_s: self.overhead_s }
+                StepTimeModel::RooflineMax { flops_per_s: matmul, memcpy_bytes_per_s: bytes_per_s, overhead_s: self.overhead_s }
             }
         }
     }
@@ -104,13 +134,18 @@ impl Datasheet {
     /// The roofline's formula with its numbers.
     pub fn formula(&self) -> String {
         let (f, b) = (self.flops_efficiency, self.bandwidth_efficiency);
-        let terms = format!(
-            "FLOPs / ({f} x {:.4e} FLOP/s){} MEMCPY / ({b} x {:.4e} B/s)",
-            self.peak_bf16_flops_per_s,
-            if self.roofline == Roofline::Sum { " +" } else { "," },
-            self.hbm_bytes_per_s
-        );
-        let combined = if self.roofline == Roofline::Sum { terms } else { format!("max({terms})") };
+        let peak = self.peak_bf16_flops_per_s;
+        let combined = match self.roofline {
+            Roofline::Sum => {
+                let att = self.attention_efficiency.unwrap_or(f);
+                format!(
+                    "matmul FLOPs / ({f} x {peak:.4e} FLOP/s) + attention FLOPs / ({att} x {peak:.4e} FLOP/s) \
+                     + MEMCPY / ({b} x {:.4e} B/s)",
+                    self.hbm_bytes_per_s
+                )
+            }
+            Roofline::Max => format!("max(FLOPs / ({f} x {peak:.4e} FLOP/s), MEMCPY / ({b} x {:.4e} B/s))", self.hbm_bytes_per_s),
+        };
         format!("{combined} + {} s (uncalibrated datasheet roofline)", self.overhead_s)
     }
 }
@@ -163,6 +198,13 @@ pub struct Network {
     pub topology: Topology,
     /// Most chips the network joins.
     pub max_chips: u32,
+    /// Chips in one node, joined by the links above (GPUs: 8 per NVLink/NVSwitch node); `None`:
+    /// every chip is in one network (a TPU pod's torus).
+    pub chips_per_node: Option<u32>,
+    /// Bytes/s each way from one chip to chips of other nodes (its share of the node's network
+    /// cards: 8 x 400 Gb/s InfiniBand NICs for 8 GPUs = 5e10 per GPU). Needed when a node holds
+    /// fewer chips than `max_chips`.
+    pub inter_node_bytes_per_s: Option<f64>,
 }
 
 impl Network {
@@ -170,15 +212,42 @@ impl Network {
         LINK_BYTES_PER_S.check("interconnect.link_bytes_per_s", self.link_bytes_per_s)?;
         LINKS_PER_CHIP.check("interconnect.links_per_chip", self.links_per_chip)?;
         NETWORK_MAX_CHIPS.check("interconnect.max_chips", f64::from(self.max_chips))?;
+        if let Some(k) = self.chips_per_node {
+            if k == 0 || k > self.max_chips {
+                return Err(Error::invalid(
+                    "interconnect.chips_per_node",
+                    k,
+                    &format!("an integer in [1, interconnect.max_chips = {}]", self.max_chips),
+                ));
+            }
+        }
+        match self.inter_node_bytes_per_s {
+            Some(b) => {
+                LINK_BYTES_PER_S.check("interconnect.inter_node_bytes_per_s", b)?;
+            }
+            None if self.chips_per_node.is_some_and(|k| k < self.max_chips) => {
+                return Err(Error::invalid(
+                    "interconnect.inter_node_bytes_per_s",
+                    "missing",
+                    &format!("{} (needed when chips_per_node < max_chips)", LINK_BYTES_PER_S.expected()),
+                ));
+            }
+            None => {}
+        }
         Ok(())
     }
 
-    /// Ring-collective bandwidth of one chip: `links x link`, halved when the figure counts both
-    /// directions (a collective sends and receives at once).
+    /// The network as collectives see it: inside a node, ring bandwidth `links x link` per chip,
+    /// halved when the figure counts both directions (a collective sends and receives at once);
+    /// between nodes, `inter_node_bytes_per_s`.
     pub fn interconnect(&self) -> Interconnect {
         let total = self.link_bytes_per_s * self.links_per_chip;
         let each_way = if self.topology.figure_counts_both_directions() { total / 2.0 } else { total };
-        Interconnect { collective_bytes_per_s: each_way }
+        Interconnect {
+            intra_bytes_per_s: each_way,
+            chips_per_node: self.chips_per_node.unwrap_or(self.max_chips),
+            inter_bytes_per_s: self.inter_node_bytes_per_s.unwrap_or(each_way),
+        }
     }
 }
 
@@ -228,6 +297,11 @@ impl Hardware {
     pub fn with_calibration(&self, model: &str, coefficient: impl Fn(&str) -> Option<f64>, section: &str) -> Result<Hardware> {
         let (m, step_time) = calibrated_model(model, coefficient, section)?;
         Ok(Hardware { calibrated: Some(m), step_time, ..*self })
+    }
+
+    /// The same chip with its datasheet roofline (the step-time model before any calibration).
+    pub fn uncalibrated(&self) -> Hardware {
+        Hardware { calibrated: None, step_time: self.datasheet.model(), ..*self }
     }
 
     /// Bytes a step may use. Unit: bytes.
@@ -297,6 +371,7 @@ pub(crate) mod tests {
             hbm_bytes_per_s: 3.35e12,
             roofline: Roofline::Sum,
             flops_efficiency: 0.79,
+            attention_efficiency: None,
             bandwidth_efficiency: 0.875,
             overhead_s: 0.0,
         };
@@ -306,18 +381,23 @@ pub(crate) mod tests {
 
     #[test]
     fn datasheet_roofline_by_hand() {
-        // 0.79 x 9.894e14 = 7.81626e14 FLOP/s; 0.875 x 3.35e12 = 2.93125e12 B/s.
+        // 0.79 x 9.894e14 = 7.81626e14 FLOP/s; 0.875 x 3.35e12 = 2.93125e12 B/s; attention at
+        // 0.2 x 9.894e14 = 1.9788e14 FLOP/s when given, else the matmul rate.
         let hw = chip(80e9, StepTimeModel::Linear { s_per_memcpy_byte: 1.0, s_per_flop: 1.0, overhead_s: 0.0 });
-        match hw.datasheet.model() {
-            StepTimeModel::Linear { s_per_memcpy_byte, s_per_flop, overhead_s } => {
-                assert!((1.0 / s_per_flop / 7.81626e14 - 1.0).abs() < 1e-12);
-                assert!((1.0 / s_per_memcpy_byte / 2.93125e12 - 1.0).abs() < 1e-12);
-                assert_eq!(overhead_s, 0.0);
+        let with_attention = Datasheet { attention_efficiency: Some(0.2), ..hw.datasheet };
+        for (ds, attention) in [(hw.datasheet, 7.81626e14), (with_attention, 1.9788e14)] {
+            match ds.model() {
+                StepTimeModel::Rates { s_per_matmul_flop, s_per_attention_flop, s_per_byte, overhead_s } => {
+                    assert!((1.0 / s_per_matmul_flop / 7.81626e14 - 1.0).abs() < 1e-12);
+                    assert!((1.0 / s_per_attention_flop / attention - 1.0).abs() < 1e-12);
+                    assert!((1.0 / s_per_byte / 2.93125e12 - 1.0).abs() < 1e-12);
+                    assert_eq!(overhead_s, 0.0);
+                }
+                other => panic!("{other:?}"),
             }
-            other => panic!("{other:?}"),
         }
-        let f = hw.datasheet.formula();
-        assert!(f.starts_with("FLOPs / (0.79 x 9.8940e14 FLOP/s) + MEMCPY / (0.875 x 3.3500e12 B/s)"), "{f}");
+        let f = with_attention.formula();
+        assert!(f.starts_with("matmul FLOPs / (0.79 x 9.8940e14 FLOP/s) + attention FLOPs / (0.2 x 9.8940e14 FLOP/s)"), "{f}");
     }
 
     #[test]
@@ -333,10 +413,31 @@ pub(crate) mod tests {
     fn collective_bandwidth_from_links_by_hand() {
         // TPU v4: 6 one-way links of 4.5e10 B/s, all driven at once. NVLink 4's 9e11 B/s counts
         // both directions: 4.5e11 each way.
-        let tpu = Network { link_bytes_per_s: 4.5e10, links_per_chip: 6.0, topology: Topology::Torus3d, max_chips: 4096 };
-        assert_eq!(tpu.interconnect().collective_bytes_per_s, 2.7e11);
-        let nv = Network { link_bytes_per_s: 9e11, links_per_chip: 1.0, topology: Topology::NvlinkSwitch, max_chips: 8 };
-        assert_eq!(nv.interconnect().collective_bytes_per_s, 4.5e11);
+        let tpu = Network {
+            link_bytes_per_s: 4.5e10,
+            links_per_chip: 6.0,
+            topology: Topology::Torus3d,
+            max_chips: 4096,
+            chips_per_node: None,
+            inter_node_bytes_per_s: None,
+        };
+        assert_eq!(tpu.interconnect().intra_bytes_per_s, 2.7e11);
+        assert_eq!(tpu.interconnect().chips_per_node, 4096);
+        let nv = Network {
+            link_bytes_per_s: 9e11,
+            links_per_chip: 1.0,
+            topology: Topology::NvlinkSwitch,
+            max_chips: 8,
+            chips_per_node: None,
+            inter_node_bytes_per_s: None,
+        };
+        assert_eq!(nv.interconnect().intra_bytes_per_s, 4.5e11);
+        // Nodes of 8 need the inter-node figure.
+        let cluster = Network { max_chips: 4096, chips_per_node: Some(8), ..nv };
+        assert!(cluster.validate().unwrap_err().to_string().starts_with("interconnect.inter_node_bytes_per_s = missing"));
+        let cluster = Network { inter_node_bytes_per_s: Some(5e10), ..cluster };
+        assert!(cluster.validate().is_ok());
+        assert_eq!((cluster.interconnect().chips_per_node, cluster.interconnect().inter_bytes_per_s), (8, 5e10));
         assert_eq!(Topology::parse("2d_torus").unwrap(), Topology::Torus2d);
         assert!(Topology::parse("ring").unwrap_err().to_string().contains("one of 3d_torus"));
     }
@@ -346,7 +447,14 @@ pub(crate) mod tests {
         let hw = chip(80e9, StepTimeModel::Linear { s_per_memcpy_byte: 1e-12, s_per_flop: 0.0, overhead_s: 0.0 });
         assert!(hw.check_chips(1).is_ok());
         assert!(hw.check_chips(2).unwrap_err().to_string().contains("needs an [interconnect] section"));
-        let nv = Network { link_bytes_per_s: 9e11, links_per_chip: 1.0, topology: Topology::NvlinkSwitch, max_chips: 8 };
+        let nv = Network {
+            link_bytes_per_s: 9e11,
+            links_per_chip: 1.0,
+            topology: Topology::NvlinkSwitch,
+            max_chips: 8,
+            chips_per_node: None,
+            inter_node_bytes_per_s: None,
+        };
         let hw = Hardware { network: Some(nv), ..hw };
         assert!(hw.check_chips(8).is_ok());
         assert!(hw.check_chips(16).unwrap_err().to_string().contains("at most interconnect.max_chips = 8"));

@@ -6,11 +6,25 @@
 //! training step (forward, backward, optimizer), saying what it reads and what it writes, in which
 //! precision. MEMCPY is the sum of every row's reads and writes, per-layer rows times `n_layers`.
 //!
-//! Notation: T = batch_size x seq_len tokens; d = d_model; q = n_heads x head_dim;
-//! kv = n_kv_heads x head_dim; f = d_ff; f_in = f (GELU) or 2 f (SwiGLU's fused gate+up);
-//! V = vocab; P = batch x n_heads x seq^2 (attention scores); a, p, o = activation, parameter and
-//! optimizer-state bytes per element. Logits, their log-sum-exp and the attention log-sum-exp are
-//! fp32 (4 bytes) for a stable softmax; token ids are int32.
+//! Notation: T = tokens of one micro-step (micro_batch x seq_len; the whole batch without gradient
+//! accumulation); d = d_model; q = n_heads x head_dim; kv = n_kv_heads x head_dim; f = d_ff;
+//! f_in = f (GELU) or 2 f (SwiGLU's fused gate+up); V = vocab; P = micro_batch x n_heads x seq^2
+//! (attention scores); a, p, o = activation, parameter and optimizer-state bytes per element.
+//! Logits, their log-sum-exp and the attention log-sum-exp are fp32 (4 bytes) for a stable
+//! softmax; token ids are int32.
+//!
+//! Micro-steps and recomputation: the forward and backward rows describe one micro-step and run
+//! `micro_steps` times per optimizer step (gradients accumulate: every micro-step reads the
+//! weights and writes its weight gradients again); AdamW runs once. With recomputation the
+//! backward pass first runs the recomputed forward rows of each layer again (rows named
+//! `recompute: ...`): every per-layer forward row for `full`, the attention core (scores, softmax,
+//! probs @ v, or the flash kernel) for `selective`.
+//!
+//! FLOPs of each row are split by the unit that runs them: dense matmuls (`matmul_flops`), the
+//! attention-score matmuls QK^T and PV (`attention_flops`, priced at their own rate by the step-time
+//! models that separate them) and elementwise work (the rest of `flops`). FlashAttention skips the
+//! key blocks above the diagonal of the causal mask (Dao 2023, FlashAttention-2 §3.1.1): its rows
+//! count half of the S^2 work; materialized attention computes every score and masks after.
 //!
 //! Fusion assumption (what is *not* a separate pass over HBM):
 //! 1. A residual add is fused with the RMSNorm that follows it: one op reads x and the branch
@@ -25,13 +39,18 @@
 //! 6. Cross-entropy forward reads the logits once; its backward reads them again with the saved
 //!    log-sum-exp and writes the logit gradient in activation precision.
 //! 7. Backward of `Y = X W`: dX = dY W^T reads dY and W, writes dX; dW = X^T dY reads X (saved) and
-//!    dY, writes dW in parameter precision. Single micro-batch: gradients are written once.
+//!    dY, writes dW in parameter precision (each micro-step adds into the gradient: its traffic is
+//!    counted as one write, the accumulating read being the next micro-step's concern).
 //! 8. AdamW reads parameter, gradient and both moments and writes parameter and both moments.
 //!
 //! Every block is counted alike: layer 0's first add has no branch, so this overstates forward
-//! traffic by 2 T d a bytes per step (well under 1% for any model with a real MLP).
+//! traffic by 2 T d a bytes per micro-step (well under 1% for any model with a real MLP).
+//!
+//! The embedding lookup is a gather: bytes, no FLOPs (Chinchilla's model FLOPs in `flops.rs` count
+//! it as a 2 S V d matmul; those are the FLOPs reported and fed to the loss law, these the ones the
+//! step-time models price).
 
-use crate::architecture::{Architecture, Attention};
+use crate::architecture::{Architecture, Attention, Recompute};
 use crate::params::total_params;
 
 const NORM: f64 = 5.0;
@@ -39,6 +58,9 @@ const ACTIVATION: f64 = 8.0;
 const SOFTMAX: f64 = 3.0;
 const CROSS_ENTROPY: f64 = 4.0;
 const ADAMW: f64 = 12.0;
+/// Fraction of the S^2 score work a causal FlashAttention kernel does (tiles above the diagonal
+/// are skipped).
+pub const FLASH_CAUSAL_FRACTION: f64 = 0.5;
 
 /// Phase of the training step an operation belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,14 +70,15 @@ pub enum Pass {
     Optimizer,
 }
 
-/// Whether a row happens once per layer or once per step.
+/// Whether a row happens once per layer or once per (micro-)step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     PerLayer,
     PerStep,
 }
 
-/// One row of the operation table. Bytes are for one occurrence (one layer for per-layer rows).
+/// One row of the operation table. Bytes and FLOPs are for one occurrence (one layer of one
+/// micro-step for per-layer rows).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Op {
     pub name: &'static str,
@@ -66,30 +89,37 @@ pub struct Op {
     /// Bytes written to HBM.
     pub write_bytes: f64,
     /// Hardware FLOPs of the op (2 per multiply-accumulate; elementwise costs per element as in
-    /// the constants below). Unlike Chinchilla's model FLOPs this counts norms, activations,
-    /// the loss, AdamW and FlashAttention's backward recomputation, and not the embedding lookup.
+    /// the constants above): matmul, attention-score and elementwise FLOPs together.
     pub flops: f64,
+    /// The part of `flops` done by dense matmuls (projections, MLP, logits).
+    pub matmul_flops: f64,
+    /// The part of `flops` done by the attention-score matmuls (QK^T, PV, flash's recomputation).
+    pub attention_flops: f64,
+    /// Occurrences per optimizer step besides the layers: the micro-steps for forward and
+    /// backward rows, 1 for the optimizer.
+    pub repeat: f64,
 }
 
 impl Op {
-    /// Bytes moved by this row in one step: (reads + writes) x layers for per-layer rows.
+    /// Bytes moved by this row in one optimizer step: (reads + writes) x occurrences.
     #[inline]
     pub fn bytes_per_step(&self, n_layers: f64) -> f64 {
         (self.read_bytes + self.write_bytes) * self.multiplicity(n_layers)
     }
 
-    /// How many times the row runs in one step.
+    /// How many times the row runs in one optimizer step (layers x micro-steps).
     #[inline]
     pub fn multiplicity(&self, n_layers: f64) -> f64 {
-        match self.scope {
-            Scope::PerLayer => n_layers,
-            Scope::PerStep => 1.0,
-        }
+        self.repeat
+            * match self.scope {
+                Scope::PerLayer => n_layers,
+                Scope::PerStep => 1.0,
+            }
     }
 }
 
-/// Most rows a table can have (materialized attention has the most).
-pub const MAX_OPS: usize = 32;
+/// Most rows a table can have (materialized attention with full recomputation has the most).
+pub const MAX_OPS: usize = 48;
 
 /// The operation table of one training step, in execution order. Fixed capacity, no allocation,
 /// so the search can build one per configuration.
@@ -114,12 +144,38 @@ impl OpTable {
 }
 
 /// Builds the operation table of one training step (see the module docs for notation and the
-/// fusion assumption). Units: bytes.
+/// fusion assumption). Units: bytes and FLOPs.
 pub fn op_table(arch: &Architecture) -> OpTable {
-    let empty = Op { name: "", pass: Pass::Forward, scope: Scope::PerStep, read_bytes: 0.0, write_bytes: 0.0, flops: 0.0 };
+    let empty = Op {
+        name: "",
+        pass: Pass::Forward,
+        scope: Scope::PerStep,
+        read_bytes: 0.0,
+        write_bytes: 0.0,
+        flops: 0.0,
+        matmul_flops: 0.0,
+        attention_flops: 0.0,
+        repeat: 0.0,
+    };
     let mut tb = OpTable { ops: [empty; MAX_OPS], len: 0 };
     for_each_op(arch, |op| tb.push(op));
     tb
+}
+
+/// FLOPs of a row by kind (see [`Op`]).
+#[derive(Clone, Copy)]
+enum Work {
+    /// Dense matmul FLOPs.
+    Matmul(f64),
+    /// Attention-score matmul FLOPs and the elementwise FLOPs that come with them (softmax).
+    Attention(f64, f64),
+    /// Elementwise FLOPs only.
+    Vector(f64),
+}
+
+/// The forward rows of one layer whose recomputation `selective` asks for (the attention core).
+fn attention_core(name: &str) -> bool {
+    matches!(name, "scores q k^T" | "softmax" | "probs @ v" | "flash attention")
 }
 
 /// The table itself: calls `emit` once per row, in execution order. Both [`op_table`] and the
@@ -128,9 +184,10 @@ pub fn op_table(arch: &Architecture) -> OpTable {
 fn for_each_op(arch: &Architecture, mut emit: impl FnMut(Op)) {
     use Pass::{Backward, Forward, Optimizer};
     use Scope::{PerLayer, PerStep};
+    use Work::{Attention as Attn, Matmul, Vector};
     const FP32: f64 = 4.0;
     const INT32: f64 = 4.0;
-    let t = arch.tokens_per_step();
+    let t = arch.tokens_per_micro_step();
     let d = f64::from(arch.d_model);
     let (q, kv) = (arch.q_dim(), arch.kv_dim());
     let qkv = q + 2.0 * kv;
@@ -138,124 +195,208 @@ fn for_each_op(arch: &Architecture, mut emit: impl FnMut(Op)) {
     let f_in = f64::from(arch.mlp.input_width_factor()) * f;
     let v = f64::from(arch.vocab_size);
     let s = f64::from(arch.seq_len);
-    let bh = f64::from(arch.batch_size) * f64::from(arch.n_heads);
+    let bh = f64::from(arch.micro_batch_size()) * f64::from(arch.n_heads);
     let scores = bh * s * s;
     let lse = bh * s;
     let (a, p, o) = (arch.precision.activation_bytes, arch.precision.param_bytes, arch.precision.optimizer_bytes);
     let n = total_params(arch);
+    let micro = arch.micro_steps();
 
-    let mut tb = Emitter(&mut emit);
+    let mut row = |name: &'static str, pass: Pass, scope: Scope, read_bytes: f64, write_bytes: f64, work: Work| {
+        let (flops, matmul_flops, attention_flops) = match work {
+            Matmul(x) => (x, x, 0.0),
+            Attn(x, e) => (x + e, 0.0, x),
+            Vector(x) => (x, 0.0, 0.0),
+        };
+        let repeat = if pass == Optimizer { 1.0 } else { micro };
+        emit(Op { name, pass, scope, read_bytes, write_bytes, flops, matmul_flops, attention_flops, repeat });
+    };
     // Backward of a matmul Y[T x m] = X[T x m_in] W[m_in x m]: reads dY twice, W and X; writes dX, dW.
     // FLOPs: dX and dW each cost the forward product, 2 T w_in w_out.
     let matmul_bwd = |x: f64, w_in: f64, w_out: f64| {
-        (a * (2.0 * t * w_out + x) + p * w_in * w_out, a * x + p * w_in * w_out, 4.0 * t * w_in * w_out)
+        (a * (2.0 * t * w_out + x) + p * w_in * w_out, a * x + p * w_in * w_out, Matmul(4.0 * t * w_in * w_out))
     };
     // Attention matmul FLOPs of one layer: Q K^T (or P V) is 2 x batch x heads x S^2 x head_dim.
     let attn_mm = 2.0 * t * s * q;
+    let c = FLASH_CAUSAL_FRACTION;
 
-    // ---- forward ----
-    tb.push("embedding lookup", Forward, PerStep, INT32 * t + p * t * d, a * t * d, 0.0);
-    tb.push("attention add+rmsnorm", Forward, PerLayer, a * 2.0 * t * d + p * d, a * 2.0 * t * d, NORM * t * d);
-    tb.push("qkv projection", Forward, PerLayer, a * t * d + p * d * qkv, a * t * qkv, 2.0 * t * d * qkv);
-    match arch.attention {
-        Attention::Materialized => {
-            tb.push("scores q k^T", Forward, PerLayer, a * t * (q + kv), a * scores, attn_mm);
-            tb.push("softmax", Forward, PerLayer, a * scores, a * scores, SOFTMAX * scores);
-            tb.push("probs @ v", Forward, PerLayer, a * (scores + t * kv), a * t * q, attn_mm);
-        }
+    // ---- forward (one micro-step) ----
+    let layer_forward = [
+        ("attention add+rmsnorm", a * 2.0 * t * d + p * d, a * 2.0 * t * d, Vector(NORM * t * d)),
+        ("qkv projection", a * t * d + p * d * qkv, a * t * qkv, Matmul(2.0 * t * d * qkv)),
+    ];
+    let attention_forward: &[(&'static str, f64, f64, Work)] = match arch.attention {
+        Attention::Materialized => &[
+            ("scores q k^T", a * t * (q + kv), a * scores, Attn(attn_mm, 0.0)),
+            ("softmax", a * scores, a * scores, Vector(SOFTMAX * scores)),
+            ("probs @ v", a * (scores + t * kv), a * t * q, Attn(attn_mm, 0.0)),
+        ],
         Attention::Flash => {
-            tb.push("flash attention", Forward, PerLayer, a * t * qkv, a * t * q + FP32 * lse, 2.0 * attn_mm + SOFTMAX * scores);
+            &[("flash attention", a * t * qkv, a * t * q + FP32 * lse, Attn(c * 2.0 * attn_mm, c * SOFTMAX * scores))]
         }
+    };
+    let rest_forward = [
+        ("output projection", a * t * q + p * q * d, a * t * d, Matmul(2.0 * t * q * d)),
+        ("mlp add+rmsnorm", a * 2.0 * t * d + p * d, a * 2.0 * t * d, Vector(NORM * t * d)),
+        ("mlp input projection", a * t * d + p * d * f_in, a * t * f_in, Matmul(2.0 * t * d * f_in)),
+        ("mlp activation", a * t * f_in, a * t * f, Vector(ACTIVATION * t * f)),
+        ("mlp output projection", a * t * f + p * f * d, a * t * d, Matmul(2.0 * t * f * d)),
+    ];
+    let forward_layer = || layer_forward.iter().chain(attention_forward).chain(rest_forward.iter());
+    row("embedding lookup", Forward, PerStep, INT32 * t + p * t * d, a * t * d, Vector(0.0));
+    for &(name, r, w, work) in forward_layer() {
+        row(name, Forward, PerLayer, r, w, work);
     }
-    tb.push("output projection", Forward, PerLayer, a * t * q + p * q * d, a * t * d, 2.0 * t * q * d);
-    tb.push("mlp add+rmsnorm", Forward, PerLayer, a * 2.0 * t * d + p * d, a * 2.0 * t * d, NORM * t * d);
-    tb.push("mlp input projection", Forward, PerLayer, a * t * d + p * d * f_in, a * t * f_in, 2.0 * t * d * f_in);
-    tb.push("mlp activation", Forward, PerLayer, a * t * f_in, a * t * f, ACTIVATION * t * f);
-    tb.push("mlp output projection", Forward, PerLayer, a * t * f + p * f * d, a * t * d, 2.0 * t * f * d);
-    tb.push("final add+rmsnorm", Forward, PerStep, a * 2.0 * t * d + p * d, a * 2.0 * t * d, NORM * t * d);
-    tb.push("logits projection", Forward, PerStep, a * t * d + p * d * v, FP32 * t * v, 2.0 * t * d * v);
-    tb.push("cross-entropy", Forward, PerStep, FP32 * t * v + INT32 * t, FP32 * t, CROSS_ENTROPY * t * v);
+    row("final add+rmsnorm", Forward, PerStep, a * 2.0 * t * d + p * d, a * 2.0 * t * d, Vector(NORM * t * d));
+    row("logits projection", Forward, PerStep, a * t * d + p * d * v, FP32 * t * v, Matmul(2.0 * t * d * v));
+    row("cross-entropy", Forward, PerStep, FP32 * t * v + INT32 * t, FP32 * t, Vector(CROSS_ENTROPY * t * v));
 
     // ---- backward (reverse order) ----
-    tb.push(
+    row(
         "cross-entropy backward",
         Backward,
         PerStep,
         FP32 * t * v + FP32 * t + INT32 * t,
         a * t * v,
-        2.0 * CROSS_ENTROPY * t * v,
+        Vector(2.0 * CROSS_ENTROPY * t * v),
     );
     let (r, w, fl) = matmul_bwd(t * d, d, v);
-    tb.push("logits projection backward", Backward, PerStep, r, w, fl);
+    row("logits projection backward", Backward, PerStep, r, w, fl);
     // Norm backward reads the saved input, dy and the weight; writes dx and the weight gradient.
-    tb.push("final rmsnorm backward", Backward, PerStep, a * 2.0 * t * d + p * d, a * t * d + p * d, 2.0 * NORM * t * d);
+    row("final rmsnorm backward", Backward, PerStep, a * 2.0 * t * d + p * d, a * t * d + p * d, Vector(2.0 * NORM * t * d));
+    // Recomputation: each layer's forward runs again before its backward.
+    for &(name, r, w, work) in forward_layer() {
+        let again = match arch.recompute {
+            Recompute::None => false,
+            Recompute::Full => true,
+            Recompute::Selective => attention_core(name),
+        };
+        if again {
+            row(recomputed(name), Backward, PerLayer, r, w, work);
+        }
+    }
     let (r, w, fl) = matmul_bwd(t * f, f, d);
-    tb.push("mlp output projection backward", Backward, PerLayer, r, w, fl);
-    tb.push("mlp activation backward", Backward, PerLayer, a * (t * f_in + t * f), a * t * f_in, 2.0 * ACTIVATION * t * f);
+    row("mlp output projection backward", Backward, PerLayer, r, w, fl);
+    row("mlp activation backward", Backward, PerLayer, a * (t * f_in + t * f), a * t * f_in, Vector(2.0 * ACTIVATION * t * f));
     let (r, w, fl) = matmul_bwd(t * d, d, f_in);
-    tb.push("mlp input projection backward", Backward, PerLayer, r, w, fl);
+    row("mlp input projection backward", Backward, PerLayer, r, w, fl);
     // Add+norm backward also reads the residual stream's incoming gradient (3 T d reads).
-    tb.push("mlp add+rmsnorm backward", Backward, PerLayer, a * 3.0 * t * d + p * d, a * t * d + p * d, 2.0 * NORM * t * d);
+    row("mlp add+rmsnorm backward", Backward, PerLayer, a * 3.0 * t * d + p * d, a * t * d + p * d, Vector(2.0 * NORM * t * d));
     let (r, w, fl) = matmul_bwd(t * q, q, d);
-    tb.push("output projection backward", Backward, PerLayer, r, w, fl);
+    row("output projection backward", Backward, PerLayer, r, w, fl);
     match arch.attention {
         Attention::Materialized => {
             // dP = dO V^T and dV = P^T dO.
-            tb.push(
+            row(
                 "probs @ v backward",
                 Backward,
                 PerLayer,
                 a * (2.0 * t * q + t * kv + scores),
                 a * (scores + t * kv),
-                2.0 * attn_mm,
+                Attn(2.0 * attn_mm, 0.0),
             );
-            tb.push("softmax backward", Backward, PerLayer, a * 2.0 * scores, a * scores, 2.0 * SOFTMAX * scores);
+            row("softmax backward", Backward, PerLayer, a * 2.0 * scores, a * scores, Vector(2.0 * SOFTMAX * scores));
             // dQ = dS K and dK = dS^T Q.
-            tb.push(
+            row(
                 "scores q k^T backward",
                 Backward,
                 PerLayer,
                 a * (2.0 * scores + t * kv + t * q),
                 a * (t * q + t * kv),
-                2.0 * attn_mm,
+                Attn(2.0 * attn_mm, 0.0),
             );
         }
         Attention::Flash => {
-            // Reads Q, K, V, O, dO and the log-sum-exp; writes dQ, dK, dV.
-            tb.push(
+            // Reads Q, K, V, O, dO and the log-sum-exp; writes dQ, dK, dV. Recomputes the scores
+            // (QK^T) and runs four more matmuls (dV, dP, dQ, dK): five against the forward's two.
+            row(
                 "flash attention backward",
                 Backward,
                 PerLayer,
                 a * (t * qkv + 2.0 * t * q) + FP32 * lse,
                 a * t * qkv,
-                2.0 * (2.0 * attn_mm + SOFTMAX * scores) + attn_mm + SOFTMAX * scores,
+                Attn(c * 5.0 * attn_mm, c * 3.0 * SOFTMAX * scores),
             );
         }
     }
     let (r, w, fl) = matmul_bwd(t * d, d, qkv);
-    tb.push("qkv projection backward", Backward, PerLayer, r, w, fl);
-    tb.push("attention add+rmsnorm backward", Backward, PerLayer, a * 3.0 * t * d + p * d, a * t * d + p * d, 2.0 * NORM * t * d);
+    row("qkv projection backward", Backward, PerLayer, r, w, fl);
+    row(
+        "attention add+rmsnorm backward",
+        Backward,
+        PerLayer,
+        a * 3.0 * t * d + p * d,
+        a * t * d + p * d,
+        Vector(2.0 * NORM * t * d),
+    );
     if arch.tied_embeddings {
         // Scatter-add into the rows of the gradient the logits projection already wrote.
-        tb.push("embedding backward", Backward, PerStep, a * t * d + INT32 * t + p * t * d, p * t * d, t * d);
+        row("embedding backward", Backward, PerStep, a * t * d + INT32 * t + p * t * d, p * t * d, Vector(t * d));
     } else {
         // A dense gradient table is written (zeros plus the scattered rows).
-        tb.push("embedding backward", Backward, PerStep, a * t * d + INT32 * t, p * v * d, t * d);
+        row("embedding backward", Backward, PerStep, a * t * d + INT32 * t, p * v * d, Vector(t * d));
     }
 
-    // ---- optimizer ----
-    tb.push("adamw update", Optimizer, PerStep, n * (2.0 * p + 2.0 * o), n * (p + 2.0 * o), ADAMW * n);
+    // ---- optimizer (once per step) ----
+    row("adamw update", Optimizer, PerStep, n * (2.0 * p + 2.0 * o), n * (p + 2.0 * o), Vector(ADAMW * n));
 }
 
-/// Adapts a row callback to the `push(name, pass, scope, read, write)` shape the table is written in.
-struct Emitter<'a, F: FnMut(Op)>(&'a mut F);
-
-impl<F: FnMut(Op)> Emitter<'_, F> {
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn push(&mut self, name: &'static str, pass: Pass, scope: Scope, read_bytes: f64, write_bytes: f64, flops: f64) {
-        (self.0)(Op { name, pass, scope, read_bytes, write_bytes, flops });
+/// The name of a recomputed forward row.
+fn recomputed(name: &str) -> &'static str {
+    match name {
+        "attention add+rmsnorm" => "recompute: attention add+rmsnorm",
+        "qkv projection" => "recompute: qkv projection",
+        "scores q k^T" => "recompute: scores q k^T",
+        "softmax" => "recompute: softmax",
+        "probs @ v" => "recompute: probs @ v",
+        "flash attention" => "recompute: flash attention",
+        "output projection" => "recompute: output projection",
+        "mlp add+rmsnorm" => "recompute: mlp add+rmsnorm",
+        "mlp input projection" => "recompute: mlp input projection",
+        "mlp activation" => "recompute: mlp activation",
+        "mlp output projection" => "recompute: mlp output projection",
+        _ => "recompute",
     }
+}
+
+/// The work of one optimizer step, summed over the operation table: what the step-time models
+/// price. Units: FLOP and bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct StepWork {
+    /// Dense matmul FLOPs (projections, MLP, logits; recomputation included; no embedding: a gather).
+    pub matmul_flops: f64,
+    /// Attention-score matmul FLOPs (QK^T, PV, flash's backward recomputation; causal flash: half).
+    pub attention_flops: f64,
+    /// Every hardware FLOP (matmul, attention and elementwise).
+    pub flops: f64,
+    /// MEMCPY: bytes read and written in HBM.
+    pub bytes: f64,
+    /// Kernels (table rows executed).
+    pub kernels: f64,
+}
+
+impl StepWork {
+    /// FLOPs of the tensor units (dense and attention-score matmuls).
+    #[inline]
+    pub fn tensor_flops(&self) -> f64 {
+        self.matmul_flops + self.attention_flops
+    }
+}
+
+/// The step's work in one pass over the table.
+#[inline]
+pub fn step_work(arch: &Architecture) -> StepWork {
+    let l = f64::from(arch.n_layers);
+    let mut w = StepWork::default();
+    for_each_op(arch, |op| {
+        let k = op.multiplicity(l);
+        w.matmul_flops += k * op.matmul_flops;
+        w.attention_flops += k * op.attention_flops;
+        w.flops += k * op.flops;
+        w.bytes += k * (op.read_bytes + op.write_bytes);
+        w.kernels += k;
+    });
+    w
 }
 
 /// MEMCPY bytes of one training step: the sum of the operation table. Unit: bytes.
@@ -268,26 +409,43 @@ pub fn memcpy_bytes_per_step(arch: &Architecture) -> f64 {
     total
 }
 
-/// The part of MEMCPY that does not grow with the batch: parameters, gradients and optimizer
-/// moments moved by matmuls, norms and AdamW (and a dense embedding gradient). The rest grows in
-/// proportion to the tokens of the step (activations, logits, looked-up embedding rows). Every
-/// row is affine in the batch, so the fixed part is M(B) - B (M(B + 1) - M(B)). Unit: bytes.
+/// The part of MEMCPY that does not grow with the tokens of a micro-step: parameters, gradients
+/// and optimizer moments moved by matmuls, norms and AdamW (and a dense embedding gradient),
+/// repeated every micro-step except AdamW's. The rest grows in proportion to the tokens
+/// (activations, logits, looked-up embedding rows). Every row is affine in the micro-batch, so a
+/// row's fixed part is r(b) - b (r(b + 1) - r(b)). Unit: bytes.
 pub fn memcpy_fixed_bytes_per_step(arch: &Architecture) -> f64 {
-    let m = memcpy_bytes_per_step(arch);
-    let next = memcpy_bytes_per_step(&Architecture { batch_size: arch.batch_size + 1, ..*arch });
-    m - f64::from(arch.batch_size) * (next - m)
+    let b = arch.micro_batch_size();
+    let one = Architecture { batch_size: b, micro_batch: None, ..*arch };
+    let next = Architecture { batch_size: b + 1, micro_batch: None, ..*arch };
+    let (at_b, at_next) = (op_table(&one), op_table(&next));
+    let l = f64::from(arch.n_layers);
+    let micro = arch.micro_steps();
+    at_b.ops()
+        .iter()
+        .zip(at_next.ops())
+        .map(|(x, y)| {
+            let (bx, by) = (x.read_bytes + x.write_bytes, y.read_bytes + y.write_bytes);
+            let fixed = bx - f64::from(b) * (by - bx);
+            let repeat = if x.pass == Pass::Optimizer { 1.0 } else { micro };
+            fixed * repeat * if x.scope == Scope::PerLayer { l } else { 1.0 }
+        })
+        .sum()
 }
 
-/// One pass over the materialized attention scores of every layer: `n_layers x B x h x S^2 x a`
-/// bytes (0 for flash attention, which never writes them). The operation table already counts the
-/// passes its fusion assumption allows (rule 2: scale, mask and softmax fused into one op); a
-/// backend that does not fuse them (XLA on CPU) makes more passes over this tensor, which the
-/// split step-time model prices with its own coefficient per byte of this count. Unit: bytes.
+/// One pass over the materialized attention scores of every layer in a step: `n_layers x B x h x
+/// S^2 x a` bytes, twice when recomputation runs the attention core again (0 for flash
+/// attention, which never writes them). The operation table already counts the passes its
+/// fusion assumption allows (rule 2: scale, mask and softmax fused into one op); a backend that
+/// does not fuse them (XLA on CPU) makes more passes over this tensor, which the split step-time
+/// model prices with its own coefficient per byte of this count. Unit: bytes.
 pub fn attention_score_bytes_per_step(arch: &Architecture) -> f64 {
     match arch.attention {
         Attention::Materialized => {
             let s = f64::from(arch.seq_len);
-            f64::from(arch.n_layers)
+            let forward_passes = if arch.recompute == Recompute::None { 1.0 } else { 2.0 };
+            forward_passes
+                * f64::from(arch.n_layers)
                 * f64::from(arch.batch_size)
                 * f64::from(arch.n_heads)
                 * s
@@ -300,29 +458,19 @@ pub fn attention_score_bytes_per_step(arch: &Architecture) -> f64 {
 
 /// Hardware FLOPs of one training step: the sum of the table's `flops`. Unit: FLOP.
 pub fn hardware_flops_per_step(arch: &Architecture) -> f64 {
-    let l = f64::from(arch.n_layers);
-    let mut total = 0.0;
-    for_each_op(arch, |op| total += op.flops * op.multiplicity(l));
-    total
+    step_work(arch).flops
 }
 
-/// Kernels (table rows executed) per step: per-layer rows x n_layers + per-step rows.
+/// Kernels (table rows executed) per step: per-layer rows x n_layers + per-step rows, per micro-step.
 pub fn kernels_per_step(arch: &Architecture) -> f64 {
-    let l = f64::from(arch.n_layers);
-    let mut total = 0.0;
-    for_each_op(arch, |op| total += op.multiplicity(l));
-    total
+    step_work(arch).kernels
 }
 
 /// Per-op roofline: the sum over every executed op of max(FLOPs / `flops_per_s`,
 /// bytes / `bytes_per_s`) — each op is either compute- or memory-bound. Unit: seconds.
 pub fn per_op_roofline_s(arch: &Architecture, flops_per_s: f64, bytes_per_s: f64) -> f64 {
-    let l = f64::from(arch.n_layers);
-    let mut total = 0.0;
-    for_each_op(arch, |op| {
-        total += op.multiplicity(l) * (op.flops / flops_per_s).max((op.read_bytes + op.write_bytes) / bytes_per_s);
-    });
-    total
+    let (memory, compute) = per_op_roofline_parts(arch, flops_per_s, bytes_per_s);
+    memory + compute
 }
 
 /// The per-op roofline split by bound: (seconds of memory-bound ops, seconds of compute-bound ops).
@@ -338,6 +486,17 @@ pub fn per_op_roofline_parts(arch: &Architecture, flops_per_s: f64, bytes_per_s:
         }
     });
     (memory, compute)
+}
+
+/// FLOPs of the optimizer update (AdamW's elementwise work). Unit: FLOP.
+pub fn optimizer_flops(arch: &Architecture) -> f64 {
+    let mut total = 0.0;
+    for_each_op(arch, |op| {
+        if op.pass == Pass::Optimizer {
+            total += op.flops * op.repeat;
+        }
+    });
+    total
 }
 
 /// MEMCPY of one pass (forward, backward or optimizer). Unit: bytes.
@@ -356,7 +515,7 @@ pub fn memcpy_bytes_in_pass(arch: &Architecture, pass: Pass) -> f64 {
 mod tests {
     use super::*;
     use crate::architecture::tests::tiny;
-    use crate::architecture::Mlp;
+    use crate::architecture::{Mlp, Recompute};
 
     #[test]
     fn tiny_config_by_hand_row_by_row() {
@@ -468,7 +627,10 @@ mod tests {
                 + t * d
                 + ADAMW * total_params(&a);
             if attention == Attention::Flash {
-                expected += l * (2.0 * t * 128.0 * 256.0 + SOFTMAX * scores);
+                // Chinchilla: 3 x (QK^T + PV + softmax) = 6 attn_mm + 3 softmax per layer. Causal
+                // flash does half of forward (2 attn_mm + softmax) and backward (5 attn_mm + 3 softmax).
+                let attn_mm = 2.0 * t * 128.0 * 256.0;
+                expected += l * (0.5 * (7.0 * attn_mm + 4.0 * SOFTMAX * scores) - (6.0 * attn_mm + 3.0 * SOFTMAX * scores));
             }
             let got = hardware_flops_per_step(&a);
             assert!((got - expected).abs() <= 1e-9 * expected, "{attention:?}: {got} vs {expected}");
@@ -500,12 +662,71 @@ mod tests {
     }
 
     #[test]
+    fn micro_steps_repeat_forward_and_backward_but_not_adamw() {
+        // tiny() with batch 4 in micro-steps of 1: each micro-step is tiny() itself (forward 2272 +
+        // backward 3728 bytes, by hand above), run 4 times; AdamW (5264 bytes) once.
+        let a = Architecture { batch_size: 4, micro_batch: Some(1), ..tiny() };
+        assert_eq!(a.micro_steps(), 4.0);
+        assert_eq!(memcpy_bytes_in_pass(&a, Pass::Forward), 4.0 * 2272.0);
+        assert_eq!(memcpy_bytes_in_pass(&a, Pass::Backward), 4.0 * 3728.0);
+        assert_eq!(memcpy_bytes_in_pass(&a, Pass::Optimizer), 5264.0);
+        // Fixed (parameter) bytes: 7264 per tiny() step, of which AdamW's 5264 run once: the other
+        // 2000 are re-read and re-written by every micro-step.
+        assert!((memcpy_fixed_bytes_per_step(&a) - (4.0 * 2000.0 + 5264.0)).abs() < 1e-9);
+        // The tensor FLOPs are the same as one micro-step of batch 4 (matmuls are linear in tokens).
+        let whole = Architecture { batch_size: 4, ..tiny() };
+        let (w, m) = (step_work(&whole), step_work(&a));
+        assert_eq!(w.matmul_flops, m.matmul_flops);
+        assert_eq!(w.attention_flops, m.attention_flops);
+    }
+
+    #[test]
+    fn recomputation_by_hand() {
+        // Full: every per-layer forward row of tiny() again in the backward pass (rows by hand in
+        // tiny_config_by_hand_row_by_row): add+norm 144, qkv 224, scores 112, softmax 128, probs @ v
+        // 112, output 128, add+norm 144, mlp in 224, activation 128, mlp out 224 = 1568 bytes; its
+        // per-layer forward matmul FLOPs
+        // qkv 256 + out 128 + mlp in 256 + mlp out 256 = 896, attention 128 + 128 = 256.
+        let a = tiny();
+        let full = Architecture { recompute: Recompute::Full, ..a };
+        assert_eq!(memcpy_bytes_per_step(&full) - memcpy_bytes_per_step(&a), 1568.0);
+        let (w, wf) = (step_work(&a), step_work(&full));
+        assert_eq!(wf.matmul_flops - w.matmul_flops, 896.0);
+        assert_eq!(wf.attention_flops - w.attention_flops, 256.0);
+        assert_eq!(wf.kernels - w.kernels, 10.0);
+        // Selective: only the attention core (scores 48 + 64, softmax 64 + 64, probs @ v 80 + 32).
+        let sel = Architecture { recompute: Recompute::Selective, ..a };
+        assert_eq!(memcpy_bytes_per_step(&sel) - memcpy_bytes_per_step(&a), 352.0);
+        assert_eq!(step_work(&sel).attention_flops - w.attention_flops, 256.0);
+        assert_eq!(step_work(&sel).matmul_flops, w.matmul_flops);
+        // Recomputation leaves Chinchilla's model FLOPs (the loss law's) unchanged.
+        assert_eq!(crate::flops::flops_per_step(&full), crate::flops::flops_per_step(&a));
+        // The materialized scores are written twice per step with the core recomputed.
+        assert_eq!(attention_score_bytes_per_step(&sel), 2.0 * attention_score_bytes_per_step(&a));
+    }
+
+    #[test]
+    fn causal_flash_counts_half_the_score_work() {
+        // Flash forward: 2 matmuls of 2 T S q, halved; backward 5, halved. tiny() flash: T 4, S 4,
+        // q 4: attn_mm 128 -> forward 128, backward 320 attention FLOPs per layer.
+        let a = Architecture { attention: Attention::Flash, ..tiny() };
+        let tb = op_table(&a);
+        assert_eq!(tb.get("flash attention").unwrap().attention_flops, 128.0);
+        assert_eq!(tb.get("flash attention backward").unwrap().attention_flops, 320.0);
+        assert_eq!(step_work(&a).attention_flops, 448.0);
+        // The embedding lookup is a gather: bytes, no FLOPs.
+        assert_eq!(tb.get("embedding lookup").unwrap().flops, 0.0);
+    }
+
+    #[test]
     fn table_fits_capacity_for_every_variant() {
         for attention in [Attention::Materialized, Attention::Flash] {
             for tied_embeddings in [false, true] {
-                let a = Architecture { attention, tied_embeddings, mlp: Mlp::Swiglu, ..tiny() };
-                let n = op_table(&a).ops().len();
-                assert!((20..=MAX_OPS).contains(&n));
+                for recompute in [Recompute::None, Recompute::Full, Recompute::Selective] {
+                    let a = Architecture { attention, tied_embeddings, recompute, mlp: Mlp::Swiglu, ..tiny() };
+                    let n = op_table(&a).ops().len();
+                    assert!((20..=MAX_OPS).contains(&n));
+                }
             }
         }
     }

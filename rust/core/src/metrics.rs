@@ -1,12 +1,12 @@
 //! Every per-configuration metric, computed together: the function the search calls for each
 //! configuration and `predict` calls for one.
 
-use crate::architecture::{dim, Architecture, ArchitectureSpec, Attention, Mlp, MAX_DIM};
+use crate::architecture::{dim, Architecture, ArchitectureSpec, Attention, Mlp, Recompute, MAX_DIM};
 use crate::error::{Error, Result};
 use crate::flops::flops_per_step;
 use crate::hardware::Hardware;
 use crate::loss::Law;
-use crate::memcpy::memcpy_bytes_per_step;
+use crate::memcpy::step_work;
 use crate::memory::memory_bytes;
 use crate::params::{non_embedding_params, total_params};
 
@@ -45,6 +45,29 @@ pub fn tokens_in_budget(budget_s: f64, step_time_s: f64, tokens_per_step: f64) -
     (steps, steps * tokens_per_step)
 }
 
+/// The step time of a measured training step: `step_time_s` as recorded, or from the recorded
+/// throughput, `tokens_per_step / (tokens_per_s_per_chip x chips)`. Each given figure must be a
+/// finite number > 0, and one of them must be given. Unit: seconds.
+pub fn measured_step_time_s(
+    step_time_s: Option<f64>,
+    tokens_per_s_per_chip: Option<f64>,
+    tokens_per_step: f64,
+    chips: u32,
+) -> Result<f64> {
+    let positive = |field: &str, v: f64| -> Result<f64> {
+        if v.is_finite() && v > 0.0 {
+            Ok(v)
+        } else {
+            Err(Error::invalid_number(field, v, "a finite number > 0"))
+        }
+    };
+    match (step_time_s, tokens_per_s_per_chip) {
+        (Some(t), _) => positive("step_time_s", t),
+        (None, Some(r)) => Ok(tokens_per_step / (positive("tokens_per_s_per_chip", r)? * f64::from(chips.max(1)))),
+        (None, None) => Err(Error::invalid("step_time_s", "missing", "step_time_s or tokens_per_s_per_chip")),
+    }
+}
+
 /// Evaluates one configuration. `budget_s` is the wall-clock training budget in seconds.
 #[inline]
 pub fn evaluate(arch: &Architecture, hw: &Hardware, budget_s: f64, law: &Law) -> Metrics {
@@ -66,9 +89,10 @@ pub fn evaluate_with_data(arch: &Architecture, hw: &Hardware, budget_s: f64, law
     let params = total_params(arch);
     let non_embedding = non_embedding_params(arch);
     let flops = flops_per_step(arch);
-    let memcpy = memcpy_bytes_per_step(arch);
+    let work = step_work(arch);
+    let memcpy = work.bytes;
     let memory = memory_bytes(arch);
-    let step_time_s = hw.step_time.step_time_for(arch, flops, memcpy);
+    let step_time_s = hw.step_time.seconds_for(arch, &work);
     let (steps, tokens) = tokens_in_budget(budget_s, step_time_s, arch.tokens_per_step());
     let effective_tokens = law_tokens(tokens, unique_tokens);
     let loss = law.loss(law.n_for(params, non_embedding), effective_tokens);
@@ -138,6 +162,9 @@ pub struct ArchitectureColumns<'a> {
     pub param_bytes: Column<'a, f64>,
     pub activation_bytes: Column<'a, f64>,
     pub optimizer_bytes: Column<'a, f64>,
+    pub recompute: Column<'a, Recompute>,
+    /// Sequences per micro-step; 0 (or absent) runs the whole batch in one micro-step.
+    pub micro_batch: Column<'a, i64>,
 }
 
 impl ArchitectureColumns<'_> {
@@ -159,6 +186,8 @@ impl ArchitectureColumns<'_> {
             ("param_bytes", self.param_bytes.len()),
             ("activation_bytes", self.activation_bytes.len()),
             ("optimizer_bytes", self.optimizer_bytes.len()),
+            ("recompute", self.recompute.len()),
+            ("micro_batch", self.micro_batch.len()),
         ];
         let mut n: Option<(usize, &str)> = None;
         for (field, len) in lens {
@@ -199,6 +228,11 @@ impl ArchitectureColumns<'_> {
                 param_bytes: self.param_bytes.get(i),
                 activation_bytes: self.activation_bytes.get(i),
                 optimizer_bytes: self.optimizer_bytes.get(i),
+                recompute: self.recompute.get(i),
+                micro_batch: match self.micro_batch.get(i) {
+                    None | Some(0) => None,
+                    Some(_) => fast(&self.micro_batch)?,
+                },
             })
         })();
         let named = |e: Error| match e {
@@ -225,11 +259,13 @@ impl ArchitectureColumns<'_> {
             ("seq_len", &self.seq_len, false),
             ("batch_size", &self.batch_size, false),
             ("vocab_size", &self.vocab_size, false),
+            ("micro_batch", &self.micro_batch, false),
         ];
         for (field, c, required) in fields {
             match c.get(i) {
                 None if required => return Error::invalid(field, "absent", "a column (it has no default)"),
                 None => {}
+                Some(0) if field == "micro_batch" => {}
                 Some(v) => {
                     if let Err(e) = dim(field, v) {
                         return e;
@@ -485,6 +521,8 @@ mod tests {
             param_bytes: Column::Absent,
             activation_bytes: Column::Absent,
             optimizer_bytes: Column::Absent,
+            recompute: Column::Absent,
+            micro_batch: Column::Absent,
         };
         assert_eq!(cols.rows().unwrap(), 2);
         let m = evaluate_columns(&cols, 0..2, &hw, 3600.0, &HOFFMANN, None).unwrap();
@@ -498,6 +536,20 @@ mod tests {
         let short = [1_i64];
         let err = ArchitectureColumns { n_layers: Column::Values(&short), ..cols }.rows().unwrap_err().to_string();
         assert_eq!(err, "n_layers = 1 rows is invalid: expected 2 rows like d_model (or one value)");
+    }
+
+    #[test]
+    fn measured_step_times_by_hand() {
+        // 4096 sequences of 2048 tokens at 1007.1 tokens/s per chip on 512 chips: 16.27 s.
+        let t = measured_step_time_s(None, Some(1007.1), 4096.0 * 2048.0, 512).unwrap();
+        assert!((t - 16.2685).abs() < 1e-3, "{t}");
+        assert_eq!(measured_step_time_s(Some(2.5), Some(1.0), 1.0, 1).unwrap(), 2.5);
+        assert!(measured_step_time_s(Some(0.0), None, 1.0, 1).unwrap_err().to_string().starts_with("step_time_s = 0 is invalid"));
+        assert!(measured_step_time_s(None, Some(-1.0), 1.0, 1)
+            .unwrap_err()
+            .to_string()
+            .starts_with("tokens_per_s_per_chip = -1"));
+        assert!(measured_step_time_s(None, None, 1.0, 1).is_err());
     }
 
     #[test]

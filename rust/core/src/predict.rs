@@ -166,7 +166,14 @@ mod tests {
 
     fn h100() -> Hardware {
         let model = StepTimeModel::Linear { s_per_memcpy_byte: 1.0 / 2.93e12, s_per_flop: 1.0 / 7.8e14, overhead_s: 0.0 };
-        let net = Network { link_bytes_per_s: 9e11, links_per_chip: 1.0, topology: Topology::NvlinkSwitch, max_chips: 8 };
+        let net = Network {
+            link_bytes_per_s: 9e11,
+            links_per_chip: 1.0,
+            topology: Topology::NvlinkSwitch,
+            max_chips: 8,
+            chips_per_node: None,
+            inter_node_bytes_per_s: None,
+        };
         Hardware { network: Some(net), usd_per_chip_hour: Some(3.0), ..chip(80e9, model) }
     }
 

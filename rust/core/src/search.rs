@@ -4,16 +4,14 @@
 
 use rayon::prelude::*;
 
-use crate::architecture::{Architecture, Attention, Mlp, Precision, MAX_DIM};
+use crate::architecture::{Architecture, Attention, Mlp, Precision, Recompute, MAX_DIM};
 use crate::error::{Error, Result};
 use crate::hardware::Hardware;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use crate::budget::{best_count, Budget, Chips, ResolvedBudget};
-use crate::flops::flops_per_step;
 use crate::loss::{max_loss_for_tokens_per_step, Law};
-use crate::memcpy::{attention_score_bytes_per_step, memcpy_bytes_per_step};
 use crate::memory::memory_bytes;
 use crate::metrics::Metrics;
 use crate::metrics::{evaluate_with_data, law_tokens, tokens_in_budget};
@@ -54,6 +52,9 @@ pub struct SearchSpace {
     pub tied_embeddings: Vec<bool>,
     pub vocab_size: Vec<u32>,
     pub seq_len: Vec<u32>,
+    pub recompute: Vec<Recompute>,
+    /// Sequences per micro-step on one chip (`None`: the whole per-chip batch at once).
+    pub micro_batch: Vec<Option<u32>>,
     pub batch_size: Vec<u32>,
     pub precision: Precision,
 }
@@ -61,7 +62,8 @@ pub struct SearchSpace {
 impl Default for SearchSpace {
     /// The default space: 64 widths x 48 depths x 2 head sizes x 2 KV groupings x 2 MLPs x
     /// 2 MLP ratios x 2 attention kinds x 2 embedding tyings x 1 vocab x 4 context lengths x
-    /// 7 batch sizes = 5,505,024 configurations.
+    /// 2 recomputations (none, full) x 3 micro-batches (the whole batch, 1, 4) x 7 batch sizes =
+    /// 33,030,144 configurations.
     fn default() -> Self {
         SearchSpace {
             d_model: (1..=64).map(|i| 128 * i).collect(),
@@ -74,6 +76,8 @@ impl Default for SearchSpace {
             tied_embeddings: vec![false, true],
             vocab_size: vec![32_000],
             seq_len: vec![512, 1024, 2048, 4096],
+            recompute: vec![Recompute::None, Recompute::Full],
+            micro_batch: vec![None, Some(1), Some(4)],
             batch_size: vec![8, 16, 32, 64, 128, 256, 512],
             precision: Precision::default(),
         }
@@ -83,7 +87,7 @@ impl Default for SearchSpace {
 impl SearchSpace {
     /// Axis lengths, outermost first (the enumeration order). `n_layers` and `batch_size` are the
     /// two innermost axes: every metric is bilinear in them, which the search kernel exploits.
-    fn radices(&self) -> [u64; 11] {
+    fn radices(&self) -> [u64; 13] {
         [
             self.d_model.len(),
             self.head_dim.len(),
@@ -94,6 +98,8 @@ impl SearchSpace {
             self.tied_embeddings.len(),
             self.vocab_size.len(),
             self.seq_len.len(),
+            self.recompute.len(),
+            self.micro_batch.len(),
             self.n_layers.len(),
             self.batch_size.len(),
         ]
@@ -135,7 +141,12 @@ impl SearchSpace {
                 return Err(Error::invalid(axis, v, &format!("integers in [1, {MAX_DIM}]")));
             }
         }
+        if let Some(&Some(mb)) = self.micro_batch.iter().find(|m| m.is_some_and(|v| v == 0 || v > MAX_DIM)) {
+            return Err(Error::invalid("micro_batch", mb, &format!("integers in [1, {MAX_DIM}] (or none: the whole batch)")));
+        }
         for (axis, n) in [
+            ("recompute", self.recompute.len()),
+            ("micro_batch", self.micro_batch.len()),
             ("mlp", self.mlp.len()),
             ("ffn_mult", self.ffn_mult.len()),
             ("attention", self.attention.len()),
@@ -157,14 +168,18 @@ impl SearchSpace {
     }
 
     /// The configuration at `index` in enumeration order, or `None` when it is malformed
-    /// (`head_dim` does not divide `d_model`, `kv_group` does not divide the head count, or
-    /// `d_ff` rounds to 0). `index` must be below the space's size.
+    /// (`head_dim` does not divide `d_model`, `kv_group` does not divide the head count, `d_ff`
+    /// rounds to 0, or the micro-batch does not divide the batch). `index` must be below the
+    /// space's size.
     pub fn config_at(&self, index: u64) -> Option<Architecture> {
         let nb = self.batch_size.len() as u64;
         let j = index % self.block_len();
         let mut a = self.shape_at(index / self.block_len())?;
         a.n_layers = self.n_layers[(j / nb) as usize];
         a.batch_size = self.batch_size[(j % nb) as usize];
+        if a.micro_batch.is_some_and(|mb| !a.batch_size.is_multiple_of(mb)) {
+            return None;
+        }
         Some(a)
     }
 
@@ -172,8 +187,8 @@ impl SearchSpace {
     /// shape is malformed (then every configuration of the block is).
     fn shape_at(&self, mut shape: u64) -> Option<Architecture> {
         let r = self.radices();
-        let mut digit = [0usize; 9];
-        for axis in (0..9).rev() {
+        let mut digit = [0usize; 11];
+        for axis in (0..11).rev() {
             digit[axis] = (shape % r[axis]) as usize;
             shape /= r[axis];
         }
@@ -205,6 +220,8 @@ impl SearchSpace {
             batch_size: self.batch_size[0],
             vocab_size: self.vocab_size[digit[7]],
             precision: self.precision,
+            recompute: self.recompute[digit[9]],
+            micro_batch: self.micro_batch[digit[10]],
         })
     }
 }
@@ -417,13 +434,16 @@ struct Bilinear {
 }
 
 impl Bilinear {
-    /// Exact for a bilinear `f`: solves for the coefficients from f at (1,1), (2,1), (1,2), (2,2).
-    fn fit(f: impl Fn(u32, u32) -> f64) -> Self {
-        let (f11, f21, f12, f22) = (f(1, 1), f(2, 1), f(1, 2), f(2, 2));
-        let c11 = f22 - f21 - f12 + f11;
-        let c10 = f21 - f11 - c11;
-        let c01 = f12 - f11 - c11;
-        Bilinear { c00: f11 - c10 - c01 - c11, c10, c01, c11 }
+    /// Exact for a bilinear `f`: solves for the coefficients from f at depths 1 and 2 and batches
+    /// `b` and `2 b` (`b` the micro-batch, so that every sample is a valid configuration).
+    fn fit(b: u32, f: impl Fn(u32, u32) -> f64) -> Self {
+        let (b1, b2) = (f64::from(b), f64::from(2 * b));
+        let (f11, f21, f12, f22) = (f(1, b), f(2, b), f(1, 2 * b), f(2, 2 * b));
+        // Slope in depth at each batch: c10 + c11 B; at depth 1: c00 + c10 + (c01 + c11) B.
+        let c11 = ((f22 - f12) - (f21 - f11)) / (b2 - b1);
+        let c10 = (f21 - f11) - c11 * b1;
+        let c01 = (f12 - f11) / (b2 - b1) - c11;
+        Bilinear { c00: f11 - c10 - (c01 + c11) * b1, c10, c01, c11 }
     }
     /// (intercept, slope) in B at depth `l`.
     #[inline]
@@ -506,13 +526,15 @@ impl<'a> Kernel<'a> {
             return;
         };
         let at = |l: u32, b: u32| Architecture { n_layers: l, batch_size: b, ..arch };
-        let total = Bilinear::fit(|l, b| total_params(&at(l, b)));
-        let non_embedding = Bilinear::fit(|l, b| non_embedding_params(&at(l, b)));
-        let flops = Bilinear::fit(|l, b| flops_per_step(&at(l, b)));
-        let memcpy = Bilinear::fit(|l, b| memcpy_bytes_per_step(&at(l, b)));
-        let memory = Bilinear::fit(|l, b| memory_bytes(&at(l, b)));
-        let score_rate = self.p.hardware.step_time.s_per_score_byte();
-        let scores = Bilinear::fit(|l, b| if score_rate > 0.0 { attention_score_bytes_per_step(&at(l, b)) } else { 0.0 });
+        let mb = arch.micro_batch.unwrap_or(1);
+        let total = Bilinear::fit(mb, |l, b| total_params(&at(l, b)));
+        let non_embedding = Bilinear::fit(mb, |l, b| non_embedding_params(&at(l, b)));
+        let memory = Bilinear::fit(mb, |l, b| memory_bytes(&at(l, b)));
+        // A linear step-time model is bilinear too (every work term is); others are evaluated per
+        // configuration (their rows are not bilinear).
+        let model = &self.p.hardware.step_time;
+        let linear = model.is_linear();
+        let seconds = Bilinear::fit(mb, |l, b| if linear { model.seconds(&at(l, b)) } else { 0.0 });
 
         let (p, space) = (self.p, self.space);
         let law = &p.law;
@@ -521,7 +543,6 @@ impl<'a> Kernel<'a> {
         let seq = f64::from(arch.seq_len);
         let d_model = f64::from(arch.d_model);
         let base = shape * space.block_len();
-        let per_op = p.hardware.step_time.is_per_op();
         if g.max_tokens_per_step.is_none() {
             for (bound, &b) in self.max_loss_by_batch.iter_mut().zip(&space.batch_size) {
                 *bound = max_loss_for_tokens_per_step(f64::from(b) * seq);
@@ -533,33 +554,32 @@ impl<'a> Kernel<'a> {
             let l = f64::from(space.n_layers[li as usize]);
             let aspect = d_model / l;
             if aspect < g.aspect_ratio_min || aspect > g.aspect_ratio_max {
-                self.part.rejected.aspect_ratio += b_hi - b_lo;
+                // As the reference classifies them: a batch the micro-batch does not divide is
+                // malformed before any guard.
+                let malformed = (b_lo..b_hi).filter(|&bi| !space.batch_size[bi as usize].is_multiple_of(mb)).count() as u64;
+                self.part.rejected.malformed += malformed;
+                self.part.rejected.aspect_ratio += b_hi - b_lo - malformed;
                 continue;
             }
             let n_total = total.at_depth(l).0;
             let param_term = law.param_term(law.n_for(n_total, non_embedding.at_depth(l).0));
             let (mem0, mem1) = memory.at_depth(l);
-            let (fl0, fl1) = flops.at_depth(l);
-            let (mc0, mc1) = memcpy.at_depth(l);
-            let (sc0, sc1) = scores.at_depth(l);
+            let (s0, s1) = seconds.at_depth(l);
             let mut best: Option<Candidate> = None;
             for bi in b_lo..b_hi {
-                let batch = f64::from(space.batch_size[bi as usize]);
+                let b = space.batch_size[bi as usize];
+                if !b.is_multiple_of(mb) {
+                    self.part.rejected.malformed += 1;
+                    continue;
+                }
+                let batch = f64::from(b);
                 let mem = mem0 + mem1 * batch;
                 if mem > self.usable_hbm_bytes {
                     self.part.rejected.memory += 1;
                     self.part.rejected.min_memory_bytes = self.part.rejected.min_memory_bytes.min(mem);
                     continue;
                 }
-                let (flops_b, memcpy_b) = (fl0 + fl1 * batch, mc0 + mc1 * batch);
-                // A per-op model needs the configuration itself (its rows are not bilinear).
-                let step_time_s = if per_op {
-                    let a = at(space.n_layers[li as usize], space.batch_size[bi as usize]);
-                    p.hardware.step_time.step_time_for(&a, flops_b, memcpy_b)
-                } else {
-                    // The bilinear form splits MEMCPY for free: mc0 is batch-independent.
-                    p.hardware.step_time.step_time_split_s(flops_b, mc0, mc1 * batch) + score_rate * (sc0 + sc1 * batch)
-                };
+                let step_time_s = if linear { s0 + s1 * batch } else { model.seconds(&at(space.n_layers[li as usize], b)) };
                 let tokens_per_step = batch * seq;
                 let (steps, tokens) = tokens_in_budget(p.budget_s, step_time_s, tokens_per_step);
                 if steps < 1.0 {
@@ -870,6 +890,9 @@ mod tests {
             kv_group: vec![1, 4],
             seq_len: vec![1024, 2048],
             batch_size: vec![16, 64, 256],
+            // Whole batches, no recomputation (their own test covers those axes).
+            recompute: vec![Recompute::None],
+            micro_batch: vec![None],
             ..SearchSpace::default()
         }
     }
@@ -888,7 +911,7 @@ mod tests {
 
     #[test]
     fn default_space_has_several_million_configs() {
-        assert_eq!(SearchSpace::default().validate().unwrap(), 5_505_024);
+        assert_eq!(SearchSpace::default().validate().unwrap(), 33_030_144);
     }
 
     #[test]
@@ -957,9 +980,15 @@ mod tests {
             s_per_score_byte: 3e-12,
             overhead_s: 1e-4,
         };
-        for (hours, cap, model) in
-            [(0.01, None, None), (1.0, Some(20_000.0), Some(roofline)), (24.0, None, Some(per_op)), (3.0, None, Some(split))]
-        {
+        let rates =
+            StepTimeModel::Rates { s_per_matmul_flop: 1.4e-15, s_per_attention_flop: 5e-15, s_per_byte: 7e-13, overhead_s: 1e-3 };
+        for (hours, cap, model) in [
+            (0.01, None, None),
+            (1.0, Some(20_000.0), Some(roofline)),
+            (24.0, None, Some(per_op)),
+            (3.0, None, Some(split)),
+            (6.0, None, Some(rates)),
+        ] {
             let mut p = params(hours);
             if hours == 24.0 {
                 p.unique_tokens = Some(2e9); // the data-constrained law in the kernel too
@@ -972,6 +1001,64 @@ mod tests {
                 assert_same(&search_range_reference(&s, &p, lo, hi), &search_range(&s, &p, lo, hi));
             }
         }
+    }
+
+    #[test]
+    fn kernel_matches_reference_with_recomputation_and_micro_batches() {
+        // Micro-batches that divide some batches (16, 64, 256) and not others (40 by 16): those are
+        // malformed; recomputation changes the step and the memory. Every step-time model kind.
+        let s = SearchSpace {
+            attention: vec![Attention::Materialized, Attention::Flash],
+            recompute: vec![Recompute::None, Recompute::Full, Recompute::Selective],
+            micro_batch: vec![None, Some(4), Some(16)],
+            batch_size: vec![16, 40, 64, 256],
+            d_model: vec![512, 1024, 2048],
+            ..small_space()
+        };
+        let n = s.validate().unwrap();
+        let per_op =
+            StepTimeModel::PerOpRoofline { flops_per_s: 7e14, memcpy_bytes_per_s: 2.9e12, s_per_kernel: 5e-6, overhead_s: 1e-3 };
+        let rates =
+            StepTimeModel::Rates { s_per_matmul_flop: 1.4e-15, s_per_attention_flop: 5e-15, s_per_byte: 7e-13, overhead_s: 1e-3 };
+        for (hours, model) in [(2.0, per_op), (12.0, rates)] {
+            let mut p = params(hours);
+            p.hardware.step_time = model;
+            p.hardware.hbm_bytes = 24e9; // some configurations fit only with recomputation or micro-batches
+            for (lo, hi) in [(0, n), (3, n - 5), (n / 3, n / 3 + 1001)] {
+                assert_same(&search_range_reference(&s, &p, lo, hi), &search_range(&s, &p, lo, hi));
+            }
+            let whole = search_range(&s, &p, 0, n);
+            assert!(whole.rejected.malformed > 0 && whole.feasible > 0, "{:?} {}", whole.rejected, whole.feasible);
+        }
+    }
+
+    #[test]
+    fn recomputation_and_micro_batches_make_a_big_batch_fit() {
+        // A 1.3B model with batch 256 x 2048 tokens does not fit 80 GB at once; in micro-steps of
+        // 8 with full recomputation it does, and the search finds configurations that way.
+        let a = Architecture {
+            d_model: 2048,
+            n_layers: 24,
+            n_heads: 16,
+            n_kv_heads: 16,
+            head_dim: 128,
+            d_ff: 8192,
+            mlp: Mlp::Gelu,
+            attention: Attention::Flash,
+            tied_embeddings: false,
+            seq_len: 2048,
+            batch_size: 256,
+            vocab_size: 32_000,
+            precision: Precision::default(),
+            recompute: Recompute::None,
+            micro_batch: None,
+        };
+        let p = params(24.0);
+        assert!(!p.evaluate(&a).fits_memory);
+        let small = Architecture { recompute: Recompute::Full, micro_batch: Some(8), ..a };
+        assert!(p.evaluate(&small).fits_memory);
+        // Same tokens per step, a longer step (32 micro-steps, the forward twice).
+        assert!(p.evaluate(&small).step_time_s > p.evaluate(&Architecture { batch_size: 8, ..a }).step_time_s * 32.0);
     }
 
     #[test]
@@ -1028,7 +1115,14 @@ mod tests {
         let one = params(240.0);
         let err = search(&space, &one).unwrap_err().to_string();
         assert!(err.contains("do not fit"), "{err}");
-        let net = Network { link_bytes_per_s: 9e11, links_per_chip: 1.0, topology: Topology::NvlinkSwitch, max_chips: 8 };
+        let net = Network {
+            link_bytes_per_s: 9e11,
+            links_per_chip: 1.0,
+            topology: Topology::NvlinkSwitch,
+            max_chips: 8,
+            chips_per_node: None,
+            inter_node_bytes_per_s: None,
+        };
         let eight = SearchParams { chips: 8, hardware: Hardware { network: Some(net), ..one.hardware }, ..one };
         let out = search(&space, &eight).unwrap();
         let best = space.config_at(out.best.index).unwrap();
@@ -1064,7 +1158,14 @@ mod tests {
             batch_size: vec![64],
             ..small_space()
         };
-        let net = Network { link_bytes_per_s: 9e11, links_per_chip: 1.0, topology: Topology::NvlinkSwitch, max_chips: 8 };
+        let net = Network {
+            link_bytes_per_s: 9e11,
+            links_per_chip: 1.0,
+            topology: Topology::NvlinkSwitch,
+            max_chips: 8,
+            chips_per_node: None,
+            inter_node_bytes_per_s: None,
+        };
         let hardware = Hardware { network: Some(net), usd_per_chip_hour: Some(3.0), ..h100_like() };
         let req = SearchRequest {
             hardware,

@@ -1,70 +1,119 @@
 //! Many chips: data parallel (DP), fully sharded data parallel (FSDP, ZeRO-3) and tensor parallel
 //! (TP, Megatron-LM) training of one configuration, and the collective communication each needs.
 //!
-//! A sharding puts `dp x tp` chips on a grid. Each chip runs the *per-chip shard* of the model, an
-//! [`Architecture`] of its own, so that the operation table, FLOPs, MEMCPY, memory and the
-//! hardware's step-time model apply to it unchanged:
-//! - data parallel (either kind) gives each chip `batch_size / dp` sequences;
+//! A sharding puts `dp x tp` chips on a grid (TP innermost: a TP group sits in one node when it
+//! fits). Each chip runs the *per-chip shard* of the model, an [`Architecture`] of its own, so that
+//! the operation table, FLOPs, MEMCPY, memory and the hardware's step-time model apply to it
+//! unchanged:
+//! - data parallel (either kind) gives each chip `batch_size / dp` sequences, run in micro-steps of
+//!   `micro_batch` (which must divide them);
 //! - tensor parallel (Shoeybi et al. 2019, Megatron-LM) splits the attention heads (Q, K, V and
 //!   output projections by head), the MLP's hidden width `d_ff` and the vocabulary (embedding and
 //!   logits, vocabulary-parallel) over `tp` chips; the residual stream, norms and their
 //!   activations (width `d_model`) are replicated on every TP chip. So the shard has
 //!   `n_heads / tp`, `n_kv_heads / tp`, `d_ff / tp` and `ceil(vocab / tp)` (padded).
-//! - FSDP (ZeRO stage 3; Rajbhandari et al. 2020) also shards parameters, gradients and AdamW
-//!   moments over the `dp` chips: each chip updates `1/dp` of the shard's parameters, and holds
-//!   the full weights of at most two layers at a time (the one computing and the one prefetched)
-//!   and the full gradients of one layer until they are reduce-scattered.
+//! - FSDP (ZeRO stage 3; Rajbhandari et al. 2020; PyTorch FSDP `FULL_SHARD` with mixed precision)
+//!   also shards parameters, gradients and AdamW moments over the `dp` chips: each chip updates
+//!   `1/dp` of the shard's parameters, holds the gathered weights of two layers at a time (the one
+//!   computing and the one prefetched) in compute precision, and the full gradients of one layer
+//!   until they are reduce-scattered.
 //!
-//! Communication per chip per step (ring collectives over `n` chips; `S` = bytes of the whole
-//! tensor; Patarasuk & Yuan 2009): all-reduce moves `2 (n-1)/n S`, all-gather and reduce-scatter
-//! `(n-1)/n S` through each chip's links:
-//! - DP: one all-reduce of the gradients, `S = shard params x param_bytes`;
-//! - FSDP: all-gather of the weights in the forward pass, again in the backward pass, and a
-//!   reduce-scatter of the gradients: `3 (n-1)/n S` (ZeRO-3's 1.5x of DP's volume);
-//! - TP: all-reduce of the activations `S = (tokens per chip) x d_model x activation_bytes`, twice
-//!   per layer forward (after the attention output and the MLP output projections) and twice
-//!   backward (the gradients entering the attention and MLP input projections), plus one forward
-//!   (the vocabulary-parallel embedding) and one backward (the gradient from the vocabulary-parallel
-//!   logits): `4 L + 2` per step. The cross-entropy's per-token max and sum reductions (8 bytes a
+//! Communication per chip per step, ring collectives (Patarasuk & Yuan 2009) over a group of `n`
+//! chips, `S` the bytes of the whole tensor: an all-gather or a reduce-scatter moves `(n-1)/n S`
+//! through each chip's links, an all-reduce twice that. A group that spans nodes runs
+//! hierarchically (NCCL's and Megatron's intra-node / inter-node rings): with `k` of its chips in
+//! each of `m` nodes, each chip moves `(k-1)/k S` over the intra-node network and `(m-1)/m S / k`
+//! over its own link to the other nodes, per all-gather or reduce-scatter.
+//! - DP: one all-reduce of the gradients per optimizer step (`S = shard params x param_bytes`;
+//!   micro-steps accumulate locally, as DDP's `no_sync`);
+//! - FSDP: every micro-step all-gathers the weights in the forward pass and again in the backward
+//!   pass (`S = shard params x activation_bytes`, the compute precision) and reduce-scatters the
+//!   gradients (`S = shard params x param_bytes`);
+//! - TP: all-reduce of the activations `S = (tokens per micro-step) x d_model x activation_bytes`,
+//!   twice per layer forward (after the attention output and the MLP output projections), twice
+//!   backward (the gradients entering the attention and MLP input projections), twice more per
+//!   layer when full recomputation runs the forward again, plus one forward (the
+//!   vocabulary-parallel embedding) and one backward (the gradient from the vocabulary-parallel
+//!   logits), every micro-step. The cross-entropy's per-token max and sum reductions (8 bytes a
 //!   token) are left out.
 //!
 //! Overlap assumption: DP and FSDP collectives are issued layer by layer while other layers
 //! compute (DDP gradient buckets, FSDP prefetch, XLA's asynchronous collectives) and overlap the
 //! step's computation entirely; TP all-reduces sit between dependent matmuls and add to it:
 //! `step = max(compute, dp_comm) + tp_comm`. Collective latency (per message) and the memory
-//! traffic of the communication buffers are not modelled; the two groups (DP, TP) share one
-//! link budget as if they did not run at the same time.
+//! traffic of the communication buffers are not modelled; the two groups (DP, TP) share the link
+//! budget as if they did not run at the same time.
 
-use crate::architecture::Architecture;
+use crate::architecture::{Architecture, Recompute};
 use crate::flops::flops_per_step;
 use crate::hardware::Hardware;
 use crate::loss::Law;
-use crate::memcpy::{memcpy_bytes_in_pass, memcpy_bytes_per_step, Pass};
+use crate::memcpy::{memcpy_bytes_in_pass, optimizer_flops, step_work, Pass, StepWork};
 use crate::memory::{memory_bytes, static_bytes};
 use crate::metrics::{law_tokens, tokens_in_budget, Metrics};
 use crate::params::{non_embedding_params, total_params};
-use crate::step_time::{StepTimeModel, StepTimeParts};
+use crate::step_time::StepTimeParts;
 
-/// The chip-to-chip network, as ring collectives see it.
+/// The chip-to-chip network, as ring collectives see it: chips in nodes (a TPU pod's torus is one
+/// node), one bandwidth inside a node and one from each chip to the other nodes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Interconnect {
-    /// Bytes per second one chip sends (and at the same time receives) in a ring collective.
-    /// Unit: bytes/s.
-    pub collective_bytes_per_s: f64,
+    /// Bytes per second one chip sends (and at the same time receives) to chips of its node in a
+    /// ring collective. Unit: bytes/s.
+    pub intra_bytes_per_s: f64,
+    /// Chips that share the intra-node network.
+    pub chips_per_node: u32,
+    /// Bytes per second one chip sends (and receives) to chips of other nodes. Unit: bytes/s.
+    pub inter_bytes_per_s: f64,
+}
+
+/// Bytes one chip moves in a collective: over the intra-node network and between nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Volume {
+    pub intra_bytes: f64,
+    pub inter_bytes: f64,
+}
+
+impl Volume {
+    pub fn total(&self) -> f64 {
+        self.intra_bytes + self.inter_bytes
+    }
+    fn scaled(self, k: f64) -> Volume {
+        Volume { intra_bytes: k * self.intra_bytes, inter_bytes: k * self.inter_bytes }
+    }
+    fn plus(self, o: Volume) -> Volume {
+        Volume { intra_bytes: self.intra_bytes + o.intra_bytes, inter_bytes: self.inter_bytes + o.inter_bytes }
+    }
 }
 
 impl Interconnect {
-    /// Seconds of a ring all-reduce of `bytes` over `n` chips: `2 (n-1)/n bytes / bandwidth`.
-    #[inline]
-    pub fn all_reduce_s(&self, bytes: f64, n: u32) -> f64 {
-        2.0 * ring_fraction(n) * bytes / self.collective_bytes_per_s
+    /// Bytes each chip moves in a ring all-gather (or reduce-scatter) whose whole tensor is
+    /// `bytes`, over a group of `n` chips with `per_node` of them in each node: `(k-1)/k S` inside
+    /// the node and `(m-1)/m S / k` between the `m = n / k` nodes (see the module docs).
+    pub fn all_gather(&self, bytes: f64, n: u32, per_node: u32) -> Volume {
+        let k = per_node.clamp(1, n.max(1));
+        let m = f64::from(n.max(1)) / f64::from(k);
+        Volume { intra_bytes: ring_fraction(k) * bytes, inter_bytes: (m - 1.0) / m * bytes / f64::from(k) }
     }
 
-    /// Seconds of a ring all-gather (or reduce-scatter) whose whole tensor is `bytes`:
-    /// `(n-1)/n bytes / bandwidth`.
-    #[inline]
-    pub fn all_gather_s(&self, bytes: f64, n: u32) -> f64 {
-        ring_fraction(n) * bytes / self.collective_bytes_per_s
+    /// An all-reduce: a reduce-scatter and an all-gather (hierarchically: the inter-node part is
+    /// an all-reduce of each chip's 1/k share).
+    pub fn all_reduce(&self, bytes: f64, n: u32, per_node: u32) -> Volume {
+        self.all_gather(bytes, n, per_node).scaled(2.0)
+    }
+
+    /// Seconds to move `v`: each network at its bandwidth, one after the other.
+    pub fn seconds(&self, v: Volume) -> f64 {
+        let part = |bytes: f64, rate: f64| if bytes > 0.0 { bytes / rate } else { 0.0 };
+        part(v.intra_bytes, self.intra_bytes_per_s) + part(v.inter_bytes, self.inter_bytes_per_s)
+    }
+
+    /// Chips of one TP group (`tp` adjacent chips) in a node, and of one DP group (strided by `tp`).
+    fn per_node(&self, s: Sharding) -> (u32, u32) {
+        let k = self.chips_per_node.max(1);
+        let tp = s.tp.min(k);
+        let dp = if s.tp >= k { 1 } else { (k / s.tp).min(s.dp) };
+        (tp, dp)
     }
 }
 
@@ -98,6 +147,11 @@ impl Sharding {
         self.dp * self.tp
     }
 
+    /// Data parallel over `chips` chips (`sharded`: FSDP), or one chip.
+    pub fn data_parallel(chips: u32, sharded: bool) -> Sharding {
+        Sharding { dp: chips, tp: 1, data: if sharded && chips > 1 { DataParallel::Sharded } else { DataParallel::Replicated } }
+    }
+
     /// e.g. "DP 8", "FSDP 4 x TP 2", "TP 8", "single chip".
     pub fn name(&self) -> String {
         let data = match self.data {
@@ -128,12 +182,16 @@ pub fn shardings(chips: u32) -> Vec<Sharding> {
 }
 
 /// The architecture one chip runs (see the module docs), or `None` when `sharding` does not divide
-/// it: `dp` must divide `batch_size`, `tp` must divide `n_kv_heads` (hence `n_heads`) and `d_ff`.
+/// it: `dp` must divide `batch_size` (and the micro-batch the per-chip batch), `tp` must divide
+/// `n_kv_heads` (hence `n_heads`) and `d_ff`.
 pub fn shard(arch: &Architecture, s: Sharding) -> Option<Architecture> {
     if s.dp == 0 || s.tp == 0 {
         return None;
     }
     if !arch.batch_size.is_multiple_of(s.dp) || !arch.n_kv_heads.is_multiple_of(s.tp) || !arch.d_ff.is_multiple_of(s.tp) {
+        return None;
+    }
+    if arch.micro_batch.is_some_and(|mb| !(arch.batch_size / s.dp).is_multiple_of(mb)) {
         return None;
     }
     Some(Architecture {
@@ -180,7 +238,8 @@ pub struct ShardedStep {
     pub dp_comm_s: f64,
     /// TP all-reduces (s), not overlapped.
     pub tp_comm_s: f64,
-    /// Bytes each chip sends per step in DP/FSDP collectives and in TP collectives.
+    /// Bytes each chip moves per step in DP/FSDP collectives and in TP collectives (inside its
+    /// node and between nodes together).
     pub dp_comm_bytes: f64,
     pub tp_comm_bytes: f64,
     /// `max(compute_s, dp_comm_s) + tp_comm_s` (s).
@@ -188,44 +247,51 @@ pub struct ShardedStep {
     pub bound: Bound,
     /// Where `compute_s` goes (moving bytes, computing, fixed overheads), by the step-time model.
     pub parts: StepTimeParts,
+    /// The chip's work per step (its shard's, with FSDP's 1/dp share of the optimizer update):
+    /// what `compute_s` prices.
+    pub work: StepWork,
+    /// Micro-steps per optimizer step on each chip (`per-chip batch / micro_batch`).
+    pub micro_steps: f64,
 }
 
-/// Bytes one chip sends per step in the data-parallel collectives (see the module docs).
-pub fn dp_comm_bytes(shard: &Architecture, s: Sharding) -> f64 {
-    let grads = total_params(shard) * shard.precision.param_bytes;
-    match s.data {
-        DataParallel::Replicated => 2.0 * ring_fraction(s.dp) * grads,
-        DataParallel::Sharded => 3.0 * ring_fraction(s.dp) * grads,
+/// Bytes one chip moves per step in the data-parallel collectives (see the module docs).
+pub fn dp_comm(shard: &Architecture, ic: &Interconnect, s: Sharding) -> Volume {
+    if s.dp <= 1 {
+        return Volume::default();
     }
-}
-
-/// Bytes one chip sends per step in the tensor-parallel all-reduces (see the module docs).
-pub fn tp_comm_bytes(shard: &Architecture, s: Sharding) -> f64 {
-    let per = shard.tokens_per_step() * f64::from(shard.d_model) * shard.precision.activation_bytes;
-    (4.0 * f64::from(shard.n_layers) + 2.0) * 2.0 * ring_fraction(s.tp) * per
-}
-
-/// Marginal seconds per parameter-proportional byte of the hardware's model (what sharding the
-/// optimizer update saves per byte): the fixed-byte rate of the split model, the byte rate of the
-/// linear one, and the bandwidth of the rooflines (AdamW is memory-bound).
-fn seconds_per_fixed_byte(m: &StepTimeModel) -> f64 {
-    match *m {
-        StepTimeModel::Linear { s_per_memcpy_byte, .. } => s_per_memcpy_byte,
-        StepTimeModel::SplitLinear { s_per_fixed_byte, .. } => s_per_fixed_byte,
-        StepTimeModel::RooflineMax { memcpy_bytes_per_s, .. } | StepTimeModel::PerOpRoofline { memcpy_bytes_per_s, .. } => {
-            1.0 / memcpy_bytes_per_s
+    let params = total_params(shard);
+    let per_node = ic.per_node(s).1;
+    match s.data {
+        DataParallel::Replicated => ic.all_reduce(params * shard.precision.param_bytes, s.dp, per_node),
+        DataParallel::Sharded => {
+            let gather = ic.all_gather(params * shard.precision.activation_bytes, s.dp, per_node);
+            let scatter = ic.all_gather(params * shard.precision.param_bytes, s.dp, per_node);
+            gather.scaled(2.0).plus(scatter).scaled(shard.micro_steps())
         }
     }
 }
 
+/// Bytes one chip moves per step in the tensor-parallel all-reduces (see the module docs).
+pub fn tp_comm(shard: &Architecture, ic: &Interconnect, s: Sharding) -> Volume {
+    if s.tp <= 1 {
+        return Volume::default();
+    }
+    let per = shard.tokens_per_micro_step() * f64::from(shard.d_model) * shard.precision.activation_bytes;
+    let l = f64::from(shard.n_layers);
+    let recomputed = if shard.recompute == Recompute::Full { 2.0 * l } else { 0.0 };
+    ic.all_reduce(per, s.tp, ic.per_node(s).0).scaled((4.0 * l + 2.0 + recomputed) * shard.micro_steps())
+}
+
 /// Peak memory of one chip running `sh`, the shard of sharding `s` (bytes): the shard's own
 /// memory; with FSDP, 1/dp of its parameters, gradients and moments plus two layers of gathered
-/// weights (computing, prefetched) and one layer of gradients not yet reduce-scattered.
+/// weights in compute precision (computing, prefetched) and one layer of gradients not yet
+/// reduce-scattered.
 fn shard_memory_bytes(sh: &Architecture, s: Sharding) -> f64 {
     let memory = memory_bytes(sh);
     if s.data == DataParallel::Sharded && s.dp > 1 {
-        let layer_weights = non_embedding_params(sh) / f64::from(sh.n_layers) * sh.precision.param_bytes;
-        memory - (1.0 - 1.0 / f64::from(s.dp)) * static_bytes(sh) + 3.0 * layer_weights
+        let layer = non_embedding_params(sh) / f64::from(sh.n_layers);
+        let p = sh.precision;
+        memory - (1.0 - 1.0 / f64::from(s.dp)) * static_bytes(sh) + layer * (2.0 * p.activation_bytes + p.param_bytes)
     } else {
         memory
     }
@@ -236,25 +302,29 @@ fn shard_memory_bytes(sh: &Architecture, s: Sharding) -> f64 {
 /// with [`Hardware::check_chips`], so a sharding over several chips has one).
 pub fn sharded_step(arch: &Architecture, hw: &Hardware, s: Sharding) -> Option<ShardedStep> {
     let sh = shard(arch, s)?;
-    let flops = flops_per_step(&sh);
-    let mut memcpy = memcpy_bytes_per_step(&sh);
-    let mut compute_s = hw.step_time.step_time_for(&sh, flops, memcpy);
-    let parts = hw.step_time.parts(&sh, flops, memcpy);
+    let mut work = step_work(&sh);
+    let mut memcpy = work.bytes;
+    let mut compute_s = hw.step_time.seconds_for(&sh, &work);
+    let parts = hw.step_time.parts(&sh, &work);
     let (mut memory_s, compute_only_s) = (parts.memory_s, parts.compute_s);
     let memory = shard_memory_bytes(&sh, s);
     if s.data == DataParallel::Sharded && s.dp > 1 {
-        // Each chip updates 1/dp of the parameters.
+        // Each chip updates 1/dp of the parameters (AdamW is memory-bound).
         let saved_bytes = (1.0 - 1.0 / f64::from(s.dp)) * memcpy_bytes_in_pass(&sh, Pass::Optimizer);
-        let saved_s = saved_bytes * seconds_per_fixed_byte(&hw.step_time);
+        let saved_s = saved_bytes * hw.step_time.seconds_per_parameter_byte();
+        work.bytes -= saved_bytes;
+        work.flops -= (1.0 - 1.0 / f64::from(s.dp)) * optimizer_flops(&sh);
         memcpy -= saved_bytes;
         compute_s -= saved_s;
         memory_s -= saved_s;
     }
-    let dp_bytes = if s.dp > 1 { dp_comm_bytes(&sh, s) } else { 0.0 };
-    let tp_bytes = if s.tp > 1 { tp_comm_bytes(&sh, s) } else { 0.0 };
-    let bandwidth = hw.interconnect().map_or(f64::INFINITY, |ic| ic.collective_bytes_per_s);
-    let comm_s = |bytes: f64| if bytes > 0.0 { bytes / bandwidth } else { 0.0 };
-    let (dp_comm_s, tp_comm_s) = (comm_s(dp_bytes), comm_s(tp_bytes));
+    let (dp, tp) = match hw.interconnect() {
+        Some(ic) => (dp_comm(&sh, &ic, s), tp_comm(&sh, &ic, s)),
+        None => (Volume::default(), Volume::default()),
+    };
+    let seconds = |v: Volume| hw.interconnect().map_or(if v.total() > 0.0 { f64::INFINITY } else { 0.0 }, |ic| ic.seconds(v));
+    let (dp_comm_s, tp_comm_s) = (seconds(dp), seconds(tp));
+    let (dp_bytes, tp_bytes) = (dp.total(), tp.total());
     let step_time_s = compute_s.max(dp_comm_s) + tp_comm_s;
     let exposed_comm = (dp_comm_s - compute_s).max(0.0) + tp_comm_s;
     let bound = if exposed_comm > memory_s.max(compute_only_s) {
@@ -276,13 +346,15 @@ pub fn sharded_step(arch: &Architecture, hw: &Hardware, s: Sharding) -> Option<S
         step_time_s,
         bound,
         parts: StepTimeParts { memory_s, ..parts },
+        work,
+        micro_steps: sh.micro_steps(),
     })
 }
 
 /// The fastest sharding of `arch` over `chips` chips among those that fit in one chip's usable
-/// memory (ties: the earlier in [`shardings`] order). When none fits, `Err` carries the sharding
-/// that needs the least memory per chip (`None` when no sharding divides `arch`).
-pub fn best_sharding(arch: &Architecture, hw: &Hardware, chips: u32) -> std::result::Result<ShardedStep, Option<ShardedStep>> {
+/// memory (ties: the earlier in [`shardings`] order), with `true`; when none fits, the sharding
+/// that needs the least memory per chip, with `false`; `None` when no sharding divides `arch`.
+pub fn best_sharding(arch: &Architecture, hw: &Hardware, chips: u32) -> Option<(ShardedStep, bool)> {
     let usable = hw.usable_hbm_bytes();
     let mut best: Option<ShardedStep> = None;
     // (sharding, memory) of the least-memory sharding: its step is computed only if none fits
@@ -302,7 +374,10 @@ pub fn best_sharding(arch: &Architecture, hw: &Hardware, chips: u32) -> std::res
             best = Some(step);
         }
     }
-    best.ok_or_else(|| smallest.and_then(|(s, _)| sharded_step(arch, hw, s)))
+    match best {
+        Some(step) => Some((step, true)),
+        None => smallest.and_then(|(s, _)| sharded_step(arch, hw, s)).map(|step| (step, false)),
+    }
 }
 
 /// Every metric of `arch` trained on `chips` chips with its best sharding (see [`best_sharding`]).
@@ -323,9 +398,8 @@ pub fn evaluate_sharded(
     let base =
         Metrics { params, non_embedding_params: non_embedding, flops_per_step: flops_per_step(arch), ..Metrics::default() };
     let (step, fits) = match best_sharding(arch, hw, chips) {
-        Ok(step) => (step, true),
-        Err(Some(step)) => (step, false),
-        Err(None) => {
+        Some(chosen) => chosen,
+        None => {
             let inf = f64::INFINITY;
             return (Metrics { memory_bytes: inf, step_time_s: inf, loss: inf, fits_memory: false, ..base }, None);
         }
@@ -358,8 +432,16 @@ mod tests {
     /// 80 GiB, 90% usable, 3e12 B/s and 5e14 FLOP/s additive, and a network of `bandwidth`
     /// bytes/s per chip each way (a one-way torus figure of one link).
     fn hw_with(bandwidth: f64) -> Hardware {
-        let model = StepTimeModel::Linear { s_per_memcpy_byte: 1.0 / 3e12, s_per_flop: 1.0 / 5e14, overhead_s: 0.0 };
-        let net = Network { link_bytes_per_s: bandwidth, links_per_chip: 1.0, topology: Topology::Torus2d, max_chips: 1024 };
+        let model =
+            crate::step_time::StepTimeModel::Linear { s_per_memcpy_byte: 1.0 / 3e12, s_per_flop: 1.0 / 5e14, overhead_s: 0.0 };
+        let net = Network {
+            link_bytes_per_s: bandwidth,
+            links_per_chip: 1.0,
+            topology: Topology::Torus2d,
+            max_chips: 1024,
+            chips_per_node: None,
+            inter_node_bytes_per_s: None,
+        };
         Hardware { network: Some(net), ..crate::hardware::tests::chip(80.0 * 1_073_741_824.0, model) }
     }
 
@@ -405,6 +487,8 @@ mod tests {
             batch_size: 4,
             vocab_size: 16,
             precision: crate::architecture::Precision::default(),
+            recompute: crate::architecture::Recompute::None,
+            micro_batch: None,
         }
     }
 
@@ -420,12 +504,27 @@ mod tests {
         assert_eq!(sh.d_model, 8);
         // Shard: layer = 8 (4 + 4) + 4 x 8 + 2 x 8 x 8 + 16 = 240; 2 x 240 + 8 = 488; + 2 x 8 x 8.
         assert_eq!(total_params(&sh), 616.0);
+        let ic = hw().interconnect().unwrap();
         // DP all-reduce over 2: 2 x 1/2 x 616 x 4 B.
-        assert_eq!(dp_comm_bytes(&sh, s), 2464.0);
-        // FSDP: gather, gather, reduce-scatter: 3 x 1/2 x 2464 B.
-        assert_eq!(dp_comm_bytes(&sh, Sharding { data: DataParallel::Sharded, ..s }), 3696.0);
+        assert_eq!(dp_comm(&sh, &ic, s).total(), 2464.0);
+        // FSDP: gather twice in bf16 (2 x 1/2 x 616 x 2 B = 1232) and reduce-scatter fp32 gradients
+        // (1/2 x 616 x 4 B = 1232).
+        assert_eq!(dp_comm(&sh, &ic, Sharding { data: DataParallel::Sharded, ..s }).total(), 2464.0);
         // TP: (4 x 2 + 2) all-reduces of 8 tokens x 8 x 2 B = 128 B, each 2 x 1/2 x 128 B.
-        assert_eq!(tp_comm_bytes(&sh, s), 1280.0);
+        assert_eq!(tp_comm(&sh, &ic, s).total(), 1280.0);
+        // Micro-steps of 1 sequence: FSDP gathers and reduce-scatters twice as often (2 micro-steps),
+        // TP all-reduces half the tokens twice; DP all-reduces once.
+        let micro = Architecture { micro_batch: Some(1), ..a };
+        let shm = shard(&micro, s).unwrap();
+        assert_eq!(shm.micro_steps(), 2.0);
+        assert_eq!(dp_comm(&shm, &ic, Sharding { data: DataParallel::Sharded, ..s }).total(), 2.0 * 2464.0);
+        assert_eq!(tp_comm(&shm, &ic, s).total(), 1280.0);
+        assert_eq!(dp_comm(&shm, &ic, s).total(), 2464.0);
+        // Full recomputation all-reduces the recomputed forward too: (4 x 2 + 2 + 2 x 2) x 128.
+        let full = shard(&Architecture { recompute: crate::architecture::Recompute::Full, ..a }, s).unwrap();
+        assert_eq!(tp_comm(&full, &ic, s).total(), 14.0 * 128.0);
+        // A micro-batch must divide the per-chip batch: 4 / dp 2 = 2 sequences, micro-batch 4 does not.
+        assert!(shard(&Architecture { micro_batch: Some(4), ..a }, s).is_none());
         // Indivisible: 3 does not divide batch 4; 4 does not divide 2 KV heads.
         assert!(shard(&a, Sharding { dp: 3, tp: 1, data: DataParallel::Replicated }).is_none());
         assert!(shard(&a, Sharding { dp: 1, tp: 4, data: DataParallel::Replicated }).is_none());
@@ -445,10 +544,29 @@ mod tests {
 
     #[test]
     fn ring_collectives_by_hand() {
-        let ic = Interconnect { collective_bytes_per_s: 100.0 };
-        assert_eq!(ic.all_reduce_s(400.0, 4), 6.0); // 2 x 3/4 x 400 / 100
-        assert_eq!(ic.all_gather_s(400.0, 4), 3.0);
-        assert_eq!(ic.all_reduce_s(400.0, 1), 0.0);
+        let one_node = Interconnect { intra_bytes_per_s: 100.0, chips_per_node: 8, inter_bytes_per_s: 10.0 };
+        // 2 x 3/4 x 400 bytes inside the node, 6 s at 100 B/s; an all-gather half of it.
+        assert_eq!(one_node.all_reduce(400.0, 4, 4), Volume { intra_bytes: 600.0, inter_bytes: 0.0 });
+        assert_eq!(one_node.seconds(one_node.all_reduce(400.0, 4, 4)), 6.0);
+        assert_eq!(one_node.all_gather(400.0, 4, 4).total(), 300.0);
+        assert_eq!(one_node.all_reduce(400.0, 1, 1).total(), 0.0);
+    }
+
+    #[test]
+    fn hierarchical_all_reduce_on_two_nodes_of_eight_by_hand() {
+        // 16 chips, 8 per node, an all-reduce of S = 1600 bytes: reduce-scatter inside the node
+        // (7/8 S = 1400), all-reduce of each chip's 1/8 share (200 bytes) between the 2 nodes
+        // (2 x 1/2 x 200 = 200), all-gather inside the node (1400). At 100 B/s inside and 10 B/s
+        // between nodes: 2800 / 100 + 200 / 10 = 48 s.
+        let ic = Interconnect { intra_bytes_per_s: 100.0, chips_per_node: 8, inter_bytes_per_s: 10.0 };
+        let v = ic.all_reduce(1600.0, 16, 8);
+        assert_eq!(v, Volume { intra_bytes: 2800.0, inter_bytes: 200.0 });
+        assert_eq!(ic.seconds(v), 48.0);
+        // DP 16 x TP 1 puts 8 DP members in each node; DP 8 x TP 2 puts 4 (TP pairs are adjacent);
+        // TP 16 spans both nodes with 8 of its chips in each.
+        assert_eq!(ic.per_node(Sharding { dp: 16, tp: 1, data: DataParallel::Replicated }), (1, 8));
+        assert_eq!(ic.per_node(Sharding { dp: 8, tp: 2, data: DataParallel::Replicated }), (2, 4));
+        assert_eq!(ic.per_node(Sharding { dp: 1, tp: 16, data: DataParallel::Replicated }), (8, 1));
     }
 
     #[test]
@@ -456,11 +574,12 @@ mod tests {
         // LLaMA-7B: 6.74e9 params x 16 B of params, grads and moments = 108 GB > 72 GB usable.
         let a = Architecture { batch_size: 8, ..llama_7b() };
         let h = hw();
-        assert!(best_sharding(&a, &h, 1).is_err());
+        assert!(!best_sharding(&a, &h, 1).unwrap().1);
         let dp = sharded_step(&a, &h, Sharding { dp: 8, tp: 1, data: DataParallel::Replicated }).unwrap();
         let fsdp = sharded_step(&a, &h, Sharding { dp: 8, tp: 1, data: DataParallel::Sharded }).unwrap();
         assert!(dp.memory_bytes > h.usable_hbm_bytes() && fsdp.memory_bytes < h.usable_hbm_bytes());
-        let best = best_sharding(&a, &h, 8).unwrap();
+        let (best, fits) = best_sharding(&a, &h, 8).unwrap();
+        assert!(fits);
         assert_ne!(best.sharding, dp.sharding, "{}", best.sharding.name());
         assert!(best.memory_bytes <= h.usable_hbm_bytes());
         // The step on each chip is shorter than the whole batch on one (imaginary, big) chip.

@@ -4,6 +4,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use timescale_core::architecture::dim;
+use timescale_core::architecture::Recompute;
 use timescale_core::memcpy::{self, Pass, Scope};
 use timescale_core::{ArchitectureSpec, Attention, Mlp};
 
@@ -13,6 +14,35 @@ use crate::error::IntoPy;
 #[pyclass(module = "timescale_frontier._core", name = "Architecture", frozen, eq)]
 #[derive(Clone, PartialEq)]
 pub struct PyArchitecture(pub timescale_core::Architecture);
+
+/// The work of one training step (per chip when it comes from a sharded step): what the step-time
+/// models price. FLOPs here are executed tensor FLOPs (recomputation included, no embedding
+/// matmul), not Chinchilla's model FLOPs.
+#[pyclass(module = "timescale_frontier._core", name = "StepWork", frozen, get_all)]
+#[derive(Clone)]
+pub struct PyStepWork {
+    /// Dense matmul FLOPs.
+    pub matmul_flops: f64,
+    /// Attention-score matmul FLOPs (causal flash: half the S^2 work).
+    pub attention_flops: f64,
+    /// Every hardware FLOP (with elementwise work).
+    pub flops: f64,
+    /// MEMCPY bytes.
+    pub bytes: f64,
+    pub kernels: f64,
+}
+
+impl From<memcpy::StepWork> for PyStepWork {
+    fn from(w: memcpy::StepWork) -> Self {
+        PyStepWork {
+            matmul_flops: w.matmul_flops,
+            attention_flops: w.attention_flops,
+            flops: w.flops,
+            bytes: w.bytes,
+            kernels: w.kernels,
+        }
+    }
+}
 
 /// One row of the MEMCPY operation table: bytes of one occurrence and of the whole step.
 #[pyclass(module = "timescale_frontier._core", name = "Op", frozen, get_all)]
@@ -45,7 +75,8 @@ impl PyArchitecture {
     #[new]
     #[pyo3(signature = (d_model, n_layers, n_heads, *, n_kv_heads=None, head_dim=None, d_ff=None,
         mlp=None, attention=None, tied_embeddings=None, seq_len=None, batch_size=None,
-        vocab_size=None, param_bytes=None, activation_bytes=None, optimizer_bytes=None))]
+        vocab_size=None, param_bytes=None, activation_bytes=None, optimizer_bytes=None, recompute=None,
+        micro_batch=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         d_model: i64,
@@ -63,6 +94,8 @@ impl PyArchitecture {
         param_bytes: Option<f64>,
         activation_bytes: Option<f64>,
         optimizer_bytes: Option<f64>,
+        recompute: Option<&str>,
+        micro_batch: Option<i64>,
     ) -> PyResult<Self> {
         let req = |f: &str, v: i64| dim(f, v).py_err();
         let opt = |f: &str, v: Option<i64>| v.map(|v| dim(f, v)).transpose().py_err();
@@ -82,6 +115,8 @@ impl PyArchitecture {
             param_bytes,
             activation_bytes,
             optimizer_bytes,
+            recompute: recompute.map(Recompute::parse).transpose().py_err()?,
+            micro_batch: opt("micro_batch", micro_batch)?,
         };
         spec.build().py_err().map(PyArchitecture)
     }
@@ -146,6 +181,21 @@ impl PyArchitecture {
     fn optimizer_bytes(&self) -> f64 {
         self.0.precision.optimizer_bytes
     }
+    /// `none`, `full` or `selective` activation recomputation.
+    #[getter]
+    fn recompute(&self) -> &'static str {
+        self.0.recompute.name()
+    }
+    /// Sequences per micro-step (`None`: the whole batch at once).
+    #[getter]
+    fn micro_batch(&self) -> Option<u32> {
+        self.0.micro_batch
+    }
+    /// Micro-steps per optimizer step (gradient accumulation), on one chip.
+    #[getter]
+    fn micro_steps(&self) -> f64 {
+        self.0.micro_steps()
+    }
     /// Tokens per optimizer step (batch_size x seq_len).
     #[getter]
     fn tokens_per_step(&self) -> f64 {
@@ -171,6 +221,8 @@ impl PyArchitecture {
         d.set_item("param_bytes", a.precision.param_bytes)?;
         d.set_item("activation_bytes", a.precision.activation_bytes)?;
         d.set_item("optimizer_bytes", a.precision.optimizer_bytes)?;
+        d.set_item("recompute", a.recompute.name())?;
+        d.set_item("micro_batch", a.micro_batch)?;
         Ok(d)
     }
 
@@ -238,6 +290,11 @@ impl PyArchitecture {
         memcpy::kernels_per_step(&self.0)
     }
 
+    /// The work of one step on one chip (matmul and attention FLOPs, MEMCPY bytes, kernels).
+    fn step_work(&self) -> PyStepWork {
+        memcpy::step_work(&self.0).into()
+    }
+
     /// Peak device memory of one training step on one chip (bytes).
     fn memory_bytes(&self) -> f64 {
         timescale_core::memory::memory_bytes(&self.0)
@@ -252,7 +309,7 @@ impl PyArchitecture {
         let a = &self.0;
         format!(
             "Architecture(d_model={}, n_layers={}, n_heads={}, n_kv_heads={}, head_dim={}, d_ff={}, mlp='{}', \
-             attention='{}', tied_embeddings={}, seq_len={}, batch_size={}, vocab_size={})",
+             attention='{}', tied_embeddings={}, seq_len={}, batch_size={}, vocab_size={}, recompute='{}', micro_batch={})",
             a.d_model,
             a.n_layers,
             a.n_heads,
@@ -264,7 +321,9 @@ impl PyArchitecture {
             if a.tied_embeddings { "True" } else { "False" },
             a.seq_len,
             a.batch_size,
-            a.vocab_size
+            a.vocab_size,
+            a.recompute.name(),
+            a.micro_batch.map_or("None".to_owned(), |m| m.to_string())
         )
     }
 }

@@ -4,6 +4,7 @@
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyTuple};
+use timescale_core::architecture::Recompute;
 use timescale_core::metrics::{evaluate_columns, ArchitectureColumns, Column, MetricColumns};
 use timescale_core::{Attention, Error, Mlp};
 
@@ -141,15 +142,16 @@ fn columns(py: Python<'_>, parts: Vec<MetricColumns>) -> PyMetricColumns {
 }
 
 /// Every metric of the architectures given as columns, on one chip of `hardware` for `budget`.
-/// Integer columns: a Python int or a C-contiguous int64 array; `mlp` and `attention`: a name or
-/// `(names, codes)`; `tied_embeddings`: a bool or a bool array; precisions: a float or a float64
+/// Integer columns: a Python int or a C-contiguous int64 array (`micro_batch` 0: the whole batch);
+/// `mlp`, `attention` and `recompute`: a name or `(names, codes)`; `tied_embeddings`: a bool or a bool array; precisions: a float or a float64
 /// array. Absent columns take the core's defaults. The first bad row raises `InvalidInputError`
 /// naming the row and the field.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 #[pyo3(signature = (hardware, budget, law, *, d_model, n_layers, n_heads, n_kv_heads=None, head_dim=None,
     d_ff=None, mlp=None, attention=None, tied_embeddings=None, seq_len=None, batch_size=None,
-    vocab_size=None, param_bytes=None, activation_bytes=None, optimizer_bytes=None, unique_tokens=None))]
+    vocab_size=None, param_bytes=None, activation_bytes=None, optimizer_bytes=None, recompute=None, micro_batch=None,
+    unique_tokens=None))]
 pub fn evaluate<'py>(
     py: Python<'py>,
     hardware: &PyHardware,
@@ -170,6 +172,8 @@ pub fn evaluate<'py>(
     param_bytes: Option<Bound<'py, PyAny>>,
     activation_bytes: Option<Bound<'py, PyAny>>,
     optimizer_bytes: Option<Bound<'py, PyAny>>,
+    recompute: Option<Bound<'py, PyAny>>,
+    micro_batch: Option<Bound<'py, PyAny>>,
     unique_tokens: Option<f64>,
 ) -> PyResult<PyMetricColumns> {
     const INT: &str = "an integer";
@@ -186,6 +190,7 @@ pub fn evaluate<'py>(
         int("seq_len", seq_len.as_ref())?,
         int("batch_size", batch_size.as_ref())?,
         int("vocab_size", vocab_size.as_ref())?,
+        int("micro_batch", micro_batch.as_ref())?,
     ];
     let bytes = [
         float("param_bytes", param_bytes.as_ref())?,
@@ -198,6 +203,7 @@ pub fn evaluate<'py>(
     };
     let mlp = Category::from("mlp", mlp.as_ref(), Mlp::parse)?;
     let attention = Category::from("attention", attention.as_ref(), Attention::parse)?;
+    let recompute = Category::from("recompute", recompute.as_ref(), Recompute::parse)?;
     let cols = ArchitectureColumns {
         d_model: given[0].column(),
         n_layers: given[1].column(),
@@ -214,6 +220,8 @@ pub fn evaluate<'py>(
         param_bytes: bytes[0].column(),
         activation_bytes: bytes[1].column(),
         optimizer_bytes: bytes[2].column(),
+        recompute: recompute.column(),
+        micro_batch: given[9].column(),
     };
     let n = cols.rows().py_err()?;
     let (hw, law) = (hardware.0, law.0);

@@ -87,23 +87,7 @@ pub fn calibrated_models() -> Vec<PyCalibratedModel> {
 /// The accepted range of every number of a hardware file, by key (`chip.hbm_bytes`, ...).
 #[pyfunction]
 pub fn hardware_ranges() -> HashMap<&'static str, PyRange> {
-    use timescale_core::hardware as h;
-    [
-        ("chip.peak_bf16_flops_per_s", h::PEAK_FLOPS),
-        ("chip.hbm_bytes", h::HBM_BYTES),
-        ("chip.hbm_bytes_per_s", h::HBM_BYTES_PER_S),
-        ("chip.usable_hbm_fraction", h::USABLE_FRACTION),
-        ("step_time.flops_efficiency", h::EFFICIENCY),
-        ("step_time.bandwidth_efficiency", h::EFFICIENCY),
-        ("step_time.overhead_s", h::OVERHEAD_S),
-        ("interconnect.link_bytes_per_s", h::LINK_BYTES_PER_S),
-        ("interconnect.links_per_chip", h::LINKS_PER_CHIP),
-        ("interconnect.max_chips", h::NETWORK_MAX_CHIPS),
-        ("price.usd_per_chip_hour", h::USD_PER_CHIP_HOUR),
-    ]
-    .into_iter()
-    .map(|(k, r)| (k, r.into()))
-    .collect()
+    timescale_core::hardware::RANGES.iter().map(|(k, r)| (*k, (*r).into())).collect()
 }
 
 fn required<T>(v: Option<T>, field: &str) -> PyResult<T> {
@@ -116,8 +100,9 @@ impl PyHardware {
     /// interconnect when `topology` is given (then its three figures too); the price if known.
     #[new]
     #[pyo3(signature = (*, peak_bf16_flops_per_s, hbm_bytes, hbm_bytes_per_s, usable_hbm_fraction, roofline,
-        flops_efficiency, bandwidth_efficiency, overhead_s, topology=None, link_bytes_per_s=None,
-        links_per_chip=None, max_chips=None, usd_per_chip_hour=None))]
+        flops_efficiency, bandwidth_efficiency, overhead_s, attention_efficiency=None, topology=None,
+        link_bytes_per_s=None, links_per_chip=None, max_chips=None, chips_per_node=None,
+        inter_node_bytes_per_s=None, usd_per_chip_hour=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         peak_bf16_flops_per_s: f64,
@@ -128,10 +113,13 @@ impl PyHardware {
         flops_efficiency: f64,
         bandwidth_efficiency: f64,
         overhead_s: f64,
+        attention_efficiency: Option<f64>,
         topology: Option<&str>,
         link_bytes_per_s: Option<f64>,
         links_per_chip: Option<f64>,
         max_chips: Option<u32>,
+        chips_per_node: Option<u32>,
+        inter_node_bytes_per_s: Option<f64>,
         usd_per_chip_hour: Option<f64>,
     ) -> PyResult<Self> {
         let datasheet = Datasheet {
@@ -139,6 +127,7 @@ impl PyHardware {
             hbm_bytes_per_s,
             roofline: Roofline::parse(roofline).py_err()?,
             flops_efficiency,
+            attention_efficiency,
             bandwidth_efficiency,
             overhead_s,
         };
@@ -149,6 +138,8 @@ impl PyHardware {
                 link_bytes_per_s: required(link_bytes_per_s, "interconnect.link_bytes_per_s")?,
                 links_per_chip: required(links_per_chip, "interconnect.links_per_chip")?,
                 max_chips: required(max_chips, "interconnect.max_chips")?,
+                chips_per_node,
+                inter_node_bytes_per_s,
             }),
         };
         Hardware::from_datasheet(hbm_bytes, usable_hbm_fraction, datasheet, network, usd_per_chip_hour).py_err().map(PyHardware)
@@ -159,6 +150,11 @@ impl PyHardware {
     #[pyo3(signature = (model, coefficients, section="calibration"))]
     fn with_calibration(&self, model: &str, coefficients: HashMap<String, f64>, section: &str) -> PyResult<PyHardware> {
         self.0.with_calibration(model, |k| coefficients.get(k).copied(), section).py_err().map(PyHardware)
+    }
+
+    /// The same chip with its datasheet roofline (no calibration).
+    fn uncalibrated(&self) -> PyHardware {
+        PyHardware(self.0.uncalibrated())
     }
 
     #[getter]
@@ -196,10 +192,20 @@ impl PyHardware {
     fn step_time_formula(&self) -> String {
         self.0.step_time_formula()
     }
-    /// Bytes/s one chip sends in a ring collective (`None` without an interconnect).
+    /// Bytes/s one chip sends in a ring collective inside its node (`None` without an interconnect).
     #[getter]
     fn collective_bytes_per_s(&self) -> Option<f64> {
-        self.0.interconnect().map(|ic| ic.collective_bytes_per_s)
+        self.0.interconnect().map(|ic| ic.intra_bytes_per_s)
+    }
+    /// Chips per node (the whole network when it has no nodes; 1 without an interconnect).
+    #[getter]
+    fn chips_per_node(&self) -> u32 {
+        self.0.interconnect().map_or(1, |ic| ic.chips_per_node)
+    }
+    /// Bytes/s one chip sends to other nodes (`None` without nodes).
+    #[getter]
+    fn inter_node_bytes_per_s(&self) -> Option<f64> {
+        self.0.network.and_then(|n| n.inter_node_bytes_per_s)
     }
     /// Most chips the interconnect joins (1 without one).
     #[getter]
@@ -222,16 +228,13 @@ impl PyHardware {
 
     /// Seconds per step of `arch` on one chip (every model kind).
     fn step_time_for(&self, arch: &PyArchitecture) -> f64 {
-        let a = &arch.0;
-        let (f, m) = (timescale_core::flops::flops_per_step(a), timescale_core::memcpy::memcpy_bytes_per_step(a));
-        self.0.step_time.step_time_for(a, f, m)
+        self.0.step_time.seconds(&arch.0)
     }
 
     /// Where the one-chip step time of `arch` goes.
     fn step_time_parts(&self, arch: &PyArchitecture) -> PyStepTimeParts {
         let a = &arch.0;
-        let (f, m) = (timescale_core::flops::flops_per_step(a), timescale_core::memcpy::memcpy_bytes_per_step(a));
-        self.0.step_time.parts(a, f, m).into()
+        self.0.step_time.parts(a, &timescale_core::memcpy::step_work(a)).into()
     }
 }
 

@@ -17,6 +17,7 @@ mod search;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<architecture::PyArchitecture>()?;
     m.add_class::<architecture::PyOp>()?;
+    m.add_class::<architecture::PyStepWork>()?;
     m.add_class::<hardware::PyHardware>()?;
     m.add_class::<hardware::PyStepTimeParts>()?;
     m.add_class::<hardware::PyRange>()?;
@@ -41,6 +42,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hardware::calibrated_models, m)?)?;
     m.add_function(wrap_pyfunction!(hardware::hardware_ranges, m)?)?;
     m.add_function(wrap_pyfunction!(predict::predict, m)?)?;
+    m.add_function(wrap_pyfunction!(predict::measured_step_time_s, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate::evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(search::search, m)?)?;
     m.add_function(wrap_pyfunction!(law_fit::fit_law, m)?)?;

@@ -5,7 +5,7 @@ use timescale_core::predict::{predict as core_predict, PredictOptions, Predictio
 use timescale_core::sharding::{DataParallel, ShardedStep};
 use timescale_core::Chips;
 
-use crate::architecture::PyArchitecture;
+use crate::architecture::{PyArchitecture, PyStepWork};
 use crate::budget::{PyBudget, PyChips, PyResolvedBudget};
 use crate::error::IntoPy;
 use crate::hardware::{PyHardware, PyLaw, PyStepTimeParts};
@@ -36,6 +36,10 @@ pub struct PyShardedStep {
     pub bound: &'static str,
     /// Where `compute_s` goes.
     pub parts: PyStepTimeParts,
+    /// The chip's work per step (what `compute_s` prices).
+    pub work: PyStepWork,
+    /// Micro-steps per optimizer step on each chip (gradient accumulation).
+    pub micro_steps: f64,
 }
 
 impl From<&ShardedStep> for PyShardedStep {
@@ -55,6 +59,8 @@ impl From<&ShardedStep> for PyShardedStep {
             step_time_s: st.step_time_s,
             bound: st.bound.name(),
             parts: st.parts.into(),
+            work: st.work.into(),
+            micro_steps: st.micro_steps,
         }
     }
 }
@@ -181,4 +187,17 @@ pub fn predict(
     let (a, hw, b) = (arch.0, hardware.0, budget.core());
     let p = py.detach(|| core_predict(&a, &hw, &b, &chips.map_or_else(Chips::default, |c| c.0), &opts)).py_err()?;
     Ok((&p).into())
+}
+
+/// The step time of a measured training step: `step_time_s` as recorded, or from the recorded
+/// throughput (`tokens_per_step / (tokens_per_s_per_chip x chips)`); checked by the core.
+#[pyfunction]
+#[pyo3(signature = (step_time_s, tokens_per_s_per_chip, tokens_per_step, chips))]
+pub fn measured_step_time_s(
+    step_time_s: Option<f64>,
+    tokens_per_s_per_chip: Option<f64>,
+    tokens_per_step: f64,
+    chips: u32,
+) -> PyResult<f64> {
+    timescale_core::metrics::measured_step_time_s(step_time_s, tokens_per_s_per_chip, tokens_per_step, chips).py_err()
 }

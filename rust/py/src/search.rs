@@ -4,6 +4,7 @@
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use timescale_core::architecture::Recompute;
 use timescale_core::search::{
     rows, search_range, Guards, Partial, Rejections, Row, SearchOutcome, SearchParams, SearchPlan, SearchRequest,
 };
@@ -33,8 +34,8 @@ impl PySearchSpace {
     /// Every axis is optional; a missing axis takes the default space's values.
     #[new]
     #[pyo3(signature = (*, d_model=None, n_layers=None, head_dim=None, kv_group=None, mlp=None, ffn_mult=None,
-        attention=None, tied_embeddings=None, vocab_size=None, seq_len=None, batch_size=None,
-        param_bytes=None, activation_bytes=None, optimizer_bytes=None))]
+        attention=None, tied_embeddings=None, vocab_size=None, seq_len=None, recompute=None, micro_batch=None,
+        batch_size=None, param_bytes=None, activation_bytes=None, optimizer_bytes=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         d_model: Option<Vec<i64>>,
@@ -47,6 +48,8 @@ impl PySearchSpace {
         tied_embeddings: Option<Vec<bool>>,
         vocab_size: Option<Vec<i64>>,
         seq_len: Option<Vec<i64>>,
+        recompute: Option<Vec<String>>,
+        micro_batch: Option<Vec<Option<i64>>>,
         batch_size: Option<Vec<i64>>,
         param_bytes: Option<f64>,
         activation_bytes: Option<f64>,
@@ -68,6 +71,15 @@ impl PySearchSpace {
             tied_embeddings: tied_embeddings.unwrap_or(d.tied_embeddings),
             vocab_size: int("vocab_size", vocab_size, d.vocab_size)?,
             seq_len: int("seq_len", seq_len, d.seq_len)?,
+            recompute: recompute.map_or(Ok(d.recompute), |v| parse_all(v, Recompute::parse))?,
+            micro_batch: match micro_batch {
+                None => d.micro_batch,
+                Some(v) => v
+                    .into_iter()
+                    .map(|m| m.map(|x| timescale_core::architecture::dim("micro_batch", x)).transpose())
+                    .collect::<timescale_core::Result<Vec<_>>>()
+                    .py_err()?,
+            },
             batch_size: int("batch_size", batch_size, d.batch_size)?,
             precision: Precision {
                 param_bytes: param_bytes.unwrap_or(p.param_bytes),
@@ -99,6 +111,8 @@ impl PySearchSpace {
         d.set_item("tied_embeddings", s.tied_embeddings.clone())?;
         d.set_item("vocab_size", s.vocab_size.clone())?;
         d.set_item("seq_len", s.seq_len.clone())?;
+        d.set_item("recompute", s.recompute.iter().map(|r| r.name()).collect::<Vec<_>>())?;
+        d.set_item("micro_batch", s.micro_batch.clone())?;
         d.set_item("batch_size", s.batch_size.clone())?;
         Ok(d)
     }
