@@ -93,6 +93,23 @@ def to_csv(rows: Sequence[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def calibration_status(hw: Hardware) -> str:
+    """How far to trust the step time on ``hw``: the calibration's cross-validated error, or why
+    it is a datasheet roofline."""
+    c = hw.calibration
+    if hw.calibrated and "heldout_median_abs_pct_error" in c:
+        return (
+            f"calibrated ({c.get('model')}): cross-validated median step-time error "
+            f"{c['heldout_median_abs_pct_error']:.3g}% on {c.get('n_samples')} measured steps"
+        )
+    if hw.calibrated:
+        return f"calibrated ({c.get('model')})"
+    return (
+        "UNCALIBRATED: datasheet roofline, not measured on this chip (efficiencies transferred from the"
+        " calibrated GPUs; see `timescale hardware show`)"
+    )
+
+
 # ---------------------------------------------------------------- search
 
 HEADERS = ["d_model", "layers", "heads/kv", "d_ff", "mlp", "attn", "embed", "seq", "batch", "micro", "recomp"]
@@ -169,7 +186,7 @@ def search_document(r: Any, out_format: str) -> str:
     b: Candidate = r.best
     a = b.architecture
     headers = HEADERS + (["sharding", "bound"] if r.chips > 1 else [])
-    status = "calibrated" if hw.calibrated else "UNCALIBRATED: datasheet roofline, not measured on this chip"
+    status = calibration_status(hw)
     interval = r.loss_interval(b)
     n_pareto = len(r.pareto)
     shown = f" ({PARETO_ROWS} of {n_pareto} shown; --format json or csv lists all)" if n_pareto > PARETO_ROWS else ""
@@ -236,7 +253,7 @@ def prediction_document(p: Prediction, hw: Hardware, law: str, out_format: str, 
         if ops:
             doc["ops"] = as_data(arch.op_table())
         return to_json(doc)
-    status = "calibrated" if hw.calibrated else "UNCALIBRATED datasheet roofline"
+    status = calibration_status(hw)
     lines = [
         repr(arch),
         f"on {hw.description} ({status}), {budget_text(p.budget)}, law {law}",
