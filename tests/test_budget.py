@@ -109,16 +109,11 @@ def test_the_api_chooses_the_chip_count_for_a_money_budget():
     # predict chooses the same way among counts.
     p = predict(r.best.architecture, hw, Budget(usd=20_000), chips=[1, 2, 4, 8])
     assert p.chips == r.chips and p.loss == pytest.approx(r.best.loss, rel=1e-12)
-    # auto: powers of two up to the interconnect's max_chips, at most 64.
-    assert [c.chips for c in search(hw, Budget(usd=20_000), space, chips="auto").chip_counts] == [
-        1,
-        2,
-        4,
-        8,
-        16,
-        32,
-        64,
-    ]
+    # auto: powers of two up to the interconnect's max_chips (4096 for h100_sxm; 256 for tpu_v5e).
+    counts = [c.chips for c in search(hw, Budget(usd=20_000), space, chips="auto").chip_counts]
+    assert counts == [2**k for k in range(13)]
+    tpu = Hardware.load("tpu_v5e")
+    assert [c.chips for c in search(tpu, 12, space, chips="auto").chip_counts] == [2**k for k in range(9)]
     with pytest.raises(
         InvalidInputError, match="chips = 512 is invalid: expected at most interconnect.max_chips = 256"
     ):

@@ -8,6 +8,8 @@ import numpy as np
 import numpy.typing as npt
 
 __version__: str
+#: `--chips auto` considers powers of two up to the interconnect's max_chips, at most this many.
+AUTO_MAX_CHIPS: int
 __all__ = [
     "Architecture",
     "Op",
@@ -40,6 +42,7 @@ __all__ = [
     "evaluate",
     "search",
     "fit_law",
+    "AUTO_MAX_CHIPS",
     "__version__",
 ]
 

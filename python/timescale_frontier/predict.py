@@ -15,7 +15,7 @@ from timescale_frontier.loss import Law, get_law
 __all__ = ["Prediction", "predict", "Chips"]
 
 #: Chip counts: one count, several to choose from, or ``"auto"`` (powers of two up to the
-#: interconnect's ``max_chips``, at most 64).
+#: interconnect's ``max_chips``, at most ``AUTO_MAX_CHIPS``, 4096).
 Chips = int | Sequence[int] | Literal["auto"]
 
 

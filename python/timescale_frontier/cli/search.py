@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from timescale_frontier import render
+from timescale_frontier._core import AUTO_MAX_CHIPS
 from timescale_frontier.cli._common import (
     F,
     budget_of,
@@ -61,7 +62,8 @@ def search_options(f: F) -> F:
             show_default=True,
             metavar="N|N,M,..|auto",
             help="Chips to train on (each config gets its fastest sharding: DP, FSDP, TP or a mix). Several counts"
-            " (1,2,4,8) or auto (powers of two up to the interconnect's max_chips, at most 64): the answer also"
+            f" (1,2,4,8) or auto (powers of two up to the interconnect's max_chips, at most {AUTO_MAX_CHIPS}):"
+            " the answer also"
             " chooses how many, which matters with --budget-usd.",
         ),
         click.option(

@@ -8,8 +8,9 @@ use crate::hardware::{Hardware, USD_PER_CHIP_HOUR};
 pub const SECONDS_PER_HOUR: f64 = 3600.0;
 /// Longest budget accepted (about 317 years): keeps step counts far inside f64's exact integers.
 pub const MAX_BUDGET_S: f64 = 1e10;
-/// `--chips auto` considers powers of two up to the network's `max_chips`, at most this many.
-pub const AUTO_MAX_CHIPS: u32 = 64;
+/// `--chips auto` considers powers of two up to the network's `max_chips`, at most this many
+/// (13 counts; the many-chip search kernel prices each in about the time of one chip).
+pub const AUTO_MAX_CHIPS: u32 = 4096;
 
 const USD: Range = Range::new(1e-6, 1e12, "USD");
 

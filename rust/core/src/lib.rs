@@ -11,6 +11,7 @@
 //! Pure Rust: no Python here (the bindings live in `rust/py`).
 
 pub mod architecture;
+pub mod bilinear;
 pub mod budget;
 pub mod error;
 pub mod flops;

@@ -97,10 +97,59 @@ impl Law {
         self.a * (-self.alpha * n_params.ln()).exp()
     }
 
+    /// [`Law::param_term`] to a relative error below [`DATA_TERM_APPROX_ERROR`] (tested), for
+    /// at least one parameter, without a libm call (see [`Law::data_term_approx`]).
+    #[inline]
+    pub fn param_term_approx(&self, n_params: f64) -> f64 {
+        Law { b: self.a, beta: self.alpha, ..*self }.data_term_approx(n_params)
+    }
+
     /// The data term B / D^beta (nats/token), as B exp(-beta ln D); +inf for D = 0.
     #[inline]
     pub fn data_term(&self, tokens: f64) -> f64 {
         self.b * (-self.beta * tokens.ln()).exp()
+    }
+
+    /// [`Law::data_term`] to a relative error below [`DATA_TERM_APPROX_ERROR`] (tested), for
+    /// tokens >= 1, without a libm call: the search kernel uses it only to decide what is certainly
+    /// so (a guard passed or failed, a candidate certainly outside the top K) and computes the
+    /// exact [`Law::data_term`] whenever the answer is within the error, so its answers are those
+    /// of the exact formula. Below one token (or not finite) it is the exact term.
+    #[inline]
+    pub fn data_term_approx(&self, tokens: f64) -> f64 {
+        if !(1.0..1e300).contains(&tokens) {
+            return self.data_term(tokens);
+        }
+        let y = -self.beta * ln_approx(tokens);
+        if y < -700.0 {
+            return self.data_term(tokens);
+        }
+        self.b * exp_approx(y)
+    }
+
+    /// The tokens at which the data term B / D^beta equals `x` (> 0): D = (B / x)^(1 / beta).
+    #[inline]
+    pub fn tokens_for_data_term(&self, x: f64) -> f64 {
+        (self.b / x).powf(1.0 / self.beta)
+    }
+
+    /// [`Law::tokens_for_data_term`] without a libm call, to a relative error below
+    /// [`DATA_TERM_APPROX_ERROR`] / beta (tested); +inf beyond about 1e299 tokens, the exact figure
+    /// where the approximation is not defined.
+    #[inline]
+    pub fn tokens_for_data_term_approx(&self, x: f64) -> f64 {
+        let ratio = self.b / x;
+        if !(ratio.is_normal() && ratio < 1e300) {
+            return self.tokens_for_data_term(x);
+        }
+        let y = ln_approx(ratio) / self.beta;
+        if y > 690.0 {
+            f64::INFINITY
+        } else if y < -700.0 {
+            self.tokens_for_data_term(x)
+        } else {
+            exp_approx(y)
+        }
     }
 
     /// Checks the coefficients: finite, E >= 0, A, B > 0, exponents in (0, 2].
@@ -127,6 +176,63 @@ impl Law {
             ParamConvention::NonEmbedding => non_embedding_params,
         }
     }
+}
+
+/// Bound on the relative error of [`Law::data_term_approx`] (the worst case measured by its test,
+/// tokens from 1 to 1e24 and exponents from 0.01 to 2, is about 4e-14).
+pub const DATA_TERM_APPROX_ERROR: f64 = 1e-11;
+
+/// ln x for a normal x > 0: x = m 2^e with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s),
+/// s = (m - 1) / (m + 1), |s| <= 0.1716, by its series to s^15 (truncation below 2e-14).
+#[inline]
+fn ln_approx(x: f64) -> f64 {
+    let bits = x.to_bits();
+    let mut e = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let mut m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
+    if m > std::f64::consts::SQRT_2 {
+        m *= 0.5;
+        e += 1;
+    }
+    let f = m - 1.0;
+    let s = f / (2.0 + f);
+    let z = s * s;
+    // 1 + z/3 + z^2/5 + ... + z^7/15 by Estrin's scheme (short dependency chains).
+    let z2 = z * z;
+    let z4 = z2 * z2;
+    let lo = (1.0 + z * (1.0 / 3.0)) + z2 * (1.0 / 5.0 + z * (1.0 / 7.0));
+    let hi = (1.0 / 9.0 + z * (1.0 / 11.0)) + z2 * (1.0 / 13.0 + z * (1.0 / 15.0));
+    e as f64 * std::f64::consts::LN_2 + 2.0 * s * (lo + z4 * hi)
+}
+
+/// e^y for y in [-700, 700]: y = k ln 2 + r (Cody and Waite's two-part ln 2, fdlibm's constants),
+/// |r| <= ln 2 / 2, e^r by its Taylor series to r^11 (truncation below 1e-14), times 2^k.
+#[inline]
+fn exp_approx(y: f64) -> f64 {
+    // fdlibm's ln2_hi (its low 32 bits zero, so k x LN2_HI is exact) and ln2_lo.
+    const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+    const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
+    // Round to nearest without a libm call: adding and subtracting 1.5 x 2^52.
+    const ROUND: f64 = 6_755_399_441_055_744.0;
+    let k = (y * std::f64::consts::LOG2_E + ROUND) - ROUND;
+    let r = (y - k * LN2_HI) - k * LN2_LO;
+    // 1 / n! for n = 0..=11; the series by Estrin's scheme (short dependency chains).
+    const C: [f64; 12] = {
+        let mut c = [1.0; 12];
+        let mut n = 1;
+        while n < 12 {
+            c[n] = c[n - 1] / n as f64;
+            n += 1;
+        }
+        c
+    };
+    let r2 = r * r;
+    let r4 = r2 * r2;
+    let r8 = r4 * r4;
+    let q0 = (C[0] + C[1] * r) + r2 * (C[2] + C[3] * r);
+    let q1 = (C[4] + C[5] * r) + r2 * (C[6] + C[7] * r);
+    let q2 = (C[8] + C[9] * r) + r2 * (C[10] + C[11] * r);
+    let p = (q0 + r4 * q1) + r8 * q2;
+    p * f64::from_bits(((k as i64 + 1023) as u64) << 52)
 }
 
 /// Muennighoff et al. 2023 ("Scaling Data-Constrained Language Models", eq. 5): with `unique`
@@ -161,6 +267,49 @@ pub fn max_loss_for_tokens_per_step(tokens_per_step: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn approximate_data_term_is_within_its_bound() {
+        // Tokens from 1 to 1e24, log-spaced and pseudo-random, every exponent a law may have.
+        let mut x: u64 = 7;
+        let mut worst: f64 = 0.0;
+        for beta in [0.01, 0.0952, 0.28, 0.3658, 1.0, 2.0] {
+            let law = Law { beta, ..HOFFMANN };
+            for i in 0..200_000 {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let tokens =
+                    if i % 2 == 0 { 10f64.powf(f64::from(i) * 24.0 / 200_000.0) } else { ((x >> 11) % (1 << 40)) as f64 + 1.0 };
+                let (approx, exact) = (law.data_term_approx(tokens), law.data_term(tokens));
+                worst = worst.max((approx - exact).abs() / exact);
+                assert!((approx - exact).abs() <= DATA_TERM_APPROX_ERROR * exact, "{beta} {tokens}: {approx} vs {exact}");
+            }
+        }
+        assert!(worst > 0.0 && worst < 1e-12, "{worst:e}"); // about 4e-14 on this sweep
+                                                            // The parameter term is the same function of A, alpha and N.
+        for n in [1.0, 7e4, 1.3e8, 7e10, 1e13] {
+            let (approx, exact) = (HOFFMANN.param_term_approx(n), HOFFMANN.param_term(n));
+            assert!((approx - exact).abs() <= DATA_TERM_APPROX_ERROR * exact, "{n}: {approx} vs {exact}");
+        }
+        // The inverse: tokens for a data term, from 1e-6 to 1e3 nats.
+        for beta in [0.01, 0.28, 2.0] {
+            let law = Law { beta, ..HOFFMANN };
+            for i in 0..10_000 {
+                let x = 10f64.powf(-6.0 + 9.0 * f64::from(i) / 10_000.0);
+                let (approx, exact) = (law.tokens_for_data_term_approx(x), law.tokens_for_data_term(x));
+                if exact > 1e299 {
+                    assert!(approx >= 1e299, "{beta} {x}: {approx} vs {exact}");
+                } else {
+                    assert!((approx - exact).abs() <= DATA_TERM_APPROX_ERROR / beta * exact, "{beta} {x}: {approx} vs {exact}");
+                }
+            }
+        }
+        // Chinchilla's data term at 1.4e12 tokens is 0.1632 (see the next test): back to 1.4e12.
+        let d = HOFFMANN.tokens_for_data_term(0.163_16);
+        assert!((d / 1.4e12 - 1.0).abs() < 1e-3, "{d}");
+        // Exactly where the approximation is not defined.
+        assert_eq!(HOFFMANN.data_term_approx(0.0), f64::INFINITY);
+        assert_eq!(HOFFMANN.data_term_approx(0.5), HOFFMANN.data_term(0.5));
+    }
 
     #[test]
     fn chinchilla_point_by_hand() {

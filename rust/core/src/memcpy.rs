@@ -399,6 +399,31 @@ pub fn step_work(arch: &Architecture) -> StepWork {
     w
 }
 
+/// The step's work and, within it, the optimizer update's (AdamW's bytes and FLOPs), in one pass
+/// over the table: what a sharding that splits the update (FSDP) needs besides the step's work.
+#[inline]
+pub fn step_and_optimizer_work(arch: &Architecture) -> (StepWork, StepWork) {
+    let l = f64::from(arch.n_layers);
+    let (mut w, mut opt) = (StepWork::default(), StepWork::default());
+    for_each_op(arch, |op| {
+        let k = op.multiplicity(l);
+        let target = if op.pass == Pass::Optimizer { &mut opt } else { &mut w };
+        target.matmul_flops += k * op.matmul_flops;
+        target.attention_flops += k * op.attention_flops;
+        target.flops += k * op.flops;
+        target.bytes += k * (op.read_bytes + op.write_bytes);
+        target.kernels += k;
+    });
+    let whole = StepWork {
+        matmul_flops: w.matmul_flops + opt.matmul_flops,
+        attention_flops: w.attention_flops + opt.attention_flops,
+        flops: w.flops + opt.flops,
+        bytes: w.bytes + opt.bytes,
+        kernels: w.kernels + opt.kernels,
+    };
+    (whole, opt)
+}
+
 /// MEMCPY bytes of one training step: the sum of the operation table. Unit: bytes.
 /// Source: this file's operation table (first-principles derivation, see module docs).
 #[inline]

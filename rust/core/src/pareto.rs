@@ -76,6 +76,15 @@ impl ParetoBuilder {
         }
     }
 
+    /// Whether a point of the front (pending points aside) has at most `params` parameters and a
+    /// loss below `loss`: then it covers every point with these parameters and a loss >= `loss`,
+    /// which the caller need not compute.
+    #[inline]
+    pub fn certainly_covers(&self, params: f64, loss: f64) -> bool {
+        let i = self.front.partition_point(|f| f.params <= params);
+        i > 0 && self.front[i - 1].loss < loss
+    }
+
     fn flush(&mut self) {
         if !self.pending.is_empty() {
             self.front.append(&mut self.pending);

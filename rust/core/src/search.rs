@@ -10,15 +10,15 @@ use crate::hardware::Hardware;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+use crate::bilinear::Bilinear;
 use crate::budget::{best_count, Budget, Chips, ResolvedBudget};
 use crate::loss::{max_loss_for_tokens_per_step, Law};
-use crate::memory::memory_bytes;
 use crate::metrics::Metrics;
 use crate::metrics::{evaluate_with_data, law_tokens, tokens_in_budget};
 use crate::params::{non_embedding_params, total_params};
 use crate::pareto::{pareto_front, Candidate, ParetoBuilder};
 use crate::predict::check_unique_tokens;
-use crate::sharding::{evaluate_sharded, sharded_step, ShardedStep, Sharding};
+use crate::sharding::{evaluate_sharded, fit_shardings, sharded_step, shardings, ShardedStep, Sharding, ShardingFit};
 
 /// Most candidates a search lists (`top_k`).
 pub const MAX_TOP_K: usize = 100_000;
@@ -393,18 +393,26 @@ impl Partial {
 /// Searches the index range `[start, end)` of `space` in parallel. Callers that want progress
 /// reports or cancellation call this on successive ranges and [`Partial::merge`] the results.
 ///
-/// Same answer as [`search_range_reference`] (which evaluates every configuration with
-/// [`evaluate`]), computed faster: within one shape block (all axes fixed but `n_layers` L and
-/// `batch_size` B) every metric is bilinear, x(L, B) = x00 + x10 L + x01 B + x11 L B, because
-/// per-layer terms scale with L and activation terms with B. The kernel fits those four
-/// coefficients from the core's own formulas at (L, B) in {1, 2}^2 once per shape, hoists the
-/// parameter term of the loss out of the batch loop, and tests the critical-batch guard against a
-/// loss bound precomputed per batch size. Rounding may differ from direct evaluation in the last
-/// bits (relative 1e-15); reported metrics are always recomputed with [`evaluate`].
+/// Same answer as [`search_range_reference`] (which evaluates every configuration on its own,
+/// under every sharding of the chips), computed faster. Within one shape block (all axes fixed
+/// but `n_layers` L and `batch_size` B) every metric of every sharding is bilinear in (L, B)
+/// ([`crate::bilinear`]): the kernel fits, once per shape, the parameters and, for each sharding
+/// that divides the shape's heads and `d_ff`, its per-chip memory, compute and collectives
+/// ([`fit_shardings`]; one op-table sum per distinct shard, shared by the data-parallel degrees
+/// of a `tp`). Per depth it hoists the parameter term of the loss and each sharding's
+/// coefficients; per configuration it picks the fastest sharding that divides the batch and fits
+/// (a few multiply-adds each) and reaches the loss only if the configuration fits and finishes a
+/// step. The loss's data term is first computed to a relative 1e-11 without a libm call
+/// ([`Law::data_term_approx`]); the exact term is computed wherever a decision (the critical-batch
+/// guard, the top K, the best batch of a depth for the Pareto set) is within that error, and for
+/// every candidate kept. Rounding may differ from direct evaluation in the last bits (relative
+/// 1e-15); reported metrics are always recomputed directly ([`rows`]).
+///
+/// Step-time models that are not linear in the work (the two maxima of the rooflines) are not
+/// bilinear: on one chip the kernel prices each configuration with the model itself, on many
+/// chips the search runs the reference path.
 pub fn search_range(space: &SearchSpace, params: &SearchParams, start: u64, end: u64) -> Partial {
-    if params.chips > 1 {
-        // Many chips: every configuration is evaluated on its own under each sharding (the
-        // bilinear kernel covers the single-chip model only).
+    if params.chips > 1 && !params.hardware.step_time.is_linear() {
         let n_chunks = (end.saturating_sub(start)).div_ceil(CHUNK / 16);
         return (0..n_chunks)
             .into_par_iter()
@@ -424,34 +432,6 @@ pub fn search_range(space: &SearchSpace, params: &SearchParams, start: u64, end:
         .reduce(Partial::empty, |a, b| a.merge(b, params.top_k))
 }
 
-/// x(L, B) = c00 + c10 L + c01 B + c11 L B for one metric of one shape.
-#[derive(Debug, Clone, Copy)]
-struct Bilinear {
-    c00: f64,
-    c10: f64,
-    c01: f64,
-    c11: f64,
-}
-
-impl Bilinear {
-    /// Exact for a bilinear `f`: solves for the coefficients from f at depths 1 and 2 and batches
-    /// `b` and `2 b` (`b` the micro-batch, so that every sample is a valid configuration).
-    fn fit(b: u32, f: impl Fn(u32, u32) -> f64) -> Self {
-        let (b1, b2) = (f64::from(b), f64::from(2 * b));
-        let (f11, f21, f12, f22) = (f(1, b), f(2, b), f(1, 2 * b), f(2, 2 * b));
-        // Slope in depth at each batch: c10 + c11 B; at depth 1: c00 + c10 + (c01 + c11) B.
-        let c11 = ((f22 - f12) - (f21 - f11)) / (b2 - b1);
-        let c10 = (f21 - f11) - c11 * b1;
-        let c01 = (f12 - f11) / (b2 - b1) - c11;
-        Bilinear { c00: f11 - c10 - (c01 + c11) * b1, c10, c01, c11 }
-    }
-    /// (intercept, slope) in B at depth `l`.
-    #[inline]
-    fn at_depth(&self, l: f64) -> (f64, f64) {
-        (self.c00 + self.c10 * l, self.c01 + self.c11 * l)
-    }
-}
-
 /// Candidate ordered by [`Candidate::rank_cmp`], for the top-K max-heap.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Ranked(Candidate);
@@ -467,8 +447,29 @@ impl Ord for Ranked {
     }
 }
 
-/// One worker's state: counts, a bounded top-K heap and the Pareto candidates (the best batch of
-/// each (shape, depth), since every batch of a depth has the same parameter count).
+/// One sharding's coefficients at one depth: (intercept, slope) in B of memory, compute and the
+/// two collectives.
+#[derive(Debug, Clone, Copy)]
+struct AtDepth {
+    memory: (f64, f64),
+    compute: (f64, f64),
+    dp_comm: (f64, f64),
+    tp_comm: (f64, f64),
+}
+
+/// A configuration of the current depth that passed every check.
+#[derive(Debug, Clone, Copy)]
+struct Passed {
+    index: u64,
+    /// Law tokens (the loss's data term is a decreasing function of them).
+    tokens: f64,
+    /// The exact loss when it was already needed.
+    exact: Option<f64>,
+}
+
+/// One worker's state: counts, a bounded top-K heap, the Pareto candidates (the best batch of
+/// each (shape, depth), since every batch of a depth has the same parameter count) and buffers
+/// reused from shape to shape.
 struct Kernel<'a> {
     space: &'a SearchSpace,
     p: &'a SearchParams,
@@ -476,12 +477,27 @@ struct Kernel<'a> {
     part: Partial,
     top: BinaryHeap<Ranked>,
     front: ParetoBuilder,
-    /// Critical-batch loss bound for each batch size of the current shape.
-    max_loss_by_batch: Vec<f64>,
+    /// Every sharding of the chips ([`shardings`]; one chip: the single chip).
+    shardings: Vec<Sharding>,
+    /// The current shape's fits, whether each divides each batch (fit-major), whether the
+    /// micro-batch divides each batch, the fits' coefficients at the current depth, and the
+    /// configurations of the current depth that passed.
+    fits: Vec<ShardingFit>,
+    well_formed: Vec<bool>,
+    divides: Vec<bool>,
+    at_depth: Vec<AtDepth>,
+    passed: Vec<Passed>,
+    /// Critical-batch loss bound for each (sequence length, batch size) of the space.
+    max_loss: Vec<f64>,
 }
 
 impl<'a> Kernel<'a> {
     fn new(space: &'a SearchSpace, p: &'a SearchParams) -> Self {
+        let max_loss = space
+            .seq_len
+            .iter()
+            .flat_map(|&s| space.batch_size.iter().map(move |&b| max_loss_for_tokens_per_step(f64::from(b) * f64::from(s))))
+            .collect();
         Kernel {
             space,
             p,
@@ -489,7 +505,13 @@ impl<'a> Kernel<'a> {
             part: Partial::empty(),
             top: BinaryHeap::with_capacity(p.top_k + 1),
             front: ParetoBuilder::default(),
-            max_loss_by_batch: vec![0.0; space.batch_size.len()],
+            shardings: if p.chips > 1 { shardings(p.chips) } else { vec![Sharding::SINGLE] },
+            fits: Vec::new(),
+            divides: Vec::new(),
+            well_formed: Vec::new(),
+            at_depth: Vec::new(),
+            passed: Vec::new(),
+            max_loss,
         }
     }
 
@@ -508,13 +530,18 @@ impl<'a> Kernel<'a> {
         part
     }
 
+    /// Offers `c` to the top K; whether it was kept.
     #[inline]
-    fn offer_top(&mut self, c: Candidate) {
+    fn offer_top(&mut self, c: Candidate) -> bool {
         if self.top.len() < self.p.top_k {
             self.top.push(Ranked(c));
+            true
         } else if self.top.peek().is_some_and(|worst| c.rank_cmp(&worst.0) == Ordering::Less) {
             self.top.pop();
             self.top.push(Ranked(c));
+            true
+        } else {
+            false
         }
     }
 
@@ -525,61 +552,104 @@ impl<'a> Kernel<'a> {
             self.part.rejected.malformed += j1 - j0;
             return;
         };
+        let (p, space) = (self.p, self.space);
         let at = |l: u32, b: u32| Architecture { n_layers: l, batch_size: b, ..arch };
         let mb = arch.micro_batch.unwrap_or(1);
         let total = Bilinear::fit(mb, |l, b| total_params(&at(l, b)));
         let non_embedding = Bilinear::fit(mb, |l, b| non_embedding_params(&at(l, b)));
-        let memory = Bilinear::fit(mb, |l, b| memory_bytes(&at(l, b)));
-        // A linear step-time model is bilinear too (every work term is); others are evaluated per
-        // configuration (their rows are not bilinear).
-        let model = &self.p.hardware.step_time;
+        self.fits.clear();
+        fit_shardings(&arch, &p.hardware, &self.shardings, &mut self.fits);
+        // A model that is not linear in the work prices each configuration itself (one chip only;
+        // see `search_range`); the fits still give its memory.
+        let model = &p.hardware.step_time;
         let linear = model.is_linear();
-        let seconds = Bilinear::fit(mb, |l, b| if linear { model.seconds(&at(l, b)) } else { 0.0 });
+        self.well_formed.clear();
+        self.well_formed.extend(space.batch_size.iter().map(|b| b.is_multiple_of(mb)));
+        self.divides.clear();
+        for f in &self.fits {
+            let dp = f.sharding.dp;
+            self.divides.extend(
+                space
+                    .batch_size
+                    .iter()
+                    .map(|&b| b.is_multiple_of(dp) && arch.micro_batch.is_none_or(|m| (b / dp).is_multiple_of(m))),
+            );
+        }
 
-        let (p, space) = (self.p, self.space);
         let law = &p.law;
         let g = &p.guards;
-        let nb = space.batch_size.len() as u64;
+        let nb = space.batch_size.len();
         let seq = f64::from(arch.seq_len);
         let d_model = f64::from(arch.d_model);
         let base = shape * space.block_len();
-        if g.max_tokens_per_step.is_none() {
-            for (bound, &b) in self.max_loss_by_batch.iter_mut().zip(&space.batch_size) {
-                *bound = max_loss_for_tokens_per_step(f64::from(b) * seq);
-            }
-        }
+        let seq_index = space.seq_len.iter().position(|&s| s == arch.seq_len).unwrap_or(0);
+        let (j0, j1) = (j0 as usize, j1 as usize);
         for li in j0 / nb..=(j1 - 1) / nb {
             let b_lo = if li == j0 / nb { j0 % nb } else { 0 };
             let b_hi = if li == (j1 - 1) / nb { (j1 - 1) % nb + 1 } else { nb };
-            let l = f64::from(space.n_layers[li as usize]);
+            let depth = space.n_layers[li];
+            let l = f64::from(depth);
             let aspect = d_model / l;
             if aspect < g.aspect_ratio_min || aspect > g.aspect_ratio_max {
                 // As the reference classifies them: a batch the micro-batch does not divide is
                 // malformed before any guard.
-                let malformed = (b_lo..b_hi).filter(|&bi| !space.batch_size[bi as usize].is_multiple_of(mb)).count() as u64;
+                let malformed = (b_lo..b_hi).filter(|&bi| !self.well_formed[bi]).count() as u64;
                 self.part.rejected.malformed += malformed;
-                self.part.rejected.aspect_ratio += b_hi - b_lo - malformed;
+                self.part.rejected.aspect_ratio += (b_hi - b_lo) as u64 - malformed;
                 continue;
             }
             let n_total = total.at_depth(l).0;
-            let param_term = law.param_term(law.n_for(n_total, non_embedding.at_depth(l).0));
-            let (mem0, mem1) = memory.at_depth(l);
-            let (s0, s1) = seconds.at_depth(l);
-            let mut best: Option<Candidate> = None;
+            let n_law = law.n_for(n_total, non_embedding.at_depth(l).0);
+            // The loss's part that does not depend on the batch, E + A / N^alpha: approximated
+            // first, exact when a decision needs it (computed once per depth, on first use).
+            let mut fixed = FixedLoss::new(law, n_law);
+            self.at_depth.clear();
+            self.at_depth.extend(self.fits.iter().map(|f| AtDepth {
+                memory: f.memory_bytes.at_depth(l),
+                compute: f.compute_s.at_depth(l),
+                dp_comm: f.dp_comm_s.at_depth(l),
+                tp_comm: f.tp_comm_s.at_depth(l),
+            }));
+            self.passed.clear();
+            let row = base + (li * nb) as u64;
             for bi in b_lo..b_hi {
-                let b = space.batch_size[bi as usize];
-                if !b.is_multiple_of(mb) {
+                if !self.well_formed[bi] {
                     self.part.rejected.malformed += 1;
                     continue;
                 }
+                let b = space.batch_size[bi];
                 let batch = f64::from(b);
-                let mem = mem0 + mem1 * batch;
-                if mem > self.usable_hbm_bytes {
-                    self.part.rejected.memory += 1;
-                    self.part.rejected.min_memory_bytes = self.part.rejected.min_memory_bytes.min(mem);
+                // The fastest sharding that divides the batch and fits; else the least memory.
+                let (mut divided, mut step_time_s, mut least_memory) = (false, f64::INFINITY, f64::INFINITY);
+                for (k, c) in self.at_depth.iter().enumerate() {
+                    if !self.divides[k * nb + bi] {
+                        continue;
+                    }
+                    divided = true;
+                    let memory = c.memory.0 + c.memory.1 * batch;
+                    if memory > self.usable_hbm_bytes {
+                        least_memory = least_memory.min(memory);
+                        continue;
+                    }
+                    let t = if linear {
+                        (c.compute.0 + c.compute.1 * batch).max(c.dp_comm.0 + c.dp_comm.1 * batch)
+                            + (c.tp_comm.0 + c.tp_comm.1 * batch)
+                    } else {
+                        model.seconds(&at(depth, b))
+                    };
+                    if t < step_time_s {
+                        step_time_s = t;
+                    }
+                }
+                if !divided {
+                    self.part.rejected.unshardable += 1;
                     continue;
                 }
-                let step_time_s = if linear { s0 + s1 * batch } else { model.seconds(&at(space.n_layers[li as usize], b)) };
+                if step_time_s == f64::INFINITY {
+                    self.part.rejected.memory += 1;
+                    self.part.rejected.min_memory_bytes = self.part.rejected.min_memory_bytes.min(least_memory);
+                    continue;
+                }
                 let tokens_per_step = batch * seq;
                 let (steps, tokens) = tokens_in_budget(p.budget_s, step_time_s, tokens_per_step);
                 if steps < 1.0 {
@@ -587,24 +657,121 @@ impl<'a> Kernel<'a> {
                     self.part.rejected.min_step_time_s = self.part.rejected.min_step_time_s.min(step_time_s);
                     continue;
                 }
-                let loss = law.e + param_term + law.data_term(law_tokens(tokens, p.unique_tokens));
-                if !g.admits(tokens_per_step, loss, self.max_loss_by_batch[bi as usize]) {
+                let tokens = law_tokens(tokens, p.unique_tokens);
+                let mut exact = None;
+                let admitted = match g.max_tokens_per_step {
+                    Some(cap) => tokens_per_step <= cap,
+                    None => {
+                        // The critical-batch guard needs the loss: approximated first, exact
+                        // only within the approximation's error of the bound.
+                        let bound = self.max_loss[seq_index * nb + bi];
+                        let approx = fixed.approx() + law.data_term_approx(tokens);
+                        let tol = LOSS_TOLERANCE * approx;
+                        if approx + tol <= bound {
+                            true
+                        } else if approx - tol > bound {
+                            false
+                        } else {
+                            let loss = fixed.exact() + law.data_term(tokens);
+                            exact = Some(loss);
+                            g.admits(tokens_per_step, loss, bound)
+                        }
+                    }
+                };
+                if !admitted {
                     self.part.rejected.batch_cap += 1;
                     continue;
                 }
                 self.part.feasible += 1;
-                let c = Candidate { index: base + li * nb + bi, loss, params: n_total };
-                self.offer_top(c);
-                if best.is_none_or(|b| c.rank_cmp(&b) == Ordering::Less) {
-                    best = Some(c);
-                }
+                self.passed.push(Passed { index: row + bi as u64, tokens, exact });
             }
-            if let Some(b) = best {
-                self.front.offer(b);
+            if !self.passed.is_empty() {
+                self.finish_depth(&mut fixed, n_total);
             }
         }
     }
+
+    /// Offers the configurations of the current depth that passed every check (`self.passed`;
+    /// every one has the same parameters `params`) to the top K, and the best of them to the
+    /// Pareto set, computing exact losses only for those a decision needs. With D* the most law
+    /// tokens among them and d* its data term, another's data term is at least
+    /// d* (D*/D)^beta >= d* (1 + beta (1 - D/D*)) (e^x >= 1 + x, ln y >= 1 - 1/y): a lower bound on
+    /// its loss with two operations. A configuration whose lower bound is above the worst of a
+    /// full top K cannot enter it; the depth's best (the most tokens, ties to the lowest index)
+    /// is needed only if no point of the Pareto front covers it.
+    fn finish_depth(&mut self, fixed: &mut FixedLoss, params: f64) {
+        let law = self.p.law;
+        let most = self.passed.iter().copied().reduce(|a, b| if b.tokens > a.tokens { b } else { a }).expect("one passed");
+        let most_term = law.data_term_approx(most.tokens);
+        let fixed_approx = fixed.approx();
+        // A lower bound on the loss of a configuration with `tokens` law tokens.
+        let lower =
+            |tokens: f64| (fixed_approx + most_term * (1.0 + law.beta * (1.0 - tokens / most.tokens))) * (1.0 - LOSS_TOLERANCE);
+        let exact_of =
+            |c: &mut Passed, fixed: &mut FixedLoss| *c.exact.get_or_insert_with(|| fixed.exact() + law.data_term(c.tokens));
+        // Top K.
+        for i in 0..self.passed.len() {
+            let full = self.top.len() >= self.p.top_k;
+            if full && self.top.peek().is_some_and(|worst| lower(self.passed[i].tokens) > worst.0.loss) {
+                continue;
+            }
+            let loss = exact_of(&mut self.passed[i], fixed);
+            self.offer_top(Candidate { index: self.passed[i].index, loss, params });
+        }
+        // Pareto: the front point with the most parameters <= `params` has the lowest loss among
+        // them; below the lowest loss this depth can have, it covers every configuration of it.
+        if self.front.certainly_covers(params, lower(most.tokens)) {
+            return;
+        }
+        let mut best: Option<Candidate> = None;
+        let lowest =
+            self.passed.iter_mut().filter(|c| c.tokens == most.tokens).map(|c| exact_of(c, fixed)).fold(f64::INFINITY, f64::min);
+        for c in self.passed.iter_mut() {
+            // Certainly worse than the most tokens' exact loss: skip.
+            if lower(c.tokens) > lowest {
+                continue;
+            }
+            let candidate = Candidate { index: c.index, loss: exact_of(c, fixed), params };
+            if best.is_none_or(|b| candidate.rank_cmp(&b) == Ordering::Less) {
+                best = Some(candidate);
+            }
+        }
+        if let Some(b) = best {
+            self.front.offer(b);
+        }
+    }
 }
+
+/// E + A / N^alpha of one depth: approximated ([`Law::param_term_approx`]) and exact, each
+/// computed on first use.
+struct FixedLoss {
+    law: Law,
+    n: f64,
+    approx: Option<f64>,
+    exact: Option<f64>,
+}
+
+impl FixedLoss {
+    fn new(law: &Law, n: f64) -> Self {
+        FixedLoss { law: *law, n, approx: None, exact: None }
+    }
+    #[inline]
+    fn approx(&mut self) -> f64 {
+        let (law, n) = (self.law, self.n);
+        *self.approx.get_or_insert_with(|| law.e + law.param_term_approx(n))
+    }
+    /// Left to right as [`Law::loss`] adds it: (E + A / N^alpha) + B / D^beta.
+    #[inline]
+    fn exact(&mut self) -> f64 {
+        let (law, n) = (self.law, self.n);
+        *self.exact.get_or_insert_with(|| law.e + law.param_term(n))
+    }
+}
+
+/// The kernel's bracket on a loss computed with [`Law::data_term_approx`], relative to the loss:
+/// above the approximation's error ([`crate::loss::DATA_TERM_APPROX_ERROR`], relative to the data
+/// term, which is below the loss) with room for the additions' rounding.
+const LOSS_TOLERANCE: f64 = 10.0 * crate::loss::DATA_TERM_APPROX_ERROR;
 
 /// The definition of what [`search_range`] computes: every configuration evaluated on its own
 /// with [`SearchParams::evaluate`], then the same feasibility checks in the same order. It checks
@@ -956,7 +1123,10 @@ mod tests {
             (reference.rejected.malformed, reference.rejected.aspect_ratio, reference.rejected.memory),
             (fast.rejected.malformed, fast.rejected.aspect_ratio, fast.rejected.memory)
         );
-        assert_eq!((reference.rejected.budget, reference.rejected.batch_cap), (fast.rejected.budget, fast.rejected.batch_cap));
+        assert_eq!(
+            (reference.rejected.budget, reference.rejected.batch_cap, reference.rejected.unshardable),
+            (fast.rejected.budget, fast.rejected.batch_cap, fast.rejected.unshardable)
+        );
         for (r, f) in [(&reference.top, &fast.top), (&reference.pareto, &fast.pareto)] {
             assert_eq!(r.iter().map(|c| c.index).collect::<Vec<_>>(), f.iter().map(|c| c.index).collect::<Vec<_>>());
             for (a, b) in r.iter().zip(f.iter()) {
@@ -1004,6 +1174,25 @@ mod tests {
     }
 
     #[test]
+    fn kernel_breaks_exact_ties_as_the_reference() {
+        // So little unique data that every configuration's effective tokens saturate at
+        // U (1 + R*): every batch of a depth has the same loss to the last bit, and the top K and
+        // the Pareto set keep the lowest indices. The kernel's loss bounds must not decide those.
+        let s = small_space();
+        let n = s.validate().unwrap();
+        for top_k in [1, 10, 300] {
+            let mut p = params(48.0);
+            p.unique_tokens = Some(1.0);
+            p.top_k = top_k;
+            p.guards.max_tokens_per_step = Some(1e9);
+            let (reference, fast) = (search_range_reference(&s, &p, 0, n), search_range(&s, &p, 0, n));
+            assert_same(&reference, &fast);
+            let losses: std::collections::BTreeSet<u64> = reference.top.iter().map(|c| c.loss.to_bits()).collect();
+            assert!(top_k == 1 || losses.len() < reference.top.len(), "ties expected: {losses:?}");
+        }
+    }
+
+    #[test]
     fn kernel_matches_reference_with_recomputation_and_micro_batches() {
         // Micro-batches that divide some batches (16, 64, 256) and not others (40 by 16): those are
         // malformed; recomputation changes the step and the memory. Every step-time model kind.
@@ -1030,6 +1219,78 @@ mod tests {
             let whole = search_range(&s, &p, 0, n);
             assert!(whole.rejected.malformed > 0 && whole.feasible > 0, "{:?} {}", whole.rejected, whole.feasible);
         }
+    }
+
+    /// A pseudo-random pick of `k` distinct values of `values` (the tests' own generator).
+    fn pick<T: Copy>(x: &mut u64, values: &[T], k: usize) -> Vec<T> {
+        let mut out: Vec<T> = values.to_vec();
+        for i in (1..out.len()).rev() {
+            *x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            out.swap(i, ((*x >> 33) % (i as u64 + 1)) as usize);
+        }
+        out.truncate(k.clamp(1, values.len()));
+        out
+    }
+
+    #[test]
+    fn many_chip_kernel_matches_the_reference_on_random_spaces() {
+        // Random spaces over every axis (recomputation, micro-batches, attention kinds), odd and
+        // even chip counts, one node or several (hierarchical collectives), each linear step-time
+        // model, with and without unique data, the critical-batch guard or a cap: the kernel's
+        // counts (feasible, each rejection), best, top K and Pareto set are the reference's.
+        let rates =
+            StepTimeModel::Rates { s_per_matmul_flop: 1.4e-15, s_per_attention_flop: 5e-15, s_per_byte: 7e-13, overhead_s: 1e-3 };
+        let split = StepTimeModel::SplitLinear {
+            s_per_fixed_byte: 2e-13,
+            s_per_token_byte: 6e-13,
+            s_per_flop: 1e-15,
+            s_per_score_byte: 3e-12,
+            overhead_s: 1e-4,
+        };
+        let linear = StepTimeModel::Linear { s_per_memcpy_byte: 4e-13, s_per_flop: 1.3e-15, overhead_s: 0.0 };
+        let mut x: u64 = 2024;
+        let mut checked_feasible = 0;
+        for (case, chips) in [2u32, 3, 6, 8, 12, 16, 24, 5, 8, 16].into_iter().enumerate() {
+            let space = SearchSpace {
+                d_model: pick(&mut x, &[256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144], 4),
+                n_layers: pick(&mut x, &[2, 4, 6, 8, 12, 16, 24, 32, 48], 4),
+                head_dim: pick(&mut x, &[64, 128], 2),
+                kv_group: pick(&mut x, &[1, 2, 4], 2),
+                ffn_mult: pick(&mut x, &[8.0 / 3.0, 3.0, 4.0], 2),
+                attention: pick(&mut x, &[Attention::Materialized, Attention::Flash], 2),
+                seq_len: pick(&mut x, &[512, 1024, 2048, 4096], 2),
+                recompute: pick(&mut x, &[Recompute::None, Recompute::Full, Recompute::Selective], 2),
+                micro_batch: pick(&mut x, &[None, Some(1), Some(2), Some(4), Some(3)], 3),
+                batch_size: pick(&mut x, &[6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256], 5),
+                ..small_space()
+            };
+            let n = space.validate().unwrap();
+            let mut p = params([0.003, 6.0, 48.0][case % 3]);
+            p.chips = chips;
+            p.hardware.hbm_bytes = [16e9, 40e9, 80e9][case % 3];
+            p.hardware.step_time = [rates, split, linear][case % 3];
+            p.hardware.network = Some(Network {
+                link_bytes_per_s: 9e10,
+                links_per_chip: 2.0,
+                topology: Topology::NvlinkSwitch,
+                max_chips: 64,
+                chips_per_node: if case % 2 == 0 { Some(4) } else { None },
+                inter_node_bytes_per_s: if case % 2 == 0 { Some(2.5e10) } else { None },
+            });
+            p.unique_tokens = if case % 4 == 1 { Some(3e9) } else { None };
+            p.guards.max_tokens_per_step = if case % 5 == 2 { Some(60_000.0) } else { None };
+            p.top_k = 1 + case * 7;
+            let (reference, fast) = (search_range_reference(&space, &p, 0, n), search_range(&space, &p, 0, n));
+            assert_same(&reference, &fast);
+            assert_eq!(reference.pareto.len(), fast.pareto.len());
+            // A range that starts and ends inside shape blocks.
+            assert_same(
+                &search_range_reference(&space, &p, n / 5 + 3, n / 2 + 11),
+                &search_range(&space, &p, n / 5 + 3, n / 2 + 11),
+            );
+            checked_feasible += fast.feasible;
+        }
+        assert!(checked_feasible > 1000, "{checked_feasible}");
     }
 
     #[test]

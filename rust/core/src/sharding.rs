@@ -45,13 +45,14 @@
 //! budget as if they did not run at the same time.
 
 use crate::architecture::{Architecture, Recompute};
+use crate::bilinear::Bilinear;
 use crate::flops::flops_per_step;
 use crate::hardware::Hardware;
 use crate::loss::Law;
-use crate::memcpy::{memcpy_bytes_in_pass, optimizer_flops, step_work, Pass, StepWork};
+use crate::memcpy::{step_and_optimizer_work, StepWork};
 use crate::memory::{memory_bytes, static_bytes};
 use crate::metrics::{law_tokens, tokens_in_budget, Metrics};
-use crate::params::{non_embedding_params, total_params};
+use crate::params::{non_embedding_params, params_per_layer, total_params};
 use crate::step_time::StepTimeParts;
 
 /// The chip-to-chip network, as ring collectives see it: chips in nodes (a TPU pod's torus is one
@@ -289,7 +290,7 @@ pub fn tp_comm(shard: &Architecture, ic: &Interconnect, s: Sharding) -> Volume {
 fn shard_memory_bytes(sh: &Architecture, s: Sharding) -> f64 {
     let memory = memory_bytes(sh);
     if s.data == DataParallel::Sharded && s.dp > 1 {
-        let layer = non_embedding_params(sh) / f64::from(sh.n_layers);
+        let layer = params_per_layer(sh);
         let p = sh.precision;
         memory - (1.0 - 1.0 / f64::from(s.dp)) * static_bytes(sh) + layer * (2.0 * p.activation_bytes + p.param_bytes)
     } else {
@@ -297,29 +298,57 @@ fn shard_memory_bytes(sh: &Architecture, s: Sharding) -> f64 {
     }
 }
 
+/// What one chip's shard costs on its own: its operation table's work, priced by the hardware's
+/// step-time model, and the optimizer update's share of that work. Every sharding that gives a
+/// chip the same shard (same `tp`, same per-chip batch) shares it; the search kernel computes it
+/// once per shard.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShardCost {
+    /// The shard's step, every row of its table.
+    pub work: StepWork,
+    /// The AdamW row's part of `work`.
+    pub optimizer: StepWork,
+    /// `work` priced by the step-time model (s), and where that time goes.
+    pub compute_s: f64,
+    pub parts: StepTimeParts,
+}
+
+/// The [`ShardCost`] of a chip running `sh`.
+#[inline]
+pub fn shard_cost(sh: &Architecture, hw: &Hardware) -> ShardCost {
+    let (work, optimizer) = step_and_optimizer_work(sh);
+    ShardCost { work, optimizer, compute_s: hw.step_time.seconds_for(sh, &work), parts: hw.step_time.parts(sh, &work) }
+}
+
 /// The step of `arch` under sharding `s`, or `None` if `s` does not divide it. Communication
 /// goes over the hardware's network ([`Hardware::interconnect`]; callers check the chip count
 /// with [`Hardware::check_chips`], so a sharding over several chips has one).
 pub fn sharded_step(arch: &Architecture, hw: &Hardware, s: Sharding) -> Option<ShardedStep> {
     let sh = shard(arch, s)?;
-    let mut work = step_work(&sh);
-    let mut memcpy = work.bytes;
-    let mut compute_s = hw.step_time.seconds_for(&sh, &work);
-    let parts = hw.step_time.parts(&sh, &work);
+    Some(step_of_shard(&sh, s, hw, &shard_cost(&sh, hw)))
+}
+
+/// The step of one chip running `sh`, the shard of sharding `s`, whose own cost is `cost`
+/// ([`shard_cost`]): FSDP's share of the optimizer update, the collectives, the overlap rule
+/// and the bound (see the module docs).
+pub fn step_of_shard(sh: &Architecture, s: Sharding, hw: &Hardware, cost: &ShardCost) -> ShardedStep {
+    let mut work = cost.work;
+    let mut compute_s = cost.compute_s;
+    let parts = cost.parts;
     let (mut memory_s, compute_only_s) = (parts.memory_s, parts.compute_s);
-    let memory = shard_memory_bytes(&sh, s);
+    let memory = shard_memory_bytes(sh, s);
     if s.data == DataParallel::Sharded && s.dp > 1 {
         // Each chip updates 1/dp of the parameters (AdamW is memory-bound).
-        let saved_bytes = (1.0 - 1.0 / f64::from(s.dp)) * memcpy_bytes_in_pass(&sh, Pass::Optimizer);
+        let others = 1.0 - 1.0 / f64::from(s.dp);
+        let saved_bytes = others * cost.optimizer.bytes;
         let saved_s = saved_bytes * hw.step_time.seconds_per_parameter_byte();
         work.bytes -= saved_bytes;
-        work.flops -= (1.0 - 1.0 / f64::from(s.dp)) * optimizer_flops(&sh);
-        memcpy -= saved_bytes;
+        work.flops -= others * cost.optimizer.flops;
         compute_s -= saved_s;
         memory_s -= saved_s;
     }
     let (dp, tp) = match hw.interconnect() {
-        Some(ic) => (dp_comm(&sh, &ic, s), tp_comm(&sh, &ic, s)),
+        Some(ic) => (dp_comm(sh, &ic, s), tp_comm(sh, &ic, s)),
         None => (Volume::default(), Volume::default()),
     };
     let seconds = |v: Volume| hw.interconnect().map_or(if v.total() > 0.0 { f64::INFINITY } else { 0.0 }, |ic| ic.seconds(v));
@@ -334,10 +363,10 @@ pub fn sharded_step(arch: &Architecture, hw: &Hardware, s: Sharding) -> Option<S
     } else {
         Bound::Memory
     };
-    Some(ShardedStep {
+    ShardedStep {
         sharding: s,
         memory_bytes: memory,
-        memcpy_bytes: memcpy,
+        memcpy_bytes: work.bytes,
         compute_s,
         dp_comm_s,
         tp_comm_s,
@@ -348,7 +377,54 @@ pub fn sharded_step(arch: &Architecture, hw: &Hardware, s: Sharding) -> Option<S
         parts: StepTimeParts { memory_s, ..parts },
         work,
         micro_steps: sh.micro_steps(),
-    })
+    }
+}
+
+/// One sharding's step over a whole shape (all axes fixed but depth and batch), in closed form:
+/// per-chip memory, the chip's compute, the DP/FSDP and the TP collectives, each bilinear in
+/// (`n_layers`, global `batch_size`) ([`Bilinear`]), fitted from [`step_of_shard`] itself. Then
+/// `step = max(compute, dp_comm) + tp_comm` at any (L, B) the sharding divides.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShardingFit {
+    pub sharding: Sharding,
+    pub memory_bytes: Bilinear,
+    pub compute_s: Bilinear,
+    pub dp_comm_s: Bilinear,
+    pub tp_comm_s: Bilinear,
+}
+
+/// The [`ShardingFit`] of each sharding in `shardings` (in order, grouped by `tp` as
+/// [`shardings`] lists them) that divides the heads and `d_ff` of `shape` (its depth and batch are
+/// ignored), appended to `out`. The four samples of a fit are depths 1, 2 and per-chip batches
+/// `m`, `2 m` (`m` the micro-batch, 1 without): the same four shards for every data-parallel
+/// degree of one `tp`, so each shard's op table is summed once. Requires a step-time model that is
+/// linear in the work ([`crate::step_time::StepTimeModel::is_linear`]): only then is the step
+/// bilinear.
+pub fn fit_shardings(shape: &Architecture, hw: &Hardware, shardings: &[Sharding], out: &mut Vec<ShardingFit>) {
+    let mb = shape.micro_batch.unwrap_or(1);
+    let samples = [(1, mb), (2, mb), (1, 2 * mb), (2, 2 * mb)];
+    let mut tp = 0;
+    let mut shards: Option<[(Architecture, ShardCost); 4]> = None;
+    for &s in shardings {
+        if s.tp != tp {
+            tp = s.tp;
+            let at = |(l, b): (u32, u32)| shard(&Architecture { n_layers: l, batch_size: b * s.dp, ..*shape }, s);
+            shards = match samples.map(at) {
+                [Some(a), Some(b), Some(c), Some(d)] => Some([a, b, c, d].map(|sh| (sh, shard_cost(&sh, hw)))),
+                _ => None,
+            };
+        }
+        let Some(shards) = &shards else { continue };
+        let steps = shards.map(|(sh, cost)| step_of_shard(&sh, s, hw, &cost));
+        let fit = |f: fn(&ShardedStep) -> f64| Bilinear::from_samples(mb * s.dp, steps.map(|st| f(&st)));
+        out.push(ShardingFit {
+            sharding: s,
+            memory_bytes: fit(|st| st.memory_bytes),
+            compute_s: fit(|st| st.compute_s),
+            dp_comm_s: fit(|st| st.dp_comm_s),
+            tp_comm_s: fit(|st| st.tp_comm_s),
+        });
+    }
 }
 
 /// The fastest sharding of `arch` over `chips` chips among those that fit in one chip's usable
