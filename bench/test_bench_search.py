@@ -104,8 +104,8 @@ def test_search_numpy_same_answer(benchmark, size):
 
 @pytest.mark.parametrize("chips", [2, 8])
 def test_search_rust_many_chips_1m(benchmark, chips):
-    """Many chips: every configuration is evaluated under every sharding of the chips (the
-    single-chip bilinear kernel does not apply). Same 1M space as test_search_rust[1M]."""
+    """Many chips: every configuration under every sharding of the chips (3 for 2 chips, 7 for 8),
+    each taking its fastest that fits. Same 1M space as test_search_rust[1M]."""
     space = make_space(space_axes("1M"))
     r = benchmark.pedantic(
         search, args=(HW, HOURS, space), kwargs={"top_k": 10, "chips": chips}, rounds=2, iterations=1
@@ -114,3 +114,22 @@ def test_search_rust_many_chips_1m(benchmark, chips):
     benchmark.extra_info.update(configs=space.size, feasible=r.feasible, sharding=r.best.step.sharding)
     # More chips for the same hours never leave the best loss worse than one chip's on this space.
     assert r.best.loss <= search(HW, HOURS, space, top_k=1).best.loss
+
+
+def test_search_plan_512_h100(benchmark):
+    """A 512-GPU plan over the default space (33M configurations with the recomputation and
+    micro-batch axes): 64 nodes of 8, 19 shardings per configuration."""
+    space = make_space()
+    r = benchmark.pedantic(search, args=(HW, HOURS, space), kwargs={"chips": 512}, rounds=2, iterations=1)
+    assert r.chips == 512 and r.evaluated == space.size and r.feasible > 0
+    benchmark.extra_info.update(configs=space.size, feasible=r.feasible, sharding=r.best.step.sharding)
+
+
+def test_search_plan_tpu_v5e_pod_auto(benchmark):
+    """A TPU v5e pod with --chips auto: the default space at 1, 2, 4, ..., 256 chips (9 searches of
+    33M configurations each, 297M in all), the best count chosen."""
+    space = make_space()
+    tpu = Hardware.load("tpu_v5e")
+    r = benchmark.pedantic(search, args=(tpu, HOURS, space), kwargs={"chips": "auto"}, rounds=1, iterations=1)
+    assert [c.chips for c in r.chip_counts] == [2**k for k in range(9)] and r.feasible > 0
+    benchmark.extra_info.update(configs=9 * space.size, chips=r.chips)

@@ -28,7 +28,10 @@ HARDWARE, HOURS = "h100_sxm", 12.0
 
 
 def space_axes(size: str) -> dict[str, list[Any]]:
-    """d_model = 64, 128, ... (n widths): a dense sweep whose wide end mostly does not fit in memory."""
+    """d_model = 64, 128, ... (n widths): a dense sweep whose wide end mostly does not fit in memory.
+    "1G" is the 100M space with 480 depths (1..480) instead of 48: 1.0004e9 configurations."""
+    if size == "1G":
+        return {**space_axes("100M"), "n_layers": list(range(1, 481))}
     return {"d_model": [64 * i for i in range(1, WIDTHS[size] + 1)], **BASE_AXES}
 
 

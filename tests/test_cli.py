@@ -173,7 +173,8 @@ def test_space_file(tmp_path):
     assert r.exit_code == 2 and "did you mean 'd_model'" in r.output
 
 
-def test_ctrl_c_stops_a_long_search_cleanly():
+@pytest.mark.parametrize("chips", ["1", "8"])
+def test_ctrl_c_stops_a_long_search_cleanly(chips):
     import signal
     import time
 
@@ -195,6 +196,8 @@ def test_ctrl_c_stops_a_long_search_cleanly():
             "none",
             "--micro-batch",
             "none",
+            "--chips",
+            chips,
             "-q",
         ],
         stdout=subprocess.PIPE,

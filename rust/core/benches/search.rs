@@ -1,27 +1,63 @@
 //! Criterion benches of the workloads in bench/ (pytest-benchmark runs the same through Python, so
-//! the difference is the cost of the boundary): `evaluate_many` over 1M random configurations and
-//! `search` over the 1M / 10M spaces of bench/workloads.py on the h100_sxm datasheet roofline.
+//! the difference is the cost of the boundary): `evaluate_many` over 1M random configurations;
+//! `search` over the 1M / 10M spaces of bench/workloads.py on the h100_sxm datasheet roofline, on
+//! one chip and on 8 (every sharding; with the kernel and with the per-configuration reference
+//! path, same run); the dense worst case (b200, guards opened); and two plans over the default
+//! space (33M configurations): 512 H100s, and a TPU v5e pod with `--chips auto` (1 to 256 chips).
 //!
 //!     cargo bench -p timescale-core --bench search
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use timescale_core::architecture::Recompute;
 use timescale_core::metrics::evaluate_many;
-use timescale_core::search::{search, Guards, SearchParams, SearchSpace};
-use timescale_core::{loss::HOFFMANN, Architecture, Attention, Datasheet, Hardware, Mlp, Precision, Roofline};
+use timescale_core::search::{search, search_plan, search_range_reference, Guards, SearchParams, SearchRequest, SearchSpace};
+use timescale_core::{
+    loss::HOFFMANN, Architecture, Attention, Budget, Chips, Datasheet, Hardware, Mlp, Network, Precision, Roofline, Topology,
+};
 
-/// hardware/h100_sxm.toml's figures: its datasheet roofline (sum).
-fn h100() -> Hardware {
-    let datasheet = Datasheet {
-        peak_bf16_flops_per_s: 9.894e14,
-        hbm_bytes_per_s: 3.35e12,
+/// A datasheet roofline (sum) with the efficiencies of the uncalibrated hardware files.
+fn roofline(peak_bf16_flops_per_s: f64, hbm_bytes_per_s: f64) -> Datasheet {
+    Datasheet {
+        peak_bf16_flops_per_s,
+        hbm_bytes_per_s,
         roofline: Roofline::Sum,
-        flops_efficiency: 0.79,
-        attention_efficiency: None,
-        bandwidth_efficiency: 0.875,
-        overhead_s: 0.0,
+        flops_efficiency: 0.78,
+        attention_efficiency: Some(0.27),
+        bandwidth_efficiency: 0.56,
+        overhead_s: 0.039,
+    }
+}
+
+/// hardware/h100_sxm.toml's figures (its datasheet roofline) and network: 8 per NVLink node,
+/// 5e10 B/s per GPU between nodes.
+fn h100() -> Hardware {
+    let network = Network {
+        link_bytes_per_s: 9e11,
+        links_per_chip: 1.0,
+        topology: Topology::NvlinkSwitch,
+        max_chips: 4096,
+        chips_per_node: Some(8),
+        inter_node_bytes_per_s: Some(5e10),
     };
-    Hardware::from_datasheet(80e9, 0.9, datasheet, None, Some(3.0)).expect("valid figures")
+    Hardware::from_datasheet(85_899_345_920.0, 0.9, roofline(9.894e14, 3.35e12), Some(network), Some(3.0)).expect("valid figures")
+}
+
+/// hardware/tpu_v5e.toml's figures: a 256-chip 2D torus pod.
+fn tpu_v5e() -> Hardware {
+    let network = Network {
+        link_bytes_per_s: 4.5e10,
+        links_per_chip: 4.0,
+        topology: Topology::Torus2d,
+        max_chips: 256,
+        chips_per_node: None,
+        inter_node_bytes_per_s: None,
+    };
+    Hardware::from_datasheet(17_179_869_184.0, 0.9, roofline(1.97e14, 8.19e11), Some(network), Some(1.2)).expect("valid figures")
+}
+
+/// hardware/b200.toml's memory and rates (the dense worst case).
+fn b200() -> Hardware {
+    Hardware::from_datasheet(180e9, 0.9, roofline(2.25e15, 8e12), None, None).expect("valid figures")
 }
 
 /// bench/workloads.py: d_model = 64 .. 64 n, the other axes fixed (86,016 configurations per width).
@@ -76,23 +112,48 @@ fn random_archs(n: usize) -> Vec<Architecture> {
         .collect()
 }
 
+fn params(hardware: Hardware, chips: u32, guards: Guards) -> SearchParams {
+    SearchParams { hardware, budget_s: 12.0 * 3600.0, law: HOFFMANN, guards, top_k: 10, unique_tokens: None, chips }
+}
+
 fn benches(c: &mut Criterion) {
     let hw = h100();
     let archs = random_archs(1_000_000);
     c.bench_function("evaluate_many 1M", |b| b.iter(|| evaluate_many(&archs, &hw, 12.0 * 3600.0, &HOFFMANN)));
-    let params = SearchParams {
-        hardware: hw,
-        budget_s: 12.0 * 3600.0,
+    for (name, widths) in [("search 1M", 12), ("search 10M", 116)] {
+        let s = space(widths);
+        c.bench_function(name, |b| b.iter(|| search(&s, &params(hw, 1, Guards::default())).unwrap()));
+    }
+    let s = space(12);
+    let eight = params(hw, 8, Guards::default());
+    c.bench_function("search 1M, 8 chips", |b| b.iter(|| search(&s, &eight).unwrap()));
+    let n = s.validate().unwrap();
+    // The per-configuration path the kernel replaced (every sharding's op table per configuration),
+    // on one core here (the search runs it on every core).
+    c.bench_function("search 1M, 8 chips, reference path (1 core)", |b| b.iter(|| search_range_reference(&s, &eight, 0, n)));
+    let dense = SearchSpace {
+        head_dim: vec![32, 64],
+        kv_group: vec![1, 2],
+        seq_len: vec![128, 256, 512, 1024],
+        batch_size: vec![1, 2, 4, 8, 16, 32, 64],
+        ..space(116)
+    };
+    let open = Guards { aspect_ratio_min: 1e-3, aspect_ratio_max: 1e6, max_tokens_per_step: Some(1e12) };
+    c.bench_function("search dense 10M", |b| b.iter(|| search(&dense, &params(b200(), 1, open)).unwrap()));
+    let default = SearchSpace::default();
+    let plan = |hardware: Hardware, chips: Chips| SearchRequest {
+        hardware,
+        budget: Budget { hours: Some(12.0), ..Budget::default() },
+        chips,
         law: HOFFMANN,
         guards: Guards::default(),
         top_k: 10,
         unique_tokens: None,
-        chips: 1,
     };
-    for (name, widths) in [("search 1M", 12), ("search 10M", 116)] {
-        let s = space(widths);
-        c.bench_function(name, |b| b.iter(|| search(&s, &params).unwrap()));
-    }
+    let h100_512 = plan(hw, Chips::Count(512));
+    c.bench_function("plan default 33M, 512 h100", |b| b.iter(|| search_plan(&default, &h100_512).unwrap()));
+    let pod = plan(tpu_v5e(), Chips::Auto);
+    c.bench_function("plan default 33M, tpu_v5e auto (9 counts)", |b| b.iter(|| search_plan(&default, &pod).unwrap()));
 }
 
 criterion_group! {

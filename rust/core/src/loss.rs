@@ -115,14 +115,14 @@ impl Law {
     /// so (a guard passed or failed, a candidate certainly outside the top K) and computes the
     /// exact [`Law::data_term`] whenever the answer is within the error, so its answers are those
     /// of the exact formula. Below one token (or not finite) it is the exact term.
-    #[inline]
+    #[inline(always)]
     pub fn data_term_approx(&self, tokens: f64) -> f64 {
         if !(1.0..1e300).contains(&tokens) {
-            return self.data_term(tokens);
+            return self.data_term_cold(tokens);
         }
         let y = -self.beta * ln_approx(tokens);
         if y < -700.0 {
-            return self.data_term(tokens);
+            return self.data_term_cold(tokens);
         }
         self.b * exp_approx(y)
     }
@@ -131,6 +131,14 @@ impl Law {
     #[inline]
     pub fn tokens_for_data_term(&self, x: f64) -> f64 {
         (self.b / x).powf(1.0 / self.beta)
+    }
+
+    /// [`Law::data_term`] out of line: LLVM treats `exp` and `ln` as free of side effects and
+    /// would otherwise compute a rarely taken exact branch on every call, then discard it.
+    #[cold]
+    #[inline(never)]
+    pub fn data_term_cold(&self, tokens: f64) -> f64 {
+        self.data_term(tokens)
     }
 
     /// [`Law::tokens_for_data_term`] without a libm call, to a relative error below
@@ -184,7 +192,7 @@ pub const DATA_TERM_APPROX_ERROR: f64 = 1e-11;
 
 /// ln x for a normal x > 0: x = m 2^e with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s),
 /// s = (m - 1) / (m + 1), |s| <= 0.1716, by its series to s^15 (truncation below 2e-14).
-#[inline]
+#[inline(always)]
 fn ln_approx(x: f64) -> f64 {
     let bits = x.to_bits();
     let mut e = ((bits >> 52) & 0x7ff) as i64 - 1023;
@@ -206,7 +214,7 @@ fn ln_approx(x: f64) -> f64 {
 
 /// e^y for y in [-700, 700]: y = k ln 2 + r (Cody and Waite's two-part ln 2, fdlibm's constants),
 /// |r| <= ln 2 / 2, e^r by its Taylor series to r^11 (truncation below 1e-14), times 2^k.
-#[inline]
+#[inline(always)]
 fn exp_approx(y: f64) -> f64 {
     // fdlibm's ln2_hi (its low 32 bits zero, so k x LN2_HI is exact) and ln2_lo.
     const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);

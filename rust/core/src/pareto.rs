@@ -71,7 +71,9 @@ impl ParetoBuilder {
             return;
         }
         self.pending.push(c);
-        if self.pending.len() >= Self::FLUSH {
+        // Merged when as many wait as the front holds (at least 32, at most FLUSH): the front a
+        // caller checks against stays current from the start, at amortised O(log) per point.
+        if self.pending.len() >= self.front.len().clamp(32, Self::FLUSH) {
             self.flush();
         }
     }

@@ -432,6 +432,18 @@ pub fn search_range(space: &SearchSpace, params: &SearchParams, start: u64, end:
         .reduce(Partial::empty, |a, b| a.merge(b, params.top_k))
 }
 
+/// Configurations per [`search_range`] call for a caller that reports progress and honours
+/// Ctrl-C between calls: tens of milliseconds of work on two cores (the kernel runs at 1e8 to
+/// 6e8 configurations per second; the reference path, for many chips with a step-time model that
+/// is not linear, 16 times fewer).
+pub fn call_chunk(params: &SearchParams) -> u64 {
+    if params.chips > 1 && !params.hardware.step_time.is_linear() {
+        1 << 17
+    } else {
+        1 << 21
+    }
+}
+
 /// Candidate ordered by [`Candidate::rank_cmp`], for the top-K max-heap.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Ranked(Candidate);
@@ -479,7 +491,7 @@ struct Kernel<'a> {
     front: ParetoBuilder,
     /// Every sharding of the chips ([`shardings`]; one chip: the single chip).
     shardings: Vec<Sharding>,
-    /// The current shape's fits, whether each divides each batch (fit-major), whether the
+    /// The current shape's fits, whether each divides each batch (batch-major), whether the
     /// micro-batch divides each batch, the fits' coefficients at the current depth, and the
     /// configurations of the current depth that passed.
     fits: Vec<ShardingFit>,
@@ -566,15 +578,13 @@ impl<'a> Kernel<'a> {
         self.well_formed.clear();
         self.well_formed.extend(space.batch_size.iter().map(|b| b.is_multiple_of(mb)));
         self.divides.clear();
-        for f in &self.fits {
-            let dp = f.sharding.dp;
-            self.divides.extend(
-                space
-                    .batch_size
-                    .iter()
-                    .map(|&b| b.is_multiple_of(dp) && arch.micro_batch.is_none_or(|m| (b / dp).is_multiple_of(m))),
-            );
+        for &b in &space.batch_size {
+            self.divides.extend(self.fits.iter().map(|f| {
+                let dp = f.sharding.dp;
+                b.is_multiple_of(dp) && arch.micro_batch.is_none_or(|m| (b / dp).is_multiple_of(m))
+            }));
         }
+        let n_fits = self.fits.len();
 
         let law = &p.law;
         let g = &p.guards;
@@ -621,8 +631,8 @@ impl<'a> Kernel<'a> {
                 let batch = f64::from(b);
                 // The fastest sharding that divides the batch and fits; else the least memory.
                 let (mut divided, mut step_time_s, mut least_memory) = (false, f64::INFINITY, f64::INFINITY);
-                for (k, c) in self.at_depth.iter().enumerate() {
-                    if !self.divides[k * nb + bi] {
+                for (c, &divides) in self.at_depth.iter().zip(&self.divides[bi * n_fits..(bi + 1) * n_fits]) {
+                    if !divides {
                         continue;
                     }
                     divided = true;
@@ -672,7 +682,7 @@ impl<'a> Kernel<'a> {
                         } else if approx - tol > bound {
                             false
                         } else {
-                            let loss = fixed.exact() + law.data_term(tokens);
+                            let loss = fixed.exact() + law.data_term_cold(tokens);
                             exact = Some(loss);
                             g.admits(tokens_per_step, loss, bound)
                         }
@@ -708,7 +718,7 @@ impl<'a> Kernel<'a> {
         let lower =
             |tokens: f64| (fixed_approx + most_term * (1.0 + law.beta * (1.0 - tokens / most.tokens))) * (1.0 - LOSS_TOLERANCE);
         let exact_of =
-            |c: &mut Passed, fixed: &mut FixedLoss| *c.exact.get_or_insert_with(|| fixed.exact() + law.data_term(c.tokens));
+            |c: &mut Passed, fixed: &mut FixedLoss| *c.exact.get_or_insert_with(|| fixed.exact() + law.data_term_cold(c.tokens));
         // Top K.
         for i in 0..self.passed.len() {
             let full = self.top.len() >= self.p.top_k;
@@ -760,8 +770,9 @@ impl FixedLoss {
         let (law, n) = (self.law, self.n);
         *self.approx.get_or_insert_with(|| law.e + law.param_term_approx(n))
     }
-    /// Left to right as [`Law::loss`] adds it: (E + A / N^alpha) + B / D^beta.
-    #[inline]
+    /// Left to right as [`Law::loss`] adds it: (E + A / N^alpha) + B / D^beta. Out of line (see
+    /// [`Law::data_term_cold`]).
+    #[inline(never)]
     fn exact(&mut self) -> f64 {
         let (law, n) = (self.law, self.n);
         *self.exact.get_or_insert_with(|| law.e + law.param_term(n))

@@ -317,7 +317,8 @@ pub struct ShardCost {
 #[inline]
 pub fn shard_cost(sh: &Architecture, hw: &Hardware) -> ShardCost {
     let (work, optimizer) = step_and_optimizer_work(sh);
-    ShardCost { work, optimizer, compute_s: hw.step_time.seconds_for(sh, &work), parts: hw.step_time.parts(sh, &work) }
+    let parts = hw.step_time.parts(sh, &work);
+    ShardCost { work, optimizer, compute_s: hw.step_time.seconds_from_parts(&parts), parts }
 }
 
 /// The step of `arch` under sharding `s`, or `None` if `s` does not divide it. Communication

@@ -65,10 +65,15 @@ impl StepTimeModel {
     /// Seconds per step of `arch`, whose work is `w` (see [`step_work`]).
     #[inline]
     pub fn seconds_for(&self, arch: &Architecture, w: &StepWork) -> f64 {
-        let p = self.parts(arch, w);
+        self.seconds_from_parts(&self.parts(arch, w))
+    }
+
+    /// Seconds per step from its [`StepTimeModel::parts`]: their sum, less the overlap of memory
+    /// and compute for the step-level roofline (its parts report each alone).
+    #[inline]
+    pub fn seconds_from_parts(&self, p: &StepTimeParts) -> f64 {
         p.memory_s + p.compute_s + p.fixed_s
             - match *self {
-                // The step-level roofline overlaps the two; its parts report each alone.
                 StepTimeModel::RooflineMax { .. } => p.memory_s.min(p.compute_s),
                 _ => 0.0,
             }

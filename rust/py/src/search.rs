@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use timescale_core::architecture::Recompute;
 use timescale_core::search::{
-    rows, search_range, Guards, Partial, Rejections, Row, SearchOutcome, SearchParams, SearchPlan, SearchRequest,
+    call_chunk, rows, search_range, Guards, Partial, Rejections, Row, SearchOutcome, SearchParams, SearchPlan, SearchRequest,
 };
 use timescale_core::{Attention, Chips, Error, Mlp, Precision, SearchSpace};
 
@@ -15,10 +15,6 @@ use crate::budget::{PyBudget, PyChips, PyResolvedBudget};
 use crate::error::{to_py, IntoPy};
 use crate::hardware::{PyHardware, PyLaw};
 use crate::predict::PyShardedStep;
-
-/// Configurations per GIL-free call: small enough that Ctrl-C and progress are checked several
-/// times a second, large enough that the per-call overhead is invisible.
-const CALL_CHUNK: u64 = 1 << 21;
 
 /// The Cartesian product of hyperparameter axes (see the core's `SearchSpace`).
 #[pyclass(module = "timescale_frontier._core", name = "SearchSpace", frozen)]
@@ -319,8 +315,7 @@ pub fn search<'py>(
     for (params, _) in &plan.runs {
         let mut acc = Partial::empty();
         let mut start = 0;
-        // Many chips evaluate every sharding of every configuration: smaller calls keep Ctrl-C prompt.
-        let call_chunk = if params.chips > 1 { CALL_CHUNK / 16 } else { CALL_CHUNK };
+        let call_chunk = call_chunk(params);
         while start < plan.space_size {
             let end = (start + call_chunk).min(plan.space_size);
             let part = py.detach(|| search_range(s, params, start, end));
