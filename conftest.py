@@ -4,8 +4,17 @@ matplotlib skip with a reason."""
 
 import importlib.util
 
+import pytest
+
 collect_ignore = []
 if importlib.util.find_spec("jax") is None:
     collect_ignore += [
         f"python/timescale_frontier/calibrate/{m}.py" for m in ("run", "bench", "model", "collectives", "train")
     ]
+
+
+@pytest.fixture(autouse=True)
+def _private_user_hardware_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test (and every process it starts) gets its own empty user hardware directory: no test
+    reads or writes the real one (calibrations are written there)."""
+    monkeypatch.setenv("TIMESCALE_FRONTIER_HARDWARE_DIR", str(tmp_path_factory.mktemp("user-hardware")))

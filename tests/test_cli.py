@@ -47,7 +47,10 @@ def test_json_has_the_documented_fields():
         assert key in doc["best"]
     assert doc["best"]["loss_interval_95"] is None  # built-in laws carry no bootstrap samples
     doc["best"].pop("loss_interval_95")
-    assert doc["best"] == doc["top"][0] and doc["calibrated"] is False
+    first = doc["top"][0]
+    assert first.pop("group") == 1 and first.pop("tied_with_best") is True  # the best is tied with itself
+    assert doc["best"] == first and doc["calibrated"] is False
+    assert doc["step_time_error"]["relative"] == 0.262 and "uncalibrated" in doc["step_time_error"]["source"]
     # 8 widths x 16 depths x head_dim, kv_group, mlp, ffn_mult, attention, tying (2 each) x 4
     # sequences x 2 recomputations x 3 micro-batches x 7 batches
     assert len(doc["top"]) == 10 and doc["evaluated"] == 8 * 16 * 2 * 2 * 2 * 2 * 2 * 2 * 4 * 2 * 3 * 7

@@ -2,6 +2,7 @@
 noise) recovers them within its bootstrap intervals, and the saved law drives the search."""
 
 import json
+import tomllib
 
 import numpy as np
 import pytest
@@ -97,3 +98,21 @@ def test_bad_law_files(tmp_path):
     f.write_text("[law]\ne = 1.0\n")
     with pytest.raises(InvalidInputError, match="missing key 'law.a'"):
         get_law(f)
+
+
+def test_law_files_round_trip_any_name_and_source(tmp_path):
+    """Names and paths with quotes, backslashes and newlines: the written file is TOML the loader
+    accepts (it is checked by the loader before it is written), with the strings intact."""
+    odd = tmp_path / 'we"ird\\dir'
+    odd.mkdir()
+    runs = _runs_csv(odd / "runs.csv")
+    out = tmp_path / "odd.law.toml"
+    name = 'my "law"\nsecond line'
+    r = CliRunner().invoke(main, ["fit-law", str(runs), "--out", str(out), "--bootstrap", "20", "--name", name])
+    assert r.exit_code == 0, r.output
+    doc = tomllib.loads(out.read_text())
+    assert doc["law"]["name"] == name and str(runs) in doc["law"]["source"]
+    assert get_law(str(out)).beta == doc["law"]["beta"]
+    # The runs file itself is never the output.
+    r = CliRunner().invoke(main, ["fit-law", str(runs), "--out", str(runs), "--bootstrap", "20"])
+    assert r.exit_code == 2 and "is one of this run's inputs" in r.output

@@ -2,7 +2,7 @@
 module by `make lint` (mypy.stubtest)."""
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Literal, final
+from typing import Any, Literal, final, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -10,6 +10,8 @@ import numpy.typing as npt
 __version__: str
 #: `--chips auto` considers powers of two up to the interconnect's max_chips, at most this many.
 AUTO_MAX_CHIPS: int
+#: Relative step-time error assumed for an uncalibrated chip (datasheet rooflines on published runs).
+UNCALIBRATED_STEP_TIME_ERROR: float
 __all__ = [
     "Architecture",
     "Op",
@@ -43,6 +45,7 @@ __all__ = [
     "search",
     "fit_law",
     "AUTO_MAX_CHIPS",
+    "UNCALIBRATED_STEP_TIME_ERROR",
     "__version__",
 ]
 
@@ -292,6 +295,8 @@ class Law:
     @property
     def fit_tokens(self) -> tuple[float, float]: ...
     def loss(self, n_params: float, tokens: float) -> float: ...
+    def loss_change_for_step_time_error(self, tokens: float, rel_step_error: float) -> float: ...
+    def compute_optimal(self, flops: float) -> tuple[float, float]: ...
 
 @final
 class Budget:
@@ -569,7 +574,10 @@ class Candidate:
 @final
 class Candidates:
     def __len__(self) -> int: ...
+    @overload
     def __getitem__(self, key: int, /) -> Candidate: ...
+    @overload
+    def __getitem__(self, key: slice, /) -> list[Candidate]: ...
     def __iter__(self) -> Iterator[Candidate]: ...
     def loss(self) -> npt.NDArray[np.float64]: ...
     def params(self) -> npt.NDArray[np.float64]: ...

@@ -1,30 +1,152 @@
-"""Writing the files the tool produces: atomically, so an interrupted or failed write never leaves
-a truncated file or destroys the previous one."""
+"""Writing the files the tool produces, one function for all of them: a regular file is replaced
+atomically (an interrupted or failed write leaves the previous file whole, and nothing behind);
+a symlink is followed to its target; a device, a FIFO or ``-`` (stdout) is written directly; a
+target that is one of the run's inputs is refused."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
+import signal
+import stat
+import sys
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from timescale_frontier.errors import InvalidInputError
 
 __all__ = ["write_atomic"]
 
 
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Writes ``text`` to ``path`` through a temporary file in the same directory and an atomic
-    rename."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+def _umask_mode() -> int:
+    """The mode a new file gets from the process's umask (0o666 & ~umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+@contextlib.contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """While writing, SIGTERM (and SIGHUP) unwind like Ctrl-C so the temporary file is removed
+    (SIGKILL cannot be caught: a rename is atomic, so the target is still old or new)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {}
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            previous[sig] = signal.signal(sig, stop)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+#: Whether this system links an unnamed (O_TMPFILE) file into a directory; learnt on first use.
+_linkable: bool | None = None
+
+
+def _write_new(directory: Path, name: str, text: str, mode: int) -> str:
+    """Writes ``text`` to a new file in ``directory`` and returns its (hidden, unpredictable) name.
+    Where the system allows it the file has no name until it is complete (Linux O_TMPFILE, linked
+    at the end), so a kill before then leaves nothing behind; else it is created exclusively under
+    that name from the start. The caller renames it (or removes it on failure)."""
+    global _linkable
+    tmp = str(directory / f".{name}.{os.urandom(6).hex()}.tmp")
+    flag = getattr(os, "O_TMPFILE", 0)
+    if flag and _linkable is not False:
+        try:
+            fd = os.open(directory, flag | os.O_WRONLY, 0o600)
+        except OSError:
+            _linkable = False
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+                os.fchmod(f.fileno(), mode)
+                try:
+                    os.link(f"/proc/self/fd/{f.fileno()}", tmp, follow_symlinks=True)
+                    _linkable = True
+                    return tmp
+                except OSError:
+                    _linkable = False
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+            os.fchmod(f.fileno(), mode)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
+    return tmp
+
+
+def write_atomic(path: str | os.PathLike[str], text: str, inputs: Iterable[str | os.PathLike[str]] = ()) -> Path | None:
+    """Writes ``text`` to ``path`` and returns the file written (None for stdout).
+
+    - ``-``: standard output.
+    - A symlink: its target is written (the link stays).
+    - An existing device, FIFO or socket: written directly, in place.
+    - A regular file or a new name: a temporary file with an unpredictable name, created exclusively
+      in the target's directory, receives the text, is flushed to disk, gets the permissions of the
+      file it replaces (or the umask's default for a new one), and is renamed over the target.
+      Any error or catchable signal removes it; errors name ``path``, not the temporary file.
+    - A target that is one of ``inputs`` (the files this run read) is refused: the run would destroy
+      what it was asked to read.
+    """
+    if os.fspath(path) == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return None
+    shown = os.fspath(path)
+    target = Path(os.path.realpath(path))
+    for source in inputs:
+        with contextlib.suppress(OSError):
+            if target.exists() and os.path.samefile(target, source):
+                raise InvalidInputError(f"{shown}: is one of this run's inputs ({os.fspath(source)}); write elsewhere")
+    try:
+        st = target.stat()
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise InvalidInputError(f"{shown}: cannot write ({e.strerror})") from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise InvalidInputError(f"{shown}: is a directory")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        try:
+            with open(target, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            raise InvalidInputError(f"{shown}: cannot write ({e.strerror})") from None
+        return target
+    mode = stat.S_IMODE(st.st_mode) if st is not None else _umask_mode()
+    directory = target.parent
+    tmp: str | None = None
+    try:
+        with _terminate_as_exit():
+            tmp = _write_new(directory, target.name, text, mode)
+            os.replace(tmp, target)
+            tmp = None
+            with contextlib.suppress(OSError):
+                dir_fd = os.open(directory, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+    except OSError as e:
+        raise InvalidInputError(f"{shown}: cannot write ({e.strerror})") from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+    return target

@@ -34,13 +34,20 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
     if size > MAX_FILE_BYTES:
         raise _error(path, f"{size} bytes is too large for a {what} file (limit {MAX_FILE_BYTES})")
     try:
-        return tomllib.loads(path.read_bytes().decode("utf-8"))
+        text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
         raise _error(path, "not a UTF-8 text file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise _error(path, f"invalid TOML ({e})") from None
     except OSError as e:
         raise _error(path, f"cannot read {what} file ({e.strerror})") from None
+    return parse_toml(text, path)
+
+
+def parse_toml(text: str, path: Path) -> dict[str, Any]:
+    """Parses ``text`` (the content of, or the content about to be written to, ``path``)."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise _error(path, f"invalid TOML ({e})") from None
 
 
 def check_keys(path: Path, section: str, table: dict[str, Any], known: Iterable[str]) -> None:

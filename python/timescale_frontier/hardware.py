@@ -15,11 +15,31 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import platformdirs
+
 from timescale_frontier import _toml
-from timescale_frontier._core import Architecture, CalibratedModel, CoreHardware, StepTimeParts, calibrated_models
+from timescale_frontier._core import (
+    UNCALIBRATED_STEP_TIME_ERROR,
+    Architecture,
+    CalibratedModel,
+    CoreHardware,
+    StepTimeParts,
+    calibrated_models,
+)
 from timescale_frontier.errors import InvalidInputError, in_file
 
-__all__ = ["Hardware", "SHIPPED_DIR", "shipped_names", "resolve", "calibrated_model", "CALIBRATION_META"]
+__all__ = [
+    "Hardware",
+    "SHIPPED_DIR",
+    "USER_DIR_ENV",
+    "shipped_names",
+    "user_dir",
+    "available",
+    "origin",
+    "resolve",
+    "calibrated_model",
+    "CALIBRATION_META",
+]
 
 #: Directory of the hardware files shipped with the package.
 SHIPPED_DIR = Path(__file__).resolve().parent / "hardware"
@@ -158,6 +178,15 @@ class Hardware:
             core = self.core.with_calibration(model, _coefficients(alts[model]), f"calibration.alternatives.{model}")
         return replace(self, core=core)
 
+    @property
+    def step_time_error(self) -> tuple[float, str]:
+        """Relative error of this file's step time and its source: the calibration's cross-validated
+        median error, or the core's assumption for an uncalibrated datasheet roofline."""
+        err = self.calibration.get("heldout_median_abs_pct_error") if self.calibrated else None
+        if isinstance(err, int | float) and not isinstance(err, bool):
+            return float(err) / 100, "the calibration's cross-validated median error"
+        return UNCALIBRATED_STEP_TIME_ERROR, "uncalibrated: what datasheet rooflines erred on published training steps"
+
     def step_time_for(self, arch: Architecture) -> float:
         """Seconds per step of ``arch`` on one chip (the core's model, whatever its kind)."""
         return self.core.step_time_for(arch)
@@ -172,8 +201,40 @@ def shipped_names() -> list[str]:
     return sorted(p.stem for p in SHIPPED_DIR.glob("*.toml"))
 
 
+#: Environment variable naming the user's hardware directory (default: the platform's per-user
+#: configuration directory, e.g. ``~/.config/timescale-frontier/hardware`` on Linux).
+USER_DIR_ENV = "TIMESCALE_FRONTIER_HARDWARE_DIR"
+
+
+def user_dir() -> Path:
+    """Directory of the user's own hardware files: calibrations are written here (the shipped files
+    are never rewritten) and a name given to ``--hardware`` is looked up here first."""
+    env = os.environ.get(USER_DIR_ENV)
+    return Path(env).expanduser() if env else platformdirs.user_config_path("timescale-frontier") / "hardware"
+
+
+def available() -> dict[str, Path]:
+    """Every hardware file a bare name finds, by name, sorted: the user's files, and the shipped
+    files no user file of the same name replaces."""
+    found = {p.stem: p for p in SHIPPED_DIR.glob("*.toml")}
+    directory = user_dir()
+    if directory.is_dir():
+        found |= {p.stem: p for p in directory.glob("*.toml") if p.is_file()}
+    return dict(sorted(found.items()))
+
+
+def origin(path: Path) -> str:
+    """Where a hardware file comes from: "shipped" (the package's), "user" (the user's hardware
+    directory) or "file" (a path given directly)."""
+    parent = path.resolve().parent
+    if parent == SHIPPED_DIR.resolve():
+        return "shipped"
+    return "user" if parent == user_dir().resolve() else "file"
+
+
 def resolve(spec: str | os.PathLike[str]) -> Path:
-    """Path of a hardware file given as a path, a shipped file name or a bare name."""
+    """Path of a hardware file given as a path, or a bare name: the user's hardware directory
+    first (a calibration there replaces the shipped file of the same name), then the shipped files."""
     path = Path(spec)
     if path.exists():
         return path
@@ -181,13 +242,12 @@ def resolve(spec: str | os.PathLike[str]) -> Path:
     if not text or "/" in text or os.sep in text:
         raise InvalidInputError(f"{text or repr(text)}: hardware file not found")
     name = text.removesuffix(".toml")
-    candidate = SHIPPED_DIR / f"{name}.toml"
-    if candidate.is_file():
-        return candidate
-    names = shipped_names()
-    near = difflib.get_close_matches(name, names, n=1)
+    found = available()
+    if name in found:
+        return found[name]
+    near = difflib.get_close_matches(name, list(found), n=1)
     hint = f"did you mean '{near[0]}'? " if near else ""
-    raise InvalidInputError(f"{text}: no such hardware file or shipped name ({hint}shipped: {', '.join(names)})")
+    raise InvalidInputError(f"{text}: no such hardware file or name ({hint}known: {', '.join(found)})")
 
 
 def _coefficients(section: dict[str, Any]) -> dict[str, float]:
@@ -205,9 +265,10 @@ def _with_sources(path: Path, section: str, tbl: dict[str, Any], keys: list[str]
         sources[f"{section}.{key}"] = _toml.string(path, section, tbl, f"{key}_source")
 
 
-def _parse(path: Path) -> Hardware:
-    """Reads and checks one hardware file (shape and types here; ranges in the core)."""
-    doc = _toml.read_toml(path, "hardware")
+def _parse(path: Path, text: str | None = None) -> Hardware:
+    """Reads and checks one hardware file (shape and types here; ranges in the core); with
+    ``text``, checks that text as the content of ``path`` (before it is written there)."""
+    doc = _toml.read_toml(path, "hardware") if text is None else _toml.parse_toml(text, path)
     _toml.check_keys(path, "", doc, _TOP_KEYS)
     name = _toml.string(path, "", doc, "name")
     description = _toml.optional_string(path, "", doc, "description") or name

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tomlkit
 
 from timescale_frontier import _core, _toml
 from timescale_frontier._core import Law, LawFit
@@ -82,8 +83,13 @@ def _read_law_file(spec: str) -> tuple[Law, list[Law]]:
         raise InvalidInputError(
             f"law = '{spec}' is invalid: expected one of {', '.join(law_names())} or a law .toml file", field="law"
         )
+    return _parse_law(path, _toml.read_toml(path, "law"))
+
+
+def _parse_law(path: Path, top: dict[str, Any]) -> tuple[Law, list[Law]]:
+    """The law and its bootstrap refits from a parsed law file (``path`` names it in errors)."""
     with in_file(path):
-        doc = _toml.table(path, _toml.read_toml(path, "law"), "law")
+        doc = _toml.table(path, top, "law")
         _toml.check_keys(path, "law", doc, _LAW_KEYS)
         e, a, b, alpha, beta = (_toml.number(path, "law", doc, k) for k in ("e", "a", "b", "alpha", "beta"))
         params = _toml.optional_string(path, "law", doc, "params") or "total"
@@ -129,31 +135,52 @@ def fit_law(params: Any, tokens: Any, loss: Any, n_bootstrap: int = 200, seed: i
     return _core.fit_law(n, d, l_, n_bootstrap, seed)
 
 
-def save_law(path: str | os.PathLike[str], name: str, fit: LawFit, source: str) -> None:
-    """Writes a law file (atomically) that ``--law PATH`` and ``get_law`` accept."""
+def law_file_text(name: str, fit: LawFit, source: str) -> str:
+    """A law file (TOML, written by tomlkit: any name or source string round-trips)."""
     law = fit.law
-    lines = [
-        "# A Chinchilla-form law fitted by `timescale fit-law`: L(N, D) = e + a / N^alpha + b / D^beta.",
-        "[law]",
-        f'name = "{name}"',
-        f"e = {law.e!r}",
-        f"a = {law.a!r}",
-        f"b = {law.b!r}",
-        f"alpha = {law.alpha!r}",
-        f"beta = {law.beta!r}",
-        f'params = "{law.params}"',
-        f"fit_params = [{law.fit_params[0]!r}, {law.fit_params[1]!r}]",
-        f"fit_tokens = [{law.fit_tokens[0]!r}, {law.fit_tokens[1]!r}]",
-        f"n_runs = {fit.n_runs}",
-        f'source = "{source}"',
-        f"bootstrap_rejected = {fit.bootstrap_rejected}",
-        "# bootstrap refits [e, a, b, alpha, beta]: joint samples for prediction intervals",
-        "bootstrap = [",
-        *(f"  [{b.e!r}, {b.a!r}, {b.b!r}, {b.alpha!r}, {b.beta!r}]," for b in fit.bootstrap),
-        "]",
-        "",
-        "[law.intervals]",
-        *(f"{iv.name} = [{iv.lo!r}, {iv.hi!r}]" for iv in fit.intervals),
-        "",
-    ]
-    write_atomic(path, "\n".join(lines))
+    doc = tomlkit.document()
+    doc.add(
+        tomlkit.comment("A Chinchilla-form law fitted by `timescale fit-law`: L(N, D) = e + a / N^alpha + b / D^beta.")
+    )
+    table = tomlkit.table()
+    for key, value in [
+        ("name", name),
+        ("e", law.e),
+        ("a", law.a),
+        ("b", law.b),
+        ("alpha", law.alpha),
+        ("beta", law.beta),
+        ("params", law.params),
+        ("fit_params", list(law.fit_params)),
+        ("fit_tokens", list(law.fit_tokens)),
+        ("n_runs", fit.n_runs),
+        ("source", source),
+        ("bootstrap_rejected", fit.bootstrap_rejected),
+    ]:
+        table[key] = value
+    table.add(tomlkit.comment("bootstrap refits [e, a, b, alpha, beta]: joint samples for prediction intervals"))
+    boot = tomlkit.array()
+    boot.multiline(True)
+    for b in fit.bootstrap:
+        boot.append([b.e, b.a, b.b, b.alpha, b.beta])
+    table["bootstrap"] = boot
+    intervals = tomlkit.table()
+    for iv in fit.intervals:
+        intervals[iv.name] = [iv.lo, iv.hi]
+    table["intervals"] = intervals
+    doc["law"] = table
+    return tomlkit.dumps(doc)
+
+
+def save_law(
+    path: str | os.PathLike[str],
+    name: str,
+    fit: LawFit,
+    source: str,
+    inputs: Sequence[str | os.PathLike[str]] = (),
+) -> None:
+    """Writes a law file that ``--law PATH`` and ``get_law`` accept: checked by the same loader
+    first, then written atomically (refused over one of ``inputs``, the files the run read)."""
+    text = law_file_text(name, fit, source)
+    _parse_law(Path(path), _toml.parse_toml(text, Path(path)))
+    write_atomic(path, text, inputs)

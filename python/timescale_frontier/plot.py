@@ -90,6 +90,23 @@ def frontier(
     plt.close(fig)
 
 
+def best_cells(
+    grid: np.ndarray, d_models: Sequence[int], n_layers: Sequence[int], guard: tuple[float, float] = (20.0, 200.0)
+) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+    """The (d_model, n_layers) of the lowest-loss cell of a width-depth grid inside the aspect-ratio
+    guard (what the search answers on the same grid) and anywhere (None where nothing is feasible)."""
+    dd, ll = np.meshgrid(np.asarray(d_models, float), np.asarray(n_layers, float))
+    inside = np.where((dd / ll >= guard[0]) & (dd / ll <= guard[1]), grid, np.nan)
+
+    def at(g: np.ndarray) -> tuple[int, int] | None:
+        if not np.isfinite(g).any():
+            return None
+        i, j = np.unravel_index(np.nanargmin(g), g.shape)
+        return int(d_models[int(j)]), int(n_layers[int(i)])
+
+    return at(inside), at(grid)
+
+
 def width_depth(
     hardware: Hardware,
     hours: float,
@@ -100,8 +117,12 @@ def width_depth(
     **search_kwargs: Any,
 ) -> np.ndarray:
     """Heatmap of the best predicted loss over (d_model, n_layers) at a fixed budget (every other
-    axis searched), with iso-parameter curves: the picture behind "wider, not deeper". Returns
+    axis searched), with iso-parameter curves: the picture behind "wider, not deeper". Every cell
+    is shown, also outside the aspect-ratio guard (``guard``, dashed); the search's answer is the
+    best cell inside it (red star), the lowest cell anywhere is marked too when it differs. Returns
     the loss grid (NaN where nothing is feasible)."""
+    guard = search_kwargs.pop("guard", (20.0, 200.0))
+    search_kwargs.setdefault("aspect_ratio", (1e-3, 1e6))
     plt = _pyplot()
     grid = np.full((len(n_layers), len(d_models)), np.nan)
     for i, layers in enumerate(n_layers):
@@ -130,24 +151,25 @@ def width_depth(
     if levels:
         cs = ax.contour(dd, ll, n, levels=levels, colors="white", linewidths=0.8)
         ax.clabel(cs, fmt=lambda v: f"{v:.0e} params", fontsize=7)
-    if np.isfinite(grid).any():
-        bi, bj = (int(x) for x in np.unravel_index(np.nanargmin(grid), grid.shape))
+    guarded, anywhere = best_cells(grid, d_models, n_layers, guard)
+    if guarded is not None:
         ax.scatter(
-            [d_models[bj]],
-            [n_layers[bi]],
-            color="red",
-            marker="*",
-            s=150,
-            zorder=3,
-            label=f"best: d_model {d_models[bj]}, {n_layers[bi]} layers",
-        )
-        ax.legend(loc="upper right")
-    for ratio in (20, 200):  # Kaplan's shape-insensitive range, the search's default guard
+            [guarded[0]], [guarded[1]], color="red", marker="*", s=150, zorder=3,
+            label=f"search's answer: d_model {guarded[0]}, {guarded[1]} layers (inside the guard)",
+        )  # fmt: skip
+    if anywhere is not None and anywhere != guarded:
+        ax.scatter(
+            [anywhere[0]], [anywhere[1]], color="orange", marker="x", s=80, zorder=3,
+            label=f"lowest anywhere: d_model {anywhere[0]}, {anywhere[1]} layers (outside: untested shape)",
+        )  # fmt: skip
+    if guarded is not None or anywhere is not None:
+        ax.legend(loc="upper right", fontsize=7)
+    for ratio in guard:  # Kaplan's shape-insensitive range, the search's default guard
         xs = np.asarray(d_models, float)
         ax.plot(xs, xs / ratio, color="white", linestyle="--", linewidth=0.8)
     ax.set_ylim(min(n_layers) - 0.5, max(n_layers) + 0.5)
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("d_model (dashed: d_model / n_layers = 20 and 200)")
+    ax.set_xlabel(f"d_model (dashed: d_model / n_layers = {guard[0]:g} and {guard[1]:g}, the search's guard)")
     ax.set_ylabel("n_layers")
     chips = int(search_kwargs.get("chips", 1))
     on = hardware.name if chips == 1 else f"{hardware.name} x {chips}"

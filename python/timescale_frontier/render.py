@@ -8,12 +8,15 @@ import csv
 import io
 import json
 import math
+import shutil
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
 from timescale_frontier._core import Candidate, Prediction, ResolvedBudget
 from timescale_frontier._data import as_data
 from timescale_frontier.hardware import Hardware
+from timescale_frontier.hardware import origin as hardware_origin
 from timescale_frontier.search import candidate_row
 
 # ---------------------------------------------------------------- numbers with units
@@ -71,6 +74,13 @@ def budget_text(b: ResolvedBudget) -> str:
 # ---------------------------------------------------------------- tables and documents
 
 
+def wrap(text: str, indent: str = "", subsequent: str = "") -> str:
+    """``text`` wrapped to the terminal (``COLUMNS`` or its width; 100 when not a terminal), at
+    most 120 and at least 60 columns wide."""
+    width = min(max(shutil.get_terminal_size((100, 24)).columns, 60), 120)
+    return textwrap.fill(text, width, initial_indent=indent, subsequent_indent=subsequent, break_on_hyphens=False)
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A plain text table, right-aligned cells, a rule under the header."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
@@ -112,18 +122,24 @@ def calibration_status(hw: Hardware) -> str:
 
 # ---------------------------------------------------------------- search
 
-HEADERS = ["d_model", "layers", "heads/kv", "d_ff", "mlp", "attn", "embed", "seq", "batch", "micro", "recomp"]
+HEADERS = ["d_model", "layers", "heads x dim/kv", "d_ff", "mlp", "attn", "embed", "seq", "batch", "micro", "recomp"]
 HEADERS += ["params", "step"]
 HEADERS += ["tokens", "memory", "loss"]
 PARETO_ROWS = 15
 
 
-def _cells(c: Candidate, chips: int) -> list[str]:
+def _heads(c: Candidate) -> str:
+    a = c.architecture
+    return f"{a.n_heads}x{a.head_dim}/{a.n_kv_heads}"
+
+
+def _cells(c: Candidate, chips: int, same: Sequence[Candidate] = ()) -> list[str]:
+    """A candidate's table cells; ``same``: equivalent candidates (other head splits) shown in its row."""
     a = c.architecture
     cells = [
         str(a.d_model),
         str(a.n_layers),
-        f"{a.n_heads}/{a.n_kv_heads}",
+        ",".join(_heads(x) for x in (c, *same)),
         str(a.d_ff),
         a.mlp,
         a.attention[:5],
@@ -174,6 +190,43 @@ def _chip_table(r: Any) -> list[str]:
     ]
 
 
+#: What each rejection count means, where the name alone does not say.
+_REJECTION_NOTES = {
+    "malformed": " (axis combinations that make no model: head_dim not dividing d_model, kv_group not dividing the"
+    " heads, or the micro-batch not dividing the batch)",
+    "aspect_ratio": " (d_model/n_layers outside the guard)",
+    "batch_cap": " (tokens per step above the critical batch)",
+    "unshardable": " (no sharding of the chips divides them)",
+}
+
+
+def _top_table(r: Any, headers: list[str]) -> list[str]:
+    """The top candidates, one row per distinct model (head splits that change nothing share a
+    row), marked when tied with the best within the model's own error."""
+    groups = r.top_groups()
+    rows, tied = [], 0
+    for i, (c, *same) in enumerate(groups):
+        tie = r.tied_with_best(c)
+        tied += tie
+        rows.append([str(i + 1), "~" if tie and i else ""] + _cells(c, r.chips, same))
+    err, source = r.step_time_error
+    collapsed = (
+        f", {len(groups)} distinct (head splits with the same loss share a row)" if len(groups) < len(r.top) else ""
+    )
+    lines = [
+        f"Top {len(r.top)} by predicted loss{collapsed}" + (" (memory per chip)" if r.chips > 1 else "") + ":",
+        table(["#", "~"] + headers, rows),
+    ]
+    if tied > 1:
+        lines.append(
+            f"~ within the model's error of #1: a step time off by {100 * err:.3g}% ({source}) moves the loss by "
+            f"about {r.loss_resolution(r.best):.2g} nats/token"
+            + (" (or the fitted law's bootstrap refits reorder them)" if r.law_bootstrap else "")
+            + f"; #1 and these {tied - 1} are not ranked by the model."
+        )
+    return lines
+
+
 def search_document(r: Any, out_format: str) -> str:
     """A search result (``SearchResult``) as ``table``, ``json`` or ``csv`` text."""
     if out_format == "json":
@@ -205,7 +258,9 @@ def search_document(r: Any, out_format: str) -> str:
         + (f"micro-batch {a.micro_batch} per chip" if a.micro_batch else "no gradient accumulation"),
         f"  {count(b.params)} params ({count(b.non_embedding_params)} non-embedding), "
         f"{seconds(b.step_time_s)}/step, {count(b.tokens)} tokens, "
-        f"memory {binary_bytes(b.memory_bytes)} of {binary_bytes(hw.hbm_bytes)}, "
+        f"memory {binary_bytes(b.memory_bytes)} of {binary_bytes(hw.usable_hbm_bytes)} usable"
+        + (" per chip" if r.chips > 1 else "")
+        + ", "
         f"predicted loss {b.loss:.4f} nats/token"
         + (
             f" (95% interval {interval[0]:.4f}-{interval[1]:.4f} over {len(r.law_bootstrap)} bootstrap refits of the law)"
@@ -220,17 +275,16 @@ def search_document(r: Any, out_format: str) -> str:
         "",
         *(_chip_table(r) if len(r.chip_counts) > 1 else []),
         "Why:",
-        *(f"  {line}" for line in r.explain()),
+        *(wrap(line, "  ", "    ") for line in r.explain()),
         "",
-        f"Top {len(r.top)} by predicted loss" + (" (memory per chip)" if r.chips > 1 else "") + ":",
-        table(["#"] + headers, [[str(i + 1)] + _cells(c, r.chips) for i, c in enumerate(r.top)]),
+        *_top_table(r, headers),
         "",
         f"Pareto set, loss vs parameters (nothing else is both smaller and better){shown}:",
         table(headers, [_cells(c, r.chips) for c in _thin(list(r.pareto), PARETO_ROWS)]),
         "",
         f"Evaluated {r.evaluated:,} configurations in {r.elapsed_s:.2f} s "
         f"({r.evaluated / max(r.elapsed_s, 1e-9) / 1e6:.1f} M/s); {r.feasible:,} feasible. Dropped: "
-        + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in rejected.items() if v)
+        + ", ".join(f"{v:,} {k.replace('_', ' ')}{_REJECTION_NOTES.get(k, '')}" for k, v in rejected.items() if v)
         + ".",
     ]
     return "\n".join(out) + "\n"
@@ -320,19 +374,41 @@ def prediction_document(p: Prediction, hw: Hardware, law: str, out_format: str, 
 # ---------------------------------------------------------------- hardware
 
 
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3].rstrip() + "..."
+
+
 def hardware_list(hardware: Sequence[Hardware]) -> str:
+    """One line per hardware file a name finds: where it comes from (the user's hardware directory
+    replaces a shipped file of the same name), whether and how well it is calibrated."""
     rows = [
         [
             hw.name,
+            hardware_origin(hw.path),
+            calibration_brief(hw),
             si(hw.peak_bf16_flops_per_s, "FLOP/s"),
             binary_bytes(hw.hbm_bytes),
             si(hw.hbm_bytes_per_s, "B/s"),
-            "yes" if hw.calibrated else "no",
-            hw.description,
+            _short(hw.description, 28),
         ]
         for hw in hardware
     ]
-    return table(["name", "bf16 peak", "HBM", "HBM bandwidth", "calibrated", "description"], rows) + "\n"
+    headers = ["name", "file", "calibrated", "bf16 peak", "HBM", "HBM bandwidth", "description"]
+    user = [hw for hw in hardware if hardware_origin(hw.path) == "user"]
+    note = (
+        f"user: {user[0].path.parent} (replaces the shipped file of the same name); details: timescale hardware show NAME"
+        if user
+        else "details: timescale hardware show NAME"
+    )
+    return table(headers, rows) + "\n" + note + "\n"
+
+
+def calibration_brief(hw: Hardware) -> str:
+    """The word no, or the calibration's cross-validated median step-time error."""
+    if not hw.calibrated:
+        return "no"
+    err = hw.calibration.get("heldout_median_abs_pct_error")
+    return f"yes, {err:.1f}%" if isinstance(err, int | float) else "yes"
 
 
 def hardware_show(hw: Hardware) -> str:
@@ -424,11 +500,36 @@ def calibration_text(r: Any) -> str:
                 table([*headers, "validation median"], rows),
                 f"* chosen: {r.chosen} ({r.n_fit} fit samples, {r.n_validation} validation samples, {r.elapsed_s:.0f} s)",
                 f"step time: {r.hardware.step_time_formula}",
-                f"wrote {r.hardware.path}",
+                *_replaced_lines(r),
             ]
         )
         + "\n"
     )
+
+
+def _replaced_lines(r: Any) -> list[str]:
+    """Where a calibration went and what it replaced, with both models' errors on the same steps."""
+    lines = []
+    rep = r.replaced
+    if rep is not None:
+        old = rep.old_heldout_median_abs_pct_error
+        was = (
+            f"a calibration ({rep.old_model}, cross-validated median error {old:.1f}%)"
+            if old is not None
+            else f"an uncalibrated {rep.old_model} (datasheet)"
+            if not rep.old_calibrated
+            else f"a calibration ({rep.old_model})"
+        )
+        verdict = " (worse: --force)" if rep.worse else ""
+        how = "replaced" if rep.path == r.hardware.path else f"supersedes {rep.path}:"
+        lines.append(
+            f"{how} {was}, now {rep.new_heldout_median_abs_pct_error:.1f}%{verdict}; on these {rep.n} steps the old "
+            f"model errs {rep.old_on_new_steps_median_abs_pct_error:.1f}% (median)"
+        )
+    where = hardware_origin(r.hardware.path)
+    note = f" (your hardware directory: --hardware {r.hardware.name} uses it from now on)" if where == "user" else ""
+    lines.append(f"wrote {r.hardware.path}{note}")
+    return lines
 
 
 def validation_text(hw: Hardware, n: int, split: str, res: dict[str, dict[str, float]]) -> str:

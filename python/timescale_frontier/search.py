@@ -5,6 +5,7 @@ numbers."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from timescale_frontier._core import (
 )
 from timescale_frontier._data import as_data
 from timescale_frontier.budget import Budget, as_budget
+from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.loss import Law, get_law, law_bootstrap, loss_interval
 from timescale_frontier.predict import Chips, predict
@@ -82,6 +84,8 @@ class SearchResult:
     unique_tokens: float | None = None
     #: Bootstrap refits of a fitted law (empty for built-in laws): prediction intervals.
     law_bootstrap: list[Law] = field(default_factory=list, repr=False)
+    #: The space searched (for the explanation's what-ifs).
+    space: SearchSpace | None = field(default=None, repr=False)
 
     @property
     def best(self) -> Candidate:
@@ -132,9 +136,77 @@ class SearchResult:
         n = c.params if self.law.params == "total" else c.non_embedding_params
         return loss_interval(self.law_bootstrap, n, c.effective_tokens)
 
+    @property
+    def step_time_error(self) -> tuple[float, str]:
+        """The relative error of the step time on this hardware, and where the figure comes from:
+        its calibration's cross-validated median error, or, uncalibrated, what datasheet rooflines
+        erred on published training steps (``UNCALIBRATED_STEP_TIME_ERROR``)."""
+        return self.hardware.step_time_error
+
+    def loss_resolution(self, c: Candidate) -> float:
+        """How much ``c``'s predicted loss moves (nats/token) for the step-time error (first order)."""
+        return self.law.loss_change_for_step_time_error(c.effective_tokens, self.step_time_error[0])
+
+    def tied_with_best(self, c: Candidate) -> bool:
+        """Whether ``c`` is within the model's own error of the best: their losses differ by less
+        than the step-time error moves them (both, independently), or, with a fitted law, ``c``
+        comes out better than the best in at least 2.5% of the law's bootstrap refits."""
+        b = self.best
+        if abs(c.loss - b.loss) <= math.hypot(self.loss_resolution(b), self.loss_resolution(c)):
+            return True
+        if self.law_bootstrap:
+
+            def n(x: Candidate, law: Law) -> float:
+                return x.params if law.params == "total" else x.non_embedding_params
+
+            wins = sum(
+                law.loss(n(c, law), c.effective_tokens) < law.loss(n(b, law), b.effective_tokens)
+                for law in self.law_bootstrap
+            )
+            return wins >= 0.025 * len(self.law_bootstrap)
+        return False
+
+    def without_aspect_guard(self) -> SearchResult | None:
+        """The same search (space, budget on the chosen chip count, law, batch guard) with the
+        aspect-ratio guard opened: what the loss law alone would pick. None when the space is not
+        known."""
+        if self.space is None:
+            return None
+        cap = self.guards.get("max_tokens_per_step")
+        return search(
+            self.hardware,
+            self.hours,
+            self.space,
+            law=self.law,
+            top_k=1,
+            aspect_ratio=(1e-6, 1e9),
+            max_tokens_per_step=cap if isinstance(cap, int | float) else None,
+            unique_tokens=self.unique_tokens,
+            chips=self.chips,
+        )
+
+    def top_groups(self) -> list[list[Candidate]]:
+        """``top`` with equivalent candidates together, in rank order: the same model but for how
+        its width is split into heads (e.g. 12 heads of 128 or 24 of 64), with the same parameters
+        and predicted losses within 2e-5 of each other, below what the table shows (attention costs
+        nearly the same either way)."""
+        groups: list[list[Candidate]] = []
+        for c in self.top:
+            key = _without_head_split(c)
+            for g in groups:
+                if _without_head_split(g[0]) == key and abs(g[0].loss - c.loss) <= 2e-5 * c.loss:
+                    g.append(c)
+                    break
+            else:
+                groups.append([c])
+        return groups
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the request, the answer (``best``, ``top``, ``pareto``, ``chip_counts``),
-        the explanation."""
+        the explanation. Each ``top`` entry says which distinct model it is (``group``: equal
+        numbers differ only in the head split) and whether it is ``tied_with_best`` within the
+        model's error."""
+        group_of = {c.index: g for g, members in enumerate(self.top_groups(), 1) for c in members}
         return {
             "hardware": self.hardware.name,
             "hardware_file": str(self.hardware.path),
@@ -154,7 +226,11 @@ class SearchResult:
             "elapsed_s": self.elapsed_s,
             "best": {**as_data(candidate_row(self.best)), "loss_interval_95": as_data(self.loss_interval(self.best))},
             "pareto": [as_data(candidate_row(c)) for c in self.pareto],
-            "top": [as_data(candidate_row(c)) for c in self.top],
+            "top": [
+                {**as_data(candidate_row(c)), "group": group_of[c.index], "tied_with_best": self.tied_with_best(c)}
+                for c in self.top
+            ],
+            "step_time_error": {"relative": self.step_time_error[0], "source": self.step_time_error[1]},
             "chip_counts": [
                 {
                     "chips": c.chips,
@@ -234,7 +310,42 @@ def search(
         },
         unique_tokens=unique_tokens,
         law_bootstrap=law_bootstrap(law),
+        space=space,
     )
+
+
+def _without_head_split(c: Candidate) -> tuple[Any, ...]:
+    fields = {k: v for k, v in c.architecture.to_dict().items() if k not in ("n_heads", "n_kv_heads", "head_dim")}
+    kv_group = c.architecture.n_heads // c.architecture.n_kv_heads
+    return (tuple(sorted(fields.items())), kv_group, c.params)
+
+
+def _explain_guards(r: SearchResult) -> list[str]:
+    """When the aspect-ratio guard decides the answer (the winner sits near one of its limits),
+    what the law alone would pick and by how much; and why the context length is what it is."""
+    b = r.best
+    a = b.architecture
+    lo, hi = r.guards["aspect_ratio_min"], r.guards["aspect_ratio_max"]
+    aspect = a.d_model / a.n_layers
+    lines = []
+    if aspect >= 0.8 * hi or aspect <= 1.25 * lo:
+        free = r.without_aspect_guard()
+        fb = free.best if free is not None else None
+        if fb is not None and fb.loss < b.loss:
+            fa = fb.architecture
+            lines.append(
+                f"The aspect-ratio guard decides this answer: the winner's d_model/n_layers is {aspect:.0f}, near the "
+                f"{'upper' if aspect >= 0.8 * hi else 'lower'} limit of {hi if aspect >= 0.8 * hi else lo:g}. Without "
+                f"it the law would pick d_model {fa.d_model}, {fa.n_layers} layers (ratio {fa.d_model / fa.n_layers:.0f}) "
+                f"at loss {fb.loss:.4f}, {b.loss - fb.loss:.3g} nats/token lower: a shape outside Kaplan et al. 2020's "
+                "tested range, where loss is not known to depend on parameter count alone (--aspect-ratio to widen it)."
+            )
+    lines.append(
+        f"The context length ({a.seq_len}) is chosen by step time alone: the loss law depends on parameters and "
+        "tokens, not on context, so the shortest context that steps fastest wins; search --seq-len with the "
+        "context your task needs."
+    )
+    return lines
 
 
 def _explain_sharding(r: SearchResult) -> list[str]:
@@ -313,10 +424,14 @@ def explain(r: SearchResult) -> list[str]:
     deeper-narrower and a wider-shallower model of similar size would do, caveats, the Pareto set."""
     b = r.best
     arch: Architecture = b.architecture
+    n_law = b.params if r.law.params == "total" else b.non_embedding_params
+    n_opt, d_opt = r.law.compute_optimal(6 * n_law * b.effective_tokens)
     lines = [
         f"In {r.hours:.4g} h the winner runs {b.steps:.4g} steps of {b.step_time_s:.4g} s and sees "
-        f"{b.tokens:.3g} tokens: {b.tokens / b.params:.1f} tokens per parameter (Chinchilla's compute-optimal"
-        " ratio is about 20)."
+        f"{b.tokens:.3g} tokens: {b.tokens / b.params:.1f} tokens per parameter. For the same FLOPs "
+        f"(6 N D = {6 * n_law * b.effective_tokens:.3g}) the law's own compute-optimal split is {n_opt:.3g} parameters "
+        f"and {d_opt:.3g} tokens ({d_opt / n_opt:.0f} per parameter): the time budget, through the step time, "
+        "not the FLOPs, sets the size."
     ]
     if r.chips > 1:
         lines += _explain_sharding(r)
@@ -328,12 +443,26 @@ def explain(r: SearchResult) -> list[str]:
             f"{b.flops_per_step:.3g} FLOPs take {parts.compute_s:.3g} s, fixed overheads {parts.fixed_s:.3g} s."
         )
     lines += _explain_memory_plan(r)
+    usable = r.hardware.usable_hbm_bytes
+    if r.chips == 1 and b.memory_bytes >= 0.85 * usable and r.hardware.max_chips > 1:
+        lines.append(
+            f"It fills one chip ({b.memory_bytes / 2**30:.3g} of {usable / 2**30:.3g} GiB usable): larger models need "
+            "more chips; compare with --chips N, or --chips auto."
+        )
     lo, hi = r.guards["aspect_ratio_min"], r.guards["aspect_ratio_max"]
     for label, factor in (("deeper and narrower", 4.0), ("shallower and wider", 0.25)):
         alt = arch.reshaped(factor)
         if alt is None:
             continue
-        p = predict(alt, r.hardware, r.hours, law=r.law, unique_tokens=r.unique_tokens, chips=r.chips)
+        try:
+            p = predict(alt, r.hardware, r.hours, law=r.law, unique_tokens=r.unique_tokens, chips=r.chips)
+        except InvalidInputError:
+            # No sharding of the chips divides the reshaped model: not a candidate, said so.
+            lines.append(
+                f"A {label} model (d_model {alt.d_model}, {alt.n_layers} layers, {alt.n_kv_heads} KV heads, "
+                f"d_ff {alt.d_ff}) cannot be split over {r.chips} chips."
+            )
+            continue
         if p.loss is None or not p.fits_memory:
             why = "does not fit in memory" if not p.fits_memory else "cannot finish one step"
             lines.append(f"A {label} model (d_model {alt.d_model}, {alt.n_layers} layers) {why}.")
@@ -350,6 +479,7 @@ def explain(r: SearchResult) -> list[str]:
             f"steps in {p.step_time_s:.3g} s ({p.step_time_s / b.step_time_s:.2f}x), sees {p.tokens:.3g} tokens "
             f"and reaches loss {p.loss:.4f} vs {b.loss:.4f}.{outside}"
         )
+    lines += _explain_guards(r)
     if r.unique_tokens:
         epochs = b.tokens / r.unique_tokens
         if epochs > 1:

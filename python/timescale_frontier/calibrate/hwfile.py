@@ -1,74 +1,70 @@
-"""Writes a ``[calibration]`` section into a hardware file, atomically: the new text is checked by
-the hardware loader before it replaces the file, so a failed or interrupted calibration leaves the
-previous file intact."""
+"""Writes a ``[calibration]`` section into a hardware file: edited with tomlkit (the user's comments,
+order and layout are kept; values are written by the library, never by string building), checked
+by the hardware loader before anything is written, then written atomically. The shipped files are
+never rewritten: a calibration of one goes to the user's hardware directory."""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import tomlkit
+
 from timescale_frontier._files import write_atomic
-from timescale_frontier.hardware import Hardware, _parse
+from timescale_frontier.hardware import Hardware, _parse, origin, user_dir
 
 _MARKER = "# Measured by `timescale calibrate`; the step-time model below replaces the datasheet roofline."
-_HEADER = re.compile(r"^\s*\[+\s*([A-Za-z0-9_.\"-]+)\s*\]+\s*(#.*)?$")
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return repr(v)
-    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+def default_out(hw: Hardware) -> Path:
+    """Where a calibration of ``hw`` goes unless the user says: for a shipped file, the same name in
+    the user's hardware directory (found first by ``--hardware NAME`` from then on); for the
+    user's own file, that file."""
+    return user_dir() / hw.path.name if origin(hw.path) == "shipped" else hw.path
 
 
-def without_calibration(text: str) -> str:
-    """The file's text with any ``[calibration]`` and ``[calibration.*]`` tables removed."""
-    out, skipping = [], False
-    for line in text.splitlines():
-        m = _HEADER.match(line)
-        if m:
-            skipping = m.group(1) == "calibration" or m.group(1).startswith("calibration.")
-        if not skipping:
-            out.append(line)
-    # The marker comment render_section writes above the section goes with it.
-    while out and (not out[-1].strip() or out[-1].strip() == _MARKER):
-        out.pop()
-    return "\n".join(out) + "\n"
-
-
-def render_section(section: dict[str, Any], alternatives: dict[str, dict[str, Any]]) -> str:
-    lines = [
-        "",
-        _MARKER,
-        "[calibration]",
-    ]
-    lines += [f"{k} = {_toml_value(v)}" for k, v in section.items()]
-    for name, coeffs in alternatives.items():
-        lines += ["", f"[calibration.alternatives.{name}]"]
-        lines += [f"{k} = {_toml_value(v)}" for k, v in coeffs.items()]
-    return "\n".join(lines) + "\n"
+def with_calibration(text: str, section: dict[str, Any], alternatives: dict[str, dict[str, Any]]) -> str:
+    """``text`` (a hardware file) with ``calibrated = true`` and its ``[calibration]`` section (and
+    ``[calibration.alternatives.*]``) replaced by these."""
+    doc = tomlkit.parse(text)
+    doc.pop("calibration", None)
+    doc["calibrated"] = True
+    # The marker comment written above a previous section stays with the table before it: drop it.
+    body = tomlkit.dumps(doc).rstrip()
+    while body.endswith(_MARKER):
+        body = body.removesuffix(_MARKER).rstrip()
+    doc = tomlkit.parse(body + "\n")
+    doc.add(tomlkit.nl())
+    doc.add(tomlkit.comment(_MARKER.removeprefix("# ")))
+    table = tomlkit.table()
+    for k, v in section.items():
+        table[k] = v
+    if alternatives:
+        alts = tomlkit.table(is_super_table=True)
+        for name, coeffs in alternatives.items():
+            alt = tomlkit.table()
+            for k, v in coeffs.items():
+                alt[k] = v
+            alts[name] = alt
+        table["alternatives"] = alts
+    doc["calibration"] = table
+    return tomlkit.dumps(doc)
 
 
 def write_calibration(
-    source: Path, out: Path, section: dict[str, Any], alternatives: dict[str, dict[str, Any]]
+    source: Path,
+    out: Path,
+    section: dict[str, Any],
+    alternatives: dict[str, dict[str, Any]],
+    inputs: Sequence[Path] = (),
 ) -> Hardware:
-    """Writes ``source`` + the calibration to ``out`` (may equal ``source``) atomically and returns
-    the reloaded hardware. Raises ``InvalidInputError`` (and writes nothing) if the result would
-    not load."""
-    text = without_calibration(source.read_text(encoding="utf-8"))
-    text, n = re.subn(r"(?m)^calibrated\s*=\s*(true|false)\s*$", "calibrated = true", text)
-    if n == 0:
-        text = "calibrated = true\n" + text
-    text += render_section(section, alternatives)
-    check = out.with_name(f".{out.name}.check.toml")
-    try:
-        check.write_text(text, encoding="utf-8")
-        _parse(check)  # raises on anything the loader would refuse
-    finally:
-        check.unlink(missing_ok=True)
-    write_atomic(out, text)
+    """Writes ``source`` with the calibration to ``out`` (may equal ``source``) and returns the
+    reloaded hardware. The new text is checked by the hardware loader first: if it would not load,
+    ``InvalidInputError`` is raised and nothing is written. ``inputs`` (the measurements read) are
+    never overwritten."""
+    text = with_calibration(source.read_text(encoding="utf-8"), section, alternatives)
+    _parse(out, text)  # raises on anything the loader would refuse
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, text, inputs)
     return Hardware.load(out)

@@ -68,6 +68,32 @@ class CalibrationResult:
     n_validation: int
     measurements_path: Path | None
     elapsed_s: float
+    #: The file the calibration replaced, if one was there.
+    replaced: Replaced | None = None
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """What a calibration replaced and how the two compare: each one's cross-validated median
+    absolute percentage error on the steps it was fitted to (the old one as its file records it),
+    and the old model's error on the new steps."""
+
+    path: Path
+    old_model: str
+    old_calibrated: bool
+    #: The replaced file's recorded cross-validated median error (None: uncalibrated or unrecorded).
+    old_heldout_median_abs_pct_error: float | None
+    new_heldout_median_abs_pct_error: float
+    #: The replaced model's median error on the new fit's steps.
+    old_on_new_steps_median_abs_pct_error: float
+    n: int
+
+    @property
+    def worse(self) -> bool:
+        """Whether the new fit is clearly worse than the calibration it replaces (its cross-validated
+        error above the old one's by more than 5% of it and 0.1 points)."""
+        old = self.old_heldout_median_abs_pct_error
+        return old is not None and self.new_heldout_median_abs_pct_error > 1.05 * old + 0.1
 
 
 def _row_error(path: Path, row: int, message: str, field: str | None = None) -> InvalidInputError:
@@ -200,10 +226,12 @@ def fit_and_write(
     measurements: Path | None,
     t_start: float,
     ceilings: fit.Ceilings | None = None,
+    force: bool = False,
 ) -> CalibrationResult:
     """Fits every applicable model on ``rows``, scores them on ``validation_rows``, and writes the
     one with the lowest cross-validated error (with the others as alternatives) into the hardware
-    file, atomically."""
+    file, atomically. A calibrated file already at ``out`` is compared with the new fit on the same
+    steps first and kept, unless ``force``, when the new fit predicts them clearly worse."""
     if len(rows) < MIN_FIT_SAMPLES:
         raise TimescaleError(
             f"only {len(rows)} training steps for the fit (need {MIN_FIT_SAMPLES}); give a longer --time-budget-s"
@@ -245,7 +273,18 @@ def fit_and_write(
         }
         for name, r in reports.items()
     }
-    new_hw = hwfile.write_calibration(hw.path, out, section, alternatives)
+    # The file this calibration replaces: the one at `out`, or, when `out` is the user's copy of a
+    # shipped file made now, the shipped file that `--hardware NAME` found until now.
+    previous = out if out.exists() else hw.path if out == hwfile.default_out(hw) else None
+    replaced = _compare_with(previous, rows, best.heldout_median_abs_pct_error)
+    if replaced is not None and replaced.worse and not force:
+        raise InvalidInputError(
+            f"{out}: kept: its calibration ({replaced.old_model}) has a cross-validated median step-time error of "
+            f"{replaced.old_heldout_median_abs_pct_error:.1f}%, the new fit {replaced.new_heldout_median_abs_pct_error:.1f}% "
+            f"(on these {replaced.n} steps the old model errs {replaced.old_on_new_steps_median_abs_pct_error:.1f}%); "
+            "write the new one elsewhere with --out, or replace it anyway with --force"
+        )
+    new_hw = hwfile.write_calibration(hw.path, out, section, alternatives, [measurements] if measurements else [])
     return CalibrationResult(
         new_hw,
         chosen,
@@ -255,18 +294,39 @@ def fit_and_write(
         len(validation_rows),
         measurements,
         time.perf_counter() - t_start,
+        replaced,
+    )
+
+
+def _compare_with(previous: Path | None, rows: list[fit.Measured], new_heldout_median: float) -> Replaced | None:
+    """The hardware file ``previous`` (if any) beside the new fit: its recorded error, and how its
+    model predicts ``rows``."""
+    if previous is None:
+        return None
+    old = Hardware.load(previous)
+    t = np.array([m.step_time_s for m in rows])
+    pred = np.array([fit.step_of(m, old.core).step_time_s for m in rows])
+    recorded = old.calibration.get("heldout_median_abs_pct_error") if old.calibrated else None
+    return Replaced(
+        previous,
+        old.step_time_model,
+        old.calibrated,
+        float(recorded) if isinstance(recorded, int | float) else None,
+        new_heldout_median,
+        fit.scores(pred, t)["median_abs_pct_error"],
+        len(rows),
     )
 
 
 def calibrate_from(
-    spec: str | Path, measurements: Path, out: Path | None = None, source: str | None = None
+    spec: str | Path, measurements: Path, out: Path | None = None, source: str | None = None, force: bool = False
 ) -> CalibrationResult:
     """Fits and writes the ``[calibration]`` section from any file of measured steps (a user's
     training logs, a published table): every applicable model with 5-fold cross-validation, the
     best written with its provenance. Rows marked ``split = validation`` are held out."""
     t_start = time.perf_counter()
     hw = Hardware.load(spec)
-    out = Path(out) if out is not None else hw.path
+    out = Path(out) if out is not None else hwfile.default_out(hw)
     rows = _measured_rows(measurements, hw.name)
     if not rows:
         raise InvalidInputError(f"{measurements}: no training-step measurements on {hw.name}")
@@ -282,6 +342,7 @@ def calibrate_from(
         source or f"timescale calibrate --from {measurements.name} ({len(fit_rows)} measured steps)",
         measurements,
         t_start,
+        force=force,
     )
 
 
@@ -298,7 +359,7 @@ def refit(spec: str | Path, measurements: Path, out: Path | None = None, force: 
     Refuses measurements of another device kind than the file's unless ``force``."""
     t_start = time.perf_counter()
     hw = Hardware.load(spec)
-    out = Path(out) if out is not None else hw.path
+    out = Path(out) if out is not None else hwfile.default_out(hw)
     records = [r for _, r in _rows(measurements)]
 
     def rate(kind: str, key: str) -> list[float]:
@@ -355,6 +416,7 @@ def refit(spec: str | Path, measurements: Path, out: Path | None = None, force: 
         hw, out, fit_rows, val_rows, extra,
         f"timescale calibrate --refit {measurements} (measured on {device_kind}; refitted {dt.date.today()})",
         measurements, t_start, fit.Ceilings(micro["measured_matmul_flops_per_s"], micro["measured_copy_bytes_per_s"]),
+        force,
     )  # fmt: skip
 
 

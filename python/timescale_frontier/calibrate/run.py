@@ -11,7 +11,7 @@ from typing import Any
 
 import jax
 
-from timescale_frontier.calibrate import bench
+from timescale_frontier.calibrate import bench, hwfile
 from timescale_frontier.calibrate.fit import Ceilings
 from timescale_frontier.calibrate.records import MIN_FIT_SAMPLES, CalibrationResult, fit_and_write, measured
 from timescale_frontier.errors import InvalidInputError, TimescaleError
@@ -45,7 +45,7 @@ def calibrate(
     t_start = time.perf_counter()
     hw = Hardware.load(spec)
     backend = _check_device(hw, force)
-    out = Path(out) if out is not None else hw.path
+    out = Path(out) if out is not None else hwfile.default_out(hw)
     log = bench.JsonlLog(measurements)
     device_kind = jax.devices()[0].device_kind
     act_bytes = 4.0 if backend == "cpu" else 2.0  # bf16 is emulated (slow) on CPUs
@@ -104,4 +104,5 @@ def calibrate(
         f"timescale calibrate on {device_kind} ({backend}); measurements: {measurements or 'not saved'}",
         measurements, t_start,
         Ceilings(micro["measured_matmul_flops_per_s"], micro["measured_copy_bytes_per_s"]),
+        force,
     )  # fmt: skip

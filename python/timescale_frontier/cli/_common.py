@@ -4,9 +4,10 @@ nothing is feasible), the budget and chip-count flags, the progress bar, writing
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -125,10 +126,11 @@ def progress_bar(quiet: bool, label: str = "searching") -> tuple[Callable[[int, 
     return update, close
 
 
-def emit(text: str, output: str | None) -> None:
-    """Writes ``text`` to ``output`` atomically, or to stdout."""
-    if output:
-        write_atomic(output, text)
+def emit(text: str, output: str | None, inputs: Sequence[str | os.PathLike[str]] = ()) -> None:
+    """Writes ``text`` to ``output`` (see ``write_atomic``: never over one of ``inputs``, the files
+    this run read), or to stdout."""
+    if output and output != "-":
+        write_atomic(output, text, inputs)
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)

@@ -20,7 +20,9 @@ from timescale_frontier.hardware import Hardware
     "--out",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Write the calibrated file here instead of replacing the input.",
+    help="Write the calibrated file here. Default: a shipped file's calibration goes to the user's hardware"
+    " directory under the same name (found first by --hardware NAME; `timescale hardware list` shows it), a"
+    " user's file is updated in place. The shipped files are never rewritten.",
 )
 @click.option(
     "--time-budget-s",
@@ -69,7 +71,12 @@ from timescale_frontier.hardware import Hardware
     " recompute, micro_batch, and step_time_s or tokens_per_s_per_chip): your training logs or a published table.",
 )
 @click.option("--source", default=None, help="With --from: where the measurements come from (written as provenance).")
-@click.option("--force", is_flag=True, help="Write coefficients even if JAX's device differs from the file's device.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Write coefficients even if JAX's device differs from the file's device, or if the calibrated file"
+    " they replace predicts the same steps clearly better.",
+)
 @click.option("--quiet", "-q", is_flag=True)
 @click.option("--debug", is_flag=True)
 @handle_errors
@@ -90,7 +97,7 @@ def calibrate_cmd(
 ) -> None:
     """Measure the default JAX device (or fit saved measurements) and write a [calibration] section."""
     if from_path:
-        r = calibrate_from(hardware, Path(from_path), Path(out) if out else None, source)
+        r = calibrate_from(hardware, Path(from_path), Path(out) if out else None, source, force)
     elif refit_path:
         r = refit(hardware, Path(refit_path), Path(out) if out else None, force)
     else:

@@ -1,4 +1,4 @@
-"""``timescale hardware list|show``: the shipped hardware files."""
+"""``timescale hardware list|show``: the hardware files a name finds (the user's and the shipped)."""
 
 from __future__ import annotations
 
@@ -6,20 +6,20 @@ import click
 
 from timescale_frontier import render
 from timescale_frontier.cli._common import handle_errors
-from timescale_frontier.hardware import Hardware, shipped_names
+from timescale_frontier.hardware import Hardware, available
 
 
 @click.group(name="hardware")
 def hardware_group() -> None:
-    """Shipped hardware files."""
+    """Hardware files: the shipped ones and the user's (calibrations)."""
 
 
 @hardware_group.command(name="list")
 @click.option("--debug", is_flag=True)
 @handle_errors
 def hardware_list(debug: bool) -> None:
-    """List the shipped hardware files."""
-    click.echo(render.hardware_list([Hardware.load(n) for n in shipped_names()]), nl=False)
+    """List the hardware files a name finds: the user's hardware directory first, then the shipped files."""
+    click.echo(render.hardware_list([Hardware.load(p) for p in available().values()]), nl=False)
 
 
 @hardware_group.command(name="show")

@@ -35,7 +35,7 @@ def fit_law_cmd(runs: str, name: str | None, out: str | None, n_bootstrap: int, 
         fit = fit_law(params, tokens, loss, n_bootstrap)
     name = name or Path(runs).stem
     target = out or f"{name}.law.toml"
-    save_law(target, name, fit, f"timescale fit-law {runs} ({fit.n_runs} runs)")
+    save_law(target, name, fit, f"timescale fit-law {runs} ({fit.n_runs} runs)", inputs=[runs])
     click.echo(render.law_fit_text(fit, n_bootstrap), nl=False)
     if fit.bootstrap_rejected:
         click.echo(

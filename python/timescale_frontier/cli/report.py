@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import click
-import numpy as np
 
-from timescale_frontier.cli._common import handle_errors
+from timescale_frontier.cli._common import handle_errors, min_max
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.space import parse_axis
 
@@ -22,19 +21,50 @@ def report_group() -> None:
 @click.option("--n-layers", "n_layers", default="2:48:2", show_default=True, metavar="VALUES")
 @click.option("--law", default="hoffmann", show_default=True)
 @click.option("--chips", type=int, default=1, show_default=True, help="Chips (each cell's fastest sharding).")
+@click.option(
+    "--aspect-ratio",
+    default="20:200",
+    show_default=True,
+    callback=min_max,
+    help="The search's d_model/n_layers guard, MIN:MAX: drawn dashed; the answer is the best cell inside it.",
+)
 @click.option("--out", type=click.Path(dir_okay=False), default="width-depth.png", show_default=True)
 @click.option("--debug", is_flag=True)
 @handle_errors
 def width_depth_cmd(
-    hardware: str, hours: float, d_model: str, n_layers: str, law: str, chips: int, out: str, debug: bool
+    hardware: str,
+    hours: float,
+    d_model: str,
+    n_layers: str,
+    law: str,
+    chips: int,
+    aspect_ratio: tuple[float, float],
+    out: str,
+    debug: bool,
 ) -> None:
     """Heatmap of the best predicted loss over (d_model, n_layers) with iso-parameter curves."""
     from timescale_frontier import plot
 
     hw = Hardware.load(hardware)
     widths, depths = parse_axis("d_model", d_model), parse_axis("n_layers", n_layers)
-    grid = plot.width_depth(hw, hours, widths, depths, out, law=law, aspect_ratio=(1e-3, 1e6), top_k=1, chips=chips)
-    if np.isfinite(grid).any():
-        i, j = np.unravel_index(np.nanargmin(grid), grid.shape)
-        click.echo(f"best cell: n_layers {depths[i]}, d_model {widths[j]}, loss {np.nanmin(grid):.4f} nats/token")
+    lo, hi = aspect_ratio
+    grid = plot.width_depth(hw, hours, widths, depths, out, law=law, top_k=1, chips=chips, guard=(lo, hi))
+    guarded, anywhere = plot.best_cells(grid, widths, depths, (lo, hi))
+
+    def loss(cell: tuple[int, int]) -> float:
+        return float(grid[depths.index(cell[1]), widths.index(cell[0])])
+
+    if guarded is not None:
+        click.echo(
+            f"best cell inside the aspect-ratio guard (d_model/n_layers {lo:g} to {hi:g}): d_model {guarded[0]}, "
+            f"{guarded[1]} layers, loss {loss(guarded):.4f} nats/token (what the search answers on this grid)"
+        )
+    if anywhere is not None and anywhere != guarded:
+        click.echo(
+            f"lowest cell anywhere: d_model {anywhere[0]}, {anywhere[1]} layers, loss {loss(anywhere):.4f} nats/token "
+            f"(d_model/n_layers = {anywhere[0] / anywhere[1]:.0f}, outside the guard: a shape the loss law was not "
+            "tested on, so the search does not answer it)"
+        )
+    if guarded is None and anywhere is None:
+        click.echo("no cell is feasible")
     click.echo(f"wrote {out}")

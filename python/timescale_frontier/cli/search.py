@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -210,7 +211,12 @@ def run_search(
             chips=result.chips,
         )
         click.echo(f"wrote {plot_path}", err=True)
-    emit(text, output)
+    inputs: list[str | Path] = [
+        hw.path,
+        *([space_file] if space_file else []),
+        *([law] if law.endswith(".toml") else []),
+    ]
+    emit(text, output, inputs)
 
 
 @click.command(name="timescale-frontier")

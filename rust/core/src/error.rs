@@ -48,6 +48,31 @@ pub fn number(x: f64) -> String {
     }
 }
 
+/// An integer count with thousands separators (`13,906,768`).
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// `x` and `limit` with as many significant digits (3 at least, 9 at most) as it takes for them
+/// to read differently, so a message never says a figure "exceeds" an equal-looking limit.
+pub fn distinct(x: f64, limit: f64) -> (String, String) {
+    for digits in 3..=9 {
+        let (a, b) = (significant(x, digits), significant(limit, digits));
+        if a != b || digits == 9 {
+            return (a, b);
+        }
+    }
+    unreachable!()
+}
+
 /// A bound as Python's `%g` writes it (6 significant digits, exponent below 1e-4 and from 1e6:
 /// `1e+09`, `0.001`, `3600`), so range messages read the same in every layer.
 pub fn bound(x: f64) -> String {
@@ -138,6 +163,15 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_and_distinct_figures_by_hand() {
+        assert_eq!(count(13_906_768), "13,906,768");
+        assert_eq!((count(999), count(1000), count(0)), ("999".to_owned(), "1,000".to_owned(), "0".to_owned()));
+        // 28.8047 GiB against a 28.8 GiB limit: 3 and 4 digits read alike (28.80 is written 28.8).
+        assert_eq!(distinct(28.8047, 28.8), ("28.805".to_owned(), "28.8".to_owned()));
+        assert_eq!(distinct(505.9, 28.8), ("506".to_owned(), "28.8".to_owned()));
+    }
 
     #[test]
     fn numbers_and_bounds_as_written() {

@@ -71,6 +71,14 @@ impl Roofline {
     }
 }
 
+/// Relative step-time error to assume for a chip without a calibration: the median absolute
+/// percentage error, on published training steps, of the datasheet rooflines the three GPU files
+/// carried before they were calibrated from them (a100_40gb 20.5%, a100_80gb 26.2%, h100_sxm
+/// 36.0%; README, "Calibration"); the middle one. The transferred efficiencies the uncalibrated
+/// files use now err 6.9-15.8% on those same GPUs, but how they transfer to another chip is
+/// untested, so the larger figure.
+pub const UNCALIBRATED_STEP_TIME_ERROR: f64 = 0.262;
+
 /// The file's `[chip]` peaks and `[step_time]` efficiencies: the step-time model of a chip that has
 /// not been measured (achievable rate = efficiency x peak).
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -110,6 +110,26 @@ impl Law {
         self.b * (-self.beta * tokens.ln()).exp()
     }
 
+    /// The parameters and tokens that minimise this law's loss for `flops` training FLOPs under
+    /// Chinchilla's C = 6 N D (Hoffmann et al. 2022, eq. 4 and App. D.2): N_opt = G (C/6)^a,
+    /// D_opt = (C/6)^b / G, a = beta / (alpha + beta), b = alpha / (alpha + beta),
+    /// G = (alpha A / (beta B))^(1 / (alpha + beta)). Its tokens per parameter, D_opt / N_opt, is the
+    /// law's own compute-optimal ratio at that budget (about 20 only for some fits).
+    pub fn compute_optimal(&self, flops: f64) -> (f64, f64) {
+        let s = self.alpha + self.beta;
+        let g = (self.alpha * self.a / (self.beta * self.b)).powf(1.0 / s);
+        let c = flops / 6.0;
+        (g * c.powf(self.beta / s), c.powf(self.alpha / s) / g)
+    }
+
+    /// How much the predicted loss moves (nats/token) when the step time, hence the tokens trained,
+    /// is off by the relative error `rel_step_error` (> 0): to first order, a relative change e in
+    /// the tokens D changes B / D^beta by beta e B / D^beta. Two candidates whose losses differ by
+    /// less than this (for the errors of both) are not ranked by the model.
+    pub fn loss_change_for_step_time_error(&self, tokens: f64, rel_step_error: f64) -> f64 {
+        self.beta * self.data_term(tokens) * rel_step_error
+    }
+
     /// [`Law::data_term`] to a relative error below [`DATA_TERM_APPROX_ERROR`] (tested), for
     /// tokens >= 1, without a libm call: the search kernel uses it only to decide what is certainly
     /// so (a guard passed or failed, a candidate certainly outside the top K) and computes the
@@ -275,6 +295,31 @@ pub fn max_loss_for_tokens_per_step(tokens_per_step: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compute_optimal_split_by_hand() {
+        // Hoffmann's fit at Chinchilla's 5.76e23 FLOPs: G = (0.34 x 406.4 / (0.28 x 410.7))^(1/0.62)
+        // = 1.2016^1.6129 = 1.3447; C/6 = 9.6e22; N = 1.3447 x 9.6e22^0.4516 = 3.219e10,
+        // D = 9.6e22^0.5484 / 1.3447 = 2.982e12: 92.6 tokens per parameter (not 20: this fit's own
+        // optimum, as Besiroglu et al. 2024 point out).
+        let (n, d) = HOFFMANN.compute_optimal(5.76e23);
+        assert!((n / 3.219e10 - 1.0).abs() < 1e-3 && (d / 2.982e12 - 1.0).abs() < 1e-3, "{n} {d}");
+        assert!((6.0 * n * d / 5.76e23 - 1.0).abs() < 1e-12);
+        // A minimum: 1% more or fewer parameters at the same compute lose.
+        let at = |n: f64| HOFFMANN.loss(n, 5.76e23 / (6.0 * n));
+        assert!(at(n) < at(1.01 * n) && at(n) < at(0.99 * n));
+    }
+
+    #[test]
+    fn loss_change_for_a_step_time_error_by_hand() {
+        // Chinchilla's data term at 1.4e12 tokens is 410.7 / 1.4e12^0.28 = 0.16316; a 10% step-time
+        // error moves the loss by 0.28 x 0.16316 x 0.1 = 0.004568 nats; the exact change for 10%
+        // fewer tokens is 0.16316 (0.9^-0.28 - 1) = 0.004867 (first order is below it).
+        let d = HOFFMANN.loss_change_for_step_time_error(1.4e12, 0.1);
+        assert!((d - 0.004568).abs() < 2e-6, "{d}");
+        let exact = HOFFMANN.data_term(0.9 * 1.4e12) - HOFFMANN.data_term(1.4e12);
+        assert!(d < exact && exact < 1.1 * d, "{d} {exact}");
+    }
 
     #[test]
     fn approximate_data_term_is_within_its_bound() {

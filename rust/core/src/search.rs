@@ -861,44 +861,53 @@ pub fn finish(part: Partial, params: &SearchParams) -> Result<SearchOutcome> {
 }
 
 fn explain_empty(part: &Partial, params: &SearchParams) -> String {
+    use crate::error::{count, distinct};
     const GIB: f64 = 1_073_741_824.0;
     let r = &part.rejected;
     let mut why = Vec::new();
     if r.memory > 0 {
+        let (need, usable) = distinct(r.min_memory_bytes / GIB, params.hardware.usable_hbm_bytes() / GIB);
+        let more_chips = params.hardware.max_chips() > params.chips;
         why.push(format!(
-            "{} do not fit in {:.1} GiB of usable HBM{} (smallest needs {:.1} GiB)",
-            r.memory,
-            params.hardware.usable_hbm_bytes() / GIB,
+            "{} do not fit in {usable} GiB of usable HBM{} (the smallest needs {need} GiB{})",
+            count(r.memory),
             if params.chips > 1 { format!(" per chip with any sharding over {} chips", params.chips) } else { String::new() },
-            r.min_memory_bytes / GIB
+            if more_chips { "; more chips: --chips, or auto to compare counts" } else { "" }
         ));
     }
     if r.budget > 0 {
+        let (fastest, budget) = distinct(r.min_step_time_s, params.budget_s);
         why.push(format!(
-            "{} cannot finish one step in the {:.4} s budget (fastest step {:.4} s)",
-            r.budget, params.budget_s, r.min_step_time_s
+            "{} cannot finish one step in the {budget} s budget (the fastest needs {fastest} s per step)",
+            count(r.budget)
         ));
     }
     if r.aspect_ratio > 0 {
         why.push(format!(
-            "{} have d_model/n_layers outside [{}, {}]",
-            r.aspect_ratio, params.guards.aspect_ratio_min, params.guards.aspect_ratio_max
+            "{} have d_model/n_layers outside [{}, {}] (--aspect-ratio)",
+            count(r.aspect_ratio),
+            params.guards.aspect_ratio_min,
+            params.guards.aspect_ratio_max
         ));
     }
     if r.batch_cap > 0 {
-        why.push(format!("{} exceed the tokens-per-step cap", r.batch_cap));
+        why.push(format!("{} exceed the tokens-per-step cap (smaller batches or sequences)", count(r.batch_cap)));
     }
     if r.unshardable > 0 {
         why.push(format!(
             "{} cannot be split over {} chips (the data-parallel degree must divide batch_size, the \
              tensor-parallel degree the KV heads and d_ff)",
-            r.unshardable, params.chips
+            count(r.unshardable),
+            params.chips
         ));
     }
     if r.malformed > 0 {
-        why.push(format!("{} are malformed (head_dim must divide d_model, kv_group the head count)", r.malformed));
+        why.push(format!(
+            "{} are malformed (head_dim must divide d_model, kv_group the head count, the micro-batch the batch)",
+            count(r.malformed)
+        ));
     }
-    format!("of {} configurations, {}", part.evaluated, why.join("; "))
+    format!("of {} configurations, {}", count(part.evaluated), why.join("; "))
 }
 
 /// Searches the whole space (validated first). See [`search_range`] for chunked use.
@@ -1371,7 +1380,10 @@ mod tests {
         let mut p = params(1.0);
         p.hardware.hbm_bytes = 2.0 * 1_048_576.0;
         let err = search(&small_space(), &p).unwrap_err().to_string();
-        assert!(err.contains("do not fit in 0.0 GiB") && err.contains("smallest needs"), "{err}");
+        // 0.9 x 2 MiB usable; figures with the digits that tell them apart, counts with separators.
+        assert!(err.contains("do not fit in 0.00176 GiB of usable HBM (the smallest needs"), "{err}");
+        // This chip has no interconnect: no hint to use more of them.
+        assert!(err.contains("of 21,504 configurations") && !err.contains("--chips"), "{err}");
     }
 
     #[test]

@@ -323,6 +323,18 @@ impl PyLaw {
         self.0.loss(n_params, tokens)
     }
 
+    /// (parameters, tokens) minimising the loss for `flops` training FLOPs under C = 6 N D
+    /// (Hoffmann et al. 2022, eq. 4): the law's own compute-optimal split.
+    fn compute_optimal(&self, flops: f64) -> (f64, f64) {
+        self.0.compute_optimal(flops)
+    }
+
+    /// How much the loss moves (nats/token) at `tokens` when the step time is off by the relative
+    /// error `rel_step_error` (first order): below this, two candidates are not ranked by the model.
+    fn loss_change_for_step_time_error(&self, tokens: f64, rel_step_error: f64) -> f64 {
+        self.0.loss_change_for_step_time_error(tokens, rel_step_error)
+    }
+
     fn __repr__(&self) -> String {
         let l = &self.0;
         format!("Law(e={}, a={}, b={}, alpha={}, beta={}, params='{}')", l.e, l.a, l.b, l.alpha, l.beta, l.params.name())

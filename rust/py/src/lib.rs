@@ -47,6 +47,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(search::search, m)?)?;
     m.add_function(wrap_pyfunction!(law_fit::fit_law, m)?)?;
     m.add("AUTO_MAX_CHIPS", timescale_core::budget::AUTO_MAX_CHIPS)?;
+    m.add("UNCALIBRATED_STEP_TIME_ERROR", timescale_core::hardware::UNCALIBRATED_STEP_TIME_ERROR)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -213,14 +213,22 @@ impl PyCandidates {
     fn __len__(&self) -> usize {
         self.rows.len()
     }
-    fn __getitem__(&self, i: isize) -> PyResult<PyCandidate> {
+    /// One candidate (`top[0]`), or a list of them for a slice (`top[:3]`).
+    fn __getitem__<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let n = self.rows.len() as isize;
+        if let Ok(slice) = key.cast::<pyo3::types::PySlice>() {
+            let idx = slice.indices(n)?;
+            let picked = (0..idx.slicelength).map(|k| self.rows[(idx.start + k as isize * idx.step) as usize].clone());
+            return Ok(pyo3::types::PyList::new(py, picked)?.into_any());
+        }
+        let i: isize = key.extract()?;
         let j = if i < 0 { i + n } else { i };
-        usize::try_from(j)
+        let c = usize::try_from(j)
             .ok()
             .and_then(|j| self.rows.get(j))
             .cloned()
-            .ok_or_else(|| pyo3::exceptions::PyIndexError::new_err(format!("candidate {i} of {n}")))
+            .ok_or_else(|| pyo3::exceptions::PyIndexError::new_err(format!("candidate {i} of {n}")))?;
+        Ok(Bound::new(py, c)?.into_any())
     }
     fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyIterator>> {
         pyo3::types::PyList::new(py, self.rows.iter().cloned())?.as_any().try_iter()

@@ -1,0 +1,192 @@
+"""What a new user trips over (issue 14): answers that agree with each other, nothing overwritten,
+nothing over-precise. One test (or more) per point of the issue, through the CLI as a user runs it."""
+
+import csv
+import hashlib
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from timescale_frontier import Hardware
+from timescale_frontier.cli import frontier_main, main
+from timescale_frontier.hardware import SHIPPED_DIR, user_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+PUBLISHED = ROOT / "data" / "published" / "llm-foundry-throughput.csv"
+
+
+def invoke(entry, *args: str):
+    return CliRunner().invoke(entry, list(args))
+
+
+def flat(text: str) -> str:
+    """Output with runs of whitespace as one space (explanations are wrapped to the terminal)."""
+    return " ".join(text.split())
+
+
+# 1. A search never fails in its own explanation.
+
+
+def test_a_chip_count_the_winner_cannot_fully_use_still_gets_an_answer():
+    """6 and 24 H100s: the winner trains on them, and an alternative the explanation looks at
+    (a deeper-narrower reshape) cannot be split over them: said, not raised."""
+    for chips in ("6", "24"):
+        r = invoke(frontier_main, "-H", "h100_sxm", "--hours", "12", "--chips", chips)
+        assert r.exit_code == 0, r.output
+        assert "Best: d_model" in flat(r.output) and f"on {chips} chips" in flat(r.output)
+    assert "cannot be split over 24 chips" in flat(r.output)
+
+
+# 2. Calibrations go to the user's hardware directory; the package's files are never rewritten.
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_calibrating_a_shipped_file_writes_the_users_copy_and_leaves_the_package_alone():
+    shipped = SHIPPED_DIR / "h100_sxm.toml"
+    before = _digest(shipped)
+    r = invoke(main, "calibrate", "-H", "h100_sxm", "--from", str(PUBLISHED), "--source", "my logs")
+    assert r.exit_code == 0, r.output
+    mine = user_dir() / "h100_sxm.toml"
+    assert _digest(shipped) == before and mine.is_file()
+    assert f"wrote {mine}" in flat(r.output) and "--hardware h100_sxm uses it from now on" in flat(r.output)
+    # The comparison with the file it replaced (the shipped calibration) is printed.
+    assert f"supersedes {shipped}: a calibration (rates, cross-validated median error 3.6%), now 3.6%" in flat(r.output)
+    # The name now finds the user's file; the list says where each file comes from.
+    assert Hardware.load("h100_sxm").path == mine and Hardware.load("h100_sxm").calibration["source"] == "my logs"
+    listing = invoke(main, "hardware", "list").output
+    line = next(x for x in listing.splitlines() if x.split()[0] == "h100_sxm")
+    assert line.split()[1] == "user" and str(user_dir()) in listing
+    assert next(x for x in listing.splitlines() if x.split()[0] == "tpu_v4").split()[1] == "shipped"
+    # The user's own comments and layout survive a calibration (tomlkit edits the file).
+    text = mine.read_text()
+    mine.write_text(text.replace("[chip]", "# my note about this chip\n[chip]"))
+    assert invoke(main, "calibrate", "-H", "h100_sxm", "--from", str(PUBLISHED)).exit_code == 0
+    assert "# my note about this chip\n[chip]" in mine.read_text()
+
+
+def test_a_worse_calibration_does_not_replace_a_better_one_without_force(tmp_path):
+    """A file calibrated on the published steps (cross-validated median error about 3.6%), then a
+    calibration from the same steps with every time scattered by up to +-40% (a noisy machine):
+    its fit is far worse, so the file is kept unless --force; the comparison is printed."""
+    good = tmp_path / "h100.toml"
+    assert invoke(main, "calibrate", "-H", "h100_sxm", "--from", str(PUBLISHED), "--out", str(good)).exit_code == 0
+    before = _digest(good)
+    rows = list(csv.DictReader(PUBLISHED.open()))
+    noisy = tmp_path / "noisy.csv"
+    with noisy.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        for i, row in enumerate(rows):
+            k = (0.6, 1.4, 1.0, 0.75, 1.3)[i % 5]
+            row["measured_step_time_s"] = str(float(row["measured_step_time_s"]) * k)
+            row["measured_tokens_per_s_per_chip"] = str(float(row["measured_tokens_per_s_per_chip"]) / k)
+            w.writerow(row)
+    r = invoke(main, "calibrate", "-H", str(good), "--from", str(noisy))
+    assert r.exit_code == 2 and f"{good}: kept: its calibration (rates) has a cross-validated median" in flat(r.output)
+    assert "--force" in flat(r.output) and _digest(good) == before
+    r = invoke(main, "calibrate", "-H", str(good), "--from", str(noisy), "--force")
+    assert r.exit_code == 0 and "(worse: --force)" in flat(r.output) and _digest(good) != before
+
+
+# 4. The width-depth picture agrees with the search's answer.
+
+
+def test_the_width_depth_report_names_the_searchs_answer_and_the_unguarded_optimum(tmp_path):
+    import pytest
+
+    pytest.importorskip("matplotlib")
+    from timescale_frontier import search
+
+    widths, depths = "512:4096:512", "2:32:2"
+    out = tmp_path / "wd.png"
+    r = invoke(main, "report", "width-depth", "-H", "h100_sxm", "--hours", "12", "--d-model", widths,
+               "--n-layers", depths, "--out", str(out))  # fmt: skip
+    assert r.exit_code == 0, r.output
+    best = search(Hardware.load("h100_sxm"), 12, {"d_model": widths, "n_layers": depths}).best.architecture
+    assert (
+        f"inside the aspect-ratio guard (d_model/n_layers 20 to 200): d_model {best.d_model}, {best.n_layers} layers"
+        in flat(r.output)
+    )
+    # Here the lowest cell overall is a wide, shallow shape outside the guard: named as such.
+    assert "lowest cell anywhere: d_model 3584, 2 layers" in flat(r.output) and "outside the guard" in flat(r.output)
+    assert out.stat().st_size > 0
+
+
+# 6. Rankings no finer than the model.
+
+
+def test_head_splits_share_a_row_and_ties_within_the_models_error_are_marked():
+    r = invoke(frontier_main, "-H", "h100_sxm", "--hours", "12")
+    assert r.exit_code == 0, r.output
+    top = flat(r.output).split("Top 10 by predicted loss")[1].split("Pareto set")[0]
+    # The head split is shown (heads x head_dim / KV heads), and splits that change nothing share a row.
+    assert "heads x dim/kv" in top and "12x128/12,24x64/24" in top and "distinct (head splits" in top
+    # The calibration's error (3.64%) decides what counts as a tie, and the table says so.
+    assert "~ within the model's error of #1: a step time off by 3.64%" in top
+    from timescale_frontier import search
+
+    res = search(Hardware.load("h100_sxm"), 12)
+    groups = res.top_groups()
+    assert sum(len(g) for g in groups) == len(res.top) and len(groups) < len(res.top)
+    for g in groups:  # members differ only in the head split
+        assert len({(c.architecture.d_model, c.architecture.d_ff, c.params) for c in g}) == 1
+    # A tie: |difference| <= the step-time error's effect on both, beta x B / D^beta x error (by hand).
+    b, last = res.best, res.top[-1]
+    assert abs(res.step_time_error[0] - 0.03638) < 1e-15  # h100_sxm.toml's heldout_median_abs_pct_error / 100
+    resolution = res.loss_resolution(b)
+    data_term = res.law.b / b.effective_tokens**res.law.beta
+    assert abs(resolution - res.law.beta * data_term * 0.03638) < 1e-12
+    both = (resolution**2 + res.loss_resolution(last) ** 2) ** 0.5
+    assert res.tied_with_best(last) == (abs(last.loss - b.loss) <= both)
+
+
+# 7. When a guard decides the answer, the answer says so; context length is explained.
+
+
+def test_a_guard_that_decides_the_answer_is_named_with_the_unguarded_optimum():
+    r = invoke(frontier_main, "-H", "h100_sxm", "--hours", "12")
+    why = flat(r.output).split("Why:")[1].split("Top 10")[0]
+    assert "The aspect-ratio guard decides this answer: the winner's d_model/n_layers is 192" in why
+    assert "Without it the law would pick d_model 3840, 2 layers" in why
+    assert "The context length (512) is chosen by step time alone" in why
+
+
+# 9. One wording for memory (the usable limit); figures that can be told apart; counts explained.
+
+
+def test_memory_is_quoted_against_the_usable_limit_and_infeasible_figures_differ_from_the_limit():
+    r = invoke(frontier_main, "-H", "tpu_v4", "--hours", "12", *"--d-model 512:2048:512 --n-layers 4:16:4".split())
+    assert "GiB usable, predicted loss" in flat(r.output) and "of 32 GiB" not in flat(r.output)
+    assert "malformed (axis combinations that make no model" in flat(r.output) or "malformed" not in flat(r.output)
+    r = invoke(frontier_main, "-H", "tpu_v4", "--hours", "0.0001")
+    assert r.exit_code == 1
+    msg = flat(r.output)
+    # The budget and the fastest step, with the digits that tell them apart; counts with separators.
+    assert "cannot finish one step in the 0.36 s budget (the fastest needs 0.36" in msg
+    fastest = msg.split("the fastest needs ")[1].split(" s")[0]
+    assert float(fastest) > 0.36 and fastest != "0.36"
+    assert "of 33,030,144 configurations" in msg and "the micro-batch the batch" in msg
+
+
+# 10. The law's own compute-optimal ratio, and a hint when one chip's memory caps the answer.
+
+
+def test_tokens_per_parameter_are_compared_with_the_active_laws_optimum():
+    r = invoke(frontier_main, "-H", "h100_sxm", "--hours", "12")
+    why = flat(r.output).split("Why:")[1]
+    assert "Chinchilla's compute-optimal ratio is about 20" not in why
+    assert "the law's own compute-optimal split is" in why and "(34 per parameter)" in why
+    assert "It fills one chip (69.6 of 72 GiB usable): larger models need more chips" in why
+
+
+# 11. Smaller things a new user meets.
+
+
+def test_hardware_files_cite_public_sources_and_the_list_fits_a_terminal():
+    for path in SHIPPED_DIR.glob("*.toml"):
+        assert "../shared" not in path.read_text(), path.name  # a path users do not have
+    listing = invoke(main, "hardware", "list").output
+    assert max(len(line) for line in listing.splitlines()) <= 100
