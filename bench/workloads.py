@@ -22,6 +22,8 @@ BASE_AXES: dict[str, list[Any]] = {
     "micro_batch": [None],
     "n_layers": list(range(2, 97, 2)),
     "batch_size": [8, 16, 32, 64, 128, 256, 512],
+    # d_ff = round(ffn_mult x d_model) exactly, as the NumPy reference computes it.
+    "d_ff_multiple": 1,
 }
 WIDTHS = {"1M": 12, "10M": 116, "100M": 1163}  # 1.03e6, 9.98e6, 1.0004e8 configurations
 HARDWARE, HOURS = "h100_sxm", 12.0

@@ -116,3 +116,27 @@ def test_law_files_round_trip_any_name_and_source(tmp_path):
     # The runs file itself is never the output.
     r = CliRunner().invoke(main, ["fit-law", str(runs), "--out", str(runs), "--bootstrap", "20"])
     assert r.exit_code == 2 and "is one of this run's inputs" in r.output
+
+
+def test_fit_law_is_bounded_and_stops_on_ctrl_c(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    runs = _runs_csv(tmp_path / "runs.csv")
+    r = CliRunner().invoke(main, ["fit-law", str(runs), "--out", str(tmp_path / "x.toml"), "--bootstrap", "200000"])
+    assert r.exit_code == 2 and "bootstrap = 200000 is invalid: expected at most 100000 refits" in r.output
+    # Ctrl-C between refits: a long bootstrap stops at once, exit 130, nothing written.
+    exe = Path(sys.executable).parent / "timescale"
+    out = tmp_path / "long.toml"
+    p = subprocess.Popen([str(exe), "fit-law", str(runs), "--out", str(out), "--bootstrap", "100000", "-q"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(2.0)
+    assert p.poll() is None
+    sent = time.perf_counter()
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 130 and err.strip() == "interrupted" and time.perf_counter() - sent < 2.0
+    assert not out.exists()

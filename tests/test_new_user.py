@@ -190,3 +190,57 @@ def test_hardware_files_cite_public_sources_and_the_list_fits_a_terminal():
         assert "../shared" not in path.read_text(), path.name  # a path users do not have
     listing = invoke(main, "hardware", "list").output
     assert max(len(line) for line in listing.splitlines()) <= 100
+
+
+# 8. Widths accelerators run well, by default; the exact ratio on request.
+
+
+def test_d_ff_is_a_multiple_of_64_by_default_and_exact_on_request():
+    import json
+
+    args = ["-H", "h100_sxm", "--hours", "12", "--d-model", "1280,3584", "--n-layers", "8:24:8", "--format", "json"]
+    doc = json.loads(invoke(frontier_main, *args, "--ffn-mult", "2.6666666667").output)
+    assert {c["d_ff"] for c in doc["top"]} <= {3392, 9536}  # 8/3 x 1280 = 3413.3, 8/3 x 3584 = 9557.3
+    doc = json.loads(invoke(frontier_main, *args, "--ffn-mult", "2.6666666667", "--d-ff-multiple", "1").output)
+    assert {c["d_ff"] for c in doc["top"]} <= {3413, 9557}
+    r = invoke(frontier_main, *args, "--d-ff-multiple", "0")
+    assert r.exit_code == 2 and "d_ff_multiple = 0 is invalid: expected an integer in [1, 4096]" in flat(r.output)
+
+
+def test_a_money_budget_over_chip_counts_says_its_hours_are_wall_clock_on_every_chip():
+    from timescale_frontier import Budget, search
+
+    args = ["-H", "h100_sxm", "--budget-usd", "20000", "--chips", "1,2,4", "--d-model", "1024:2048:512"]
+    out = flat(invoke(frontier_main, *args).output)
+    assert "a money budget buys chip-hours, so more chips run for fewer wall-clock hours" in out
+    chips = search(Hardware.load("h100_sxm"), Budget(usd=20000), {"d_model": "1024:2048:512"}, chips=[1, 2, 4]).chips
+    assert chips > 1  # here more chips win
+    hours = 20000 / 3.0 / chips
+    assert f"= {hours:.4g} h of wall clock on each of {chips} chips" in out
+
+
+def test_the_readmes_python_runs_and_its_calibration_figures_are_the_files():
+    """The README's Python block runs as written; every calibration error it quotes is the one the
+    hardware file records (and calibrate/--refit print, and hardware list shows), to its digits."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("```python\n")[1].split("```")[0]
+    exec(compile(block, "README.md", "exec"), {})  # noqa: S102 - the project's own documentation
+    table = {
+        row.split("|")[1].strip(): row
+        for row in readme.splitlines()
+        if row.startswith("| a100_") or row.startswith("| h100_sxm")
+    }
+    assert set(table) == {"a100_40gb", "a100_80gb", "h100_sxm"}
+    for name, row in table.items():
+        cal = Hardware.load(name).calibration
+        rates = re.search(r"\*\*([\d.]+)% / ([\d.]+)% / ([\d.]+)\*\*", row)
+        assert rates is not None, row
+        assert rates.group(1) == f"{cal['heldout_median_abs_pct_error']:.1f}", name
+        assert rates.group(2) == f"{cal['heldout_max_abs_pct_error']:.1f}", name
+        assert rates.group(3) == f"{cal['heldout_spearman']:.3f}", name
+    cpu = Hardware.load("cpu").calibration
+    text = " ".join(readme.split())
+    assert f"median step-time error {cpu['heldout_median_abs_pct_error']:.1f}%" in text
+    assert f"{cpu['validation_median_abs_pct_error']:.1f}% on the {cpu['n_validation']} held-out" in text

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -128,11 +128,19 @@ def load_runs(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, np.
     return tuple(np.array(cols[k], dtype=np.float64) for k in ("params", "tokens", "loss"))  # type: ignore[return-value]
 
 
-def fit_law(params: Any, tokens: Any, loss: Any, n_bootstrap: int = 200, seed: int = 0) -> LawFit:
+def fit_law(
+    params: Any,
+    tokens: Any,
+    loss: Any,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> LawFit:
     """Fits E, A, B, alpha, beta to runs (the core's Huber fit on log loss, as Hoffmann et al.
-    2022 App. D.2), with ``n_bootstrap`` resampled refits for intervals."""
+    2022 App. D.2), with ``n_bootstrap`` resampled refits for intervals; ``progress(done, total)``
+    is called after each refit, and Ctrl-C stops the fit between refits."""
     n, d, l_ = (np.ascontiguousarray(x, dtype=np.float64) for x in (params, tokens, loss))
-    return _core.fit_law(n, d, l_, n_bootstrap, seed)
+    return _core.fit_law(n, d, l_, n_bootstrap, seed, progress)
 
 
 def law_file_text(name: str, fit: LawFit, source: str) -> str:

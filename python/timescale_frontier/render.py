@@ -65,9 +65,11 @@ def seconds(x: float | None) -> str:
 
 
 def budget_text(b: ResolvedBudget) -> str:
-    """``12 h`` or ``$5,000 at $3.22/chip-hour = 1553 h`` (the binding part of the budget)."""
+    """``12 h`` or ``$5,000 at $3.22/chip-hour = 1553 h`` (the binding part of the budget); on
+    several chips the money's hours are wall-clock hours with every chip running."""
     if b.limit == "money":
-        return f"${b.usd:,.0f} at ${b.usd_per_chip_hour:g}/chip-hour = {b.hours:.4g} h"
+        chips = f" of wall clock on each of {b.chips} chips" if b.chips > 1 else ""
+        return f"${b.usd:,.0f} at ${b.usd_per_chip_hour:g}/chip-hour = {b.hours:.4g} h{chips}"
     return f"{b.hours:g} h"
 
 
@@ -183,9 +185,12 @@ def _chip_table(r: Any) -> list[str]:
                 f"{b.loss:.4f}",
             ]
         )
+    money = r.budget.limit == "money"
     return [
-        "Chip counts searched (* = chosen: lowest predicted loss for the budget):",
-        table(["chips", "hours", "d_model x layers", "params", "sharding", "tokens", "loss"], cells),
+        "Chip counts searched (* = chosen: lowest predicted loss for the budget)"
+        + (": a money budget buys chip-hours, so more chips run for fewer wall-clock hours" if money else "")
+        + ":",
+        table(["chips", "wall-clock h", "d_model x layers", "params", "sharding", "tokens", "loss"], cells),
         "",
     ]
 

@@ -39,6 +39,9 @@ AXES: dict[str, str] = {
     "batch_size": "int",
 }
 PRECISION_KEYS = ("param_bytes", "activation_bytes", "optimizer_bytes")
+#: Settings of a space that are not axes: the precisions (bytes) and ``d_ff_multiple`` (``d_ff`` is
+#: ``ffn_mult x d_model`` rounded to a multiple of it; default 64, 1 for the exact ratio).
+SETTINGS = (*PRECISION_KEYS, "d_ff_multiple")
 MAX_AXIS_VALUES = 1_000_000
 _TRUE = {"true", "tied", "yes", "1"}
 _FALSE = {"false", "untied", "no", "0"}
@@ -141,13 +144,14 @@ def load_space(path: str | os.PathLike[str]) -> dict[str, Any]:
     if "space" in doc:
         _toml.check_keys(p, "", doc, ["space"])
         doc = _toml.table(p, doc, "space")
-    _toml.check_keys(p, "space", doc, list(AXES) + list(PRECISION_KEYS))
+    _toml.check_keys(p, "space", doc, list(AXES) + list(SETTINGS))
     with in_file(p):
-        return {k: v if k in PRECISION_KEYS else parse_axis(k, v) for k, v in doc.items()}
+        return {k: v if k in SETTINGS else parse_axis(k, v) for k, v in doc.items()}
 
 
 def make_space(overrides: dict[str, Any] | None = None, origin: str = "") -> SearchSpace:
-    """The default space with ``overrides`` (axis -> values; precision keys -> bytes) applied.
+    """The default space with ``overrides`` (axis -> values; precision keys -> bytes;
+    ``d_ff_multiple`` -> the multiple ``d_ff`` is rounded to) applied.
 
     Examples
     --------
@@ -157,7 +161,12 @@ def make_space(overrides: dict[str, Any] | None = None, origin: str = "") -> Sea
     1032192
     """
     with in_file(origin) if origin else nullcontext():
-        kwargs: dict[str, Any] = {
-            k: v if k in PRECISION_KEYS else parse_axis(k, v) for k, v in (overrides or {}).items()
-        }
+        kwargs: dict[str, Any] = {k: v if k in SETTINGS else parse_axis(k, v) for k, v in (overrides or {}).items()}
+        multiple = kwargs.get("d_ff_multiple")
+        if multiple is not None and (isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1):
+            raise InvalidInputError(
+                f"d_ff_multiple = {multiple!r} is invalid: expected an integer in [1, 4096] (1: the exact ratio)",
+                field="d_ff_multiple",
+                value=repr(multiple),
+            )
         return SearchSpace(**kwargs)

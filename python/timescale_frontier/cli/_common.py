@@ -99,9 +99,11 @@ def parse_chips(value: str) -> Chips:
     return counts[0] if len(counts) == 1 else counts
 
 
-def progress_bar(quiet: bool, label: str = "searching") -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
-    """A progress bar on stderr (with configs/s) for work that runs past about a second; none when
-    stderr is not a terminal or --quiet is given."""
+def progress_bar(
+    quiet: bool, label: str = "searching", unit: str = "M configs/s", scale: float = 1e6
+) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+    """A progress bar on stderr (with the rate, ``done / scale`` per second in ``unit``) for work
+    that runs past about a second; none when stderr is not a terminal or --quiet is given."""
     if quiet or not sys.stderr.isatty():
         return None, lambda: None
     t0 = time.perf_counter()
@@ -115,7 +117,7 @@ def progress_bar(quiet: bool, label: str = "searching") -> tuple[Callable[[int, 
                 return
             bars.append(click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True, show_eta=True))
             bars[0].__enter__()
-        bars[0].label = f"{label} ({done / max(elapsed, 1e-9) / 1e6:.3g} M configs/s)"
+        bars[0].label = f"{label} ({done / max(elapsed, 1e-9) / scale:.3g} {unit})"
         bars[0].update(done - shown[0])
         shown[0] = done
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from timescale_frontier import render
-from timescale_frontier.cli._common import handle_errors
+from timescale_frontier.cli._common import handle_errors, progress_bar
 from timescale_frontier.errors import in_file
 from timescale_frontier.loss import fit_law, load_runs, save_law
 
@@ -21,18 +21,23 @@ from timescale_frontier.loss import fit_law, load_runs, save_law
 @click.option(
     "--bootstrap",
     "n_bootstrap",
-    type=click.IntRange(0, 5000),
+    type=click.IntRange(min=0),
     default=200,
     show_default=True,
-    help="Resampled refits for the intervals.",
+    help="Resampled refits for the intervals (a progress bar shows on a terminal; Ctrl-C stops).",
 )
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--debug", is_flag=True)
 @handle_errors
-def fit_law_cmd(runs: str, name: str | None, out: str | None, n_bootstrap: int, debug: bool) -> None:
+def fit_law_cmd(runs: str, name: str | None, out: str | None, n_bootstrap: int, quiet: bool, debug: bool) -> None:
     """Fit E, A, B, alpha, beta to your own runs (CSV: params, tokens, loss) and save the law."""
     params, tokens, loss = load_runs(runs)
-    with in_file(runs):
-        fit = fit_law(params, tokens, loss, n_bootstrap)
+    update, close = progress_bar(quiet, "bootstrap", "refits/s", 1.0)
+    try:
+        with in_file(runs):
+            fit = fit_law(params, tokens, loss, n_bootstrap, progress=update)
+    finally:
+        close()
     name = name or Path(runs).stem
     target = out or f"{name}.law.toml"
     save_law(target, name, fit, f"timescale fit-law {runs} ({fit.n_runs} runs)", inputs=[runs])

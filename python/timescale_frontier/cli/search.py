@@ -106,6 +106,14 @@ def search_options(f: F) -> F:
             help="TOML file of search-space axes (flags override it).",
         ),
         click.option(
+            "--d-ff-multiple",
+            type=int,
+            default=None,
+            metavar="M",
+            help="d_ff = ffn_mult x d_model rounded to a multiple of M (default 64: widths accelerators run well;"
+            " 1: the exact ratio).",
+        ),
+        click.option(
             "--aspect-ratio",
             default="20:200",
             show_default=True,
@@ -152,6 +160,7 @@ def run_search(
     out_format: str,
     output: str | None,
     space_file: str | None,
+    d_ff_multiple: int | None,
     aspect_ratio: tuple[float, float],
     max_tokens_per_step: float | None,
     plot_path: str | None,
@@ -167,6 +176,8 @@ def run_search(
     for axis, value in axes.items():
         if value is not None:
             overrides[axis] = parse_axis(axis, value)
+    if d_ff_multiple is not None:
+        overrides["d_ff_multiple"] = d_ff_multiple
     space = make_space(overrides, origin=space_file or "search space")
     update, close = progress_bar(quiet)
     try:

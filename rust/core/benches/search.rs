@@ -77,6 +77,7 @@ fn space(widths: u32) -> SearchSpace {
         micro_batch: vec![None],
         batch_size: vec![8, 16, 32, 64, 128, 256, 512],
         precision: Precision::default(),
+        d_ff_multiple: 1,
     }
 }
 

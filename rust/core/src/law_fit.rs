@@ -120,9 +120,31 @@ fn fit_once(data: &[(f64, f64, f64)], delta: f64, starts: &[[f64; 5]]) -> ([f64;
     starts.par_iter().map(|s| nelder_mead(*s, &f, 4000)).min_by(|x, y| x.1.total_cmp(&y.1)).expect("at least one start")
 }
 
+/// Most runs a fit accepts (each refit walks them all from 40 starting points).
+pub const MAX_RUNS: usize = 10_000;
+/// Most bootstrap refits a fit accepts.
+pub const MAX_BOOTSTRAP: usize = 100_000;
+
 /// Fits E, A, B, alpha, beta to `runs` (at least 5, all finite and positive) and bootstraps
 /// `n_bootstrap` refits with a deterministic generator seeded by `seed`.
 pub fn fit_law(runs: &[Run], n_bootstrap: usize, seed: u64) -> Result<LawFit> {
+    fit_law_with_progress(runs, n_bootstrap, seed, &mut |_| true)
+}
+
+/// [`fit_law`], calling `progress(refits done)` after the point fit (0) and after each bootstrap
+/// refit; when it returns false the fit stops with [`Error::Interrupted`].
+pub fn fit_law_with_progress(
+    runs: &[Run],
+    n_bootstrap: usize,
+    seed: u64,
+    progress: &mut dyn FnMut(usize) -> bool,
+) -> Result<LawFit> {
+    if runs.len() > MAX_RUNS {
+        return Err(Error::invalid("runs", runs.len(), &format!("at most {MAX_RUNS} runs")));
+    }
+    if n_bootstrap > MAX_BOOTSTRAP {
+        return Err(Error::invalid("bootstrap", n_bootstrap, &format!("at most {MAX_BOOTSTRAP} refits")));
+    }
     if runs.len() < 5 {
         return Err(Error::invalid("runs", runs.len(), "at least 5 (params, tokens, loss) runs"));
     }
@@ -148,6 +170,9 @@ pub fn fit_law(runs: &[Run], n_bootstrap: usize, seed: u64) -> Result<LawFit> {
         }
     }
     let (theta, obj) = fit_once(&data, DELTA, &starts);
+    if !progress(0) {
+        return Err(Error::Interrupted);
+    }
     // Bootstrap: resample runs, refit from the full-data optimum and a few grid points.
     let local: Vec<[f64; 5]> = std::iter::once(theta).chain(starts.iter().step_by(24).copied()).collect();
     let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
@@ -158,9 +183,12 @@ pub fn fit_law(runs: &[Run], n_bootstrap: usize, seed: u64) -> Result<LawFit> {
         state
     };
     let mut boot = Vec::with_capacity(n_bootstrap);
-    for _ in 0..n_bootstrap {
+    for done in 1..=n_bootstrap {
         let sample: Vec<(f64, f64, f64)> = (0..data.len()).map(|_| data[(next() % data.len() as u64) as usize]).collect();
         boot.push(fit_once(&sample, DELTA, &local).0);
+        if !progress(done) {
+            return Err(Error::Interrupted);
+        }
     }
     let before = boot.len();
     boot.retain(|t| to_law(t, ParamConvention::Total).validate().is_ok());

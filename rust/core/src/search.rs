@@ -57,7 +57,15 @@ pub struct SearchSpace {
     pub micro_batch: Vec<Option<u32>>,
     pub batch_size: Vec<u32>,
     pub precision: Precision,
+    /// `d_ff` is `ffn_mult x d_model` rounded to the nearest multiple of this (at least one
+    /// multiple): matrix units run widths in multiples of 64 far better than odd ones (NVIDIA's
+    /// matmul guide asks multiples of 64 for bf16 on A100/H100; TPUs tile by 128). 1: the exact
+    /// ratio rounded to an integer.
+    pub d_ff_multiple: u32,
 }
+
+/// Default [`SearchSpace::d_ff_multiple`].
+pub const D_FF_MULTIPLE: u32 = 64;
 
 impl Default for SearchSpace {
     /// The default space: 64 widths x 48 depths x 2 head sizes x 2 KV groupings x 2 MLPs x
@@ -80,6 +88,7 @@ impl Default for SearchSpace {
             micro_batch: vec![None, Some(1), Some(4)],
             batch_size: vec![8, 16, 32, 64, 128, 256, 512],
             precision: Precision::default(),
+            d_ff_multiple: D_FF_MULTIPLE,
         }
     }
 }
@@ -156,6 +165,9 @@ impl SearchSpace {
                 return Err(Error::EmptySpace { axis: axis.to_owned() });
             }
         }
+        if self.d_ff_multiple == 0 || self.d_ff_multiple > 4096 {
+            return Err(Error::invalid("d_ff_multiple", self.d_ff_multiple, "an integer in [1, 4096] (1: the exact ratio)"));
+        }
         if let Some(&m) = self.ffn_mult.iter().find(|&&m| !(m.is_finite() && m > 0.0 && m <= 64.0)) {
             return Err(Error::invalid_number("ffn_mult", m, "ratios d_ff / d_model in (0, 64]"));
         }
@@ -202,7 +214,7 @@ impl SearchSpace {
         if !n_heads.is_multiple_of(kv_group) {
             return None;
         }
-        let d_ff = (self.ffn_mult[digit[4]] * f64::from(d_model)).round();
+        let d_ff = ffn_width(self.ffn_mult[digit[4]], d_model, self.d_ff_multiple);
         if !(1.0..=f64::from(MAX_DIM)).contains(&d_ff) {
             return None;
         }
@@ -224,6 +236,13 @@ impl SearchSpace {
             micro_batch: self.micro_batch[digit[10]],
         })
     }
+}
+
+/// `ffn_mult x d_model` rounded to the nearest multiple of `multiple` (at least one multiple);
+/// see [`SearchSpace::d_ff_multiple`]. E.g. 8/3 x 3584 = 9557.3 -> 9536 (149 x 64).
+pub fn ffn_width(ffn_mult: f64, d_model: u32, multiple: u32) -> f64 {
+    let m = f64::from(multiple.max(1));
+    ((ffn_mult * f64::from(d_model) / m).round() * m).max(m)
 }
 
 /// Modelling guards: keep the search inside the range where its laws were measured.
@@ -1094,6 +1113,21 @@ mod tests {
             unique_tokens: None,
             chips: 1,
         }
+    }
+
+    #[test]
+    fn d_ff_is_rounded_to_hardware_friendly_multiples_by_hand() {
+        // 8/3 x 3584 = 9557.33: the nearest multiple of 64 is 149 x 64 = 9536; of 1, 9557.
+        assert_eq!(ffn_width(8.0 / 3.0, 3584, 64), 9536.0);
+        assert_eq!(ffn_width(8.0 / 3.0, 3584, 1), 9557.0);
+        // 8/3 x 1280 = 3413.3 -> 53 x 64 = 3392; a tiny width still gets one multiple.
+        assert_eq!(ffn_width(8.0 / 3.0, 1280, 64), 3392.0);
+        assert_eq!(ffn_width(0.1, 128, 64), 64.0);
+        let s = SearchSpace { d_model: vec![3584], ffn_mult: vec![8.0 / 3.0], ..small_space() };
+        assert_eq!(s.config_at(0).unwrap().d_ff, 9536);
+        let exact = SearchSpace { d_ff_multiple: 1, ..s.clone() };
+        assert_eq!(exact.config_at(0).unwrap().d_ff, 9557);
+        assert!(SearchSpace { d_ff_multiple: 0, ..s }.validate().is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
-use timescale_core::law_fit::{fit_law as core_fit, Run};
+use timescale_core::law_fit::{fit_law_with_progress as core_fit, Run};
 use timescale_core::loss::FitRange;
 use timescale_core::Error;
 
@@ -35,7 +35,7 @@ pub struct PyLawFit {
 /// Fits E, A, B, alpha, beta (Huber on log loss, grid of starts) with `n_bootstrap` resampled
 /// refits.
 #[pyfunction]
-#[pyo3(signature = (params, tokens, loss, n_bootstrap=200, seed=0))]
+#[pyo3(signature = (params, tokens, loss, n_bootstrap=200, seed=0, progress=None))]
 pub fn fit_law(
     py: Python<'_>,
     params: PyReadonlyArray1<'_, f64>,
@@ -43,6 +43,7 @@ pub fn fit_law(
     loss: PyReadonlyArray1<'_, f64>,
     n_bootstrap: usize,
     seed: u64,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<PyLawFit> {
     let (n, d, l) = (params.as_array(), tokens.as_array(), loss.as_array());
     if n.len() != d.len() || n.len() != l.len() {
@@ -53,7 +54,22 @@ pub fn fit_law(
         )));
     }
     let runs: Vec<Run> = (0..n.len()).map(|i| Run { params: n[i], tokens: d[i], loss: l[i] }).collect();
-    let fit = py.detach(|| core_fit(&runs, n_bootstrap, seed)).py_err()?;
+    // Ctrl-C and the progress callback between refits (with the GIL taken back for each).
+    let mut stopped: Option<PyErr> = None;
+    let fit = py.detach(|| {
+        core_fit(&runs, n_bootstrap, seed, &mut |done| {
+            Python::attach(|py| {
+                let r = py
+                    .check_signals()
+                    .and_then(|()| progress.as_ref().map_or(Ok(()), |cb| cb.call1(py, (done, n_bootstrap)).map(drop)));
+                r.map_err(|e| stopped = Some(e)).is_ok()
+            })
+        })
+    });
+    if let Some(e) = stopped {
+        return Err(e);
+    }
+    let fit = fit.py_err()?;
     let range =
         |f: fn(&Run) -> f64| runs.iter().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let fit_range = FitRange { params: range(|r| r.params), tokens: range(|r| r.tokens) };

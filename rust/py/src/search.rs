@@ -31,7 +31,7 @@ impl PySearchSpace {
     #[new]
     #[pyo3(signature = (*, d_model=None, n_layers=None, head_dim=None, kv_group=None, mlp=None, ffn_mult=None,
         attention=None, tied_embeddings=None, vocab_size=None, seq_len=None, recompute=None, micro_batch=None,
-        batch_size=None, param_bytes=None, activation_bytes=None, optimizer_bytes=None))]
+        batch_size=None, param_bytes=None, activation_bytes=None, optimizer_bytes=None, d_ff_multiple=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         d_model: Option<Vec<i64>>,
@@ -50,6 +50,7 @@ impl PySearchSpace {
         param_bytes: Option<f64>,
         activation_bytes: Option<f64>,
         optimizer_bytes: Option<f64>,
+        d_ff_multiple: Option<u32>,
     ) -> PyResult<Self> {
         let d = SearchSpace::default();
         let p = Precision::default();
@@ -82,6 +83,7 @@ impl PySearchSpace {
                 activation_bytes: activation_bytes.unwrap_or(p.activation_bytes),
                 optimizer_bytes: optimizer_bytes.unwrap_or(p.optimizer_bytes),
             },
+            d_ff_multiple: d_ff_multiple.unwrap_or(d.d_ff_multiple),
         };
         s.validate().py_err()?;
         Ok(PySearchSpace(s))
@@ -110,6 +112,7 @@ impl PySearchSpace {
         d.set_item("recompute", s.recompute.iter().map(|r| r.name()).collect::<Vec<_>>())?;
         d.set_item("micro_batch", s.micro_batch.clone())?;
         d.set_item("batch_size", s.batch_size.clone())?;
+        d.set_item("d_ff_multiple", s.d_ff_multiple)?;
         Ok(d)
     }
 
