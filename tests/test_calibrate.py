@@ -198,7 +198,7 @@ def test_validate_and_calibrate_from_need_no_jax(tmp_path):
         ("d_model,n_layers\n512,4\n", "row 1: n_heads is missing"),
         (
             "d_model,n_layers,n_heads,step_time_s\n512,4,8,0\n",
-            "row 1: step_time_s = 0 is invalid: expected a finite number > 0",
+            "row 1: step_time_s = 0 is invalid: expected seconds in [1e-06, 86400]",
         ),
         ("d_model,n_layers,n_heads,step_time_s\n512,4,8,-1.5\n", "row 1: step_time_s = -1.5 is invalid"),
         (

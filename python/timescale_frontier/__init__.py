@@ -11,7 +11,20 @@ Chinchilla-form law. Every formula, default and range check lives in the Rust co
 True
 """
 
-from timescale_frontier._core import (
+import os as _os
+import signal as _signal
+import sys as _sys
+
+if _os.path.basename(_sys.argv[0] if _sys.argv else "") in ("timescale", "timescale-frontier"):
+    # Ctrl-C while the command line is still importing (numpy, the core): exit 130 quietly, as
+    # later. The CLI puts Python's own handler back once it is loaded (cli/__init__.py).
+    def _interrupted_while_starting(_signum: int, _frame: object) -> None:
+        _sys.stderr.write("interrupted\n")
+        _os._exit(130)
+
+    _signal.signal(_signal.SIGINT, _interrupted_while_starting)
+
+from timescale_frontier._core import (  # noqa: E402
     Candidate,
     Candidates,
     Prediction,
@@ -19,21 +32,21 @@ from timescale_frontier._core import (
     ShardedStep,
     __version__,
 )
-from timescale_frontier.architecture import Architecture
-from timescale_frontier.budget import Budget
-from timescale_frontier.errors import (
+from timescale_frontier.architecture import Architecture  # noqa: E402
+from timescale_frontier.budget import Budget  # noqa: E402
+from timescale_frontier.errors import (  # noqa: E402
     EmptySpaceError,
     InfeasibleError,
     InvalidInputError,
     SpaceTooLargeError,
     TimescaleError,
 )
-from timescale_frontier.hardware import Hardware
-from timescale_frontier.loss import Law, LawFit, fit_law, get_law, law_names
-from timescale_frontier.metrics import Evaluation, evaluate
-from timescale_frontier.predict import predict
-from timescale_frontier.search import SearchResult, search
-from timescale_frontier.space import SearchSpace, load_space, make_space, parse_axis
+from timescale_frontier.hardware import Hardware  # noqa: E402
+from timescale_frontier.loss import Law, LawFit, fit_law, get_law, law_names  # noqa: E402
+from timescale_frontier.metrics import Evaluation, evaluate  # noqa: E402
+from timescale_frontier.predict import predict  # noqa: E402
+from timescale_frontier.search import SearchResult, search  # noqa: E402
+from timescale_frontier.space import SearchSpace, load_space, make_space, parse_axis  # noqa: E402
 
 __all__ = [
     "__version__",

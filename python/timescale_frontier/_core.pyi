@@ -41,6 +41,7 @@ __all__ = [
     "hardware_ranges",
     "predict",
     "measured_step_time_s",
+    "check_measured_rate",
     "evaluate",
     "search",
     "fit_law",
@@ -432,6 +433,8 @@ class Prediction:
     @property
     def flags(self) -> list[str]: ...
     @property
+    def in_domain(self) -> bool: ...
+    @property
     def chip_counts(self) -> list[ChipCount]: ...
 
 def measured_step_time_s(
@@ -446,6 +449,7 @@ def predict(
     chips: _Chips | None = None,
     unique_tokens: float | None = None,
 ) -> Prediction: ...
+def check_measured_rate(kind: str, value: float) -> None: ...
 
 @final
 class MetricColumns:
@@ -614,6 +618,8 @@ class SearchOutcome:
     def top(self) -> Candidates: ...
     @property
     def pareto(self) -> Candidates: ...
+    @property
+    def pareto_total(self) -> int: ...
     @property
     def chip_counts(self) -> list[ChipCountOutcome]: ...
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import tomllib
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -42,12 +43,81 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
     return parse_toml(text, path)
 
 
+# Deepest nesting (dotted keys, table headers, arrays and inline tables together) and most
+# key-value pairs a file may have: ours need 4 levels and a few hundred keys. Checked in one pass
+# before parsing, because a parser's cost grows with depth (a 200 kB file with one key 40,000
+# levels deep takes a minute and gigabytes).
+MAX_NESTING = 32
+MAX_KEYS = 20_000
+
+
+def _check_shape(text: str, path: Path) -> None:
+    """Rejects text nested deeper than ``MAX_NESTING`` or with more than ``MAX_KEYS`` keys, in one
+    linear pass (strings and comments skipped; a malformed file is left to the parser)."""
+    stack: list[str] = []  # open arrays ("[") and inline tables ("{")
+    keys = 0
+    i, n = 0, len(text)
+    at_line_start, in_key = True, True
+    dots = 0  # dots of the current key or table header
+    while i < n:
+        c = text[i]
+        if c in "\"'":
+            quote = c * 3 if text.startswith(c * 3, i) else c
+            end = text.find(quote, i + len(quote))
+            while quote == '"' and end > 0 and text[end - 1] == "\\" and not text.startswith("\\\\", end - 2):
+                end = text.find(quote, end + 1)
+            i = n if end < 0 else end + len(quote)
+            at_line_start = False
+            continue
+        if c == "#":
+            i = text.find("\n", i)
+            i = n if i < 0 else i
+            continue
+        if c == "\n":
+            at_line_start, in_key, dots = True, not stack, 0
+        elif c in " \t\r":
+            pass
+        elif c == "[" and at_line_start and not stack:
+            end = text.find("]", i)
+            header = text[i : n if end < 0 else end]
+            if header.count(".") + 1 > MAX_NESTING:
+                raise _error(path, f"a table header nested more than {MAX_NESTING} levels deep")
+            i = n if end < 0 else end + 1
+            at_line_start = False
+            continue
+        elif c in "[{" and not in_key:
+            stack.append(c)
+            if len(stack) + dots > MAX_NESTING:
+                raise _error(path, f"a value nested more than {MAX_NESTING} levels deep")
+            in_key = c == "{"
+        elif c in "]}":
+            if stack:
+                stack.pop()
+        elif c == "," and stack:
+            in_key = stack[-1] == "{"
+        elif c == "." and in_key:
+            dots += 1
+            if dots + 1 + len(stack) > MAX_NESTING:
+                raise _error(path, f"a dotted key more than {MAX_NESTING} levels deep")
+        elif c == "=" and in_key:
+            keys += 1
+            if keys > MAX_KEYS:
+                raise _error(path, f"more than {MAX_KEYS} keys")
+            in_key, dots = False, 0
+        at_line_start = False
+        i += 1
+
+
 def parse_toml(text: str, path: Path) -> dict[str, Any]:
-    """Parses ``text`` (the content of, or the content about to be written to, ``path``)."""
+    """Parses ``text`` (the content of, or the content about to be written to, ``path``) after
+    checking its nesting and size."""
+    _check_shape(text, path)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise _error(path, f"invalid TOML ({e})") from None
+    except RecursionError:
+        raise _error(path, f"nested more than {MAX_NESTING} levels deep") from None
 
 
 def check_keys(path: Path, section: str, table: dict[str, Any], known: Iterable[str]) -> None:
@@ -110,6 +180,10 @@ def optional_string(path: Path, section: str, table: dict[str, Any], key: str) -
     v = table[key]
     if not isinstance(v, str) or not v.strip():
         raise _error(path, f"{_join(section, key)} = {v!r} is invalid: expected a non-empty string")
+    bad = next((ch for ch in v if unicodedata.category(ch) == "Cc" and ch != "\t"), None)
+    if bad is not None:
+        # Printed later: a terminal would act on escape sequences (clear the screen, set the title).
+        raise _error(path, f"{_join(section, key)} contains a control character ({bad!r}): expected plain text")
     return v
 
 

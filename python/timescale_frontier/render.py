@@ -247,7 +247,12 @@ def search_document(r: Any, out_format: str) -> str:
     status = calibration_status(hw)
     interval = r.loss_interval(b)
     n_pareto = len(r.pareto)
-    shown = f" ({PARETO_ROWS} of {n_pareto} shown; --format json or csv lists all)" if n_pareto > PARETO_ROWS else ""
+    listed = "all" if r.pareto_total == n_pareto else f"an evenly spread {n_pareto:,} of its {r.pareto_total:,}"
+    shown = (
+        f" ({PARETO_ROWS} of {r.pareto_total:,} shown; --format json or csv lists {listed})"
+        if n_pareto > PARETO_ROWS
+        else ""
+    )
     rejected = {
         k: getattr(r.rejected, k) for k in ("malformed", "aspect_ratio", "memory", "budget", "batch_cap", "unshardable")
     }
@@ -359,6 +364,8 @@ def prediction_document(p: Prediction, hw: Hardware, law: str, out_format: str, 
     if p.loss is None and p.fits_memory:
         lines.append(f"  (one step takes {seconds(p.step_time_s)}, longer than the budget)")
     lines += [f"  warning: {w}" for w in p.warnings]
+    if not p.in_domain:
+        lines.append("  OUTSIDE THE MODEL'S DOMAIN: the predicted loss is an extrapolation (see the warnings above)")
     if ops:
         rows = [
             [

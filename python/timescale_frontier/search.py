@@ -100,6 +100,11 @@ class SearchResult:
         return self.outcome.pareto
 
     @property
+    def pareto_total(self) -> int:
+        """Members of the whole Pareto set: ``pareto`` lists at most 10,000 of them, evenly spread."""
+        return self.outcome.pareto_total
+
+    @property
     def chips(self) -> int:
         """The chip count the answer trains on (chosen among several when asked)."""
         return self.outcome.chips
@@ -226,6 +231,7 @@ class SearchResult:
             "elapsed_s": self.elapsed_s,
             "best": {**as_data(candidate_row(self.best)), "loss_interval_95": as_data(self.loss_interval(self.best))},
             "pareto": [as_data(candidate_row(c)) for c in self.pareto],
+            "pareto_total": self.pareto_total,
             "top": [
                 {**as_data(candidate_row(c)), "group": group_of[c.index], "tied_with_best": self.tied_with_best(c)}
                 for c in self.top

@@ -60,6 +60,8 @@ def _range(name: str, item: str, kind: str) -> list[Any]:
         step = conv(parts[2][1:] if geometric else parts[2])
     except ValueError:
         raise InvalidInputError(f"{name}: '{item}' is invalid: range bounds and step must be {kind}s") from None
+    if conv is int and not all(-(2**63) <= x < 2**63 for x in (start, stop, step)):
+        raise InvalidInputError(f"{name}: '{item}' is invalid: expected integers of at most 64 bits")
     # A range must end: bounds finite, going up, a geometric one from a positive start.
     if not all(math.isfinite(x) for x in (start, stop, step)) or start <= 0 or stop < start:
         raise InvalidInputError(f"{name}: '{item}' is invalid: expected 0 < start <= stop")
@@ -93,19 +95,26 @@ def _scalar(name: str, raw: Any, kind: str) -> Any:
         raise InvalidInputError(f"{name}: {raw!r} is invalid: expected a number")
     try:
         return float(raw) if kind == "float" else _to_int(raw)
-    except (TypeError, ValueError, OverflowError):
+    except OverflowError:
+        raise InvalidInputError(f"{name}: {raw!r} is invalid: expected an integer of at most 64 bits") from None
+    except (TypeError, ValueError):
         raise InvalidInputError(
             f"{name}: {raw!r} is invalid: expected {'a number' if kind == 'float' else 'an integer'}"
         ) from None
 
 
 def _to_int(raw: Any) -> int:
+    """An integer that fits in 64 bits (the core's ranges are checked next, by the core)."""
     if isinstance(raw, int):
-        return raw
-    f = float(raw)
-    if not f.is_integer():
-        raise ValueError(raw)
-    return int(f)
+        v = raw
+    else:
+        f = float(raw)
+        if not f.is_integer():
+            raise ValueError(raw)
+        v = int(f)
+    if not -(2**63) <= v < 2**63:
+        raise OverflowError(raw)
+    return v
 
 
 def parse_axis(name: str, value: Any) -> list[Any]:
@@ -130,6 +139,8 @@ def parse_axis(name: str, value: Any) -> list[Any]:
             out.append(_scalar(name, item, kind))
         if len(out) > MAX_AXIS_VALUES:
             raise InvalidInputError(f"{name}: more than {MAX_AXIS_VALUES} values")
+    if kind in ("int", "micro") and any(v is not None and not -(2**63) <= v < 2**63 for v in out):
+        raise InvalidInputError(f"{name}: '{value}' is invalid: expected integers of at most 64 bits")
     if kind in ("int", "float"):
         return sorted(set(out))
     if kind == "micro":

@@ -4,6 +4,7 @@ JSONL file the moment it exists; failures are recorded, not fatal."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
@@ -21,6 +22,7 @@ import numpy as np
 
 from timescale_frontier.architecture import FIELDS, Architecture
 from timescale_frontier.calibrate import model
+from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.predict import predict
 
@@ -28,20 +30,30 @@ ARCH_FIELDS = FIELDS
 
 
 class JsonlLog:
-    """Appends one JSON object per line and flushes it to disk at once."""
+    """Appends one JSON object per line and flushes it to disk at once. The file is held with an
+    exclusive lock for the whole calibration: a second calibration streaming to the same file is
+    refused at once instead of interleaving its records with the first's."""
 
     def __init__(self, path: Path | None):
         self.path = path
+        self._file: Any = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = path.open("a", encoding="utf-8")
+            try:
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                self._file.close()
+                raise InvalidInputError(
+                    f"{path}: another calibration is writing these measurements; give --measurements another file"
+                ) from None
 
     def write(self, record: dict[str, Any]) -> None:
-        if self.path is None:
+        if self._file is None:
             return
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
 
 
 def _timed(fn: Callable[[], Any], reps: int = 5, target_s: float = 0.1, max_iters: int = 64) -> float:

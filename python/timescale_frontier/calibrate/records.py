@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from timescale_frontier._core import Architecture, measured_step_time_s
+from timescale_frontier._core import Architecture, check_measured_rate, measured_step_time_s
 from timescale_frontier.architecture import FIELDS
 from timescale_frontier.calibrate import fit, hwfile
 from timescale_frontier.errors import InvalidInputError, TimescaleError, in_file
@@ -143,6 +143,10 @@ def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
                         out.append((i, json.loads(line)))
                     except json.JSONDecodeError as e:
                         raise InvalidInputError(f"{path}: line {i}: not JSON ({e.msg})") from None
+                    except RecursionError:
+                        raise InvalidInputError(
+                            f"{path}: line {i}: nested too deeply (a record is one flat object)"
+                        ) from None
     except (UnicodeDecodeError, csv.Error) as e:
         raise InvalidInputError(f"{path}: not a UTF-8 CSV or JSONL file ({e})") from None
     return out
@@ -236,6 +240,12 @@ def fit_and_write(
         raise TimescaleError(
             f"only {len(rows)} training steps for the fit (need {MIN_FIT_SAMPLES}); give a longer --time-budget-s"
             " or more measurements"
+        )
+    distinct = {(tuple(sorted(m.arch.to_dict().items())), m.chips, m.fsdp) for m in rows}
+    if len(distinct) < MIN_FIT_SAMPLES:
+        raise InvalidInputError(
+            f"only {len(distinct)} distinct measured configurations for the fit (need {MIN_FIT_SAMPLES}): repeated"
+            " steps of one configuration measure its noise, not how step time depends on the work"
         )
     reports = fit.fit_all(rows, hw.core, ceilings)
     chosen = fit.choose(reports)
@@ -377,6 +387,11 @@ def refit(spec: str | Path, measurements: Path, out: Path | None = None, force: 
 
     matmul = rate("matmul", "flops_per_s")
     copy = rate("copy", "bytes_per_s")
+    for kind, values in (("matmul", matmul), ("copy", copy)):
+        for v in values:
+            # The fits are scaled by these ceilings: only figures a chip can have (the core's ranges).
+            with in_file(measurements):
+                check_measured_rate(kind, v)
     steps = [r for r in records if isinstance(r, dict) and r.get("kind") == "train_step"]
     for i, r in enumerate(steps, 1):
         # Fields added since a file was recorded (recompute, micro_batch) take their defaults.

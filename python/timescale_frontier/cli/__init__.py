@@ -6,6 +6,8 @@ input) or 1 (nothing feasible, runtime failure); ``--debug`` shows the traceback
 
 from __future__ import annotations
 
+import signal
+
 import click
 
 from timescale_frontier.cli.calibrate import calibrate_cmd, validate_cmd
@@ -26,3 +28,7 @@ def main() -> None:
 
 for command in (search_cmd, predict_cmd, hardware_group, fit_law_cmd, calibrate_cmd, validate_cmd, report_group):
     main.add_command(command)
+
+# Loaded: Ctrl-C raises KeyboardInterrupt again, which each command turns into exit 130 (after
+# removing any temporary file), instead of the start-up handler's immediate exit.
+signal.signal(signal.SIGINT, signal.default_int_handler)

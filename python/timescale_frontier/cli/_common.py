@@ -19,6 +19,9 @@ from timescale_frontier.predict import Chips
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: Integer options: any 64-bit integer here (a type); the core checks each field's own range.
+INT64 = click.IntRange(-(2**63), 2**63 - 1)
+
 
 def _fail(message: str, code: int) -> None:
     click.echo(f"error: {message}", err=True)

@@ -6,32 +6,32 @@ import click
 
 from timescale_frontier import render
 from timescale_frontier.architecture import Architecture
-from timescale_frontier.cli._common import budget_of, budget_options, handle_errors, parse_chips
+from timescale_frontier.cli._common import INT64, budget_of, budget_options, handle_errors, parse_chips
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.predict import predict
 
 
 @click.command(name="predict")
-@click.option("--d-model", type=int, required=True)
-@click.option("--n-layers", type=int, required=True)
-@click.option("--n-heads", type=int, required=True)
-@click.option("--n-kv-heads", type=int, default=None, help="Default: n_heads.")
-@click.option("--head-dim", type=int, default=None, help="Default: d_model / n_heads.")
+@click.option("--d-model", type=INT64, required=True)
+@click.option("--n-layers", type=INT64, required=True)
+@click.option("--n-heads", type=INT64, required=True)
+@click.option("--n-kv-heads", type=INT64, default=None, help="Default: n_heads.")
+@click.option("--head-dim", type=INT64, default=None, help="Default: d_model / n_heads.")
 @click.option(
-    "--d-ff", type=int, default=None, help="Default: 4 d_model (gelu), 8/3 d_model to a multiple of 256 (swiglu)."
+    "--d-ff", type=INT64, default=None, help="Default: 4 d_model (gelu), 8/3 d_model to a multiple of 256 (swiglu)."
 )
 @click.option("--mlp", default=None, help="gelu (default) or swiglu.")
 @click.option("--attention", default=None, help="flash (default) or materialized.")
 @click.option("--tied/--untied", default=None, help="Tie the output projection to the embedding (default: untied).")
-@click.option("--seq-len", type=int, default=None, help="Tokens per sequence (default 2048).")
-@click.option("--batch-size", type=int, default=None, help="Sequences per step (default 32).")
-@click.option("--vocab-size", type=int, default=None, help="Default 32000.")
+@click.option("--seq-len", type=INT64, default=None, help="Tokens per sequence (default 2048).")
+@click.option("--batch-size", type=INT64, default=None, help="Sequences per step (default 32).")
+@click.option("--vocab-size", type=INT64, default=None, help="Default 32000.")
 @click.option(
     "--recompute", default=None, help="Activation recomputation: none (default), full or selective (attention core)."
 )
 @click.option(
     "--micro-batch",
-    type=int,
+    type=INT64,
     default=None,
     help="Sequences per micro-step on each chip (gradient accumulation; default: the whole per-chip batch).",
 )

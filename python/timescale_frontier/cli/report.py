@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from timescale_frontier.cli._common import handle_errors, min_max
+from timescale_frontier.cli._common import INT64, handle_errors, min_max
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.space import parse_axis
 
@@ -20,7 +20,7 @@ def report_group() -> None:
 @click.option("--d-model", "d_model", default="128:4096:*2", show_default=True, metavar="VALUES")
 @click.option("--n-layers", "n_layers", default="2:48:2", show_default=True, metavar="VALUES")
 @click.option("--law", default="hoffmann", show_default=True)
-@click.option("--chips", type=int, default=1, show_default=True, help="Chips (each cell's fastest sharding).")
+@click.option("--chips", type=INT64, default=1, show_default=True, help="Chips (each cell's fastest sharding).")
 @click.option(
     "--aspect-ratio",
     default="20:200",

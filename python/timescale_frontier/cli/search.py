@@ -10,6 +10,7 @@ import click
 from timescale_frontier import render
 from timescale_frontier._core import AUTO_MAX_CHIPS
 from timescale_frontier.cli._common import (
+    INT64,
     F,
     budget_of,
     budget_options,
@@ -83,7 +84,7 @@ def search_options(f: F) -> F:
         click.option(
             "--top",
             "top_k",
-            type=int,
+            type=INT64,
             default=10,
             show_default=True,
             help="How many of the best configurations to list.",
@@ -107,7 +108,7 @@ def search_options(f: F) -> F:
         ),
         click.option(
             "--d-ff-multiple",
-            type=int,
+            type=INT64,
             default=None,
             metavar="M",
             help="d_ff = ffn_mult x d_model rounded to a multiple of M (default 64: widths accelerators run well;"

@@ -155,6 +155,17 @@ pub fn fit_law_with_progress(
             }
         }
     }
+    // Five coefficients need five distinct (params, tokens) points: repeats only measure noise.
+    let mut points: Vec<(u64, u64)> = runs.iter().map(|r| (r.params.to_bits(), r.tokens.to_bits())).collect();
+    points.sort_unstable();
+    points.dedup();
+    if points.len() < 5 {
+        return Err(Error::invalid(
+            "runs",
+            format!("{} distinct (params, tokens) points", points.len()),
+            "at least 5 (the law has 5 coefficients; repeated points only measure noise)",
+        ));
+    }
     let data: Vec<(f64, f64, f64)> = runs.iter().map(|r| (r.params.ln(), r.tokens.ln(), r.loss.ln())).collect();
     const DELTA: f64 = 1e-3;
     let mut starts = Vec::new();
@@ -231,6 +242,13 @@ mod tests {
             }
         }
         runs
+    }
+
+    #[test]
+    fn identical_runs_are_refused() {
+        let runs: Vec<Run> = (0..50).map(|_| Run { params: 1e8, tokens: 1e10, loss: 3.0 }).collect();
+        let e = fit_law(&runs, 10, 0).unwrap_err().to_string();
+        assert!(e.contains("1 distinct (params, tokens) points") && e.contains("at least 5"), "{e}");
     }
 
     #[test]

@@ -48,6 +48,11 @@ pub fn tokens_in_budget(budget_s: f64, step_time_s: f64, tokens_per_step: f64) -
     (steps, steps * tokens_per_step)
 }
 
+/// Step times a measurement may record: a microsecond to a day. Unit: seconds.
+pub const MEASURED_STEP_S: crate::error::Range = crate::error::Range::new(1e-6, 86_400.0, "seconds");
+/// Throughputs a measurement may record. Unit: tokens per second per chip.
+pub const MEASURED_TOKENS_PER_S: crate::error::Range = crate::error::Range::new(1e-3, 1e12, "tokens/s per chip");
+
 /// The step time of a measured training step: `step_time_s` as recorded, or from the recorded
 /// throughput, `tokens_per_step / (tokens_per_s_per_chip x chips)`. Each given figure must be a
 /// finite number > 0, and one of them must be given. Unit: seconds.
@@ -57,18 +62,16 @@ pub fn measured_step_time_s(
     tokens_per_step: f64,
     chips: u32,
 ) -> Result<f64> {
-    let positive = |field: &str, v: f64| -> Result<f64> {
-        if v.is_finite() && v > 0.0 {
-            Ok(v)
-        } else {
-            Err(Error::invalid_number(field, v, "a finite number > 0"))
+    let t = match (step_time_s, tokens_per_s_per_chip) {
+        (Some(t), _) => t,
+        (None, Some(r)) => {
+            MEASURED_TOKENS_PER_S.check("tokens_per_s_per_chip", r)?;
+            tokens_per_step / (r * f64::from(chips.max(1)))
         }
+        (None, None) => return Err(Error::invalid("step_time_s", "missing", "step_time_s or tokens_per_s_per_chip")),
     };
-    match (step_time_s, tokens_per_s_per_chip) {
-        (Some(t), _) => positive("step_time_s", t),
-        (None, Some(r)) => Ok(tokens_per_step / (positive("tokens_per_s_per_chip", r)? * f64::from(chips.max(1)))),
-        (None, None) => Err(Error::invalid("step_time_s", "missing", "step_time_s or tokens_per_s_per_chip")),
-    }
+    MEASURED_STEP_S.check("step_time_s", t)?;
+    Ok(t)
 }
 
 /// Evaluates one configuration. `budget_s` is the wall-clock training budget in seconds.
@@ -119,6 +122,9 @@ pub fn evaluate_many(archs: &[Architecture], hw: &Hardware, budget_s: f64, law: 
     use rayon::prelude::*;
     archs.par_iter().with_min_len(4096).map(|a| evaluate(a, hw, budget_s, law)).collect()
 }
+
+/// Most rows one `evaluate` call takes (about 5 GB of inputs and outputs).
+pub const MAX_EVALUATE_ROWS: usize = 20_000_000;
 
 /// One column of architectures given as arrays: absent (every row takes the default), one value
 /// for every row, or one value per row.
@@ -202,7 +208,18 @@ impl ArchitectureColumns<'_> {
                 _ => {}
             }
         }
-        Ok(n.map_or(1, |(l, _)| l))
+        let rows = n.map_or(1, |(l, _)| l);
+        if rows > MAX_EVALUATE_ROWS {
+            return Err(Error::invalid(
+                "rows",
+                crate::error::count(rows as u64),
+                &format!(
+                    "at most {} per call (about 250 bytes each, in and out): evaluate in chunks",
+                    crate::error::count(MAX_EVALUATE_ROWS as u64)
+                ),
+            ));
+        }
+        Ok(rows)
     }
 
     /// Row `i` as a validated architecture; errors name the row and the field.
@@ -426,6 +443,9 @@ pub enum Validity {
     NoStepInBudget,
     /// The plan trains on more tokens than the unique data holds (several epochs).
     RepeatsData,
+    /// The predicted loss is above ln(vocab_size), what guessing every token uniformly scores:
+    /// the law is far outside its domain (tiny models, tiny vocabularies).
+    LossAboveUniform,
 }
 
 impl Validity {
@@ -439,6 +459,7 @@ impl Validity {
             Validity::DoesNotFit => "does_not_fit",
             Validity::NoStepInBudget => "no_step_in_budget",
             Validity::RepeatsData => "repeats_data",
+            Validity::LossAboveUniform => "loss_above_uniform",
         }
     }
 
@@ -460,6 +481,9 @@ impl Validity {
             Validity::RepeatsData => {
                 "the plan repeats the unique data (more than one epoch): repeated tokens count for less".into()
             }
+            Validity::LossAboveUniform => "predicted loss above ln(vocab_size), what a uniform guess scores: the law \
+                                           is far outside its domain, the number means nothing"
+                .into(),
         }
     }
 }
@@ -489,7 +513,20 @@ pub fn validity(arch: &Architecture, m: &Metrics, fit: &crate::loss::FitRange) -
     if m.effective_tokens < m.tokens {
         out.push(Validity::RepeatsData);
     }
+    if m.loss.is_finite() && m.loss > f64::from(arch.vocab_size).ln() {
+        out.push(Validity::LossAboveUniform);
+    }
     out
+}
+
+/// Whether a prediction with these flags is inside the domain its laws were measured on
+/// (parameters and tokens in the law's fitted range, shape in the aspect-ratio range, loss below a
+/// uniform guess); the other flags say the plan is wasteful or infeasible, not that the number is
+/// an extrapolation.
+pub fn in_domain(flags: &[Validity]) -> bool {
+    !flags.iter().any(|v| {
+        matches!(v, Validity::ParamsOutsideFit | Validity::TokensOutsideFit | Validity::AspectRatio | Validity::LossAboveUniform)
+    })
 }
 
 #[cfg(test)]
@@ -553,6 +590,11 @@ mod tests {
             .to_string()
             .starts_with("tokens_per_s_per_chip = -1"));
         assert!(measured_step_time_s(None, None, 1.0, 1).is_err());
+        // Absurd records are refused with the range, not fitted (1e308 s, infinity, a day and more).
+        for t in [1e308, f64::INFINITY, 1e6, 1e-9] {
+            let e = measured_step_time_s(Some(t), None, 1.0, 1).unwrap_err().to_string();
+            assert!(e.contains("expected seconds in [1e-06, 86400]"), "{e}");
+        }
     }
 
     #[test]

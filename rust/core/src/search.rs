@@ -861,7 +861,26 @@ pub struct SearchOutcome {
     pub rejected: Rejections,
     pub best: Candidate,
     pub top: Vec<Candidate>,
+    /// The Pareto set, or an evenly spread [`MAX_PARETO`] of its members when it has more.
     pub pareto: Vec<Candidate>,
+    /// Members of the whole Pareto set (more than `pareto.len()` when it was thinned).
+    pub pareto_total: u64,
+}
+
+/// Most Pareto members an answer lists: a pathological space can have millions (every
+/// configuration on the front), which no one reads and which cost memory and time to describe.
+pub const MAX_PARETO: usize = 10_000;
+
+/// At most `n` of `points` (sorted), evenly spread over them, the first and the last kept.
+pub fn spread(points: Vec<Candidate>, n: usize) -> Vec<Candidate> {
+    if points.len() <= n {
+        return points;
+    }
+    if n < 2 {
+        return points.into_iter().take(n).collect();
+    }
+    let last = (points.len() - 1) as f64;
+    (0..n).map(|i| points[((i as f64) * last / (n - 1) as f64).round() as usize]).collect()
 }
 
 /// Turns a merged partial into an answer, or explains with figures why nothing was feasible.
@@ -869,13 +888,15 @@ pub fn finish(part: Partial, params: &SearchParams) -> Result<SearchOutcome> {
     let Some(&best) = part.top.first() else {
         return Err(Error::NoFeasibleConfig { reason: explain_empty(&part, params) });
     };
+    let pareto_total = part.pareto.len() as u64;
     Ok(SearchOutcome {
         evaluated: part.evaluated,
         feasible: part.feasible,
         rejected: part.rejected,
         best,
         top: part.top,
-        pareto: part.pareto,
+        pareto: spread(part.pareto, MAX_PARETO),
+        pareto_total,
     })
 }
 
@@ -1128,6 +1149,14 @@ mod tests {
         let exact = SearchSpace { d_ff_multiple: 1, ..s.clone() };
         assert_eq!(exact.config_at(0).unwrap().d_ff, 9557);
         assert!(SearchSpace { d_ff_multiple: 0, ..s }.validate().is_err());
+    }
+
+    #[test]
+    fn a_long_pareto_set_is_thinned_evenly() {
+        let c = |i: u64| Candidate { index: i, loss: 10.0 - i as f64 * 1e-3, params: i as f64 };
+        let kept = spread((0..1001).map(c).collect(), 11);
+        assert_eq!(kept.iter().map(|k| k.index).collect::<Vec<_>>(), (0..=1000).step_by(100).collect::<Vec<_>>());
+        assert_eq!(spread((0..5).map(c).collect(), 11).len(), 5);
     }
 
     #[test]

@@ -12,8 +12,8 @@ use crate::budget::PyBudget;
 use crate::error::{to_py, IntoPy};
 use crate::hardware::{PyHardware, PyLaw};
 
-/// Rows per GIL-free call: Ctrl-C is checked between calls.
-const CALL_ROWS: usize = 1 << 20;
+/// Rows per GIL-free call (about 25 ms on two cores): Ctrl-C is checked between calls.
+const CALL_ROWS: usize = 1 << 18;
 
 /// Metric columns of `evaluate` (numpy arrays, one value per row; units in the names).
 #[pyclass(module = "timescale_frontier._core", name = "MetricColumns", frozen, get_all)]

@@ -128,6 +128,8 @@ pub struct PyPrediction {
     /// Why not to trust the numbers, in words; `flags` are the same as short codes.
     pub warnings: Vec<String>,
     pub flags: Vec<&'static str>,
+    /// False when a flag says the number is an extrapolation outside the measured domain.
+    pub in_domain: bool,
     /// With several chip counts, each count that splits the architecture.
     pub chip_counts: Vec<PyChipCount>,
 }
@@ -157,6 +159,7 @@ impl From<&Prediction> for PyPrediction {
             shardings: p.shardings.iter().map(Into::into).collect(),
             warnings: p.validity.iter().map(|v| v.message(&p.fit)).collect(),
             flags: p.validity.iter().map(|v| v.code()).collect(),
+            in_domain: timescale_core::metrics::in_domain(&p.validity),
             chip_counts: p
                 .chip_counts
                 .iter()
@@ -200,4 +203,11 @@ pub fn measured_step_time_s(
     chips: u32,
 ) -> PyResult<f64> {
     timescale_core::metrics::measured_step_time_s(step_time_s, tokens_per_s_per_chip, tokens_per_step, chips).py_err()
+}
+
+/// Checks a measured microbenchmark ceiling (`kind` "matmul": FLOP/s, "copy": bytes/s) against
+/// the core's ranges for a chip's figures.
+#[pyfunction]
+pub fn check_measured_rate(kind: &str, value: f64) -> PyResult<()> {
+    timescale_core::hardware::check_measured_rate(kind, value).py_err()
 }

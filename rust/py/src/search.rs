@@ -278,8 +278,10 @@ pub struct PySearchOutcome {
     pub best: PyCandidate,
     /// By increasing loss.
     pub top: Py<PyCandidates>,
-    /// By increasing parameters (so decreasing loss).
+    /// By increasing parameters (so decreasing loss); at most 10,000, evenly spread.
     pub pareto: Py<PyCandidates>,
+    /// Members of the whole Pareto set (more than `len(pareto)` when it was thinned).
+    pub pareto_total: u64,
     /// Every chip count searched (one entry for a single count).
     pub chip_counts: Vec<PyChipCountOutcome>,
 }
@@ -364,6 +366,7 @@ pub fn search<'py>(
         best: top[0].clone(),
         top: Py::new(py, PyCandidates { rows: top })?,
         pareto: Py::new(py, PyCandidates { rows: candidates(s, params, &best.pareto) })?,
+        pareto_total: best.pareto_total,
         chip_counts,
     })
 }

@@ -1,0 +1,247 @@
+"""Hostile inputs at the edges (issue 15): files nested or sized to exhaust the machine, numbers
+outside the model's domain, records a fit cannot use, integers beyond 64 bits, escape sequences,
+Ctrl-C while starting. Each case: the right exit code, one line, nothing written or left behind,
+and, for the unbounded ones, a run under a memory cap and a time limit."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from timescale_frontier import Hardware, evaluate
+from timescale_frontier.hardware import SHIPPED_DIR
+
+BIN = Path(sys.executable).parent
+PUBLISHED = Path(__file__).resolve().parent.parent / "data" / "published" / "llm-foundry-throughput.csv"
+SMALL = ["--d-model", "512,1024", "--n-layers", "4,8"]
+MEMORY_CAP = 3 << 30  # bytes of address space for each capped run
+TIME_LIMIT = 60  # seconds
+
+
+def capped(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """A CLI run with at most MEMORY_CAP of address space and TIME_LIMIT seconds (the limit is set
+    by a small launcher that then execs the command: no fork from this multithreaded process)."""
+    launcher = (
+        "import os, resource, sys; "
+        f"resource.setrlimit(resource.RLIMIT_AS, ({MEMORY_CAP}, {MEMORY_CAP})); "
+        "os.execv(sys.argv[1], sys.argv[1:])"
+    )
+    exe = str(BIN / args[0])
+    return subprocess.run(
+        [sys.executable, "-c", launcher, exe, *args[1:]],
+        capture_output=True,
+        text=True,
+        timeout=TIME_LIMIT,
+        cwd=cwd,
+    )
+
+
+def one_line(p: subprocess.CompletedProcess[str], code: int, message: str) -> None:
+    assert p.returncode == code, (p.returncode, p.stderr)
+    err = p.stderr.strip()
+    assert message in err and "Traceback" not in err and len(err.splitlines()) == 1, err
+
+
+def listing(d: Path) -> list[str]:
+    return sorted(p.name for p in d.iterdir())
+
+
+# ---------------------------------------------------------------- files that would exhaust the machine
+
+DEEP = {
+    "dotted key": "a" + ".a" * 40_000 + " = 1\n",
+    "nested arrays": "x = " + "[" * 50_000 + "]" * 50_000 + "\n",
+    "nested inline tables": "x = " + "{a = " * 5_000 + "1" + "}" * 5_000 + "\n",
+    "many keys": "".join(f"k{i} = {i}\n" for i in range(30_000)),
+}
+
+
+@pytest.mark.parametrize("shape", list(DEEP))
+def test_deep_or_huge_toml_is_refused_before_parsing_under_a_memory_cap(tmp_path, shape):
+    text = DEEP[shape]
+    cases = {
+        "hardware": (["timescale-frontier", "--hours", "1", *SMALL, "-H"], "hw.toml"),
+        "space": (["timescale-frontier", "-H", "tpu_v4", "--hours", "1", "--space"], "space.toml"),
+        "law": (["timescale-frontier", "-H", "tpu_v4", "--hours", "1", *SMALL, "--law"], "my.law.toml"),
+    }
+    for args, name in cases.values():
+        f = tmp_path / name
+        f.write_text(text)
+        t0 = time.perf_counter()
+        p = capped(*args, str(f))
+        assert time.perf_counter() - t0 < 20
+        assert p.returncode == 2, p.stderr
+        err = p.stderr.strip()
+        assert str(f) in err and ("levels deep" in err or "more than 20000 keys" in err), err
+        assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_fit_law_and_evaluate_are_bounded(tmp_path):
+    runs = tmp_path / "runs.csv"
+    runs.write_text("params,tokens,loss\n" + "".join(f"{1e7 * (1 + i)},{1e9 * (1 + i % 7)},3.0\n" for i in range(20)))
+    p = capped("timescale", "fit-law", str(runs), "--out", str(tmp_path / "x.toml"), "--bootstrap", "1000000")
+    one_line(p, 2, "bootstrap = 1000000 is invalid: expected at most 100000 refits")
+    big = tmp_path / "big.csv"
+    big.write_text("params,tokens,loss\n" + "1e8,1e10,3.0\n" * 10_001)
+    p = capped("timescale", "fit-law", str(big), "--out", str(tmp_path / "y.toml"))
+    one_line(p, 2, "runs = 10001 is invalid: expected at most 10000 runs")
+    assert listing(tmp_path) == ["big.csv", "runs.csv"]
+    # evaluate: more rows than a call takes is refused before any work (one column is enough).
+    with pytest.raises(Exception, match=r"rows = 20,000,001 is invalid: expected at most 20,000,000 per call"):
+        evaluate(Hardware.load("tpu_v4"), 12, d_model=np.full(20_000_001, 512), n_layers=8, n_heads=8)
+
+
+# ---------------------------------------------------------------- data a fit cannot use
+
+
+def test_identical_runs_do_not_make_a_law(tmp_path):
+    runs = tmp_path / "same.csv"
+    runs.write_text("params,tokens,loss\n" + "1e8,1e10,3.0\n" * 50)
+    p = capped("timescale", "fit-law", str(runs), "--out", str(tmp_path / "law.toml"))
+    one_line(p, 2, "1 distinct (params, tokens) points is invalid: expected at least 5")
+    assert not (tmp_path / "law.toml").exists()
+
+
+def _record_file(tmp_path: Path, bad: dict) -> Path:
+    """The shipped CPU measurements with one field of one record replaced."""
+    src = Path(__file__).resolve().parent.parent / "bench" / "calibration" / "cpu-2026-11-27.jsonl"
+    lines = src.read_text().splitlines()
+    out = []
+    done = False
+    for line in lines:
+        r = json.loads(line)
+        if not done and r.get("kind") == bad["kind"]:
+            r[bad["key"]] = bad["value"]
+            done = True
+        out.append(json.dumps(r))
+    f = tmp_path / "m.jsonl"
+    f.write_text("\n".join(out) + "\n")
+    return f
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (
+            {"kind": "copy", "key": "bytes_per_s", "value": 1e-300},
+            "copy bytes_per_s = 1e-300 is invalid: expected bytes/s in",
+        ),
+        (
+            {"kind": "matmul", "key": "flops_per_s", "value": 1e300},
+            "matmul flops_per_s = 1e300 is invalid: expected FLOP/s in",
+        ),
+        (
+            {"kind": "train_step", "key": "step_time_s", "value": 1e308},
+            "step_time_s = 1e308 is invalid: expected seconds in",
+        ),
+        ({"kind": "train_step", "key": "step_time_s", "value": -1}, "step_time_s = -1 is invalid"),
+        (
+            {"kind": "train_step", "key": "step_time_s", "value": True},
+            "step_time_s = True is invalid: expected a number",
+        ),
+    ],
+)
+def test_refit_refuses_records_outside_what_a_chip_can_measure(tmp_path, bad, message):
+    m = _record_file(tmp_path, bad)
+    out = tmp_path / "cpu.toml"
+    p = capped("timescale", "calibrate", "-H", "cpu", "--refit", str(m), "--out", str(out))
+    one_line(p, 2, message)
+    assert not out.exists() and listing(tmp_path) == ["m.jsonl"]
+    # validate reads the same records through the same checks.
+    if bad["kind"] == "train_step":
+        one_line(capped("timescale", "validate", "-H", "cpu", "--measurements", str(m)), 2, message)
+
+
+def test_nested_json_records_are_refused(tmp_path):
+    f = tmp_path / "deep.jsonl"
+    f.write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    one_line(capped("timescale", "validate", "-H", "h100_sxm", "--measurements", str(f)), 2, "nested too deeply")
+
+
+# ---------------------------------------------------------------- numbers outside the domain
+
+
+def test_an_answer_outside_the_models_domain_is_marked_in_every_format():
+    args = ["timescale", "predict", "-H", "tpu_v4", "--hours", "12", "--d-model", "1", "--n-layers", "1"]
+    args += ["--n-heads", "1", "--vocab-size", "1", "--seq-len", "1", "--batch-size", "1"]
+    table = capped(*args)
+    assert table.returncode == 0 and "OUTSIDE THE MODEL'S DOMAIN" in table.stdout
+    assert "above ln(vocab_size), what a uniform guess scores" in table.stdout
+    doc = json.loads(capped(*args, "--format", "json").stdout)
+    assert doc["in_domain"] is False and "loss_above_uniform" in doc["flags"]
+    # A model inside every range says so too.
+    ok = json.loads(capped("timescale", "predict", "-H", "tpu_v4", "--hours", "12", "--d-model", "1024",
+                           "--n-layers", "8", "--n-heads", "8", "--batch-size", "64", "--seq-len", "1024",
+                           "--format", "json").stdout)  # fmt: skip
+    assert ok["in_domain"] is True and ok["flags"] == []
+
+
+# ---------------------------------------------------------------- inputs that used to end as "internal error"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["timescale-frontier", "-H", "tpu_v4", "--hours", "1", "--batch-size", str(2**64)], "at most 64 bits"),
+        (
+            ["timescale-frontier", "-H", "tpu_v4", "--hours", "1", "--batch-size", f"{2**64}:{2**64}:1"],
+            "at most 64 bits",
+        ),
+        (["timescale-frontier", "-H", "tpu_v4", "--hours", "1", "--d-model", "4294967296"], "[1, 16777216]"),
+    ],
+)
+def test_huge_integers_are_bad_input_not_internal_errors(args, message):
+    one_line(capped(*args), 2, message)
+
+
+def test_huge_integer_options_are_usage_errors():
+    p = capped("timescale", "predict", "-H", "tpu_v4", "--hours", "1", "--d-model", str(2**64), "--n-layers", "2",
+               "--n-heads", "2")  # fmt: skip
+    assert p.returncode == 2 and "Invalid value for '--d-model'" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_escape_sequences_in_a_hardware_file_never_reach_the_terminal(tmp_path):
+    f = tmp_path / "evil.toml"
+    f.write_text(
+        (SHIPPED_DIR / "tpu_v4.toml").read_text().replace('description = "', 'description = "\\u001b]0;pwned\\u0007', 1)
+    )
+    for args in (
+        ["timescale", "hardware", "show", str(f)],
+        ["timescale-frontier", "-H", str(f), "--hours", "1", *SMALL],
+    ):
+        p = capped(*args)
+        one_line(p, 2, "description contains a control character")
+        assert "\x1b" not in p.stdout + p.stderr
+
+
+def test_ctrl_c_while_starting_exits_130_quietly():
+    for delay in (0.05, 0.15, 0.3, 0.5):
+        p = subprocess.Popen([str(BIN / "timescale"), "hardware", "list"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+        time.sleep(delay)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        # Either it had finished (exit 0) or it stopped: quietly, with exit 130.
+        assert p.returncode in (0, 130, -signal.SIGINT), (delay, p.returncode, err)
+        assert "Traceback" not in err and "KeyboardInterrupt" not in err, (delay, err)
+        if p.returncode == 130:
+            assert err.strip() == "interrupted"
+
+
+def test_a_concurrent_calibration_cannot_interleave_measurements(tmp_path):
+    pytest.importorskip("jax")
+    from timescale_frontier.calibrate.bench import JsonlLog
+    from timescale_frontier.errors import InvalidInputError
+
+    f = tmp_path / "m.jsonl"
+    first = JsonlLog(f)
+    first.write({"kind": "note", "n": 1})
+    # A second writer (another process, or this one: the lock belongs to the open file) is refused.
+    with pytest.raises(InvalidInputError, match="another calibration is writing these measurements"):
+        JsonlLog(f)
+    assert f.read_text() == '{"kind": "note", "n": 1}\n'
