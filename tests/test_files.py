@@ -82,3 +82,35 @@ def test_the_output_cannot_be_one_of_the_runs_inputs(tmp_path):
     (tmp_path / "alias.toml").symlink_to(hw)
     r = CliRunner().invoke(frontier_main, ["-H", str(hw), "--hours", "1", *SMALL, "-o", str(tmp_path / "alias.toml")])
     assert r.exit_code == 2 and hw.read_bytes() == before
+
+
+def test_sigterm_at_any_point_leaves_the_old_or_the_new_file_and_nothing_else(tmp_path):
+    """SIGTERM (what `kill` and job schedulers send) at many points of a run that writes --output:
+    the file is the old one or a complete new answer, and no temporary file is left behind. (SIGKILL
+    cannot be caught: the rename keeps the target whole, and where the system links unnamed files,
+    Linux O_TMPFILE, nothing is left either.)"""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "timescale-frontier"
+    out = tmp_path / "answer.json"
+    args = [str(exe), "-H", "tpu_v4", "--hours", "12", "--format", "json", "--top", "3000", "-o", str(out), "-q"]
+    outcomes = set()
+    for delay in [0.1 * i for i in range(12)]:
+        out.write_text('{"previous": true}\n')
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=60)
+        doc = json.loads(out.read_text())
+        outcomes.add("previous" if doc == {"previous": True} else "new")
+        assert listing_of(tmp_path) == ["answer.json"], (delay, listing_of(tmp_path))
+    assert "previous" in outcomes
+
+
+def listing_of(d):
+    return sorted(p.name for p in d.iterdir())
