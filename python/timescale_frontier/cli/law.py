@@ -49,4 +49,11 @@ def fit_law_cmd(runs: str, name: str | None, out: str | None, n_bootstrap: int, 
             " params and tokens independently",
             err=True,
         )
+    for name_ in fit.at_edge:
+        value = getattr(fit.law, name_)
+        click.echo(
+            f"warning: {name_} = {value:.3g} ended at the edge of its range (0, 2]: the runs do not identify it"
+            " (the fit is held inside the law's domain); add runs that vary params and tokens independently",
+            err=True,
+        )
     click.echo(f"wrote {target} (use it with --law {target})")

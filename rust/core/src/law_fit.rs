@@ -30,6 +30,18 @@ pub struct LawFit {
     pub bootstrap_rejected: usize,
 }
 
+/// Largest exponent (alpha, beta) of a valid law ([`Law::validate`]).
+const MAX_EXPONENT: f64 = 2.0;
+
+impl LawFit {
+    /// The exponents ("alpha", "beta") that ended within 2% of their domain's edges (0 or 2): the
+    /// runs did not identify them, the fit only stopped at the boundary.
+    pub fn at_edge(&self) -> Vec<&'static str> {
+        let near = |x: f64| x <= 0.02 * MAX_EXPONENT || x >= 0.98 * MAX_EXPONENT;
+        [("alpha", self.law.alpha), ("beta", self.law.beta)].into_iter().filter(|&(_, x)| near(x)).map(|(n, _)| n).collect()
+    }
+}
+
 /// Huber's loss: quadratic below `delta`, linear above.
 #[inline]
 fn huber(r: f64, delta: f64) -> f64 {
@@ -41,9 +53,15 @@ fn huber(r: f64, delta: f64) -> f64 {
     }
 }
 
-/// Objective of theta = (a, b, e, alpha, beta) on runs given as (log N, log D, log L).
+/// Objective of theta = (a, b, e, alpha, beta) on runs given as (log N, log D, log L); +inf outside
+/// the law's domain (exponents in (0, 2]), so the fit is constrained to it: with few or noisy runs
+/// the unconstrained optimum can sit at an exponent of 4 or more, which is no Chinchilla law. A fit
+/// that ends at the edge says so ([`LawFit::at_edge`]).
 fn objective(theta: &[f64; 5], data: &[(f64, f64, f64)], delta: f64) -> f64 {
     let [a, b, e, alpha, beta] = *theta;
+    if !(alpha > 0.0 && alpha <= MAX_EXPONENT && beta > 0.0 && beta <= MAX_EXPONENT) {
+        return f64::INFINITY;
+    }
     data.iter()
         .map(|&(ln_n, ln_d, ln_l)| {
             let (x, y, z) = (a - alpha * ln_n, b - beta * ln_d, e);
@@ -249,6 +267,20 @@ mod tests {
         let runs: Vec<Run> = (0..50).map(|_| Run { params: 1e8, tokens: 1e10, loss: 3.0 }).collect();
         let e = fit_law(&runs, 10, 0).unwrap_err().to_string();
         assert!(e.contains("1 distinct (params, tokens) points") && e.contains("at least 5"), "{e}");
+    }
+
+    #[test]
+    fn a_fit_stays_in_the_laws_domain_and_says_when_it_hits_an_edge() {
+        // Runs generated with alpha = 4 (no valid law): the fit stops at alpha = 2 and says so.
+        let truth = |n: f64, d: f64| 1.5 + 1e20 / n.powi(4) + 300.0 / d.powf(0.3);
+        let runs: Vec<Run> = [1e5, 2e5, 4e5, 8e5, 1.6e6]
+            .iter()
+            .flat_map(|&n| [1e8, 1e9, 1e10].map(move |d| Run { params: n, tokens: d, loss: truth(n, d) }))
+            .collect();
+        let fit = fit_law(&runs, 10, 0).unwrap();
+        assert!(fit.law.validate().is_ok() && fit.law.alpha <= 2.0, "{:?}", fit.law);
+        assert_eq!(fit.at_edge(), vec!["alpha"]);
+        assert_eq!(fit.bootstrap_rejected, 0);
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub struct PyLawFit {
     pub bootstrap: Vec<PyLaw>,
     pub bootstrap_rejected: usize,
     pub n_runs: usize,
+    /// Exponents that ended at an edge of their domain (0 or 2): not identified by the runs.
+    pub at_edge: Vec<&'static str>,
 }
 
 /// Fits E, A, B, alpha, beta (Huber on log loss, grid of starts) with `n_bootstrap` resampled
@@ -81,6 +83,7 @@ pub fn fit_law(
             .zip(fit.intervals)
             .map(|(name, (lo, hi))| PyInterval { name, lo, hi })
             .collect(),
+        at_edge: fit.at_edge(),
         bootstrap: fit.bootstrap.into_iter().map(|l| PyLaw(l, fit_range)).collect(),
         bootstrap_rejected: fit.bootstrap_rejected,
         n_runs: runs.len(),
