@@ -519,6 +519,62 @@ def calibration_text(r: Any) -> str:
     )
 
 
+def plan_document(p: Any, hw: Hardware, out_format: str) -> str:
+    """A calibration plan (``calibrate.plan.Plan``) as a table or JSON."""
+
+    def row(x: Any) -> dict[str, Any]:
+        return {
+            **x.arch.to_dict(),
+            "split": x.split,
+            "predicted_step_s": x.predicted_step_s,
+            "predicted_compile_s": x.predicted_compile_s,
+            "predicted_cost_s": x.cost_s,
+        }
+
+    if out_format == "json":
+        return to_json(
+            {
+                "hardware": hw.name,
+                "backend": p.backend,
+                "time_budget_s": p.time_budget_s,
+                "microbench_s": p.microbench_s,
+                "total_s": p.total_s,
+                "items": [row(x) for x in p.items],
+                "dropped": [row(x) for x in p.dropped],
+            }
+        )
+    cells = [
+        [
+            str(i + 1),
+            x.split,
+            f"{x.arch.d_model} x {x.arch.n_layers}",
+            f"{x.arch.seq_len} x {x.arch.batch_size}",
+            x.arch.mlp,
+            x.arch.attention,
+            seconds(x.predicted_step_s),
+            f"{x.predicted_compile_s:.0f} s",
+            f"{x.cost_s:.1f} s",
+        ]
+        for i, x in enumerate(p.items)
+    ]
+    lines = [
+        f"Calibration plan for {hw.name} on {p.backend}: {len(p.items)} configurations in a budget of "
+        f"{p.time_budget_s:g} s (predicted {p.total_s:.0f} s: microbenchmarks {p.microbench_s:.0f} s, then each"
+        " configuration's compile and timing)",
+        table(["#", "split", "d_model x layers", "seq x batch", "mlp", "attention", "step", "compile", "cost"], cells),
+        "Compile times are the backend's assumption until the run measures its own"
+        + (
+            f" ({p.items[0].concurrency} programs compile at once, so each costs its share)"
+            if p.items and p.items[0].concurrency > 1
+            else ""
+        )
+        + "; a configuration runs only when its compile and timing fit the time left.",
+    ]
+    if p.dropped:
+        lines.append(f"{len(p.dropped)} more designed configurations do not fit the budget (a longer --time-budget-s).")
+    return "\n".join(lines) + "\n"
+
+
 def _replaced_lines(r: Any) -> list[str]:
     """Where a calibration went and what it replaced, with both models' errors on the same steps."""
     lines = []

@@ -10,18 +10,16 @@ import math
 import os
 import statistics
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from timescale_frontier.architecture import FIELDS, Architecture
-from timescale_frontier.calibrate import model
+from timescale_frontier.calibrate import model, plan
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.predict import predict
@@ -91,75 +89,8 @@ def copy_bytes_per_s(n_bytes: int, dtype: Any) -> float:
     return float(2.0 * n * jnp.dtype(dtype).itemsize / _timed(lambda: f(x)))
 
 
-# ---------------------------------------------------------------- design of experiments
-_GRID: dict[str, list[Any]] = {
-    "d_model": [64, 96, 128, 192, 256, 384, 512],
-    "n_layers": [1, 2, 3, 4, 6, 8],
-    "head_dim": [16, 32, 64],
-    "kv_group": [1, 2, 4],
-    "mlp": ["gelu", "swiglu"],
-    "ffn_mult": [2.0, 8 / 3, 4.0],
-    "attention": ["flash", "materialized"],
-    "tied_embeddings": [False, True],
-    "seq_len": [32, 64, 128, 256, 512],
-    "batch_size": [1, 2, 4, 8, 16],
-    "vocab_size": [256, 1024, 4096],
-}
-
-
-def _arch(c: dict[str, Any], activation_bytes: float) -> Architecture | None:
-    d, hd, g = c["d_model"], c["head_dim"], c["kv_group"]
-    if d % hd or (d // hd) % g:
-        return None
-    heads = d // hd
-    return Architecture(
-        d,
-        c["n_layers"],
-        heads,
-        n_kv_heads=heads // g,
-        head_dim=hd,
-        d_ff=max(1, round(c["ffn_mult"] * d)),
-        mlp=c["mlp"],
-        attention=c["attention"],
-        tied_embeddings=c["tied_embeddings"],
-        seq_len=c["seq_len"],
-        batch_size=c["batch_size"],
-        vocab_size=c["vocab_size"],
-        activation_bytes=activation_bytes,
-    )
-
-
-def design(
-    n: int,
-    hw: Hardware,
-    activation_bytes: float,
-    seed: int = 0,
-    step_time_range_s: tuple[float, float] = (5e-4, 0.06),
-    attentions: tuple[str, ...] = ("flash", "materialized"),
-) -> list[Architecture]:
-    """``n`` architectures spread over the grid (greedy farthest-point sampling in normalized
-    index coordinates), each fitting in memory with a predicted step time in range."""
-    rng = np.random.default_rng(seed)
-    axes = list(_GRID)
-    pool: list[tuple[np.ndarray, Architecture]] = []
-    for _ in range(4000):
-        idx = np.array([rng.integers(len(_GRID[a])) for a in axes])
-        arch = _arch({a: _GRID[a][i] for a, i in zip(axes, idx, strict=True)}, activation_bytes)
-        if arch is None or arch.attention not in attentions:
-            continue
-        p = predict(arch, hw, 1.0)
-        if not p.fits_memory or not step_time_range_s[0] <= p.step_time_s <= step_time_range_s[1]:
-            continue
-        pool.append((idx / np.array([max(1, len(_GRID[a]) - 1) for a in axes]), arch))
-    if not pool:
-        return []
-    chosen = [0]
-    dist = np.linalg.norm(np.stack([v for v, _ in pool]) - pool[0][0], axis=1)
-    while len(chosen) < min(n, len(pool)):
-        i = int(np.argmax(dist))
-        chosen.append(i)
-        dist = np.minimum(dist, np.linalg.norm(np.stack([v for v, _ in pool]) - pool[i][0], axis=1))
-    return [pool[i][1] for i in chosen]
+# The design of experiments lives in ``plan`` (no JAX needed to plan a calibration).
+design = plan.design
 
 
 @dataclass
@@ -178,26 +109,6 @@ def _compile(arch: Architecture, scan_layers: bool = True) -> tuple[Any, tuple[A
     step = jax.jit(model.make_train_step(arch, scan_layers), donate_argnums=(0, 1))
     compiled = step.lower(params, opt, tokens, labels).compile()
     return compiled, (params, opt, tokens, labels), time.perf_counter() - t0
-
-
-def measure_steps(archs: list[Architecture], compile_workers: int = 2) -> Iterator[StepMeasurement]:
-    """Compiles ``compile_workers`` programs at a time in parallel, then times each step alone:
-    compilation never overlaps a timed loop (it would steal the cores being measured)."""
-    with ThreadPoolExecutor(max_workers=compile_workers) as pool:
-        for start in range(0, len(archs), compile_workers):
-            group = archs[start : start + compile_workers]
-            futures: list[Future[Any]] = [pool.submit(_compile, a) for a in group]
-            compiled_group: list[tuple[Architecture, Any, str | None]] = []
-            for arch, fut in zip(group, futures, strict=True):
-                try:
-                    compiled_group.append((arch, fut.result(), None))
-                except Exception as e:  # noqa: BLE001 - recorded, not fatal (e.g. out of memory)
-                    compiled_group.append((arch, None, f"compile: {type(e).__name__}: {e}".splitlines()[0]))
-            for arch, result, error in compiled_group:
-                if result is None:
-                    yield StepMeasurement(arch, None, 0.0, error)
-                    continue
-                yield _time_compiled(arch, *result)
 
 
 def _time_compiled(arch: Architecture, compiled: Any, args: tuple[Any, ...], compile_s: float) -> StepMeasurement:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from timescale_frontier import render
+from timescale_frontier.calibrate.plan import default_budget_s, make_plan
 from timescale_frontier.calibrate.records import calibrate_from, load_measurements, refit, validate
 from timescale_frontier.cli._common import handle_errors, min_max
 from timescale_frontier.errors import InvalidInputError
@@ -27,10 +28,24 @@ from timescale_frontier.hardware import Hardware
 @click.option(
     "--time-budget-s",
     type=click.FloatRange(min=1),
-    default=100.0,
-    show_default=True,
-    help="Stop measuring after this many seconds.",
+    default=None,
+    help="Hard wall-clock limit of the whole calibration, compilation included (default: 100 s on a CPU,"
+    " 240 s on an accelerator). A configuration runs only when its compile and timing fit the time left.",
 )
+@click.option(
+    "--compile-deadline-s",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="Give up a configuration whose compilation takes longer (default: 60 s CPU, 180 s GPU, 120 s TPU).",
+)
+@click.option(
+    "--plan",
+    "plan_only",
+    is_flag=True,
+    help="Print what the calibration would run (configurations, predicted step and compile times, the total"
+    " against the budget) and stop; no JAX needed.",
+)
+@click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option(
     "--n-fit", type=click.IntRange(4, 500), default=12, show_default=True, help="Architectures measured for the fit."
 )
@@ -83,7 +98,10 @@ from timescale_frontier.hardware import Hardware
 def calibrate_cmd(
     hardware: str,
     out: str | None,
-    time_budget_s: float,
+    time_budget_s: float | None,
+    compile_deadline_s: float | None,
+    plan_only: bool,
+    out_format: str,
     n_fit: int,
     n_validate: int,
     measurements: str | None,
@@ -96,6 +114,13 @@ def calibrate_cmd(
     debug: bool,
 ) -> None:
     """Measure the default JAX device (or fit saved measurements) and write a [calibration] section."""
+    if plan_only:
+        hw = Hardware.load(hardware)
+        lo, hi = step_range_s
+        budget = time_budget_s if time_budget_s is not None else default_budget_s(hw.device)
+        p = make_plan(hw, hw.device, budget, n_fit, n_validate, (lo, hi))
+        click.echo(render.plan_document(p, hw, out_format), nl=False)
+        return
     if from_path:
         r = calibrate_from(hardware, Path(from_path), Path(out) if out else None, source, force)
     elif refit_path:
@@ -114,13 +139,14 @@ def calibrate_cmd(
         r = calibrate(
             hardware,
             Path(out) if out else None,
-            time_budget_s,
+            time_budget_s if time_budget_s is not None else default_budget_s(Hardware.load(hardware).device),
             n_fit,
             n_validate,
             Path(measurements) if measurements else None,
             force,
             say,
             step_range_s,
+            compile_deadline_s,
         )
     click.echo(render.calibration_text(r), nl=False)
 
