@@ -45,6 +45,8 @@ __all__ = [
     "evaluate",
     "search",
     "fit_law",
+    "Recipe",
+    "recipe",
     "AUTO_MAX_CHIPS",
     "UNCALIBRATED_STEP_TIME_ERROR",
     "__version__",
@@ -672,3 +674,29 @@ def fit_law(
     seed: int = 0,
     progress: Callable[[int, int], Any] | None = None,
 ) -> LawFit: ...
+
+@final
+class Recipe:
+    @property
+    def flops(self) -> float: ...
+    @property
+    def params(self) -> float: ...
+    @property
+    def tokens(self) -> float: ...
+    @property
+    def architecture(self) -> Architecture: ...
+
+def recipe(
+    seconds: float,
+    chips: int,
+    hardware: CoreHardware,
+    law: Law,
+    base: Architecture,
+    *,
+    utilization: float = 0.4,
+    tokens_per_param: float | None = ...,
+    aspect_ratio: float = 64.0,
+    head_dim: int = 64,
+    mlp: str = "gelu",
+    ffn_mult: float = 4.0,
+) -> Recipe: ...

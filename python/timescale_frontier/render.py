@@ -618,3 +618,77 @@ def validation_text(hw: Hardware, n: int, split: str, res: dict[str, dict[str, f
         + table(["model", "R^2", "mean err", "median err", "max err", "rank corr"], rows)
         + "\n"
     )
+
+
+# ---------------------------------------------------------------- recipe
+
+
+def recipe_document(c: Any, hw: Hardware, out_format: str) -> str:
+    """The recipe beside the tool's pick (``recipe.RecipeComparison``) as a table or JSON."""
+    if out_format == "json":
+        return to_json(c.to_dict())
+    r, p, t = c.recipe, c.recipe_prediction, c.tool
+    a, b = r.architecture, t.best
+    rule = c.rule
+    ratio = rule["tokens_per_param"]
+    chips = f" x {t.chips} chips" if t.chips > 1 else ""
+    loss = "no step fits the budget" if p.loss is None else f"loss {p.loss:.4f}"
+    plan = (
+        f"{a.d_model} x {a.n_layers} layers, {a.n_heads} heads of {a.head_dim}, d_ff {a.d_ff} {a.mlp}, "
+        f"seq {a.seq_len} x batch {a.batch_size}"
+        + (f", micro-batch {a.micro_batch}" if a.micro_batch else "")
+        + (f", recompute {a.recompute}" if a.recompute != "none" else "")
+    )
+    lines = [
+        f"{hw.description}, budget {budget_text(t.budget)}{chips}, law {t.law_name}",
+        f"[{calibration_status(hw)}]",
+        "",
+        "The usual recipe (Chinchilla-FLOPs):",
+        wrap(
+            f"{t.hours:.4g} h x {si(hw.peak_bf16_flops_per_s, 'FLOP/s')}{chips} x {rule['utilization']:g} utilisation = "
+            f"{r.flops:.3g} FLOPs; "
+            + (f"{ratio:g} tokens per parameter" if isinstance(ratio, int | float) else "the law's own optimum")
+            + f": N = {r.params:.3g} parameters, D = {r.tokens:.3g} tokens; shape d_model/n_layers "
+            f"{rule['aspect_ratio']:g}, head_dim {rule['head_dim']}, MLP {rule['ffn_mult']:g}x {rule['mlp']}: {plan} "
+            f"({count(p.params)} params).",
+            "  ",
+            "  ",
+        ),
+        wrap(
+            f"Under the time budget (this file's step time): {seconds(p.step_time_s)}/step, {count(p.tokens)} tokens "
+            f"({p.tokens / p.params:.1f} per parameter, not the {r.tokens / r.params:.0f} the recipe planned), "
+            f"memory {binary_bytes(p.memory_bytes)} of {binary_bytes(hw.usable_hbm_bytes)} usable"
+            + ("" if p.fits_memory else " (DOES NOT FIT)")
+            + f", {loss}.",
+            "  ",
+            "  ",
+        ),
+        "",
+        f"The tool's pick (search over the default space at seq {a.seq_len}):",
+        wrap(
+            f"{b.architecture.d_model} x {b.architecture.n_layers} layers, {b.architecture.n_heads} heads of "
+            f"{b.architecture.head_dim}, d_ff {b.architecture.d_ff} {b.architecture.mlp}, seq {b.architecture.seq_len} "
+            f"x batch {b.architecture.batch_size} ({count(b.params)} params): {seconds(b.step_time_s)}/step, "
+            f"{count(b.tokens)} tokens, loss {b.loss:.4f}.",
+            "  ",
+            "  ",
+        ),
+        "",
+    ]
+    if math.isinf(c.gap):
+        lines.append("The recipe's model cannot train one step in this budget.")
+    else:
+        verdict = (
+            "the tool's pick is predicted better, beyond the model's error"
+            if c.gap > c.resolution
+            else "the two are within the model's error of each other"
+            if abs(c.gap) <= c.resolution
+            else "the recipe is predicted better"
+        )
+        lines.append(
+            wrap(
+                f"Predicted gap: recipe {p.loss:.4f} - tool {b.loss:.4f} = {c.gap:+.4f} nats/token; the step-time error "
+                f"({100 * t.step_time_error[0]:.3g}%) moves these losses by about {c.resolution:.2g}: {verdict}."
+            )
+        )
+    return "\n".join(lines) + "\n"

@@ -14,6 +14,7 @@ from timescale_frontier.cli.calibrate import calibrate_cmd, validate_cmd
 from timescale_frontier.cli.hardware import hardware_group
 from timescale_frontier.cli.law import fit_law_cmd
 from timescale_frontier.cli.predict import predict_cmd
+from timescale_frontier.cli.recipe import recipe_cmd
 from timescale_frontier.cli.report import report_group
 from timescale_frontier.cli.search import frontier_main, search_cmd
 
@@ -26,7 +27,16 @@ def main() -> None:
     """timescale-frontier: step time, loss and the best transformer for a wall-clock budget."""
 
 
-for command in (search_cmd, predict_cmd, hardware_group, fit_law_cmd, calibrate_cmd, validate_cmd, report_group):
+for command in (
+    search_cmd,
+    predict_cmd,
+    recipe_cmd,
+    hardware_group,
+    fit_law_cmd,
+    calibrate_cmd,
+    validate_cmd,
+    report_group,
+):
     main.add_command(command)
 
 # Loaded: Ctrl-C raises KeyboardInterrupt again, which each command turns into exit 130 (after

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod params;
 pub mod pareto;
 pub mod predict;
+pub mod recipe;
 pub mod search;
 pub mod sharding;
 pub mod step_time;

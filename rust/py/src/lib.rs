@@ -11,6 +11,7 @@ mod evaluate;
 mod hardware;
 mod law_fit;
 mod predict;
+mod recipe;
 mod search;
 
 #[pymodule]
@@ -47,6 +48,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(evaluate::evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(search::search, m)?)?;
     m.add_function(wrap_pyfunction!(law_fit::fit_law, m)?)?;
+    m.add_class::<recipe::PyRecipe>()?;
+    m.add_function(wrap_pyfunction!(recipe::recipe, m)?)?;
     m.add("AUTO_MAX_CHIPS", timescale_core::budget::AUTO_MAX_CHIPS)?;
     m.add("UNCALIBRATED_STEP_TIME_ERROR", timescale_core::hardware::UNCALIBRATED_STEP_TIME_ERROR)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -1,0 +1,89 @@
+"""``timescale recipe``: the usual Chinchilla-FLOPs plan beside the tool's answer for a budget."""
+
+from __future__ import annotations
+
+import click
+
+from timescale_frontier import render
+from timescale_frontier.cli._common import INT64, budget_of, budget_options, handle_errors
+from timescale_frontier.errors import InvalidInputError
+from timescale_frontier.hardware import Hardware
+from timescale_frontier.recipe import compare_with_recipe
+
+
+@click.command(name="recipe")
+@click.option("--hardware", "-H", required=True)
+@budget_options
+@click.option("--chips", type=INT64, default=1, show_default=True, help="Chips (the recipe's FLOPs scale with them).")
+@click.option("--law", default="hoffmann", show_default=True)
+@click.option(
+    "--utilization",
+    type=float,
+    default=0.4,
+    show_default=True,
+    help="Assumed model FLOPs utilisation (fraction of peak bf16 FLOP/s) that turns hours into FLOPs.",
+)
+@click.option(
+    "--tokens-per-param",
+    default="20",
+    show_default=True,
+    help="Tokens per parameter of the compute-optimal size (Chinchilla's headline 20), or 'law' for the law's"
+    " own optimum.",
+)
+@click.option("--aspect-ratio", type=float, default=64.0, show_default=True, help="The shape's d_model / n_layers.")
+@click.option("--head-dim", type=INT64, default=64, show_default=True)
+@click.option("--mlp", default="gelu", show_default=True)
+@click.option("--ffn-mult", type=float, default=4.0, show_default=True, help="d_ff / d_model.")
+@click.option("--seq-len", type=INT64, default=2048, show_default=True)
+@click.option("--batch-size", type=INT64, default=256, show_default=True, help="Sequences per step.")
+@click.option("--vocab-size", type=INT64, default=32000, show_default=True)
+@click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--debug", is_flag=True)
+@handle_errors
+def recipe_cmd(
+    hardware: str,
+    hours: float | None,
+    budget_usd: float | None,
+    usd_per_chip_hour: float | None,
+    chips: int,
+    law: str,
+    utilization: float,
+    tokens_per_param: str,
+    aspect_ratio: float,
+    head_dim: int,
+    mlp: str,
+    ffn_mult: float,
+    seq_len: int,
+    batch_size: int,
+    vocab_size: int,
+    out_format: str,
+    debug: bool,
+) -> None:
+    """The plan a practitioner makes today (hours -> FLOPs at an assumed utilisation -> Chinchilla's
+    compute-optimal size -> a conventional shape) beside the tool's pick, both predicted for the budget."""
+    if tokens_per_param.strip().lower() == "law":
+        ratio: float | None = None
+    else:
+        try:
+            ratio = float(tokens_per_param)
+        except ValueError:
+            raise InvalidInputError(
+                f"--tokens-per-param = {tokens_per_param!r} is invalid: expected a number or 'law'"
+            ) from None
+    hw = Hardware.load(hardware)
+    c = compare_with_recipe(
+        hw,
+        budget_of(hours, budget_usd, usd_per_chip_hour),
+        chips=chips,
+        law=law,
+        utilization=utilization,
+        tokens_per_param=ratio,
+        aspect_ratio=aspect_ratio,
+        head_dim=head_dim,
+        mlp=mlp,
+        ffn_mult=ffn_mult,
+        seq_len=seq_len,
+        batch_size=batch_size,
+        vocab_size=vocab_size,
+    )
+    click.echo(render.recipe_document(c, hw, out_format), nl=False)

@@ -1,0 +1,131 @@
+"""The usual recipe beside the tool's answer: the plan a practitioner makes today (the time budget
+in FLOPs at an assumed utilisation, Chinchilla's compute-optimal size for them, a conventional
+shape; the core's ``recipe``), predicted by the same model under the same budget, next to what the
+search picks, with the predicted gap and whether the model can tell them apart.
+
+>>> from timescale_frontier import Hardware
+>>> c = compare_with_recipe(Hardware.load("h100_sxm"), 12, {"d_model": [1024, 1536, 2048]})
+>>> c.recipe.params > 1e8 and c.gap > 0
+True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from timescale_frontier import _core
+from timescale_frontier._core import Prediction
+from timescale_frontier._core import Recipe as CoreRecipe
+from timescale_frontier._data import as_data
+from timescale_frontier.architecture import Architecture
+from timescale_frontier.budget import Budget, as_budget
+from timescale_frontier.hardware import Hardware
+from timescale_frontier.loss import Law, get_law
+from timescale_frontier.predict import predict
+from timescale_frontier.search import SearchResult, candidate_row, search
+from timescale_frontier.space import SearchSpace
+
+__all__ = ["RecipeComparison", "compare_with_recipe"]
+
+
+@dataclass(frozen=True)
+class RecipeComparison:
+    """The recipe's plan and the tool's, predicted by the same model for the same budget."""
+
+    recipe: CoreRecipe
+    #: The recipe's architecture under the budget (its step time, tokens and loss by the tool's model).
+    recipe_prediction: Prediction
+    tool: SearchResult
+    #: The practitioner's assumptions, as given.
+    rule: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def gap(self) -> float:
+        """Predicted loss of the recipe's model minus the tool's pick (nats/token; > 0: the tool's
+        pick is predicted better). +inf when the recipe's model cannot train one step."""
+        loss = self.recipe_prediction.loss
+        return math.inf if loss is None else loss - self.tool.best.loss
+
+    @property
+    def resolution(self) -> float:
+        """How far apart the two losses must be for the model to tell them apart: the loss change
+        the step-time error causes on each, combined (see ``SearchResult.loss_resolution``)."""
+        p = self.recipe_prediction
+        err = self.tool.step_time_error[0]
+        mine = self.tool.law.loss_change_for_step_time_error(p.effective_tokens, err) if p.loss is not None else 0.0
+        return math.hypot(self.tool.loss_resolution(self.tool.best), mine)
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.recipe
+        return {
+            "rule": self.rule,
+            "recipe": {
+                "flops": r.flops,
+                "compute_optimal_params": r.params,
+                "compute_optimal_tokens": r.tokens,
+                "architecture": r.architecture.to_dict(),
+                "prediction": as_data(self.recipe_prediction),
+            },
+            "tool": {**as_data(candidate_row(self.tool.best)), "chips": self.tool.chips},
+            "gap": self.gap,
+            "resolution": self.resolution,
+            "tool_better_beyond_error": self.gap > self.resolution,
+        }
+
+
+def compare_with_recipe(
+    hardware: Hardware,
+    budget: Budget | float,
+    space: SearchSpace | dict[str, Any] | None = None,
+    *,
+    chips: int = 1,
+    law: str | Law = "hoffmann",
+    utilization: float = 0.4,
+    tokens_per_param: float | None = 20.0,
+    aspect_ratio: float = 64.0,
+    head_dim: int = 64,
+    mlp: str = "gelu",
+    ffn_mult: float = 4.0,
+    seq_len: int = 2048,
+    batch_size: int = 256,
+    vocab_size: int = 32000,
+    **search_kwargs: Any,
+) -> RecipeComparison:
+    """The recipe (``tokens_per_param=None``: the law's own compute-optimal split instead of a fixed
+    ratio) and the tool's search for ``budget`` on ``chips`` chips of ``hardware`` (by default over
+    the default space at the recipe's sequence length)."""
+    law_obj = get_law(law)
+    resolved = as_budget(budget).resolve(hardware.core, chips)
+    base = Architecture(64, 1, 1, seq_len=seq_len, batch_size=batch_size, vocab_size=vocab_size)
+    r = _core.recipe(
+        resolved.seconds,
+        chips,
+        hardware.core,
+        law_obj,
+        base,
+        utilization=utilization,
+        tokens_per_param=tokens_per_param,
+        aspect_ratio=aspect_ratio,
+        head_dim=head_dim,
+        mlp=mlp,
+        ffn_mult=ffn_mult,
+    )
+    rule = {
+        "utilization": utilization,
+        "tokens_per_param": tokens_per_param if tokens_per_param is not None else "law optimum",
+        "aspect_ratio": aspect_ratio,
+        "head_dim": head_dim,
+        "mlp": mlp,
+        "ffn_mult": ffn_mult,
+        "seq_len": seq_len,
+        "batch_size": batch_size,
+    }
+    p = predict(r.architecture, hardware, budget, law=law_obj, chips=chips)
+    # Like for like: the tool searches at the recipe's context length unless given a space (the
+    # loss law does not depend on context, so it would otherwise pick the fastest one).
+    tool = search(
+        hardware, budget, space if space is not None else {"seq_len": [seq_len]}, law=law, chips=chips, **search_kwargs
+    )
+    return RecipeComparison(r, p, tool, rule)

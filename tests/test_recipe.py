@@ -1,0 +1,50 @@
+"""`timescale recipe` (issue 16): the usual Chinchilla-FLOPs plan beside the tool's pick, from the
+core's formulas (hand-checked in rust/core/src/recipe.rs), predicted by the same model."""
+
+import json
+import math
+
+from click.testing import CliRunner
+
+from timescale_frontier import Hardware, predict
+from timescale_frontier.cli import main
+from timescale_frontier.recipe import compare_with_recipe
+
+
+def test_the_recipe_by_hand_and_beside_the_tool():
+    r = CliRunner().invoke(main, ["recipe", "-H", "h100_sxm", "--hours", "12", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    rec = doc["recipe"]
+    flops = 12 * 3600 * 9.894e14 * 0.4  # hours x peak x utilisation
+    assert math.isclose(rec["flops"], flops, rel_tol=1e-9)
+    assert math.isclose(rec["compute_optimal_params"], math.sqrt(flops / 120), rel_tol=1e-9)  # 20 tokens/param
+    arch = rec["architecture"]
+    assert arch["d_model"] == 64 * arch["n_layers"] and arch["head_dim"] == 64 and arch["d_ff"] == 4 * arch["d_model"]
+    # The gap is the two predicted losses' difference; the verdict is the gap against the resolution.
+    assert math.isclose(doc["gap"], rec["prediction"]["loss"] - doc["tool"]["loss"], rel_tol=1e-12)
+    assert doc["tool_better_beyond_error"] == (doc["gap"] > doc["resolution"])
+    # The tool searched at the recipe's context length.
+    assert doc["tool"]["seq_len"] == arch["seq_len"] == 2048
+    table = CliRunner().invoke(main, ["recipe", "-H", "h100_sxm", "--hours", "12"]).output
+    assert "The usual recipe (Chinchilla-FLOPs):" in table and "Predicted gap: recipe" in table
+
+
+def test_the_laws_own_optimum_and_the_practitioners_batch():
+    hw = Hardware.load("h100_sxm")
+    c = compare_with_recipe(hw, 12, {"d_model": [1024, 2048], "seq_len": [2048]}, tokens_per_param=None)
+    n, d = c.tool.law.compute_optimal(c.recipe.flops)
+    assert (c.recipe.params, c.recipe.tokens) == (n, d)
+    # The recipe's model runs as a practitioner would: it fits, with micro-steps only when needed.
+    p = predict(c.recipe.architecture, hw, 12)
+    assert p.fits_memory and p.loss == c.recipe_prediction.loss
+
+
+def test_bad_recipe_assumptions_are_one_line_errors():
+    for args, message in [
+        (["--utilization", "0"], "utilization = 0 is invalid: expected a fraction of peak in [0.01, 1]"),
+        (["--tokens-per-param", "many"], "--tokens-per-param = 'many' is invalid: expected a number or 'law'"),
+        (["--aspect-ratio", "0"], "aspect_ratio = 0 is invalid"),
+    ]:
+        r = CliRunner().invoke(main, ["recipe", "-H", "h100_sxm", "--hours", "12", *args])
+        assert r.exit_code == 2 and message in r.output and len(r.output.strip().splitlines()) == 1, r.output
