@@ -77,3 +77,30 @@ def test_reduced_experiment_end_to_end(tmp_path):
     assert (tmp_path / "law.toml").exists() and (tmp_path / "cpu.toml").exists()
     pytest.importorskip("matplotlib", reason="plots need matplotlib (pip install '.[plot]')")
     assert (tmp_path / "loss.png").stat().st_size > 10_000
+
+
+def test_reduced_versus_recipe_experiment_end_to_end(tmp_path):
+    """The CI version of experiments/versus_recipe: the tool's pick, the usual recipe's and the
+    FLOPs-only pick trained at two held-out budgets with two seeds each, and the shape study."""
+    p = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "versus_recipe" / "run.py"), "--quick", "--no-pin", "--out",
+         str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr[-3000:]
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert [b["budget_s"] for b in doc["budgets"]] == [2.0, 4.0]
+    for b in doc["budgets"]:
+        assert [r["label"] for r in b["rows"]] == ["tool", "recipe", "FLOPs-only"]
+        for r in b["rows"]:
+            assert len(r["measured_losses"]) == 2 and all(np.isfinite(x) and x > 0 for x in r["measured_losses"])
+            assert np.isfinite(r["predicted_loss"]) and r["measured_step_s"] > 0
+        # The recipe's model is the core's recipe for that budget, in the experiment's family.
+        rec = next(r for r in b["rows"] if r["label"] == "recipe")
+        assert (rec["d_model"], rec["n_layers"]) == (
+            b["recipe"]["architecture"]["d_model"],
+            b["recipe"]["architecture"]["n_layers"],
+        )
+    assert len(doc["shapes"]) == 2 and all(len(s["losses"]) == 2 for s in doc["shapes"])
+    md = (tmp_path / "results.md").read_text()
+    assert "Measured gap recipe - tool" in md and "Shape effect" in md

@@ -134,8 +134,10 @@ def train(
     seed: int = 0,
     eval_batches: int = 16,
     progress: Callable[[str], None] | None = None,
+    max_steps: int | None = None,
 ) -> TrainResult:
-    """Trains ``arch`` from scratch until ``budget_s`` seconds of training have passed."""
+    """Trains ``arch`` from scratch until ``budget_s`` seconds of training have passed (or
+    ``max_steps`` steps, for a fixed token count)."""
     if arch.vocab_size < 256:
         raise ValueError("byte-level training needs vocab_size >= 256")
     say = progress or (lambda _m: None)
@@ -153,7 +155,7 @@ def train(
     steps, loss = 0, jnp.asarray(math.nan)
     start = time.perf_counter()
     elapsed = 0.0
-    while elapsed < budget_s:
+    while elapsed < budget_s and (max_steps is None or steps < max_steps):
         x, y = sample(corpus.train, rng, arch.batch_size, arch.seq_len)
         params, opt, loss = compiled(params, opt, jnp.asarray(x), jnp.asarray(y))
         loss.block_until_ready()

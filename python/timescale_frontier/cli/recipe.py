@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from timescale_frontier import render
-from timescale_frontier.cli._common import INT64, budget_of, budget_options, handle_errors
+from timescale_frontier.cli._common import INT64, budget_of, budget_options, handle_errors, min_max
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.recipe import compare_with_recipe
+from timescale_frontier.space import load_space, make_space
 
 
 @click.command(name="recipe")
@@ -37,6 +38,21 @@ from timescale_frontier.recipe import compare_with_recipe
 @click.option("--seq-len", type=INT64, default=2048, show_default=True)
 @click.option("--batch-size", type=INT64, default=256, show_default=True, help="Sequences per step.")
 @click.option("--vocab-size", type=INT64, default=32000, show_default=True)
+@click.option(
+    "--space",
+    "space_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Search-space TOML for the tool's pick (default: the default space at --seq-len).",
+)
+@click.option(
+    "--aspect-ratio-guard",
+    default="20:200",
+    show_default=True,
+    callback=min_max,
+    help="The tool's d_model/n_layers guard, MIN:MAX.",
+)
+@click.option("--max-tokens-per-step", type=float, default=None, help="The tool's cap on batch x seq_len.")
 @click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--debug", is_flag=True)
 @handle_errors
@@ -56,6 +72,9 @@ def recipe_cmd(
     seq_len: int,
     batch_size: int,
     vocab_size: int,
+    space_file: str | None,
+    aspect_ratio_guard: tuple[float, float],
+    max_tokens_per_step: float | None,
     out_format: str,
     debug: bool,
 ) -> None:
@@ -71,9 +90,11 @@ def recipe_cmd(
                 f"--tokens-per-param = {tokens_per_param!r} is invalid: expected a number or 'law'"
             ) from None
     hw = Hardware.load(hardware)
+    space = make_space(load_space(space_file), origin=space_file) if space_file else None
     c = compare_with_recipe(
         hw,
         budget_of(hours, budget_usd, usd_per_chip_hour),
+        space,
         chips=chips,
         law=law,
         utilization=utilization,
@@ -85,5 +106,7 @@ def recipe_cmd(
         seq_len=seq_len,
         batch_size=batch_size,
         vocab_size=vocab_size,
+        aspect_ratio_guard=aspect_ratio_guard,
+        max_tokens_per_step=max_tokens_per_step,
     )
     click.echo(render.recipe_document(c, hw, out_format), nl=False)

@@ -1,0 +1,327 @@
+"""Does a plan made in time beat the usual recipe (issue 16)? Real training on this CPU, where the
+two disagree.
+
+    python experiments/versus_recipe/run.py                       # the full experiment (~50 min, 1 core)
+    python experiments/versus_recipe/run.py --quick --out /tmp/vr # the reduced CI version (~2 min)
+
+Stages (files written into --out as they come; a rerun skips runs already done):
+  a. ``timescale calibrate`` a copy of the cpu hardware file (as experiments/time_budget does);
+  b. the law: ``timescale fit-law`` on the spread runs of experiments/time_budget (the same family,
+     corpus and training code, trained at 20, 45 and 100 s; the full run reuses its committed
+     ``spread.jsonl``, the quick one trains its own small spread);
+  c. at each held-out budget (not one the law was fitted at): the tool's pick (``timescale
+     search``; depth from 1, because the recipe itself picks one-layer models at these budgets and
+     one layer is the least depth a model can have, not an edge of the search), the usual recipe's
+     pick (``timescale recipe``: the budget in FLOPs at 40% of the file's peak, 20 tokens per
+     parameter, d_model / n_layers = 64, heads of 32, GELU 4x) and the FLOPs-only step-time
+     model's pick where it differs, each trained with every seed;
+  d. shape at a fixed parameter count and a fixed token count: 5 shapes from wide-shallow to
+     deep-narrow, two seeds each, to see whether depth changes the loss beyond the seed noise;
+  e. results.md, results.json (every number, every loss curve), loss.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import json
+import os
+import shutil
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from timescale_frontier import Architecture, Hardware, predict
+from timescale_frontier.calibrate import train
+from timescale_frontier.hardware import SHIPPED_DIR
+
+HERE = Path(__file__).resolve().parent
+_spec = importlib.util.spec_from_file_location("time_budget_run", HERE.parent / "time_budget" / "run.py")
+assert _spec is not None and _spec.loader is not None
+tb = importlib.util.module_from_spec(_spec)
+sys.modules["time_budget_run"] = tb
+_spec.loader.exec_module(tb)
+
+
+@dataclass(frozen=True)
+class Setup:
+    family: Any  # time_budget's Plan: seq_len, batch_size, spread, calibration, eval batches, bootstrap
+    budgets_s: list[float]  # held out from the law's spread budgets
+    seeds: tuple[int, ...]
+    d_model_axis: str
+    n_layers_axis: str
+    shape_steps: int  # steps of the shape study (fixed tokens)
+    shapes: list[tuple[int, int]]  # (d_model, n_layers), wide-shallow to deep-narrow, similar size
+    shape_seeds: tuple[int, ...]
+    reuse_spread: bool
+
+
+FULL = Setup(
+    family=tb.FULL,
+    budgets_s=[60.0, 150.0],
+    seeds=(0, 1, 2),
+    d_model_axis="32:256:32",
+    n_layers_axis="1:8:1",
+    shape_steps=500,
+    shapes=[(224, 1), (160, 2), (128, 3), (96, 6), (64, 12)],  # 0.59-0.66 M non-embedding parameters
+    shape_seeds=(0, 1),
+    reuse_spread=True,
+)
+QUICK = Setup(
+    family=tb.QUICK,
+    budgets_s=[2.0, 4.0],
+    seeds=(0, 1),
+    d_model_axis="32:96:32",
+    n_layers_axis="1:3:1",
+    shape_steps=30,
+    shapes=[(64, 1), (32, 4)],
+    shape_seeds=(0, 1),
+    reuse_spread=False,
+)
+
+
+def recipe_pick(
+    setup: Setup, hw_path: Path, law: Path, budget_s: float, space: Path
+) -> tuple[Architecture, dict[str, Any]]:
+    """The usual recipe's architecture for the budget, in the experiment's family (the tool's pick
+    beside it from the same space as stage c's search)."""
+    fam = setup.family
+    doc = json.loads(
+        tb.tool(
+            "recipe", "-H", str(hw_path), "--hours", repr(budget_s / 3600), "--law", str(law), "--head-dim", "32",
+            "--seq-len", str(fam.seq_len), "--batch-size", str(fam.batch_size), "--vocab-size", "256", "--format", "json",
+            "--space", str(space), "--aspect-ratio-guard", "1:1000", "--max-tokens-per-step", "1e9",
+        )
+    )  # fmt: skip
+    a = doc["recipe"]["architecture"]
+    return tb.arch_of(fam, a["d_model"], a["n_layers"]), doc
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", type=Path, default=HERE / "results")
+    ap.add_argument("--no-pin", action="store_true")
+    args = ap.parse_args()
+    setup = QUICK if args.quick else FULL
+    fam = setup.family
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    if not args.no_pin and hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1:
+        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
+    started = datetime.datetime.now(datetime.UTC)
+
+    # a. calibration
+    hw_path = out / "cpu.toml"
+    if not hw_path.exists():
+        src = out / "cpu.uncalibrated.toml"
+        shutil.copy(SHIPPED_DIR / "cpu.toml", src)
+        tb.log("a. calibrating the cpu hardware file")
+        tb.tool("calibrate", "-H", str(src), "--out", str(hw_path), "--measurements", str(out / "calibration.jsonl"),
+                "-q", *fam.calibrate_args)  # fmt: skip
+        src.unlink()
+    hw = Hardware.load(hw_path)
+    tb.log(f"   {hw.step_time_formula}")
+    corpus = train.stdlib_corpus()
+
+    # b. the law, from spread runs at budgets none of c's
+    committed = HERE.parent / "time_budget" / "results" / "spread.jsonl"
+    if setup.reuse_spread and committed.exists() and not (out / "spread.jsonl").exists():
+        shutil.copy(committed, out / "spread.jsonl")
+    spread = [
+        tb.run_training(fam, out, "spread", tb.arch_of(fam, d, n), b, hw, corpus)
+        for b in fam.spread_budgets_s
+        for d, n in fam.spread
+    ]
+    (out / "runs.csv").write_text(
+        "params,tokens,loss\n" + "".join(f"{r['params']},{r['tokens']},{r['heldout_loss']}\n" for r in spread)
+    )
+    law = out / "law.toml"
+    tb.tool(
+        "fit-law", str(out / "runs.csv"), "--name", "stdlib-bytes", "--out", str(law), "--bootstrap", str(fam.bootstrap)
+    )
+    assert not set(setup.budgets_s) & set(fam.spread_budgets_s), "held-out budgets must differ from the law's"
+
+    # c. the contenders at each held-out budget
+    plan = tb.Plan(**{**fam.__dict__, "d_model_axis": setup.d_model_axis, "n_layers_axis": setup.n_layers_axis})
+    budgets = []
+    for budget in setup.budgets_s:
+        tool_doc = tb.search(plan, out, hw_path, law, budget, [], f"search_{budget:g}")
+        flops_doc = tb.search(
+            plan, out, hw_path, law, budget, ["--step-time-model", "flops"], f"search_flops_{budget:g}"
+        )
+        rec_arch, rec_doc = recipe_pick(setup, hw_path, law, budget, out / "space.toml")
+        contenders = {
+            "tool": tb.arch_of(fam, tool_doc["best"]["d_model"], tool_doc["best"]["n_layers"]),
+            "recipe": rec_arch,
+            "FLOPs-only": tb.arch_of(fam, flops_doc["best"]["d_model"], flops_doc["best"]["n_layers"]),
+        }
+        rows = []
+        done: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        for label, arch in contenders.items():
+            key = (arch.d_model, arch.n_layers)
+            if key not in done:
+                done[key] = [tb.run_training(fam, out, "final", arch, budget, hw, corpus, s) for s in setup.seeds]
+            runs = done[key]
+            p = predict(arch, hw, budget / 3600, law=str(law))
+            losses = [r["heldout_loss"] for r in runs]
+            rows.append(
+                {
+                    "label": label,
+                    "d_model": arch.d_model,
+                    "n_layers": arch.n_layers,
+                    "params": p.params,
+                    "predicted_step_s": p.step_time_s,
+                    "measured_step_s": statistics.mean(r["measured_step_s"] for r in runs),
+                    "predicted_tokens": p.tokens,
+                    "measured_tokens": statistics.mean(r["tokens"] for r in runs),
+                    "predicted_loss": p.loss,
+                    "measured_loss": statistics.mean(losses),
+                    "measured_losses": losses,
+                    "seed_sd": statistics.stdev(losses) if len(losses) > 1 else 0.0,
+                    "same_as": next((x["label"] for x in rows if (x["d_model"], x["n_layers"]) == key), None),
+                }
+            )
+        budgets.append({"budget_s": budget, "rows": rows, "recipe": rec_doc["recipe"], "predicted_gap": rec_doc["gap"]})
+
+    # d. shape at a fixed parameter count and token count
+    shapes = []
+    for d, n in setup.shapes:
+        arch = tb.arch_of(fam, d, n)
+        runs = []
+        for s in setup.shape_seeds:
+            path = out / "shape.jsonl"
+            key = {"d_model": d, "n_layers": n, "seed": s}
+            old = [r for r in tb.load_jsonl(path) if all(r.get(k) == v for k, v in key.items())]
+            if old:
+                runs.append(old[0])
+                continue
+            tb.log(f"[shape] d_model {d} x {n} layers, {setup.shape_steps} steps, seed {s}")
+            r = train.train(
+                arch, 1e9, setup.shape_steps, corpus, seed=s, eval_batches=fam.eval_batches, max_steps=setup.shape_steps
+            )
+            row = {**key, "non_embedding_params": predict(arch, hw, 1.0).non_embedding_params, **{
+                k: v for k, v in r.to_dict().items() if k not in ("arch", "budget_s")}}  # fmt: skip
+            with path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            runs.append(row)
+        losses = [r["heldout_loss"] for r in runs]
+        shapes.append({"d_model": d, "n_layers": n, "non_embedding_params": runs[0]["non_embedding_params"],
+                       "tokens": runs[0]["tokens"], "losses": losses, "mean": statistics.mean(losses)})  # fmt: skip
+
+    doc = {
+        "started_utc": started.isoformat(timespec="seconds"),
+        "cpu_model": tb._cpu_model(),
+        "jax": tb._jax_version(),
+        "python": sys.version.split()[0],
+        "step_time_model": hw.step_time_formula,
+        "law": law.read_text(),
+        "setup": {k: v for k, v in setup.__dict__.items() if k != "family"} | {"family": fam.__dict__},
+        "budgets": budgets,
+        "shapes": shapes,
+    }
+    (out / "results.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (out / "results.md").write_text(report(doc))
+    try:
+        plot(doc, out / "loss.png")
+    except ImportError:
+        tb.log("matplotlib not installed: no plot")
+    print(report(doc))
+
+
+def report(doc: dict[str, Any]) -> str:
+    lines = ["# Plan in time vs the usual recipe: measured", ""]
+    for b in doc["budgets"]:
+        lines += [
+            f"## Budget {b['budget_s']:g} s (held out: the law was fitted at other budgets)",
+            "",
+            "| contender | d_model x layers | params | step ms (pred / meas) | tokens (pred / meas) | loss pred / meas (mean) | per seed | seed sd |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
+        ]  # fmt: skip
+        for r in b["rows"]:
+            same = f" (= {r['same_as']})" if r["same_as"] else ""
+            lines.append(
+                f"| {r['label']}{same} | {r['d_model']} x {r['n_layers']} | {r['params'] / 1e3:.0f} k | "
+                f"{r['predicted_step_s'] * 1e3:.1f} / {r['measured_step_s'] * 1e3:.1f} | "
+                f"{r['predicted_tokens'] / 1e6:.2f} M / {r['measured_tokens'] / 1e6:.2f} M | "
+                f"{r['predicted_loss']:.4f} / {r['measured_loss']:.4f} | "
+                f"{', '.join(f'{x:.4f}' for x in r['measured_losses'])} | {r['seed_sd']:.4f} |"
+            )
+        tool = next(r for r in b["rows"] if r["label"] == "tool")
+        rec = next(r for r in b["rows"] if r["label"] == "recipe")
+        gap = rec["measured_loss"] - tool["measured_loss"]
+        noise = max(tool["seed_sd"], rec["seed_sd"])
+        verdict = (
+            "the tool's pick won by more than the seed noise"
+            if gap > 2 * noise
+            else "the recipe won by more than the seed noise"
+            if -gap > 2 * noise
+            else "within the seed noise (no winner)"
+        )
+        lines += [
+            "",
+            f"Measured gap recipe - tool: {gap:+.4f} nats/byte (predicted {rec['predicted_loss'] - tool['predicted_loss']:+.4f});"
+            f" seed sd up to {noise:.4f}: {verdict}.",
+            "",
+        ]
+    lines += [
+        "## Shape at a fixed parameter count and token count",
+        "",
+        "| d_model x layers | non-embedding params | tokens | loss per seed | mean |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for s in doc["shapes"]:
+        lines.append(
+            f"| {s['d_model']} x {s['n_layers']} | {s['non_embedding_params'] / 1e3:.0f} k | {s['tokens'] / 1e6:.2f} M | "
+            f"{', '.join(f'{x:.4f}' for x in s['losses'])} | {s['mean']:.4f} |"
+        )
+    means = [s["mean"] for s in doc["shapes"]]
+    sds = [statistics.stdev(s["losses"]) for s in doc["shapes"] if len(s["losses"]) > 1]
+    if sds:
+        spread = max(means) - min(means)
+        lines += [
+            "",
+            f"Shape effect (max - min of the means): {spread:.4f} nats/byte; seed sd (largest): {max(sds):.4f}: "
+            + ("larger than the noise." if spread > 2 * max(sds) else "not larger than the noise."),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(doc: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    ax = axes[0]
+    for b in doc["budgets"]:
+        for r in b["rows"]:
+            if r["same_as"]:
+                continue
+            ax.errorbar(r["predicted_loss"], r["measured_loss"], yerr=r["seed_sd"], fmt="o", capsize=3)
+            ax.annotate(f"{r['label']} {b['budget_s']:g}s", (r["predicted_loss"], r["measured_loss"]), fontsize=7)
+    lo = min(r["measured_loss"] for b in doc["budgets"] for r in b["rows"]) * 0.98
+    hi = max(r["measured_loss"] for b in doc["budgets"] for r in b["rows"]) * 1.02
+    ax.plot([lo, hi], [lo, hi], "k--", linewidth=0.8)
+    ax.set_xlabel("predicted loss (nats/byte)")
+    ax.set_ylabel("measured held-out loss (mean of seeds)")
+    ax.set_title("tool vs recipe vs FLOPs-only")
+    ax = axes[1]
+    xs = [s["n_layers"] for s in doc["shapes"]]
+    ax.errorbar(xs, [s["mean"] for s in doc["shapes"]],
+                yerr=[statistics.stdev(s["losses"]) if len(s["losses"]) > 1 else 0 for s in doc["shapes"]],
+                fmt="o-", capsize=3)  # fmt: skip
+    ax.set_xlabel("n_layers (same parameters, same tokens)")
+    ax.set_ylabel("held-out loss")
+    ax.set_title("shape at fixed size")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
