@@ -140,3 +140,72 @@ def test_fit_law_is_bounded_and_stops_on_ctrl_c(tmp_path):
     _, err = p.communicate(timeout=30)
     assert p.returncode == 130 and err.strip() == "interrupted" and time.perf_counter() - sent < 2.0
     assert not out.exists()
+
+
+# The shape term (issue 16): c (ln(d_model / n_layers / aspect_opt))^2 fitted from runs that differ
+# in shape at a similar size and token count. Synthetic runs: the besiroglu law plus a term with
+# c = 0.03 and aspect_opt = 40 chosen by hand, +-0.002 alternating between two seeds.
+SHAPES = [(448, 1), (320, 2), (256, 3), (192, 6), (128, 12), (96, 20)]
+
+
+def _shape_csv(path, c=0.03, opt=40.0, noise=0.002):
+    rows = ["d_model,n_layers,params,tokens,loss"]
+    for i, (d, n) in enumerate(SHAPES):
+        params = 2.4e6 + 1e4 * i
+        for seed in (0, 1):
+            s = c * np.log(d / n / opt) ** 2
+            rows.append(f"{d},{n},{params},{4e7},{TRUE.loss(params, 4e7) + s + (noise if seed else -noise)}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_shape_term_is_fitted_saved_and_used_by_predict_and_search(tmp_path):
+    runs, shape, out = _runs_csv(tmp_path / "runs.csv"), _shape_csv(tmp_path / "shape.csv"), tmp_path / "s.law.toml"
+    r = CliRunner().invoke(
+        main, ["fit-law", str(runs), "--shape-runs", str(shape), "--out", str(out), "--bootstrap", "200"]
+    )
+    assert r.exit_code == 0, r.output
+    assert "shape term" in r.output and "aspect ratios 4.8-448" in r.output
+    law = get_law(out)
+    assert law.shape is not None
+    c, opt = law.shape
+    assert c == pytest.approx(0.03, rel=0.05) and opt == pytest.approx(40.0, rel=0.05)
+    doc = tomllib.loads(out.read_text())["law"]["shape"]
+    assert doc["c_interval"][0] <= 0.03 <= doc["c_interval"][1]
+    assert doc["aspect_opt_interval"][0] <= 40.0 <= doc["aspect_opt_interval"][1]
+    assert doc["aspect_range"] == [96 / 20, 448.0]
+    # The term by hand: 2048 wide, 4 deep is aspect 512, ln(512 / opt)^2 c; 640 x 16 is aspect 40.
+    assert law.shape_term(2048, 4) == pytest.approx(c * np.log(512 / opt) ** 2, rel=1e-12)
+    assert law.loss_of_shape(1e8, 1e10, 640, 16) == pytest.approx(law.loss(1e8, 1e10) + c * np.log(40 / opt) ** 2)
+    # The search prices shape with it, and drops the aspect guard by default (the term is the evidence).
+    args = ["-H", "h100_sxm", "--hours", "6", "--format", "json", "--d-model", "512:2048:256", "--n-layers", "2:32:2"]
+    r = CliRunner().invoke(frontier_main, [*args, "--law", str(out)])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    best = doc["best"]
+    assert doc["guards"]["aspect_ratio_min"] == 1e-6 and doc["guards"]["aspect_ratio_max"] == 1e9
+    expected = law.loss_of_shape(best["params"], best["tokens"], best["d_model"], best["n_layers"])
+    assert best["loss"] == pytest.approx(expected, rel=1e-12)
+    assert best["loss"] > law.loss(best["params"], best["tokens"]) or best["d_model"] / best["n_layers"] == 40
+    # The explanation says what the term costs the answer.
+    r = CliRunner().invoke(frontier_main, [*args[:-2], "--n-layers", "2:32:2", "--law", str(out), "--format", "table"])
+    assert r.exit_code == 0 and "The law prices shape" in r.output, r.output
+    # An explicit guard still applies.
+    r = CliRunner().invoke(frontier_main, [*args, "--law", str(out), "--aspect-ratio", "100:200"])
+    assert r.exit_code == 0, r.output
+    b = json.loads(r.output)["best"]
+    assert 100 <= b["d_model"] / b["n_layers"] <= 200
+
+
+def test_shape_runs_without_an_optimum_are_refused(tmp_path):
+    runs, out = _runs_csv(tmp_path / "runs.csv"), tmp_path / "s.law.toml"
+    # Loss that only falls as the models get wider (a concave dependence): no optimum to fit.
+    shape = _shape_csv(tmp_path / "shape.csv", c=-0.01)
+    r = CliRunner().invoke(main, ["fit-law", str(runs), "--shape-runs", str(shape), "--out", str(out)])
+    assert r.exit_code == 2
+    assert "shape.csv" in r.output and "convex" in r.output and "Traceback" not in r.output
+    assert not out.exists()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("d_model,n_layers,params,tokens,loss\n128,2,1e6,1e7,2.0\n")
+    r = CliRunner().invoke(main, ["fit-law", str(runs), "--shape-runs", str(bad), "--out", str(out)])
+    assert r.exit_code == 2 and "at least 3 aspect ratios" in r.output, r.output

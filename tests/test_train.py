@@ -91,7 +91,9 @@ def test_reduced_versus_recipe_experiment_end_to_end(tmp_path):
     doc = json.loads((tmp_path / "results.json").read_text())
     assert [b["budget_s"] for b in doc["budgets"]] == [2.0, 4.0]
     for b in doc["budgets"]:
-        assert [r["label"] for r in b["rows"]] == ["tool", "recipe", "FLOPs-only"]
+        labels = [r["label"] for r in b["rows"]]
+        assert labels[:3] == ["tool", "recipe", "FLOPs-only"] and labels[3:] in ([], ["tool + shape term"])
+        assert (labels[3:] != []) == (doc["shape_law"] is not None)
         for r in b["rows"]:
             assert len(r["measured_losses"]) == 2 and all(np.isfinite(x) and x > 0 for x in r["measured_losses"])
             assert np.isfinite(r["predicted_loss"]) and r["measured_step_s"] > 0
@@ -101,6 +103,6 @@ def test_reduced_versus_recipe_experiment_end_to_end(tmp_path):
             b["recipe"]["architecture"]["d_model"],
             b["recipe"]["architecture"]["n_layers"],
         )
-    assert len(doc["shapes"]) == 2 and all(len(s["losses"]) == 2 for s in doc["shapes"])
+    assert len(doc["shapes"]) == 3 and all(len(s["losses"]) == 2 for s in doc["shapes"])
     md = (tmp_path / "results.md").read_text()
     assert "Measured gap recipe - tool" in md and "Shape effect" in md

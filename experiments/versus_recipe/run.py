@@ -9,14 +9,16 @@ Stages (files written into --out as they come; a rerun skips runs already done):
   b. the law: ``timescale fit-law`` on the spread runs of experiments/time_budget (the same family,
      corpus and training code, trained at 20, 45 and 100 s; the full run reuses its committed
      ``spread.jsonl``, the quick one trains its own small spread);
-  c. at each held-out budget (not one the law was fitted at): the tool's pick (``timescale
+  c. shape at a fixed parameter count and a fixed token count: 5 shapes from wide-shallow to
+     deep-narrow, two seeds each, to see whether depth changes the loss beyond the seed noise; if
+     it does, ``timescale fit-law --shape-runs`` fits the shape term from them (law_shape.toml);
+  d. at each held-out budget (not one the law was fitted at): the tool's pick (``timescale
      search``; depth from 1, because the recipe itself picks one-layer models at these budgets and
      one layer is the least depth a model can have, not an edge of the search), the usual recipe's
      pick (``timescale recipe``: the budget in FLOPs at 40% of the file's peak, 20 tokens per
-     parameter, d_model / n_layers = 64, heads of 32, GELU 4x) and the FLOPs-only step-time
-     model's pick where it differs, each trained with every seed;
-  d. shape at a fixed parameter count and a fixed token count: 5 shapes from wide-shallow to
-     deep-narrow, two seeds each, to see whether depth changes the loss beyond the seed noise;
+     parameter, d_model / n_layers = 64, heads of 32, GELU 4x), the FLOPs-only step-time model's
+     pick and, with a shape term, the pick of the law carrying it, each trained with every seed
+     (a pick shared by two contenders is trained once);
   e. results.md, results.json (every number, every loss curve), loss.png.
 """
 
@@ -29,7 +31,9 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,7 +81,7 @@ QUICK = Setup(
     d_model_axis="32:96:32",
     n_layers_axis="1:3:1",
     shape_steps=30,
-    shapes=[(64, 1), (32, 4)],
+    shapes=[(64, 1), (48, 2), (32, 4)],
     shape_seeds=(0, 1),
     reuse_spread=False,
 )
@@ -145,49 +149,8 @@ def main() -> None:
     )
     assert not set(setup.budgets_s) & set(fam.spread_budgets_s), "held-out budgets must differ from the law's"
 
-    # c. the contenders at each held-out budget
-    plan = tb.Plan(**{**fam.__dict__, "d_model_axis": setup.d_model_axis, "n_layers_axis": setup.n_layers_axis})
-    budgets = []
-    for budget in setup.budgets_s:
-        tool_doc = tb.search(plan, out, hw_path, law, budget, [], f"search_{budget:g}")
-        flops_doc = tb.search(
-            plan, out, hw_path, law, budget, ["--step-time-model", "flops"], f"search_flops_{budget:g}"
-        )
-        rec_arch, rec_doc = recipe_pick(setup, hw_path, law, budget, out / "space.toml")
-        contenders = {
-            "tool": tb.arch_of(fam, tool_doc["best"]["d_model"], tool_doc["best"]["n_layers"]),
-            "recipe": rec_arch,
-            "FLOPs-only": tb.arch_of(fam, flops_doc["best"]["d_model"], flops_doc["best"]["n_layers"]),
-        }
-        rows = []
-        done: dict[tuple[int, int], list[dict[str, Any]]] = {}
-        for label, arch in contenders.items():
-            key = (arch.d_model, arch.n_layers)
-            if key not in done:
-                done[key] = [tb.run_training(fam, out, "final", arch, budget, hw, corpus, s) for s in setup.seeds]
-            runs = done[key]
-            p = predict(arch, hw, budget / 3600, law=str(law))
-            losses = [r["heldout_loss"] for r in runs]
-            rows.append(
-                {
-                    "label": label,
-                    "d_model": arch.d_model,
-                    "n_layers": arch.n_layers,
-                    "params": p.params,
-                    "predicted_step_s": p.step_time_s,
-                    "measured_step_s": statistics.mean(r["measured_step_s"] for r in runs),
-                    "predicted_tokens": p.tokens,
-                    "measured_tokens": statistics.mean(r["tokens"] for r in runs),
-                    "predicted_loss": p.loss,
-                    "measured_loss": statistics.mean(losses),
-                    "measured_losses": losses,
-                    "seed_sd": statistics.stdev(losses) if len(losses) > 1 else 0.0,
-                    "same_as": next((x["label"] for x in rows if (x["d_model"], x["n_layers"]) == key), None),
-                }
-            )
-        budgets.append({"budget_s": budget, "rows": rows, "recipe": rec_doc["recipe"], "predicted_gap": rec_doc["gap"]})
-
-    # d. shape at a fixed parameter count and token count
+    # c. shape at a fixed parameter count and token count (before the contenders: if shape matters
+    #    beyond the seed noise, a shape term fitted from these runs gives the search a contender)
     shapes = []
     for d, n in setup.shapes:
         arch = tb.arch_of(fam, d, n)
@@ -212,6 +175,76 @@ def main() -> None:
         shapes.append({"d_model": d, "n_layers": n, "non_embedding_params": runs[0]["non_embedding_params"],
                        "tokens": runs[0]["tokens"], "losses": losses, "mean": statistics.mean(losses)})  # fmt: skip
 
+    shape_law, shape_fit_error = None, None
+    sds = [statistics.stdev(x["losses"]) for x in shapes if len(x["losses"]) > 1]
+    means = [x["mean"] for x in shapes]
+    if sds and max(means) - min(means) > 2 * max(sds):
+        # N in the law's convention (total parameters: the spread runs' too).
+        total = {(d, n): predict(tb.arch_of(fam, d, n), hw, 1.0).params for d, n in setup.shapes}
+        rows_csv = "".join(
+            f"{r['d_model']},{r['n_layers']},{total[r['d_model'], r['n_layers']]},{r['tokens']},{r['heldout_loss']}\n"
+            for r in tb.load_jsonl(out / "shape.jsonl")
+            if (r["d_model"], r["n_layers"]) in setup.shapes and r["seed"] in setup.shape_seeds
+        )
+        (out / "shape_runs.csv").write_text("d_model,n_layers,params,tokens,loss\n" + rows_csv)
+        fit = subprocess.run(
+            [str(tb.BIN / "timescale"), "fit-law", str(out / "runs.csv"), "--shape-runs", str(out / "shape_runs.csv"),
+             "--name", "stdlib-bytes-shape", "--out", str(out / "law_shape.toml"), "--bootstrap", str(fam.bootstrap)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        tb.log(fit.stdout + fit.stderr)
+        if fit.returncode == 0:
+            shape_law = out / "law_shape.toml"
+        else:  # e.g. the runs show no optimum: reported, and the search keeps the plain law
+            shape_fit_error = fit.stderr.strip().splitlines()[-1] if fit.stderr.strip() else f"exit {fit.returncode}"
+
+    # d. the contenders at each held-out budget
+    plan = tb.Plan(**{**fam.__dict__, "d_model_axis": setup.d_model_axis, "n_layers_axis": setup.n_layers_axis})
+    budgets = []
+    for budget in setup.budgets_s:
+        tool_doc = tb.search(plan, out, hw_path, law, budget, [], f"search_{budget:g}")
+        flops_doc = tb.search(
+            plan, out, hw_path, law, budget, ["--step-time-model", "flops"], f"search_flops_{budget:g}"
+        )
+        rec_arch, rec_doc = recipe_pick(setup, hw_path, law, budget, out / "space.toml")
+        contenders = {
+            "tool": tb.arch_of(fam, tool_doc["best"]["d_model"], tool_doc["best"]["n_layers"]),
+            "recipe": rec_arch,
+            "FLOPs-only": tb.arch_of(fam, flops_doc["best"]["d_model"], flops_doc["best"]["n_layers"]),
+        }
+        if shape_law is not None:
+            shape_doc = tb.search(plan, out, hw_path, shape_law, budget, [], f"search_shape_{budget:g}")
+            contenders["tool + shape term"] = tb.arch_of(
+                fam, shape_doc["best"]["d_model"], shape_doc["best"]["n_layers"]
+            )
+        rows = []
+        done: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        for label, arch in contenders.items():
+            key = (arch.d_model, arch.n_layers)
+            if key not in done:
+                done[key] = [tb.run_training(fam, out, "final", arch, budget, hw, corpus, s) for s in setup.seeds]
+            runs = done[key]
+            p = predict(arch, hw, budget / 3600, law=str(shape_law if label == "tool + shape term" else law))
+            losses = [r["heldout_loss"] for r in runs]
+            rows.append(
+                {
+                    "label": label,
+                    "d_model": arch.d_model,
+                    "n_layers": arch.n_layers,
+                    "params": p.params,
+                    "predicted_step_s": p.step_time_s,
+                    "measured_step_s": statistics.mean(r["measured_step_s"] for r in runs),
+                    "predicted_tokens": p.tokens,
+                    "measured_tokens": statistics.mean(r["tokens"] for r in runs),
+                    "predicted_loss": p.loss,
+                    "measured_loss": statistics.mean(losses),
+                    "measured_losses": losses,
+                    "seed_sd": statistics.stdev(losses) if len(losses) > 1 else 0.0,
+                    "same_as": next((x["label"] for x in rows if (x["d_model"], x["n_layers"]) == key), None),
+                }
+            )
+        budgets.append({"budget_s": budget, "rows": rows, "recipe": rec_doc["recipe"], "predicted_gap": rec_doc["gap"]})
+
     doc = {
         "started_utc": started.isoformat(timespec="seconds"),
         "cpu_model": tb._cpu_model(),
@@ -219,6 +252,8 @@ def main() -> None:
         "python": sys.version.split()[0],
         "step_time_model": hw.step_time_formula,
         "law": law.read_text(),
+        "shape_law": shape_law.read_text() if shape_law is not None else None,
+        "shape_fit_error": shape_fit_error,
         "setup": {k: v for k, v in setup.__dict__.items() if k != "family"} | {"family": fam.__dict__},
         "budgets": budgets,
         "shapes": shapes,
@@ -250,23 +285,23 @@ def report(doc: dict[str, Any]) -> str:
                 f"{r['predicted_loss']:.4f} / {r['measured_loss']:.4f} | "
                 f"{', '.join(f'{x:.4f}' for x in r['measured_losses'])} | {r['seed_sd']:.4f} |"
             )
-        tool = next(r for r in b["rows"] if r["label"] == "tool")
         rec = next(r for r in b["rows"] if r["label"] == "recipe")
-        gap = rec["measured_loss"] - tool["measured_loss"]
-        noise = max(tool["seed_sd"], rec["seed_sd"])
-        verdict = (
-            "the tool's pick won by more than the seed noise"
-            if gap > 2 * noise
-            else "the recipe won by more than the seed noise"
-            if -gap > 2 * noise
-            else "within the seed noise (no winner)"
-        )
-        lines += [
-            "",
-            f"Measured gap recipe - tool: {gap:+.4f} nats/byte (predicted {rec['predicted_loss'] - tool['predicted_loss']:+.4f});"
-            f" seed sd up to {noise:.4f}: {verdict}.",
-            "",
-        ]
+        for tool in [r for r in b["rows"] if r["label"].startswith("tool")]:
+            gap = rec["measured_loss"] - tool["measured_loss"]
+            noise = max(tool["seed_sd"], rec["seed_sd"])
+            verdict = (
+                f"the {tool['label']} pick won by more than the seed noise"
+                if gap > 2 * noise
+                else "the recipe won by more than the seed noise"
+                if -gap > 2 * noise
+                else "within the seed noise (no winner)"
+            )
+            lines += [
+                "",
+                f"Measured gap recipe - {tool['label']}: {gap:+.4f} nats/byte (predicted "
+                f"{rec['predicted_loss'] - tool['predicted_loss']:+.4f}); seed sd up to {noise:.4f}: {verdict}.",
+            ]
+        lines.append("")
     lines += [
         "## Shape at a fixed parameter count and token count",
         "",
@@ -286,6 +321,17 @@ def report(doc: dict[str, Any]) -> str:
             "",
             f"Shape effect (max - min of the means): {spread:.4f} nats/byte; seed sd (largest): {max(sds):.4f}: "
             + ("larger than the noise." if spread > 2 * max(sds) else "not larger than the noise."),
+        ]
+    if doc.get("shape_fit_error"):
+        lines += ["", f"No shape term: `timescale fit-law --shape-runs` refused these runs: {doc['shape_fit_error']}"]
+    if doc.get("shape_law"):
+        sh = tomllib.loads(doc["shape_law"])["law"]["shape"]
+        lines += [
+            "",
+            "Shape term fitted from these runs (`timescale fit-law --shape-runs`, law_shape.toml): "
+            f"c = {sh['c']:.4f} nats/byte per (ln aspect)^2 (95% {sh['c_interval'][0]:.4f}-{sh['c_interval'][1]:.4f}), "
+            f"best d_model / n_layers = {sh['aspect_opt']:.1f} (95% {sh['aspect_opt_interval'][0]:.1f}-"
+            f"{sh['aspect_opt_interval'][1]:.1f}); residual {sh['rms_residual']:.4f} nats/byte rms.",
         ]
     return "\n".join(lines) + "\n"
 

@@ -42,7 +42,7 @@ from timescale_frontier.errors import (  # noqa: E402
     TimescaleError,
 )
 from timescale_frontier.hardware import Hardware  # noqa: E402
-from timescale_frontier.loss import Law, LawFit, fit_law, get_law, law_names  # noqa: E402
+from timescale_frontier.loss import Law, LawFit, ShapeFit, fit_law, fit_shape, get_law, law_names  # noqa: E402
 from timescale_frontier.metrics import Evaluation, evaluate  # noqa: E402
 from timescale_frontier.predict import predict  # noqa: E402
 from timescale_frontier.search import SearchResult, search  # noqa: E402
@@ -56,7 +56,9 @@ __all__ = [
     "Hardware",
     "Law",
     "LawFit",
+    "ShapeFit",
     "fit_law",
+    "fit_shape",
     "get_law",
     "law_names",
     "Prediction",

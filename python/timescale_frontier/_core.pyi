@@ -37,6 +37,7 @@ __all__ = [
     "SearchOutcome",
     "Interval",
     "LawFit",
+    "ShapeFit",
     "calibrated_models",
     "hardware_ranges",
     "predict",
@@ -44,10 +45,13 @@ __all__ = [
     "check_measured_rate",
     "evaluate",
     "search",
+    "aspect_ratio_guard",
     "fit_law",
+    "fit_shape",
     "Recipe",
     "recipe",
     "AUTO_MAX_CHIPS",
+    "NO_ASPECT_GUARD",
     "UNCALIBRATED_STEP_TIME_ERROR",
     "__version__",
 ]
@@ -276,6 +280,7 @@ class Law:
         params: str = "total",
         fit_params: tuple[float, float] | None = None,
         fit_tokens: tuple[float, float] | None = None,
+        shape: tuple[float, float] | None = None,
     ) -> Law: ...
     @staticmethod
     def builtin(name: str) -> Law: ...
@@ -297,7 +302,11 @@ class Law:
     def fit_params(self) -> tuple[float, float]: ...
     @property
     def fit_tokens(self) -> tuple[float, float]: ...
+    @property
+    def shape(self) -> tuple[float, float] | None: ...
     def loss(self, n_params: float, tokens: float) -> float: ...
+    def loss_of_shape(self, n_params: float, tokens: float, d_model: float, n_layers: float) -> float: ...
+    def shape_term(self, d_model: float, n_layers: float) -> float: ...
     def loss_change_for_step_time_error(self, tokens: float, rel_step_error: float) -> float: ...
     def compute_optimal(self, flops: float) -> tuple[float, float]: ...
 
@@ -633,12 +642,15 @@ def search(
     *,
     chips: _Chips | None = None,
     top_k: int = 10,
-    aspect_ratio_min: float = 20.0,
-    aspect_ratio_max: float = 200.0,
+    aspect_ratio_min: float | None = None,
+    aspect_ratio_max: float | None = None,
     max_tokens_per_step: float | None = None,
     unique_tokens: float | None = None,
     progress: Callable[[int, int], object] | None = None,
 ) -> SearchOutcome: ...
+def aspect_ratio_guard(law: Law) -> tuple[float, float]: ...
+
+NO_ASPECT_GUARD: tuple[float, float]
 
 @final
 class Interval:
@@ -674,6 +686,36 @@ def fit_law(
     seed: int = 0,
     progress: Callable[[int, int], Any] | None = None,
 ) -> LawFit: ...
+
+@final
+class ShapeFit:
+    @property
+    def law(self) -> Law: ...
+    @property
+    def c_interval(self) -> tuple[float, float]: ...
+    @property
+    def aspect_opt_interval(self) -> tuple[float, float]: ...
+    @property
+    def aspect_range(self) -> tuple[float, float]: ...
+    @property
+    def rms_residual(self) -> float: ...
+    @property
+    def effect(self) -> float: ...
+    @property
+    def bootstrap_rejected(self) -> int: ...
+    @property
+    def n_runs(self) -> int: ...
+
+def fit_shape(
+    law: Law,
+    d_model: npt.NDArray[np.float64],
+    n_layers: npt.NDArray[np.float64],
+    params: npt.NDArray[np.float64],
+    tokens: npt.NDArray[np.float64],
+    loss: npt.NDArray[np.float64],
+    n_bootstrap: int = 200,
+    seed: int = 0,
+) -> ShapeFit: ...
 
 @final
 class Recipe:

@@ -91,7 +91,7 @@ def compare_with_recipe(
     seq_len: int = 2048,
     batch_size: int = 256,
     vocab_size: int = 32000,
-    aspect_ratio_guard: tuple[float, float] = (20.0, 200.0),
+    aspect_ratio_guard: tuple[float, float] | None = None,
     **search_kwargs: Any,
 ) -> RecipeComparison:
     """The recipe (``tokens_per_param=None``: the law's own compute-optimal split instead of a fixed
@@ -128,6 +128,12 @@ def compare_with_recipe(
     # Like for like: the tool searches at the recipe's context length unless given a space (the
     # loss law does not depend on context, so it would otherwise pick the fastest one).
     tool = search(
-        hardware, budget, space if space is not None else {"seq_len": [seq_len]}, law=law, chips=chips, **search_kwargs
+        hardware,
+        budget,
+        space if space is not None else {"seq_len": [seq_len]},
+        law=law,
+        chips=chips,
+        aspect_ratio=aspect_ratio_guard,
+        **search_kwargs,
     )
     return RecipeComparison(r, p, tool, rule)

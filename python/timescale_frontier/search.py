@@ -29,7 +29,7 @@ from timescale_frontier.loss import Law, get_law, law_bootstrap, loss_interval
 from timescale_frontier.predict import Chips, predict
 from timescale_frontier.space import SearchSpace, make_space
 
-__all__ = ["SearchResult", "search", "explain", "candidate_row", "METRICS"]
+__all__ = ["SearchResult", "search", "explain", "candidate_row", "default_aspect_ratio", "METRICS"]
 
 #: Metric fields of a candidate, in output order (units in the names).
 METRICS = (
@@ -139,7 +139,8 @@ class SearchResult:
         """95% interval of a candidate's predicted loss over the law's bootstrap refits (None
         without refits)."""
         n = c.params if self.law.params == "total" else c.non_embedding_params
-        return loss_interval(self.law_bootstrap, n, c.effective_tokens)
+        a = c.architecture
+        return loss_interval(self.law_bootstrap, n, c.effective_tokens, (a.d_model, a.n_layers))
 
     @property
     def step_time_error(self) -> tuple[float, str]:
@@ -164,10 +165,11 @@ class SearchResult:
             def n(x: Candidate, law: Law) -> float:
                 return x.params if law.params == "total" else x.non_embedding_params
 
-            wins = sum(
-                law.loss(n(c, law), c.effective_tokens) < law.loss(n(b, law), b.effective_tokens)
-                for law in self.law_bootstrap
-            )
+            def loss(x: Candidate, law: Law) -> float:
+                a = x.architecture
+                return law.loss_of_shape(n(x, law), x.effective_tokens, a.d_model, a.n_layers)
+
+            wins = sum(loss(c, law) < loss(b, law) for law in self.law_bootstrap)
             return wins >= 0.025 * len(self.law_bootstrap)
         return False
 
@@ -184,7 +186,7 @@ class SearchResult:
             self.space,
             law=self.law,
             top_k=1,
-            aspect_ratio=(1e-6, 1e9),
+            aspect_ratio=_core.NO_ASPECT_GUARD,
             max_tokens_per_step=cap if isinstance(cap, int | float) else None,
             unique_tokens=self.unique_tokens,
             chips=self.chips,
@@ -255,6 +257,12 @@ class SearchResult:
         return explain(self)
 
 
+def default_aspect_ratio(law: str | Law = "hoffmann") -> tuple[float, float]:
+    """The search's default d_model / n_layers guard for ``law`` (the core's): Kaplan et al.
+    2020's 20-200 for a law without a shape term; every shape for one with it."""
+    return _core.aspect_ratio_guard(get_law(law))
+
+
 def search(
     hardware: Hardware,
     budget: Budget | float,
@@ -262,7 +270,7 @@ def search(
     *,
     law: str | Law = "hoffmann",
     top_k: int = 10,
-    aspect_ratio: tuple[float, float] = (20.0, 200.0),
+    aspect_ratio: tuple[float, float] | None = None,
     max_tokens_per_step: float | None = None,
     unique_tokens: float | None = None,
     chips: Chips = 1,
@@ -273,7 +281,8 @@ def search(
     count, several, or ``"auto"`` (the answer picks the count; a money budget buys fewer hours on
     more chips). On many chips each configuration gets its fastest sharding that fits.
 
-    ``aspect_ratio`` bounds ``d_model / n_layers`` (Kaplan et al. 2020's shape-insensitive range);
+    ``aspect_ratio`` bounds ``d_model / n_layers`` (default: Kaplan et al. 2020's shape-insensitive
+    range 20-200, or no bound when the law has a shape term fitted from runs: it prices shape);
     ``max_tokens_per_step`` caps batch x sequence (default: Kaplan's critical batch at the
     configuration's predicted loss). ``progress(done, total)`` is called between chunks.
     Raises ``InfeasibleError`` (with figures) when nothing is feasible.
@@ -287,7 +296,7 @@ def search(
     if isinstance(space, dict) or space is None:
         space = make_space(space)
     law_obj = get_law(law)
-    lo, hi = aspect_ratio
+    lo, hi = aspect_ratio if aspect_ratio is not None else _core.aspect_ratio_guard(law_obj)
     t0 = time.perf_counter()
     outcome = _core.search(
         space,
@@ -456,6 +465,13 @@ def explain(r: SearchResult) -> list[str]:
             "more chips; compare with --chips N, or --chips auto."
         )
     lo, hi = r.guards["aspect_ratio_min"], r.guards["aspect_ratio_max"]
+    if r.law.shape is not None:
+        c, opt = r.law.shape
+        lines.append(
+            f"The law prices shape (a term fitted from runs of different shapes: c = {c:.3g} nats/token per (ln aspect)^2, "
+            f"best d_model/n_layers {opt:.3g}): this answer's d_model/n_layers of {arch.d_model / arch.n_layers:.3g} "
+            f"costs {r.law.shape_term(arch.d_model, arch.n_layers):.4f} nats/token of its loss."
+        )
     for label, factor in (("deeper and narrower", 4.0), ("shallower and wider", 0.25)):
         alt = arch.reshaped(factor)
         if alt is None:

@@ -141,8 +141,10 @@ def emit(text: str, output: str | None, inputs: Sequence[str | os.PathLike[str]]
         click.echo(text, nl=False)
 
 
-def min_max(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, float]:
-    """``MIN:MAX`` as two numbers (the syntax; the core checks the values)."""
+def min_max(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, float] | None:
+    """``MIN:MAX`` as two numbers (the syntax; the core checks the values); None when not given."""
+    if value is None:
+        return None
     try:
         lo, hi = (float(x) for x in value.split(":"))
     except ValueError:

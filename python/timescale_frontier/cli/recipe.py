@@ -47,10 +47,9 @@ from timescale_frontier.space import load_space, make_space
 )
 @click.option(
     "--aspect-ratio-guard",
-    default="20:200",
-    show_default=True,
+    default=None,
     callback=min_max,
-    help="The tool's d_model/n_layers guard, MIN:MAX.",
+    help="The tool's d_model/n_layers guard, MIN:MAX (default 20:200; none with a law that has a shape term).",
 )
 @click.option("--max-tokens-per-step", type=float, default=None, help="The tool's cap on batch x seq_len.")
 @click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -73,7 +72,7 @@ def recipe_cmd(
     batch_size: int,
     vocab_size: int,
     space_file: str | None,
-    aspect_ratio_guard: tuple[float, float],
+    aspect_ratio_guard: tuple[float, float] | None,
     max_tokens_per_step: float | None,
     out_format: str,
     debug: bool,

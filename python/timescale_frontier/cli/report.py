@@ -6,6 +6,7 @@ import click
 
 from timescale_frontier.cli._common import INT64, handle_errors, min_max
 from timescale_frontier.hardware import Hardware
+from timescale_frontier.search import default_aspect_ratio
 from timescale_frontier.space import parse_axis
 
 
@@ -23,10 +24,10 @@ def report_group() -> None:
 @click.option("--chips", type=INT64, default=1, show_default=True, help="Chips (each cell's fastest sharding).")
 @click.option(
     "--aspect-ratio",
-    default="20:200",
-    show_default=True,
+    default=None,
     callback=min_max,
-    help="The search's d_model/n_layers guard, MIN:MAX: drawn dashed; the answer is the best cell inside it.",
+    help="The search's d_model/n_layers guard, MIN:MAX: drawn dashed; the answer is the best cell inside it"
+    " (default: the search's, 20:200, or none with a law that has a shape term).",
 )
 @click.option("--out", type=click.Path(dir_okay=False), default="width-depth.png", show_default=True)
 @click.option("--debug", is_flag=True)
@@ -38,7 +39,7 @@ def width_depth_cmd(
     n_layers: str,
     law: str,
     chips: int,
-    aspect_ratio: tuple[float, float],
+    aspect_ratio: tuple[float, float] | None,
     out: str,
     debug: bool,
 ) -> None:
@@ -47,7 +48,7 @@ def width_depth_cmd(
 
     hw = Hardware.load(hardware)
     widths, depths = parse_axis("d_model", d_model), parse_axis("n_layers", n_layers)
-    lo, hi = aspect_ratio
+    lo, hi = aspect_ratio if aspect_ratio is not None else default_aspect_ratio(law)
     grid = plot.width_depth(hw, hours, widths, depths, out, law=law, top_k=1, chips=chips, guard=(lo, hi))
     guarded, anywhere = plot.best_cells(grid, widths, depths, (lo, hi))
 

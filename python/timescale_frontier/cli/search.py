@@ -116,10 +116,10 @@ def search_options(f: F) -> F:
         ),
         click.option(
             "--aspect-ratio",
-            default="20:200",
-            show_default=True,
+            default=None,
             callback=min_max,
-            help="Accepted d_model/n_layers range MIN:MAX (Kaplan 2020's shape-insensitive range).",
+            help="Accepted d_model/n_layers range MIN:MAX (default 20:200, Kaplan 2020's shape-insensitive range;"
+            " none with a --law that has a shape term: it prices shape).",
         ),
         click.option(
             "--max-tokens-per-step",
@@ -162,7 +162,7 @@ def run_search(
     output: str | None,
     space_file: str | None,
     d_ff_multiple: int | None,
-    aspect_ratio: tuple[float, float],
+    aspect_ratio: tuple[float, float] | None,
     max_tokens_per_step: float | None,
     plot_path: str | None,
     plot_compare: str | None,

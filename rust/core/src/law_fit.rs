@@ -5,7 +5,7 @@
 //! replacement) for intervals. The optimiser is Nelder-Mead (derivative-free; five parameters).
 
 use crate::error::{Error, Result};
-use crate::loss::{Law, ParamConvention};
+use crate::loss::{Law, ParamConvention, ShapeTerm};
 
 /// One training run: parameters (count), training tokens, final loss (nats/token).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -128,7 +128,7 @@ fn nelder_mead(start: [f64; 5], f: &(dyn Fn(&[f64; 5]) -> f64 + Sync), iters: us
 }
 
 fn to_law(theta: &[f64; 5], params: ParamConvention) -> Law {
-    Law { e: theta[2].exp(), a: theta[0].exp(), b: theta[1].exp(), alpha: theta[3], beta: theta[4], params }
+    Law { e: theta[2].exp(), a: theta[0].exp(), b: theta[1].exp(), alpha: theta[3], beta: theta[4], params, shape: None }
 }
 
 /// Best fit from a grid of starts (Hoffmann's grid, coarsened).
@@ -244,6 +244,170 @@ pub fn fit_law_with_progress(
     })
 }
 
+/// One run of a shape study: a model `d_model` wide and `n_layers` deep with `params` parameters
+/// (in the law's convention) trained on `tokens` tokens to a final `loss` (nats/token).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShapeRun {
+    pub d_model: f64,
+    pub n_layers: f64,
+    pub params: f64,
+    pub tokens: f64,
+    pub loss: f64,
+}
+
+/// A shape term fitted to runs ([`fit_shape`]): the law with the term, 95% bootstrap intervals of
+/// c and r_opt, the aspect ratios measured, and the fit's residual.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShapeFit {
+    /// The law the term was fitted against, now carrying the term.
+    pub law: Law,
+    pub c_interval: (f64, f64),
+    pub aspect_opt_interval: (f64, f64),
+    /// Smallest and largest d_model / n_layers among the runs: r_opt outside it is extrapolated.
+    pub aspect_range: (f64, f64),
+    /// Root-mean-square residual of the runs around the fitted parabola (nats/token).
+    pub rms_residual: f64,
+    /// The term's largest value over the measured aspect ratios (nats/token): the shape effect.
+    pub effect: f64,
+    /// Bootstrap resamples without an optimum (curvature <= 0) or fewer than 3 aspect ratios.
+    pub bootstrap_rejected: usize,
+    pub n_runs: usize,
+}
+
+/// Least squares y = q0 + q1 u + q2 u^2 (normal equations, Gaussian elimination with pivoting);
+/// `None` when singular (fewer than 3 distinct u).
+fn quadratic_fit(points: &[(f64, f64)]) -> Option<[f64; 3]> {
+    let mut m = [[0.0f64; 4]; 3];
+    for &(u, y) in points {
+        let row = [1.0, u, u * u];
+        for i in 0..3 {
+            for j in 0..3 {
+                m[i][j] += row[i] * row[j];
+            }
+            m[i][3] += row[i] * y;
+        }
+    }
+    for col in 0..3 {
+        let pivot = (col..3).max_by(|&a, &b| m[a][col].abs().total_cmp(&m[b][col].abs()))?;
+        if m[pivot][col].abs() < 1e-12 * (1.0 + m[0][0]) {
+            return None;
+        }
+        m.swap(col, pivot);
+        let pivot_row = m[col];
+        for (r, row) in m.iter_mut().enumerate() {
+            if r != col {
+                let f = row[col] / pivot_row[col];
+                for (x, p) in row.iter_mut().zip(pivot_row).skip(col) {
+                    *x -= f * p;
+                }
+            }
+        }
+    }
+    Some([m[0][3] / m[0][0], m[1][3] / m[1][1], m[2][3] / m[2][2]])
+}
+
+/// (c, ln r_opt) of the parabola through (ln aspect, residual) points centred at `x0`, if convex.
+fn shape_of(points: &[(f64, f64)], x0: f64) -> Option<(f64, f64)> {
+    let [_, q1, q2] = quadratic_fit(points)?;
+    (q2 > 0.0 && q2.is_finite()).then(|| (q2, x0 - q1 / (2.0 * q2)))
+}
+
+/// Most shape runs a fit accepts.
+pub const MAX_SHAPE_RUNS: usize = 10_000;
+
+/// Fits the shape term S(r) = c (ln(r / r_opt))^2 ([`ShapeTerm`]) to runs that differ in shape:
+/// each run's residual from `law` (loss minus the law's prediction at its parameters and tokens)
+/// is fitted by least squares as k + S(d_model / n_layers), the offset k absorbing the law's error
+/// at that size (it is not kept). Needs at least 4 runs over at least 3 aspect ratios, and an
+/// optimum: residuals convex in ln r (otherwise the runs show loss only falling or rising with
+/// depth, and no term of this form is identified). Intervals: 95% percentiles over `n_bootstrap`
+/// resamples of the runs (seeded by `seed`).
+pub fn fit_shape(law: &Law, runs: &[ShapeRun], n_bootstrap: usize, seed: u64) -> Result<ShapeFit> {
+    if runs.len() > MAX_SHAPE_RUNS {
+        return Err(Error::invalid("shape runs", runs.len(), &format!("at most {MAX_SHAPE_RUNS} runs")));
+    }
+    if n_bootstrap > MAX_BOOTSTRAP {
+        return Err(Error::invalid("bootstrap", n_bootstrap, &format!("at most {MAX_BOOTSTRAP} refits")));
+    }
+    law.validate()?;
+    for (i, r) in runs.iter().enumerate() {
+        for (field, v) in
+            [("d_model", r.d_model), ("n_layers", r.n_layers), ("params", r.params), ("tokens", r.tokens), ("loss", r.loss)]
+        {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(Error::invalid(&format!("shape run {}: {field}", i + 1), v, "a finite number > 0"));
+            }
+        }
+    }
+    let base = Law { shape: None, ..*law };
+    let xs: Vec<f64> = runs.iter().map(|r| (r.d_model / r.n_layers).ln()).collect();
+    let mut distinct: Vec<u64> = runs.iter().map(|r| (r.d_model / r.n_layers).to_bits()).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if runs.len() < 4 || distinct.len() < 3 {
+        return Err(Error::invalid(
+            "shape runs",
+            format!("{} runs over {} aspect ratios", runs.len(), distinct.len()),
+            "at least 4 runs over at least 3 aspect ratios d_model / n_layers",
+        ));
+    }
+    let x0 = xs.iter().sum::<f64>() / xs.len() as f64;
+    let points: Vec<(f64, f64)> = runs.iter().zip(&xs).map(|(r, &x)| (x - x0, r.loss - base.loss(r.params, r.tokens))).collect();
+    let [q0, q1, q2] = quadratic_fit(&points).expect("3 distinct aspect ratios");
+    if q2.is_nan() || q2 <= 0.0 {
+        return Err(Error::invalid(
+            "shape runs",
+            format!("a curvature of {q2:.3e} nats/token per (ln aspect)^2"),
+            "losses convex in ln(d_model / n_layers), with an optimum: these runs show none, so no shape term is fitted",
+        ));
+    }
+    let term = ShapeTerm { c: q2, aspect_opt: (x0 - q1 / (2.0 * q2)).exp() };
+    term.validate()?;
+    let rms_residual =
+        (points.iter().map(|&(u, y)| (y - (q0 + q1 * u + q2 * u * u)).powi(2)).sum::<f64>() / points.len() as f64).sqrt();
+    let (lo, hi) = runs
+        .iter()
+        .map(|r| r.d_model / r.n_layers)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)));
+    let effect = term.at(lo, 1.0).max(term.at(hi, 1.0));
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut cs, mut opts, mut rejected) = (Vec::new(), Vec::new(), 0);
+    for _ in 0..n_bootstrap {
+        let sample: Vec<(f64, f64)> = (0..points.len()).map(|_| points[(next() % points.len() as u64) as usize]).collect();
+        match shape_of(&sample, 0.0) {
+            Some((c, ln_opt)) if ln_opt.abs() < 700.0 => {
+                cs.push(c);
+                opts.push((x0 + ln_opt).exp());
+            }
+            _ => rejected += 1,
+        }
+    }
+    let interval = |mut v: Vec<f64>| -> (f64, f64) {
+        if v.is_empty() {
+            return (f64::NAN, f64::NAN);
+        }
+        v.sort_by(f64::total_cmp);
+        let q = |p: f64| v[((p * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
+        (q(0.025), q(0.975))
+    };
+    Ok(ShapeFit {
+        law: Law { shape: Some(term), ..*law },
+        c_interval: interval(cs),
+        aspect_opt_interval: interval(opts),
+        aspect_range: (lo, hi),
+        rms_residual,
+        effect,
+        bootstrap_rejected: rejected,
+        n_runs: runs.len(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,5 +487,68 @@ mod tests {
         runs[3].loss = f64::NAN;
         assert!(fit_law(&runs, 0, 1).unwrap_err().to_string().contains("run 4: loss"));
         assert!(fit_law(&runs[..3], 0, 1).is_err());
+    }
+
+    fn shape_runs(c: f64, r_opt: f64, noise: f64) -> Vec<ShapeRun> {
+        // Five shapes near 600 k parameters, 0.5 M tokens, two seeds each; loss = law + S + noise.
+        let mut runs = Vec::new();
+        for (i, &(d, l)) in [(224.0, 1.0), (160.0, 2.0), (128.0, 3.0), (96.0, 6.0), (64.0, 12.0)].iter().enumerate() {
+            for seed in 0..2 {
+                let params = 6e5 + 1e4 * i as f64;
+                let x: f64 = (d / l / r_opt).ln();
+                let wiggle = if seed == 0 { noise } else { -noise };
+                runs.push(ShapeRun {
+                    d_model: d,
+                    n_layers: l,
+                    params,
+                    tokens: 5e5,
+                    loss: BESIROGLU.loss(params, 5e5) + c * x * x + wiggle,
+                });
+            }
+        }
+        runs
+    }
+
+    #[test]
+    fn shape_term_by_hand() {
+        // c = 0.02, r_opt = 40: at r = 40 e (ln(r / r_opt) = 1) S = 0.02; at r = 40 S = 0.
+        let t = ShapeTerm { c: 0.02, aspect_opt: 40.0 };
+        assert!((t.at(40.0 * std::f64::consts::E, 1.0) - 0.02).abs() < 1e-15);
+        assert_eq!(t.at(80.0, 2.0), 0.0);
+        // d_model 640, 4 layers: r = 160 = 40 * 4, ln 4 = 1.386294..., S = 0.02 * 1.921812... = 0.0384362...
+        assert!((t.at(640.0, 4.0) - 0.038_436_25).abs() < 1e-7);
+        let law = Law { shape: Some(t), ..BESIROGLU };
+        assert_eq!(law.loss_of_shape(1e8, 1e10, 80.0, 2.0), BESIROGLU.loss(1e8, 1e10));
+        assert!((law.loss_of_shape(1e8, 1e10, 640.0, 4.0) - BESIROGLU.loss(1e8, 1e10) - 0.038_436_25).abs() < 1e-7);
+    }
+
+    #[test]
+    fn shape_fit_recovers_a_parabola_and_brackets_it() {
+        let fit = fit_shape(&BESIROGLU, &shape_runs(0.02, 30.0, 0.0), 0, 0).unwrap();
+        let t = fit.law.shape.unwrap();
+        assert!((t.c - 0.02).abs() < 1e-9 && (t.aspect_opt - 30.0).abs() < 1e-6, "{t:?}");
+        assert!(fit.rms_residual < 1e-9);
+        assert_eq!(fit.aspect_range, (64.0 / 12.0, 224.0));
+        // The effect: S at the measured end farthest from 30 (224: ln(224/30)^2 * 0.02 = 0.0807...).
+        assert!((fit.effect - 0.02 * (224.0f64 / 30.0).ln().powi(2)).abs() < 1e-9);
+        let noisy = fit_shape(&BESIROGLU, &shape_runs(0.02, 30.0, 0.003), 400, 3).unwrap();
+        let (lo, hi) = noisy.c_interval;
+        assert!(lo <= 0.02 && 0.02 <= hi && lo > 0.0, "{lo} {hi}");
+        let (lo, hi) = noisy.aspect_opt_interval;
+        assert!(lo <= 30.0 && 30.0 <= hi, "{lo} {hi}");
+    }
+
+    #[test]
+    fn shape_fit_refuses_runs_without_an_optimum() {
+        // Loss only falls with width (concave residuals): no optimum, no term.
+        let mut runs = shape_runs(0.0, 30.0, 0.0);
+        for r in &mut runs {
+            r.loss -= 0.01 * (r.d_model / r.n_layers).ln().powi(2);
+        }
+        let e = fit_shape(&BESIROGLU, &runs, 0, 0).unwrap_err().to_string();
+        assert!(e.contains("convex") && e.contains("shows none") || e.contains("show none"), "{e}");
+        let two: Vec<ShapeRun> = shape_runs(0.02, 30.0, 0.0).into_iter().filter(|r| r.n_layers <= 2.0).collect();
+        let e = fit_shape(&BESIROGLU, &two, 0, 0).unwrap_err().to_string();
+        assert!(e.contains("2 aspect ratios") && e.contains("at least 3"), "{e}");
     }
 }

@@ -28,7 +28,7 @@ impl ParamConvention {
     }
 }
 
-/// A Chinchilla-form scaling law.
+/// A Chinchilla-form scaling law, optionally with a shape term.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Law {
     pub e: f64,
@@ -37,6 +37,41 @@ pub struct Law {
     pub alpha: f64,
     pub beta: f64,
     pub params: ParamConvention,
+    /// How the loss depends on shape at a fixed size and token count (`None`: it does not, the
+    /// Chinchilla form's assumption). Fitted from runs by [`crate::law_fit::fit_shape`].
+    pub shape: Option<ShapeTerm>,
+}
+
+/// The loss's dependence on shape, S(r) = c (ln(r / r_opt))^2 nats/token with r = d_model /
+/// n_layers: zero at the best aspect ratio r_opt, growing with the log-distance from it. The form
+/// is the least that has an optimum (a parabola in ln r), as Kaplan et al. 2020 (Fig. 5) see the
+/// loss rise on both sides of a broad optimum in d_model / n_layers at a fixed parameter count.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShapeTerm {
+    /// Curvature, nats/token per (ln aspect)^2; >= 0.
+    pub c: f64,
+    /// The aspect ratio d_model / n_layers of the lowest loss; > 0.
+    pub aspect_opt: f64,
+}
+
+impl ShapeTerm {
+    /// S at `d_model` / `n_layers` (nats/token).
+    #[inline]
+    pub fn at(&self, d_model: f64, n_layers: f64) -> f64 {
+        let x = (d_model / (n_layers * self.aspect_opt)).ln();
+        self.c * x * x
+    }
+
+    /// Finite, c >= 0, r_opt > 0.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.c.is_finite() && self.c >= 0.0) {
+            return Err(Error::invalid("shape_c", self.c, "a finite number >= 0 (nats/token per (ln aspect)^2)"));
+        }
+        if !(self.aspect_opt.is_finite() && self.aspect_opt > 0.0) {
+            return Err(Error::invalid("shape_aspect_opt", self.aspect_opt, "a finite d_model / n_layers > 0"));
+        }
+        Ok(())
+    }
 }
 
 /// Range of the data a law was fitted on; predictions outside it are extrapolations and flagged.
@@ -66,10 +101,12 @@ impl FitRange {
 pub const CHINCHILLA_FIT_RANGE: FitRange = FitRange { params: (7e7, 1.6e10), tokens: (5e9, 5e11) };
 
 /// Hoffmann et al. 2022 (Chinchilla), App. D.2 eq. 10, as printed.
-pub const HOFFMANN: Law = Law { e: 1.69, a: 406.4, b: 410.7, alpha: 0.34, beta: 0.28, params: ParamConvention::Total };
+pub const HOFFMANN: Law =
+    Law { e: 1.69, a: 406.4, b: 410.7, alpha: 0.34, beta: 0.28, params: ParamConvention::Total, shape: None };
 
 /// Besiroglu et al. 2024 (Epoch AI's replication of Chinchilla's approach 3), same data.
-pub const BESIROGLU: Law = Law { e: 1.8172, a: 482.01, b: 2085.43, alpha: 0.3478, beta: 0.3658, params: ParamConvention::Total };
+pub const BESIROGLU: Law =
+    Law { e: 1.8172, a: 482.01, b: 2085.43, alpha: 0.3478, beta: 0.3658, params: ParamConvention::Total, shape: None };
 
 /// Every built-in law with its name, in the order shown to users.
 pub const LAWS: [(&str, Law); 2] = [("hoffmann", HOFFMANN), ("besiroglu", BESIROGLU)];
@@ -88,6 +125,20 @@ impl Law {
     #[inline]
     pub fn loss(&self, n_params: f64, tokens: f64) -> f64 {
         self.e + self.param_term(n_params) + self.data_term(tokens)
+    }
+
+    /// [`Law::loss`] of a model `d_model` wide and `n_layers` deep: with the shape term, if the law
+    /// has one, added as (E + A / N^alpha + S) + B / D^beta (the search kernel's order, so both
+    /// give the same number to the last bit).
+    #[inline]
+    pub fn loss_of_shape(&self, n_params: f64, tokens: f64, d_model: f64, n_layers: f64) -> f64 {
+        self.e + self.param_term(n_params) + self.shape_term(d_model, n_layers) + self.data_term(tokens)
+    }
+
+    /// The shape term S(d_model / n_layers) (nats/token); 0 for a law without one.
+    #[inline]
+    pub fn shape_term(&self, d_model: f64, n_layers: f64) -> f64 {
+        self.shape.map_or(0.0, |s| s.at(d_model, n_layers))
     }
 
     /// The parameter term A / N^alpha (nats/token), computed as A exp(-alpha ln N): the same
@@ -193,7 +244,7 @@ impl Law {
                 return Err(Error::invalid(field, v, "finite; E >= 0, A and B > 0, alpha and beta in (0, 2]"));
             }
         }
-        Ok(())
+        self.shape.as_ref().map_or(Ok(()), ShapeTerm::validate)
     }
 
     /// Picks the parameter count this law expects.

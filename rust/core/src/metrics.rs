@@ -101,7 +101,8 @@ pub fn evaluate_with_data(arch: &Architecture, hw: &Hardware, budget_s: f64, law
     let step_time_s = hw.step_time.seconds_for(arch, &work);
     let (steps, tokens) = tokens_in_budget(budget_s, step_time_s, arch.tokens_per_step());
     let effective_tokens = law_tokens(tokens, unique_tokens);
-    let loss = law.loss(law.n_for(params, non_embedding), effective_tokens);
+    let loss =
+        law.loss_of_shape(law.n_for(params, non_embedding), effective_tokens, f64::from(arch.d_model), f64::from(arch.n_layers));
     Metrics {
         params,
         non_embedding_params: non_embedding,

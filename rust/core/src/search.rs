@@ -264,7 +264,20 @@ impl Default for Guards {
     }
 }
 
+/// An aspect-ratio guard that admits every shape (d_model / n_layers from 1e-6 to 1e9).
+pub const NO_ASPECT_GUARD: (f64, f64) = (1e-6, 1e9);
+
 impl Guards {
+    /// The default guards for `law`: without a shape term, Kaplan's shape-insensitive 20-200
+    /// ([`Guards::default`]); with one, the law prices shape itself (a term fitted from measured
+    /// runs), so no aspect-ratio guard ([`NO_ASPECT_GUARD`]) and depth is decided by that evidence.
+    pub fn for_law(law: &Law) -> Guards {
+        match law.shape {
+            None => Guards::default(),
+            Some(_) => Guards { aspect_ratio_min: NO_ASPECT_GUARD.0, aspect_ratio_max: NO_ASPECT_GUARD.1, ..Guards::default() },
+        }
+    }
+
     /// The tokens-per-step guard: `tokens_per_step <= cap`, or with no cap Kaplan's critical batch
     /// at the configuration's predicted `loss` (as `loss <= max_loss`, see
     /// [`max_loss_for_tokens_per_step`]). `max_loss` is that bound for this `tokens_per_step`.
@@ -631,7 +644,7 @@ impl<'a> Kernel<'a> {
             let n_law = law.n_for(n_total, non_embedding.at_depth(l).0);
             // The loss's part that does not depend on the batch, E + A / N^alpha: approximated
             // first, exact when a decision needs it (computed once per depth, on first use).
-            let mut fixed = FixedLoss::new(law, n_law);
+            let mut fixed = FixedLoss::new(law, n_law, law.shape_term(d_model, l));
             self.at_depth.clear();
             self.at_depth.extend(self.fits.iter().map(|f| AtDepth {
                 memory: f.memory_bytes.at_depth(l),
@@ -771,30 +784,31 @@ impl<'a> Kernel<'a> {
     }
 }
 
-/// E + A / N^alpha of one depth: approximated ([`Law::param_term_approx`]) and exact, each
-/// computed on first use.
+/// E + A / N^alpha + S of one depth (S: the law's shape term at this width and depth, 0 without
+/// one): approximated ([`Law::param_term_approx`]) and exact, each computed on first use.
 struct FixedLoss {
     law: Law,
     n: f64,
+    shape: f64,
     approx: Option<f64>,
     exact: Option<f64>,
 }
 
 impl FixedLoss {
-    fn new(law: &Law, n: f64) -> Self {
-        FixedLoss { law: *law, n, approx: None, exact: None }
+    fn new(law: &Law, n: f64, shape: f64) -> Self {
+        FixedLoss { law: *law, n, shape, approx: None, exact: None }
     }
     #[inline]
     fn approx(&mut self) -> f64 {
-        let (law, n) = (self.law, self.n);
-        *self.approx.get_or_insert_with(|| law.e + law.param_term_approx(n))
+        let (law, n, shape) = (self.law, self.n, self.shape);
+        *self.approx.get_or_insert_with(|| law.e + law.param_term_approx(n) + shape)
     }
-    /// Left to right as [`Law::loss`] adds it: (E + A / N^alpha) + B / D^beta. Out of line (see
-    /// [`Law::data_term_cold`]).
+    /// Left to right as [`Law::loss_of_shape`] adds it: (E + A / N^alpha + S) + B / D^beta. Out
+    /// of line (see [`Law::data_term_cold`]).
     #[inline(never)]
     fn exact(&mut self) -> f64 {
-        let (law, n) = (self.law, self.n);
-        *self.exact.get_or_insert_with(|| law.e + law.param_term(n))
+        let (law, n, shape) = (self.law, self.n, self.shape);
+        *self.exact.get_or_insert_with(|| law.e + law.param_term(n) + shape)
     }
 }
 
@@ -1254,6 +1268,37 @@ mod tests {
                 assert_same(&search_range_reference(&s, &p, lo, hi), &search_range(&s, &p, lo, hi));
             }
         }
+    }
+
+    #[test]
+    fn a_shape_term_moves_the_answer_and_the_kernel_agrees_with_the_reference() {
+        // A law that prices shape (a strong term with its optimum at d_model / n_layers = 30),
+        // searched with no aspect guard (its default): the kernel and the reference agree, and
+        // the answer moves towards aspect 30 compared with the same law without the term.
+        let s = small_space();
+        let n = s.validate().unwrap();
+        let shaped = Law { shape: Some(crate::loss::ShapeTerm { c: 0.05, aspect_opt: 30.0 }), ..HOFFMANN };
+        let mut p = params(2.0);
+        p.law = shaped;
+        p.guards = Guards::for_law(&shaped);
+        assert_eq!((p.guards.aspect_ratio_min, p.guards.aspect_ratio_max), NO_ASPECT_GUARD);
+        assert_eq!(Guards::for_law(&HOFFMANN), Guards::default());
+        for (lo, hi) in [(0, n), (3, n - 5), (n / 3, n / 3 + 500)] {
+            assert_same(&search_range_reference(&s, &p, lo, hi), &search_range(&s, &p, lo, hi));
+        }
+        let with = search(&s, &p).unwrap().best;
+        let without = search(&s, &SearchParams { law: HOFFMANN, ..p }).unwrap().best;
+        let aspect = |c: &Candidate| {
+            let a = s.config_at(c.index).unwrap();
+            f64::from(a.d_model) / f64::from(a.n_layers)
+        };
+        let dist = |r: f64| (r / 30.0).ln().abs();
+        assert!(dist(aspect(&with)) < dist(aspect(&without)), "{} vs {}", aspect(&with), aspect(&without));
+        // The loss reported is the law's with the term, as predict computes it.
+        let a = s.config_at(with.index).unwrap();
+        let m = p.evaluate(&a);
+        assert_eq!(m.loss, with.loss);
+        assert!(shaped.shape_term(f64::from(a.d_model), f64::from(a.n_layers)) >= 0.0);
     }
 
     #[test]

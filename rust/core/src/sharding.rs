@@ -483,7 +483,8 @@ pub fn evaluate_sharded(
     };
     let (steps, tokens) = tokens_in_budget(budget_s, step.step_time_s, arch.tokens_per_step());
     let effective_tokens = law_tokens(tokens, unique_tokens);
-    let loss = law.loss(law.n_for(params, non_embedding), effective_tokens);
+    let loss =
+        law.loss_of_shape(law.n_for(params, non_embedding), effective_tokens, f64::from(arch.d_model), f64::from(arch.n_layers));
     let m = Metrics {
         memcpy_bytes_per_step: step.memcpy_bytes,
         memory_bytes: step.memory_bytes,

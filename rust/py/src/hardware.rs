@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use pyo3::prelude::*;
 use timescale_core::error::Range;
-use timescale_core::loss::{FitRange, ParamConvention, CHINCHILLA_FIT_RANGE, LAWS};
+use timescale_core::loss::{FitRange, ParamConvention, ShapeTerm, CHINCHILLA_FIT_RANGE, LAWS};
 use timescale_core::step_time::CALIBRATED_MODELS;
 use timescale_core::{Datasheet, Error, Hardware, Law, Network, Roofline, Topology};
 
@@ -250,8 +250,9 @@ const UNKNOWN_RANGE: FitRange = FitRange { params: (0.0, f64::INFINITY), tokens:
 impl PyLaw {
     /// `fit_params` and `fit_tokens` (lo, hi) give the range of the data the law was fitted on;
     /// predictions outside it are flagged as extrapolations.
+    /// `shape` (c, aspect_opt) adds the shape term c (ln(d_model / n_layers / aspect_opt))^2.
     #[new]
-    #[pyo3(signature = (e, a, b, alpha, beta, params="total", fit_params=None, fit_tokens=None))]
+    #[pyo3(signature = (e, a, b, alpha, beta, params="total", fit_params=None, fit_tokens=None, shape=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         e: f64,
@@ -262,8 +263,10 @@ impl PyLaw {
         params: &str,
         fit_params: Option<(f64, f64)>,
         fit_tokens: Option<(f64, f64)>,
+        shape: Option<(f64, f64)>,
     ) -> PyResult<Self> {
-        let law = Law { e, a, b, alpha, beta, params: ParamConvention::parse(params).py_err()? };
+        let shape = shape.map(|(c, aspect_opt)| ShapeTerm { c, aspect_opt });
+        let law = Law { e, a, b, alpha, beta, params: ParamConvention::parse(params).py_err()?, shape };
         law.validate().py_err()?;
         let fit =
             FitRange { params: fit_params.unwrap_or(UNKNOWN_RANGE.params), tokens: fit_tokens.unwrap_or(UNKNOWN_RANGE.tokens) };
@@ -318,9 +321,27 @@ impl PyLaw {
         self.1.tokens
     }
 
-    /// Predicted loss (nats/token) for `n_params` parameters and `tokens` training tokens.
+    /// The shape term (c, aspect_opt), or None.
+    #[getter]
+    fn shape(&self) -> Option<(f64, f64)> {
+        self.0.shape.map(|s| (s.c, s.aspect_opt))
+    }
+
+    /// Predicted loss (nats/token) for `n_params` parameters and `tokens` training tokens (without
+    /// the shape term; see `loss_of_shape`).
     fn loss(&self, n_params: f64, tokens: f64) -> f64 {
         self.0.loss(n_params, tokens)
+    }
+
+    /// Predicted loss (nats/token) of a model `d_model` wide and `n_layers` deep, with the shape
+    /// term if the law has one.
+    fn loss_of_shape(&self, n_params: f64, tokens: f64, d_model: f64, n_layers: f64) -> f64 {
+        self.0.loss_of_shape(n_params, tokens, d_model, n_layers)
+    }
+
+    /// The shape term (nats/token) at `d_model` / `n_layers`; 0 without one.
+    fn shape_term(&self, d_model: f64, n_layers: f64) -> f64 {
+        self.0.shape_term(d_model, n_layers)
     }
 
     /// (parameters, tokens) minimising the loss for `flops` training FLOPs under C = 6 N D
@@ -337,6 +358,7 @@ impl PyLaw {
 
     fn __repr__(&self) -> String {
         let l = &self.0;
-        format!("Law(e={}, a={}, b={}, alpha={}, beta={}, params='{}')", l.e, l.a, l.b, l.alpha, l.beta, l.params.name())
+        let shape = l.shape.map_or(String::new(), |s| format!(", shape=({}, {})", s.c, s.aspect_opt));
+        format!("Law(e={}, a={}, b={}, alpha={}, beta={}, params='{}'{shape})", l.e, l.a, l.b, l.alpha, l.beta, l.params.name())
     }
 }

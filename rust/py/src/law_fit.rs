@@ -2,7 +2,7 @@
 
 use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
-use timescale_core::law_fit::{fit_law_with_progress as core_fit, Run};
+use timescale_core::law_fit::{fit_law_with_progress as core_fit, fit_shape as core_fit_shape, Run, ShapeRun};
 use timescale_core::loss::FitRange;
 use timescale_core::Error;
 
@@ -87,5 +87,61 @@ pub fn fit_law(
         bootstrap: fit.bootstrap.into_iter().map(|l| PyLaw(l, fit_range)).collect(),
         bootstrap_rejected: fit.bootstrap_rejected,
         n_runs: runs.len(),
+    })
+}
+
+/// A shape term fitted to a shape study's runs: the law carrying it, 95% bootstrap intervals of
+/// its curvature `c` (nats/token per (ln aspect)^2) and best aspect ratio, the aspect ratios
+/// measured, the residual, the largest value of the term over the measured shapes (`effect`,
+/// nats/token), and the resamples that showed no optimum.
+#[pyclass(module = "timescale_frontier._core", name = "ShapeFit", frozen, get_all)]
+#[derive(Clone)]
+pub struct PyShapeFit {
+    pub law: PyLaw,
+    pub c_interval: (f64, f64),
+    pub aspect_opt_interval: (f64, f64),
+    pub aspect_range: (f64, f64),
+    pub rms_residual: f64,
+    pub effect: f64,
+    pub bootstrap_rejected: usize,
+    pub n_runs: usize,
+}
+
+/// Fits the shape term c (ln(d_model / n_layers / aspect_opt))^2 to runs that differ in shape
+/// (the core's `fit_shape`), against `law`.
+#[pyfunction]
+#[pyo3(signature = (law, d_model, n_layers, params, tokens, loss, n_bootstrap=200, seed=0))]
+#[allow(clippy::too_many_arguments)]
+pub fn fit_shape(
+    py: Python<'_>,
+    law: &PyLaw,
+    d_model: PyReadonlyArray1<'_, f64>,
+    n_layers: PyReadonlyArray1<'_, f64>,
+    params: PyReadonlyArray1<'_, f64>,
+    tokens: PyReadonlyArray1<'_, f64>,
+    loss: PyReadonlyArray1<'_, f64>,
+    n_bootstrap: usize,
+    seed: u64,
+) -> PyResult<PyShapeFit> {
+    let cols = [d_model.as_array(), n_layers.as_array(), params.as_array(), tokens.as_array(), loss.as_array()];
+    let n = cols[0].len();
+    if cols.iter().any(|c| c.len() != n) {
+        let lens: Vec<String> = cols.iter().map(|c| c.len().to_string()).collect();
+        return Err(to_py(Error::invalid("shape runs", format!("{} values", lens.join("/")), "columns of one length")));
+    }
+    let runs: Vec<ShapeRun> = (0..n)
+        .map(|i| ShapeRun { d_model: cols[0][i], n_layers: cols[1][i], params: cols[2][i], tokens: cols[3][i], loss: cols[4][i] })
+        .collect();
+    let core_law = law.0;
+    let fit = py.detach(|| core_fit_shape(&core_law, &runs, n_bootstrap, seed)).py_err()?;
+    Ok(PyShapeFit {
+        law: PyLaw(fit.law, law.1),
+        c_interval: fit.c_interval,
+        aspect_opt_interval: fit.aspect_opt_interval,
+        aspect_range: fit.aspect_range,
+        rms_residual: fit.rms_residual,
+        effect: fit.effect,
+        bootstrap_rejected: fit.bootstrap_rejected,
+        n_runs: fit.n_runs,
     })
 }

@@ -40,6 +40,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<search::PySearchOutcome>()?;
     m.add_class::<law_fit::PyInterval>()?;
     m.add_class::<law_fit::PyLawFit>()?;
+    m.add_class::<law_fit::PyShapeFit>()?;
     m.add_function(wrap_pyfunction!(hardware::calibrated_models, m)?)?;
     m.add_function(wrap_pyfunction!(hardware::hardware_ranges, m)?)?;
     m.add_function(wrap_pyfunction!(predict::predict, m)?)?;
@@ -47,7 +48,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(predict::check_measured_rate, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate::evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(search::search, m)?)?;
+    m.add_function(wrap_pyfunction!(search::aspect_ratio_guard, m)?)?;
+    m.add("NO_ASPECT_GUARD", timescale_core::search::NO_ASPECT_GUARD)?;
     m.add_function(wrap_pyfunction!(law_fit::fit_law, m)?)?;
+    m.add_function(wrap_pyfunction!(law_fit::fit_shape, m)?)?;
     m.add_class::<recipe::PyRecipe>()?;
     m.add_function(wrap_pyfunction!(recipe::recipe, m)?)?;
     m.add("AUTO_MAX_CHIPS", timescale_core::budget::AUTO_MAX_CHIPS)?;

@@ -290,13 +290,21 @@ fn candidates(space: &SearchSpace, params: &SearchParams, cands: &[timescale_cor
     rows(space, params, cands).iter().map(Into::into).collect()
 }
 
+/// The default aspect-ratio guard (MIN, MAX) for `law` (the core's `Guards::for_law`): 20-200
+/// without a shape term, every shape with one.
+#[pyfunction]
+pub fn aspect_ratio_guard(law: &PyLaw) -> (f64, f64) {
+    let g = Guards::for_law(&law.0);
+    (g.aspect_ratio_min, g.aspect_ratio_max)
+}
+
 /// Searches `space` for the configuration with the lowest predicted loss when `budget` runs out on
 /// `chips` chips of `hardware` (an int, a list to choose from, or "auto"). Runs without the GIL in
 /// chunks; between chunks calls `progress(done, total)` (if given) and honours Ctrl-C.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 #[pyo3(signature = (space, hardware, budget, law, *, chips=None, top_k=10,
-    aspect_ratio_min=20.0, aspect_ratio_max=200.0, max_tokens_per_step=None, unique_tokens=None, progress=None))]
+    aspect_ratio_min=None, aspect_ratio_max=None, max_tokens_per_step=None, unique_tokens=None, progress=None))]
 pub fn search<'py>(
     py: Python<'py>,
     space: &PySearchSpace,
@@ -305,12 +313,14 @@ pub fn search<'py>(
     law: &PyLaw,
     chips: Option<PyChips>,
     top_k: usize,
-    aspect_ratio_min: f64,
-    aspect_ratio_max: f64,
+    aspect_ratio_min: Option<f64>,
+    aspect_ratio_max: Option<f64>,
     max_tokens_per_step: Option<f64>,
     unique_tokens: Option<f64>,
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<PySearchOutcome> {
+    let (lo, hi) = aspect_ratio_guard(law);
+    let (aspect_ratio_min, aspect_ratio_max) = (aspect_ratio_min.unwrap_or(lo), aspect_ratio_max.unwrap_or(hi));
     let req = SearchRequest {
         hardware: hardware.0,
         budget: budget.core(),
