@@ -143,69 +143,114 @@ def test_fit_law_is_bounded_and_stops_on_ctrl_c(tmp_path):
 
 
 # The shape term (issue 16): c (ln(d_model / n_layers / aspect_opt))^2 fitted from runs that differ
-# in shape at a similar size and token count. Synthetic runs: the besiroglu law plus a term with
-# c = 0.03 and aspect_opt = 40 chosen by hand, +-0.002 alternating between two seeds.
+# in shape at a similar size and token count, the law refitted net of it. Synthetic runs: the
+# besiroglu law plus a term with c = 0.03 and aspect_opt = 40 chosen by hand, +-0.002 alternating.
 SHAPES = [(448, 1), (320, 2), (256, 3), (192, 6), (128, 12), (96, 20)]
+C, OPT = 0.03, 40.0
 
 
-def _shape_csv(path, c=0.03, opt=40.0, noise=0.002):
+def _term(d, n, c=C, opt=OPT):
+    return c * np.log(d / n / opt) ** 2
+
+
+def _shaped_runs_csv(path, noise=0.002, seed=0):
+    """The law's runs, each with a shape (aspect ratios 128, 32 and 256 in turn) and its term."""
+    rng = np.random.default_rng(seed)
+    rows = ["d_model,n_layers,params,tokens,loss"]
+    shapes = [(1024, 8), (512, 16), (2048, 8)]
+    for i, n in enumerate([1e7, 3e7, 1e8, 3e8, 1e9, 3e9]):
+        for j, d in enumerate([1e9, 3e9, 1e10, 3e10, 1e11]):
+            w, depth = shapes[(i + j) % 3]
+            loss = TRUE.loss(n, d) + _term(w, depth) + noise * rng.uniform(-1, 1)
+            rows.append(f"{w},{depth},{n},{d},{loss}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def _shape_csv(path, c=C, opt=OPT, noise=0.002):
     rows = ["d_model,n_layers,params,tokens,loss"]
     for i, (d, n) in enumerate(SHAPES):
         params = 2.4e6 + 1e4 * i
         for seed in (0, 1):
-            s = c * np.log(d / n / opt) ** 2
-            rows.append(f"{d},{n},{params},{4e7},{TRUE.loss(params, 4e7) + s + (noise if seed else -noise)}")
+            loss = TRUE.loss(params, 4e7) + _term(d, n, c, opt) + (noise if seed else -noise)
+            rows.append(f"{d},{n},{params},{4e7},{loss}")
     path.write_text("\n".join(rows) + "\n")
     return path
 
 
 def test_shape_term_is_fitted_saved_and_used_by_predict_and_search(tmp_path):
-    runs, shape, out = _runs_csv(tmp_path / "runs.csv"), _shape_csv(tmp_path / "shape.csv"), tmp_path / "s.law.toml"
+    runs, shape = _shaped_runs_csv(tmp_path / "runs.csv"), _shape_csv(tmp_path / "shape.csv")
+    out = tmp_path / "s.law.toml"
     r = CliRunner().invoke(
         main, ["fit-law", str(runs), "--shape-runs", str(shape), "--out", str(out), "--bootstrap", "200"]
     )
     assert r.exit_code == 0, r.output
     assert "shape term" in r.output and "aspect ratios 4.8-448" in r.output
+    doc = tomllib.loads(out.read_text())["law"]
+    sh = doc["shape"]
+    assert sh["c"] == pytest.approx(C, rel=0.05) and sh["aspect_opt"] == pytest.approx(OPT, rel=0.05)
+    assert sh["c_interval"][0] <= C <= sh["c_interval"][1]
+    assert sh["aspect_opt_interval"][0] <= OPT <= sh["aspect_opt_interval"][1]
+    assert sh["aspect_range"] == [96 / 20, 448.0]
+    # Net of the term, the law is besiroglu's again (fitted without it, E would absorb the runs'
+    # average penalty, 0.03 ln(128/40)^2 etc.: about 0.04).
+    assert doc["e"] == pytest.approx(TRUE.e, rel=0.02) and doc["alpha"] == pytest.approx(TRUE.alpha, rel=0.05)
+    assert all(len(row) == 7 for row in doc["bootstrap"])  # each refit with its own (c, aspect_opt)
     law = get_law(out)
-    assert law.shape is not None
-    c, opt = law.shape
-    assert c == pytest.approx(0.03, rel=0.05) and opt == pytest.approx(40.0, rel=0.05)
-    doc = tomllib.loads(out.read_text())["law"]["shape"]
-    assert doc["c_interval"][0] <= 0.03 <= doc["c_interval"][1]
-    assert doc["aspect_opt_interval"][0] <= 40.0 <= doc["aspect_opt_interval"][1]
-    assert doc["aspect_range"] == [96 / 20, 448.0]
-    # The term by hand: 2048 wide, 4 deep is aspect 512, ln(512 / opt)^2 c; 640 x 16 is aspect 40.
-    assert law.shape_term(2048, 4) == pytest.approx(c * np.log(512 / opt) ** 2, rel=1e-12)
-    assert law.loss_of_shape(1e8, 1e10, 640, 16) == pytest.approx(law.loss(1e8, 1e10) + c * np.log(40 / opt) ** 2)
-    # The search prices shape with it, and drops the aspect guard by default (the term is the evidence).
-    args = ["-H", "h100_sxm", "--hours", "6", "--format", "json", "--d-model", "512:2048:256", "--n-layers", "2:32:2"]
+    c, opt, lo, hi = law.shape
+    assert (lo, hi) == (96 / 20, 448.0) and law.aspect_domain == (lo, hi)
+
+    def by_hand(params, tokens, d_model, n_layers):
+        """E + A / N^alpha + B / D^beta + c ln(d_model / n_layers / aspect_opt)^2, from the file."""
+        plain = doc["e"] + doc["a"] / params ** doc["alpha"] + doc["b"] / tokens ** doc["beta"]
+        return plain + sh["c"] * np.log(d_model / n_layers / sh["aspect_opt"]) ** 2
+
+    assert law.loss_of_shape(1e8, 1e10, 2048, 4) == pytest.approx(by_hand(1e8, 1e10, 2048, 4), rel=1e-12)
+    # The search prices shape with it, and its default guard is the shapes measured (4.8-448).
+    args = ["-H", "h100_sxm", "--hours", "6", "--format", "json", "--d-model", "512:2048:256", "--n-layers", "1:32:1"]
     r = CliRunner().invoke(frontier_main, [*args, "--law", str(out)])
     assert r.exit_code == 0, r.output
-    doc = json.loads(r.output)
-    best = doc["best"]
-    assert doc["guards"]["aspect_ratio_min"] == 1e-6 and doc["guards"]["aspect_ratio_max"] == 1e9
-    expected = law.loss_of_shape(best["params"], best["tokens"], best["d_model"], best["n_layers"])
-    assert best["loss"] == pytest.approx(expected, rel=1e-12)
-    assert best["loss"] > law.loss(best["params"], best["tokens"]) or best["d_model"] / best["n_layers"] == 40
+    result = json.loads(r.output)
+    best = result["best"]
+    assert (result["guards"]["aspect_ratio_min"], result["guards"]["aspect_ratio_max"]) == (96 / 20, 448.0)
+    assert best["loss"] == pytest.approx(by_hand(best["params"], best["tokens"], best["d_model"], best["n_layers"]))
+    assert all(4.8 <= c["d_model"] / c["n_layers"] <= 448 for c in result["top"])
     # The explanation says what the term costs the answer.
-    r = CliRunner().invoke(frontier_main, [*args[:-2], "--n-layers", "2:32:2", "--law", str(out), "--format", "table"])
+    r = CliRunner().invoke(frontier_main, [*args, "--law", str(out), "--format", "table"])
     assert r.exit_code == 0 and "The law prices shape" in r.output, r.output
     # An explicit guard still applies.
     r = CliRunner().invoke(frontier_main, [*args, "--law", str(out), "--aspect-ratio", "100:200"])
     assert r.exit_code == 0, r.output
     b = json.loads(r.output)["best"]
     assert 100 <= b["d_model"] / b["n_layers"] <= 200
+    # predict flags a shape outside the measured ones, quoting them.
+    r = CliRunner().invoke(
+        main,
+        ["predict", "--d-model", "4096", "--n-layers", "2", "--n-heads", "32", "-H", "h100_sxm", "--hours", "6",
+         "--law", str(out), "--format", "json"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert any("outside 4.8 to 448" in w for w in json.loads(r.output)["warnings"]), r.output
 
 
-def test_shape_runs_without_an_optimum_are_refused(tmp_path):
-    runs, out = _runs_csv(tmp_path / "runs.csv"), tmp_path / "s.law.toml"
+def test_shape_runs_that_do_not_establish_a_term_are_refused(tmp_path):
+    runs, out = _shaped_runs_csv(tmp_path / "runs.csv"), tmp_path / "s.law.toml"
     # Loss that only falls as the models get wider (a concave dependence): no optimum to fit.
     shape = _shape_csv(tmp_path / "shape.csv", c=-0.01)
     r = CliRunner().invoke(main, ["fit-law", str(runs), "--shape-runs", str(shape), "--out", str(out)])
     assert r.exit_code == 2
     assert "shape.csv" in r.output and "convex" in r.output and "Traceback" not in r.output
     assert not out.exists()
+    # A curvature lost in the noise: its bootstrap interval reaches 0.
+    weak = _shape_csv(tmp_path / "weak.csv", c=0.0003, noise=0.02)
+    r = CliRunner().invoke(main, ["fit-law", str(runs), "--shape-runs", str(weak), "--out", str(out)])
+    assert r.exit_code == 2 and ("excludes 0" in r.output or "show none" in r.output), r.output
     bad = tmp_path / "bad.csv"
     bad.write_text("d_model,n_layers,params,tokens,loss\n128,2,1e6,1e7,2.0\n")
     r = CliRunner().invoke(main, ["fit-law", str(runs), "--shape-runs", str(bad), "--out", str(out)])
     assert r.exit_code == 2 and "at least 3 aspect ratios" in r.output, r.output
+    # The law's runs need their shapes too, to be fitted net of the term.
+    plain = _runs_csv(tmp_path / "plain.csv")
+    r = CliRunner().invoke(main, ["fit-law", str(plain), "--shape-runs", str(shape), "--out", str(out)])
+    assert r.exit_code == 2 and "column 'd_model' missing" in r.output, r.output
+    assert not out.exists()

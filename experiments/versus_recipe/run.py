@@ -140,8 +140,10 @@ def main() -> None:
         for b in fam.spread_budgets_s
         for d, n in fam.spread
     ]
+    # With their shapes: a law with a shape term is fitted net of it (stage c).
     (out / "runs.csv").write_text(
-        "params,tokens,loss\n" + "".join(f"{r['params']},{r['tokens']},{r['heldout_loss']}\n" for r in spread)
+        "d_model,n_layers,params,tokens,loss\n"
+        + "".join(f"{r['d_model']},{r['n_layers']},{r['params']},{r['tokens']},{r['heldout_loss']}\n" for r in spread)
     )
     law = out / "law.toml"
     tb.tool(

@@ -42,7 +42,15 @@ from timescale_frontier.errors import (  # noqa: E402
     TimescaleError,
 )
 from timescale_frontier.hardware import Hardware  # noqa: E402
-from timescale_frontier.loss import Law, LawFit, ShapeFit, fit_law, fit_shape, get_law, law_names  # noqa: E402
+from timescale_frontier.loss import (  # noqa: E402
+    Law,
+    LawFit,
+    ShapeFit,
+    fit_law,
+    fit_law_with_shape,
+    get_law,
+    law_names,
+)
 from timescale_frontier.metrics import Evaluation, evaluate  # noqa: E402
 from timescale_frontier.predict import predict  # noqa: E402
 from timescale_frontier.search import SearchResult, search  # noqa: E402
@@ -58,7 +66,7 @@ __all__ = [
     "LawFit",
     "ShapeFit",
     "fit_law",
-    "fit_shape",
+    "fit_law_with_shape",
     "get_law",
     "law_names",
     "Prediction",

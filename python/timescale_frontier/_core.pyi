@@ -47,7 +47,7 @@ __all__ = [
     "search",
     "aspect_ratio_guard",
     "fit_law",
-    "fit_shape",
+    "fit_law_with_shape",
     "Recipe",
     "recipe",
     "AUTO_MAX_CHIPS",
@@ -280,7 +280,7 @@ class Law:
         params: str = "total",
         fit_params: tuple[float, float] | None = None,
         fit_tokens: tuple[float, float] | None = None,
-        shape: tuple[float, float] | None = None,
+        shape: tuple[float, float, float, float] | None = None,
     ) -> Law: ...
     @staticmethod
     def builtin(name: str) -> Law: ...
@@ -303,7 +303,9 @@ class Law:
     @property
     def fit_tokens(self) -> tuple[float, float]: ...
     @property
-    def shape(self) -> tuple[float, float] | None: ...
+    def shape(self) -> tuple[float, float, float, float] | None: ...
+    @property
+    def aspect_domain(self) -> tuple[float, float]: ...
     def loss(self, n_params: float, tokens: float) -> float: ...
     def loss_of_shape(self, n_params: float, tokens: float, d_model: float, n_layers: float) -> float: ...
     def shape_term(self, d_model: float, n_layers: float) -> float: ...
@@ -690,13 +692,11 @@ def fit_law(
 @final
 class ShapeFit:
     @property
-    def law(self) -> Law: ...
+    def term(self) -> tuple[float, float, float, float]: ...
     @property
     def c_interval(self) -> tuple[float, float]: ...
     @property
     def aspect_opt_interval(self) -> tuple[float, float]: ...
-    @property
-    def aspect_range(self) -> tuple[float, float]: ...
     @property
     def rms_residual(self) -> float: ...
     @property
@@ -706,16 +706,21 @@ class ShapeFit:
     @property
     def n_runs(self) -> int: ...
 
-def fit_shape(
-    law: Law,
+def fit_law_with_shape(
     d_model: npt.NDArray[np.float64],
     n_layers: npt.NDArray[np.float64],
     params: npt.NDArray[np.float64],
     tokens: npt.NDArray[np.float64],
     loss: npt.NDArray[np.float64],
+    shape_d_model: npt.NDArray[np.float64],
+    shape_n_layers: npt.NDArray[np.float64],
+    shape_params: npt.NDArray[np.float64],
+    shape_tokens: npt.NDArray[np.float64],
+    shape_loss: npt.NDArray[np.float64],
     n_bootstrap: int = 200,
     seed: int = 0,
-) -> ShapeFit: ...
+    progress: Callable[[int, int], Any] | None = None,
+) -> tuple[LawFit, ShapeFit]: ...
 
 @final
 class Recipe:

@@ -22,7 +22,7 @@ __all__ = [
     "LawFit",
     "ShapeFit",
     "fit_law",
-    "fit_shape",
+    "fit_law_with_shape",
     "get_law",
     "law_bootstrap",
     "law_names",
@@ -81,12 +81,13 @@ _SHAPE_KEYS = [
 ]  # fmt: skip
 
 
-def _pair(doc: dict[str, Any], key: str) -> tuple[float, float]:
+def _pair(doc: dict[str, Any], key: str, name: str | None = None) -> tuple[float, float]:
     v = doc.get(key)
+    name = name or f"law.{key}"
     if not (
         isinstance(v, list) and len(v) == 2 and all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
     ):
-        raise InvalidInputError(f"law.{key} = {v!r} is invalid: expected [lo, hi]", field=f"law.{key}")
+        raise InvalidInputError(f"{name} = {v!r} is invalid: expected [lo, hi]", field=name)
     return float(v[0]), float(v[1])
 
 
@@ -109,16 +110,28 @@ def _parse_law(path: Path, top: dict[str, Any]) -> tuple[Law, list[Law]]:
         fit_params, fit_tokens = _pair(doc, "fit_params"), _pair(doc, "fit_tokens")
         shape = None
         if "shape" in doc:
-            sdoc = _toml.table(path, doc, "shape")
+            if not isinstance(doc["shape"], dict):
+                raise InvalidInputError("'law.shape' must be a [law.shape] section", field="law.shape")
+            sdoc = doc["shape"]
             _toml.check_keys(path, "law.shape", sdoc, _SHAPE_KEYS)
-            shape = (_toml.number(path, "law.shape", sdoc, "c"), _toml.number(path, "law.shape", sdoc, "aspect_opt"))
+            lo, hi = _pair(sdoc, "aspect_range", "law.shape.aspect_range")
+            c, opt = (_toml.number(path, "law.shape", sdoc, k) for k in ("c", "aspect_opt"))
+            shape = (c, opt, lo, hi)
         law = Law(e, a, b, alpha, beta, params, fit_params, fit_tokens, shape)
+        # Rows [e, a, b, alpha, beta], and with a shape term [..., c, aspect_opt]: joint samples.
+        width = 5 if shape is None else 7
+        names = "e, a, b, alpha, beta" + ("" if shape is None else ", c, aspect_opt")
         boot = []
         for i, row in enumerate(doc.get("bootstrap", []), 1):
-            if not (isinstance(row, list) and len(row) == 5 and all(isinstance(x, int | float) for x in row)):
-                raise InvalidInputError(f"law.bootstrap row {i} = {row!r} is invalid: expected [e, a, b, alpha, beta]")
-            e_, a_, b_, alpha_, beta_ = (float(x) for x in row)
-            boot.append(Law(e_, a_, b_, alpha_, beta_, params, fit_params, fit_tokens, shape))
+            if not (
+                isinstance(row, list)
+                and len(row) == width
+                and all(isinstance(x, int | float) and not isinstance(x, bool) for x in row)
+            ):
+                raise InvalidInputError(f"law.bootstrap row {i} = {row!r} is invalid: expected [{names}]")
+            v = [float(x) for x in row]
+            row_shape = None if shape is None else (v[5], v[6], shape[2], shape[3])
+            boot.append(Law(v[0], v[1], v[2], v[3], v[4], params, fit_params, fit_tokens, row_shape))
     return law, boot
 
 
@@ -129,8 +142,8 @@ def load_runs(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def load_shape_runs(path: str | os.PathLike[str]) -> tuple[np.ndarray, ...]:
-    """(d_model, n_layers, params, tokens, loss) columns from a shape study's CSV (``fit_shape``
-    checks their ranges)."""
+    """(d_model, n_layers, params, tokens, loss) columns from a CSV of runs with their shapes
+    (``fit_law_with_shape`` checks their ranges)."""
     return _load_columns(path, ("d_model", "n_layers", "params", "tokens", "loss"))
 
 
@@ -171,14 +184,25 @@ def fit_law(
     return _core.fit_law(n, d, l_, n_bootstrap, seed, progress)
 
 
-def fit_shape(
-    law: Law, d_model: Any, n_layers: Any, params: Any, tokens: Any, loss: Any, n_bootstrap: int = 200, seed: int = 0
-) -> ShapeFit:
-    """Fits the shape term c (ln(d_model / n_layers / aspect_opt))^2 to runs that differ in shape
-    (the core's least squares on the runs' residuals from ``law``, with bootstrap intervals): the
-    returned ``ShapeFit.law`` is ``law`` carrying the term, which predict and search then use."""
-    d, n, p, t, l_ = (np.ascontiguousarray(x, dtype=np.float64) for x in (d_model, n_layers, params, tokens, loss))
-    return _core.fit_shape(law, d, n, p, t, l_, n_bootstrap=n_bootstrap, seed=seed)
+def fit_law_with_shape(
+    runs: Sequence[Any],
+    shape_runs: Sequence[Any],
+    n_bootstrap: int = 200,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[LawFit, ShapeFit]:
+    """A law with a shape term c (ln(d_model / n_layers / aspect_opt))^2 (the core's
+    ``fit_law_with_shape``): ``runs`` and ``shape_runs`` are (d_model, n_layers, params, tokens,
+    loss) columns; the term is fitted to ``shape_runs`` (runs that differ in shape at a similar size
+    and token count), and the law to ``runs`` net of it, so the term is not counted twice. The
+    returned ``LawFit.law`` carries the term; predict and search then use it."""
+    if len(runs) != 5 or len(shape_runs) != 5:
+        raise InvalidInputError("runs and shape_runs need 5 columns each: d_model, n_layers, params, tokens, loss")
+    d, n, p, t, l_ = (np.ascontiguousarray(x, dtype=np.float64) for x in runs)
+    sd, sn, sp, st, sl = (np.ascontiguousarray(x, dtype=np.float64) for x in shape_runs)
+    return _core.fit_law_with_shape(
+        d, n, p, t, l_, sd, sn, sp, st, sl, n_bootstrap=n_bootstrap, seed=seed, progress=progress
+    )
 
 
 def law_file_text(name: str, fit: LawFit, source: str, shape: ShapeFit | None = None, shape_source: str = "") -> str:
@@ -205,18 +229,24 @@ def law_file_text(name: str, fit: LawFit, source: str, shape: ShapeFit | None = 
         ("bootstrap_rejected", fit.bootstrap_rejected),
     ]:
         table[key] = value
-    table.add(tomlkit.comment("bootstrap refits [e, a, b, alpha, beta]: joint samples for prediction intervals"))
+    table.add(
+        tomlkit.comment(
+            "bootstrap refits [e, a, b, alpha, beta"
+            + (", c, aspect_opt" if shape is not None else "")
+            + "]: joint samples for prediction intervals"
+        )
+    )
     boot = tomlkit.array()
     boot.multiline(True)
     for b in fit.bootstrap:
-        boot.append([b.e, b.a, b.b, b.alpha, b.beta])
+        boot.append([b.e, b.a, b.b, b.alpha, b.beta, *(b.shape[:2] if shape is not None and b.shape else ())])
     table["bootstrap"] = boot
     intervals = tomlkit.table()
     for iv in fit.intervals:
         intervals[iv.name] = [iv.lo, iv.hi]
     table["intervals"] = intervals
     if shape is not None:
-        c, aspect_opt = shape.law.shape or (0.0, 0.0)
+        c, aspect_opt, lo, hi = shape.term
         st = tomlkit.table()
         st.add(
             tomlkit.comment("shape term c (ln(d_model / n_layers / aspect_opt))^2, nats/token (fit-law --shape-runs)")
@@ -226,7 +256,7 @@ def law_file_text(name: str, fit: LawFit, source: str, shape: ShapeFit | None = 
             ("aspect_opt", aspect_opt),
             ("c_interval", list(shape.c_interval)),
             ("aspect_opt_interval", list(shape.aspect_opt_interval)),
-            ("aspect_range", list(shape.aspect_range)),
+            ("aspect_range", [lo, hi]),
             ("rms_residual", shape.rms_residual),
             ("effect", shape.effect),
             ("n_runs", shape.n_runs),

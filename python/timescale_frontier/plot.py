@@ -13,7 +13,7 @@ import numpy as np
 from timescale_frontier.errors import InfeasibleError, InvalidInputError
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.metrics import evaluate
-from timescale_frontier.search import SearchResult, search
+from timescale_frontier.search import SearchResult, default_aspect_ratio, search
 
 
 def _pyplot() -> Any:
@@ -91,10 +91,12 @@ def frontier(
 
 
 def best_cells(
-    grid: np.ndarray, d_models: Sequence[int], n_layers: Sequence[int], guard: tuple[float, float] = (20.0, 200.0)
+    grid: np.ndarray, d_models: Sequence[int], n_layers: Sequence[int], guard: tuple[float, float] | None = None
 ) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
     """The (d_model, n_layers) of the lowest-loss cell of a width-depth grid inside the aspect-ratio
-    guard (what the search answers on the same grid) and anywhere (None where nothing is feasible)."""
+    guard (default: the search's for the default law; what the search answers on the same grid) and
+    anywhere (None where nothing is feasible)."""
+    guard = guard if guard is not None else default_aspect_ratio()
     dd, ll = np.meshgrid(np.asarray(d_models, float), np.asarray(n_layers, float))
     inside = np.where((dd / ll >= guard[0]) & (dd / ll <= guard[1]), grid, np.nan)
 
@@ -121,7 +123,7 @@ def width_depth(
     is shown, also outside the aspect-ratio guard (``guard``, dashed); the search's answer is the
     best cell inside it (red star), the lowest cell anywhere is marked too when it differs. Returns
     the loss grid (NaN where nothing is feasible)."""
-    guard = search_kwargs.pop("guard", (20.0, 200.0))
+    guard = search_kwargs.pop("guard", None) or default_aspect_ratio(search_kwargs.get("law", "hoffmann"))
     search_kwargs.setdefault("aspect_ratio", (1e-3, 1e6))
     plt = _pyplot()
     grid = np.full((len(n_layers), len(d_models)), np.nan)

@@ -489,18 +489,18 @@ def law_fit_text(fit: Any, n_bootstrap: int) -> str:
 
 def shape_fit_text(fit: Any, n_bootstrap: int) -> str:
     """A fitted shape term (``ShapeFit``) with its 95% bootstrap intervals and what it means."""
-    c, opt = fit.law.shape
+    c, opt, lo, hi = fit.term
     kept = n_bootstrap - fit.bootstrap_rejected
     ci, oi = fit.c_interval, fit.aspect_opt_interval
     rows = [
         ["c (nats/token per (ln aspect)^2)", f"{c:.4g}", f"[{ci[0]:.4g}, {ci[1]:.4g}]" if kept else "n/a"],
         ["aspect_opt (d_model / n_layers)", f"{opt:.4g}", f"[{oi[0]:.4g}, {oi[1]:.4g}]" if kept else "n/a"],
     ]
-    lo, hi = fit.aspect_range
     lines = [
         table(["shape term", "fit", f"95% bootstrap ({kept} resamples)"], rows),
         f"fitted on {fit.n_runs} runs over aspect ratios {lo:.3g}-{hi:.3g}: the shapes measured differ by up to "
-        f"{fit.effect:.4f} nats/token from the best shape; residual {fit.rms_residual:.4f} nats/token (rms)",
+        f"{fit.effect:.4f} nats/token from the best shape; residual {fit.rms_residual:.4f} nats/token (rms); the law"
+        " above is fitted net of the term (a model of the best shape); the search keeps to the shapes measured",
     ]
     return "\n".join(lines) + "\n"
 

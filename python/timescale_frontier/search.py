@@ -259,7 +259,7 @@ class SearchResult:
 
 def default_aspect_ratio(law: str | Law = "hoffmann") -> tuple[float, float]:
     """The search's default d_model / n_layers guard for ``law`` (the core's): Kaplan et al.
-    2020's 20-200 for a law without a shape term; every shape for one with it."""
+    2020's 20-200 for a law without a shape term; the shapes its term was measured on for one with it."""
     return _core.aspect_ratio_guard(get_law(law))
 
 
@@ -281,8 +281,9 @@ def search(
     count, several, or ``"auto"`` (the answer picks the count; a money budget buys fewer hours on
     more chips). On many chips each configuration gets its fastest sharding that fits.
 
-    ``aspect_ratio`` bounds ``d_model / n_layers`` (default: Kaplan et al. 2020's shape-insensitive
-    range 20-200, or no bound when the law has a shape term fitted from runs: it prices shape);
+    ``aspect_ratio`` bounds ``d_model / n_layers`` (default: the law's ``aspect_domain``: Kaplan et
+    al. 2020's shape-insensitive 20-200, or for a law with a shape term the shapes it was measured
+    on, inside which the term prices shape);
     ``max_tokens_per_step`` caps batch x sequence (default: Kaplan's critical batch at the
     configuration's predicted loss). ``progress(done, total)`` is called between chunks.
     Raises ``InfeasibleError`` (with figures) when nothing is feasible.
@@ -466,7 +467,7 @@ def explain(r: SearchResult) -> list[str]:
         )
     lo, hi = r.guards["aspect_ratio_min"], r.guards["aspect_ratio_max"]
     if r.law.shape is not None:
-        c, opt = r.law.shape
+        c, opt, _, _ = r.law.shape
         lines.append(
             f"The law prices shape (a term fitted from runs of different shapes: c = {c:.3g} nats/token per (ln aspect)^2, "
             f"best d_model/n_layers {opt:.3g}): this answer's d_model/n_layers of {arch.d_model / arch.n_layers:.3g} "

@@ -9,7 +9,7 @@ import click
 from timescale_frontier import render
 from timescale_frontier.cli._common import handle_errors, progress_bar
 from timescale_frontier.errors import in_file
-from timescale_frontier.loss import fit_law, fit_shape, load_runs, load_shape_runs, save_law
+from timescale_frontier.loss import fit_law, fit_law_with_shape, load_runs, load_shape_runs, save_law
 
 
 @click.command(name="fit-law")
@@ -31,7 +31,8 @@ from timescale_frontier.loss import fit_law, fit_shape, load_runs, load_shape_ru
     type=click.Path(dir_okay=False),
     default=None,
     help="Also fit a shape term c (ln(d_model/n_layers/aspect_opt))^2 from runs that differ in shape at a similar"
-    " size and token count (CSV: d_model, n_layers, params, tokens, loss); predict and search then use it.",
+    " size and token count (CSV: d_model, n_layers, params, tokens, loss; RUNS then needs d_model and n_layers"
+    " too, so the law is fitted net of the term); predict and search then use it.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--debug", is_flag=True)
@@ -40,40 +41,41 @@ def fit_law_cmd(
     runs: str, name: str | None, out: str | None, n_bootstrap: int, shape_runs: str | None, quiet: bool, debug: bool
 ) -> None:
     """Fit E, A, B, alpha, beta to your own runs (CSV: params, tokens, loss) and save the law."""
-    params, tokens, loss = load_runs(runs)
-    shape_cols = load_shape_runs(shape_runs) if shape_runs else None
+    shape = None
+    if shape_runs:
+        with_shapes = load_shape_runs(runs)
+        shaped = load_shape_runs(shape_runs)
+    else:
+        params, tokens, loss = load_runs(runs)
     update, close = progress_bar(quiet, "bootstrap", "refits/s", 1.0)
     try:
-        with in_file(runs):
-            fit = fit_law(params, tokens, loss, n_bootstrap, progress=update)
+        if shape_runs:
+            with in_file(f"{runs} and {shape_runs}"):
+                fit, shape = fit_law_with_shape(with_shapes, shaped, n_bootstrap, progress=update)
+        else:
+            with in_file(runs):
+                fit = fit_law(params, tokens, loss, n_bootstrap, progress=update)
     finally:
         close()
-    shape = None
-    if shape_runs and shape_cols is not None:
-        with in_file(shape_runs):
-            d, n, p, t, l_ = shape_cols
-            shape = fit_shape(fit.law, d, n, p, t, l_, n_bootstrap=n_bootstrap)
     name = name or Path(runs).stem
     target = out or f"{name}.law.toml"
-    inputs = [runs, *([shape_runs] if shape_runs else [])]
     save_law(
         target,
         name,
         fit,
         f"timescale fit-law {runs} ({fit.n_runs} runs)",
-        inputs=inputs,
+        inputs=[runs, *([shape_runs] if shape_runs else [])],
         shape=shape,
         shape_source=f"timescale fit-law --shape-runs {shape_runs}" if shape_runs else "",
     )
     click.echo(render.law_fit_text(fit, n_bootstrap), nl=False)
     if shape is not None:
         click.echo(render.shape_fit_text(shape, n_bootstrap), nl=False)
-        lo, hi = shape.aspect_range
-        opt = shape.law.shape[1] if shape.law.shape else 0.0
+        _, opt, lo, hi = shape.term
         if not lo <= opt <= hi:
             click.echo(
                 f"warning: the best aspect ratio {opt:.3g} lies outside the shapes measured ({lo:.3g}-{hi:.3g}):"
-                " the term extrapolates there; measure shapes on both sides of it",
+                " the search keeps to the shapes measured; measure shapes on both sides of it",
                 err=True,
             )
     if fit.bootstrap_rejected:

@@ -52,7 +52,14 @@ pub struct ShapeTerm {
     pub c: f64,
     /// The aspect ratio d_model / n_layers of the lowest loss; > 0.
     pub aspect_opt: f64,
+    /// The smallest and largest aspect ratios of the runs the term was fitted on: the shapes the
+    /// law has evidence for (its aspect-ratio domain and the search's default guard).
+    pub measured: (f64, f64),
 }
+
+/// Kaplan et al. 2020 (Fig. 5): loss depends on shape by only a few percent for d_model / n_layers
+/// of roughly 20 to 200. The aspect-ratio domain of a law without a shape term (its default guard).
+pub const KAPLAN_ASPECT_RANGE: (f64, f64) = (20.0, 200.0);
 
 impl ShapeTerm {
     /// S at `d_model` / `n_layers` (nats/token).
@@ -65,10 +72,18 @@ impl ShapeTerm {
     /// Finite, c >= 0, r_opt > 0.
     pub fn validate(&self) -> Result<()> {
         if !(self.c.is_finite() && self.c >= 0.0) {
-            return Err(Error::invalid("shape_c", self.c, "a finite number >= 0 (nats/token per (ln aspect)^2)"));
+            return Err(Error::invalid("shape.c", self.c, "a finite number >= 0 (nats/token per (ln aspect)^2)"));
         }
         if !(self.aspect_opt.is_finite() && self.aspect_opt > 0.0) {
-            return Err(Error::invalid("shape_aspect_opt", self.aspect_opt, "a finite d_model / n_layers > 0"));
+            return Err(Error::invalid("shape.aspect_opt", self.aspect_opt, "a finite d_model / n_layers > 0"));
+        }
+        let (lo, hi) = self.measured;
+        if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi) {
+            return Err(Error::invalid(
+                "shape.aspect_range",
+                format!("[{}, {}]", crate::error::number(lo), crate::error::number(hi)),
+                "[lo, hi] with 0 < lo <= hi, finite",
+            ));
         }
         Ok(())
     }
@@ -133,6 +148,12 @@ impl Law {
     #[inline]
     pub fn loss_of_shape(&self, n_params: f64, tokens: f64, d_model: f64, n_layers: f64) -> f64 {
         self.e + self.param_term(n_params) + self.shape_term(d_model, n_layers) + self.data_term(tokens)
+    }
+
+    /// The aspect ratios d_model / n_layers this law has evidence for: those its shape term was
+    /// measured on, or [`KAPLAN_ASPECT_RANGE`] without one.
+    pub fn aspect_domain(&self) -> (f64, f64) {
+        self.shape.map_or(KAPLAN_ASPECT_RANGE, |s| s.measured)
     }
 
     /// The shape term S(d_model / n_layers) (nats/token); 0 for a law without one.

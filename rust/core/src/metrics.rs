@@ -464,8 +464,9 @@ impl Validity {
         }
     }
 
-    /// The reason in words; ranges are the law's own (`fit`).
-    pub fn message(self, fit: &crate::loss::FitRange) -> String {
+    /// The reason in words; ranges are the law's own (`fit`, and `aspect`: its
+    /// [`crate::loss::Law::aspect_domain`]).
+    pub fn message(self, fit: &crate::loss::FitRange, aspect: (f64, f64)) -> String {
         let range =
             |(lo, hi): (f64, f64)| format!("{} to {}", crate::error::significant(lo, 3), crate::error::significant(hi, 3));
         match self {
@@ -475,7 +476,12 @@ impl Validity {
             Validity::TokensOutsideFit => {
                 format!("training tokens outside the law's fitted range ({}): extrapolation", range(fit.tokens))
             }
-            Validity::AspectRatio => "d_model/n_layers outside 20-200, where loss is not known to depend on size alone".into(),
+            Validity::AspectRatio => format!(
+                "d_model/n_layers outside {} to {}, the shapes the law has evidence for: how loss depends on shape there \
+                 is not measured",
+                crate::error::significant(aspect.0, 3),
+                crate::error::significant(aspect.1, 3)
+            ),
             Validity::AboveCriticalBatch => "tokens per step above the critical batch: larger batches waste tokens".into(),
             Validity::DoesNotFit => "does not fit in the chip's usable memory".into(),
             Validity::NoStepInBudget => "not one training step fits in the budget".into(),
@@ -490,7 +496,7 @@ impl Validity {
 }
 
 /// Every validity flag of one prediction (empty when inside every validated range).
-pub fn validity(arch: &Architecture, m: &Metrics, fit: &crate::loss::FitRange) -> Vec<Validity> {
+pub fn validity(arch: &Architecture, m: &Metrics, fit: &crate::loss::FitRange, aspect: (f64, f64)) -> Vec<Validity> {
     let mut out = Vec::new();
     let inside = |v: f64, (lo, hi): (f64, f64)| (lo..=hi).contains(&v);
     if !inside(m.params, fit.params) {
@@ -499,7 +505,7 @@ pub fn validity(arch: &Architecture, m: &Metrics, fit: &crate::loss::FitRange) -
     if m.tokens > 0.0 && !inside(m.tokens, fit.tokens) {
         out.push(Validity::TokensOutsideFit);
     }
-    if !inside(f64::from(arch.d_model) / f64::from(arch.n_layers), (20.0, 200.0)) {
+    if !inside(f64::from(arch.d_model) / f64::from(arch.n_layers), aspect) {
         out.push(Validity::AspectRatio);
     }
     if m.loss.is_finite() && arch.tokens_per_step() > crate::loss::critical_batch_tokens(m.loss) {
@@ -616,14 +622,16 @@ mod tests {
         let m = evaluate(&llama_7b(), &hw, 1.0, &HOFFMANN);
         assert_eq!(m.tokens, 0.0);
         assert!(m.loss.is_infinite());
-        let flags = validity(&llama_7b(), &m, &crate::loss::CHINCHILLA_FIT_RANGE);
+        let flags = validity(&llama_7b(), &m, &crate::loss::CHINCHILLA_FIT_RANGE, crate::loss::KAPLAN_ASPECT_RANGE);
         assert_eq!(flags, vec![Validity::DoesNotFit, Validity::NoStepInBudget]);
         // Extrapolation warnings quote the law's own range.
         let fit = crate::loss::FitRange { params: (1e5, 2.5e7), tokens: (1e6, 3e8) };
         assert_eq!(
-            Validity::ParamsOutsideFit.message(&fit),
+            Validity::ParamsOutsideFit.message(&fit, crate::loss::KAPLAN_ASPECT_RANGE),
             "parameter count outside the law's fitted range (1e+05 to 2.5e+07): extrapolation"
         );
-        assert!(Validity::TokensOutsideFit.message(&crate::loss::CHINCHILLA_FIT_RANGE).contains("(5e+09 to 5e+11)"));
+        assert!(Validity::TokensOutsideFit
+            .message(&crate::loss::CHINCHILLA_FIT_RANGE, crate::loss::KAPLAN_ASPECT_RANGE)
+            .contains("(5e+09 to 5e+11)"));
     }
 }

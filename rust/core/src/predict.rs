@@ -65,6 +65,8 @@ pub struct Prediction {
     pub validity: Vec<Validity>,
     /// The law's fit range (the validity messages quote it).
     pub fit: FitRange,
+    /// The law's aspect-ratio domain ([`Law::aspect_domain`]; the validity messages quote it).
+    pub aspect_domain: (f64, f64),
     /// With several chip counts: (chips, budget, loss) of each count that can split the
     /// architecture, the chosen one among them. Empty for one count.
     pub chip_counts: Vec<(u32, ResolvedBudget, f64)>,
@@ -149,8 +151,9 @@ fn predict_on(arch: &Architecture, hw: &Hardware, budget: &Budget, chips: u32, o
         epochs: opts.unique_tokens.map(|u| metrics.tokens / u),
         step,
         shardings: options,
-        validity: validity(arch, &metrics, &opts.fit),
+        validity: validity(arch, &metrics, &opts.fit, opts.law.aspect_domain()),
         fit: opts.fit,
+        aspect_domain: opts.law.aspect_domain(),
         chip_counts: Vec::new(),
     })
 }

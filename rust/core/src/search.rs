@@ -248,9 +248,8 @@ pub fn ffn_width(ffn_mult: f64, d_model: u32, multiple: u32) -> f64 {
 /// Modelling guards: keep the search inside the range where its laws were measured.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Guards {
-    /// Accepted `d_model / n_layers`, inclusive. Kaplan et al. 2020 (Fig. 5) find loss depends on
-    /// shape by only a few percent for aspect ratios of roughly 20 to 200; outside, "loss depends on
-    /// parameter count, not shape" is untested.
+    /// Accepted `d_model / n_layers`, inclusive (default [`Guards::for_law`]: the law's
+    /// [`Law::aspect_domain`]; outside it, how loss depends on shape is not measured).
     pub aspect_ratio_min: f64,
     pub aspect_ratio_max: f64,
     /// Cap on tokens per step. `None`: Kaplan's critical batch at the configuration's own predicted
@@ -260,7 +259,8 @@ pub struct Guards {
 
 impl Default for Guards {
     fn default() -> Self {
-        Guards { aspect_ratio_min: 20.0, aspect_ratio_max: 200.0, max_tokens_per_step: None }
+        let (lo, hi) = crate::loss::KAPLAN_ASPECT_RANGE;
+        Guards { aspect_ratio_min: lo, aspect_ratio_max: hi, max_tokens_per_step: None }
     }
 }
 
@@ -268,14 +268,12 @@ impl Default for Guards {
 pub const NO_ASPECT_GUARD: (f64, f64) = (1e-6, 1e9);
 
 impl Guards {
-    /// The default guards for `law`: without a shape term, Kaplan's shape-insensitive 20-200
-    /// ([`Guards::default`]); with one, the law prices shape itself (a term fitted from measured
-    /// runs), so no aspect-ratio guard ([`NO_ASPECT_GUARD`]) and depth is decided by that evidence.
+    /// The default guards for `law`: the aspect ratios it has evidence for ([`Law::aspect_domain`]):
+    /// Kaplan's shape-insensitive 20-200 without a shape term; with one, the shapes the term was
+    /// measured on, inside which the term, not a guard, decides the depth.
     pub fn for_law(law: &Law) -> Guards {
-        match law.shape {
-            None => Guards::default(),
-            Some(_) => Guards { aspect_ratio_min: NO_ASPECT_GUARD.0, aspect_ratio_max: NO_ASPECT_GUARD.1, ..Guards::default() },
-        }
+        let (lo, hi) = law.aspect_domain();
+        Guards { aspect_ratio_min: lo, aspect_ratio_max: hi, ..Guards::default() }
     }
 
     /// The tokens-per-step guard: `tokens_per_step <= cap`, or with no cap Kaplan's critical batch
@@ -1273,15 +1271,16 @@ mod tests {
     #[test]
     fn a_shape_term_moves_the_answer_and_the_kernel_agrees_with_the_reference() {
         // A law that prices shape (a strong term with its optimum at d_model / n_layers = 30),
-        // searched with no aspect guard (its default): the kernel and the reference agree, and
+        // searched with its default guard (the measured shapes, 5-600): the kernel and the reference agree, and
         // the answer moves towards aspect 30 compared with the same law without the term.
         let s = small_space();
         let n = s.validate().unwrap();
-        let shaped = Law { shape: Some(crate::loss::ShapeTerm { c: 0.05, aspect_opt: 30.0 }), ..HOFFMANN };
+        let shaped =
+            Law { shape: Some(crate::loss::ShapeTerm { c: 0.05, aspect_opt: 30.0, measured: (5.0, 600.0) }), ..HOFFMANN };
         let mut p = params(2.0);
         p.law = shaped;
         p.guards = Guards::for_law(&shaped);
-        assert_eq!((p.guards.aspect_ratio_min, p.guards.aspect_ratio_max), NO_ASPECT_GUARD);
+        assert_eq!((p.guards.aspect_ratio_min, p.guards.aspect_ratio_max), (5.0, 600.0));
         assert_eq!(Guards::for_law(&HOFFMANN), Guards::default());
         for (lo, hi) in [(0, n), (3, n - 5), (n / 3, n / 3 + 500)] {
             assert_same(&search_range_reference(&s, &p, lo, hi), &search_range(&s, &p, lo, hi));
@@ -1298,7 +1297,10 @@ mod tests {
         let a = s.config_at(with.index).unwrap();
         let m = p.evaluate(&a);
         assert_eq!(m.loss, with.loss);
-        assert!(shaped.shape_term(f64::from(a.d_model), f64::from(a.n_layers)) >= 0.0);
+        // By hand: 0.05 ln(r / 30)^2 above the same law without the term.
+        let r = f64::from(a.d_model) / f64::from(a.n_layers);
+        let plain = HOFFMANN.loss(m.params, m.effective_tokens);
+        assert!((m.loss - plain - 0.05 * (r / 30.0).ln().powi(2)).abs() < 1e-12, "{} {plain} {r}", m.loss);
     }
 
     #[test]

@@ -250,7 +250,8 @@ const UNKNOWN_RANGE: FitRange = FitRange { params: (0.0, f64::INFINITY), tokens:
 impl PyLaw {
     /// `fit_params` and `fit_tokens` (lo, hi) give the range of the data the law was fitted on;
     /// predictions outside it are flagged as extrapolations.
-    /// `shape` (c, aspect_opt) adds the shape term c (ln(d_model / n_layers / aspect_opt))^2.
+    /// `shape` (c, aspect_opt, aspect_min, aspect_max) adds the shape term
+    /// c (ln(d_model / n_layers / aspect_opt))^2 measured on aspect ratios aspect_min..aspect_max.
     #[new]
     #[pyo3(signature = (e, a, b, alpha, beta, params="total", fit_params=None, fit_tokens=None, shape=None))]
     #[allow(clippy::too_many_arguments)]
@@ -263,9 +264,9 @@ impl PyLaw {
         params: &str,
         fit_params: Option<(f64, f64)>,
         fit_tokens: Option<(f64, f64)>,
-        shape: Option<(f64, f64)>,
+        shape: Option<(f64, f64, f64, f64)>,
     ) -> PyResult<Self> {
-        let shape = shape.map(|(c, aspect_opt)| ShapeTerm { c, aspect_opt });
+        let shape = shape.map(|(c, aspect_opt, lo, hi)| ShapeTerm { c, aspect_opt, measured: (lo, hi) });
         let law = Law { e, a, b, alpha, beta, params: ParamConvention::parse(params).py_err()?, shape };
         law.validate().py_err()?;
         let fit =
@@ -321,10 +322,17 @@ impl PyLaw {
         self.1.tokens
     }
 
-    /// The shape term (c, aspect_opt), or None.
+    /// The shape term (c, aspect_opt, aspect_min, aspect_max), or None.
     #[getter]
-    fn shape(&self) -> Option<(f64, f64)> {
-        self.0.shape.map(|s| (s.c, s.aspect_opt))
+    fn shape(&self) -> Option<(f64, f64, f64, f64)> {
+        self.0.shape.map(|s| (s.c, s.aspect_opt, s.measured.0, s.measured.1))
+    }
+
+    /// The aspect ratios d_model / n_layers the law has evidence for: those its shape term was
+    /// measured on, or Kaplan et al. 2020's 20-200 without one (the search's default guard).
+    #[getter]
+    fn aspect_domain(&self) -> (f64, f64) {
+        self.0.aspect_domain()
     }
 
     /// Predicted loss (nats/token) for `n_params` parameters and `tokens` training tokens (without
@@ -358,7 +366,8 @@ impl PyLaw {
 
     fn __repr__(&self) -> String {
         let l = &self.0;
-        let shape = l.shape.map_or(String::new(), |s| format!(", shape=({}, {})", s.c, s.aspect_opt));
+        let shape =
+            l.shape.map_or(String::new(), |s| format!(", shape=({}, {}, {}, {})", s.c, s.aspect_opt, s.measured.0, s.measured.1));
         format!("Law(e={}, a={}, b={}, alpha={}, beta={}, params='{}'{shape})", l.e, l.a, l.b, l.alpha, l.beta, l.params.name())
     }
 }

@@ -2,7 +2,7 @@
 
 use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
-use timescale_core::law_fit::{fit_law_with_progress as core_fit, fit_shape as core_fit_shape, Run, ShapeRun};
+use timescale_core::law_fit::{fit_law_with_progress as core_fit, fit_law_with_shape as core_fit_with_shape, Run, ShapeRun};
 use timescale_core::loss::FitRange;
 use timescale_core::Error;
 
@@ -71,11 +71,16 @@ pub fn fit_law(
     if let Some(e) = stopped {
         return Err(e);
     }
-    let fit = fit.py_err()?;
+    Ok(wrap_fit(fit.py_err()?, &runs))
+}
+
+/// The binding's LawFit of a core fit: the law's fit range is the runs' range.
+fn wrap_fit(fit: timescale_core::law_fit::LawFit, runs: &[Run]) -> PyLawFit {
     let range =
         |f: fn(&Run) -> f64| runs.iter().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let fit_range = FitRange { params: range(|r| r.params), tokens: range(|r| r.tokens) };
-    Ok(PyLawFit {
+    let at_edge = fit.at_edge();
+    PyLawFit {
         law: PyLaw(fit.law, fit_range),
         objective: fit.objective,
         intervals: ["E", "A", "B", "alpha", "beta"]
@@ -83,65 +88,93 @@ pub fn fit_law(
             .zip(fit.intervals)
             .map(|(name, (lo, hi))| PyInterval { name, lo, hi })
             .collect(),
-        at_edge: fit.at_edge(),
+        at_edge,
         bootstrap: fit.bootstrap.into_iter().map(|l| PyLaw(l, fit_range)).collect(),
         bootstrap_rejected: fit.bootstrap_rejected,
         n_runs: runs.len(),
-    })
+    }
 }
 
-/// A shape term fitted to a shape study's runs: the law carrying it, 95% bootstrap intervals of
-/// its curvature `c` (nats/token per (ln aspect)^2) and best aspect ratio, the aspect ratios
-/// measured, the residual, the largest value of the term over the measured shapes (`effect`,
-/// nats/token), and the resamples that showed no optimum.
+/// The shape term of a law fitted with `fit_law_with_shape`: the term (c, aspect_opt,
+/// aspect_min, aspect_max), 95% bootstrap intervals of its curvature `c` (nats/token per
+/// (ln aspect)^2) and best aspect ratio, the residual, the largest value of the term over the
+/// measured shapes (`effect`, nats/token), and the resamples that showed no optimum.
 #[pyclass(module = "timescale_frontier._core", name = "ShapeFit", frozen, get_all)]
 #[derive(Clone)]
 pub struct PyShapeFit {
-    pub law: PyLaw,
+    pub term: (f64, f64, f64, f64),
     pub c_interval: (f64, f64),
     pub aspect_opt_interval: (f64, f64),
-    pub aspect_range: (f64, f64),
     pub rms_residual: f64,
     pub effect: f64,
     pub bootstrap_rejected: usize,
     pub n_runs: usize,
 }
 
-/// Fits the shape term c (ln(d_model / n_layers / aspect_opt))^2 to runs that differ in shape
-/// (the core's `fit_shape`), against `law`.
+fn shape_runs(what: &str, cols: [PyReadonlyArray1<'_, f64>; 5]) -> PyResult<Vec<ShapeRun>> {
+    let cols = cols.each_ref().map(|c| c.as_array());
+    let n = cols[0].len();
+    if cols.iter().any(|c| c.len() != n) {
+        let lens: Vec<String> = cols.iter().map(|c| c.len().to_string()).collect();
+        return Err(to_py(Error::invalid(what, format!("{} values", lens.join("/")), "columns of one length")));
+    }
+    Ok((0..n)
+        .map(|i| ShapeRun { d_model: cols[0][i], n_layers: cols[1][i], params: cols[2][i], tokens: cols[3][i], loss: cols[4][i] })
+        .collect())
+}
+
+/// Fits a law with a shape term (the core's `fit_law_with_shape`): the law to the runs
+/// (d_model, n_layers, params, tokens, loss), the shape term to `shape_*` runs that differ in shape,
+/// then the law again net of the term. Progress and Ctrl-C as `fit_law` (the final fit).
 #[pyfunction]
-#[pyo3(signature = (law, d_model, n_layers, params, tokens, loss, n_bootstrap=200, seed=0))]
+#[pyo3(signature = (d_model, n_layers, params, tokens, loss, shape_d_model, shape_n_layers, shape_params, shape_tokens,
+    shape_loss, n_bootstrap=200, seed=0, progress=None))]
 #[allow(clippy::too_many_arguments)]
-pub fn fit_shape(
+pub fn fit_law_with_shape(
     py: Python<'_>,
-    law: &PyLaw,
     d_model: PyReadonlyArray1<'_, f64>,
     n_layers: PyReadonlyArray1<'_, f64>,
     params: PyReadonlyArray1<'_, f64>,
     tokens: PyReadonlyArray1<'_, f64>,
     loss: PyReadonlyArray1<'_, f64>,
+    shape_d_model: PyReadonlyArray1<'_, f64>,
+    shape_n_layers: PyReadonlyArray1<'_, f64>,
+    shape_params: PyReadonlyArray1<'_, f64>,
+    shape_tokens: PyReadonlyArray1<'_, f64>,
+    shape_loss: PyReadonlyArray1<'_, f64>,
     n_bootstrap: usize,
     seed: u64,
-) -> PyResult<PyShapeFit> {
-    let cols = [d_model.as_array(), n_layers.as_array(), params.as_array(), tokens.as_array(), loss.as_array()];
-    let n = cols[0].len();
-    if cols.iter().any(|c| c.len() != n) {
-        let lens: Vec<String> = cols.iter().map(|c| c.len().to_string()).collect();
-        return Err(to_py(Error::invalid("shape runs", format!("{} values", lens.join("/")), "columns of one length")));
+    progress: Option<Py<PyAny>>,
+) -> PyResult<(PyLawFit, PyShapeFit)> {
+    let runs = shape_runs("runs", [d_model, n_layers, params, tokens, loss])?;
+    let shaped = shape_runs("shape runs", [shape_d_model, shape_n_layers, shape_params, shape_tokens, shape_loss])?;
+    let mut stopped: Option<PyErr> = None;
+    let fit = py.detach(|| {
+        core_fit_with_shape(&runs, &shaped, n_bootstrap, seed, &mut |done| {
+            Python::attach(|py| {
+                let r = py
+                    .check_signals()
+                    .and_then(|()| progress.as_ref().map_or(Ok(()), |cb| cb.call1(py, (done, n_bootstrap)).map(drop)));
+                r.map_err(|e| stopped = Some(e)).is_ok()
+            })
+        })
+    });
+    if let Some(e) = stopped {
+        return Err(e);
     }
-    let runs: Vec<ShapeRun> = (0..n)
-        .map(|i| ShapeRun { d_model: cols[0][i], n_layers: cols[1][i], params: cols[2][i], tokens: cols[3][i], loss: cols[4][i] })
-        .collect();
-    let core_law = law.0;
-    let fit = py.detach(|| core_fit_shape(&core_law, &runs, n_bootstrap, seed)).py_err()?;
-    Ok(PyShapeFit {
-        law: PyLaw(fit.law, law.1),
-        c_interval: fit.c_interval,
-        aspect_opt_interval: fit.aspect_opt_interval,
-        aspect_range: fit.aspect_range,
-        rms_residual: fit.rms_residual,
-        effect: fit.effect,
-        bootstrap_rejected: fit.bootstrap_rejected,
-        n_runs: fit.n_runs,
-    })
+    let (fit, shape) = fit.py_err()?;
+    let plain: Vec<Run> = runs.iter().map(|r| Run { params: r.params, tokens: r.tokens, loss: r.loss }).collect();
+    let t = shape.term;
+    Ok((
+        wrap_fit(fit, &plain),
+        PyShapeFit {
+            term: (t.c, t.aspect_opt, t.measured.0, t.measured.1),
+            c_interval: shape.c_interval,
+            aspect_opt_interval: shape.aspect_opt_interval,
+            rms_residual: shape.rms_residual,
+            effect: shape.effect,
+            bootstrap_rejected: shape.bootstrap_rejected,
+            n_runs: shape.n_runs,
+        },
+    ))
 }

@@ -157,7 +157,7 @@ impl From<&Prediction> for PyPrediction {
             loss: m.loss.is_finite().then_some(m.loss),
             step: (&p.step).into(),
             shardings: p.shardings.iter().map(Into::into).collect(),
-            warnings: p.validity.iter().map(|v| v.message(&p.fit)).collect(),
+            warnings: p.validity.iter().map(|v| v.message(&p.fit, p.aspect_domain)).collect(),
             flags: p.validity.iter().map(|v| v.code()).collect(),
             in_domain: timescale_core::metrics::in_domain(&p.validity),
             chip_counts: p
