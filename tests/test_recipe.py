@@ -48,3 +48,18 @@ def test_bad_recipe_assumptions_are_one_line_errors():
     ]:
         r = CliRunner().invoke(main, ["recipe", "-H", "h100_sxm", "--hours", "12", *args])
         assert r.exit_code == 2 and message in r.output and len(r.output.strip().splitlines()) == 1, r.output
+
+
+def test_the_recipe_model_takes_the_spaces_attention_and_precision():
+    """Like for like with a space that fixes them (experiments/versus_recipe: fp32, materialized)."""
+    args = ["recipe", "-H", "h100_sxm", "--hours", "12"]
+    r = CliRunner().invoke(main, [*args, "--format", "json"])
+    assert r.exit_code == 0, r.output
+    default = json.loads(r.output)["recipe"]["architecture"]
+    r = CliRunner().invoke(main, [*args, "--attention", "materialized", "--activation-bytes", "4", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    a = json.loads(r.output)["recipe"]["architecture"]
+    assert (a["attention"], a["activation_bytes"]) == ("materialized", 4.0)
+    assert (default["attention"], default["activation_bytes"]) == ("flash", 2.0)
+    # The size and shape come from the FLOPs budget and the shape rule, not from these.
+    assert (a["d_model"], a["n_layers"]) == (default["d_model"], default["n_layers"])

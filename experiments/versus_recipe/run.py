@@ -98,6 +98,7 @@ def recipe_pick(
             "recipe", "-H", str(hw_path), "--hours", repr(budget_s / 3600), "--law", str(law), "--head-dim", "32",
             "--seq-len", str(fam.seq_len), "--batch-size", str(fam.batch_size), "--vocab-size", "256", "--format", "json",
             "--space", str(space), "--aspect-ratio-guard", "1:1000", "--max-tokens-per-step", "1e9",
+            "--attention", "materialized", "--activation-bytes", "4",
         )
     )  # fmt: skip
     a = doc["recipe"]["architecture"]

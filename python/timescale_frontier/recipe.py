@@ -91,16 +91,28 @@ def compare_with_recipe(
     seq_len: int = 2048,
     batch_size: int = 256,
     vocab_size: int = 32000,
+    attention: str | None = None,
+    activation_bytes: float | None = None,
     aspect_ratio_guard: tuple[float, float] | None = None,
     **search_kwargs: Any,
 ) -> RecipeComparison:
     """The recipe (``tokens_per_param=None``: the law's own compute-optimal split instead of a fixed
     ratio) and the tool's search for ``budget`` on ``chips`` chips of ``hardware`` (by default over
     the default space at the recipe's sequence length; ``aspect_ratio_guard`` and ``search_kwargs``
-    are the search's guards)."""
+    are the search's guards). ``attention`` and ``activation_bytes`` set the recipe model's (default:
+    the core's, as ``Architecture``), to compare like for like with a space that fixes them."""
     law_obj = get_law(law)
     resolved = as_budget(budget).resolve(hardware.core, chips)
-    base = Architecture(64, 1, 1, seq_len=seq_len, batch_size=batch_size, vocab_size=vocab_size)
+    base = Architecture(
+        64,
+        1,
+        1,
+        seq_len=seq_len,
+        batch_size=batch_size,
+        vocab_size=vocab_size,
+        attention=attention,
+        activation_bytes=activation_bytes,
+    )
     r = _core.recipe(
         resolved.seconds,
         chips,

@@ -39,6 +39,18 @@ from timescale_frontier.space import load_space, make_space
 @click.option("--batch-size", type=INT64, default=256, show_default=True, help="Sequences per step.")
 @click.option("--vocab-size", type=INT64, default=32000, show_default=True)
 @click.option(
+    "--attention",
+    type=click.Choice(["flash", "materialized"]),
+    default=None,
+    help="The recipe model's attention (default: the core's, flash).",
+)
+@click.option(
+    "--activation-bytes",
+    type=float,
+    default=None,
+    help="The recipe model's bytes per activation (default: the core's).",
+)
+@click.option(
     "--space",
     "space_file",
     type=click.Path(dir_okay=False),
@@ -71,6 +83,8 @@ def recipe_cmd(
     seq_len: int,
     batch_size: int,
     vocab_size: int,
+    attention: str | None,
+    activation_bytes: float | None,
     space_file: str | None,
     aspect_ratio_guard: tuple[float, float] | None,
     max_tokens_per_step: float | None,
@@ -105,6 +119,8 @@ def recipe_cmd(
         seq_len=seq_len,
         batch_size=batch_size,
         vocab_size=vocab_size,
+        attention=attention,
+        activation_bytes=activation_bytes,
         aspect_ratio_guard=aspect_ratio_guard,
         max_tokens_per_step=max_tokens_per_step,
     )
