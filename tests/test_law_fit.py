@@ -231,6 +231,14 @@ def test_shape_term_is_fitted_saved_and_used_by_predict_and_search(tmp_path):
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     assert any("outside 4.8 to 448" in w for w in json.loads(r.output)["warnings"]), r.output
+    r = CliRunner().invoke(
+        main,
+        ["predict", "--d-model", "2048", "--n-layers", "4", "--n-heads", "16", "-H", "h100_sxm", "--hours", "6",
+         "--law", str(out)],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    shown = float(r.output.split("of which shape")[1].split()[0])
+    assert shown == pytest.approx(sh["c"] * np.log(512 / sh["aspect_opt"]) ** 2, abs=1e-4)
 
 
 def test_shape_runs_that_do_not_establish_a_term_are_refused(tmp_path):

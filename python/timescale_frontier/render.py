@@ -17,6 +17,7 @@ from timescale_frontier._core import Candidate, Prediction, ResolvedBudget
 from timescale_frontier._data import as_data
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.hardware import origin as hardware_origin
+from timescale_frontier.loss import get_law
 from timescale_frontier.search import candidate_row
 
 # ---------------------------------------------------------------- numbers with units
@@ -338,6 +339,13 @@ def prediction_document(p: Prediction, hw: Hardware, law: str, out_format: str, 
         ),
         f"  predicted loss        {'-' if p.loss is None else f'{p.loss:.4f} nats/token'}",
     ]
+    law_obj = get_law(law)
+    if law_obj.shape is not None and p.loss is not None:
+        curvature, opt, _, _ = law_obj.shape
+        lines.append(
+            f"    of which shape      {law_obj.shape_term(arch.d_model, arch.n_layers):.4f} nats/token (d_model/n_layers "
+            f"{arch.d_model / arch.n_layers:.3g}; the law's best {opt:.3g}, c = {curvature:.3g})"
+        )
     if len(p.chip_counts) > 1:
         lines.append("  chip counts:")
         for c in p.chip_counts:
