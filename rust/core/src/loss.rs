@@ -173,7 +173,22 @@ impl Law {
     /// at least one parameter, without a libm call (see [`Law::data_term_approx`]).
     #[inline]
     pub fn param_term_approx(&self, n_params: f64) -> f64 {
-        Law { b: self.a, beta: self.alpha, ..*self }.data_term_approx(n_params)
+        // As `data_term_approx` with (A, alpha) for (B, beta), without copying the law.
+        if !(1.0..1e300).contains(&n_params) {
+            return self.param_term_cold(n_params);
+        }
+        let y = -self.alpha * ln_approx(n_params);
+        if y < -700.0 {
+            return self.param_term_cold(n_params);
+        }
+        self.a * exp_approx(y)
+    }
+
+    /// [`Law::param_term`] out of line (see [`Law::data_term_cold`]).
+    #[cold]
+    #[inline(never)]
+    fn param_term_cold(&self, n_params: f64) -> f64 {
+        self.param_term(n_params)
     }
 
     /// The data term B / D^beta (nats/token), as B exp(-beta ln D); +inf for D = 0.

@@ -739,16 +739,18 @@ impl<'a> Kernel<'a> {
     /// its loss with two operations. A configuration whose lower bound is above the worst of a
     /// full top K cannot enter it; the depth's best (the most tokens, ties to the lowest index)
     /// is needed only if no point of the Pareto front covers it.
-    fn finish_depth(&mut self, fixed: &mut FixedLoss, params: f64) {
-        let law = self.p.law;
+    fn finish_depth(&mut self, fixed: &mut FixedLoss<'_>, params: f64) {
+        let p = self.p;
+        let law = &p.law;
         let most = self.passed.iter().copied().reduce(|a, b| if b.tokens > a.tokens { b } else { a }).expect("one passed");
         let most_term = law.data_term_approx(most.tokens);
         let fixed_approx = fixed.approx();
         // A lower bound on the loss of a configuration with `tokens` law tokens.
         let lower =
             |tokens: f64| (fixed_approx + most_term * (1.0 + law.beta * (1.0 - tokens / most.tokens))) * (1.0 - LOSS_TOLERANCE);
-        let exact_of =
-            |c: &mut Passed, fixed: &mut FixedLoss| *c.exact.get_or_insert_with(|| fixed.exact() + law.data_term_cold(c.tokens));
+        let exact_of = |c: &mut Passed, fixed: &mut FixedLoss<'_>| {
+            *c.exact.get_or_insert_with(|| fixed.exact() + law.data_term_cold(c.tokens))
+        };
         // Top K.
         for i in 0..self.passed.len() {
             let full = self.top.len() >= self.p.top_k;
@@ -784,17 +786,17 @@ impl<'a> Kernel<'a> {
 
 /// E + A / N^alpha + S of one depth (S: the law's shape term at this width and depth, 0 without
 /// one): approximated ([`Law::param_term_approx`]) and exact, each computed on first use.
-struct FixedLoss {
-    law: Law,
+struct FixedLoss<'l> {
+    law: &'l Law,
     n: f64,
     shape: f64,
     approx: Option<f64>,
     exact: Option<f64>,
 }
 
-impl FixedLoss {
-    fn new(law: &Law, n: f64, shape: f64) -> Self {
-        FixedLoss { law: *law, n, shape, approx: None, exact: None }
+impl<'l> FixedLoss<'l> {
+    fn new(law: &'l Law, n: f64, shape: f64) -> Self {
+        FixedLoss { law, n, shape, approx: None, exact: None }
     }
     #[inline]
     fn approx(&mut self) -> f64 {
