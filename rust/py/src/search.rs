@@ -291,7 +291,7 @@ fn candidates(space: &SearchSpace, params: &SearchParams, cands: &[timescale_cor
 }
 
 /// The default aspect-ratio guard (MIN, MAX) for `law` (the core's `Guards::for_law`): 20-200
-/// without a shape term, every shape with one.
+/// without a shape term, the shapes it was measured on with one.
 #[pyfunction]
 pub fn aspect_ratio_guard(law: &PyLaw) -> (f64, f64) {
     let g = Guards::for_law(&law.0);
