@@ -42,6 +42,35 @@ impl LawFit {
     }
 }
 
+/// Draws bootstrap resamples (with replacement) from a deterministic xorshift generator.
+struct Resampler(u64);
+
+impl Resampler {
+    fn new(seed: u64) -> Self {
+        Resampler(seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1)
+    }
+    fn resample<T: Copy>(&mut self, data: &[T]) -> Vec<T> {
+        (0..data.len())
+            .map(|_| {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                data[(self.0 % data.len() as u64) as usize]
+            })
+            .collect()
+    }
+}
+
+/// The 2.5% and 97.5% percentiles of `v` (nearest rank); NaN for no values.
+fn percentile_95(mut v: Vec<f64>) -> (f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((q * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
+    (at(0.025), at(0.975))
+}
+
 /// Huber's loss: quadratic below `delta`, linear above.
 #[inline]
 fn huber(r: f64, delta: f64) -> f64 {
@@ -204,16 +233,10 @@ pub fn fit_law_with_progress(
     }
     // Bootstrap: resample runs, refit from the full-data optimum and a few grid points.
     let local: Vec<[f64; 5]> = std::iter::once(theta).chain(starts.iter().step_by(24).copied()).collect();
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut draw = Resampler::new(seed);
     let mut boot = Vec::with_capacity(n_bootstrap);
     for done in 1..=n_bootstrap {
-        let sample: Vec<(f64, f64, f64)> = (0..data.len()).map(|_| data[(next() % data.len() as u64) as usize]).collect();
+        let sample = draw.resample(&data);
         boot.push(fit_once(&sample, DELTA, &local).0);
         if !progress(done) {
             return Err(Error::Interrupted);
@@ -222,15 +245,7 @@ pub fn fit_law_with_progress(
     let before = boot.len();
     boot.retain(|t| to_law(t, ParamConvention::Total).validate().is_ok());
     let bootstrap_rejected = before - boot.len();
-    let interval = |k: usize| -> (f64, f64) {
-        if boot.is_empty() {
-            return (f64::NAN, f64::NAN);
-        }
-        let mut v: Vec<f64> = boot.iter().map(|t| if k < 3 { t[k].exp() } else { t[k] }).collect();
-        v.sort_by(f64::total_cmp);
-        let at = |q: f64| v[((q * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
-        (at(0.025), at(0.975))
-    };
+    let interval = |k: usize| percentile_95(boot.iter().map(|t| if k < 3 { t[k].exp() } else { t[k] }).collect());
     // Order E, A, B, alpha, beta (theta is a, b, e, alpha, beta).
     let intervals = [interval(2), interval(0), interval(1), interval(3), interval(4)];
     let law = to_law(&theta, ParamConvention::Total);
@@ -256,7 +271,8 @@ pub struct ShapeRun {
 }
 
 impl ShapeRun {
-    fn plain(&self) -> Run {
+    /// The run without its shape.
+    pub fn plain(&self) -> Run {
         Run { params: self.params, tokens: self.tokens, loss: self.loss }
     }
     fn aspect(&self) -> f64 {
@@ -393,16 +409,10 @@ fn fit_shape(law: &Law, runs: &[ShapeRun], n_bootstrap: usize, seed: u64) -> Res
     let rms_residual =
         (points.iter().map(|&(u, y)| (y - (q0 + q1 * u + q2 * u * u)).powi(2)).sum::<f64>() / points.len() as f64).sqrt();
     let effect = term.at(lo, 1.0).max(term.at(hi, 1.0));
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut draw = Resampler::new(seed);
     let (mut cs, mut opts, mut samples, mut rejected) = (Vec::new(), Vec::new(), Vec::new(), 0);
     for _ in 0..n_bootstrap {
-        let sample: Vec<(f64, f64)> = (0..points.len()).map(|_| points[(next() % points.len() as u64) as usize]).collect();
+        let sample = draw.resample(&points);
         match quadratic_fit(&sample) {
             Some([_, b1, b2]) if b2 > 0.0 && (b1 / (2.0 * b2)).abs() < 700.0 => {
                 let opt = (x0 - b1 / (2.0 * b2)).exp();
@@ -418,15 +428,7 @@ fn fit_shape(law: &Law, runs: &[ShapeRun], n_bootstrap: usize, seed: u64) -> Res
             }
         }
     }
-    let interval = |mut v: Vec<f64>| -> (f64, f64) {
-        if v.is_empty() {
-            return (f64::NAN, f64::NAN);
-        }
-        v.sort_by(f64::total_cmp);
-        let q = |p: f64| v[((p * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
-        (q(0.025), q(0.975))
-    };
-    let c_interval = interval(cs);
+    let c_interval = percentile_95(cs);
     if n_bootstrap > 0 && c_interval.0 <= 0.0 {
         return Err(Error::invalid(
             "shape runs",
@@ -438,7 +440,7 @@ fn fit_shape(law: &Law, runs: &[ShapeRun], n_bootstrap: usize, seed: u64) -> Res
     Ok(ShapeFit {
         term,
         c_interval,
-        aspect_opt_interval: interval(opts),
+        aspect_opt_interval: percentile_95(opts),
         rms_residual,
         effect,
         bootstrap_rejected: rejected,
@@ -461,9 +463,7 @@ pub fn fit_law_with_shape(
     progress: &mut dyn FnMut(usize) -> bool,
 ) -> Result<(LawFit, ShapeFit)> {
     check_shape_runs(shape_runs, "shape runs")?;
-    if runs.len() > MAX_RUNS {
-        return Err(Error::invalid("runs", runs.len(), &format!("at most {MAX_RUNS} runs")));
-    }
+    // The runs' count and numbers are checked by `fit_law`; here only what it does not see.
     for (i, r) in runs.iter().enumerate() {
         for (field, v) in [("d_model", r.d_model), ("n_layers", r.n_layers)] {
             if !(v.is_finite() && v > 0.0) {

@@ -56,22 +56,28 @@ pub fn fit_law(
         )));
     }
     let runs: Vec<Run> = (0..n.len()).map(|i| Run { params: n[i], tokens: d[i], loss: l[i] }).collect();
-    // Ctrl-C and the progress callback between refits (with the GIL taken back for each).
+    let fit = with_progress(py, progress.as_ref(), n_bootstrap, |on_refit| core_fit(&runs, n_bootstrap, seed, on_refit))?;
+    Ok(wrap_fit(fit.py_err()?, &runs))
+}
+
+/// Runs a core fit without the GIL, calling `progress(done, total)` and honouring Ctrl-C after each
+/// refit (with the GIL taken back for each); the Python error that stopped it, if any, is returned.
+fn with_progress<T: Send>(
+    py: Python<'_>,
+    progress: Option<&Py<PyAny>>,
+    total: usize,
+    fit: impl FnOnce(&mut dyn FnMut(usize) -> bool) -> T + Send,
+) -> PyResult<T> {
     let mut stopped: Option<PyErr> = None;
-    let fit = py.detach(|| {
-        core_fit(&runs, n_bootstrap, seed, &mut |done| {
+    let out = py.detach(|| {
+        fit(&mut |done| {
             Python::attach(|py| {
-                let r = py
-                    .check_signals()
-                    .and_then(|()| progress.as_ref().map_or(Ok(()), |cb| cb.call1(py, (done, n_bootstrap)).map(drop)));
+                let r = py.check_signals().and_then(|()| progress.map_or(Ok(()), |cb| cb.call1(py, (done, total)).map(drop)));
                 r.map_err(|e| stopped = Some(e)).is_ok()
             })
         })
     });
-    if let Some(e) = stopped {
-        return Err(e);
-    }
-    Ok(wrap_fit(fit.py_err()?, &runs))
+    stopped.map_or(Ok(out), Err)
 }
 
 /// The binding's LawFit of a core fit: the law's fit range is the runs' range.
@@ -148,22 +154,11 @@ pub fn fit_law_with_shape(
 ) -> PyResult<(PyLawFit, PyShapeFit)> {
     let runs = shape_runs("runs", [d_model, n_layers, params, tokens, loss])?;
     let shaped = shape_runs("shape runs", [shape_d_model, shape_n_layers, shape_params, shape_tokens, shape_loss])?;
-    let mut stopped: Option<PyErr> = None;
-    let fit = py.detach(|| {
-        core_fit_with_shape(&runs, &shaped, n_bootstrap, seed, &mut |done| {
-            Python::attach(|py| {
-                let r = py
-                    .check_signals()
-                    .and_then(|()| progress.as_ref().map_or(Ok(()), |cb| cb.call1(py, (done, n_bootstrap)).map(drop)));
-                r.map_err(|e| stopped = Some(e)).is_ok()
-            })
-        })
-    });
-    if let Some(e) = stopped {
-        return Err(e);
-    }
+    let fit = with_progress(py, progress.as_ref(), n_bootstrap, |on_refit| {
+        core_fit_with_shape(&runs, &shaped, n_bootstrap, seed, on_refit)
+    })?;
     let (fit, shape) = fit.py_err()?;
-    let plain: Vec<Run> = runs.iter().map(|r| Run { params: r.params, tokens: r.tokens, loss: r.loss }).collect();
+    let plain: Vec<Run> = runs.iter().map(ShapeRun::plain).collect();
     let t = shape.term;
     Ok((
         wrap_fit(fit, &plain),
