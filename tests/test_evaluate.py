@@ -91,3 +91,14 @@ def test_bad_rows_are_named(tpu_v4):
         evaluate(tpu_v4, 1.0, d_model=np.array([64.5]), n_layers=2, n_heads=1)
     with pytest.raises(InvalidInputError, match="not an architecture field"):
         evaluate(tpu_v4, 1.0, d_model=64, n_layers=2, n_heads=1, heads=3)
+    # A categorical as (names, codes): a code outside the names names its row, however many rows.
+    codes = np.zeros(300_000, dtype=np.int64)
+    codes[123_456] = 2
+    with pytest.raises(InvalidInputError, match=r"^row 123456: attention = code 2 is invalid: expected a code below 2"):
+        evaluate(tpu_v4, 1.0, d_model=64, n_layers=2, n_heads=1, attention=(["flash", "materialized"], codes))
+    codes[123_456] = -1
+    with pytest.raises(InvalidInputError, match="row 123456: attention = code -1"):
+        evaluate(tpu_v4, 1.0, d_model=64, n_layers=2, n_heads=1, attention=(["flash", "materialized"], codes))
+    codes[123_456] = 1
+    out = evaluate(tpu_v4, 1.0, d_model=64, n_layers=2, n_heads=1, attention=(["flash", "materialized"], codes))
+    assert out.memory_bytes[123_456] > out.memory_bytes[0]  # materialized keeps the S^2 probabilities

@@ -129,11 +129,23 @@ impl Precision {
             ("activation_bytes", self.activation_bytes),
             ("optimizer_bytes", self.optimizer_bytes),
         ] {
-            if !(v.is_finite() && (0.5..=8.0).contains(&v)) {
+            if !Self::accepts(v) {
                 return Err(Error::invalid(field, v, "bytes per element in [0.5, 8] (e.g. 2 for bf16, 4 for fp32)"));
             }
         }
         Ok(())
+    }
+
+    /// Whether `v` is an accepted figure (bytes per element in [0.5, 8]; NaN is not).
+    #[inline]
+    pub fn accepts(v: f64) -> bool {
+        (0.5..=8.0).contains(&v)
+    }
+
+    /// [`Precision::validate`] without building an error (every figure accepted).
+    #[inline]
+    pub fn is_valid(&self) -> bool {
+        Self::accepts(self.param_bytes) & Self::accepts(self.activation_bytes) & Self::accepts(self.optimizer_bytes)
     }
 }
 
@@ -144,10 +156,18 @@ pub const MAX_DIM: u32 = 1 << 24;
 /// A dimension given as any integer (from Python, a file, a column) as the core's `u32`, or an
 /// error naming `field` and the accepted range [1, [`MAX_DIM`]].
 pub fn dim(field: &str, v: i64) -> Result<u32> {
-    u32::try_from(v)
-        .ok()
-        .filter(|d| (1..=MAX_DIM).contains(d))
-        .ok_or_else(|| Error::invalid(field, v, &format!("an integer in [1, {MAX_DIM}]")))
+    if in_dim_range(v) {
+        Ok(v as u32)
+    } else {
+        Err(Error::invalid(field, v, &format!("an integer in [1, {MAX_DIM}]")))
+    }
+}
+
+/// Whether `v` is an accepted dimension, in [1, [`MAX_DIM`]] (branch-free, for checking whole
+/// columns at once).
+#[inline]
+pub fn in_dim_range(v: i64) -> bool {
+    (v as u64).wrapping_sub(1) < u64::from(MAX_DIM)
 }
 
 /// One transformer configuration with its training batch.
@@ -229,6 +249,35 @@ impl Architecture {
 
     /// Checks every field against its accepted range. Errors name the field and the range.
     pub fn validate(&self) -> Result<()> {
+        let micro_ok = match self.micro_batch {
+            Some(mb) => mb != 0 && mb <= self.batch_size && self.batch_size.is_multiple_of(mb),
+            None => true,
+        };
+        let kv_ok = self.n_kv_heads != 0 && self.n_kv_heads <= self.n_heads && self.n_heads.is_multiple_of(self.n_kv_heads);
+        let dims_ok = [
+            self.d_model,
+            self.n_layers,
+            self.n_heads,
+            self.n_kv_heads,
+            self.head_dim,
+            self.d_ff,
+            self.seq_len,
+            self.batch_size,
+            self.vocab_size,
+        ]
+        .iter()
+        .fold(true, |ok, &v| ok & in_dim_range(i64::from(v)));
+        // The common case without building (or branching towards) an error; the same checks
+        // again below, in order, name the first that fails.
+        if dims_ok & micro_ok & kv_ok & self.precision.is_valid() {
+            return Ok(());
+        }
+        self.first_error(micro_ok, kv_ok)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn first_error(&self, micro_ok: bool, kv_ok: bool) -> Result<()> {
         let dims = [
             ("d_model", self.d_model),
             ("n_layers", self.n_layers),
@@ -241,20 +290,16 @@ impl Architecture {
             ("vocab_size", self.vocab_size),
         ];
         for (field, v) in dims {
-            if v == 0 || v > MAX_DIM {
-                return Err(Error::invalid(field, v, &format!("an integer in [1, {MAX_DIM}]")));
-            }
+            dim(field, i64::from(v))?;
         }
-        if let Some(mb) = self.micro_batch {
-            if mb == 0 || mb > self.batch_size || !self.batch_size.is_multiple_of(mb) {
-                return Err(Error::invalid(
-                    "micro_batch",
-                    mb,
-                    &format!("a divisor of batch_size = {} (sequences per micro-step)", self.batch_size),
-                ));
-            }
+        if let (Some(mb), false) = (self.micro_batch, micro_ok) {
+            return Err(Error::invalid(
+                "micro_batch",
+                mb,
+                &format!("a divisor of batch_size = {} (sequences per micro-step)", self.batch_size),
+            ));
         }
-        if self.n_kv_heads > self.n_heads || !self.n_heads.is_multiple_of(self.n_kv_heads) {
+        if !kv_ok {
             return Err(Error::invalid("n_kv_heads", self.n_kv_heads, &format!("a divisor of n_heads = {}", self.n_heads)));
         }
         self.precision.validate()

@@ -1,7 +1,7 @@
 //! Every per-configuration metric, computed together: the function the search calls for each
 //! configuration and `predict` calls for one.
 
-use crate::architecture::{dim, Architecture, ArchitectureSpec, Attention, Mlp, Recompute, MAX_DIM};
+use crate::architecture::{dim, in_dim_range, Architecture, ArchitectureSpec, Attention, Mlp, Recompute};
 use crate::error::{Error, Result};
 use crate::flops::flops_per_step;
 use crate::hardware::Hardware;
@@ -128,26 +128,44 @@ pub fn evaluate_many(archs: &[Architecture], hw: &Hardware, budget_s: f64, law: 
 pub const MAX_EVALUATE_ROWS: usize = 20_000_000;
 
 /// One column of architectures given as arrays: absent (every row takes the default), one value
-/// for every row, or one value per row.
+/// for every row, one value per row, or (categorical columns) one code per row indexing `kinds`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Column<'a, T> {
     Absent,
     Scalar(T),
     Values(&'a [T]),
+    /// Row `i` is `kinds[codes[i]]` (a categorical, as numpy and pandas encode one); a code
+    /// outside `kinds` is an error naming the row.
+    Coded {
+        kinds: &'a [T],
+        codes: &'a [i64],
+    },
 }
 
 impl<T: Copy> Column<'_, T> {
+    /// Row `i`'s value: `Some(None)` when absent, `None` for a code outside the kinds.
     #[inline]
-    fn get(&self, i: usize) -> Option<T> {
+    fn get(&self, i: usize) -> Option<Option<T>> {
         match self {
-            Column::Absent => None,
-            Column::Scalar(v) => Some(*v),
-            Column::Values(v) => Some(v[i]),
+            Column::Absent => Some(None),
+            Column::Scalar(v) => Some(Some(*v)),
+            Column::Values(v) => Some(Some(v[i])),
+            Column::Coded { kinds, codes } => usize::try_from(codes[i]).ok().and_then(|c| kinds.get(c)).map(|&v| Some(v)),
         }
     }
     fn len(&self) -> Option<usize> {
         match self {
             Column::Values(v) => Some(v.len()),
+            Column::Coded { codes, .. } => Some(codes.len()),
+            _ => None,
+        }
+    }
+    /// The error of row `i`'s code when it is outside the kinds.
+    fn bad_code(&self, field: &str, i: usize) -> Option<Error> {
+        match self {
+            Column::Coded { kinds, codes } if self.get(i).is_none() => {
+                Some(Error::invalid(field, format!("code {}", codes[i]), &format!("a code below {}", kinds.len())))
+            }
             _ => None,
         }
     }
@@ -227,9 +245,9 @@ impl ArchitectureColumns<'_> {
     pub fn row(&self, i: usize) -> Result<Architecture> {
         // Fast path: every integer in range (the common case); errors are built only on failure.
         let fast = |c: &Column<'_, i64>| -> Option<Option<u32>> {
-            match c.get(i) {
+            match c.get(i)? {
                 None => Some(None),
-                Some(v) => u32::try_from(v).ok().filter(|d| (1..=MAX_DIM).contains(d)).map(Some),
+                Some(v) => in_dim_range(v).then_some(Some(v as u32)),
             }
         };
         let spec = (|| {
@@ -240,17 +258,17 @@ impl ArchitectureColumns<'_> {
                 n_kv_heads: fast(&self.n_kv_heads)?,
                 head_dim: fast(&self.head_dim)?,
                 d_ff: fast(&self.d_ff)?,
-                mlp: self.mlp.get(i),
-                attention: self.attention.get(i),
-                tied_embeddings: self.tied_embeddings.get(i),
+                mlp: self.mlp.get(i)?,
+                attention: self.attention.get(i)?,
+                tied_embeddings: self.tied_embeddings.get(i)?,
                 seq_len: fast(&self.seq_len)?,
                 batch_size: fast(&self.batch_size)?,
                 vocab_size: fast(&self.vocab_size)?,
-                param_bytes: self.param_bytes.get(i),
-                activation_bytes: self.activation_bytes.get(i),
-                optimizer_bytes: self.optimizer_bytes.get(i),
-                recompute: self.recompute.get(i),
-                micro_batch: match self.micro_batch.get(i) {
+                param_bytes: self.param_bytes.get(i)?,
+                activation_bytes: self.activation_bytes.get(i)?,
+                optimizer_bytes: self.optimizer_bytes.get(i)?,
+                recompute: self.recompute.get(i)?,
+                micro_batch: match self.micro_batch.get(i)? {
                     None | Some(0) => None,
                     Some(_) => fast(&self.micro_batch)?,
                 },
@@ -264,12 +282,13 @@ impl ArchitectureColumns<'_> {
         };
         match spec {
             Some(spec) => spec.build().map_err(named),
-            None => Err(named(self.first_bad_integer(i))),
+            None => Err(named(self.first_bad_field(i))),
         }
     }
 
-    /// The error of the first integer field of row `i` that is absent when required or out of range.
-    fn first_bad_integer(&self, i: usize) -> Error {
+    /// The error of the first field of row `i` that is absent when required, out of range, or
+    /// (categorical) a code outside its kinds.
+    fn first_bad_field(&self, i: usize) -> Error {
         let fields = [
             ("d_model", &self.d_model, true),
             ("n_layers", &self.n_layers, true),
@@ -282,8 +301,20 @@ impl ArchitectureColumns<'_> {
             ("vocab_size", &self.vocab_size, false),
             ("micro_batch", &self.micro_batch, false),
         ];
+        let codes = [
+            self.mlp.bad_code("mlp", i),
+            self.attention.bad_code("attention", i),
+            self.tied_embeddings.bad_code("tied_embeddings", i),
+            self.param_bytes.bad_code("param_bytes", i),
+            self.activation_bytes.bad_code("activation_bytes", i),
+            self.optimizer_bytes.bad_code("optimizer_bytes", i),
+            self.recompute.bad_code("recompute", i),
+        ];
+        if let Some(e) = codes.into_iter().flatten().next() {
+            return e;
+        }
         for (field, c, required) in fields {
-            match c.get(i) {
+            match c.get(i).flatten() {
                 None if required => return Error::invalid(field, "absent", "a column (it has no default)"),
                 None => {}
                 Some(0) if field == "micro_batch" => {}
@@ -313,6 +344,118 @@ pub struct MetricColumns {
     pub tokens: Vec<f64>,
     pub effective_tokens: Vec<f64>,
     pub loss: Vec<f64>,
+}
+
+impl MetricColumns {
+    /// `rows` rows of zeros (allocated zeroed, so untouched pages cost nothing until filled).
+    pub fn zeroed(rows: usize) -> Self {
+        MetricColumns {
+            params: vec![0.0; rows],
+            non_embedding_params: vec![0.0; rows],
+            flops_per_step: vec![0.0; rows],
+            memcpy_bytes_per_step: vec![0.0; rows],
+            memory_bytes: vec![0.0; rows],
+            fits_memory: vec![false; rows],
+            step_time_s: vec![0.0; rows],
+            steps: vec![0.0; rows],
+            tokens: vec![0.0; rows],
+            effective_tokens: vec![0.0; rows],
+            loss: vec![0.0; rows],
+        }
+    }
+
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.params.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.params.is_empty()
+    }
+
+    /// Mutable views of every column.
+    pub fn slices(&mut self) -> MetricSlices<'_> {
+        MetricSlices {
+            params: &mut self.params,
+            non_embedding_params: &mut self.non_embedding_params,
+            flops_per_step: &mut self.flops_per_step,
+            memcpy_bytes_per_step: &mut self.memcpy_bytes_per_step,
+            memory_bytes: &mut self.memory_bytes,
+            fits_memory: &mut self.fits_memory,
+            step_time_s: &mut self.step_time_s,
+            steps: &mut self.steps,
+            tokens: &mut self.tokens,
+            effective_tokens: &mut self.effective_tokens,
+            loss: &mut self.loss,
+        }
+    }
+}
+
+/// Where [`evaluate_columns_into`] writes: one mutable slice per metric (units as in
+/// [`Metrics`]), every slice of one length, in buffers the caller owns (a binding passes the
+/// arrays it returns, so nothing is copied after the fill).
+#[derive(Debug)]
+pub struct MetricSlices<'a> {
+    pub params: &'a mut [f64],
+    pub non_embedding_params: &'a mut [f64],
+    pub flops_per_step: &'a mut [f64],
+    pub memcpy_bytes_per_step: &'a mut [f64],
+    pub memory_bytes: &'a mut [f64],
+    pub fits_memory: &'a mut [bool],
+    pub step_time_s: &'a mut [f64],
+    pub steps: &'a mut [f64],
+    pub tokens: &'a mut [f64],
+    pub effective_tokens: &'a mut [f64],
+    pub loss: &'a mut [f64],
+}
+
+impl MetricSlices<'_> {
+    /// The number of rows (every slice's length).
+    pub fn len(&self) -> usize {
+        self.params.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.params.is_empty()
+    }
+
+    /// Rows `rows` of every slice.
+    pub fn rows(&mut self, rows: std::ops::Range<usize>) -> MetricSlices<'_> {
+        MetricSlices {
+            params: &mut self.params[rows.clone()],
+            non_embedding_params: &mut self.non_embedding_params[rows.clone()],
+            flops_per_step: &mut self.flops_per_step[rows.clone()],
+            memcpy_bytes_per_step: &mut self.memcpy_bytes_per_step[rows.clone()],
+            memory_bytes: &mut self.memory_bytes[rows.clone()],
+            fits_memory: &mut self.fits_memory[rows.clone()],
+            step_time_s: &mut self.step_time_s[rows.clone()],
+            steps: &mut self.steps[rows.clone()],
+            tokens: &mut self.tokens[rows.clone()],
+            effective_tokens: &mut self.effective_tokens[rows.clone()],
+            loss: &mut self.loss[rows],
+        }
+    }
+}
+
+impl<'a> From<MetricSlices<'a>> for ColumnsMut<'a> {
+    fn from(s: MetricSlices<'a>) -> Self {
+        let f = [
+            s.params,
+            s.non_embedding_params,
+            s.flops_per_step,
+            s.memcpy_bytes_per_step,
+            s.memory_bytes,
+            s.step_time_s,
+            s.steps,
+            s.tokens,
+            s.effective_tokens,
+            s.loss,
+        ];
+        assert!(f.iter().all(|c| c.len() == s.fits_memory.len()), "metric slices of one length");
+        ColumnsMut { f, fits: s.fits_memory }
+    }
 }
 
 /// Mutable views of the same rows of every column (split in halves for parallel filling).
@@ -379,48 +522,37 @@ fn fill(
     a.and(b)
 }
 
-/// Rows `rows` of `cols` evaluated in parallel as columns (same order), every row validated; the
+/// Every row of `cols` evaluated in parallel as columns (same order), every row validated; the
 /// first bad row (in order) is the error.
 pub fn evaluate_columns(
     cols: &ArchitectureColumns<'_>,
-    rows: std::ops::Range<usize>,
     hw: &Hardware,
     budget_s: f64,
     law: &Law,
     unique_tokens: Option<f64>,
 ) -> Result<MetricColumns> {
-    let n = rows.len();
-    let mut out = MetricColumns {
-        params: vec![0.0; n],
-        non_embedding_params: vec![0.0; n],
-        flops_per_step: vec![0.0; n],
-        memcpy_bytes_per_step: vec![0.0; n],
-        memory_bytes: vec![0.0; n],
-        fits_memory: vec![false; n],
-        step_time_s: vec![0.0; n],
-        steps: vec![0.0; n],
-        tokens: vec![0.0; n],
-        effective_tokens: vec![0.0; n],
-        loss: vec![0.0; n],
-    };
-    let view = ColumnsMut {
-        f: [
-            &mut out.params,
-            &mut out.non_embedding_params,
-            &mut out.flops_per_step,
-            &mut out.memcpy_bytes_per_step,
-            &mut out.memory_bytes,
-            &mut out.step_time_s,
-            &mut out.steps,
-            &mut out.tokens,
-            &mut out.effective_tokens,
-            &mut out.loss,
-        ],
-        fits: &mut out.fits_memory,
-    };
+    let n = cols.rows()?;
+    let mut out = MetricColumns::zeroed(n);
+    evaluate_columns_into(cols, 0, out.slices(), hw, budget_s, law, unique_tokens)?;
+    Ok(out)
+}
+
+/// Rows `first..first + out.len()` of `cols` evaluated in parallel into `out`, every row
+/// validated; the first bad row (in order) is the error. Callers that check for interruption
+/// between calls fill their buffers a range of rows at a time ([`MetricSlices::rows`]).
+pub fn evaluate_columns_into(
+    cols: &ArchitectureColumns<'_>,
+    first: usize,
+    out: MetricSlices<'_>,
+    hw: &Hardware,
+    budget_s: f64,
+    law: &Law,
+    unique_tokens: Option<f64>,
+) -> Result<()> {
+    let rows = first..first + out.len();
     let eval = |a: &Architecture| evaluate_with_data(a, hw, budget_s, law, unique_tokens);
-    match fill(cols, rows.start, view, &eval) {
-        Ok(()) => Ok(out),
+    match fill(cols, first, out.into(), &eval) {
+        Ok(()) => Ok(()),
         // A failed half may stop before an earlier bad row of the other: find the first in order.
         Err(_) => Err(rows.clone().find_map(|i| cols.row(i).err()).expect("a row failed")),
     }
@@ -572,14 +704,30 @@ mod tests {
             micro_batch: Column::Absent,
         };
         assert_eq!(cols.rows().unwrap(), 2);
-        let m = evaluate_columns(&cols, 0..2, &hw, 3600.0, &HOFFMANN, None).unwrap();
+        let m = evaluate_columns(&cols, &hw, 3600.0, &HOFFMANN, None).unwrap();
         assert_eq!(m.params[0], 6_738_415_616.0);
         assert_eq!(m.loss[1], evaluate(&cols.row(1).unwrap(), &hw, 3600.0, &HOFFMANN).loss);
         assert_eq!(cols.row(1).unwrap().d_ff, 16_384);
         let bad = [4096_i64, 0];
         let e = ArchitectureColumns { d_model: Column::Values(&bad), ..cols };
-        let err = evaluate_columns(&e, 0..2, &hw, 3600.0, &HOFFMANN, None).unwrap_err().to_string();
+        let err = evaluate_columns(&e, &hw, 3600.0, &HOFFMANN, None).unwrap_err().to_string();
         assert!(err.starts_with("row 1: d_model = 0"), "{err}");
+        // Categoricals as codes: row 1's code 2 is outside [Swiglu, Gelu].
+        let kinds = [Mlp::Swiglu, Mlp::Gelu];
+        let codes = [1_i64, 0];
+        let coded = evaluate_columns(
+            &ArchitectureColumns { mlp: Column::Coded { kinds: &kinds, codes: &codes }, ..cols },
+            &hw,
+            3600.0,
+            &HOFFMANN,
+            None,
+        )
+        .unwrap();
+        assert_eq!((coded.params[0], coded.params[1]), (m.params[1], m.params[0]));
+        let bad_code = [0_i64, 2];
+        let e = ArchitectureColumns { mlp: Column::Coded { kinds: &kinds, codes: &bad_code }, ..cols };
+        let err = evaluate_columns(&e, &hw, 3600.0, &HOFFMANN, None).unwrap_err().to_string();
+        assert_eq!(err, "row 1: mlp = code 2 is invalid: expected a code below 2");
         let short = [1_i64];
         let err = ArchitectureColumns { n_layers: Column::Values(&short), ..cols }.rows().unwrap_err().to_string();
         assert_eq!(err, "n_layers = 1 rows is invalid: expected 2 rows like d_model (or one value)");

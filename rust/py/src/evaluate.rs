@@ -1,11 +1,11 @@
 //! `evaluate`: every metric of many architectures given as numpy columns (the core's
 //! `evaluate_columns`: the same defaults and checks as one `Architecture`), zero-copy in and out.
 
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyTuple};
 use timescale_core::architecture::Recompute;
-use timescale_core::metrics::{evaluate_columns, ArchitectureColumns, Column, MetricColumns};
+use timescale_core::metrics::{evaluate_columns_into, ArchitectureColumns, Column, MetricSlices};
 use timescale_core::{Attention, Error, Mlp};
 
 use crate::budget::PyBudget;
@@ -72,72 +72,55 @@ impl<'py, T: numpy::Element + Copy + for<'a> FromPyObject<'a, 'py>> Given<'py, T
     }
 }
 
-/// A categorical column: absent, one name, or `(names, codes)` (codes index `names`), decoded.
-enum Category<T> {
+/// A categorical column: absent, one name, or `(names, codes)` (codes index `names`; the core
+/// looks each row's code up and names a row whose code is outside).
+enum Category<'py, T> {
     Absent,
     Scalar(T),
-    Values(Vec<T>),
+    Coded(Vec<T>, PyReadonlyArray1<'py, i64>),
 }
 
-impl<T: Copy> Category<T> {
-    fn from(field: &str, v: Option<&Bound<'_, PyAny>>, parse: fn(&str) -> timescale_core::Result<T>) -> PyResult<Self> {
+impl<'py, T: Copy> Category<'py, T> {
+    fn from(field: &str, v: Option<&Bound<'py, PyAny>>, parse: fn(&str) -> timescale_core::Result<T>) -> PyResult<Self> {
         let Some(v) = v else { return Ok(Category::Absent) };
         if let Ok(s) = v.extract::<String>() {
             return parse(&s).py_err().map(Category::Scalar);
         }
         let pair = v.cast::<PyTuple>().map_err(|_| to_py(Error::invalid(field, "?", "a name, or (names, codes)")))?;
-        let (names, codes): (Vec<String>, PyReadonlyArray1<'_, i64>) = pair.extract()?;
+        let (names, codes): (Vec<String>, PyReadonlyArray1<'py, i64>) = pair.extract()?;
+        if codes.as_slice().is_err() {
+            return Err(to_py(Error::invalid(field, "a strided array of codes", "a C-contiguous array")));
+        }
         let kinds = names.iter().map(|n| parse(n)).collect::<timescale_core::Result<Vec<T>>>().py_err()?;
-        codes
-            .as_array()
-            .iter()
-            .map(|&c| {
-                usize::try_from(c)
-                    .ok()
-                    .and_then(|i| kinds.get(i).copied())
-                    .ok_or_else(|| to_py(Error::invalid(field, c, &format!("a code below {}", kinds.len()))))
-            })
-            .collect::<PyResult<Vec<T>>>()
-            .map(Category::Values)
+        Ok(Category::Coded(kinds, codes))
     }
     fn column(&self) -> Column<'_, T> {
         match self {
             Category::Absent => Column::Absent,
             Category::Scalar(v) => Column::Scalar(*v),
-            Category::Values(v) => Column::Values(v),
+            Category::Coded(kinds, codes) => Column::Coded { kinds, codes: codes.as_slice().expect("checked contiguous") },
         }
     }
 }
 
-/// The chunks' columns joined (moved when there is one chunk) and handed to numpy without copying.
-fn columns(py: Python<'_>, parts: Vec<MetricColumns>) -> PyMetricColumns {
-    let mut it = parts.into_iter();
-    let mut all = it.next().unwrap_or_default();
-    for p in it {
-        all.params.extend(p.params);
-        all.non_embedding_params.extend(p.non_embedding_params);
-        all.flops_per_step.extend(p.flops_per_step);
-        all.memcpy_bytes_per_step.extend(p.memcpy_bytes_per_step);
-        all.memory_bytes.extend(p.memory_bytes);
-        all.fits_memory.extend(p.fits_memory);
-        all.step_time_s.extend(p.step_time_s);
-        all.steps.extend(p.steps);
-        all.tokens.extend(p.tokens);
-        all.effective_tokens.extend(p.effective_tokens);
-        all.loss.extend(p.loss);
-    }
-    PyMetricColumns {
-        params: all.params.into_pyarray(py).unbind(),
-        non_embedding_params: all.non_embedding_params.into_pyarray(py).unbind(),
-        flops_per_step: all.flops_per_step.into_pyarray(py).unbind(),
-        memcpy_bytes_per_step: all.memcpy_bytes_per_step.into_pyarray(py).unbind(),
-        memory_bytes: all.memory_bytes.into_pyarray(py).unbind(),
-        fits_memory: all.fits_memory.into_pyarray(py).unbind(),
-        step_time_s: all.step_time_s.into_pyarray(py).unbind(),
-        steps: all.steps.into_pyarray(py).unbind(),
-        tokens: all.tokens.into_pyarray(py).unbind(),
-        effective_tokens: all.effective_tokens.into_pyarray(py).unbind(),
-        loss: all.loss.into_pyarray(py).unbind(),
+impl PyMetricColumns {
+    /// `n` rows of zeros, allocated by numpy (whose allocator asks Linux for huge pages on large
+    /// arrays: a fifth of the first-touch cost of 4 KiB pages on the benchmark machine).
+    fn zeros(py: Python<'_>, n: usize) -> Self {
+        let f = || PyArray1::<f64>::zeros(py, n, false).unbind();
+        PyMetricColumns {
+            params: f(),
+            non_embedding_params: f(),
+            flops_per_step: f(),
+            memcpy_bytes_per_step: f(),
+            memory_bytes: f(),
+            fits_memory: PyArray1::<bool>::zeros(py, n, false).unbind(),
+            step_time_s: f(),
+            steps: f(),
+            tokens: f(),
+            effective_tokens: f(),
+            loss: f(),
+        }
     }
 }
 
@@ -227,11 +210,42 @@ pub fn evaluate<'py>(
     let (hw, law) = (hardware.0, law.0);
     timescale_core::predict::check_unique_tokens(unique_tokens).py_err()?;
     let budget_s = budget.core().resolve(&hw, 1).py_err()?.seconds;
-    let mut parts = Vec::with_capacity(n.div_ceil(CALL_ROWS));
-    for lo in (0..n).step_by(CALL_ROWS) {
-        let rows = lo..(lo + CALL_ROWS).min(n);
-        parts.push(py.detach(|| evaluate_columns(&cols, rows, &hw, budget_s, &law, unique_tokens)).py_err()?);
-        py.check_signals()?;
+    let out = PyMetricColumns::zeros(py, n);
+    {
+        let w = |a: &Py<PyArray1<f64>>| a.bind(py).readwrite();
+        let mut f = [
+            w(&out.params),
+            w(&out.non_embedding_params),
+            w(&out.flops_per_step),
+            w(&out.memcpy_bytes_per_step),
+            w(&out.memory_bytes),
+            w(&out.step_time_s),
+            w(&out.steps),
+            w(&out.tokens),
+            w(&out.effective_tokens),
+            w(&out.loss),
+        ];
+        let mut fits = out.fits_memory.bind(py).readwrite();
+        let [p, ne, fl, mc, mem, st, steps, tok, eff, loss] =
+            f.each_mut().map(|a| a.as_slice_mut().expect("new contiguous array"));
+        let mut slices = MetricSlices {
+            params: p,
+            non_embedding_params: ne,
+            flops_per_step: fl,
+            memcpy_bytes_per_step: mc,
+            memory_bytes: mem,
+            fits_memory: fits.as_slice_mut().expect("new contiguous array"),
+            step_time_s: st,
+            steps,
+            tokens: tok,
+            effective_tokens: eff,
+            loss,
+        };
+        for lo in (0..n).step_by(CALL_ROWS) {
+            let part = slices.rows(lo..(lo + CALL_ROWS).min(n));
+            py.detach(|| evaluate_columns_into(&cols, lo, part, &hw, budget_s, &law, unique_tokens)).py_err()?;
+            py.check_signals()?;
+        }
     }
-    Ok(columns(py, parts))
+    Ok(out)
 }
