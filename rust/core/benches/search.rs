@@ -1,5 +1,6 @@
 //! Criterion benches of the workloads in bench/ (pytest-benchmark runs the same through Python, so
-//! the difference is the cost of the boundary): `evaluate_many` over 1M random configurations;
+//! the difference is the cost of the boundary): `evaluate_many` over 1M random configurations, and
+//! `evaluate_columns` over the same rows as columns;
 //! `search` over the 1M / 10M spaces of bench/workloads.py on the h100_sxm datasheet roofline, on
 //! one chip and on 8 (every sharding; with the kernel and with the per-configuration reference
 //! path, same run); the dense worst case (b200, guards opened); and two plans over the default
@@ -9,7 +10,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use timescale_core::architecture::Recompute;
-use timescale_core::metrics::evaluate_many;
+use timescale_core::metrics::{evaluate_columns, evaluate_many, ArchitectureColumns, Column};
 use timescale_core::search::{search, search_plan, search_range_reference, Guards, SearchParams, SearchRequest, SearchSpace};
 use timescale_core::{
     loss::HOFFMANN, Architecture, Attention, Budget, Chips, Datasheet, Hardware, Mlp, Network, Precision, Roofline, Topology,
@@ -121,6 +122,41 @@ fn benches(c: &mut Criterion) {
     let hw = h100();
     let archs = random_archs(1_000_000);
     c.bench_function("evaluate_many 1M", |b| b.iter(|| evaluate_many(&archs, &hw, 12.0 * 3600.0, &HOFFMANN)));
+    // The same rows as numpy-style columns (what `evaluate` hands the core): validation,
+    // defaults and eleven output columns included.
+    let ints = |f: fn(&Architecture) -> u32| archs.iter().map(|a| i64::from(f(a))).collect::<Vec<i64>>();
+    let (d, l, h, kv, hd, ff) = (
+        ints(|a| a.d_model),
+        ints(|a| a.n_layers),
+        ints(|a| a.n_heads),
+        ints(|a| a.n_kv_heads),
+        ints(|a| a.head_dim),
+        ints(|a| a.d_ff),
+    );
+    let (s, bs, v) = (ints(|a| a.seq_len), ints(|a| a.batch_size), ints(|a| a.vocab_size));
+    let mlp: Vec<Mlp> = archs.iter().map(|a| a.mlp).collect();
+    let attention: Vec<Attention> = archs.iter().map(|a| a.attention).collect();
+    let tied: Vec<bool> = archs.iter().map(|a| a.tied_embeddings).collect();
+    let cols = ArchitectureColumns {
+        d_model: Column::Values(&d),
+        n_layers: Column::Values(&l),
+        n_heads: Column::Values(&h),
+        n_kv_heads: Column::Values(&kv),
+        head_dim: Column::Values(&hd),
+        d_ff: Column::Values(&ff),
+        mlp: Column::Values(&mlp),
+        attention: Column::Values(&attention),
+        tied_embeddings: Column::Values(&tied),
+        seq_len: Column::Values(&s),
+        batch_size: Column::Values(&bs),
+        vocab_size: Column::Values(&v),
+        param_bytes: Column::Absent,
+        activation_bytes: Column::Absent,
+        optimizer_bytes: Column::Absent,
+        recompute: Column::Absent,
+        micro_batch: Column::Absent,
+    };
+    c.bench_function("evaluate_columns 1M", |b| b.iter(|| evaluate_columns(&cols, &hw, 12.0 * 3600.0, &HOFFMANN, None).unwrap()));
     for (name, widths) in [("search 1M", 12), ("search 10M", 116)] {
         let s = space(widths);
         c.bench_function(name, |b| b.iter(|| search(&s, &params(hw, 1, Guards::default())).unwrap()));

@@ -366,6 +366,7 @@ impl ArchitectureSpec {
     }
 
     /// The complete, validated architecture. Errors name the field and its accepted range.
+    #[inline(always)]
     pub fn build(&self) -> Result<Architecture> {
         let head_dim = match self.head_dim {
             Some(h) => h,

@@ -144,7 +144,7 @@ pub enum Column<'a, T> {
 
 impl<T: Copy> Column<'_, T> {
     /// Row `i`'s value: `Some(None)` when absent, `None` for a code outside the kinds.
-    #[inline]
+    #[inline(always)]
     fn get(&self, i: usize) -> Option<Option<T>> {
         match self {
             Column::Absent => Some(None),
