@@ -99,6 +99,17 @@ def test_bad_rows_are_named(tpu_v4):
     codes[123_456] = -1
     with pytest.raises(InvalidInputError, match="row 123456: attention = code -1"):
         evaluate(tpu_v4, 1.0, d_model=64, n_layers=2, n_heads=1, attention=(["flash", "materialized"], codes))
+    # Rows are checked in order: row 0's width is reported before row 123456's code.
+    with pytest.raises(InvalidInputError, match="^row 0: d_model = 0"):
+        evaluate(
+            tpu_v4,
+            1.0,
+            d_model=np.array([0] + [64] * (len(codes) - 1)),
+            n_layers=2,
+            n_heads=1,
+            head_dim=64,
+            attention=(["flash", "materialized"], codes),
+        )
     codes[123_456] = 1
     out = evaluate(tpu_v4, 1.0, d_model=64, n_layers=2, n_heads=1, attention=(["flash", "materialized"], codes))
     assert out.memory_bytes[123_456] > out.memory_bytes[0]  # materialized keeps the S^2 probabilities

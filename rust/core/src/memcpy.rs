@@ -386,7 +386,8 @@ impl StepWork {
 pub fn step_work(arch: &Architecture) -> StepWork {
     let l = f64::from(arch.n_layers);
     let mut w = StepWork::default();
-    let mut rows = [0_u32; 3]; // per-layer, per-micro-step and optimizer rows
+    // Rows per (scope, whether they repeat every micro-step).
+    let mut rows = [[0_u32; 2]; 2];
     for_each_op(arch, |op| {
         let k = op.multiplicity(l);
         if op.matmul_flops != 0.0 {
@@ -397,14 +398,11 @@ pub fn step_work(arch: &Architecture) -> StepWork {
         }
         w.flops += k * op.flops;
         w.bytes += k * (op.read_bytes + op.write_bytes);
-        rows[match (op.pass, op.scope) {
-            (Pass::Optimizer, _) => 2,
-            (_, Scope::PerLayer) => 0,
-            (_, Scope::PerStep) => 1,
-        }] += 1;
+        rows[usize::from(op.scope == Scope::PerLayer)][usize::from(op.pass != Pass::Optimizer)] += 1;
     });
     let micro = arch.micro_steps();
-    w.kernels = f64::from(rows[0]) * (micro * l) + f64::from(rows[1]) * micro + f64::from(rows[2]);
+    let [[step_once, step_micro], [layer_once, layer_micro]] = rows.map(|r| r.map(f64::from));
+    w.kernels = layer_micro * (micro * l) + step_micro * micro + layer_once * l + step_once;
     w
 }
 

@@ -198,6 +198,22 @@ pub struct ArchitectureColumns<'a> {
 impl ArchitectureColumns<'_> {
     /// The number of rows: every array column must have it (scalars broadcast; all scalars: 1).
     pub fn rows(&self) -> Result<usize> {
+        let rows = self.array_rows()?.unwrap_or(1);
+        if rows > MAX_EVALUATE_ROWS {
+            return Err(Error::invalid(
+                "rows",
+                crate::error::count(rows as u64),
+                &format!(
+                    "at most {} per call (about 250 bytes each, in and out): evaluate in chunks",
+                    crate::error::count(MAX_EVALUATE_ROWS as u64)
+                ),
+            ));
+        }
+        Ok(rows)
+    }
+
+    /// The length every array column shares (`None` when every column is a scalar or absent).
+    fn array_rows(&self) -> Result<Option<usize>> {
         let lens = [
             ("d_model", self.d_model.len()),
             ("n_layers", self.n_layers.len()),
@@ -227,18 +243,7 @@ impl ArchitectureColumns<'_> {
                 _ => {}
             }
         }
-        let rows = n.map_or(1, |(l, _)| l);
-        if rows > MAX_EVALUATE_ROWS {
-            return Err(Error::invalid(
-                "rows",
-                crate::error::count(rows as u64),
-                &format!(
-                    "at most {} per call (about 250 bytes each, in and out): evaluate in chunks",
-                    crate::error::count(MAX_EVALUATE_ROWS as u64)
-                ),
-            ));
-        }
-        Ok(rows)
+        Ok(n.map(|(l, _)| l))
     }
 
     /// Row `i` as a validated architecture; errors name the row and the field.
@@ -310,7 +315,8 @@ impl ArchitectureColumns<'_> {
             self.optimizer_bytes.bad_code("optimizer_bytes", i),
             self.recompute.bad_code("recompute", i),
         ];
-        if let Some(e) = codes.into_iter().flatten().next() {
+        let int_codes = fields.iter().map(|(field, c, _)| c.bad_code(field, i));
+        if let Some(e) = codes.into_iter().chain(int_codes).flatten().next() {
             return e;
         }
         for (field, c, required) in fields {
@@ -439,8 +445,10 @@ impl MetricSlices<'_> {
     }
 }
 
-impl<'a> From<MetricSlices<'a>> for ColumnsMut<'a> {
-    fn from(s: MetricSlices<'a>) -> Self {
+impl<'a> MetricSlices<'a> {
+    /// The slices as one array (every slice of one length, or an error).
+    fn into_columns(self) -> Result<ColumnsMut<'a>> {
+        let s = self;
         let f = [
             s.params,
             s.non_embedding_params,
@@ -453,8 +461,11 @@ impl<'a> From<MetricSlices<'a>> for ColumnsMut<'a> {
             s.effective_tokens,
             s.loss,
         ];
-        assert!(f.iter().all(|c| c.len() == s.fits_memory.len()), "metric slices of one length");
-        ColumnsMut { f, fits: s.fits_memory }
+        let n = s.fits_memory.len();
+        match f.iter().find(|c| c.len() != n) {
+            Some(c) => Err(Error::invalid("out", format!("slices of {} and {n} rows", c.len()), "every slice of one length")),
+            None => Ok(ColumnsMut { f, fits: s.fits_memory }),
+        }
     }
 }
 
@@ -538,8 +549,9 @@ pub fn evaluate_columns(
 }
 
 /// Rows `first..first + out.len()` of `cols` evaluated in parallel into `out`, every row
-/// validated; the first bad row (in order) is the error. Callers that check for interruption
-/// between calls fill their buffers a range of rows at a time ([`MetricSlices::rows`]).
+/// validated; the first bad row (in order) is the error, as are rows beyond the columns and
+/// slices of different lengths. Callers that check for interruption between calls fill their
+/// buffers a range of rows at a time ([`MetricSlices::rows`]).
 pub fn evaluate_columns_into(
     cols: &ArchitectureColumns<'_>,
     first: usize,
@@ -550,11 +562,17 @@ pub fn evaluate_columns_into(
     unique_tokens: Option<f64>,
 ) -> Result<()> {
     let rows = first..first + out.len();
+    if let Some(n) = cols.array_rows()?.filter(|&n| rows.end > n) {
+        return Err(Error::invalid("rows", format!("{}..{}", rows.start, rows.end), &format!("rows of the {n} given")));
+    }
     let eval = |a: &Architecture| evaluate_with_data(a, hw, budget_s, law, unique_tokens);
-    match fill(cols, first, out.into(), &eval) {
+    match fill(cols, first, out.into_columns()?, &eval) {
         Ok(()) => Ok(()),
-        // A failed half may stop before an earlier bad row of the other: find the first in order.
-        Err(_) => Err(rows.clone().find_map(|i| cols.row(i).err()).expect("a row failed")),
+        // A failed half may stop before an earlier bad row of the other: find the first in order
+        // (none only if another thread changed the columns meanwhile).
+        Err(_) => Err(rows.clone().find_map(|i| cols.row(i).err()).unwrap_or_else(|| {
+            Error::invalid("columns", "changed during the call", "arrays left unchanged while evaluate runs")
+        })),
     }
 }
 
@@ -728,6 +746,23 @@ mod tests {
         let e = ArchitectureColumns { mlp: Column::Coded { kinds: &kinds, codes: &bad_code }, ..cols };
         let err = evaluate_columns(&e, &hw, 3600.0, &HOFFMANN, None).unwrap_err().to_string();
         assert_eq!(err, "row 1: mlp = code 2 is invalid: expected a code below 2");
+        // Integer columns may be coded too; their bad codes are named the same way.
+        let widths = [4096_i64];
+        let e = ArchitectureColumns { d_model: Column::Coded { kinds: &widths, codes: &bad_code }, ..cols };
+        let err = evaluate_columns(&e, &hw, 3600.0, &HOFFMANN, None).unwrap_err().to_string();
+        assert_eq!(err, "row 1: d_model = code 2 is invalid: expected a code below 1");
+        // Filling rows the columns do not have, or slices of different lengths: errors, not panics.
+        let mut out = MetricColumns::zeroed(3);
+        let err = evaluate_columns_into(&cols, 0, out.slices(), &hw, 3600.0, &HOFFMANN, None).unwrap_err().to_string();
+        assert_eq!(err, "rows = 0..3 is invalid: expected rows of the 2 given");
+        let mut short = MetricColumns::zeroed(2);
+        short.loss.pop();
+        let err = evaluate_columns_into(&cols, 0, short.slices(), &hw, 3600.0, &HOFFMANN, None).unwrap_err().to_string();
+        assert_eq!(err, "out = slices of 1 and 2 rows is invalid: expected every slice of one length");
+        // A range of rows fills only its rows.
+        let mut part = MetricColumns::zeroed(2);
+        evaluate_columns_into(&cols, 1, part.slices().rows(1..2), &hw, 3600.0, &HOFFMANN, None).unwrap();
+        assert_eq!((part.params[0], part.params[1]), (0.0, m.params[1]));
         let short = [1_i64];
         let err = ArchitectureColumns { n_layers: Column::Values(&short), ..cols }.rows().unwrap_err().to_string();
         assert_eq!(err, "n_layers = 1 rows is invalid: expected 2 rows like d_model (or one value)");

@@ -146,11 +146,13 @@ impl SearchSpace {
             if values.is_empty() {
                 return Err(Error::EmptySpace { axis: axis.to_owned() });
             }
-            if let Some(&v) = values.iter().find(|&&v| v == 0 || v > MAX_DIM) {
+            if let Some(&v) = values.iter().find(|&&v| !crate::architecture::in_dim_range(i64::from(v))) {
                 return Err(Error::invalid(axis, v, &format!("integers in [1, {MAX_DIM}]")));
             }
         }
-        if let Some(&Some(mb)) = self.micro_batch.iter().find(|m| m.is_some_and(|v| v == 0 || v > MAX_DIM)) {
+        if let Some(&Some(mb)) =
+            self.micro_batch.iter().find(|m| m.is_some_and(|v| !crate::architecture::in_dim_range(i64::from(v))))
+        {
             return Err(Error::invalid("micro_batch", mb, &format!("integers in [1, {MAX_DIM}] (or none: the whole batch)")));
         }
         for (axis, n) in [

@@ -1,5 +1,6 @@
 //! `evaluate`: every metric of many architectures given as numpy columns (the core's
-//! `evaluate_columns`: the same defaults and checks as one `Architecture`), zero-copy in and out.
+//! `evaluate_columns_into`: the same defaults and checks as one `Architecture`), zero-copy in and
+//! out (the core fills the numpy arrays it returns).
 
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::prelude::*;
