@@ -61,7 +61,7 @@ pub fn kept_bytes_per_layer(a: &Architecture) -> f64 {
 
 /// Peak device memory of one training step. Unit: bytes. Source: module docs. With `full`
 /// recomputation one layer's activations exist again while its backward runs.
-#[inline]
+#[inline(always)]
 pub fn memory_bytes(a: &Architecture) -> f64 {
     let t = a.tokens_per_micro_step();
     let act = a.precision.activation_bytes;
