@@ -380,14 +380,11 @@ impl StepWork {
 
 /// The step's work in one pass over the table (`evaluate` runs this once per configuration).
 /// Rows without matmul or attention FLOPs add nothing to those sums (skipping them leaves every
-/// sum as it was: they are sums of non-negative terms), and the kernels are counted per
-/// multiplicity rather than summed row by row (whole numbers: the same total).
+/// sum as it was: they are sums of non-negative terms).
 #[inline]
 pub fn step_work(arch: &Architecture) -> StepWork {
     let l = f64::from(arch.n_layers);
     let mut w = StepWork::default();
-    // Rows per (scope, whether they repeat every micro-step).
-    let mut rows = [[0_u32; 2]; 2];
     for_each_op(arch, |op| {
         let k = op.multiplicity(l);
         if op.matmul_flops != 0.0 {
@@ -398,11 +395,8 @@ pub fn step_work(arch: &Architecture) -> StepWork {
         }
         w.flops += k * op.flops;
         w.bytes += k * (op.read_bytes + op.write_bytes);
-        rows[usize::from(op.scope == Scope::PerLayer)][usize::from(op.pass != Pass::Optimizer)] += 1;
+        w.kernels += k;
     });
-    let micro = arch.micro_steps();
-    let [[step_once, step_micro], [layer_once, layer_micro]] = rows.map(|r| r.map(f64::from));
-    w.kernels = layer_micro * (micro * l) + step_micro * micro + layer_once * l + step_once;
     w
 }
 
