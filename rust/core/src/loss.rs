@@ -173,15 +173,7 @@ impl Law {
     /// at least one parameter, without a libm call (see [`Law::data_term_approx`]).
     #[inline]
     pub fn param_term_approx(&self, n_params: f64) -> f64 {
-        // As `data_term_approx` with (A, alpha) for (B, beta), without copying the law.
-        if !(1.0..1e300).contains(&n_params) {
-            return self.param_term_cold(n_params);
-        }
-        let y = -self.alpha * ln_approx(n_params);
-        if y < -700.0 {
-            return self.param_term_cold(n_params);
-        }
-        self.a * exp_approx(y)
+        power_term_approx(self.a, self.alpha, n_params).unwrap_or_else(|| self.param_term_cold(n_params))
     }
 
     /// [`Law::param_term`] out of line (see [`Law::data_term_cold`]).
@@ -224,14 +216,7 @@ impl Law {
     /// of the exact formula. Below one token (or not finite) it is the exact term.
     #[inline(always)]
     pub fn data_term_approx(&self, tokens: f64) -> f64 {
-        if !(1.0..1e300).contains(&tokens) {
-            return self.data_term_cold(tokens);
-        }
-        let y = -self.beta * ln_approx(tokens);
-        if y < -700.0 {
-            return self.data_term_cold(tokens);
-        }
-        self.b * exp_approx(y)
+        power_term_approx(self.b, self.beta, tokens).unwrap_or_else(|| self.data_term_cold(tokens))
     }
 
     /// The tokens at which the data term B / D^beta equals `x` (> 0): D = (B / x)^(1 / beta).
@@ -296,6 +281,21 @@ impl Law {
 /// Bound on the relative error of [`Law::data_term_approx`] (the worst case measured by its test,
 /// tokens from 1 to 1e24 and exponents from 0.01 to 2, is about 4e-14).
 pub const DATA_TERM_APPROX_ERROR: f64 = 1e-11;
+
+/// `coef exp(-exponent ln x)` (a term of the law, `coef / x^exponent`) without a libm call, to a
+/// relative error below [`DATA_TERM_APPROX_ERROR`]; `None` where the approximation does not hold
+/// (x below 1, not finite or above 1e300, or the power below e^-700), for the caller's exact term.
+#[inline(always)]
+fn power_term_approx(coef: f64, exponent: f64, x: f64) -> Option<f64> {
+    if !(1.0..1e300).contains(&x) {
+        return None;
+    }
+    let y = -exponent * ln_approx(x);
+    if y < -700.0 {
+        return None;
+    }
+    Some(coef * exp_approx(y))
+}
 
 /// ln x for a normal x > 0: x = m 2^e with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s),
 /// s = (m - 1) / (m + 1), |s| <= 0.1716, by its series to s^15 (truncation below 2e-14).
