@@ -370,16 +370,6 @@ impl MetricColumns {
         }
     }
 
-    /// The number of rows.
-    pub fn len(&self) -> usize {
-        self.params.len()
-    }
-
-    /// Whether there are no rows.
-    pub fn is_empty(&self) -> bool {
-        self.params.is_empty()
-    }
-
     /// Mutable views of every column.
     pub fn slices(&mut self) -> MetricSlices<'_> {
         MetricSlices {
@@ -448,23 +438,22 @@ impl MetricSlices<'_> {
 impl<'a> MetricSlices<'a> {
     /// The slices as one array (every slice of one length, or an error).
     fn into_columns(self) -> Result<ColumnsMut<'a>> {
-        let s = self;
+        let n = self.fits_memory.len();
         let f = [
-            s.params,
-            s.non_embedding_params,
-            s.flops_per_step,
-            s.memcpy_bytes_per_step,
-            s.memory_bytes,
-            s.step_time_s,
-            s.steps,
-            s.tokens,
-            s.effective_tokens,
-            s.loss,
+            self.params,
+            self.non_embedding_params,
+            self.flops_per_step,
+            self.memcpy_bytes_per_step,
+            self.memory_bytes,
+            self.step_time_s,
+            self.steps,
+            self.tokens,
+            self.effective_tokens,
+            self.loss,
         ];
-        let n = s.fits_memory.len();
         match f.iter().find(|c| c.len() != n) {
             Some(c) => Err(Error::invalid("out", format!("slices of {} and {n} rows", c.len()), "every slice of one length")),
-            None => Ok(ColumnsMut { f, fits: s.fits_memory }),
+            None => Ok(ColumnsMut { f, fits: self.fits_memory }),
         }
     }
 }
