@@ -2,7 +2,9 @@
 With --benchmark-disable (CI) each runs once as a smoke test; the assertions are on numbers, never
 on time. Figures: bench/RESULTS.md."""
 
+import os
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -52,6 +54,36 @@ def test_evaluate_1m_rust(benchmark):
 
 def test_evaluate_1m_numpy(benchmark):
     benchmark(np_metrics, COLS, 4.0, 2.0, 4.0, MODEL, HOURS * 3600, LAW_T)
+
+
+_CORES = os.cpu_count() or 1
+_POOL = ThreadPoolExecutor(_CORES)
+
+
+def _move_bytes_only(cols: dict[str, np.ndarray], n: int) -> list[np.ndarray]:
+    """What `evaluate` of these rows costs with no computation: read every input column once and
+    allocate and write `evaluate`'s eleven output columns (ten float64, one bool), on every core
+    (numpy's copies release the GIL). A floor for any implementation on this machine."""
+    outs = [np.empty(n) for _ in range(10)] + [np.empty(n, dtype=bool)]
+    ins = list(cols.values())
+    parts = _CORES
+
+    def part(k: int) -> int:
+        lo, hi = k * n // parts, (k + 1) * n // parts
+        total = sum(int(c[lo:hi].sum()) for c in ins)
+        for o in outs:
+            o[lo:hi] = 1
+        return total
+
+    sums = list(_POOL.map(part, range(parts)))
+    assert sum(sums) == sum(int(c.sum()) for c in ins)
+    return outs
+
+
+def test_evaluate_1m_memory_floor(benchmark):
+    """The floor under `evaluate 1M` (see _move_bytes_only): read in and write out, nothing else."""
+    outs = benchmark(_move_bytes_only, COLS, len(COLS["d_model"]))
+    assert len(outs) == 11 and all(len(o) == len(COLS["d_model"]) and o.all() for o in outs)
 
 
 @pytest.mark.parametrize("size", list(WIDTHS))
