@@ -5,6 +5,7 @@ cannot load: these skip; `--plan` itself needs no JAX and is tested here too.)""
 
 import json
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,35 @@ def test_plan_needs_no_jax_and_fits_its_budget():
         assert predict(_arch(item), Hardware.load("h200_sxm"), 1.0).fits_memory, arch
     table = CliRunner().invoke(main, ["calibrate", "-H", "cpu", "--plan", "--time-budget-s", "30"]).output
     assert "Calibration plan for cpu on cpu" in table and "in a budget of 30 s" in table
+
+
+def test_an_accelerator_is_calibrated_on_training_sized_steps():
+    # On a GPU the CPU grid's models step in about a millisecond, nearly all launch overhead: the
+    # plan draws training-sized models whose predicted steps are 0.1 to 0.8 s, at least 2.5x the
+    # file's per-step overhead (0.039 s in the uncalibrated h200 file), so the work is measured.
+    hw = Hardware.load("h200_sxm")
+    p = make_plan(hw, "gpu", 240.0, 12, 6)
+    assert p.step_range_s == plan_mod.DEFAULT_STEP_RANGE_S["gpu"] == (0.1, 0.8)
+    overhead = tomllib.loads(hw.path.read_text())["step_time"]["overhead_s"]
+    assert overhead == 0.039
+    for x in p.items + p.dropped:
+        assert 0.1 <= x.predicted_step_s <= 0.8 and x.arch.d_model in plan_mod.ACCELERATOR_GRID["d_model"]
+        assert x.predicted_step_s >= 2.5 * overhead
+    # The CPU keeps its small models.
+    cpu = make_plan(Hardware.load("cpu"), "cpu", 100.0, 12, 6)
+    assert cpu.step_range_s == (5e-4, 0.06) and all(x.arch.d_model <= 512 for x in cpu.items)
+
+
+def test_a_plan_refuses_bad_ranges_and_says_when_nothing_is_left():
+    for args, message in [
+        (["--step-range-s", "2:1"], "step_range_s = 2:1 is invalid: expected MIN < MAX"),
+        (["--step-range-s", "nan:1"], "step_range_s = nan:1 is invalid"),
+        (["--step-range-s", "0:0"], "step_range_s = 0:0 is invalid"),
+        (["--time-budget-s", "nan"], "time_budget_s = nan is invalid: expected seconds in [1, 86400]"),
+        (["--step-range-s", "30:40"], "no architecture of the gpu design grid fits"),
+    ]:
+        r = CliRunner().invoke(main, ["calibrate", "-H", "h200_sxm", "--plan", *args])
+        assert r.exit_code == 2 and message in r.output and len(r.output.strip().splitlines()) == 1, r.output
 
 
 def _arch(item):

@@ -85,7 +85,7 @@ def test_fit_law_and_evaluate_are_bounded(tmp_path):
     runs = tmp_path / "runs.csv"
     runs.write_text("params,tokens,loss\n" + "".join(f"{1e7 * (1 + i)},{1e9 * (1 + i % 7)},3.0\n" for i in range(20)))
     p = capped("timescale", "fit-law", str(runs), "--out", str(tmp_path / "x.toml"), "--bootstrap", "1000000")
-    one_line(p, 2, "bootstrap = 1000000 is invalid: expected at most 100000 refits")
+    one_line(p, 2, "bootstrap = 1000000 is invalid: expected an integer in [0, 100000]")
     big = tmp_path / "big.csv"
     big.write_text("params,tokens,loss\n" + "1e8,1e10,3.0\n" * 10_001)
     p = capped("timescale", "fit-law", str(big), "--out", str(tmp_path / "y.toml"))

@@ -72,6 +72,11 @@ def test_prediction_interval_from_the_bootstrap(tmp_path):
     fit = fit_law(runs[:, 0], runs[:, 1], runs[:, 2], n_bootstrap=50)
     lo, hi = loss_interval(fit.bootstrap, 1e9, 2e10)
     assert lo <= fit.law.loss(1e9, 2e10) <= hi and hi - lo < 0.1
+    # Negative counts are range errors from the API too (a raw OverflowError before).
+    with pytest.raises(InvalidInputError, match=r"seed = -1 is invalid: expected an integer in \[0, "):
+        fit_law(runs[:, 0], runs[:, 1], runs[:, 2], n_bootstrap=5, seed=-1)
+    with pytest.raises(InvalidInputError, match="bootstrap = -5 is invalid"):
+        fit_law(runs[:, 0], runs[:, 1], runs[:, 2], n_bootstrap=-5)
 
 
 @pytest.mark.parametrize(
@@ -127,7 +132,7 @@ def test_fit_law_is_bounded_and_stops_on_ctrl_c(tmp_path):
 
     runs = _runs_csv(tmp_path / "runs.csv")
     r = CliRunner().invoke(main, ["fit-law", str(runs), "--out", str(tmp_path / "x.toml"), "--bootstrap", "200000"])
-    assert r.exit_code == 2 and "bootstrap = 200000 is invalid: expected at most 100000 refits" in r.output
+    assert r.exit_code == 2 and "bootstrap = 200000 is invalid: expected an integer in [0, 100000]" in r.output
     # Ctrl-C between refits: a long bootstrap stops at once, exit 130, nothing written.
     exe = Path(sys.executable).parent / "timescale"
     out = tmp_path / "long.toml"

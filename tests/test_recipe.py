@@ -45,6 +45,9 @@ def test_bad_recipe_assumptions_are_one_line_errors():
         (["--utilization", "0"], "utilization = 0 is invalid: expected a fraction of peak in [0.01, 1]"),
         (["--tokens-per-param", "many"], "--tokens-per-param = 'many' is invalid: expected a number or 'law'"),
         (["--aspect-ratio", "0"], "aspect_ratio = 0 is invalid"),
+        # Negative counts are range errors, not failed conversions ("internal error" before).
+        (["--chips", "-1"], "chips = -1 is invalid: expected an integer in [1, 1048576]"),
+        (["--head-dim", "-64"], "head_dim = -64 is invalid: expected an integer in [1, 16777216]"),
     ]:
         r = CliRunner().invoke(main, ["recipe", "-H", "h100_sxm", "--hours", "12", *args])
         assert r.exit_code == 2 and message in r.output and len(r.output.strip().splitlines()) == 1, r.output

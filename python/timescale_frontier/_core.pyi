@@ -43,6 +43,7 @@ __all__ = [
     "predict",
     "measured_step_time_s",
     "check_measured_rate",
+    "check_calibration_request",
     "evaluate",
     "search",
     "aspect_ratio_guard",
@@ -463,6 +464,7 @@ def predict(
     unique_tokens: float | None = None,
 ) -> Prediction: ...
 def check_measured_rate(kind: str, value: float) -> None: ...
+def check_calibration_request(time_budget_s: float, step_range_s: tuple[float, float]) -> None: ...
 
 @final
 class MetricColumns:

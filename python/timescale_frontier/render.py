@@ -563,6 +563,7 @@ def plan_document(p: Any, hw: Hardware, out_format: str) -> str:
                 "hardware": hw.name,
                 "backend": p.backend,
                 "time_budget_s": p.time_budget_s,
+                "step_range_s": list(p.step_range_s),
                 "microbench_s": p.microbench_s,
                 "total_s": p.total_s,
                 "items": [row(x) for x in p.items],
@@ -587,6 +588,8 @@ def plan_document(p: Any, hw: Hardware, out_format: str) -> str:
         f"Calibration plan for {hw.name} on {p.backend}: {len(p.items)} configurations in a budget of "
         f"{p.time_budget_s:g} s (predicted {p.total_s:.0f} s: microbenchmarks {p.microbench_s:.0f} s, then each"
         " configuration's compile and timing)",
+        f"Architectures chosen with predicted steps of {seconds(p.step_range_s[0])} to {seconds(p.step_range_s[1])}"
+        " (by the file's current model) that fit the chip's memory",
         table(["#", "split", "d_model x layers", "seq x batch", "mlp", "attention", "step", "compile", "cost"], cells),
         "Compile times are the backend's assumption until the run measures its own"
         + (

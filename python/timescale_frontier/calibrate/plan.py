@@ -18,13 +18,27 @@ from typing import Any
 
 import numpy as np
 
+from timescale_frontier import _core
 from timescale_frontier.architecture import Architecture
+from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.predict import predict
 
-__all__ = ["GRID", "COMPILE_S", "Planned", "Plan", "default_budget_s", "design", "make_plan", "timing_cost_s"]
+__all__ = [
+    "GRID",
+    "ACCELERATOR_GRID",
+    "COMPILE_S",
+    "DEFAULT_STEP_RANGE_S",
+    "Planned",
+    "Plan",
+    "default_budget_s",
+    "design",
+    "grid",
+    "make_plan",
+    "timing_cost_s",
+]
 
-#: Axes the design draws from (small models: a calibration measures the chip, not a model).
+#: Axes the design draws from on a CPU (small models: a calibration measures the chip, not a model).
 GRID: dict[str, list[Any]] = {
     "d_model": [64, 96, 128, 192, 256, 384, 512],
     "n_layers": [1, 2, 3, 4, 6, 8],
@@ -38,6 +52,34 @@ GRID: dict[str, list[Any]] = {
     "batch_size": [1, 2, 4, 8, 16],
     "vocab_size": [256, 1024, 4096],
 }
+
+#: Axes on an accelerator: the sizes training runs use there (a GPU or TPU steps a model of the
+#: CPU grid in about a millisecond, mostly launch overhead, which would leave the rates unfitted).
+ACCELERATOR_GRID: dict[str, list[Any]] = {
+    "d_model": [512, 768, 1024, 1536, 2048, 3072, 4096],
+    "n_layers": [2, 4, 6, 8, 12, 16],
+    "head_dim": [64, 128],
+    "kv_group": [1, 2, 4],
+    "mlp": ["gelu", "swiglu"],
+    "ffn_mult": [2.0, 8 / 3, 4.0],
+    "attention": ["flash", "materialized"],
+    "tied_embeddings": [False, True],
+    "seq_len": [512, 1024, 2048, 4096],
+    "batch_size": [2, 4, 8, 16, 32],
+    "vocab_size": [8192, 32000, 50304],
+}
+
+#: Predicted step times (s, by the file's current model) the designed architectures must have, by
+#: backend: on an accelerator at least 0.1 s, so that the work, not the per-step overhead (0.039 s
+#: in an uncalibrated datasheet file), dominates what is measured; at most 0.8 s, so that about
+#: ten configurations (each compiled, 15-30 s, then timed 12 times) fit the default budget.
+DEFAULT_STEP_RANGE_S = {"cpu": (5e-4, 0.06), "gpu": (0.1, 0.8), "tpu": (0.1, 0.8)}
+
+
+def grid(backend: str) -> dict[str, list[Any]]:
+    """The axes the design draws from on ``backend`` ("cpu", "gpu" or "tpu")."""
+    return GRID if backend == "cpu" else ACCELERATOR_GRID
+
 
 #: Seconds to compile one training-step program, by backend, before any is measured (a run
 #: replaces it with the mean of its own compiles): the CPU measured on this project's machine (1-3 s),
@@ -98,21 +140,23 @@ def design(
     seed: int = 0,
     step_time_range_s: tuple[float, float] = (5e-4, 0.06),
     attentions: tuple[str, ...] = ("flash", "materialized"),
+    axes_values: dict[str, list[Any]] = GRID,
 ) -> list[Architecture]:
-    """``n`` architectures spread over the grid (greedy farthest-point sampling in normalized
-    index coordinates), each fitting in memory with a predicted step time in range."""
+    """``n`` architectures spread over ``axes_values`` (greedy farthest-point sampling in
+    normalized index coordinates), each fitting in memory with a predicted step time in range."""
     rng = np.random.default_rng(seed)
-    axes = list(GRID)
+    values = axes_values
+    axes = list(values)
     pool: list[tuple[np.ndarray, Architecture]] = []
     for _ in range(4000):
-        idx = np.array([rng.integers(len(GRID[a])) for a in axes])
-        arch = _arch({a: GRID[a][i] for a, i in zip(axes, idx, strict=True)}, activation_bytes)
+        idx = np.array([rng.integers(len(values[a])) for a in axes])
+        arch = _arch({a: values[a][i] for a, i in zip(axes, idx, strict=True)}, activation_bytes)
         if arch is None or arch.attention not in attentions:
             continue
         p = predict(arch, hw, 1.0)
         if not p.fits_memory or not step_time_range_s[0] <= p.step_time_s <= step_time_range_s[1]:
             continue
-        pool.append((idx / np.array([max(1, len(GRID[a]) - 1) for a in axes]), arch))
+        pool.append((idx / np.array([max(1, len(values[a]) - 1) for a in axes]), arch))
     if not pool:
         return []
     chosen = [0]
@@ -153,6 +197,8 @@ class Plan:
     items: list[Planned]
     #: Designed but beyond the budget (a longer --time-budget-s would run them, in this order).
     dropped: list[Planned] = field(default_factory=list)
+    #: The predicted step times (s) the architectures were chosen in.
+    step_range_s: tuple[float, float] = DEFAULT_STEP_RANGE_S["cpu"]
 
     @property
     def total_s(self) -> float:
@@ -165,17 +211,33 @@ def make_plan(
     time_budget_s: float,
     n_fit: int,
     n_validate: int,
-    step_time_range_s: tuple[float, float] = (5e-4, 0.06),
+    step_time_range_s: tuple[float, float] | None = None,
     compile_s: float | None = None,
 ) -> Plan:
     """The calibration ``calibrate`` would run on ``backend`` ("cpu", "gpu" or "tpu") within
-    ``time_budget_s`` seconds, everything included. Held-out (validation) points are spread evenly
-    through the design order, so a budget that ends early leaves both sets."""
+    ``time_budget_s`` seconds, everything included, on architectures whose predicted step times
+    are in ``step_time_range_s`` (default: ``DEFAULT_STEP_RANGE_S``). Held-out (validation) points
+    are spread evenly through the design order, so a budget that ends early leaves both sets."""
+    if step_time_range_s is None:
+        step_time_range_s = DEFAULT_STEP_RANGE_S.get(backend, DEFAULT_STEP_RANGE_S["gpu"])
+    _core.check_calibration_request(time_budget_s, step_time_range_s)
     act_bytes = 4.0 if backend == "cpu" else 2.0  # bf16 is emulated (slow) on CPUs
     # XLA's CPU backend has no fused attention kernel: "flash" there materializes the scores,
     # which the op table's flash rows do not describe. CPUs are calibrated on materialized attention.
     attentions = ("materialized",) if backend == "cpu" else ("flash", "materialized")
-    archs = design(n_fit + n_validate, hw, act_bytes, step_time_range_s=step_time_range_s, attentions=attentions)
+    archs = design(
+        n_fit + n_validate,
+        hw,
+        act_bytes,
+        step_time_range_s=step_time_range_s,
+        attentions=attentions,
+        axes_values=grid(backend),
+    )
+    if not archs:
+        raise InvalidInputError(
+            f"{hw.path}: no architecture of the {backend} design grid fits the chip's memory with a predicted step time"
+            f" in {step_time_range_s[0]:g}:{step_time_range_s[1]:g} s (by this file's current model): widen --step-range-s"
+        )
     total = len(archs)
     held = {min(total - 1, int((k + 0.5) * total / n_validate)) for k in range(n_validate)} if n_validate else set()
     compile_each = COMPILE_S.get(backend, 30.0) if compile_s is None else compile_s
@@ -199,4 +261,4 @@ def make_plan(
             used += p.cost_s
         else:
             dropped.append(p)
-    return Plan(backend, time_budget_s, micro, items, dropped)
+    return Plan(backend, time_budget_s, micro, items, dropped, step_time_range_s)

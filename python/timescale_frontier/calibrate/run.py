@@ -107,7 +107,7 @@ def calibrate(
     measurements: Path | None = None,
     force: bool = False,
     progress: Callable[[str], None] | None = None,
-    step_time_range_s: tuple[float, float] = (5e-4, 0.06),
+    step_time_range_s: tuple[float, float] | None = None,
     compile_deadline_s: float | None = None,
 ) -> CalibrationResult:
     """Measures, fits and writes the ``[calibration]`` section within ``time_budget_s`` seconds of

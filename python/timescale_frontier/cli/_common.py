@@ -19,8 +19,20 @@ from timescale_frontier.predict import Chips
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Integer options: any 64-bit integer here (a type); the core checks each field's own range.
-INT64 = click.IntRange(-(2**63), 2**63 - 1)
+
+class _Int64(click.types.IntParamType):
+    """Any 64-bit integer (a type only: the core checks each field's own range), shown in the
+    help as INTEGER rather than as the 64-bit range."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        v = super().convert(value, param, ctx)
+        if not -(2**63) <= v < 2**63:
+            self.fail(f"{v} is not a 64-bit integer", param, ctx)
+        return v
+
+
+#: Integer options: any 64-bit integer here; the core checks each field's own range.
+INT64 = _Int64()
 
 
 def _fail(message: str, code: int) -> None:

@@ -32,6 +32,16 @@ impl Error {
     }
 }
 
+/// An integer as given (from Python, a file, the command line) as `T`, when it is in [`lo`, `hi`];
+/// else an error naming `field` and the range. Bindings take every count as `i64` and convert
+/// here, so a negative or huge number is a range error, not a conversion failure.
+pub fn integer_in<T: TryFrom<i64>>(field: &str, v: i64, lo: i64, hi: i64) -> Result<T> {
+    match T::try_from(v) {
+        Ok(x) if (lo..=hi).contains(&v) => Ok(x),
+        _ => Err(Error::invalid(field, v, &format!("an integer in [{lo}, {hi}]"))),
+    }
+}
+
 /// A number as a user would type it: whole numbers without a fraction (`34359738368`),
 /// others in their shortest form (`0.875`, `1e-300`), `nan`, `inf`, `-inf`.
 pub fn number(x: f64) -> String {
@@ -163,6 +173,17 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integers_as_given_are_range_checked_before_narrowing() {
+        assert_eq!(integer_in::<u32>("chips", 8, 1, 16), Ok(8));
+        for (v, shown) in [(-1_i64, "-1"), (0, "0"), (17, "17"), (i64::MIN, "-9223372036854775808")] {
+            let e = integer_in::<u32>("chips", v, 1, 16).unwrap_err().to_string();
+            assert_eq!(e, format!("chips = {shown} is invalid: expected an integer in [1, 16]"));
+        }
+        // A value in range that the type cannot hold is refused too (never wrapped).
+        assert!(integer_in::<u8>("x", 300, 0, 1000).is_err());
+    }
 
     #[test]
     fn counts_and_distinct_figures_by_hand() {

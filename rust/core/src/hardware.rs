@@ -339,11 +339,14 @@ impl Hardware {
         self.network.map_or(1, |n| n.max_chips)
     }
 
+    /// A chip count as given (any integer) as the core's `u32`, when in [1, [`MAX_CHIPS`]].
+    pub fn chip_count(chips: i64) -> Result<u32> {
+        crate::error::integer_in("chips", chips, 1, MAX_CHIPS.into())
+    }
+
     /// `Ok` when `chips` chips of this hardware can train together.
     pub fn check_chips(&self, chips: u32) -> Result<()> {
-        if chips == 0 || chips > MAX_CHIPS {
-            return Err(Error::invalid("chips", chips, &format!("an integer in [1, {MAX_CHIPS}]")));
-        }
+        Hardware::chip_count(i64::from(chips))?;
         match self.network {
             None if chips > 1 => Err(Error::invalid(
                 "chips",

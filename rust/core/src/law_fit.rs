@@ -172,6 +172,16 @@ pub const MAX_RUNS: usize = 10_000;
 /// Most bootstrap refits a fit accepts.
 pub const MAX_BOOTSTRAP: usize = 100_000;
 
+/// A bootstrap count as given (any integer), when in [0, [`MAX_BOOTSTRAP`]].
+pub fn bootstrap_count(v: i64) -> Result<usize> {
+    crate::error::integer_in("bootstrap", v, 0, MAX_BOOTSTRAP as i64)
+}
+
+/// A random seed as given (any integer), when not negative.
+pub fn seed(v: i64) -> Result<u64> {
+    crate::error::integer_in("seed", v, 0, i64::MAX)
+}
+
 /// Fits E, A, B, alpha, beta to `runs` (at least 5, all finite and positive) and bootstraps
 /// `n_bootstrap` refits with a deterministic generator seeded by `seed`.
 pub fn fit_law(runs: &[Run], n_bootstrap: usize, seed: u64) -> Result<LawFit> {
@@ -189,9 +199,7 @@ pub fn fit_law_with_progress(
     if runs.len() > MAX_RUNS {
         return Err(Error::invalid("runs", runs.len(), &format!("at most {MAX_RUNS} runs")));
     }
-    if n_bootstrap > MAX_BOOTSTRAP {
-        return Err(Error::invalid("bootstrap", n_bootstrap, &format!("at most {MAX_BOOTSTRAP} refits")));
-    }
+    bootstrap_count(i64::try_from(n_bootstrap).unwrap_or(i64::MAX))?;
     if runs.len() < 5 {
         return Err(Error::invalid("runs", runs.len(), "at least 5 (params, tokens, loss) runs"));
     }

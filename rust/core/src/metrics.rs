@@ -53,6 +53,22 @@ pub const MEASURED_STEP_S: crate::error::Range = crate::error::Range::new(1e-6, 
 /// Throughputs a measurement may record. Unit: tokens per second per chip.
 pub const MEASURED_TOKENS_PER_S: crate::error::Range = crate::error::Range::new(1e-3, 1e12, "tokens/s per chip");
 
+/// Wall-clock budgets a calibration accepts: a second to a day, compilation included. Unit: seconds.
+pub const CALIBRATION_BUDGET_S: crate::error::Range = crate::error::Range::new(1.0, 86_400.0, "seconds");
+
+/// Checks what a calibration is asked for before it plans anything: its wall-clock budget
+/// ([`CALIBRATION_BUDGET_S`]) and the range of predicted step times its architectures are chosen
+/// in, MIN:MAX, each a step time a measurement may record ([`MEASURED_STEP_S`]), MIN < MAX.
+pub fn check_calibration_request(time_budget_s: f64, step_range_s: (f64, f64)) -> Result<()> {
+    CALIBRATION_BUDGET_S.check("time_budget_s", time_budget_s)?;
+    let (lo, hi) = step_range_s;
+    let range = || format!("{}:{}", crate::error::number(lo), crate::error::number(hi));
+    if !(MEASURED_STEP_S.contains(lo) && MEASURED_STEP_S.contains(hi) && lo < hi) {
+        return Err(Error::invalid("step_range_s", range(), &format!("MIN < MAX, each {}", MEASURED_STEP_S.expected())));
+    }
+    Ok(())
+}
+
 /// The step time of a measured training step: `step_time_s` as recorded, or from the recorded
 /// throughput, `tokens_per_step / (tokens_per_s_per_chip x chips)`. Each given figure must be a
 /// finite number > 0, and one of them must be given. Unit: seconds.
@@ -755,6 +771,20 @@ mod tests {
         let short = [1_i64];
         let err = ArchitectureColumns { n_layers: Column::Values(&short), ..cols }.rows().unwrap_err().to_string();
         assert_eq!(err, "n_layers = 1 rows is invalid: expected 2 rows like d_model (or one value)");
+    }
+
+    #[test]
+    fn calibration_requests_are_checked_before_planning() {
+        assert!(check_calibration_request(240.0, (0.1, 0.8)).is_ok());
+        let e = |b: f64, r: (f64, f64)| check_calibration_request(b, r).unwrap_err().to_string();
+        assert_eq!(e(f64::NAN, (0.1, 0.8)), "time_budget_s = nan is invalid: expected seconds in [1, 86400]");
+        assert_eq!(e(0.5, (0.1, 0.8)), "time_budget_s = 0.5 is invalid: expected seconds in [1, 86400]");
+        for (r, shown) in [((2.0, 1.0), "2:1"), ((0.0, 0.0), "0:0"), ((f64::NAN, 1.0), "nan:1"), ((0.1, 1e6), "0.1:1000000")] {
+            assert_eq!(
+                e(100.0, r),
+                format!("step_range_s = {shown} is invalid: expected MIN < MAX, each seconds in [1e-06, 86400]")
+            );
+        }
     }
 
     #[test]

@@ -23,12 +23,22 @@ use crate::sharding::{evaluate_sharded, fit_shardings, sharded_step, shardings, 
 /// Most candidates a search lists (`top_k`).
 pub const MAX_TOP_K: usize = 100_000;
 
+/// `top_k` as given (any integer) as a count, when in [1, [`MAX_TOP_K`]].
+pub fn top_k(top_k: i64) -> Result<usize> {
+    crate::error::integer_in("top_k", top_k, 1, MAX_TOP_K as i64)
+}
+
+/// Largest `d_ff` rounding multiple a space accepts.
+pub const MAX_D_FF_MULTIPLE: u32 = 4096;
+
+/// A `d_ff` rounding multiple as given (any integer), when in [1, [`MAX_D_FF_MULTIPLE`]].
+pub fn d_ff_multiple(v: i64) -> Result<u32> {
+    crate::error::integer_in("d_ff_multiple", v, 1, MAX_D_FF_MULTIPLE.into())
+}
+
 /// `top_k` in [1, [`MAX_TOP_K`]].
-pub fn check_top_k(top_k: usize) -> Result<()> {
-    if top_k == 0 || top_k > MAX_TOP_K {
-        return Err(Error::invalid("top_k", top_k, &format!("an integer in [1, {MAX_TOP_K}]")));
-    }
-    Ok(())
+pub fn check_top_k(k: usize) -> Result<()> {
+    top_k(i64::try_from(k).unwrap_or(i64::MAX)).map(|_| ())
 }
 
 /// Most configurations one search agrees to enumerate (about two minutes at 1e8 configs/s).
@@ -167,8 +177,12 @@ impl SearchSpace {
                 return Err(Error::EmptySpace { axis: axis.to_owned() });
             }
         }
-        if self.d_ff_multiple == 0 || self.d_ff_multiple > 4096 {
-            return Err(Error::invalid("d_ff_multiple", self.d_ff_multiple, "an integer in [1, 4096] (1: the exact ratio)"));
+        if self.d_ff_multiple == 0 || self.d_ff_multiple > MAX_D_FF_MULTIPLE {
+            return Err(Error::invalid(
+                "d_ff_multiple",
+                self.d_ff_multiple,
+                &format!("an integer in [1, {MAX_D_FF_MULTIPLE}] (1: the exact ratio)"),
+            ));
         }
         if let Some(&m) = self.ffn_mult.iter().find(|&&m| !(m.is_finite() && m > 0.0 && m <= 64.0)) {
             return Err(Error::invalid_number("ffn_mult", m, "ratios d_ff / d_model in (0, 64]"));

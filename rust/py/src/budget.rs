@@ -34,7 +34,8 @@ impl PyBudget {
 
     /// What this budget allows on `chips` chips of `hardware`.
     #[pyo3(signature = (hardware, chips=1))]
-    fn resolve(&self, hardware: &PyHardware, chips: u32) -> PyResult<PyResolvedBudget> {
+    fn resolve(&self, hardware: &PyHardware, chips: i64) -> PyResult<PyResolvedBudget> {
+        let chips = timescale_core::Hardware::chip_count(chips).py_err()?;
         hardware.0.check_chips(chips).py_err()?;
         self.core().resolve(&hardware.0, chips).py_err().map(Into::into)
     }
@@ -98,11 +99,12 @@ impl<'a, 'py> FromPyObject<'a, 'py> for PyChips {
                 "a chip count, a list of counts, or 'auto'",
             )));
         }
-        if let Ok(c) = ob.extract::<u32>() {
-            return Ok(PyChips(Chips::Count(c)));
+        let count = |c: i64| timescale_core::Hardware::chip_count(c).map_err(crate::error::to_py);
+        if let Ok(c) = ob.extract::<i64>() {
+            return Ok(PyChips(Chips::Count(count(c)?)));
         }
-        match ob.extract::<Vec<u32>>() {
-            Ok(v) => Ok(PyChips(Chips::List(v))),
+        match ob.extract::<Vec<i64>>() {
+            Ok(v) => Ok(PyChips(Chips::List(v.into_iter().map(count).collect::<PyResult<_>>()?))),
             Err(_) => Err(crate::error::to_py(timescale_core::Error::invalid(
                 "chips",
                 ob.repr().map_or_else(|_| "?".to_owned(), |r| r.to_string()),

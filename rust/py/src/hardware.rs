@@ -222,8 +222,8 @@ impl PyHardware {
     }
 
     /// Raises `InvalidInputError` unless `chips` chips of this hardware can train together.
-    fn check_chips(&self, chips: u32) -> PyResult<()> {
-        self.0.check_chips(chips).py_err()
+    fn check_chips(&self, chips: i64) -> PyResult<()> {
+        self.0.check_chips(Hardware::chip_count(chips).py_err()?).py_err()
     }
 
     /// Seconds per step of `arch` on one chip (every model kind).

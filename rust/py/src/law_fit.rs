@@ -2,7 +2,10 @@
 
 use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
-use timescale_core::law_fit::{fit_law_with_progress as core_fit, fit_law_with_shape as core_fit_with_shape, Run, ShapeRun};
+use timescale_core::law_fit::{
+    bootstrap_count, fit_law_with_progress as core_fit, fit_law_with_shape as core_fit_with_shape, seed as core_seed, Run,
+    ShapeRun,
+};
 use timescale_core::loss::FitRange;
 use timescale_core::Error;
 
@@ -43,10 +46,11 @@ pub fn fit_law(
     params: PyReadonlyArray1<'_, f64>,
     tokens: PyReadonlyArray1<'_, f64>,
     loss: PyReadonlyArray1<'_, f64>,
-    n_bootstrap: usize,
-    seed: u64,
+    n_bootstrap: i64,
+    seed: i64,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<PyLawFit> {
+    let (n_bootstrap, seed) = (bootstrap_count(n_bootstrap).py_err()?, core_seed(seed).py_err()?);
     let (n, d, l) = (params.as_array(), tokens.as_array(), loss.as_array());
     if n.len() != d.len() || n.len() != l.len() {
         return Err(to_py(Error::invalid(
@@ -148,10 +152,11 @@ pub fn fit_law_with_shape(
     shape_params: PyReadonlyArray1<'_, f64>,
     shape_tokens: PyReadonlyArray1<'_, f64>,
     shape_loss: PyReadonlyArray1<'_, f64>,
-    n_bootstrap: usize,
-    seed: u64,
+    n_bootstrap: i64,
+    seed: i64,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<(PyLawFit, PyShapeFit)> {
+    let (n_bootstrap, seed) = (bootstrap_count(n_bootstrap).py_err()?, core_seed(seed).py_err()?);
     let runs = shape_runs("runs", [d_model, n_layers, params, tokens, loss])?;
     let shaped = shape_runs("shape runs", [shape_d_model, shape_n_layers, shape_params, shape_tokens, shape_loss])?;
     let fit = with_progress(py, progress.as_ref(), n_bootstrap, |on_refit| {

@@ -46,6 +46,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(predict::predict, m)?)?;
     m.add_function(wrap_pyfunction!(predict::measured_step_time_s, m)?)?;
     m.add_function(wrap_pyfunction!(predict::check_measured_rate, m)?)?;
+    m.add_function(wrap_pyfunction!(predict::check_calibration_request, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate::evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(search::search, m)?)?;
     m.add_function(wrap_pyfunction!(search::aspect_ratio_guard, m)?)?;

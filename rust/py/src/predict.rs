@@ -200,9 +200,16 @@ pub fn measured_step_time_s(
     step_time_s: Option<f64>,
     tokens_per_s_per_chip: Option<f64>,
     tokens_per_step: f64,
-    chips: u32,
+    chips: i64,
 ) -> PyResult<f64> {
+    let chips = timescale_core::Hardware::chip_count(chips).py_err()?;
     timescale_core::metrics::measured_step_time_s(step_time_s, tokens_per_s_per_chip, tokens_per_step, chips).py_err()
+}
+
+/// Checks a calibration's wall-clock budget and predicted step-time range (seconds) before it plans.
+#[pyfunction]
+pub fn check_calibration_request(time_budget_s: f64, step_range_s: (f64, f64)) -> PyResult<()> {
+    timescale_core::metrics::check_calibration_request(time_budget_s, step_range_s).py_err()
 }
 
 /// Checks a measured microbenchmark ceiling (`kind` "matmul": FLOP/s, "copy": bytes/s) against

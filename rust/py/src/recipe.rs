@@ -2,8 +2,9 @@
 //! tool's answer.
 
 use pyo3::prelude::*;
+use timescale_core::architecture::dim;
 use timescale_core::recipe::{fit_micro_batch, recipe as core_recipe, RecipeRule};
-use timescale_core::Mlp;
+use timescale_core::{Hardware, Mlp};
 
 use crate::architecture::PyArchitecture;
 use crate::error::IntoPy;
@@ -31,17 +32,19 @@ pub struct PyRecipe {
 pub fn recipe(
     py: Python<'_>,
     seconds: f64,
-    chips: u32,
+    chips: i64,
     hardware: &PyHardware,
     law: &PyLaw,
     base: &PyArchitecture,
     utilization: f64,
     tokens_per_param: Option<f64>,
     aspect_ratio: f64,
-    head_dim: u32,
+    head_dim: i64,
     mlp: &str,
     ffn_mult: f64,
 ) -> PyResult<PyRecipe> {
+    let chips = Hardware::chip_count(chips).py_err()?;
+    let head_dim = dim("head_dim", head_dim).py_err()?;
     let rule = RecipeRule { utilization, tokens_per_param, aspect_ratio, head_dim, mlp: Mlp::parse(mlp).py_err()?, ffn_mult };
     let hw = hardware.0;
     let r = py.detach(|| core_recipe(seconds, chips, hw.datasheet.peak_bf16_flops_per_s, &law.0, &rule, &base.0)).py_err()?;

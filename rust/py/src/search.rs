@@ -50,7 +50,7 @@ impl PySearchSpace {
         param_bytes: Option<f64>,
         activation_bytes: Option<f64>,
         optimizer_bytes: Option<f64>,
-        d_ff_multiple: Option<u32>,
+        d_ff_multiple: Option<i64>,
     ) -> PyResult<Self> {
         let d = SearchSpace::default();
         let p = Precision::default();
@@ -83,7 +83,10 @@ impl PySearchSpace {
                 activation_bytes: activation_bytes.unwrap_or(p.activation_bytes),
                 optimizer_bytes: optimizer_bytes.unwrap_or(p.optimizer_bytes),
             },
-            d_ff_multiple: d_ff_multiple.unwrap_or(d.d_ff_multiple),
+            d_ff_multiple: match d_ff_multiple {
+                Some(m) => timescale_core::search::d_ff_multiple(m).py_err()?,
+                None => d.d_ff_multiple,
+            },
         };
         s.validate().py_err()?;
         Ok(PySearchSpace(s))
@@ -312,7 +315,7 @@ pub fn search<'py>(
     budget: &PyBudget,
     law: &PyLaw,
     chips: Option<PyChips>,
-    top_k: usize,
+    top_k: i64,
     aspect_ratio_min: Option<f64>,
     aspect_ratio_max: Option<f64>,
     max_tokens_per_step: Option<f64>,
@@ -327,7 +330,7 @@ pub fn search<'py>(
         chips: chips.map_or_else(Chips::default, |c| c.0),
         law: law.0,
         guards: Guards { aspect_ratio_min, aspect_ratio_max, max_tokens_per_step },
-        top_k,
+        top_k: timescale_core::search::top_k(top_k).py_err()?,
         unique_tokens,
     };
     let s = &space.0;
@@ -342,7 +345,7 @@ pub fn search<'py>(
         while start < plan.space_size {
             let end = (start + call_chunk).min(plan.space_size);
             let part = py.detach(|| search_range(s, params, start, end));
-            acc = acc.merge(part, top_k);
+            acc = acc.merge(part, req.top_k);
             done += end - start;
             start = end;
             py.check_signals()?;
