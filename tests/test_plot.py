@@ -36,6 +36,25 @@ def test_frontier_plot_from_the_cli(tmp_path):
     assert data.startswith(PNG) and len(data) > 20_000
 
 
+def test_plots_are_written_like_every_output(tmp_path):
+    small = ["--d-model", "256,512", "--n-layers", "2,4", "-q"]
+    # Into a folder that does not exist: bad input naming the user's path (no temporary name).
+    missing = tmp_path / "nodir" / "x.png"
+    r = CliRunner().invoke(frontier_main, ["-H", "tpu_v4", "--hours", "1", "--plot", str(missing), *small])
+    assert r.exit_code == 2, r.output
+    assert f"error: {missing}: cannot write (No such file or directory)" in r.output and ".tmp" not in r.output
+    r = CliRunner().invoke(main, ["report", "width-depth", "-H", "tpu_v4", "--hours", "1", "--out", str(missing)])
+    assert r.exit_code == 2 and f"{missing}: cannot write" in r.output, r.output
+    # The suffix picks the format; the file's permissions are kept when it is replaced.
+    svg = tmp_path / "x.svg"
+    svg.write_text("old")
+    svg.chmod(0o640)
+    r = CliRunner().invoke(frontier_main, ["-H", "tpu_v4", "--hours", "1", "--plot", str(svg), *small])
+    assert r.exit_code == 0, r.output
+    assert svg.read_text().startswith("<?xml") and (svg.stat().st_mode & 0o777) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.svg"]  # no temporary file left
+
+
 def test_width_depth_heatmap_matches_the_search(tmp_path):
     hw = Hardware.load("h100_sxm")
     d_models, layers = [256, 512, 1024, 2048], [2, 4, 8, 16]

@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from timescale_frontier.errors import InvalidInputError
 
@@ -52,8 +53,13 @@ def _terminate_as_exit() -> Iterator[None]:
 _linkable: bool | None = None
 
 
-def _write_new(directory: Path, name: str, text: str, mode: int) -> str:
-    """Writes ``text`` to a new file in ``directory`` and returns its (hidden, unpredictable) name.
+def _open_fd(fd: int, text: str | bytes) -> Any:
+    """The file of ``fd``, open for writing ``text`` (bytes: binary; str: UTF-8)."""
+    return os.fdopen(fd, "wb") if isinstance(text, bytes) else os.fdopen(fd, "w", encoding="utf-8")
+
+
+def _write_new(directory: Path, name: str, text: str | bytes, mode: int) -> str:
+    """Writes ``text`` (or bytes) to a new file in ``directory`` and returns its (hidden, unpredictable) name.
     Where the system allows it the file has no name until it is complete (Linux O_TMPFILE, linked
     at the end), so a kill before then leaves nothing behind; else it is created exclusively under
     that name from the start. The caller renames it (or removes it on failure)."""
@@ -66,7 +72,7 @@ def _write_new(directory: Path, name: str, text: str, mode: int) -> str:
         except OSError:
             _linkable = False
         else:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
+            with _open_fd(fd, text) as f:
                 f.write(text)
                 f.flush()
                 os.fsync(f.fileno())
@@ -79,7 +85,7 @@ def _write_new(directory: Path, name: str, text: str, mode: int) -> str:
                     _linkable = False
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with _open_fd(fd, text) as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -91,8 +97,11 @@ def _write_new(directory: Path, name: str, text: str, mode: int) -> str:
     return tmp
 
 
-def write_atomic(path: str | os.PathLike[str], text: str, inputs: Iterable[str | os.PathLike[str]] = ()) -> Path | None:
-    """Writes ``text`` to ``path`` and returns the file written (None for stdout).
+def write_atomic(
+    path: str | os.PathLike[str], text: str | bytes, inputs: Iterable[str | os.PathLike[str]] = ()
+) -> Path | None:
+    """Writes ``text`` (UTF-8; or bytes as they are, e.g. a rendered plot) to ``path`` and returns
+    the file written (None for stdout).
 
     - ``-``: standard output.
     - A symlink: its target is written (the link stays).
@@ -105,7 +114,10 @@ def write_atomic(path: str | os.PathLike[str], text: str, inputs: Iterable[str |
       what it was asked to read.
     """
     if os.fspath(path) == "-":
-        sys.stdout.write(text)
+        if isinstance(text, bytes):
+            sys.stdout.buffer.write(text)
+        else:
+            sys.stdout.write(text)
         sys.stdout.flush()
         return None
     shown = os.fspath(path)
@@ -124,7 +136,7 @@ def write_atomic(path: str | os.PathLike[str], text: str, inputs: Iterable[str |
         raise InvalidInputError(f"{shown}: is a directory")
     if st is not None and not stat.S_ISREG(st.st_mode):
         try:
-            with open(target, "w", encoding="utf-8") as f:
+            with open(target, "wb") if isinstance(text, bytes) else open(target, "w", encoding="utf-8") as f:
                 f.write(text)
         except OSError as e:
             raise InvalidInputError(f"{shown}: cannot write ({e.strerror})") from None

@@ -3,6 +3,7 @@ comes from the core through the public API; this module only lays it out."""
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from timescale_frontier._files import write_atomic
 from timescale_frontier.errors import InfeasibleError, InvalidInputError
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.metrics import evaluate
@@ -28,14 +30,14 @@ def _pyplot() -> Any:
 
 
 def _save(fig: Any, path: str | os.PathLike[str]) -> None:
-    """Renders to a temporary file beside ``path`` and renames it (a failed render leaves nothing)."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp.png")
-    try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Renders in memory, in the format the name's suffix asks for (png otherwise), then writes it
+    as every output is written (``write_atomic``: a failed render or write leaves the old file, and
+    errors name ``path``)."""
+    suffix = Path(path).suffix.lstrip(".").lower()
+    fmt = suffix if suffix in fig.canvas.get_supported_filetypes() else "png"
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=120, bbox_inches="tight")
+    write_atomic(path, buf.getvalue())
 
 
 def frontier(
