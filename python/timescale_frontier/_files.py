@@ -136,8 +136,12 @@ def write_atomic(
         raise InvalidInputError(f"{shown}: is a directory")
     if st is not None and not stat.S_ISREG(st.st_mode):
         try:
-            with open(target, "wb") if isinstance(text, bytes) else open(target, "w", encoding="utf-8") as f:
-                f.write(text)
+            if isinstance(text, bytes):
+                with open(target, "wb") as fb:
+                    fb.write(text)
+            else:
+                with open(target, "w", encoding="utf-8") as ft:
+                    ft.write(text)
         except OSError as e:
             raise InvalidInputError(f"{shown}: cannot write ({e.strerror})") from None
         return target
