@@ -108,6 +108,16 @@ def test_predict_and_hardware_commands():
     assert r.exit_code == 0 and "source" in r.output and "uncalibrated" in r.output
 
 
+def test_a_broken_user_file_does_not_hide_the_others(tmp_path, monkeypatch):
+    (tmp_path / "broken.toml").write_text('name = "x"\n[chip\n')
+    monkeypatch.setenv("TIMESCALE_FRONTIER_HARDWARE_DIR", str(tmp_path))
+    r = CliRunner().invoke(main, ["hardware", "list"])
+    assert r.exit_code == 2
+    assert "tpu_v6e" in r.stdout and "h100_sxm" in r.stdout and "broken" not in r.stdout
+    assert r.stderr.strip().splitlines() == [f"error: {tmp_path / 'broken.toml'}: invalid TOML (Expected ']' at the end"
+                                             " of a table declaration (at line 2, column 6))"]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "args, code, message",
     [

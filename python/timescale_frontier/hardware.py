@@ -35,6 +35,7 @@ __all__ = [
     "shipped_names",
     "user_dir",
     "available",
+    "load_available",
     "origin",
     "resolve",
     "calibrated_model",
@@ -221,6 +222,19 @@ def available() -> dict[str, Path]:
     if directory.is_dir():
         found |= {p.stem: p for p in directory.glob("*.toml") if p.is_file()}
     return dict(sorted(found.items()))
+
+
+def load_available() -> tuple[list[Hardware], list[tuple[Path, str]]]:
+    """Every file of ``available`` loaded, and those that do not load, each with its one-line
+    error (one broken file in the user's directory does not hide the others)."""
+    loaded: list[Hardware] = []
+    broken: list[tuple[Path, str]] = []
+    for path in available().values():
+        try:
+            loaded.append(Hardware.load(path))
+        except InvalidInputError as e:
+            broken.append((path, str(e)))
+    return loaded, broken
 
 
 def origin(path: Path) -> str:

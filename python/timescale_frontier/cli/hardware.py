@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from timescale_frontier import render
 from timescale_frontier.cli._common import handle_errors
-from timescale_frontier.hardware import Hardware, available
+from timescale_frontier.hardware import Hardware, load_available
 
 
 @click.group(name="hardware")
@@ -18,8 +20,14 @@ def hardware_group() -> None:
 @click.option("--debug", is_flag=True)
 @handle_errors
 def hardware_list(debug: bool) -> None:
-    """List the hardware files a name finds: the user's hardware directory first, then the shipped files."""
-    click.echo(render.hardware_list([Hardware.load(p) for p in available().values()]), nl=False)
+    """List the hardware files a name finds: the user's hardware directory first, then the shipped files.
+    A file that does not load is listed after the table with its error (exit 2)."""
+    loaded, broken = load_available()
+    click.echo(render.hardware_list(loaded), nl=False)
+    for _path, message in broken:
+        click.echo(f"error: {message}", err=True)
+    if broken:
+        sys.exit(2)
 
 
 @hardware_group.command(name="show")
