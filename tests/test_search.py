@@ -87,7 +87,7 @@ def test_default_space_has_millions_of_configs():
 
 
 def test_infeasible_space_is_explained():
-    with pytest.raises(InfeasibleError, match=r"do not fit in .* GiB of usable HBM \(the smallest needs"):
+    with pytest.raises(InfeasibleError, match=r"do not fit in .* GiB of usable HBM \(the smallest of them needs"):
         search(
             Hardware.load("tpu_v5e"),
             1,

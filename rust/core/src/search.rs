@@ -934,22 +934,35 @@ fn explain_empty(part: &Partial, params: &SearchParams) -> String {
     use crate::error::{count, distinct};
     const GIB: f64 = 1_073_741_824.0;
     let r = &part.rejected;
+    // Nearest misses first: the reverse of the order the checks run (a configuration counts under
+    // the first it fails, so the later the check, the closer those configurations came).
     let mut why = Vec::new();
+    if r.batch_cap > 0 {
+        why.push(format!("{} exceed the tokens-per-step cap (smaller batches or sequences)", count(r.batch_cap)));
+    }
+    if r.budget > 0 {
+        let (fastest, budget) = distinct(r.min_step_time_s, params.budget_s);
+        why.push(format!(
+            "{} cannot finish one step in the {budget} s budget (the fastest of them needs {fastest} s per step)",
+            count(r.budget)
+        ));
+    }
     if r.memory > 0 {
         let (need, usable) = distinct(r.min_memory_bytes / GIB, params.hardware.usable_hbm_bytes() / GIB);
         let more_chips = params.hardware.max_chips() > params.chips;
         why.push(format!(
-            "{} do not fit in {usable} GiB of usable HBM{} (the smallest needs {need} GiB{})",
+            "{} do not fit in {usable} GiB of usable HBM{} (the smallest of them needs {need} GiB{})",
             count(r.memory),
             if params.chips > 1 { format!(" per chip with any sharding over {} chips", params.chips) } else { String::new() },
             if more_chips { "; more chips: --chips, or auto to compare counts" } else { "" }
         ));
     }
-    if r.budget > 0 {
-        let (fastest, budget) = distinct(r.min_step_time_s, params.budget_s);
+    if r.unshardable > 0 {
         why.push(format!(
-            "{} cannot finish one step in the {budget} s budget (the fastest needs {fastest} s per step)",
-            count(r.budget)
+            "{} cannot be split over {} chips (the data-parallel degree must divide batch_size, the \
+             tensor-parallel degree the KV heads and d_ff)",
+            count(r.unshardable),
+            params.chips
         ));
     }
     if r.aspect_ratio > 0 {
@@ -958,17 +971,6 @@ fn explain_empty(part: &Partial, params: &SearchParams) -> String {
             count(r.aspect_ratio),
             params.guards.aspect_ratio_min,
             params.guards.aspect_ratio_max
-        ));
-    }
-    if r.batch_cap > 0 {
-        why.push(format!("{} exceed the tokens-per-step cap (smaller batches or sequences)", count(r.batch_cap)));
-    }
-    if r.unshardable > 0 {
-        why.push(format!(
-            "{} cannot be split over {} chips (the data-parallel degree must divide batch_size, the \
-             tensor-parallel degree the KV heads and d_ff)",
-            count(r.unshardable),
-            params.chips
         ));
     }
     if r.malformed > 0 {
@@ -1509,9 +1511,18 @@ mod tests {
         p.hardware.hbm_bytes = 2.0 * 1_048_576.0;
         let err = search(&small_space(), &p).unwrap_err().to_string();
         // 0.9 x 2 MiB usable; figures with the digits that tell them apart, counts with separators.
-        assert!(err.contains("do not fit in 0.00176 GiB of usable HBM (the smallest needs"), "{err}");
+        assert!(err.contains("do not fit in 0.00176 GiB of usable HBM (the smallest of them needs"), "{err}");
         // This chip has no interconnect: no hint to use more of them.
         assert!(err.contains("of 21,504 configurations") && !err.contains("--chips"), "{err}");
+        // Nearest misses first: a budget too short for every step that fits leads with the budget,
+        // though more configurations do not fit.
+        let mut p = params(1e-6);
+        p.hardware.hbm_bytes = 8192.0 * 1_048_576.0;
+        let part = search_range(&small_space(), &p, 0, small_space().validate().unwrap());
+        assert!(part.rejected.memory > part.rejected.budget && part.rejected.budget > 0, "{:?}", part.rejected);
+        let err = search(&small_space(), &p).unwrap_err().to_string();
+        let reasons = err.split("configurations, ").nth(1).unwrap();
+        assert!(reasons.starts_with(&format!("{} cannot finish one step", crate::error::count(part.rejected.budget))), "{err}");
     }
 
     #[test]
