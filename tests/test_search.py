@@ -110,3 +110,13 @@ def test_bad_spaces_and_arguments():
         search(hw, 1, SMALL, aspect_ratio=(200, 20))
     with pytest.raises(InvalidInputError, match="top"):
         search(hw, 1, SMALL, top_k=0)
+
+
+def test_the_explanation_quotes_the_work_the_step_time_prices():
+    # "Its step is dominated by ...": the FLOPs quoted are the ones the chip executes (the op table's
+    # work behind the step time), not the model FLOPs of flops_per_step (Chinchilla's, for MFU).
+    r = search(Hardware.load("tpu_v4"), 12, make_space({"d_model": [512, 1024], "n_layers": [8, 16]}))
+    line = next(x for x in r.explain() if x.startswith("Its step is dominated by"))
+    w, parts = r.best.step.work, r.best.step.parts
+    assert f"computing takes {parts.compute_s:.3g} s (it executes {w.flops:.3g} FLOPs" in line, line
+    assert f"{r.best.flops_per_step:.3g}" not in line and w.flops < r.best.flops_per_step

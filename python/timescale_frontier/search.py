@@ -454,9 +454,14 @@ def explain(r: SearchResult) -> list[str]:
     parts = b.step.parts
     if r.chips == 1 and (parts.memory_s > 0 or parts.compute_s > 0):
         bound = "memory traffic (MEMCPY)" if parts.memory_s > parts.compute_s else "compute (FLOPs)"
+        w = b.step.work
+        # The FLOPs the step time prices are the ones the chip executes (causal attention, no
+        # embedding matmul), not the model FLOPs of `flops_per_step` (Chinchilla's count, for MFU).
         lines.append(
             f"Its step is dominated by {bound}: moving {b.memcpy_bytes_per_step:.3g} bytes takes {parts.memory_s:.3g} s, "
-            f"{b.flops_per_step:.3g} FLOPs take {parts.compute_s:.3g} s, fixed overheads {parts.fixed_s:.3g} s."
+            f"computing takes {parts.compute_s:.3g} s (it executes {w.flops:.3g} FLOPs, "
+            f"{w.matmul_flops + w.attention_flops:.3g} of them in matmuls and attention), fixed overheads "
+            f"{parts.fixed_s:.3g} s."
         )
     lines += _explain_memory_plan(r)
     usable = r.hardware.usable_hbm_bytes
