@@ -108,6 +108,15 @@ def test_predict_and_hardware_commands():
     assert r.exit_code == 0 and "source" in r.output and "uncalibrated" in r.output
 
 
+def test_predict_says_when_the_plan_does_not_fit():
+    base = ["predict", "--d-model", "2048", "--n-layers", "16", "--n-heads", "16", "--seq-len", "2048"]
+    r = CliRunner().invoke(main, [*base, "--batch-size", "64", "-H", "h100_sxm", "--hours", "12"])
+    assert r.exit_code == 0 and "(DOES NOT FIT)" in r.output, r.output
+    assert "DOES NOT FIT: the loss is what this plan would reach if it ran" in r.output
+    r = CliRunner().invoke(main, [*base, "--batch-size", "64", "--micro-batch", "8", "-H", "h100_sxm", "--hours", "12"])
+    assert r.exit_code == 0 and "(fits)" in r.output and "DOES NOT FIT" not in r.output, r.output
+
+
 def test_a_broken_user_file_does_not_hide_the_others(tmp_path, monkeypatch):
     (tmp_path / "broken.toml").write_text('name = "x"\n[chip\n')
     monkeypatch.setenv("TIMESCALE_FRONTIER_HARDWARE_DIR", str(tmp_path))
@@ -145,7 +154,7 @@ def test_a_broken_user_file_does_not_hide_the_others(tmp_path, monkeypatch):
                 "1:1000",
             ],
             1,
-            "smallest needs",
+            "smallest of them needs",
         ),
     ],
 )

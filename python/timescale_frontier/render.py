@@ -371,6 +371,11 @@ def prediction_document(p: Prediction, hw: Hardware, law: str, out_format: str, 
             )
     if p.loss is None and p.fits_memory:
         lines.append(f"  (one step takes {seconds(p.step_time_s)}, longer than the budget)")
+    if not p.fits_memory and p.loss is not None:
+        lines.append(
+            "  DOES NOT FIT: the loss is what this plan would reach if it ran; to make it fit: smaller micro-batches"
+            " (--micro-batch), recomputation (--recompute), or more chips (--chips)"
+        )
     lines += [f"  warning: {w}" for w in p.warnings]
     if not p.in_domain:
         lines.append("  OUTSIDE THE MODEL'S DOMAIN: the predicted loss is an extrapolation (see the warnings above)")
