@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from timescale_frontier import (
+    Architecture,
     EmptySpaceError,
     Hardware,
     InfeasibleError,
@@ -14,6 +15,7 @@ from timescale_frontier import (
     SpaceTooLargeError,
     evaluate,
     make_space,
+    predict,
     search,
 )
 from timescale_frontier.architecture import SHAPE_FIELDS
@@ -120,3 +122,19 @@ def test_the_explanation_quotes_the_work_the_step_time_prices():
     w, parts = r.best.step.work, r.best.step.parts
     assert f"computing takes {parts.compute_s:.3g} s (it executes {w.flops:.3g} FLOPs" in line, line
     assert f"{r.best.flops_per_step:.3g}" not in line and w.flops < r.best.flops_per_step
+
+
+def test_alternatives_are_run_as_the_search_would_run_them():
+    # tpu_v4, 12 h, default space: the deeper-narrower alternative (640 x 24) needs micro-batches of
+    # 4 to fit, which the space offers; it is priced that way, not declared not to fit.
+    r = search(Hardware.load("tpu_v4"), 12)
+    a = r.best.architecture
+    deeper = a.reshaped(4.0)
+    line = next(x for x in r.explain() if x.startswith("A deeper and narrower model"))
+    assert "does not fit" not in line and "(best with micro-batches of" in line, line
+    mb = int(line.split("(best with micro-batches of ")[1].split(")")[0])
+    p = predict(Architecture(**(deeper.to_dict() | {"micro_batch": mb})), r.hardware, 12)
+    assert p.fits_memory and f"loss {p.loss:.4f} vs" in line
+    # A one-layer winner has no shallower alternative.
+    one = search(Hardware.load("tpu_v4"), 12, make_space({"d_model": [1024], "n_layers": [1]}), aspect_ratio=(1, 1e4))
+    assert not any("shallower" in x for x in one.explain())

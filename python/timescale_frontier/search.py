@@ -26,7 +26,7 @@ from timescale_frontier.budget import Budget, as_budget
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.loss import Law, get_law, law_bootstrap, loss_interval
-from timescale_frontier.predict import Chips, predict
+from timescale_frontier.predict import Chips, Prediction, predict
 from timescale_frontier.space import SearchSpace, make_space
 
 __all__ = ["SearchResult", "search", "explain", "candidate_row", "default_aspect_ratio", "METRICS"]
@@ -398,6 +398,37 @@ def _explain_sharding(r: SearchResult) -> list[str]:
     return lines
 
 
+def _best_memory_plan(alt: Architecture, r: SearchResult) -> Prediction:
+    """``alt`` predicted as the search would run it: with the recomputation and micro-batch of the
+    space (the winner's when the space is not known) that fit and reach the lowest loss; when none
+    fits, the one needing the least memory. Raises ``InvalidInputError`` when no sharding of the
+    chips divides it."""
+    axes = r.space.axes() if r.space is not None else {}
+    a = r.best.architecture
+    options = [
+        (rc, mb) for rc in axes.get("recompute", [a.recompute]) for mb in axes.get("micro_batch", [a.micro_batch])
+    ]
+
+    def rank(p: Prediction) -> tuple[int, float]:
+        if p.fits_memory and p.loss is not None:
+            return (0, p.loss)  # runs: the lowest loss
+        return (1, p.step_time_s) if p.fits_memory else (2, p.memory_bytes)  # else the nearest miss
+
+    runs: list[Prediction] = []
+    error: InvalidInputError | None = None
+    for rc, mb in [(a.recompute, a.micro_batch), *options]:
+        try:
+            candidate = Architecture(**(alt.to_dict() | {"recompute": rc, "micro_batch": mb}))
+            runs.append(
+                predict(candidate, r.hardware, r.hours, law=r.law, unique_tokens=r.unique_tokens, chips=r.chips)
+            )
+        except InvalidInputError as e:  # this micro-batch does not divide the batch, or no sharding does
+            error = error or e
+    if not runs:
+        raise error or InvalidInputError(f"no way to run d_model {alt.d_model}, {alt.n_layers} layers")
+    return min(runs, key=rank)
+
+
 def _explain_memory_plan(r: SearchResult) -> list[str]:
     """Why the winner runs with (or without) activation recomputation and micro-steps: what the
     plan without them would need, or what they would cost."""
@@ -418,9 +449,12 @@ def _explain_memory_plan(r: SearchResult) -> list[str]:
     plain = a.to_dict() | {"recompute": "none", "micro_batch": None}
     if a.recompute == "none" and a.micro_batch is None:
         full = predict(Architecture(**(plain | {"recompute": "full"})), r.hardware, r.hours, law=r.law, chips=r.chips)
+        fits = f"{how}: it fits ({b.memory_bytes / gib:.3g} GiB of {usable / gib:.3g} GiB per chip)"
+        if full.memory_bytes >= b.memory_bytes:  # tiny models: the recomputed layer's buffers outweigh the savings
+            return [f"{fits}; full recomputation would not save memory here."]
         return [
-            f"{how}: it fits ({b.memory_bytes / gib:.3g} GiB of {usable / gib:.3g} GiB per chip); full recomputation "
-            f"would cut memory to {full.memory_bytes / gib:.3g} GiB but slow each step {full.step_time_s / b.step_time_s:.2f}x."
+            f"{fits}; full recomputation would cut memory to {full.memory_bytes / gib:.3g} GiB but slow each step "
+            f"{full.step_time_s / b.step_time_s:.2f}x."
         ]
     p = predict(Architecture(**plain), r.hardware, r.hours, law=r.law, chips=r.chips)
     if not p.fits_memory:
@@ -483,7 +517,7 @@ def explain(r: SearchResult) -> list[str]:
         if alt is None:
             continue
         try:
-            p = predict(alt, r.hardware, r.hours, law=r.law, unique_tokens=r.unique_tokens, chips=r.chips)
+            p = _best_memory_plan(alt, r)
         except InvalidInputError:
             # No sharding of the chips divides the reshaped model: not a candidate, said so.
             lines.append(
@@ -492,9 +526,19 @@ def explain(r: SearchResult) -> list[str]:
             )
             continue
         if p.loss is None or not p.fits_memory:
-            why = "does not fit in memory" if not p.fits_memory else "cannot finish one step"
+            why = (
+                f"does not fit in memory ({p.memory_bytes / 2**30:.3g} GiB per chip at least, with any recomputation"
+                " and micro-batch of the space)"
+                if not p.fits_memory
+                else "cannot finish one step"
+            )
             lines.append(f"A {label} model (d_model {alt.d_model}, {alt.n_layers} layers) {why}.")
             continue
+        plan = ""
+        if (p.architecture.recompute, p.architecture.micro_batch) != (arch.recompute, arch.micro_batch):
+            rc, mb = p.architecture.recompute, p.architecture.micro_batch
+            how_run = [f"{rc} recomputation"] * (rc != "none") + [f"micro-batches of {mb}"] * (mb is not None)
+            plan = f" (best with {' and '.join(how_run) or 'neither recomputation nor micro-batches'})"
         aspect = alt.d_model / alt.n_layers
         outside = (
             f" It lies outside the aspect-ratio guard (d_model/n_layers = {aspect:.0f}, accepted {lo:g} to {hi:g}),"
@@ -503,8 +547,8 @@ def explain(r: SearchResult) -> list[str]:
             else ""
         )
         lines.append(
-            f"A {label} model of similar size (d_model {alt.d_model}, {alt.n_layers} layers, {p.params:.3g} params) "
-            f"steps in {p.step_time_s:.3g} s ({p.step_time_s / b.step_time_s:.2f}x), sees {p.tokens:.3g} tokens "
+            f"A {label} model of similar size (d_model {alt.d_model}, {alt.n_layers} layers, {p.params:.3g} params)"
+            f"{plan} steps in {p.step_time_s:.3g} s ({p.step_time_s / b.step_time_s:.2f}x), sees {p.tokens:.3g} tokens "
             f"and reaches loss {p.loss:.4f} vs {b.loss:.4f}.{outside}"
         )
     lines += _explain_guards(r)

@@ -231,14 +231,14 @@ impl Architecture {
     /// The same model reshaped at about the same non-embedding parameters: depth x `depth_factor`,
     /// width / sqrt(`depth_factor`) (parameters per layer grow as width squared), the width rounded
     /// to whole groups of (KV group x head_dim), `d_ff` kept in proportion. `None` when the rounding
-    /// gives back the same shape. Used to show what a deeper-narrower or wider-shallower
+    /// leaves the depth or the width as it was (a one-layer model has no shallower alternative). Used to show what a deeper-narrower or wider-shallower
     /// alternative would do.
     pub fn reshaped(&self, depth_factor: f64) -> Option<Architecture> {
         let group = self.n_heads / self.n_kv_heads.max(1);
         let n_layers = ((f64::from(self.n_layers) * depth_factor).round() as u32).max(1);
         let unit = f64::from(self.head_dim * group);
         let d_model = (((f64::from(self.d_model) / depth_factor.sqrt() / unit).round() * unit) as u32).max(self.head_dim * group);
-        if n_layers == self.n_layers && d_model == self.d_model {
+        if n_layers == self.n_layers || d_model == self.d_model {
             return None;
         }
         let n_heads = d_model / self.head_dim;
@@ -499,6 +499,11 @@ pub(crate) mod tests {
         let wide = llama_7b().reshaped(0.25).unwrap();
         assert_eq!((wide.n_layers, wide.d_model, wide.d_ff), (8, 8192, 22016));
         assert!(llama_7b().reshaped(1.0).is_none());
+        // One layer cannot get shallower: no "shallower and wider" alternative, though the width
+        // would round to a new value.
+        let one = Architecture { n_layers: 1, ..llama_7b() };
+        assert!(one.reshaped(0.25).is_none());
+        assert!(one.reshaped(4.0).is_some_and(|a| a.n_layers == 4 && a.d_model == 2048));
     }
 
     #[test]
