@@ -65,6 +65,14 @@ def test_csv_and_output_file(tmp_path):
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [row["set"] for row in rows[:3]] == ["top"] * 3 and rows[3]["set"] == "pareto"
     assert float(rows[0]["loss"]) <= float(rows[1]["loss"])
+    # Counts are written as integers (the core holds them as floats), with the chip count.
+    assert rows[0]["params"].isdigit() and rows[0]["steps"].isdigit() and rows[0]["tokens"].isdigit(), rows[0]
+    assert rows[0]["chips"] == "1"
+    r = CliRunner().invoke(
+        frontier_main, ["-H", "h100_sxm", "--hours", "3", "--format", "csv", "--chips", "1,2", *SMALL]
+    )
+    rows = list(csv.DictReader(io.StringIO(r.output)))
+    assert r.exit_code == 0 and {row["chips"] for row in rows} == {"2"}, r.output[:300]
 
 
 def test_predict_and_hardware_commands():

@@ -15,6 +15,7 @@ from typing import Any
 
 from timescale_frontier._core import Candidate, Prediction, ResolvedBudget
 from timescale_frontier._data import as_data
+from timescale_frontier._text import plural
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.hardware import origin as hardware_origin
 from timescale_frontier.loss import get_law
@@ -97,12 +98,20 @@ def to_json(obj: Any) -> str:
     return json.dumps(as_data(obj), indent=2, allow_nan=False) + "\n"
 
 
+def _csv_cell(v: Any) -> Any:
+    """Whole numbers (counts held as floats: params, steps, tokens) as integers, "169294464"
+    rather than "169294464.0"; other values as they are."""
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+        return int(v)
+    return v
+
+
 def to_csv(rows: Sequence[dict[str, Any]]) -> str:
     buf = io.StringIO()
     if rows:
         w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
         w.writeheader()
-        w.writerows(rows)
+        w.writerows({k: _csv_cell(v) for k, v in row.items()} for row in rows)
     return buf.getvalue()
 
 
@@ -228,7 +237,11 @@ def _top_table(r: Any, headers: list[str]) -> list[str]:
             f"~ within the model's error of #1: a step time off by {100 * err:.3g}% ({source}) moves the loss by "
             f"about {r.loss_resolution(r.best):.2g} nats/token"
             + (" (or the fitted law's bootstrap refits reorder them)" if r.law_bootstrap else "")
-            + f"; #1 and these {tied - 1} are not ranked by the model."
+            + (
+                "; #1 and this one are not ranked by the model."
+                if tied == 2
+                else f"; #1 and these {tied - 1} are not ranked by the model."
+            )
         )
     return lines
 
@@ -238,8 +251,8 @@ def search_document(r: Any, out_format: str) -> str:
     if out_format == "json":
         return to_json({**r.to_dict(), "budget_text": budget_text(r.budget)})
     if out_format == "csv":
-        rows = [{"set": "top", "rank": i + 1, **candidate_row(c)} for i, c in enumerate(r.top)]
-        rows += [{"set": "pareto", "rank": i + 1, **candidate_row(c)} for i, c in enumerate(r.pareto)]
+        rows = [{"set": "top", "rank": i + 1, "chips": r.chips, **candidate_row(c)} for i, c in enumerate(r.top)]
+        rows += [{"set": "pareto", "rank": i + 1, "chips": r.chips, **candidate_row(c)} for i, c in enumerate(r.pareto)]
         return to_csv(rows)
     hw: Hardware = r.hardware
     b: Candidate = r.best
@@ -263,7 +276,8 @@ def search_document(r: Any, out_format: str) -> str:
         f"step time: {hw.step_time_formula}",
         f"[{status}]",
         "",
-        f"Best: d_model {a.d_model}, {a.n_layers} layers, {a.n_heads} heads ({a.n_kv_heads} KV) of {a.head_dim}, "
+        f"Best: d_model {a.d_model}, {plural(a.n_layers, 'layer')}, {plural(a.n_heads, 'head')} ({a.n_kv_heads} KV) "
+        f"of {a.head_dim}, "
         f"d_ff {a.d_ff} {a.mlp}, {a.attention} attention, {'tied' if a.tied_embeddings else 'untied'} embeddings, "
         f"seq {a.seq_len} x batch {a.batch_size}, recompute {a.recompute}, "
         + (f"micro-batch {a.micro_batch} per chip" if a.micro_batch else "no gradient accumulation"),
@@ -665,10 +679,10 @@ def recipe_document(c: Any, hw: Hardware, out_format: str) -> str:
     a, b = r.architecture, t.best
     rule = c.rule
     ratio = rule["tokens_per_param"]
-    chips = f" x {t.chips} chips" if t.chips > 1 else ""
+    chips = f" x {plural(t.chips, 'chip')}" if t.chips > 1 else ""
     loss = "no step fits the budget" if p.loss is None else f"loss {p.loss:.4f}"
     plan = (
-        f"{a.d_model} x {a.n_layers} layers, {a.n_heads} heads of {a.head_dim}, d_ff {a.d_ff} {a.mlp}, "
+        f"{a.d_model} x {plural(a.n_layers, 'layer')}, {plural(a.n_heads, 'head')} of {a.head_dim}, d_ff {a.d_ff} {a.mlp}, "
         f"seq {a.seq_len} x batch {a.batch_size}"
         + (f", micro-batch {a.micro_batch}" if a.micro_batch else "")
         + (f", recompute {a.recompute}" if a.recompute != "none" else "")
@@ -700,7 +714,8 @@ def recipe_document(c: Any, hw: Hardware, out_format: str) -> str:
         "",
         f"The tool's pick (search over the default space at seq {a.seq_len}):",
         wrap(
-            f"{b.architecture.d_model} x {b.architecture.n_layers} layers, {b.architecture.n_heads} heads of "
+            f"{b.architecture.d_model} x {plural(b.architecture.n_layers, 'layer')}, "
+            f"{plural(b.architecture.n_heads, 'head')} of "
             f"{b.architecture.head_dim}, d_ff {b.architecture.d_ff} {b.architecture.mlp}, seq {b.architecture.seq_len} "
             f"x batch {b.architecture.batch_size} ({count(b.params)} params): {seconds(b.step_time_s)}/step, "
             f"{count(b.tokens)} tokens, loss {b.loss:.4f}.",

@@ -22,6 +22,7 @@ from timescale_frontier._core import (
     SearchOutcome,
 )
 from timescale_frontier._data import as_data
+from timescale_frontier._text import plural
 from timescale_frontier.budget import Budget, as_budget
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
@@ -352,14 +353,16 @@ def _explain_guards(r: SearchResult) -> list[str]:
             lines.append(
                 f"The aspect-ratio guard decides this answer: the winner's d_model/n_layers is {aspect:.0f}, near the "
                 f"{'upper' if aspect >= 0.8 * hi else 'lower'} limit of {hi if aspect >= 0.8 * hi else lo:g}. Without "
-                f"it the law would pick d_model {fa.d_model}, {fa.n_layers} layers (ratio {fa.d_model / fa.n_layers:.0f}) "
+                f"it the law would pick d_model {fa.d_model}, {plural(fa.n_layers, 'layer')} (ratio {fa.d_model / fa.n_layers:.0f}) "
                 f"at loss {fb.loss:.4f}, {b.loss - fb.loss:.3g} nats/token lower: a shape outside Kaplan et al. 2020's "
                 "tested range, where loss is not known to depend on parameter count alone (--aspect-ratio to widen it)."
             )
+    contexts = r.space.axes().get("seq_len", []) if r.space is not None else []
+    searched = f"; searched: {', '.join(map(str, contexts))}" if len(contexts) > 1 else ""
     lines.append(
-        f"The context length ({a.seq_len}) is chosen by step time alone: the loss law depends on parameters and "
-        "tokens, not on context, so the shortest context that steps fastest wins; search --seq-len with the "
-        "context your task needs."
+        f"The context length ({a.seq_len}{searched}) is chosen by throughput alone: the loss law depends on "
+        "parameters and tokens, not on context, so the context that trains the most tokens in the budget wins; "
+        "search --seq-len with the context your task needs."
     )
     return lines
 
@@ -370,11 +373,16 @@ def _explain_sharding(r: SearchResult) -> list[str]:
     p = predict(r.best.architecture, r.hardware, r.hours, law=r.law, unique_tokens=r.unique_tokens, chips=r.chips)
     st = p.step
     hidden = "hidden behind compute" if st.dp_comm_s <= st.compute_s else "not hidden: it sets the pace"
+    dp = (
+        f"data-parallel communication takes {st.dp_comm_s:.4g} s ({hidden})"
+        if st.dp > 1
+        else "there is no data-parallel communication"
+    )
+    tp = f"tensor-parallel all-reduces add {st.tp_comm_s:.4g} s" if st.tp > 1 else "no tensor-parallel all-reduces"
     lines = [
         f"On {r.chips} chips it trains with {st.sharding}: {st.memory_bytes / gib:.3g} GiB per chip of "
         f"{r.hardware.usable_hbm_bytes / gib:.3g} GiB usable; each step computes for {st.compute_s:.4g} s, "
-        f"data-parallel communication takes {st.dp_comm_s:.4g} s ({hidden}) and tensor-parallel all-reduces add "
-        f"{st.tp_comm_s:.4g} s: {st.bound}-bound."
+        f"{dp} and {tp}: {st.bound}-bound."
     ]
     others, indivisible = [], []
     for o in p.shardings:
@@ -425,7 +433,7 @@ def _best_memory_plan(alt: Architecture, r: SearchResult) -> Prediction:
         except InvalidInputError as e:  # this micro-batch does not divide the batch, or no sharding does
             error = error or e
     if not runs:
-        raise error or InvalidInputError(f"no way to run d_model {alt.d_model}, {alt.n_layers} layers")
+        raise error or InvalidInputError(f"no way to run d_model {alt.d_model}, {plural(alt.n_layers, 'layer')}")
     return min(runs, key=rank)
 
 
@@ -521,7 +529,7 @@ def explain(r: SearchResult) -> list[str]:
         except InvalidInputError:
             # No sharding of the chips divides the reshaped model: not a candidate, said so.
             lines.append(
-                f"A {label} model (d_model {alt.d_model}, {alt.n_layers} layers, {alt.n_kv_heads} KV heads, "
+                f"A {label} model (d_model {alt.d_model}, {plural(alt.n_layers, 'layer')}, {alt.n_kv_heads} KV heads, "
                 f"d_ff {alt.d_ff}) cannot be split over {r.chips} chips."
             )
             continue
@@ -532,7 +540,7 @@ def explain(r: SearchResult) -> list[str]:
                 if not p.fits_memory
                 else "cannot finish one step"
             )
-            lines.append(f"A {label} model (d_model {alt.d_model}, {alt.n_layers} layers) {why}.")
+            lines.append(f"A {label} model (d_model {alt.d_model}, {plural(alt.n_layers, 'layer')}) {why}.")
             continue
         plan = ""
         if (p.architecture.recompute, p.architecture.micro_batch) != (arch.recompute, arch.micro_batch):
@@ -547,7 +555,7 @@ def explain(r: SearchResult) -> list[str]:
             else ""
         )
         lines.append(
-            f"A {label} model of similar size (d_model {alt.d_model}, {alt.n_layers} layers, {p.params:.3g} params)"
+            f"A {label} model of similar size (d_model {alt.d_model}, {plural(alt.n_layers, 'layer')}, {p.params:.3g} params)"
             f"{plan} steps in {p.step_time_s:.3g} s ({p.step_time_s / b.step_time_s:.2f}x), sees {p.tokens:.3g} tokens "
             f"and reaches loss {p.loss:.4f} vs {b.loss:.4f}.{outside}"
         )

@@ -153,6 +153,15 @@ def emit(text: str, output: str | None, inputs: Sequence[str | os.PathLike[str]]
         click.echo(text, nl=False)
 
 
+def aspect_guard(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, float] | None:
+    """``--aspect-ratio``: ``MIN:MAX``, or ``none`` for no guard (the core's ``NO_ASPECT_GUARD``)."""
+    if value is not None and value.strip().lower() == "none":
+        from timescale_frontier import _core
+
+        return _core.NO_ASPECT_GUARD
+    return min_max(ctx, param, value)
+
+
 def min_max(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, float] | None:
     """``MIN:MAX`` as two numbers (the syntax; the core checks the values); None when not given."""
     if value is None:

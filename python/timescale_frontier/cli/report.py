@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from timescale_frontier.cli._common import INT64, handle_errors, min_max
+from timescale_frontier._text import plural
+from timescale_frontier.cli._common import INT64, aspect_guard, handle_errors
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.search import default_aspect_ratio
 from timescale_frontier.space import parse_axis
@@ -25,7 +26,7 @@ def report_group() -> None:
 @click.option(
     "--aspect-ratio",
     default=None,
-    callback=min_max,
+    callback=aspect_guard,
     help="The search's d_model/n_layers guard, MIN:MAX: drawn dashed; the answer is the best cell inside it"
     " (default: the search's, 20:200, or none with a law that has a shape term).",
 )
@@ -58,11 +59,11 @@ def width_depth_cmd(
     if guarded is not None:
         click.echo(
             f"best cell inside the aspect-ratio guard (d_model/n_layers {lo:g} to {hi:g}): d_model {guarded[0]}, "
-            f"{guarded[1]} layers, loss {loss(guarded):.4f} nats/token (what the search answers on this grid)"
+            f"{plural(guarded[1], 'layer')}, loss {loss(guarded):.4f} nats/token (what the search answers on this grid)"
         )
     if anywhere is not None and anywhere != guarded:
         click.echo(
-            f"lowest cell anywhere: d_model {anywhere[0]}, {anywhere[1]} layers, loss {loss(anywhere):.4f} nats/token "
+            f"lowest cell anywhere: d_model {anywhere[0]}, {plural(anywhere[1], 'layer')}, loss {loss(anywhere):.4f} nats/token "
             f"(d_model/n_layers = {anywhere[0] / anywhere[1]:.0f}, outside the guard: a shape the loss law was not "
             "tested on, so the search does not answer it)"
         )

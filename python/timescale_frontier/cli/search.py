@@ -12,11 +12,11 @@ from timescale_frontier._core import AUTO_MAX_CHIPS
 from timescale_frontier.cli._common import (
     INT64,
     F,
+    aspect_guard,
     budget_of,
     budget_options,
     emit,
     handle_errors,
-    min_max,
     parse_chips,
     progress_bar,
 )
@@ -117,9 +117,9 @@ def search_options(f: F) -> F:
         click.option(
             "--aspect-ratio",
             default=None,
-            callback=min_max,
-            help="Accepted d_model/n_layers range MIN:MAX (default 20:200, Kaplan 2020's shape-insensitive range;"
-            " none with a --law that has a shape term: it prices shape).",
+            callback=aspect_guard,
+            help="Accepted d_model/n_layers range MIN:MAX, or none (default 20:200, Kaplan 2020's shape-insensitive"
+            " range; none with a --law that has a shape term: it prices shape).",
         ),
         click.option(
             "--max-tokens-per-step",

@@ -90,6 +90,14 @@ impl Budget {
         }
         if let Some(p) = self.usd_per_chip_hour {
             USD_PER_CHIP_HOUR.check("usd_per_chip_hour", p)?;
+            if self.usd.is_none() {
+                // A price only converts a money budget to hours: without one it would do nothing.
+                return Err(Error::invalid_number(
+                    "usd_per_chip_hour",
+                    p,
+                    "a price only with budget_usd (it converts the money to hours; with hours alone it does nothing)",
+                ));
+            }
         }
         Ok(())
     }
@@ -225,6 +233,9 @@ mod tests {
         assert_eq!((eight.limit, eight.seconds), (Limit::Money, 6.25 * 3600.0));
         // The override beats the file's price.
         let o = Budget { usd_per_chip_hour: Some(10.0), usd: Some(50.0), hours: None }.resolve(&hw, 1).unwrap();
+        // A price without a money budget would be silently ignored: refused.
+        let e = Budget { usd_per_chip_hour: Some(10.0), usd: None, hours: Some(1.0) }.validate().unwrap_err().to_string();
+        assert!(e.starts_with("usd_per_chip_hour = 10 is invalid: expected a price only with budget_usd"), "{e}");
         assert_eq!(o.seconds, 5.0 * 3600.0);
     }
 
