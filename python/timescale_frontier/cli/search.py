@@ -31,8 +31,18 @@ def search_options(f: F) -> F:
     """Options of ``timescale-frontier`` and ``timescale search``."""
     for axis in reversed(list(AXES)):
         kind = AXES[axis]
+        #: Examples in each integer axis's own units.
+        int_examples = {
+            "d_model": "512,1024 or 128:8192:128",
+            "n_layers": "4,8 or 2:48:2",
+            "head_dim": "64,128",
+            "kv_group": "1,4: query heads per KV head",
+            "vocab_size": "32000,50304",
+            "seq_len": "512,2048 or 256:8192:*2",
+            "batch_size": "32,64 or 8:512:*2",
+        }
         example = {
-            "int": "512,1024 or 128:8192:128",
+            "int": int_examples.get(axis, "1,2 or 1:8:1"),
             "float": "2.667,4",
             "bool": "true,false",
             "micro": "none,1,4: sequences per micro-step per chip, none = the whole per-chip batch",
