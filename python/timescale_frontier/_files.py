@@ -125,15 +125,24 @@ def write_atomic(
     for source in inputs:
         with contextlib.suppress(OSError):
             if target.exists() and os.path.samefile(target, source):
-                raise InvalidInputError(f"{shown}: is one of this run's inputs ({os.fspath(source)}); write elsewhere")
+                raise InvalidInputError(
+                    f"{shown}: is one of this run's inputs ({os.fspath(source)}); write elsewhere",
+                    field="output",
+                    value=shown,
+                    expected="a file other than this run's inputs",
+                )
     try:
         st = target.stat()
     except FileNotFoundError:
         st = None
     except OSError as e:
-        raise InvalidInputError(f"{shown}: cannot write ({e.strerror})") from None
+        raise InvalidInputError(
+            f"{shown}: cannot write ({e.strerror})", field="output", value=shown, expected="a writable path"
+        ) from None
     if st is not None and stat.S_ISDIR(st.st_mode):
-        raise InvalidInputError(f"{shown}: is a directory")
+        raise InvalidInputError(
+            f"{shown}: is a directory", field="output", value=shown, expected="a file path, not a directory"
+        )
     if st is not None and not stat.S_ISREG(st.st_mode):
         try:
             if isinstance(text, bytes):
@@ -143,7 +152,9 @@ def write_atomic(
                 with open(target, "w", encoding="utf-8") as ft:
                     ft.write(text)
         except OSError as e:
-            raise InvalidInputError(f"{shown}: cannot write ({e.strerror})") from None
+            raise InvalidInputError(
+                f"{shown}: cannot write ({e.strerror})", field="output", value=shown, expected="a writable path"
+            ) from None
         return target
     mode = stat.S_IMODE(st.st_mode) if st is not None else _umask_mode()
     directory = target.parent
@@ -160,7 +171,9 @@ def write_atomic(
                 finally:
                     os.close(dir_fd)
     except OSError as e:
-        raise InvalidInputError(f"{shown}: cannot write ({e.strerror})") from None
+        raise InvalidInputError(
+            f"{shown}: cannot write ({e.strerror})", field="output", value=shown, expected="a writable path"
+        ) from None
     finally:
         if tmp is not None:
             with contextlib.suppress(FileNotFoundError):

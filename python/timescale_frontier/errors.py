@@ -4,7 +4,8 @@
 ``field``, the ``value`` and what is ``expected``, with ``EmptySpaceError`` and
 ``SpaceTooLargeError`` beneath it; ``InfeasibleError`` when no configuration passes the
 feasibility checks (the message says why). An error raised while reading a file carries the file
-as ``source`` (set by ``in_file``), and its message starts with it.
+as ``source`` (set by ``in_file``, or by ``file_error`` where it is made), and its message starts
+with it.
 
 Examples
 --------
@@ -21,6 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 __all__ = [
     "TimescaleError",
@@ -29,6 +31,8 @@ __all__ = [
     "SpaceTooLargeError",
     "InfeasibleError",
     "in_file",
+    "file_error",
+    "invalid_value",
 ]
 
 
@@ -83,3 +87,30 @@ def in_file(path: str | os.PathLike[str], row: int | None = None) -> Iterator[No
             if e.row is None:
                 e.row = row
         raise
+
+
+def file_error(
+    path: str | os.PathLike[str],
+    message: str,
+    *,
+    row: int | None = None,
+    field: str | None = None,
+    value: str | None = None,
+    expected: str | None = None,
+) -> InvalidInputError:
+    """An ``InvalidInputError`` about what ``path`` (and its ``row``) holds: its message then starts
+    with them, as one that ``in_file`` named."""
+    e = InvalidInputError(message, field=field, value=value, expected=expected)
+    e.source, e.row = os.fspath(path), row
+    return e
+
+
+def invalid_value(
+    field: str, value: Any, expected: str, *, path: str | os.PathLike[str] | None = None, row: int | None = None
+) -> InvalidInputError:
+    """``field = value is invalid: expected ...`` (``value`` as its ``repr``), with the three set;
+    with ``path`` (and ``row``), about what that file holds (see ``file_error``)."""
+    message = f"{field} = {value!r} is invalid: expected {expected}"
+    if path is None:
+        return InvalidInputError(message, field=field, value=repr(value), expected=expected)
+    return file_error(path, message, row=row, field=field, value=repr(value), expected=expected)

@@ -26,7 +26,7 @@ from timescale_frontier._core import (
     StepTimeParts,
     calibrated_models,
 )
-from timescale_frontier.errors import InvalidInputError, in_file
+from timescale_frontier.errors import InvalidInputError, in_file, invalid_value
 
 __all__ = [
     "Hardware",
@@ -67,11 +67,7 @@ def calibrated_model(name: str) -> CalibratedModel:
     for m in calibrated_models():
         if m.name == name:
             return m
-    raise InvalidInputError(
-        f"model = {name!r} is invalid: expected one of {', '.join(m.name for m in calibrated_models())}",
-        field="model",
-        value=repr(name),
-    )
+    raise invalid_value("model", name, f"one of {', '.join(m.name for m in calibrated_models())}")
 
 
 @dataclass(frozen=True)
@@ -168,13 +164,7 @@ class Hardware:
         alts = self.calibration.get("alternatives") or {}
         if model not in alts:
             have = ", ".join(sorted(alts)) if alts else "none (the file is not calibrated)"
-            e = InvalidInputError(
-                f"step_time_model = {model!r} is invalid: expected a calibrated model of this file ({have})",
-                field="step_time_model",
-                value=repr(model),
-            )
-            e.source = str(self.path)
-            raise e
+            raise invalid_value("step_time_model", model, f"a calibrated model of this file ({have})", path=self.path)
         with in_file(self.path):
             core = self.core.with_calibration(model, _coefficients(alts[model]), f"calibration.alternatives.{model}")
         return replace(self, core=core)
@@ -254,14 +244,24 @@ def resolve(spec: str | os.PathLike[str]) -> Path:
         return path
     text = os.fspath(spec)
     if not text or "/" in text or os.sep in text:
-        raise InvalidInputError(f"{text or repr(text)}: hardware file not found")
+        raise InvalidInputError(
+            f"{text or repr(text)}: hardware file not found",
+            field="hardware",
+            value=text,
+            expected="an existing hardware file, or the name of one",
+        )
     name = text.removesuffix(".toml")
     found = available()
     if name in found:
         return found[name]
     near = difflib.get_close_matches(name, list(found), n=1)
     hint = f"did you mean '{near[0]}'? " if near else ""
-    raise InvalidInputError(f"{text}: no such hardware file or name ({hint}known: {', '.join(found)})")
+    raise InvalidInputError(
+        f"{text}: no such hardware file or name ({hint}known: {', '.join(found)})",
+        field="hardware",
+        value=text,
+        expected=f"a hardware file or one of {', '.join(found)}",
+    )
 
 
 def _coefficients(section: dict[str, Any]) -> dict[str, float]:
@@ -282,15 +282,13 @@ def _with_sources(path: Path, section: str, tbl: dict[str, Any], keys: list[str]
 def _parse(path: Path, text: str | None = None) -> Hardware:
     """Reads and checks one hardware file (shape and types here; ranges in the core); with
     ``text``, checks that text as the content of ``path`` (before it is written there)."""
-    doc = _toml.read_toml(path, "hardware") if text is None else _toml.parse_toml(text, path)
+    doc = _toml.read_toml(path, "hardware") if text is None else _toml.parse_toml(text, path, "hardware")
     _toml.check_keys(path, "", doc, _TOP_KEYS)
     name = _toml.string(path, "", doc, "name")
     description = _toml.optional_string(path, "", doc, "description") or name
     device = _toml.string(path, "", doc, "device")
     if device not in _DEVICES:
-        raise InvalidInputError(
-            f"device = {device!r} is invalid: expected one of {', '.join(_DEVICES)}", field="device", value=repr(device)
-        )
+        raise invalid_value("device", device, f"one of {', '.join(_DEVICES)}")
     calibrated = _toml.boolean(path, "", doc, "calibrated", False)
 
     sources: dict[str, str] = {}
@@ -354,16 +352,31 @@ def _parse(path: Path, text: str | None = None) -> Hardware:
 
     calibration = _toml.table(path, doc, "calibration", required=False)
     if calibrated and not calibration:
-        raise InvalidInputError("calibrated = true but there is no [calibration] section (run `timescale calibrate`)")
+        raise InvalidInputError(
+            "calibrated = true but there is no [calibration] section (run `timescale calibrate`)",
+            field="calibrated",
+            value="true",
+            expected="false without a [calibration] section",
+        )
     if calibration and not calibrated:
-        raise InvalidInputError("has a [calibration] section but calibrated = false; set calibrated = true to use it")
+        raise InvalidInputError(
+            "has a [calibration] section but calibrated = false; set calibrated = true to use it",
+            field="calibrated",
+            value="false",
+            expected="true with a [calibration] section",
+        )
     if calibrated:
         model = _toml.string(path, "calibration", calibration, "model")
         known = {c.name for m in calibrated_models() for c in m.coefficients}
         _toml.check_keys(path, "calibration", calibration, sorted(known) + CALIBRATION_META)
         alternatives = calibration.get("alternatives", {})
         if not isinstance(alternatives, dict) or not all(isinstance(v, dict) for v in alternatives.values()):
-            raise InvalidInputError("calibration.alternatives must hold one [calibration.alternatives.NAME] per model")
+            raise InvalidInputError(
+                "calibration.alternatives must hold one [calibration.alternatives.NAME] per model",
+                field="calibration.alternatives",
+                value=repr(alternatives),
+                expected="one [calibration.alternatives.NAME] per model",
+            )
         core = core.with_calibration(model, _coefficients(calibration), "calibration")
     return Hardware(
         name=name,

@@ -15,7 +15,7 @@ import tomlkit
 from timescale_frontier import _core, _toml
 from timescale_frontier._core import Law, LawFit, ShapeFit
 from timescale_frontier._files import write_atomic
-from timescale_frontier.errors import InvalidInputError, in_file
+from timescale_frontier.errors import InvalidInputError, in_file, invalid_value
 
 __all__ = [
     "Law",
@@ -87,15 +87,16 @@ def _pair(doc: dict[str, Any], key: str, name: str | None = None) -> tuple[float
     if not (
         isinstance(v, list) and len(v) == 2 and all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
     ):
-        raise InvalidInputError(f"{name} = {v!r} is invalid: expected [lo, hi]", field=name)
+        raise invalid_value(name, v, "[lo, hi]")
     return float(v[0]), float(v[1])
 
 
 def _read_law_file(spec: str) -> tuple[Law, list[Law]]:
     path = Path(spec)
     if not path.suffix == ".toml" and not path.exists():
+        expected = f"one of {', '.join(law_names())} or a law .toml file"
         raise InvalidInputError(
-            f"law = '{spec}' is invalid: expected one of {', '.join(law_names())} or a law .toml file", field="law"
+            f"law = '{spec}' is invalid: expected {expected}", field="law", value=repr(spec), expected=expected
         )
     return _parse_law(path, _toml.read_toml(path, "law"))
 
@@ -111,7 +112,12 @@ def _parse_law(path: Path, top: dict[str, Any]) -> tuple[Law, list[Law]]:
         shape = None
         if "shape" in doc:
             if not isinstance(doc["shape"], dict):
-                raise InvalidInputError("'law.shape' must be a [law.shape] section", field="law.shape")
+                raise InvalidInputError(
+                    "'law.shape' must be a [law.shape] section",
+                    field="law.shape",
+                    value=repr(doc["shape"]),
+                    expected="a [law.shape] section",
+                )
             sdoc = doc["shape"]
             _toml.check_keys(path, "law.shape", sdoc, _SHAPE_KEYS)
             lo, hi = _pair(sdoc, "aspect_range", "law.shape.aspect_range")
@@ -128,7 +134,12 @@ def _parse_law(path: Path, top: dict[str, Any]) -> tuple[Law, list[Law]]:
                 and len(row) == width
                 and all(isinstance(x, int | float) and not isinstance(x, bool) for x in row)
             ):
-                raise InvalidInputError(f"law.bootstrap row {i} = {row!r} is invalid: expected [{names}]")
+                raise InvalidInputError(
+                    f"law.bootstrap row {i} = {row!r} is invalid: expected [{names}]",
+                    field="law.bootstrap",
+                    value=repr(row),
+                    expected=f"[{names}]",
+                )
             v = [float(x) for x in row]
             row_shape = None if shape is None else (v[5], v[6], shape[2], shape[3])
             boot.append(Law(v[0], v[1], v[2], v[3], v[4], params, fit_params, fit_tokens, row_shape))
@@ -138,24 +149,29 @@ def _parse_law(path: Path, top: dict[str, Any]) -> tuple[Law, list[Law]]:
 def load_runs(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(params, tokens, loss) columns from a CSV with those headers (one run per row; run N is
     line N + 1). Numbers only here: ``fit_law`` (the core) checks their ranges."""
-    return _load_columns(path, ("params", "tokens", "loss"))  # type: ignore[return-value]
+    return _load_columns(path, ("params", "tokens", "loss"), "runs")  # type: ignore[return-value]
 
 
 def load_shape_runs(path: str | os.PathLike[str]) -> tuple[np.ndarray, ...]:
     """(d_model, n_layers, params, tokens, loss) columns from a CSV of runs with their shapes
     (``fit_law_with_shape`` checks their ranges)."""
-    return _load_columns(path, ("d_model", "n_layers", "params", "tokens", "loss"))
+    return _load_columns(path, ("d_model", "n_layers", "params", "tokens", "loss"), "shape_runs")
 
 
-def _load_columns(path: str | os.PathLike[str], names: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+def _load_columns(path: str | os.PathLike[str], names: tuple[str, ...], field: str) -> tuple[np.ndarray, ...]:
+    """The columns ``names`` of a CSV of runs (``field``: the argument that named the file, in errors)."""
     p = Path(path)
     if not p.is_file():
-        raise InvalidInputError(f"{p}: runs file not found")
+        raise InvalidInputError(
+            f"{p}: runs file not found", field=field, value=str(p), expected="an existing CSV file of runs"
+        )
     try:
         with p.open(newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
     except (UnicodeDecodeError, csv.Error) as e:
-        raise InvalidInputError(f"{p}: not a CSV file ({e})") from None
+        raise InvalidInputError(
+            f"{p}: not a CSV file ({e})", field=field, value=str(p), expected="a UTF-8 CSV file"
+        ) from None
     cols: dict[str, list[float]] = {k: [] for k in names}
     for i, row in enumerate(rows, 2):
         for k in cols:
@@ -163,7 +179,10 @@ def _load_columns(path: str | os.PathLike[str], names: tuple[str, ...]) -> tuple
                 v = float(row[k])
             except (KeyError, TypeError, ValueError):
                 raise InvalidInputError(
-                    f"{p}: line {i}: column '{k}' missing or not a number (need {', '.join(names)})"
+                    f"{p}: line {i}: column '{k}' missing or not a number (need {', '.join(names)})",
+                    field=k,
+                    value=repr(row.get(k)),
+                    expected="a number",
                 ) from None
             cols[k].append(v)
     return tuple(np.array(cols[k], dtype=np.float64) for k in names)
@@ -197,7 +216,13 @@ def fit_law_with_shape(
     and token count), and the law to ``runs`` net of it, so the term is not counted twice. The
     returned ``LawFit.law`` carries the term; predict and search then use it."""
     if len(runs) != 5 or len(shape_runs) != 5:
-        raise InvalidInputError("runs and shape_runs need 5 columns each: d_model, n_layers, params, tokens, loss")
+        field, given = ("runs", runs) if len(runs) != 5 else ("shape_runs", shape_runs)
+        raise InvalidInputError(
+            "runs and shape_runs need 5 columns each: d_model, n_layers, params, tokens, loss",
+            field=field,
+            value=f"{len(given)} columns",
+            expected="5 columns: d_model, n_layers, params, tokens, loss",
+        )
     d, n, p, t, l_ = (np.ascontiguousarray(x, dtype=np.float64) for x in runs)
     sd, sn, sp, st, sl = (np.ascontiguousarray(x, dtype=np.float64) for x in shape_runs)
     return _core.fit_law_with_shape(
@@ -281,5 +306,5 @@ def save_law(
     """Writes a law file that ``--law PATH`` and ``get_law`` accept: checked by the same loader
     first, then written atomically (refused over one of ``inputs``, the files the run read)."""
     text = law_file_text(name, fit, source, shape, shape_source)
-    _parse_law(Path(path), _toml.parse_toml(text, Path(path)))
+    _parse_law(Path(path), _toml.parse_toml(text, Path(path), "law"))
     write_atomic(path, text, inputs)

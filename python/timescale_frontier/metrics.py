@@ -59,20 +59,40 @@ def _convert(name: str, value: Any) -> Any:
     if arr.ndim == 0:
         return arr.item()
     if arr.ndim != 1:
-        raise InvalidInputError(f"{name}: columns must be one-dimensional, got shape {arr.shape}")
+        raise InvalidInputError(
+            f"{name}: columns must be one-dimensional, got shape {arr.shape}",
+            field=name,
+            value=str(arr.shape),
+            expected="a one-dimensional column",
+        )
     if name in _CATEGORICAL:
         names, codes = np.unique(arr.astype(str), return_inverse=True)
         return ([str(n) for n in names], np.ascontiguousarray(codes, dtype=np.int64))
     if name == "tied_embeddings":
         if arr.dtype.kind != "b":
-            raise InvalidInputError(f"tied_embeddings: expected booleans, got dtype {arr.dtype}")
+            raise InvalidInputError(
+                f"tied_embeddings: expected booleans, got dtype {arr.dtype}",
+                field=name,
+                value=f"dtype {arr.dtype}",
+                expected="booleans",
+            )
         return np.ascontiguousarray(arr)
     if name in _FLOAT:
         if arr.dtype.kind not in "iuf":
-            raise InvalidInputError(f"{name}: expected numbers, got dtype {arr.dtype}")
+            raise InvalidInputError(
+                f"{name}: expected numbers, got dtype {arr.dtype}",
+                field=name,
+                value=f"dtype {arr.dtype}",
+                expected="numbers",
+            )
         return np.ascontiguousarray(arr, dtype=np.float64)
     if arr.dtype.kind not in "iu":
-        raise InvalidInputError(f"{name}: expected an integer array, got dtype {arr.dtype}")
+        raise InvalidInputError(
+            f"{name}: expected an integer array, got dtype {arr.dtype}",
+            field=name,
+            value=f"dtype {arr.dtype}",
+            expected="an integer array",
+        )
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
@@ -102,7 +122,13 @@ def evaluate(
     known = {*_INT, *_CATEGORICAL, "tied_embeddings", *_FLOAT}
     unknown = sorted(set(columns) - known)
     if unknown:
-        raise InvalidInputError(f"{unknown[0]}: not an architecture field (fields: {', '.join(sorted(known))})")
+        fields = ", ".join(sorted(known))
+        raise InvalidInputError(
+            f"{unknown[0]}: not an architecture field (fields: {fields})",
+            field=unknown[0],
+            value=repr(unknown[0]),
+            expected=f"one of {fields}",
+        )
     out = _core.evaluate(
         hardware.core,
         as_budget(budget),

@@ -16,7 +16,7 @@ from typing import Any
 
 from timescale_frontier import _toml
 from timescale_frontier._core import SearchSpace
-from timescale_frontier.errors import EmptySpaceError, InvalidInputError, in_file
+from timescale_frontier.errors import EmptySpaceError, InvalidInputError, in_file, invalid_value
 
 __all__ = ["SearchSpace", "AXES", "parse_axis", "load_space", "make_space"]
 
@@ -49,9 +49,13 @@ _FALSE = {"false", "untied", "no", "0"}
 
 def _range(name: str, item: str, kind: str) -> list[Any]:
     parts = item.split(":")
+    given = repr(item)
     if len(parts) != 3:
         raise InvalidInputError(
-            f"{name}: '{item}' is invalid: expected a value or start:stop:step or start:stop:*factor"
+            f"{name}: '{item}' is invalid: expected a value or start:stop:step or start:stop:*factor",
+            field=name,
+            value=given,
+            expected="a value or start:stop:step or start:stop:*factor",
         )
     conv = float if kind == "float" else int
     try:
@@ -59,17 +63,42 @@ def _range(name: str, item: str, kind: str) -> list[Any]:
         geometric = parts[2].startswith("*")
         step = conv(parts[2][1:] if geometric else parts[2])
     except ValueError:
-        raise InvalidInputError(f"{name}: '{item}' is invalid: range bounds and step must be {kind}s") from None
+        raise InvalidInputError(
+            f"{name}: '{item}' is invalid: range bounds and step must be {kind}s",
+            field=name,
+            value=given,
+            expected=f"{kind} range bounds and step",
+        ) from None
     if conv is int and not all(-(2**63) <= x < 2**63 for x in (start, stop, step)):
-        raise InvalidInputError(f"{name}: '{item}' is invalid: expected integers of at most 64 bits")
+        raise InvalidInputError(
+            f"{name}: '{item}' is invalid: expected integers of at most 64 bits",
+            field=name,
+            value=given,
+            expected="integers of at most 64 bits",
+        )
     # A range must end: bounds finite, going up, a geometric one from a positive start.
     if not all(math.isfinite(x) for x in (start, stop, step)) or start <= 0 or stop < start:
-        raise InvalidInputError(f"{name}: '{item}' is invalid: expected 0 < start <= stop")
+        raise InvalidInputError(
+            f"{name}: '{item}' is invalid: expected 0 < start <= stop",
+            field=name,
+            value=given,
+            expected="0 < start <= stop",
+        )
     if (geometric and step <= 1) or (not geometric and step <= 0):
-        raise InvalidInputError(f"{name}: '{item}' is invalid: step must be > 0 (factor > 1)")
+        raise InvalidInputError(
+            f"{name}: '{item}' is invalid: step must be > 0 (factor > 1)",
+            field=name,
+            value=given,
+            expected="step > 0 (factor > 1)",
+        )
     count = math.log(stop / start, step) + 1 if geometric else (stop - start) / step + 1
     if count > MAX_AXIS_VALUES:
-        raise InvalidInputError(f"{name}: '{item}' has {count:.3g} values; at most {MAX_AXIS_VALUES} per axis")
+        raise InvalidInputError(
+            f"{name}: '{item}' has {count:.3g} values; at most {MAX_AXIS_VALUES} per axis",
+            field=name,
+            value=given,
+            expected=f"at most {MAX_AXIS_VALUES} values per axis",
+        )
     out, x = [], start
     while x <= stop * (1 + 1e-12):
         out.append(conv(round(x, 12)) if kind == "float" else conv(x))
@@ -84,7 +113,12 @@ def _scalar(name: str, raw: Any, kind: str) -> Any:
         s = str(raw).strip().lower()
         if s in _TRUE or s in _FALSE:
             return s in _TRUE
-        raise InvalidInputError(f"{name}: {raw!r} is invalid: expected true/false (or tied/untied)")
+        raise InvalidInputError(
+            f"{name}: {raw!r} is invalid: expected true/false (or tied/untied)",
+            field=name,
+            value=repr(raw),
+            expected="true/false (or tied/untied)",
+        )
     if kind.startswith("choice:"):  # the core checks the name
         return str(raw).strip().lower()
     if kind == "micro":
@@ -92,14 +126,22 @@ def _scalar(name: str, raw: Any, kind: str) -> Any:
             return None
         kind = "int"
     if isinstance(raw, bool):
-        raise InvalidInputError(f"{name}: {raw!r} is invalid: expected a number")
+        raise InvalidInputError(
+            f"{name}: {raw!r} is invalid: expected a number", field=name, value=repr(raw), expected="a number"
+        )
     try:
         return float(raw) if kind == "float" else _to_int(raw)
     except OverflowError:
-        raise InvalidInputError(f"{name}: {raw!r} is invalid: expected an integer of at most 64 bits") from None
-    except (TypeError, ValueError):
         raise InvalidInputError(
-            f"{name}: {raw!r} is invalid: expected {'a number' if kind == 'float' else 'an integer'}"
+            f"{name}: {raw!r} is invalid: expected an integer of at most 64 bits",
+            field=name,
+            value=repr(raw),
+            expected="an integer of at most 64 bits",
+        ) from None
+    except (TypeError, ValueError):
+        expected = "a number" if kind == "float" else "an integer"
+        raise InvalidInputError(
+            f"{name}: {raw!r} is invalid: expected {expected}", field=name, value=repr(raw), expected=expected
         ) from None
 
 
@@ -120,7 +162,12 @@ def _to_int(raw: Any) -> int:
 def parse_axis(name: str, value: Any) -> list[Any]:
     """Values of axis ``name`` from a flag string, a TOML list or a scalar; sorted, de-duplicated."""
     if name not in AXES:
-        raise InvalidInputError(f"unknown search-space axis '{name}' (axes: {', '.join(AXES)})")
+        raise InvalidInputError(
+            f"unknown search-space axis '{name}' (axes: {', '.join(AXES)})",
+            field=name,
+            value=repr(name),
+            expected=f"one of {', '.join(AXES)}",
+        )
     kind = AXES[name]
     items: list[Any]
     if isinstance(value, list):
@@ -130,7 +177,12 @@ def parse_axis(name: str, value: Any) -> list[Any]:
     else:
         items = [value]
     if not items or any(isinstance(i, str) and not i for i in items):
-        raise EmptySpaceError(f"{name}: empty value list (give at least one value)")
+        raise EmptySpaceError(
+            f"{name}: empty value list (give at least one value)",
+            field=name,
+            value=repr(value),
+            expected="at least one value",
+        )
     out: list[Any] = []
     for item in items:
         if isinstance(item, str) and ":" in item and kind in ("int", "float", "micro"):
@@ -138,9 +190,19 @@ def parse_axis(name: str, value: Any) -> list[Any]:
         else:
             out.append(_scalar(name, item, kind))
         if len(out) > MAX_AXIS_VALUES:
-            raise InvalidInputError(f"{name}: more than {MAX_AXIS_VALUES} values")
+            raise InvalidInputError(
+                f"{name}: more than {MAX_AXIS_VALUES} values",
+                field=name,
+                value=f"{len(out)} values",
+                expected=f"at most {MAX_AXIS_VALUES} values per axis",
+            )
     if kind in ("int", "micro") and any(v is not None and not -(2**63) <= v < 2**63 for v in out):
-        raise InvalidInputError(f"{name}: '{value}' is invalid: expected integers of at most 64 bits")
+        raise InvalidInputError(
+            f"{name}: '{value}' is invalid: expected integers of at most 64 bits",
+            field=name,
+            value=repr(value),
+            expected="integers of at most 64 bits",
+        )
     if kind in ("int", "float"):
         return sorted(set(out))
     if kind == "micro":
@@ -151,7 +213,7 @@ def parse_axis(name: str, value: Any) -> list[Any]:
 def load_space(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Axis overrides from a TOML space file: keys at top level or under ``[space]``."""
     p = Path(path)
-    doc = _toml.read_toml(p, "search-space")
+    doc = _toml.read_toml(p, "search-space", "space")
     if "space" in doc:
         _toml.check_keys(p, "", doc, ["space"])
         doc = _toml.table(p, doc, "space")
@@ -175,9 +237,5 @@ def make_space(overrides: dict[str, Any] | None = None, origin: str = "") -> Sea
         kwargs: dict[str, Any] = {k: v if k in SETTINGS else parse_axis(k, v) for k, v in (overrides or {}).items()}
         multiple = kwargs.get("d_ff_multiple")
         if multiple is not None and (isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1):
-            raise InvalidInputError(
-                f"d_ff_multiple = {multiple!r} is invalid: expected an integer in [1, 4096] (1: the exact ratio)",
-                field="d_ff_multiple",
-                value=repr(multiple),
-            )
+            raise invalid_value("d_ff_multiple", multiple, "an integer in [1, 4096] (1: the exact ratio)")
         return SearchSpace(**kwargs)

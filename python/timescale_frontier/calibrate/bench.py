@@ -43,7 +43,10 @@ class JsonlLog:
             except OSError:
                 self._file.close()
                 raise InvalidInputError(
-                    f"{path}: another calibration is writing these measurements; give --measurements another file"
+                    f"{path}: another calibration is writing these measurements; give --measurements another file",
+                    field="measurements",
+                    value=str(path),
+                    expected="a file no other calibration is writing",
                 ) from None
 
     def write(self, record: dict[str, Any]) -> None:

@@ -236,7 +236,10 @@ def make_plan(
     if not archs:
         raise InvalidInputError(
             f"{hw.path}: no architecture of the {backend} design grid fits the chip's memory with a predicted step time"
-            f" in {step_time_range_s[0]:g}:{step_time_range_s[1]:g} s (by this file's current model): widen --step-range-s"
+            f" in {step_time_range_s[0]:g}:{step_time_range_s[1]:g} s (by this file's current model): widen --step-range-s",
+            field="step_range_s",
+            value=f"{step_time_range_s[0]:g}:{step_time_range_s[1]:g}",
+            expected="a range of step times some architecture of the design grid has",
         )
     total = len(archs)
     held = {min(total - 1, int((k + 0.5) * total / n_validate)) for k in range(n_validate)} if n_validate else set()

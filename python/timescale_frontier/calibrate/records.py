@@ -27,7 +27,7 @@ import numpy as np
 from timescale_frontier._core import Architecture, check_measured_rate, measured_step_time_s
 from timescale_frontier.architecture import FIELDS
 from timescale_frontier.calibrate import fit, hwfile
-from timescale_frontier.errors import InvalidInputError, TimescaleError, in_file
+from timescale_frontier.errors import InvalidInputError, TimescaleError, file_error, in_file, invalid_value
 from timescale_frontier.hardware import Hardware
 
 MIN_FIT_SAMPLES = 4
@@ -96,23 +96,17 @@ class Replaced:
         return old is not None and self.new_heldout_median_abs_pct_error > 1.05 * old + 0.1
 
 
-def _row_error(path: Path, row: int, message: str, field: str | None = None) -> InvalidInputError:
-    e = InvalidInputError(message, field=field)
-    e.source, e.row = str(path), row
-    return e
-
-
 def _number(path: Path, row: int, key: str, raw: Any, integer: bool) -> float | int:
     """A number from a CSV cell or a JSON value (types only; the core checks ranges)."""
     if isinstance(raw, bool):
-        raise _row_error(path, row, f"{key} = {raw!r} is invalid: expected a number", key)
+        raise invalid_value(key, raw, "a number", path=path, row=row)
     try:
         v = float(raw)
     except (TypeError, ValueError):
-        raise _row_error(path, row, f"{key} = {raw!r} is invalid: expected a number", key) from None
+        raise invalid_value(key, raw, "a number", path=path, row=row) from None
     if integer:
         if not math.isfinite(v) or v != int(v):
-            raise _row_error(path, row, f"{key} = {raw!r} is invalid: expected a whole number", key)
+            raise invalid_value(key, raw, "a whole number", path=path, row=row)
         return int(v)
     return v
 
@@ -124,13 +118,18 @@ def _sharding(path: Path, row: int, raw: Any) -> bool:
         return True
     if text in ("dp", "ddp", "data parallel", "single"):
         return False
-    raise _row_error(path, row, f"sharding = {raw!r} is invalid: expected fsdp or dp", "sharding")
+    raise invalid_value("sharding", raw, "fsdp or dp", path=path, row=row)
 
 
 def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """(row number, record) of every record: CSV rows numbered from 1 after the header, JSONL lines."""
     if not path.is_file():
-        raise InvalidInputError(f"{path}: measurements file not found")
+        raise InvalidInputError(
+            f"{path}: measurements file not found",
+            field="measurements",
+            value=str(path),
+            expected="an existing CSV or JSONL file",
+        )
     try:
         text = path.read_text(encoding="utf-8")
         if path.suffix == ".csv":
@@ -142,13 +141,26 @@ def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
                     try:
                         out.append((i, json.loads(line)))
                     except json.JSONDecodeError as e:
-                        raise InvalidInputError(f"{path}: line {i}: not JSON ({e.msg})") from None
+                        raise InvalidInputError(
+                            f"{path}: line {i}: not JSON ({e.msg})",
+                            field="measurements",
+                            value=str(path),
+                            expected="one JSON object per line",
+                        ) from None
                     except RecursionError:
                         raise InvalidInputError(
-                            f"{path}: line {i}: nested too deeply (a record is one flat object)"
+                            f"{path}: line {i}: nested too deeply (a record is one flat object)",
+                            field="measurements",
+                            value=str(path),
+                            expected="one flat JSON object per line",
                         ) from None
     except (UnicodeDecodeError, csv.Error) as e:
-        raise InvalidInputError(f"{path}: not a UTF-8 CSV or JSONL file ({e})") from None
+        raise InvalidInputError(
+            f"{path}: not a UTF-8 CSV or JSONL file ({e})",
+            field="measurements",
+            value=str(path),
+            expected="a UTF-8 CSV or JSONL file",
+        ) from None
     return out
 
 
@@ -157,7 +169,13 @@ def measured(path: Path, row: int, record: dict[str, Any]) -> fit.Measured:
     r = {ALIASES.get(k, k): v for k, v in record.items() if v not in (None, "")}
     for k in _REQUIRED:
         if k not in r:
-            raise _row_error(path, row, f"{k} is missing (measurements need {', '.join(_REQUIRED)} and a time)", k)
+            raise file_error(
+                path,
+                f"{k} is missing (measurements need {', '.join(_REQUIRED)} and a time)",
+                row=row,
+                field=k,
+                expected="present in every measurement",
+            )
     kw: dict[str, Any] = {}
     for k, v in r.items():
         if k in _INT_FIELDS:
@@ -185,7 +203,12 @@ def _measured_rows(path: Path, hardware: str | None = None) -> list[tuple[fit.Me
     out = []
     for i, r in _rows(path):
         if not isinstance(r, dict):
-            raise InvalidInputError(f"{path}: line {i}: expected a JSON object")
+            raise InvalidInputError(
+                f"{path}: line {i}: expected a JSON object",
+                field="measurements",
+                value=repr(r),
+                expected="a JSON object",
+            )
         if r.get("kind", "train_step") != "train_step" or r.get("error"):
             continue
         if hardware is not None and r.get("accelerator", hardware) != hardware:
@@ -203,7 +226,12 @@ def load_measurements(path: Path, split: str = "all", hardware: Hardware | None 
     if not out:
         which = "" if split == "all" else f" in split {split!r}"
         on = f" on {hardware.name}" if hardware else ""
-        raise InvalidInputError(f"{path}: no training-step measurements{which}{on}")
+        raise InvalidInputError(
+            f"{path}: no training-step measurements{which}{on}",
+            field="measurements",
+            value=str(path),
+            expected=f"training-step measurements{which}{on}",
+        )
     if hardware is not None:
         _check_shardings(path, out, hardware)
     return out
@@ -217,7 +245,14 @@ def _check_shardings(path: Path, rows: list[fit.Measured], hw: Hardware) -> None
             try:
                 fit.step_of(m, hw.core)
             except ValueError as e:
-                raise _row_error(path, m.row, str(e), "chips") from None
+                raise file_error(
+                    path,
+                    str(e),
+                    row=m.row,
+                    field="chips",
+                    value=str(m.chips),
+                    expected="a chip count this architecture can be sharded over",
+                ) from None
 
 
 def fit_and_write(
@@ -245,7 +280,10 @@ def fit_and_write(
     if len(distinct) < MIN_FIT_SAMPLES:
         raise InvalidInputError(
             f"only {len(distinct)} distinct measured configurations for the fit (need {MIN_FIT_SAMPLES}): repeated"
-            " steps of one configuration measure its noise, not how step time depends on the work"
+            " steps of one configuration measure its noise, not how step time depends on the work",
+            field="measurements",
+            value=f"{len(distinct)} distinct configurations",
+            expected=f"at least {MIN_FIT_SAMPLES} distinct configurations",
         )
     reports = fit.fit_all(rows, hw.core, ceilings)
     chosen = fit.choose(reports)
@@ -292,7 +330,10 @@ def fit_and_write(
             f"{out}: kept: its calibration ({replaced.old_model}) has a cross-validated median step-time error of "
             f"{replaced.old_heldout_median_abs_pct_error:.1f}%, the new fit {replaced.new_heldout_median_abs_pct_error:.1f}% "
             f"(on these {replaced.n} steps the old model errs {replaced.old_on_new_steps_median_abs_pct_error:.1f}%); "
-            "write the new one elsewhere with --out, or replace it anyway with --force"
+            "write the new one elsewhere with --out, or replace it anyway with --force",
+            field="out",
+            value=str(out),
+            expected="a file whose calibration the new fit does not predict worse (or --force)",
         )
     new_hw = hwfile.write_calibration(hw.path, out, section, alternatives, [measurements] if measurements else [])
     return CalibrationResult(
@@ -339,7 +380,12 @@ def calibrate_from(
     out = Path(out) if out is not None else hwfile.default_out(hw)
     rows = _measured_rows(measurements, hw.name)
     if not rows:
-        raise InvalidInputError(f"{measurements}: no training-step measurements on {hw.name}")
+        raise InvalidInputError(
+            f"{measurements}: no training-step measurements on {hw.name}",
+            field="measurements",
+            value=str(measurements),
+            expected=f"training-step measurements on {hw.name}",
+        )
     val = [m for m, s in rows if s == "validation"]
     fit_rows = [m for m, s in rows if s != "validation"]
     _check_shardings(measurements, fit_rows + val, hw)
@@ -380,7 +426,10 @@ def refit(spec: str | Path, measurements: Path, out: Path | None = None, force: 
             v = r.get(key)
             if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v) or v <= 0:
                 raise InvalidInputError(
-                    f"{measurements}: record {i}: {kind} {key} = {v!r} is invalid: expected a number > 0"
+                    f"{measurements}: record {i}: {kind} {key} = {v!r} is invalid: expected a number > 0",
+                    field=key,
+                    value=repr(v),
+                    expected="a number > 0",
                 )
             out.append(float(v))
         return out
@@ -397,22 +446,34 @@ def refit(spec: str | Path, measurements: Path, out: Path | None = None, force: 
         # Fields added since a file was recorded (recompute, micro_batch) take their defaults.
         missing = [k for k in FIELDS if k not in r and k not in ("recompute", "micro_batch")]
         if missing or "step_time_s" not in r:
+            lacks = missing or ["step_time_s"]
             raise InvalidInputError(
-                f"{measurements}: train_step record {i} lacks {', '.join(missing or ['step_time_s'])}"
+                f"{measurements}: train_step record {i} lacks {', '.join(lacks)}",
+                field=lacks[0],
+                expected="present in every train_step record",
             )
     if not matmul or not copy or not steps:
         raise InvalidInputError(
-            f"{measurements}: expected matmul, copy and train_step records written by `timescale calibrate`"
+            f"{measurements}: expected matmul, copy and train_step records written by `timescale calibrate`",
+            field="measurements",
+            value=str(measurements),
+            expected="matmul, copy and train_step records written by `timescale calibrate`",
         )
     backends = {_backend_of(str(r.get("device_kind", ""))) for r in records if isinstance(r, dict)}
     if len(backends) != 1:
         raise InvalidInputError(
-            f"{measurements}: measurements from several kinds of device: {', '.join(sorted(backends))}"
+            f"{measurements}: measurements from several kinds of device: {', '.join(sorted(backends))}",
+            field="device_kind",
+            value=", ".join(sorted(backends)),
+            expected="one kind of device",
         )
     backend = backends.pop()
     if backend != hw.device and not force:
         raise InvalidInputError(
-            f"{hw.path}: device = {hw.device!r} but {measurements} holds {backend} measurements (pass --force)"
+            f"{hw.path}: device = {hw.device!r} but {measurements} holds {backend} measurements (pass --force)",
+            field="device",
+            value=repr(hw.device),
+            expected=f"{backend!r}, the measurements' device (or --force)",
         )
     device_kind = str(steps[0].get("device_kind", backend))
     act = {float(r.get("activation_bytes", 4.0)) for r in steps}

@@ -42,7 +42,10 @@ def _check_device(hw: Hardware, force: bool) -> str:
     if backend != hw.device and not force:
         raise InvalidInputError(
             f"{hw.path}: device = {hw.device!r} but JAX runs on {backend!r}: coefficients measured here would be wrong "
-            f"for this chip (pass --force to write them anyway)"
+            f"for this chip (pass --force to write them anyway)",
+            field="device",
+            value=repr(hw.device),
+            expected=f"{backend!r}, the device JAX runs on (or --force)",
         )
     return backend
 
