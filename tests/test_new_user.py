@@ -8,6 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from timescale_frontier import Hardware
+from timescale_frontier.calibrate.fit import MODELS
 from timescale_frontier.cli import frontier_main, main
 from timescale_frontier.hardware import SHIPPED_DIR, user_dir
 
@@ -67,6 +68,59 @@ def test_calibrating_a_shipped_file_writes_the_users_copy_and_leaves_the_package
     assert "# my note about this chip\n[chip]" in mine.read_text()
 
 
+def _noisy_published(path: Path, rows: int | None = None) -> Path:
+    """The published steps (the first ``rows``) with every time scattered by up to +-40%."""
+    published = list(csv.DictReader(PUBLISHED.open()))[:rows]
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(published[0]))
+        w.writeheader()
+        for i, row in enumerate(published):
+            k = (0.6, 1.4, 1.0, 0.75, 1.3)[i % 5]
+            row["measured_step_time_s"] = str(float(row["measured_step_time_s"]) * k)
+            row["measured_tokens_per_s_per_chip"] = str(float(row["measured_tokens_per_s_per_chip"]) / k)
+            w.writerow(row)
+    return path
+
+
+def test_calibration_errors_name_the_files_they_are_about(tmp_path):
+    # --out the very file --from reads: refused as an input (before, read back as "invalid TOML").
+    steps = tmp_path / "steps.csv"
+    steps.write_bytes(PUBLISHED.read_bytes())
+    r = invoke(main, "calibrate", "-H", "h100_sxm", "--from", str(steps), "--out", str(steps))
+    assert r.exit_code == 2 and f"{steps}: is one of this run's inputs" in flat(r.output), r.output
+    assert steps.read_bytes() == PUBLISHED.read_bytes()
+    # A first calibration of a shipped file, worse than the shipped calibration: the refusal names
+    # the shipped file it was compared with (the user's copy it would create does not exist).
+    r = invoke(main, "calibrate", "-H", "h100_sxm", "--from", str(_noisy_published(tmp_path / "noisy.csv")))
+    mine, shipped = user_dir() / "h100_sxm.toml", SHIPPED_DIR / "h100_sxm.toml"
+    assert r.exit_code == 2 and not mine.exists(), r.output
+    assert f"{mine}: not written: the calibration it would replace ({shipped}: rates) has" in flat(r.output)
+    # Too few steps for any model (the smallest, memcpy: 2 coefficients, needs 4): refused; with 5,
+    # only the models of at most 3 coefficients are fitted, and the answer says its errors are rough.
+    r = invoke(main, "calibrate", "-H", "h100_sxm", "--from", str(_noisy_published(tmp_path / "three.csv", 3)))
+    assert r.exit_code == 1 and "only 3 training steps for the fit (need 4)" in flat(r.output), r.output
+    out = tmp_path / "five.toml"
+    r = invoke(
+        main, "calibrate", "-H", "h100_sxm", "--from", str(_noisy_published(tmp_path / "5.csv", 5)), "--out", str(out)
+    )
+    assert r.exit_code == 0, r.output
+    fitted = {line.split()[0] for line in r.output.splitlines() if line.split()[:1] and line.split()[0] in MODELS}
+    # (rates needs 6; split and roofline need one chip per step, and these ran on many.)
+    assert fitted == {"memcpy", "flops", "linear"}
+    # The chosen model (memcpy, 2 coefficients) has at least twice as many steps; a model with fewer
+    # than that is said to have rough errors.
+    import dataclasses
+
+    from timescale_frontier import render
+    from timescale_frontier.calibrate.records import calibrate_from
+
+    res = calibrate_from("h100_sxm", _noisy_published(tmp_path / "7.csv", 7), tmp_path / "seven.toml")
+    assert not res.few_samples and "few measurements" not in render.calibration_text(res)
+    rough = dataclasses.replace(res, chosen="linear", n_fit=5)  # 3 coefficients: 6 steps or more are not few
+    assert rough.few_samples
+    assert "few measurements: 5 steps for a model of 3 coefficients" in flat(render.calibration_text(rough))
+
+
 def test_a_worse_calibration_does_not_replace_a_better_one_without_force(tmp_path):
     """A file calibrated on the published steps (cross-validated median error about 3.6%), then a
     calibration from the same steps with every time scattered by up to +-40% (a noisy machine):
@@ -74,16 +128,7 @@ def test_a_worse_calibration_does_not_replace_a_better_one_without_force(tmp_pat
     good = tmp_path / "h100.toml"
     assert invoke(main, "calibrate", "-H", "h100_sxm", "--from", str(PUBLISHED), "--out", str(good)).exit_code == 0
     before = _digest(good)
-    rows = list(csv.DictReader(PUBLISHED.open()))
-    noisy = tmp_path / "noisy.csv"
-    with noisy.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        for i, row in enumerate(rows):
-            k = (0.6, 1.4, 1.0, 0.75, 1.3)[i % 5]
-            row["measured_step_time_s"] = str(float(row["measured_step_time_s"]) * k)
-            row["measured_tokens_per_s_per_chip"] = str(float(row["measured_tokens_per_s_per_chip"]) / k)
-            w.writerow(row)
+    noisy = _noisy_published(tmp_path / "noisy.csv")
     r = invoke(main, "calibrate", "-H", str(good), "--from", str(noisy))
     assert r.exit_code == 2 and f"{good}: kept: its calibration (rates) has a cross-validated median" in flat(r.output)
     assert "--force" in flat(r.output) and _digest(good) == before

@@ -17,7 +17,7 @@ from typing import Any
 
 from timescale_frontier.errors import InvalidInputError
 
-__all__ = ["write_atomic"]
+__all__ = ["refuse_inputs", "write_atomic"]
 
 
 def _umask_mode() -> int:
@@ -97,6 +97,22 @@ def _write_new(directory: Path, name: str, text: str | bytes, mode: int) -> str:
     return tmp
 
 
+def refuse_inputs(path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]]) -> None:
+    """Raises ``InvalidInputError`` when ``path`` is one of ``inputs`` (the files a run read):
+    writing it would destroy what the run was asked to read."""
+    shown = os.fspath(path)
+    target = Path(os.path.realpath(path))
+    for source in inputs:
+        with contextlib.suppress(OSError):
+            if target.exists() and os.path.samefile(target, source):
+                raise InvalidInputError(
+                    f"{shown}: is one of this run's inputs ({os.fspath(source)}); write elsewhere",
+                    field="output",
+                    value=shown,
+                    expected="a file other than this run's inputs",
+                )
+
+
 def write_atomic(
     path: str | os.PathLike[str], text: str | bytes, inputs: Iterable[str | os.PathLike[str]] = ()
 ) -> Path | None:
@@ -122,15 +138,7 @@ def write_atomic(
         return None
     shown = os.fspath(path)
     target = Path(os.path.realpath(path))
-    for source in inputs:
-        with contextlib.suppress(OSError):
-            if target.exists() and os.path.samefile(target, source):
-                raise InvalidInputError(
-                    f"{shown}: is one of this run's inputs ({os.fspath(source)}); write elsewhere",
-                    field="output",
-                    value=shown,
-                    expected="a file other than this run's inputs",
-                )
+    refuse_inputs(path, inputs)
     try:
         st = target.stat()
     except FileNotFoundError:

@@ -557,6 +557,14 @@ def calibration_text(r: Any) -> str:
                 table([*headers, "validation median"], rows),
                 f"* chosen: {r.chosen} ({r.n_fit} fit samples, {r.n_validation} validation samples, {r.elapsed_s:.0f} s)",
                 f"step time: {r.hardware.step_time_formula}",
+                *(
+                    [
+                        f"few measurements: {r.n_fit} steps for a model of {r.n_coefficients}"
+                        " coefficients; its errors above are rough (measure more: a longer --time-budget-s, or more rows)"
+                    ]
+                    if r.few_samples
+                    else []
+                ),
                 *_replaced_lines(r),
             ]
         )

@@ -136,9 +136,27 @@ def features(rows: Sequence[Measured], base: CoreHardware, ceilings: Ceilings | 
     return out
 
 
+def coefficients(model: str) -> int:
+    """How many coefficients ``model`` fits: one per term and the per-step overhead."""
+    return len(MODELS[model]) + 1
+
+
+def min_rows(model: str) -> int:
+    """The fewest measured steps ``model`` is fitted to: two more than its coefficients, so that each
+    cross-validation fit (a fold of at most a fifth held out) still has as many steps as
+    coefficients, and its held-out error is not that of an interpolation."""
+    return coefficients(model) + 2
+
+
 def applicable(feats: dict[str, Array]) -> list[str]:
-    """The models these rows can fit: the one-chip ones only when every row ran on one chip."""
-    return [m for m, terms in MODELS.items() if all(t in feats and np.isfinite(feats[t]).all() for t in terms)]
+    """The models these rows can fit: the one-chip ones only when every row ran on one chip, and
+    each only with at least ``min_rows`` steps."""
+    n = min((len(v) for v in feats.values()), default=0)
+    return [
+        m
+        for m, terms in MODELS.items()
+        if n >= min_rows(m) and all(t in feats and np.isfinite(feats[t]).all() for t in terms)
+    ]
 
 
 def _solve(feats: dict[str, Array], names: tuple[str, ...], t: Array) -> dict[str, float]:

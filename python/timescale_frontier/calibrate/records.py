@@ -25,12 +25,14 @@ from typing import Any
 import numpy as np
 
 from timescale_frontier._core import Architecture, check_measured_rate, measured_step_time_s
+from timescale_frontier._files import refuse_inputs
 from timescale_frontier.architecture import FIELDS
 from timescale_frontier.calibrate import fit, hwfile
 from timescale_frontier.errors import InvalidInputError, TimescaleError, file_error, in_file, invalid_value
 from timescale_frontier.hardware import Hardware
 
-MIN_FIT_SAMPLES = 4
+#: The fewest distinct measured steps a calibration fits: what the smallest model needs (``fit.min_rows``).
+MIN_FIT_SAMPLES = min(fit.min_rows(m) for m in fit.MODELS)
 #: Column aliases: the published table's names (and other common spellings) -> ours.
 ALIASES = {
     "global_batch_seqs": "batch_size",
@@ -70,6 +72,16 @@ class CalibrationResult:
     elapsed_s: float
     #: The file the calibration replaced, if one was there.
     replaced: Replaced | None = None
+
+    @property
+    def n_coefficients(self) -> int:
+        """How many coefficients the chosen model fitted."""
+        return fit.coefficients(self.chosen)
+
+    @property
+    def few_samples(self) -> bool:
+        """Fewer fit steps than twice the chosen model's coefficients: its errors are rough."""
+        return self.n_fit < 2 * self.n_coefficients
 
 
 @dataclass(frozen=True)
@@ -271,6 +283,7 @@ def fit_and_write(
     one with the lowest cross-validated error (with the others as alternatives) into the hardware
     file, atomically. A calibrated file already at ``out`` is compared with the new fit on the same
     steps first and kept, unless ``force``, when the new fit predicts them clearly worse."""
+    refuse_inputs(out, [measurements] if measurements else [])  # before reading `out` as the file it replaces
     if len(rows) < MIN_FIT_SAMPLES:
         raise TimescaleError(
             f"only {len(rows)} training steps for the fit (need {MIN_FIT_SAMPLES}); give a longer --time-budget-s"
@@ -286,6 +299,7 @@ def fit_and_write(
             expected=f"at least {MIN_FIT_SAMPLES} distinct configurations",
         )
     reports = fit.fit_all(rows, hw.core, ceilings)
+    assert reports, "MIN_FIT_SAMPLES steps fit the smallest model"
     chosen = fit.choose(reports)
     validation: dict[str, dict[str, float]] = {}
     if validation_rows:
@@ -326,8 +340,14 @@ def fit_and_write(
     previous = out if out.exists() else hw.path if out == hwfile.default_out(hw) else None
     replaced = _compare_with(previous, rows, best.heldout_median_abs_pct_error)
     if replaced is not None and replaced.worse and not force:
+        # `out` itself, or (a first calibration of a shipped file) the shipped file `--hardware NAME` found.
+        head = (
+            f"{out}: kept: its calibration ({replaced.old_model})"
+            if replaced.path == out
+            else f"{out}: not written: the calibration it would replace ({replaced.path}: {replaced.old_model})"
+        )
         raise InvalidInputError(
-            f"{out}: kept: its calibration ({replaced.old_model}) has a cross-validated median step-time error of "
+            f"{head} has a cross-validated median step-time error of "
             f"{replaced.old_heldout_median_abs_pct_error:.1f}%, the new fit {replaced.new_heldout_median_abs_pct_error:.1f}% "
             f"(on these {replaced.n} steps the old model errs {replaced.old_on_new_steps_median_abs_pct_error:.1f}%); "
             "write the new one elsewhere with --out, or replace it anyway with --force",
