@@ -224,7 +224,7 @@ def test_tokens_per_parameter_are_compared_with_the_active_laws_optimum():
     why = flat(r.output).split("Why:")[1]
     assert "Chinchilla's compute-optimal ratio is about 20" not in why
     assert "the law's own compute-optimal split is" in why and "(34 per parameter)" in why
-    assert "It fills one chip (69.6 of 72 GiB usable): larger models need more chips" in why
+    assert "It fills one chip (69.6 GiB of 72 GiB usable): larger models need more chips" in why
 
 
 # 11. Smaller things a new user meets.

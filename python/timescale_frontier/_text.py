@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-__all__ = ["plural"]
+import math
+
+__all__ = ["binary_bytes", "plural"]
 
 
 def plural(n: int, noun: str) -> str:
     """``n`` with its noun: "1 layer", "2 layers"."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def binary_bytes(x: float | None) -> str:
+    """``34359738368`` -> ``'32 GiB'``."""
+    if x is None or not math.isfinite(x):
+        return "-"
+    for factor, unit in ((2.0**50, "PiB"), (2.0**40, "TiB"), (2.0**30, "GiB"), (2.0**20, "MiB"), (2.0**10, "KiB")):
+        if abs(x) >= factor:
+            return f"{x / factor:.3g} {unit}"
+    return f"{x:.0f} B"

@@ -15,7 +15,7 @@ from typing import Any
 
 from timescale_frontier._core import Candidate, Prediction, ResolvedBudget
 from timescale_frontier._data import as_data
-from timescale_frontier._text import plural
+from timescale_frontier._text import binary_bytes, plural
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.hardware import origin as hardware_origin
 from timescale_frontier.loss import get_law
@@ -42,16 +42,6 @@ def count(x: float | None) -> str:
         if abs(x) >= factor:
             return f"{x / factor:.3g} {suffix}"
     return f"{x:.3g}"
-
-
-def binary_bytes(x: float | None) -> str:
-    """``34359738368`` -> ``'32 GiB'``."""
-    if x is None or not math.isfinite(x):
-        return "-"
-    for factor, unit in ((2.0**50, "PiB"), (2.0**40, "TiB"), (2.0**30, "GiB"), (2.0**20, "MiB"), (2.0**10, "KiB")):
-        if abs(x) >= factor:
-            return f"{x / factor:.3g} {unit}"
-    return f"{x:.0f} B"
 
 
 def seconds(x: float | None) -> str:

@@ -22,7 +22,7 @@ from timescale_frontier._core import (
     SearchOutcome,
 )
 from timescale_frontier._data import as_data
-from timescale_frontier._text import plural
+from timescale_frontier._text import binary_bytes, plural
 from timescale_frontier.budget import Budget, as_budget
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
@@ -369,7 +369,6 @@ def _explain_guards(r: SearchResult) -> list[str]:
 
 def _explain_sharding(r: SearchResult) -> list[str]:
     """Which sharding won on many chips, what bounds it, and how the others compare."""
-    gib = 2**30
     p = predict(r.best.architecture, r.hardware, r.hours, law=r.law, unique_tokens=r.unique_tokens, chips=r.chips)
     st = p.step
     hidden = "hidden behind compute" if st.dp_comm_s <= st.compute_s else "not hidden: it sets the pace"
@@ -380,8 +379,8 @@ def _explain_sharding(r: SearchResult) -> list[str]:
     )
     tp = f"tensor-parallel all-reduces add {st.tp_comm_s:.4g} s" if st.tp > 1 else "no tensor-parallel all-reduces"
     lines = [
-        f"On {r.chips} chips it trains with {st.sharding}: {st.memory_bytes / gib:.3g} GiB per chip of "
-        f"{r.hardware.usable_hbm_bytes / gib:.3g} GiB usable; each step computes for {st.compute_s:.4g} s, "
+        f"On {r.chips} chips it trains with {st.sharding}: {binary_bytes(st.memory_bytes)} per chip of "
+        f"{binary_bytes(r.hardware.usable_hbm_bytes)} usable; each step computes for {st.compute_s:.4g} s, "
         f"{dp} and {tp}: {st.bound}-bound."
     ]
     others, indivisible = [], []
@@ -391,7 +390,7 @@ def _explain_sharding(r: SearchResult) -> list[str]:
         if o.step is None:
             indivisible.append(o.sharding)
         elif not o.fits_memory:
-            others.append(f"{o.sharding} needs {o.step.memory_bytes / gib:.3g} GiB per chip")
+            others.append(f"{o.sharding} needs {binary_bytes(o.step.memory_bytes)} per chip")
         else:
             others.append(
                 f"{o.sharding} steps in {o.step.step_time_s:.4g} s ({o.step.step_time_s / st.step_time_s:.2f}x)"
@@ -440,7 +439,6 @@ def _best_memory_plan(alt: Architecture, r: SearchResult) -> Prediction:
 def _explain_memory_plan(r: SearchResult) -> list[str]:
     """Why the winner runs with (or without) activation recomputation and micro-steps: what the
     plan without them would need, or what they would cost."""
-    gib = 2**30
     b = r.best
     a = b.architecture
     st = b.step
@@ -457,16 +455,16 @@ def _explain_memory_plan(r: SearchResult) -> list[str]:
     plain = a.to_dict() | {"recompute": "none", "micro_batch": None}
     if a.recompute == "none" and a.micro_batch is None:
         full = predict(Architecture(**(plain | {"recompute": "full"})), r.hardware, r.hours, law=r.law, chips=r.chips)
-        fits = f"{how}: it fits ({b.memory_bytes / gib:.3g} GiB of {usable / gib:.3g} GiB per chip)"
+        fits = f"{how}: it fits ({binary_bytes(b.memory_bytes)} of {binary_bytes(usable)} per chip)"
         if full.memory_bytes >= b.memory_bytes:  # tiny models: the recomputed layer's buffers outweigh the savings
             return [f"{fits}; full recomputation would not save memory here."]
         return [
-            f"{fits}; full recomputation would cut memory to {full.memory_bytes / gib:.3g} GiB but slow each step "
+            f"{fits}; full recomputation would cut memory to {binary_bytes(full.memory_bytes)} but slow each step "
             f"{full.step_time_s / b.step_time_s:.2f}x."
         ]
     p = predict(Architecture(**plain), r.hardware, r.hours, law=r.law, chips=r.chips)
     if not p.fits_memory:
-        why = f"without them it would need {p.memory_bytes / gib:.3g} GiB per chip of {usable / gib:.3g} GiB usable"
+        why = f"without them it would need {binary_bytes(p.memory_bytes)} per chip of {binary_bytes(usable)} usable"
     else:
         why = (
             f"without them it would step in {p.step_time_s:.4g} s ({p.step_time_s / b.step_time_s:.2f}x) and reach "
@@ -474,7 +472,7 @@ def _explain_memory_plan(r: SearchResult) -> list[str]:
             if p.loss is not None
             else "without them not one step would fit the budget"
         )
-    return [f"{how}: {why}; with them it needs {b.memory_bytes / gib:.3g} GiB."]
+    return [f"{how}: {why}; with them it needs {binary_bytes(b.memory_bytes)}."]
 
 
 def explain(r: SearchResult) -> list[str]:
@@ -509,7 +507,7 @@ def explain(r: SearchResult) -> list[str]:
     usable = r.hardware.usable_hbm_bytes
     if r.chips == 1 and b.memory_bytes >= 0.85 * usable and r.hardware.max_chips > 1:
         lines.append(
-            f"It fills one chip ({b.memory_bytes / 2**30:.3g} of {usable / 2**30:.3g} GiB usable): larger models need "
+            f"It fills one chip ({binary_bytes(b.memory_bytes)} of {binary_bytes(usable)} usable): larger models need "
             "more chips; compare with --chips N, or --chips auto."
         )
     lo, hi = r.guards["aspect_ratio_min"], r.guards["aspect_ratio_max"]
@@ -535,7 +533,7 @@ def explain(r: SearchResult) -> list[str]:
             continue
         if p.loss is None or not p.fits_memory:
             why = (
-                f"does not fit in memory ({p.memory_bytes / 2**30:.3g} GiB per chip at least, with any recomputation"
+                f"does not fit in memory ({binary_bytes(p.memory_bytes)} per chip at least, with any recomputation"
                 " and micro-batch of the space)"
                 if not p.fits_memory
                 else "cannot finish one step"
