@@ -53,6 +53,15 @@ def test_plots_are_written_like_every_output(tmp_path):
     assert r.exit_code == 0, r.output
     assert svg.read_text().startswith("<?xml") and (svg.stat().st_mode & 0o777) == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.svg"]  # no temporary file left
+    # Never over one of the run's inputs, and never to standard output (the report goes there).
+    hw = tmp_path / "hw.toml"
+    hw.write_bytes(Hardware.load("tpu_v4").path.read_bytes())
+    for args in (["--plot", str(hw)], ["--plot", "-"]):
+        r = CliRunner().invoke(frontier_main, ["-H", str(hw), "--hours", "1", *args, *small])
+        assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert hw.read_bytes() == Hardware.load("tpu_v4").path.read_bytes()
+    r = CliRunner().invoke(main, ["report", "width-depth", "-H", str(hw), "--hours", "1", "--out", str(hw)])
+    assert r.exit_code == 2 and f"{hw}: is one of this run's inputs" in r.output, r.output
 
 
 def test_width_depth_heatmap_matches_the_search(tmp_path):

@@ -131,10 +131,19 @@ def test_alternatives_are_run_as_the_search_would_run_them():
     a = r.best.architecture
     deeper = a.reshaped(4.0)
     line = next(x for x in r.explain() if x.startswith("A deeper and narrower model"))
+    # Run as the winner runs (the whole batch at once, no recomputation) it does not fit.
+    assert a.micro_batch is None and a.recompute == "none"
+    assert not predict(deeper, r.hardware, 12).fits_memory
     assert "does not fit" not in line and "(best with micro-batches of" in line, line
     mb = int(line.split("(best with micro-batches of ")[1].split(")")[0])
     p = predict(Architecture(**(deeper.to_dict() | {"micro_batch": mb})), r.hardware, 12)
     assert p.fits_memory and f"loss {p.loss:.4f} vs" in line
+    # No other micro-batch of the space that fits does better.
+    for other in r.space.axes()["micro_batch"]:
+        if other is None or deeper.batch_size % other:
+            continue
+        q = predict(Architecture(**(deeper.to_dict() | {"micro_batch": other})), r.hardware, 12)
+        assert not q.fits_memory or q.loss >= p.loss, other
     # A one-layer winner has no shallower alternative.
     one = search(Hardware.load("tpu_v4"), 12, make_space({"d_model": [1024], "n_layers": [1]}), aspect_ratio=(1, 1e4))
     assert not any("shallower" in x for x in one.explain())

@@ -5,11 +5,14 @@
 # file. Everything lands in $OUT as it is produced, so a run cut short still returns what it made.
 #
 #   here:    bash bench/device/prepare.sh            (builds .whl/)
-#   device:  run(command="bash bench/device/h200_calibrate.sh", carry=[".whl"], timeout_s=540)
+#   device:  run(command="bash bench/device/h200_calibrate.sh", carry=[".whl"], timeout_s=480)
 #   rehearse on this CPU: OUT=/tmp/rehearsal HW=cpu BUDGET=40 bash bench/device/h200_calibrate.sh
 #
-# Device-time budget (15 min a session, start-up included): BUDGET=300 s of calibration leaves
-# time for the machine's start, the install and the fit; timeout_s=540 stops it if it overruns.
+# Device time (15 min a session, the machine's start included): one shot. BUDGET=300 s of
+# calibration plus the install, JAX's start and the fit is about 5.5 min; timeout_s=480 stops an
+# overrun. A failure in the first minute (install, import) leaves time for one rerun; a later one
+# does not. Smaller budgets measure too few steps: at 240 s the plan has 6 fit steps (the split
+# model, 5 coefficients, needs 7), at 180 s 4.
 set -uo pipefail
 OUT=${OUT:-/tmp/timescale-device-out}
 HW=${HW:-h200_sxm}

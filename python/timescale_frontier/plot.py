@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from timescale_frontier._core import NO_ASPECT_GUARD
 from timescale_frontier._files import write_atomic
 from timescale_frontier.errors import InfeasibleError, InvalidInputError
 from timescale_frontier.hardware import Hardware
@@ -29,15 +30,22 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(fig: Any, path: str | os.PathLike[str]) -> None:
+def _save(fig: Any, path: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]] = ()) -> None:
     """Renders in memory, in the format the name's suffix asks for (png otherwise), then writes it
-    as every output is written (``write_atomic``: a failed render or write leaves the old file, and
-    errors name ``path``)."""
+    as every output is written (``write_atomic``: a failed render or write leaves the old file,
+    errors name ``path``, and none of ``inputs``, the files the run read, is overwritten)."""
+    if os.fspath(path) == "-":
+        raise InvalidInputError(
+            "-: a picture cannot go to standard output (the report goes there); give a file name",
+            field="plot",
+            value="-",
+            expected="a file name",
+        )
     suffix = Path(path).suffix.lstrip(".").lower()
     fmt = suffix if suffix in fig.canvas.get_supported_filetypes() else "png"
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=120, bbox_inches="tight")
-    write_atomic(path, buf.getvalue())
+    write_atomic(path, buf.getvalue(), inputs)
 
 
 def frontier(
@@ -46,6 +54,7 @@ def frontier(
     space: dict[str, Any] | None,
     path: str | os.PathLike[str],
     factors: Sequence[float] = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2, 4, 8, 16),
+    inputs: Sequence[str | os.PathLike[str]] = (),
     **search_kwargs: Any,
 ) -> None:
     """Left: best predicted loss against the budget (log hours), one line per hardware file.
@@ -88,7 +97,7 @@ def frontier(
     )
     ax2.grid(True, which="both", alpha=0.3)
     ax2.legend()
-    _save(fig, path)
+    _save(fig, path, inputs)
     plt.close(fig)
 
 
@@ -118,6 +127,7 @@ def width_depth(
     n_layers: Sequence[int],
     path: str | os.PathLike[str],
     space: dict[str, Any] | None = None,
+    inputs: Sequence[str | os.PathLike[str]] = (),
     **search_kwargs: Any,
 ) -> np.ndarray:
     """Heatmap of the best predicted loss over (d_model, n_layers) at a fixed budget (every other
@@ -168,16 +178,21 @@ def width_depth(
         )  # fmt: skip
     if guarded is not None or anywhere is not None:
         ax.legend(loc="upper right", fontsize=7)
-    for ratio in guard:  # Kaplan's shape-insensitive range, the search's default guard
+    unguarded = tuple(guard) == tuple(NO_ASPECT_GUARD)
+    for ratio in () if unguarded else guard:  # Kaplan's shape-insensitive range, the search's default guard
         xs = np.asarray(d_models, float)
         ax.plot(xs, xs / ratio, color="white", linestyle="--", linewidth=0.8)
     ax.set_ylim(min(n_layers) - 0.5, max(n_layers) + 0.5)
     ax.set_xscale("log", base=2)
-    ax.set_xlabel(f"d_model (dashed: d_model / n_layers = {guard[0]:g} and {guard[1]:g}, the search's guard)")
+    ax.set_xlabel(
+        "d_model (no aspect-ratio guard)"
+        if unguarded
+        else f"d_model (dashed: d_model / n_layers = {guard[0]:g} and {guard[1]:g}, the search's guard)"
+    )
     ax.set_ylabel("n_layers")
     chips = int(search_kwargs.get("chips", 1))
     on = hardware.name if chips == 1 else f"{hardware.name} x {chips}"
     ax.set_title(f"{on}, {hours:g} h: best loss by width and depth (blank: nothing fits)")
-    _save(fig, path)
+    _save(fig, path, inputs)
     plt.close(fig)
     return grid

@@ -89,8 +89,8 @@ def to_json(obj: Any) -> str:
 
 
 def _csv_cell(v: Any) -> Any:
-    """Whole numbers (counts held as floats: params, steps, tokens) as integers, "169294464"
-    rather than "169294464.0"; other values as they are."""
+    """Whole-number floats as integers (counts the core holds as floats: params, steps, tokens;
+    "169294464" rather than "169294464.0"); other values as they are."""
     if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
         return int(v)
     return v

@@ -500,7 +500,7 @@ def explain(r: SearchResult) -> list[str]:
         lines.append(
             f"Its step is dominated by {bound}: moving {b.memcpy_bytes_per_step:.3g} bytes takes {parts.memory_s:.3g} s, "
             f"computing takes {parts.compute_s:.3g} s (it executes {w.flops:.3g} FLOPs, "
-            f"{w.matmul_flops + w.attention_flops:.3g} of them in matmuls and attention), fixed overheads "
+            f"{w.tensor_flops:.3g} of them in matmuls and attention), fixed overheads "
             f"{parts.fixed_s:.3g} s."
         )
     lines += _explain_memory_plan(r)
@@ -533,8 +533,12 @@ def explain(r: SearchResult) -> list[str]:
             continue
         if p.loss is None or not p.fits_memory:
             why = (
-                f"does not fit in memory ({binary_bytes(p.memory_bytes)} per chip at least, with any recomputation"
-                " and micro-batch of the space)"
+                f"does not fit in memory ({binary_bytes(p.memory_bytes)} per chip at least, with "
+                + (
+                    "the recomputation and micro-batches of the space that divide its batch)"
+                    if r.space is not None
+                    else "the winner's recomputation and micro-batch)"
+                )
                 if not p.fits_memory
                 else "cannot finish one step"
             )

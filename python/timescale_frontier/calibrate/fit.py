@@ -143,8 +143,8 @@ def coefficients(model: str) -> int:
 
 def min_rows(model: str) -> int:
     """The fewest measured steps ``model`` is fitted to: two more than its coefficients, so that each
-    cross-validation fit (a fold of at most a fifth held out) still has as many steps as
-    coefficients, and its held-out error is not that of an interpolation."""
+    cross-validation fit (``cross_validate``: min(5, n) interleaved folds, each holding out at most
+    two of these few steps) still has as many steps as coefficients."""
     return coefficients(model) + 2
 
 

@@ -138,7 +138,7 @@ def design(
     hw: Hardware,
     activation_bytes: float,
     seed: int = 0,
-    step_time_range_s: tuple[float, float] = (5e-4, 0.06),
+    step_time_range_s: tuple[float, float] = DEFAULT_STEP_RANGE_S["cpu"],
     attentions: tuple[str, ...] = ("flash", "materialized"),
     axes_values: dict[str, list[Any]] = GRID,
 ) -> list[Architecture]:

@@ -9,7 +9,7 @@ import click
 
 from timescale_frontier import render
 from timescale_frontier.calibrate.plan import default_budget_s, make_plan
-from timescale_frontier.calibrate.records import calibrate_from, load_measurements, refit, validate
+from timescale_frontier.calibrate.records import MIN_FIT_SAMPLES, calibrate_from, load_measurements, refit, validate
 from timescale_frontier.cli._common import handle_errors, min_max
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
@@ -47,7 +47,7 @@ from timescale_frontier.hardware import Hardware
 )
 @click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option(
-    "--n-fit", type=click.IntRange(4, 500), default=12, show_default=True, help="Architectures measured for the fit."
+    "--n-fit", type=click.IntRange(MIN_FIT_SAMPLES, 500), default=12, show_default=True, help="Architectures measured for the fit."
 )
 @click.option(
     "--n-validate",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from timescale_frontier._core import NO_ASPECT_GUARD
 from timescale_frontier._text import plural
 from timescale_frontier.cli._common import INT64, aspect_guard, handle_errors
 from timescale_frontier.hardware import Hardware
@@ -50,15 +53,24 @@ def width_depth_cmd(
     hw = Hardware.load(hardware)
     widths, depths = parse_axis("d_model", d_model), parse_axis("n_layers", n_layers)
     lo, hi = aspect_ratio if aspect_ratio is not None else default_aspect_ratio(law)
-    grid = plot.width_depth(hw, hours, widths, depths, out, law=law, top_k=1, chips=chips, guard=(lo, hi))
+    inputs: list[str | Path] = [hw.path, *([law] if law.endswith(".toml") else [])]
+    grid = plot.width_depth(
+        hw, hours, widths, depths, out, inputs=inputs, law=law, top_k=1, chips=chips, guard=(lo, hi)
+    )
     guarded, anywhere = plot.best_cells(grid, widths, depths, (lo, hi))
 
     def loss(cell: tuple[int, int]) -> float:
         return float(grid[depths.index(cell[1]), widths.index(cell[0])])
 
+    unguarded = (lo, hi) == tuple(NO_ASPECT_GUARD)
+    where = (
+        " (no aspect-ratio guard)"
+        if unguarded
+        else f" inside the aspect-ratio guard (d_model/n_layers {lo:g} to {hi:g})"
+    )
     if guarded is not None:
         click.echo(
-            f"best cell inside the aspect-ratio guard (d_model/n_layers {lo:g} to {hi:g}): d_model {guarded[0]}, "
+            f"best cell{where}: d_model {guarded[0]}, "
             f"{plural(guarded[1], 'layer')}, loss {loss(guarded):.4f} nats/token (what the search answers on this grid)"
         )
     if anywhere is not None and anywhere != guarded:

@@ -207,6 +207,11 @@ def run_search(
     finally:
         close()
     text = render.search_document(result, out_format)
+    inputs: list[str | Path] = [
+        hw.path,
+        *([space_file] if space_file else []),
+        *([law] if law.endswith(".toml") else []),
+    ]
     if plot_path:
         from timescale_frontier import plot
 
@@ -226,6 +231,7 @@ def run_search(
             [hw, *extra],
             overrides,
             plot_path,
+            inputs=[*inputs, *(h.path for h in extra)],
             law=law,
             aspect_ratio=aspect_ratio,
             max_tokens_per_step=max_tokens_per_step,
@@ -233,11 +239,6 @@ def run_search(
             chips=result.chips,
         )
         click.echo(f"wrote {plot_path}", err=True)
-    inputs: list[str | Path] = [
-        hw.path,
-        *([space_file] if space_file else []),
-        *([law] if law.endswith(".toml") else []),
-    ]
     emit(text, output, inputs)
 
 

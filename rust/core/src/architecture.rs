@@ -155,12 +155,8 @@ pub const MAX_DIM: u32 = 1 << 24;
 
 /// A dimension given as any integer (from Python, a file, a column) as the core's `u32`, or an
 /// error naming `field` and the accepted range [1, [`MAX_DIM`]].
-pub fn dim(field: &str, v: i64) -> Result<u32> {
-    if in_dim_range(v) {
-        Ok(v as u32)
-    } else {
-        Err(Error::invalid(field, v, &format!("an integer in [1, {MAX_DIM}]")))
-    }
+pub fn dim(field: &str, v: impl Into<i128>) -> Result<u32> {
+    crate::error::integer_in(field, v.into(), 1, MAX_DIM.into())
 }
 
 /// Whether `v` is an accepted dimension, in [1, [`MAX_DIM`]] (branch-free, for checking whole

@@ -33,9 +33,9 @@ impl Error {
 }
 
 /// An integer as given (from Python, a file, the command line) as `T`, when it is in [`lo`, `hi`];
-/// else an error naming `field` and the range. Bindings take every count as `i64` and convert
-/// here, so a negative or huge number is a range error, not a conversion failure.
-pub fn integer_in<T: TryFrom<i64>>(field: &str, v: i64, lo: i64, hi: i64) -> Result<T> {
+/// else an error naming `field` and the range. Bindings take every count as a wide integer and
+/// convert here, so a negative or huge number is a range error, not a conversion failure.
+pub fn integer_in<T: TryFrom<i128>>(field: &str, v: i128, lo: i128, hi: i128) -> Result<T> {
     match T::try_from(v) {
         Ok(x) if (lo..=hi).contains(&v) => Ok(x),
         _ => Err(Error::invalid(field, v, &format!("an integer in [{lo}, {hi}]"))),
@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn integers_as_given_are_range_checked_before_narrowing() {
         assert_eq!(integer_in::<u32>("chips", 8, 1, 16), Ok(8));
-        for (v, shown) in [(-1_i64, "-1"), (0, "0"), (17, "17"), (i64::MIN, "-9223372036854775808")] {
+        for (v, shown) in [(-1_i128, "-1"), (0, "0"), (17, "17"), (i128::from(i64::MIN), "-9223372036854775808")] {
             let e = integer_in::<u32>("chips", v, 1, 16).unwrap_err().to_string();
             assert_eq!(e, format!("chips = {shown} is invalid: expected an integer in [1, 16]"));
         }

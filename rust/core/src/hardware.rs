@@ -339,14 +339,21 @@ impl Hardware {
         self.network.map_or(1, |n| n.max_chips)
     }
 
+    /// `interconnect.max_chips` or `chips_per_node` as given (any integer) as the core's `u32`;
+    /// outside [`NETWORK_MAX_CHIPS`] the error [`Network::validate`] would give.
+    pub fn network_count(field: &str, v: i128) -> Result<u32> {
+        NETWORK_MAX_CHIPS.check(field, v as f64)?;
+        Ok(v as u32)
+    }
+
     /// A chip count as given (any integer) as the core's `u32`, when in [1, [`MAX_CHIPS`]].
-    pub fn chip_count(chips: i64) -> Result<u32> {
+    pub fn chip_count(chips: i128) -> Result<u32> {
         crate::error::integer_in("chips", chips, 1, MAX_CHIPS.into())
     }
 
     /// `Ok` when `chips` chips of this hardware can train together.
     pub fn check_chips(&self, chips: u32) -> Result<()> {
-        Hardware::chip_count(i64::from(chips))?;
+        Hardware::chip_count(i128::from(chips))?;
         match self.network {
             None if chips > 1 => Err(Error::invalid(
                 "chips",

@@ -173,13 +173,13 @@ pub const MAX_RUNS: usize = 10_000;
 pub const MAX_BOOTSTRAP: usize = 100_000;
 
 /// A bootstrap count as given (any integer), when in [0, [`MAX_BOOTSTRAP`]].
-pub fn bootstrap_count(v: i64) -> Result<usize> {
-    crate::error::integer_in("bootstrap", v, 0, MAX_BOOTSTRAP as i64)
+pub fn bootstrap_count(v: i128) -> Result<usize> {
+    crate::error::integer_in("bootstrap", v, 0, MAX_BOOTSTRAP as i128)
 }
 
-/// A random seed as given (any integer), when not negative.
-pub fn seed(v: i64) -> Result<u64> {
-    crate::error::integer_in("seed", v, 0, i64::MAX)
+/// A random seed as given (any integer), when a 64-bit unsigned integer.
+pub fn seed(v: i128) -> Result<u64> {
+    crate::error::integer_in("seed", v, 0, u64::MAX.into())
 }
 
 /// Fits E, A, B, alpha, beta to `runs` (at least 5, all finite and positive) and bootstraps
@@ -199,7 +199,7 @@ pub fn fit_law_with_progress(
     if runs.len() > MAX_RUNS {
         return Err(Error::invalid("runs", runs.len(), &format!("at most {MAX_RUNS} runs")));
     }
-    bootstrap_count(i64::try_from(n_bootstrap).unwrap_or(i64::MAX))?;
+    bootstrap_count(i128::try_from(n_bootstrap).unwrap_or(i128::MAX))?;
     if runs.len() < 5 {
         return Err(Error::invalid("runs", runs.len(), "at least 5 (params, tokens, loss) runs"));
     }

@@ -24,21 +24,22 @@ use crate::sharding::{evaluate_sharded, fit_shardings, sharded_step, shardings, 
 pub const MAX_TOP_K: usize = 100_000;
 
 /// `top_k` as given (any integer) as a count, when in [1, [`MAX_TOP_K`]].
-pub fn top_k(top_k: i64) -> Result<usize> {
-    crate::error::integer_in("top_k", top_k, 1, MAX_TOP_K as i64)
+pub fn top_k(top_k: i128) -> Result<usize> {
+    crate::error::integer_in("top_k", top_k, 1, MAX_TOP_K as i128)
 }
 
 /// Largest `d_ff` rounding multiple a space accepts.
 pub const MAX_D_FF_MULTIPLE: u32 = 4096;
 
-/// A `d_ff` rounding multiple as given (any integer), when in [1, [`MAX_D_FF_MULTIPLE`]].
-pub fn d_ff_multiple(v: i64) -> Result<u32> {
+/// A `d_ff` rounding multiple as given (any integer), when in [1, [`MAX_D_FF_MULTIPLE`]] (1: the
+/// exact ratio).
+pub fn d_ff_multiple(v: i128) -> Result<u32> {
     crate::error::integer_in("d_ff_multiple", v, 1, MAX_D_FF_MULTIPLE.into())
 }
 
 /// `top_k` in [1, [`MAX_TOP_K`]].
 pub fn check_top_k(k: usize) -> Result<()> {
-    top_k(i64::try_from(k).unwrap_or(i64::MAX)).map(|_| ())
+    top_k(i128::try_from(k).unwrap_or(i128::MAX)).map(|_| ())
 }
 
 /// Most configurations one search agrees to enumerate (about two minutes at 1e8 configs/s).
@@ -177,13 +178,7 @@ impl SearchSpace {
                 return Err(Error::EmptySpace { axis: axis.to_owned() });
             }
         }
-        if self.d_ff_multiple == 0 || self.d_ff_multiple > MAX_D_FF_MULTIPLE {
-            return Err(Error::invalid(
-                "d_ff_multiple",
-                self.d_ff_multiple,
-                &format!("an integer in [1, {MAX_D_FF_MULTIPLE}] (1: the exact ratio)"),
-            ));
-        }
+        d_ff_multiple(self.d_ff_multiple.into())?;
         if let Some(&m) = self.ffn_mult.iter().find(|&&m| !(m.is_finite() && m > 0.0 && m <= 64.0)) {
             return Err(Error::invalid_number("ffn_mult", m, "ratios d_ff / d_model in (0, 64]"));
         }

@@ -8,7 +8,7 @@ use timescale_core::architecture::Recompute;
 use timescale_core::memcpy::{self, Pass, Scope};
 use timescale_core::{ArchitectureSpec, Attention, Mlp};
 
-use crate::error::IntoPy;
+use crate::error::{AnyInt, IntoPy};
 
 /// One transformer configuration and its training batch (see the core's `architecture.rs`).
 #[pyclass(module = "timescale_frontier._core", name = "Architecture", frozen, eq)]
@@ -30,6 +30,8 @@ pub struct PyStepWork {
     /// MEMCPY bytes.
     pub bytes: f64,
     pub kernels: f64,
+    /// FLOPs of the tensor units (dense and attention-score matmuls).
+    pub tensor_flops: f64,
 }
 
 impl From<memcpy::StepWork> for PyStepWork {
@@ -40,6 +42,7 @@ impl From<memcpy::StepWork> for PyStepWork {
             flops: w.flops,
             bytes: w.bytes,
             kernels: w.kernels,
+            tensor_flops: w.tensor_flops(),
         }
     }
 }
@@ -79,26 +82,26 @@ impl PyArchitecture {
         micro_batch=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        d_model: i64,
-        n_layers: i64,
-        n_heads: i64,
-        n_kv_heads: Option<i64>,
-        head_dim: Option<i64>,
-        d_ff: Option<i64>,
+        d_model: AnyInt,
+        n_layers: AnyInt,
+        n_heads: AnyInt,
+        n_kv_heads: Option<AnyInt>,
+        head_dim: Option<AnyInt>,
+        d_ff: Option<AnyInt>,
         mlp: Option<&str>,
         attention: Option<&str>,
         tied_embeddings: Option<bool>,
-        seq_len: Option<i64>,
-        batch_size: Option<i64>,
-        vocab_size: Option<i64>,
+        seq_len: Option<AnyInt>,
+        batch_size: Option<AnyInt>,
+        vocab_size: Option<AnyInt>,
         param_bytes: Option<f64>,
         activation_bytes: Option<f64>,
         optimizer_bytes: Option<f64>,
         recompute: Option<&str>,
-        micro_batch: Option<i64>,
+        micro_batch: Option<AnyInt>,
     ) -> PyResult<Self> {
-        let req = |f: &str, v: i64| dim(f, v).py_err();
-        let opt = |f: &str, v: Option<i64>| v.map(|v| dim(f, v)).transpose().py_err();
+        let req = |f: &str, v: AnyInt| dim(f, v.0).py_err();
+        let opt = |f: &str, v: Option<AnyInt>| v.map(|v| dim(f, v.0)).transpose().py_err();
         let spec = ArchitectureSpec {
             d_model: req("d_model", d_model)?,
             n_layers: req("n_layers", n_layers)?,

@@ -3,7 +3,7 @@
 use pyo3::prelude::*;
 use timescale_core::budget::{Budget, Chips, ResolvedBudget};
 
-use crate::error::IntoPy;
+use crate::error::{AnyInt, IntoPy};
 use crate::hardware::PyHardware;
 
 /// What a run may spend: `hours` of wall-clock time, `usd` of money (at `usd_per_chip_hour`, or
@@ -33,9 +33,9 @@ impl PyBudget {
     }
 
     /// What this budget allows on `chips` chips of `hardware`.
-    #[pyo3(signature = (hardware, chips=1))]
-    fn resolve(&self, hardware: &PyHardware, chips: i64) -> PyResult<PyResolvedBudget> {
-        let chips = timescale_core::Hardware::chip_count(chips).py_err()?;
+    #[pyo3(signature = (hardware, chips=AnyInt(1)))]
+    fn resolve(&self, hardware: &PyHardware, chips: AnyInt) -> PyResult<PyResolvedBudget> {
+        let chips = timescale_core::Hardware::chip_count(chips.0).py_err()?;
         hardware.0.check_chips(chips).py_err()?;
         self.core().resolve(&hardware.0, chips).py_err().map(Into::into)
     }
@@ -99,11 +99,11 @@ impl<'a, 'py> FromPyObject<'a, 'py> for PyChips {
                 "a chip count, a list of counts, or 'auto'",
             )));
         }
-        let count = |c: i64| timescale_core::Hardware::chip_count(c).map_err(crate::error::to_py);
-        if let Ok(c) = ob.extract::<i64>() {
+        let count = |c: AnyInt| timescale_core::Hardware::chip_count(c.0).map_err(crate::error::to_py);
+        if let Ok(c) = ob.extract::<AnyInt>() {
             return Ok(PyChips(Chips::Count(count(c)?)));
         }
-        match ob.extract::<Vec<i64>>() {
+        match ob.extract::<Vec<AnyInt>>() {
             Ok(v) => Ok(PyChips(Chips::List(v.into_iter().map(count).collect::<PyResult<_>>()?))),
             Err(_) => Err(crate::error::to_py(timescale_core::Error::invalid(
                 "chips",

@@ -12,6 +12,23 @@ import_exception!(timescale_frontier.errors, EmptySpaceError);
 import_exception!(timescale_frontier.errors, SpaceTooLargeError);
 import_exception!(timescale_frontier.errors, InfeasibleError);
 
+/// A Python int as given, for the core to range-check (`timescale_core::error::integer_in` and the
+/// functions built on it): ints beyond 128 bits saturate, which every such check refuses, so a
+/// negative or huge count is the core's range error, never an `OverflowError`.
+#[derive(Debug, Clone, Copy)]
+pub struct AnyInt(pub i128);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for AnyInt {
+    type Error = PyErr;
+    fn extract(ob: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        match ob.extract::<i128>() {
+            Ok(v) => Ok(AnyInt(v)),
+            Err(_) if ob.is_instance_of::<pyo3::types::PyInt>() => Ok(AnyInt(if ob.gt(0)? { i128::MAX } else { i128::MIN })),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// Core error -> Python exception (exhaustive: a new variant fails to compile until mapped).
 pub fn to_py(e: Error) -> PyErr {
     let message = e.to_string();

@@ -10,7 +10,7 @@ use timescale_core::step_time::CALIBRATED_MODELS;
 use timescale_core::{Datasheet, Error, Hardware, Law, Network, Roofline, Topology};
 
 use crate::architecture::PyArchitecture;
-use crate::error::IntoPy;
+use crate::error::{AnyInt, IntoPy};
 
 /// The chip as the core sees it. Built by `timescale_frontier.Hardware` from a hardware file; the
 /// keyword names are the file's keys, and every range is checked by the core.
@@ -117,8 +117,8 @@ impl PyHardware {
         topology: Option<&str>,
         link_bytes_per_s: Option<f64>,
         links_per_chip: Option<f64>,
-        max_chips: Option<u32>,
-        chips_per_node: Option<u32>,
+        max_chips: Option<AnyInt>,
+        chips_per_node: Option<AnyInt>,
         inter_node_bytes_per_s: Option<f64>,
         usd_per_chip_hour: Option<f64>,
     ) -> PyResult<Self> {
@@ -137,8 +137,15 @@ impl PyHardware {
                 topology: Topology::parse(t).py_err()?,
                 link_bytes_per_s: required(link_bytes_per_s, "interconnect.link_bytes_per_s")?,
                 links_per_chip: required(links_per_chip, "interconnect.links_per_chip")?,
-                max_chips: required(max_chips, "interconnect.max_chips")?,
-                chips_per_node,
+                max_chips: Hardware::network_count(
+                    "interconnect.max_chips",
+                    required(max_chips, "interconnect.max_chips")?.0,
+                )
+                .py_err()?,
+                chips_per_node: chips_per_node
+                    .map(|k| Hardware::network_count("interconnect.chips_per_node", k.0))
+                    .transpose()
+                    .py_err()?,
                 inter_node_bytes_per_s,
             }),
         };
@@ -222,8 +229,8 @@ impl PyHardware {
     }
 
     /// Raises `InvalidInputError` unless `chips` chips of this hardware can train together.
-    fn check_chips(&self, chips: i64) -> PyResult<()> {
-        self.0.check_chips(Hardware::chip_count(chips).py_err()?).py_err()
+    fn check_chips(&self, chips: AnyInt) -> PyResult<()> {
+        self.0.check_chips(Hardware::chip_count(chips.0).py_err()?).py_err()
     }
 
     /// Seconds per step of `arch` on one chip (every model kind).

@@ -9,7 +9,7 @@ use timescale_core::law_fit::{
 use timescale_core::loss::FitRange;
 use timescale_core::Error;
 
-use crate::error::{to_py, IntoPy};
+use crate::error::{to_py, AnyInt, IntoPy};
 use crate::hardware::PyLaw;
 
 /// A 95% bootstrap interval of one coefficient.
@@ -40,17 +40,17 @@ pub struct PyLawFit {
 /// Fits E, A, B, alpha, beta (Huber on log loss, grid of starts) with `n_bootstrap` resampled
 /// refits.
 #[pyfunction]
-#[pyo3(signature = (params, tokens, loss, n_bootstrap=200, seed=0, progress=None))]
+#[pyo3(signature = (params, tokens, loss, n_bootstrap=AnyInt(200), seed=AnyInt(0), progress=None))]
 pub fn fit_law(
     py: Python<'_>,
     params: PyReadonlyArray1<'_, f64>,
     tokens: PyReadonlyArray1<'_, f64>,
     loss: PyReadonlyArray1<'_, f64>,
-    n_bootstrap: i64,
-    seed: i64,
+    n_bootstrap: AnyInt,
+    seed: AnyInt,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<PyLawFit> {
-    let (n_bootstrap, seed) = (bootstrap_count(n_bootstrap).py_err()?, core_seed(seed).py_err()?);
+    let (n_bootstrap, seed) = (bootstrap_count(n_bootstrap.0).py_err()?, core_seed(seed.0).py_err()?);
     let (n, d, l) = (params.as_array(), tokens.as_array(), loss.as_array());
     if n.len() != d.len() || n.len() != l.len() {
         return Err(to_py(Error::invalid(
@@ -138,7 +138,7 @@ fn shape_runs(what: &str, cols: [PyReadonlyArray1<'_, f64>; 5]) -> PyResult<Vec<
 /// then the law again net of the term. Progress and Ctrl-C as `fit_law` (the final fit).
 #[pyfunction]
 #[pyo3(signature = (d_model, n_layers, params, tokens, loss, shape_d_model, shape_n_layers, shape_params, shape_tokens,
-    shape_loss, n_bootstrap=200, seed=0, progress=None))]
+    shape_loss, n_bootstrap=AnyInt(200), seed=AnyInt(0), progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn fit_law_with_shape(
     py: Python<'_>,
@@ -152,11 +152,11 @@ pub fn fit_law_with_shape(
     shape_params: PyReadonlyArray1<'_, f64>,
     shape_tokens: PyReadonlyArray1<'_, f64>,
     shape_loss: PyReadonlyArray1<'_, f64>,
-    n_bootstrap: i64,
-    seed: i64,
+    n_bootstrap: AnyInt,
+    seed: AnyInt,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<(PyLawFit, PyShapeFit)> {
-    let (n_bootstrap, seed) = (bootstrap_count(n_bootstrap).py_err()?, core_seed(seed).py_err()?);
+    let (n_bootstrap, seed) = (bootstrap_count(n_bootstrap.0).py_err()?, core_seed(seed.0).py_err()?);
     let runs = shape_runs("runs", [d_model, n_layers, params, tokens, loss])?;
     let shaped = shape_runs("shape runs", [shape_d_model, shape_n_layers, shape_params, shape_tokens, shape_loss])?;
     let fit = with_progress(py, progress.as_ref(), n_bootstrap, |on_refit| {

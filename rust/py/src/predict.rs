@@ -7,7 +7,7 @@ use timescale_core::Chips;
 
 use crate::architecture::{PyArchitecture, PyStepWork};
 use crate::budget::{PyBudget, PyChips, PyResolvedBudget};
-use crate::error::IntoPy;
+use crate::error::{AnyInt, IntoPy};
 use crate::hardware::{PyHardware, PyLaw, PyStepTimeParts};
 
 /// One sharded training step, per chip (seconds and bytes); on one chip, no communication.
@@ -200,9 +200,9 @@ pub fn measured_step_time_s(
     step_time_s: Option<f64>,
     tokens_per_s_per_chip: Option<f64>,
     tokens_per_step: f64,
-    chips: i64,
+    chips: AnyInt,
 ) -> PyResult<f64> {
-    let chips = timescale_core::Hardware::chip_count(chips).py_err()?;
+    let chips = timescale_core::Hardware::chip_count(chips.0).py_err()?;
     timescale_core::metrics::measured_step_time_s(step_time_s, tokens_per_s_per_chip, tokens_per_step, chips).py_err()
 }
 

@@ -12,7 +12,7 @@ use timescale_core::{Attention, Chips, Error, Mlp, Precision, SearchSpace};
 
 use crate::architecture::PyArchitecture;
 use crate::budget::{PyBudget, PyChips, PyResolvedBudget};
-use crate::error::{to_py, IntoPy};
+use crate::error::{to_py, AnyInt, IntoPy};
 use crate::hardware::{PyHardware, PyLaw};
 use crate::predict::PyShardedStep;
 
@@ -50,7 +50,7 @@ impl PySearchSpace {
         param_bytes: Option<f64>,
         activation_bytes: Option<f64>,
         optimizer_bytes: Option<f64>,
-        d_ff_multiple: Option<i64>,
+        d_ff_multiple: Option<AnyInt>,
     ) -> PyResult<Self> {
         let d = SearchSpace::default();
         let p = Precision::default();
@@ -84,7 +84,7 @@ impl PySearchSpace {
                 optimizer_bytes: optimizer_bytes.unwrap_or(p.optimizer_bytes),
             },
             d_ff_multiple: match d_ff_multiple {
-                Some(m) => timescale_core::search::d_ff_multiple(m).py_err()?,
+                Some(m) => timescale_core::search::d_ff_multiple(m.0).py_err()?,
                 None => d.d_ff_multiple,
             },
         };
@@ -306,7 +306,7 @@ pub fn aspect_ratio_guard(law: &PyLaw) -> (f64, f64) {
 /// chunks; between chunks calls `progress(done, total)` (if given) and honours Ctrl-C.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (space, hardware, budget, law, *, chips=None, top_k=10,
+#[pyo3(signature = (space, hardware, budget, law, *, chips=None, top_k=AnyInt(10),
     aspect_ratio_min=None, aspect_ratio_max=None, max_tokens_per_step=None, unique_tokens=None, progress=None))]
 pub fn search<'py>(
     py: Python<'py>,
@@ -315,7 +315,7 @@ pub fn search<'py>(
     budget: &PyBudget,
     law: &PyLaw,
     chips: Option<PyChips>,
-    top_k: i64,
+    top_k: AnyInt,
     aspect_ratio_min: Option<f64>,
     aspect_ratio_max: Option<f64>,
     max_tokens_per_step: Option<f64>,
@@ -330,7 +330,7 @@ pub fn search<'py>(
         chips: chips.map_or_else(Chips::default, |c| c.0),
         law: law.0,
         guards: Guards { aspect_ratio_min, aspect_ratio_max, max_tokens_per_step },
-        top_k: timescale_core::search::top_k(top_k).py_err()?,
+        top_k: timescale_core::search::top_k(top_k.0).py_err()?,
         unique_tokens,
     };
     let s = &space.0;
