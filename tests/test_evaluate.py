@@ -113,3 +113,34 @@ def test_bad_rows_are_named(tpu_v4):
     codes[123_456] = 1
     out = evaluate(tpu_v4, 1.0, d_model=64, n_layers=2, n_heads=1, attention=(["flash", "materialized"], codes))
     assert out.memory_bytes[123_456] > out.memory_bytes[0]  # materialized keeps the S^2 probabilities
+
+
+def test_columns_that_would_be_misread_are_refused_or_read_as_meant():
+    hw = Hardware.load("h100_sxm")
+    base = {"n_layers": 8, "n_heads": 8}
+
+    def error(**kw):
+        with pytest.raises(InvalidInputError) as e:
+            evaluate(hw, 12, **base, **kw)
+        return str(e.value)
+
+    # Codes must be integers (1.9 was truncated to 1, "1" parsed), one-dimensional.
+    assert error(d_model=1024, mlp=(["gelu", "swiglu"], np.array([1.9, 0.2]))).startswith(
+        "mlp: codes must be a one-dimensional integer array, got shape (2,) dtype float64"
+    )
+    assert "dtype <U1" in error(d_model=1024, mlp=(["gelu", "swiglu"], np.array(["1"])))
+    assert "got shape (1, 2)" in error(d_model=1024, mlp=(["gelu", "swiglu"], np.array([[0, 1]])))
+    assert "needs a list of names" in error(d_model=1024, mlp=("gelu", np.array([0, 1])))
+    # Masked entries would be computed from their hidden values: refused.
+    masked = np.ma.masked_array([1024, 2048], [False, True])
+    assert error(d_model=masked) == "d_model: the column has masked entries; fill or drop those rows first"
+    # uint64 beyond int64 saturates (the core refuses it) instead of wrapping to -1.
+    assert error(d_model=np.array([2**64 - 1], dtype=np.uint64)) == (
+        "row 0: d_model = 9223372036854775807 is invalid: expected an integer in [1, 16777216]"
+    )
+    assert error(d_model=[1024, [1, 2]]).startswith("d_model: not a column")
+    # A pair of two names is a column of names, not (names, codes).
+    m = evaluate(hw, 12, **base, d_model=np.array([1024, 1024]), mlp=("gelu", "swiglu"))
+    g = evaluate(hw, 12, **base, d_model=1024, mlp="gelu")
+    s = evaluate(hw, 12, **base, d_model=1024, mlp="swiglu")
+    assert (m.params[0], m.params[1]) == (g.params[0], s.params[0])

@@ -24,3 +24,24 @@ def test_custom_law_is_validated():
     assert Law(1.0, 100.0, 100.0, 0.3, 0.3).loss(1e6, 1e6) == pytest.approx(1 + 2 * 100 / 1e6**0.3)
     with pytest.raises(InvalidInputError, match="alpha"):
         Law(1.0, 100.0, 100.0, -0.3, 0.3)
+
+
+def test_the_laws_public_functions_refuse_what_would_give_nan_or_inf():
+    h = get_law("hoffmann")
+    for call, message in [
+        (lambda: h.loss(-1, 2e10), "n_params = -1 is invalid: expected a finite number > 0"),
+        (lambda: h.loss(1e9, 0), "tokens = 0 is invalid: expected a finite number > 0"),
+        (lambda: h.compute_optimal(float("nan")), "flops = nan is invalid"),
+        (lambda: h.loss_change_for_step_time_error(0, 0.03), "tokens = 0 is invalid"),
+        (
+            lambda: h.loss_change_for_step_time_error(1e9, -0.1),
+            "rel_step_error = -0.1 is invalid: expected a finite number >= 0",
+        ),
+        (lambda: h.shape_term(0, 8), "d_model = 0 is invalid"),
+        (lambda: h.loss_of_shape(1e9, 2e10, 512, float("inf")), "n_layers = inf is invalid"),
+    ]:
+        with pytest.raises(InvalidInputError) as e:
+            call()
+        assert str(e.value).startswith(message), e.value
+    # A perfect step-time model moves no loss (not an error).
+    assert h.loss_change_for_step_time_error(1e9, 0.0) == 0.0

@@ -147,3 +147,16 @@ def test_alternatives_are_run_as_the_search_would_run_them():
     # A one-layer winner has no shallower alternative.
     one = search(Hardware.load("tpu_v4"), 12, make_space({"d_model": [1024], "n_layers": [1]}), aspect_ratio=(1, 1e4))
     assert not any("shallower" in x for x in one.explain())
+
+
+def test_the_memory_plan_note_prices_the_plain_plan_with_the_same_data_limit():
+    # The space forces full recomputation; the note prices the plan without it under the same
+    # 1e8 unique tokens (repeated data discounted), as predict does, not with unlimited data.
+    hw = Hardware.load("h100_sxm")
+    space = {"d_model": "512:1024:256", "n_layers": "4:16:4", "recompute": "full", "micro_batch": "none"}
+    r = search(hw, 48, {**space, "seq_len": 2048, "batch_size": 32}, unique_tokens=1e8)
+    line = next(x for x in r.explain() if "without them it would step in" in x)
+    a = r.best.architecture
+    plain = predict(Architecture(**(a.to_dict() | {"recompute": "none"})), hw, 48, unique_tokens=1e8)
+    unlimited = predict(Architecture(**(a.to_dict() | {"recompute": "none"})), hw, 48)
+    assert f"reach loss {plain.loss:.4f}" in line and f"{unlimited.loss:.4f}" not in line, line

@@ -50,10 +50,37 @@ def _convert(name: str, value: Any) -> Any:
     dtype; categorical columns as a name or ``(names, codes)``. Types only; the core checks values."""
     if value is None or isinstance(value, str | bool | int | float):
         return value
-    if name in _CATEGORICAL and isinstance(value, tuple) and len(value) == 2:  # (names, codes), as given
+    if np.ma.isMaskedArray(value) and np.ma.getmaskarray(value).any():
+        raise InvalidInputError(
+            f"{name}: the column has masked entries; fill or drop those rows first",
+            field=name,
+            value="masked entries",
+            expected="a column without masked entries",
+        )
+    if name in _CATEGORICAL and _is_names_and_codes(value):  # (names, codes), as given
         names, codes = value
-        return ([str(n) for n in names], np.ascontiguousarray(codes, dtype=np.int64))
-    arr = np.asarray(value)
+        if isinstance(names, str):
+            raise InvalidInputError(
+                f"{name}: (names, codes) needs a list of names, got {names!r}",
+                field=name,
+                value=repr(names),
+                expected="(names, codes) with names a list, e.g. (['gelu', 'swiglu'], codes)",
+            )
+        codes = np.asarray(codes)
+        if codes.ndim != 1 or codes.dtype.kind not in "iu":
+            raise InvalidInputError(
+                f"{name}: codes must be a one-dimensional integer array, got shape {codes.shape} dtype {codes.dtype}",
+                field=name,
+                value=f"codes of shape {codes.shape}, dtype {codes.dtype}",
+                expected="(names, codes) with codes a one-dimensional integer array",
+            )
+        return ([str(n) for n in names], _int64(codes))
+    try:
+        arr = np.asarray(value)
+    except ValueError as e:  # ragged nested sequences
+        raise InvalidInputError(
+            f"{name}: not a column ({e})", field=name, value=type(value).__name__, expected="a one-dimensional column"
+        ) from None
     if name == "micro_batch" and arr.dtype == object:  # None: the whole batch (0 in a column)
         arr = np.array([0 if v is None else v for v in arr.ravel()]).reshape(arr.shape)
     if arr.ndim == 0:
@@ -93,6 +120,20 @@ def _convert(name: str, value: Any) -> Any:
             value=f"dtype {arr.dtype}",
             expected="an integer array",
         )
+    return _int64(arr)
+
+
+def _is_names_and_codes(value: Any) -> bool:
+    """Whether a categorical column is given as ``(names, codes)``: a pair whose second item is an
+    array or a list of codes (a pair of two names, ``("gelu", "swiglu")``, is a column of names)."""
+    return isinstance(value, tuple) and len(value) == 2 and not isinstance(value[1], str) and np.ndim(value[1]) >= 1
+
+
+def _int64(arr: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+    """An integer array as int64, C-contiguous; unsigned values beyond int64 saturate (the core's
+    range check then refuses them, naming the row) instead of wrapping to negative numbers."""
+    if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+        arr = np.minimum(arr, np.iinfo(np.int64).max)
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 

@@ -454,7 +454,14 @@ def _explain_memory_plan(r: SearchResult) -> list[str]:
     usable = r.hardware.usable_hbm_bytes
     plain = a.to_dict() | {"recompute": "none", "micro_batch": None}
     if a.recompute == "none" and a.micro_batch is None:
-        full = predict(Architecture(**(plain | {"recompute": "full"})), r.hardware, r.hours, law=r.law, chips=r.chips)
+        full = predict(
+            Architecture(**(plain | {"recompute": "full"})),
+            r.hardware,
+            r.hours,
+            law=r.law,
+            unique_tokens=r.unique_tokens,
+            chips=r.chips,
+        )
         fits = f"{how}: it fits ({binary_bytes(b.memory_bytes)} of {binary_bytes(usable)} per chip)"
         if full.memory_bytes >= b.memory_bytes:  # tiny models: the recomputed layer's buffers outweigh the savings
             return [f"{fits}; full recomputation would not save memory here."]
@@ -462,7 +469,7 @@ def _explain_memory_plan(r: SearchResult) -> list[str]:
             f"{fits}; full recomputation would cut memory to {binary_bytes(full.memory_bytes)} but slow each step "
             f"{full.step_time_s / b.step_time_s:.2f}x."
         ]
-    p = predict(Architecture(**plain), r.hardware, r.hours, law=r.law, chips=r.chips)
+    p = predict(Architecture(**plain), r.hardware, r.hours, law=r.law, unique_tokens=r.unique_tokens, chips=r.chips)
     if not p.fits_memory:
         why = f"without them it would need {binary_bytes(p.memory_bytes)} per chip of {binary_bytes(usable)} usable"
     else:

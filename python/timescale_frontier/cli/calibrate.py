@@ -47,7 +47,11 @@ from timescale_frontier.hardware import Hardware
 )
 @click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option(
-    "--n-fit", type=click.IntRange(MIN_FIT_SAMPLES, 500), default=12, show_default=True, help="Architectures measured for the fit."
+    "--n-fit",
+    type=click.IntRange(MIN_FIT_SAMPLES, 500),
+    default=12,
+    show_default=True,
+    help="Architectures measured for the fit.",
 )
 @click.option(
     "--n-validate",

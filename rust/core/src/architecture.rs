@@ -149,6 +149,9 @@ impl Precision {
     }
 }
 
+/// Depth factors [`Architecture::reshaped`] accepts: a thousandth to a thousand times the depth.
+pub const DEPTH_FACTOR: crate::error::Range = crate::error::Range::new(1e-3, 1e3, "a factor on the depth");
+
 /// Largest accepted value of any single dimension: keeps every product of dimensions the cost
 /// model forms (at most four factors, e.g. batch x heads x seq x seq) exactly representable in f64.
 pub const MAX_DIM: u32 = 1 << 24;
@@ -229,7 +232,12 @@ impl Architecture {
     /// to whole groups of (KV group x head_dim), `d_ff` kept in proportion. `None` when the rounding
     /// leaves the depth or the width as it was (a one-layer model has no shallower alternative). Used to show what a deeper-narrower or wider-shallower
     /// alternative would do.
-    pub fn reshaped(&self, depth_factor: f64) -> Option<Architecture> {
+    pub fn reshaped(&self, depth_factor: f64) -> Result<Option<Architecture>> {
+        DEPTH_FACTOR.check("depth_factor", depth_factor)?;
+        Ok(self.reshaped_by(depth_factor))
+    }
+
+    fn reshaped_by(&self, depth_factor: f64) -> Option<Architecture> {
         let group = self.n_heads / self.n_kv_heads.max(1);
         let n_layers = ((f64::from(self.n_layers) * depth_factor).round() as u32).max(1);
         let unit = f64::from(self.head_dim * group);
@@ -489,17 +497,23 @@ pub(crate) mod tests {
     #[test]
     fn reshaped_by_hand() {
         // LLaMA-7B x 4 deeper: 128 layers, 4096 / 2 = 2048 wide (16 heads of 128), d_ff 5504.
-        let deep = llama_7b().reshaped(4.0).unwrap();
+        let deep = llama_7b().reshaped(4.0).unwrap().unwrap();
         assert_eq!((deep.n_layers, deep.d_model, deep.n_heads, deep.n_kv_heads, deep.d_ff), (128, 2048, 16, 16, 5504));
         // x 1/4: 8 layers, 8192 wide.
-        let wide = llama_7b().reshaped(0.25).unwrap();
+        let wide = llama_7b().reshaped(0.25).unwrap().unwrap();
         assert_eq!((wide.n_layers, wide.d_model, wide.d_ff), (8, 8192, 22016));
-        assert!(llama_7b().reshaped(1.0).is_none());
+        assert!(llama_7b().reshaped(1.0).unwrap().is_none());
+        // Only a finite, positive factor reshapes: 0, negative and NaN factors are errors (they
+        // made a 1-layer model from nothing before).
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let e = llama_7b().reshaped(bad).unwrap_err().to_string();
+            assert!(e.starts_with("depth_factor = "), "{e}");
+        }
         // One layer cannot get shallower: no "shallower and wider" alternative, though the width
         // would round to a new value.
         let one = Architecture { n_layers: 1, ..llama_7b() };
-        assert!(one.reshaped(0.25).is_none());
-        assert!(one.reshaped(4.0).is_some_and(|a| a.n_layers == 4 && a.d_model == 2048));
+        assert!(one.reshaped(0.25).unwrap().is_none());
+        assert!(one.reshaped(4.0).unwrap().is_some_and(|a| a.n_layers == 4 && a.d_model == 2048));
     }
 
     #[test]

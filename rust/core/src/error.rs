@@ -42,6 +42,25 @@ pub fn integer_in<T: TryFrom<i128>>(field: &str, v: i128, lo: i128, hi: i128) ->
     }
 }
 
+/// `v` if it is a finite number > 0 (a count of parameters, tokens or FLOPs, a width, a depth),
+/// else an error naming `field`: what the law's public functions take.
+pub fn positive(field: &str, v: f64) -> Result<f64> {
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(Error::invalid_number(field, v, "a finite number > 0"))
+    }
+}
+
+/// `v` if it is a finite number >= 0 (a relative error), else an error naming `field`.
+pub fn non_negative(field: &str, v: f64) -> Result<f64> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(Error::invalid_number(field, v, "a finite number >= 0"))
+    }
+}
+
 /// A number as a user would type it: whole numbers without a fraction (`34359738368`),
 /// others in their shortest form (`0.875`, `1e-300`), `nan`, `inf`, `-inf`.
 pub fn number(x: f64) -> String {

@@ -230,9 +230,10 @@ impl PyArchitecture {
     }
 
     /// The same model reshaped at about the same non-embedding parameters (depth x
-    /// `depth_factor`, width / sqrt(`depth_factor`)); `None` when rounding gives the same shape.
-    fn reshaped(&self, depth_factor: f64) -> Option<PyArchitecture> {
-        self.0.reshaped(depth_factor).map(PyArchitecture)
+    /// `depth_factor`, width / sqrt(`depth_factor`)); `None` when rounding leaves the depth or the
+    /// width as it was. `depth_factor` must be in [1e-3, 1e3].
+    fn reshaped(&self, depth_factor: f64) -> PyResult<Option<PyArchitecture>> {
+        Ok(self.0.reshaped(depth_factor).py_err()?.map(PyArchitecture))
     }
 
     /// The MEMCPY operation table, in execution order.

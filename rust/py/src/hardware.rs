@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use pyo3::prelude::*;
-use timescale_core::error::Range;
+use timescale_core::error::{non_negative, positive, Range};
 use timescale_core::loss::{FitRange, ParamConvention, ShapeTerm, CHINCHILLA_FIT_RANGE, LAWS};
 use timescale_core::step_time::CALIBRATED_MODELS;
 use timescale_core::{Datasheet, Error, Hardware, Law, Network, Roofline, Topology};
@@ -344,31 +344,35 @@ impl PyLaw {
 
     /// Predicted loss (nats/token) for `n_params` parameters and `tokens` training tokens (without
     /// the shape term; see `loss_of_shape`).
-    fn loss(&self, n_params: f64, tokens: f64) -> f64 {
-        self.0.loss(n_params, tokens)
+    fn loss(&self, n_params: f64, tokens: f64) -> PyResult<f64> {
+        Ok(self.0.loss(positive("n_params", n_params).py_err()?, positive("tokens", tokens).py_err()?))
     }
 
     /// Predicted loss (nats/token) of a model `d_model` wide and `n_layers` deep, with the shape
     /// term if the law has one.
-    fn loss_of_shape(&self, n_params: f64, tokens: f64, d_model: f64, n_layers: f64) -> f64 {
-        self.0.loss_of_shape(n_params, tokens, d_model, n_layers)
+    fn loss_of_shape(&self, n_params: f64, tokens: f64, d_model: f64, n_layers: f64) -> PyResult<f64> {
+        let (d, l) = (positive("d_model", d_model).py_err()?, positive("n_layers", n_layers).py_err()?);
+        Ok(self.0.loss_of_shape(positive("n_params", n_params).py_err()?, positive("tokens", tokens).py_err()?, d, l))
     }
 
     /// The shape term (nats/token) at `d_model` / `n_layers`; 0 without one.
-    fn shape_term(&self, d_model: f64, n_layers: f64) -> f64 {
-        self.0.shape_term(d_model, n_layers)
+    fn shape_term(&self, d_model: f64, n_layers: f64) -> PyResult<f64> {
+        Ok(self.0.shape_term(positive("d_model", d_model).py_err()?, positive("n_layers", n_layers).py_err()?))
     }
 
     /// (parameters, tokens) minimising the loss for `flops` training FLOPs under C = 6 N D
     /// (Hoffmann et al. 2022, eq. 4): the law's own compute-optimal split.
-    fn compute_optimal(&self, flops: f64) -> (f64, f64) {
-        self.0.compute_optimal(flops)
+    fn compute_optimal(&self, flops: f64) -> PyResult<(f64, f64)> {
+        Ok(self.0.compute_optimal(positive("flops", flops).py_err()?))
     }
 
     /// How much the loss moves (nats/token) at `tokens` when the step time is off by the relative
     /// error `rel_step_error` (first order): below this, two candidates are not ranked by the model.
-    fn loss_change_for_step_time_error(&self, tokens: f64, rel_step_error: f64) -> f64 {
-        self.0.loss_change_for_step_time_error(tokens, rel_step_error)
+    fn loss_change_for_step_time_error(&self, tokens: f64, rel_step_error: f64) -> PyResult<f64> {
+        Ok(self.0.loss_change_for_step_time_error(
+            positive("tokens", tokens).py_err()?,
+            non_negative("rel_step_error", rel_step_error).py_err()?,
+        ))
     }
 
     fn __repr__(&self) -> String {
