@@ -52,3 +52,10 @@ def test_out_of_range_integers_are_invalid_input_not_overflow():
         Architecture(-1, 1, 1)
     with pytest.raises(InvalidInputError, match="batch_size"):
         Architecture(64, 1, 1, batch_size=2**40)
+
+
+def test_the_repr_is_the_constructor_call():
+    # Every field, precision included: two architectures that print alike compare alike.
+    a = Architecture(1024, 8, 8, param_bytes=2.0, micro_batch=4, recompute="full")
+    assert eval(repr(a), {"Architecture": Architecture}) == a
+    assert repr(a) != repr(Architecture(1024, 8, 8, micro_batch=4, recompute="full"))

@@ -160,3 +160,23 @@ def test_the_memory_plan_note_prices_the_plain_plan_with_the_same_data_limit():
     plain = predict(Architecture(**(a.to_dict() | {"recompute": "none"})), hw, 48, unique_tokens=1e8)
     unlimited = predict(Architecture(**(a.to_dict() | {"recompute": "none"})), hw, 48)
     assert f"reach loss {plain.loss:.4f}" in line and f"{unlimited.loss:.4f}" not in line, line
+
+
+def test_the_api_takes_what_a_notebook_has():
+    import numpy as np
+
+    hw = Hardware.load("h100_sxm")
+    a = Architecture(1024, 8, 8)
+    # Hardware by name, chip counts as numpy integers or any iterable, axes as arrays, tuples, ranges.
+    p = predict(a, "h100_sxm", 1, chips=np.int64(8))
+    assert p.chips == 8 and p.loss == predict(a, hw, 1, chips=8).loss
+    assert predict(a, hw, 1, chips=np.array([1, 2])).chips in (1, 2)
+    assert evaluate("h100_sxm", 1, d_model=1024, n_layers=8, n_heads=8).loss[0] == predict(a, hw, 1).loss
+    for axis in (np.array([512, 1024]), (512, 1024), range(512, 1025, 512)):
+        assert make_space({"d_model": axis}).axes()["d_model"] == [512, 1024]
+    r = search("h100_sxm", 1, {"d_model": np.array([512, 1024]), "n_layers": (4, 8)})
+    assert r.hardware.name == hw.name and r.space_size == make_space({"d_model": [512, 1024], "n_layers": [4, 8]}).size
+    with pytest.raises(InvalidInputError, match="chips = 8.0 is invalid"):
+        predict(a, hw, 1, chips=8.0)
+    with pytest.raises(InvalidInputError, match="nope: no such hardware file or name"):
+        predict(a, "nope", 1)

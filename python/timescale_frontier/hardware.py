@@ -36,6 +36,7 @@ __all__ = [
     "user_dir",
     "available",
     "load_available",
+    "as_hardware",
     "origin",
     "resolve",
     "calibrated_model",
@@ -212,6 +213,11 @@ def available() -> dict[str, Path]:
     if directory.is_dir():
         found |= {p.stem: p for p in directory.glob("*.toml") if p.is_file()}
     return dict(sorted(found.items()))
+
+
+def as_hardware(hardware: Hardware | str | os.PathLike[str]) -> Hardware:
+    """``hardware`` itself, or the file a name or path finds (``Hardware.load``)."""
+    return hardware if isinstance(hardware, Hardware) else Hardware.load(hardware)
 
 
 def load_available() -> tuple[list[Hardware], list[tuple[Path, str]]]:

@@ -3,6 +3,7 @@ core's ``evaluate_columns``: the same defaults and checks as one ``Architecture`
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +13,7 @@ import numpy.typing as npt
 from timescale_frontier import _core
 from timescale_frontier.budget import Budget, as_budget
 from timescale_frontier.errors import InvalidInputError
-from timescale_frontier.hardware import Hardware
+from timescale_frontier.hardware import Hardware, as_hardware
 from timescale_frontier.loss import Law, get_law
 
 __all__ = ["Evaluation", "evaluate"]
@@ -27,7 +28,8 @@ FloatArray = npt.NDArray[np.float64]
 @dataclass(frozen=True)
 class Evaluation:
     """Metric columns of ``evaluate`` (numpy arrays, one value per row; units in the names).
-    ``loss`` is masked where not one step fits in the budget (never NaN or infinite)."""
+    ``loss`` is masked where not one step fits in the budget (the masked entries hold inf; no
+    entry is NaN)."""
 
     params: FloatArray
     non_embedding_params: FloatArray
@@ -138,7 +140,7 @@ def _int64(arr: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
 
 
 def evaluate(
-    hardware: Hardware,
+    hardware: Hardware | str | os.PathLike[str],
     budget: Budget | float,
     *,
     law: str | Law = "hoffmann",
@@ -160,6 +162,7 @@ def evaluate(
     >>> bool(m.params[1] > m.params[0])
     True
     """
+    hardware = as_hardware(hardware)
     known = {*_INT, *_CATEGORICAL, "tied_embeddings", *_FLOAT}
     unknown = sorted(set(columns) - known)
     if unknown:

@@ -3,25 +3,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+import numbers
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
 
 from timescale_frontier import _core
 from timescale_frontier._core import Architecture, Prediction
 from timescale_frontier.budget import Budget, as_budget
-from timescale_frontier.hardware import Hardware
+from timescale_frontier.hardware import Hardware, as_hardware
 from timescale_frontier.loss import Law, get_law
 
-__all__ = ["Prediction", "predict", "Chips"]
+__all__ = ["Prediction", "predict", "Chips", "as_chips"]
 
 #: Chip counts: one count, several to choose from, or ``"auto"`` (powers of two up to the
 #: interconnect's ``max_chips``, at most ``AUTO_MAX_CHIPS``, 4096).
 Chips = int | Sequence[int] | Literal["auto"]
 
 
+def as_chips(chips: Any) -> Any:
+    """``chips`` as the core takes it: a count (numpy integers too), ``"auto"``, or a list of
+    counts from any iterable; anything else as given, for the core to refuse with its message."""
+    if isinstance(chips, str | numbers.Integral) or not isinstance(chips, Iterable):
+        return int(chips) if isinstance(chips, numbers.Integral) and not isinstance(chips, bool) else chips
+    return [int(c) if isinstance(c, numbers.Integral) and not isinstance(c, bool) else c for c in chips]
+
+
 def predict(
     arch: Architecture,
-    hardware: Hardware,
+    hardware: Hardware | str | os.PathLike[str],
     budget: Budget | float,
     *,
     law: str | Law = "hoffmann",
@@ -30,8 +40,9 @@ def predict(
 ) -> Prediction:
     """Every metric of ``arch`` trained on ``hardware`` for ``budget`` (a ``Budget``, or hours):
     on ``chips`` chips with the fastest sharding that fits (data parallel, FSDP, tensor parallel or
-    a mix); with several counts, the one with the lowest predicted loss (a money budget buys
-    fewer hours on more chips). With ``unique_tokens``, repeated data counts for less
+    a mix); with several counts, among those where it fits in memory, the one with the lowest
+    predicted loss (a money budget buys fewer hours on more chips; ``chip_counts`` lists every
+    count's loss, also where it does not fit). With ``unique_tokens``, repeated data counts for less
     (Muennighoff et al. 2023).
 
     Examples
@@ -41,12 +52,13 @@ def predict(
     >>> p.fits_memory, p.tokens > 0, p.step.sharding
     (True, True, 'single chip')
     """
+    hardware = as_hardware(hardware)
     law_obj = get_law(law)
     return _core.predict(
         arch,
         hardware.core,
         as_budget(budget),
         law_obj,
-        chips=chips if isinstance(chips, int | str) else list(chips),
+        chips=as_chips(chips),
         unique_tokens=unique_tokens,
     )

@@ -6,6 +6,7 @@ numbers."""
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,9 +26,9 @@ from timescale_frontier._data import as_data
 from timescale_frontier._text import binary_bytes, plural
 from timescale_frontier.budget import Budget, as_budget
 from timescale_frontier.errors import InvalidInputError
-from timescale_frontier.hardware import Hardware
+from timescale_frontier.hardware import Hardware, as_hardware
 from timescale_frontier.loss import Law, get_law, law_bootstrap, loss_interval
-from timescale_frontier.predict import Chips, Prediction, predict
+from timescale_frontier.predict import Chips, Prediction, as_chips, predict
 from timescale_frontier.space import SearchSpace, make_space
 
 __all__ = ["SearchResult", "search", "explain", "candidate_row", "default_aspect_ratio", "METRICS"]
@@ -265,7 +266,7 @@ def default_aspect_ratio(law: str | Law = "hoffmann") -> tuple[float, float]:
 
 
 def search(
-    hardware: Hardware,
+    hardware: Hardware | str | os.PathLike[str],
     budget: Budget | float,
     space: SearchSpace | dict[str, Any] | None = None,
     *,
@@ -295,6 +296,7 @@ def search(
     >>> r.best.loss < 4 and r.feasible > 0
     True
     """
+    hardware = as_hardware(hardware)
     if isinstance(space, dict) or space is None:
         space = make_space(space)
     law_obj = get_law(law)
@@ -305,7 +307,7 @@ def search(
         hardware.core,
         as_budget(budget),
         law_obj,
-        chips=chips if isinstance(chips, int | str) else list(chips),
+        chips=as_chips(chips),
         top_k=top_k,
         aspect_ratio_min=float(lo),
         aspect_ratio_max=float(hi),

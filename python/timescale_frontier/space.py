@@ -9,7 +9,9 @@ file an axis may also be a list of values.
 from __future__ import annotations
 
 import math
+import numbers
 import os
+from collections.abc import Iterable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -147,8 +149,8 @@ def _scalar(name: str, raw: Any, kind: str) -> Any:
 
 def _to_int(raw: Any) -> int:
     """An integer that fits in 64 bits (the core's ranges are checked next, by the core)."""
-    if isinstance(raw, int):
-        v = raw
+    if isinstance(raw, numbers.Integral):  # int, numpy integers (exact beyond 2^53)
+        v = int(raw)
     else:
         f = float(raw)
         if not f.is_integer():
@@ -170,10 +172,10 @@ def parse_axis(name: str, value: Any) -> list[Any]:
         )
     kind = AXES[name]
     items: list[Any]
-    if isinstance(value, list):
-        items = value
-    elif isinstance(value, str):
+    if isinstance(value, str):
         items = [s.strip() for s in value.split(",")]
+    elif isinstance(value, Iterable) and not isinstance(value, bytes | dict):  # a list, tuple, range, 1-D array
+        items = list(value)
     else:
         items = [value]
     if not items or any(isinstance(i, str) and not i for i in items):

@@ -313,7 +313,8 @@ impl PyArchitecture {
         let a = &self.0;
         format!(
             "Architecture(d_model={}, n_layers={}, n_heads={}, n_kv_heads={}, head_dim={}, d_ff={}, mlp='{}', \
-             attention='{}', tied_embeddings={}, seq_len={}, batch_size={}, vocab_size={}, recompute='{}', micro_batch={})",
+             attention='{}', tied_embeddings={}, seq_len={}, batch_size={}, vocab_size={}, param_bytes={:?}, \
+             activation_bytes={:?}, optimizer_bytes={:?}, recompute='{}', micro_batch={})",
             a.d_model,
             a.n_layers,
             a.n_heads,
@@ -326,6 +327,9 @@ impl PyArchitecture {
             a.seq_len,
             a.batch_size,
             a.vocab_size,
+            a.precision.param_bytes,
+            a.precision.activation_bytes,
+            a.precision.optimizer_bytes,
             a.recompute.name(),
             a.micro_batch.map_or("None".to_owned(), |m| m.to_string())
         )
