@@ -267,3 +267,11 @@ def test_shape_runs_that_do_not_establish_a_term_are_refused(tmp_path):
     r = CliRunner().invoke(main, ["fit-law", str(plain), "--shape-runs", str(shape), "--out", str(out)])
     assert r.exit_code == 2 and "column 'd_model' missing" in r.output, r.output
     assert not out.exists()
+
+
+def test_fit_law_columns_must_be_one_dimensional_numbers():
+    n = np.array([[1e8, 2e8, 4e8, 8e8, 1.6e9, 3.2e9]])
+    with pytest.raises(InvalidInputError, match=r"params: columns must be one-dimensional, got shape \(1, 6\)"):
+        fit_law(n, 20 * n, n)
+    with pytest.raises(InvalidInputError, match="params: not a column of numbers"):
+        fit_law(["a"], [1.0], [1.0])

@@ -180,3 +180,16 @@ def test_the_api_takes_what_a_notebook_has():
         predict(a, hw, 1, chips=8.0)
     with pytest.raises(InvalidInputError, match="nope: no such hardware file or name"):
         predict(a, "nope", 1)
+
+
+def test_the_unguarded_search_keeps_the_fitted_laws_name_and_refits(tmp_path):
+    from timescale_frontier.loss import fit_law, save_law
+
+    n = np.array([1e8, 2e8, 4e8, 8e8, 1.6e9, 3.2e9])
+    d = 20 * n
+    fit = fit_law(n, d, 1.7 + 400 / n**0.34 + 410 / d**0.28, n_bootstrap=20)
+    path = tmp_path / "mine.law.toml"
+    save_law(path, "mine", fit, "synthetic runs")
+    r = search(Hardware.load("tpu_v4"), 2, {"d_model": [512, 1024], "n_layers": [2, 4]}, law=str(path))
+    open_ = r.without_aspect_guard()
+    assert open_.law_name == r.law_name == str(path) and len(open_.law_bootstrap) == len(r.law_bootstrap) > 0

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import tomlkit
 
 from timescale_frontier import _core, _toml
@@ -199,8 +200,26 @@ def fit_law(
     """Fits E, A, B, alpha, beta to runs (the core's Huber fit on log loss, as Hoffmann et al.
     2022 App. D.2), with ``n_bootstrap`` resampled refits for intervals; ``progress(done, total)``
     is called after each refit, and Ctrl-C stops the fit between refits."""
-    n, d, l_ = (np.ascontiguousarray(x, dtype=np.float64) for x in (params, tokens, loss))
+    n, d, l_ = (_column(k, x) for k, x in (("params", params), ("tokens", tokens), ("loss", loss)))
     return _core.fit_law(n, d, l_, n_bootstrap, seed, progress)
+
+
+def _column(name: str, x: Any) -> npt.NDArray[np.float64]:
+    """A column of runs as a contiguous 1-D float64 array (the core checks the values)."""
+    try:
+        arr = np.ascontiguousarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidInputError(
+            f"{name}: not a column of numbers", field=name, value=type(x).__name__, expected="a 1-D column of numbers"
+        ) from None
+    if arr.ndim != 1:
+        raise InvalidInputError(
+            f"{name}: columns must be one-dimensional, got shape {arr.shape}",
+            field=name,
+            value=str(arr.shape),
+            expected="a one-dimensional column",
+        )
+    return arr
 
 
 def fit_law_with_shape(
@@ -223,8 +242,9 @@ def fit_law_with_shape(
             value=f"{len(given)} columns",
             expected="5 columns: d_model, n_layers, params, tokens, loss",
         )
-    d, n, p, t, l_ = (np.ascontiguousarray(x, dtype=np.float64) for x in runs)
-    sd, sn, sp, st, sl = (np.ascontiguousarray(x, dtype=np.float64) for x in shape_runs)
+    columns = ("d_model", "n_layers", "params", "tokens", "loss")
+    d, n, p, t, l_ = (_column(k, x) for k, x in zip(columns, runs, strict=True))
+    sd, sn, sp, st, sl = (_column(f"shape_runs {k}", x) for k, x in zip(columns, shape_runs, strict=True))
     return _core.fit_law_with_shape(
         d, n, p, t, l_, sd, sn, sp, st, sl, n_bootstrap=n_bootstrap, seed=seed, progress=progress
     )

@@ -5,6 +5,7 @@ numbers."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -182,7 +183,7 @@ class SearchResult:
         if self.space is None:
             return None
         cap = self.guards.get("max_tokens_per_step")
-        return search(
+        r = search(
             self.hardware,
             self.hours,
             self.space,
@@ -193,6 +194,8 @@ class SearchResult:
             unique_tokens=self.unique_tokens,
             chips=self.chips,
         )
+        # The same law as this search's: its name (or file) and its bootstrap refits.
+        return dataclasses.replace(r, law_name=self.law_name, law_bootstrap=self.law_bootstrap)
 
     def top_groups(self) -> list[list[Candidate]]:
         """``top`` with equivalent candidates together, in rank order: the same model but for how
