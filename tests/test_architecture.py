@@ -59,3 +59,27 @@ def test_the_repr_is_the_constructor_call():
     a = Architecture(1024, 8, 8, param_bytes=2.0, micro_batch=4, recompute="full")
     assert eval(repr(a), {"Architecture": Architecture}) == a
     assert repr(a) != repr(Architecture(1024, 8, 8, micro_batch=4, recompute="full"))
+
+
+def test_architectures_pickle_and_hash_and_budgets_and_laws_compare():
+    import copy
+    import pickle
+
+    from timescale_frontier import Budget, get_law
+
+    a = Architecture(1024, 8, 8, param_bytes=2.0, micro_batch=4, recompute="full")
+    b = pickle.loads(pickle.dumps(a))
+    assert b == a and hash(b) == hash(a) and copy.deepcopy(a) == a and len({a, b}) == 1
+    assert hash(Architecture(1024, 8, 8)) != hash(a)
+    assert Budget(12) == Budget(12) and Budget(12) != Budget(13) and Budget(usd=5) != Budget(5)
+    assert get_law("hoffmann") == get_law("hoffmann") and get_law("hoffmann") != get_law("besiroglu")
+
+
+def test_a_default_that_does_not_fit_is_named_as_the_default():
+    # 4 x 16,777,216 is beyond the largest dimension: the error says d_ff was the default.
+    with pytest.raises(InvalidInputError) as e:
+        Architecture(16_777_216, 1, 1)
+    assert str(e.value) == (
+        "d_ff = 67108864 (the gelu default for d_model = 16777216) is invalid: expected an integer in "
+        "[1, 16777216]: give d_ff, or a smaller d_model"
+    )

@@ -193,3 +193,12 @@ def test_the_unguarded_search_keeps_the_fitted_laws_name_and_refits(tmp_path):
     r = search(Hardware.load("tpu_v4"), 2, {"d_model": [512, 1024], "n_layers": [2, 4]}, law=str(path))
     open_ = r.without_aspect_guard()
     assert open_.law_name == r.law_name == str(path) and len(open_.law_bootstrap) == len(r.law_bootstrap) > 0
+
+
+def test_a_space_built_directly_refuses_repeated_values_and_an_empty_hardware_name():
+    from timescale_frontier import _core
+
+    with pytest.raises(InvalidInputError, match=r"d_model = 512 twice is invalid: expected distinct values"):
+        search(Hardware.load("tpu_v4"), 1, _core.SearchSpace(d_model=[512, 512]))
+    with pytest.raises(InvalidInputError, match="'': hardware file not found"):
+        Hardware.load("")

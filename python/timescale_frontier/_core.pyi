@@ -137,6 +137,8 @@ class Architecture:
     def memory_bytes(self) -> float: ...
     def per_op_roofline_s(self, flops_per_s: float, bytes_per_s: float) -> float: ...
     def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __getnewargs_ex__(self) -> tuple[tuple[int, int, int], dict[str, Any]]: ...
 
 @final
 class StepWork:
@@ -745,7 +747,7 @@ def recipe(
     base: Architecture,
     *,
     utilization: float = 0.4,
-    tokens_per_param: float | None = ...,
+    tokens_per_param: float | None = 20.0,
     aspect_ratio: float = 64.0,
     head_dim: int = 64,
     mlp: str = "gelu",

@@ -245,10 +245,10 @@ def origin(path: Path) -> str:
 def resolve(spec: str | os.PathLike[str]) -> Path:
     """Path of a hardware file given as a path, or a bare name: the user's hardware directory
     first (a calibration there replaces the shipped file of the same name), then the shipped files."""
-    path = Path(spec)
-    if path.exists():
-        return path
     text = os.fspath(spec)
+    path = Path(spec)
+    if text.strip() and path.exists():  # Path("") is ".", which exists
+        return path
     if not text or "/" in text or os.sep in text:
         raise InvalidInputError(
             f"{text or repr(text)}: hardware file not found",

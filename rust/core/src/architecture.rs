@@ -395,7 +395,21 @@ impl ArchitectureSpec {
             n_heads: self.n_heads,
             n_kv_heads: self.n_kv_heads.unwrap_or(self.n_heads),
             head_dim,
-            d_ff: self.d_ff.unwrap_or_else(|| default_d_ff(mlp, self.d_model)),
+            d_ff: match self.d_ff {
+                Some(f) => f,
+                None => {
+                    let f = default_d_ff(mlp, self.d_model);
+                    if !in_dim_range(f.into()) {
+                        // Name the default, not a field the user never set as if they had.
+                        return Err(Error::invalid(
+                            "d_ff",
+                            format!("{f} (the {} default for d_model = {})", mlp.name(), self.d_model),
+                            &format!("an integer in [1, {MAX_DIM}]: give d_ff, or a smaller d_model"),
+                        ));
+                    }
+                    f
+                }
+            },
             mlp,
             attention: self.attention.unwrap_or(defaults::ATTENTION),
             tied_embeddings: self.tied_embeddings.unwrap_or(defaults::TIED_EMBEDDINGS),

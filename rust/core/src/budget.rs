@@ -131,7 +131,10 @@ impl Budget {
                 return Err(Error::invalid_number(
                     "budget_usd",
                     usd,
-                    &format!("a budget that buys at most {MAX_BUDGET_S:e} s on {chips} chips at {price} USD per chip-hour"),
+                    &format!(
+                        "a budget that buys at most {MAX_BUDGET_S:e} s on {} at {price} USD per chip-hour",
+                        crate::error::chips(chips)
+                    ),
                 ));
             }
             out.usd_per_chip_hour = Some(price);

@@ -61,6 +61,15 @@ pub fn non_negative(field: &str, v: f64) -> Result<f64> {
     }
 }
 
+/// `n` chips in words: "1 chip", "8 chips".
+pub fn chips(n: u32) -> String {
+    if n == 1 {
+        "1 chip".to_owned()
+    } else {
+        format!("{n} chips")
+    }
+}
+
 /// A number as a user would type it: whole numbers without a fraction (`34359738368`),
 /// others in their shortest form (`0.875`, `1e-300`), `nan`, `inf`, `-inf`.
 pub fn number(x: f64) -> String {

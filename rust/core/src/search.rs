@@ -75,6 +75,18 @@ pub struct SearchSpace {
     pub d_ff_multiple: u32,
 }
 
+/// The first value that occurs again in `values`, compared by `key` (linear time: axes may hold a
+/// million values).
+fn first_repeat_by<T: Copy, K: Eq + std::hash::Hash>(values: &[T], key: impl Fn(T) -> K) -> Option<T> {
+    let mut seen = std::collections::HashSet::with_capacity(values.len());
+    values.iter().copied().find(|&v| !seen.insert(key(v)))
+}
+
+/// The error of an axis that lists `value` twice (each configuration would be evaluated twice).
+fn repeated(axis: &str, value: impl std::fmt::Display) -> Error {
+    Error::invalid(axis, format!("{value} twice"), "distinct values (a repeated value repeats configurations)")
+}
+
 /// Default [`SearchSpace::d_ff_multiple`].
 pub const D_FF_MULTIPLE: u32 = 64;
 
@@ -160,6 +172,9 @@ impl SearchSpace {
             if let Some(&v) = values.iter().find(|&&v| !crate::architecture::in_dim_range(i64::from(v))) {
                 return Err(Error::invalid(axis, v, &format!("integers in [1, {MAX_DIM}]")));
             }
+            if let Some(v) = first_repeat_by(values, |v| v) {
+                return Err(repeated(axis, v));
+            }
         }
         if let Some(&Some(mb)) =
             self.micro_batch.iter().find(|m| m.is_some_and(|v| !crate::architecture::in_dim_range(i64::from(v))))
@@ -177,6 +192,17 @@ impl SearchSpace {
             if n == 0 {
                 return Err(Error::EmptySpace { axis: axis.to_owned() });
             }
+        }
+        let repeats = [
+            ("recompute", first_repeat_by(&self.recompute, |v| v.name()).map(|v| v.name().to_owned())),
+            ("micro_batch", first_repeat_by(&self.micro_batch, |v| v).map(|v| v.map_or("none".to_owned(), |m| m.to_string()))),
+            ("mlp", first_repeat_by(&self.mlp, |v| v.name()).map(|v| v.name().to_owned())),
+            ("ffn_mult", first_repeat_by(&self.ffn_mult, f64::to_bits).map(crate::error::number)),
+            ("attention", first_repeat_by(&self.attention, |v| v.name()).map(|v| v.name().to_owned())),
+            ("tied_embeddings", first_repeat_by(&self.tied_embeddings, |v| v).map(|v| v.to_string())),
+        ];
+        if let Some((axis, Some(v))) = repeats.into_iter().find(|(_, r)| r.is_some()) {
+            return Err(repeated(axis, v));
         }
         d_ff_multiple(self.d_ff_multiple.into())?;
         if let Some(&m) = self.ffn_mult.iter().find(|&&m| !(m.is_finite() && m > 0.0 && m <= 64.0)) {
@@ -1054,8 +1080,8 @@ impl SearchPlan {
                     .iter()
                     .map(|c| {
                         format!(
-                            "{} chips: {}",
-                            c.budget.chips,
+                            "{}: {}",
+                            crate::error::chips(c.budget.chips),
                             c.outcome.as_ref().err().map_or(String::new(), ToString::to_string)
                         )
                     })
@@ -1184,6 +1210,22 @@ mod tests {
         let kept = spread((0..1001).map(c).collect(), 11);
         assert_eq!(kept.iter().map(|k| k.index).collect::<Vec<_>>(), (0..=1000).step_by(100).collect::<Vec<_>>());
         assert_eq!(spread((0..5).map(c).collect(), 11).len(), 5);
+    }
+
+    #[test]
+    fn a_repeated_axis_value_is_refused() {
+        let e = |s: SearchSpace| s.validate().unwrap_err().to_string();
+        let twice = "is invalid: expected distinct values (a repeated value repeats configurations)";
+        assert_eq!(
+            e(SearchSpace { d_model: vec![512, 1024, 512], ..SearchSpace::default() }),
+            format!("d_model = 512 twice {twice}")
+        );
+        assert_eq!(e(SearchSpace { ffn_mult: vec![4.0, 4.0], ..SearchSpace::default() }), format!("ffn_mult = 4 twice {twice}"));
+        assert_eq!(
+            e(SearchSpace { micro_batch: vec![None, Some(2), None], ..SearchSpace::default() }),
+            format!("micro_batch = none twice {twice}")
+        );
+        assert!(SearchSpace::default().validate().is_ok());
     }
 
     #[test]

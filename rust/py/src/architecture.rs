@@ -309,6 +309,27 @@ impl PyArchitecture {
         memcpy::per_op_roofline_s(&self.0, flops_per_s, bytes_per_s)
     }
 
+    /// Equal architectures hash alike (every field, the precision's bytes by their bits).
+    fn __hash__(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let a = &self.0;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (a.d_model, a.n_layers, a.n_heads, a.n_kv_heads, a.head_dim, a.d_ff, a.seq_len, a.batch_size, a.vocab_size).hash(&mut h);
+        (a.mlp.name(), a.attention.name(), a.tied_embeddings, a.recompute.name(), a.micro_batch).hash(&mut h);
+        (a.precision.param_bytes.to_bits(), a.precision.activation_bytes.to_bits(), a.precision.optimizer_bytes.to_bits())
+            .hash(&mut h);
+        h.finish()
+    }
+
+    /// What pickle (and copy) rebuild it from: the three required fields and the rest by name.
+    fn __getnewargs_ex__<'py>(&self, py: Python<'py>) -> PyResult<((u32, u32, u32), Bound<'py, PyDict>)> {
+        let kwargs = self.to_dict(py)?;
+        for key in ["d_model", "n_layers", "n_heads"] {
+            kwargs.del_item(key)?;
+        }
+        Ok(((self.0.d_model, self.0.n_layers, self.0.n_heads), kwargs))
+    }
+
     fn __repr__(&self) -> String {
         let a = &self.0;
         format!(

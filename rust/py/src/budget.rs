@@ -8,8 +8,8 @@ use crate::hardware::PyHardware;
 
 /// What a run may spend: `hours` of wall-clock time, `usd` of money (at `usd_per_chip_hour`, or
 /// the hardware file's price), or both (the smaller wins). Checked by the core on construction.
-#[pyclass(module = "timescale_frontier._core", name = "Budget", frozen, get_all)]
-#[derive(Clone)]
+#[pyclass(module = "timescale_frontier._core", name = "Budget", frozen, get_all, eq)]
+#[derive(Clone, PartialEq)]
 pub struct PyBudget {
     pub hours: Option<f64>,
     pub usd: Option<f64>,
@@ -33,7 +33,7 @@ impl PyBudget {
     }
 
     /// What this budget allows on `chips` chips of `hardware`.
-    #[pyo3(signature = (hardware, chips=AnyInt(1)))]
+    #[pyo3(signature = (hardware, chips=AnyInt(1)), text_signature = "($self, hardware, chips=1)")]
     fn resolve(&self, hardware: &PyHardware, chips: AnyInt) -> PyResult<PyResolvedBudget> {
         let chips = timescale_core::Hardware::chip_count(chips.0).py_err()?;
         hardware.0.check_chips(chips).py_err()?;

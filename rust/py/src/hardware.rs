@@ -137,11 +137,8 @@ impl PyHardware {
                 topology: Topology::parse(t).py_err()?,
                 link_bytes_per_s: required(link_bytes_per_s, "interconnect.link_bytes_per_s")?,
                 links_per_chip: required(links_per_chip, "interconnect.links_per_chip")?,
-                max_chips: Hardware::network_count(
-                    "interconnect.max_chips",
-                    required(max_chips, "interconnect.max_chips")?.0,
-                )
-                .py_err()?,
+                max_chips: Hardware::network_count("interconnect.max_chips", required(max_chips, "interconnect.max_chips")?.0)
+                    .py_err()?,
                 chips_per_node: chips_per_node
                     .map(|k| Hardware::network_count("interconnect.chips_per_node", k.0))
                     .transpose()
@@ -246,8 +243,8 @@ impl PyHardware {
 }
 
 /// A Chinchilla-form law L(N, D) = E + A / N^alpha + B / D^beta.
-#[pyclass(module = "timescale_frontier._core", name = "Law", frozen)]
-#[derive(Clone)]
+#[pyclass(module = "timescale_frontier._core", name = "Law", frozen, eq)]
+#[derive(Clone, PartialEq)]
 pub struct PyLaw(pub Law, pub FitRange);
 
 /// Range used for a law whose fitting data is not known: nothing is flagged as extrapolation.

@@ -40,7 +40,8 @@ pub struct PyLawFit {
 /// Fits E, A, B, alpha, beta (Huber on log loss, grid of starts) with `n_bootstrap` resampled
 /// refits.
 #[pyfunction]
-#[pyo3(signature = (params, tokens, loss, n_bootstrap=AnyInt(200), seed=AnyInt(0), progress=None))]
+#[pyo3(signature = (params, tokens, loss, n_bootstrap=AnyInt(200), seed=AnyInt(0), progress=None),
+    text_signature = "(params, tokens, loss, n_bootstrap=200, seed=0, progress=None)")]
 pub fn fit_law(
     py: Python<'_>,
     params: PyReadonlyArray1<'_, f64>,
@@ -138,7 +139,9 @@ fn shape_runs(what: &str, cols: [PyReadonlyArray1<'_, f64>; 5]) -> PyResult<Vec<
 /// then the law again net of the term. Progress and Ctrl-C as `fit_law` (the final fit).
 #[pyfunction]
 #[pyo3(signature = (d_model, n_layers, params, tokens, loss, shape_d_model, shape_n_layers, shape_params, shape_tokens,
-    shape_loss, n_bootstrap=AnyInt(200), seed=AnyInt(0), progress=None))]
+    shape_loss, n_bootstrap=AnyInt(200), seed=AnyInt(0), progress=None),
+    text_signature = "(d_model, n_layers, params, tokens, loss, shape_d_model, shape_n_layers, shape_params, shape_tokens, \
+    shape_loss, n_bootstrap=200, seed=0, progress=None)")]
 #[allow(clippy::too_many_arguments)]
 pub fn fit_law_with_shape(
     py: Python<'_>,

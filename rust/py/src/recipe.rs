@@ -28,7 +28,9 @@ pub struct PyRecipe {
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 #[pyo3(signature = (seconds, chips, hardware, law, base, *, utilization=0.4, tokens_per_param=Some(20.0),
-    aspect_ratio=64.0, head_dim=AnyInt(64), mlp="gelu", ffn_mult=4.0))]
+    aspect_ratio=64.0, head_dim=AnyInt(64), mlp="gelu", ffn_mult=4.0),
+    text_signature = "(seconds, chips, hardware, law, base, *, utilization=0.4, tokens_per_param=20.0, \
+    aspect_ratio=64.0, head_dim=64, mlp='gelu', ffn_mult=4.0)")]
 pub fn recipe(
     py: Python<'_>,
     seconds: f64,

@@ -307,7 +307,9 @@ pub fn aspect_ratio_guard(law: &PyLaw) -> (f64, f64) {
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 #[pyo3(signature = (space, hardware, budget, law, *, chips=None, top_k=AnyInt(10),
-    aspect_ratio_min=None, aspect_ratio_max=None, max_tokens_per_step=None, unique_tokens=None, progress=None))]
+    aspect_ratio_min=None, aspect_ratio_max=None, max_tokens_per_step=None, unique_tokens=None, progress=None),
+    text_signature = "(space, hardware, budget, law, *, chips=None, top_k=10, aspect_ratio_min=None, \
+    aspect_ratio_max=None, max_tokens_per_step=None, unique_tokens=None, progress=None)")]
 pub fn search<'py>(
     py: Python<'py>,
     space: &PySearchSpace,
