@@ -202,3 +202,10 @@ def test_a_space_built_directly_refuses_repeated_values_and_an_empty_hardware_na
         search(Hardware.load("tpu_v4"), 1, _core.SearchSpace(d_model=[512, 512]))
     with pytest.raises(InvalidInputError, match="'': hardware file not found"):
         Hardware.load("")
+
+
+def test_results_print_in_one_line_with_their_numbers():
+    p = predict(Architecture(1024, 8, 8), "h100_sxm", 1)
+    assert repr(p).startswith("Prediction(d_model=1024, n_layers=8, chips=1, loss=") and f"{p.loss:.4f}" in repr(p)
+    r = search("tpu_v4", 1, {"d_model": [512, 1024]})
+    assert repr(r.best).startswith(f"Candidate(index={r.best.index}, ") and f"loss={r.best.loss:.4f}" in repr(r.best)

@@ -134,6 +134,28 @@ pub struct PyPrediction {
     pub chip_counts: Vec<PyChipCount>,
 }
 
+#[pymethods]
+impl PyPrediction {
+    /// The answer in one line (every field stays an attribute).
+    fn __repr__(&self) -> String {
+        let a = &self.architecture.0;
+        format!(
+            "Prediction(d_model={}, n_layers={}, chips={}, loss={}, step_time_s={:.4}, tokens={:.4e}, params={:.4e}, \
+             memory_bytes={:.4e}, fits_memory={}, in_domain={})",
+            a.d_model,
+            a.n_layers,
+            self.chips,
+            self.loss.map_or("None".to_owned(), |l| format!("{l:.4}")),
+            self.step_time_s,
+            self.tokens,
+            self.params,
+            self.memory_bytes,
+            if self.fits_memory { "True" } else { "False" },
+            if self.in_domain { "True" } else { "False" },
+        )
+    }
+}
+
 impl From<&Prediction> for PyPrediction {
     fn from(p: &Prediction) -> Self {
         let m = &p.metrics;

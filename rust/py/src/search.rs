@@ -180,6 +180,19 @@ pub struct PyCandidate {
     pub step: PyShardedStep,
 }
 
+#[pymethods]
+impl PyCandidate {
+    /// The candidate in one line (every field stays an attribute).
+    fn __repr__(&self) -> String {
+        let a = &self.architecture.0;
+        format!(
+            "Candidate(index={}, d_model={}, n_layers={}, loss={:.4}, step_time_s={:.4}, tokens={:.4e}, params={:.4e}, \
+             sharding='{}')",
+            self.index, a.d_model, a.n_layers, self.loss, self.step_time_s, self.tokens, self.params, self.step.sharding
+        )
+    }
+}
+
 impl From<&Row> for PyCandidate {
     fn from(r: &Row) -> Self {
         let m = &r.metrics;
