@@ -118,3 +118,14 @@ def test_the_api_chooses_the_chip_count_for_a_money_budget():
         InvalidInputError, match="chips = 512 is invalid: expected at most interconnect.max_chips = 256"
     ):
         search(Hardware.load("tpu_v5e"), 1, space, chips=[4, 512])
+
+
+def test_auto_chips_choose_the_lowest_loss_among_counts_that_fit_and_say_which_do_not():
+    a = Architecture(4096, 32, 32, mlp="swiglu", seq_len=2048, batch_size=256)
+    p = predict(a, Hardware.load("h100_sxm"), Budget(usd=5000), chips="auto")
+    fitting = [c for c in p.chip_counts if c.fits_memory]
+    assert fitting and any(not c.fits_memory for c in p.chip_counts)
+    best = min(fitting, key=lambda c: c.loss)
+    assert p.chips == best.chips and p.loss == best.loss and p.fits_memory
+    # A count that does not fit can show a lower loss; it is listed, not chosen.
+    assert min(c.loss for c in p.chip_counts) < p.loss

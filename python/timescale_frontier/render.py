@@ -355,7 +355,9 @@ def prediction_document(p: Prediction, hw: Hardware, law: str, out_format: str, 
         for c in p.chip_counts:
             mark = "*" if c.chips == p.chips else " "
             loss = "-" if c.loss is None else f"{c.loss:.4f}"
-            lines.append(f"  {mark} {c.chips:5d} chips  {budget_text(c.budget):>24s}  loss {loss}")
+            fits = "" if c.fits_memory else "  (does not fit in memory)"
+            word = "chip " if c.chips == 1 else "chips"
+            lines.append(f"  {mark} {c.chips:5d} {word}  {budget_text(c.budget):>24s}  loss {loss}{fits}")
     if p.chips > 1:
         st = p.step
         chosen = st.sharding if p.fits_memory else f"no sharding fits; least memory: {st.sharding}"

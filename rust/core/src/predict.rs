@@ -67,9 +67,9 @@ pub struct Prediction {
     pub fit: FitRange,
     /// The law's aspect-ratio domain ([`Law::aspect_domain`]; the validity messages quote it).
     pub aspect_domain: (f64, f64),
-    /// With several chip counts: (chips, budget, loss) of each count that can split the
-    /// architecture, the chosen one among them. Empty for one count.
-    pub chip_counts: Vec<(u32, ResolvedBudget, f64)>,
+    /// With several chip counts: (chips, budget, loss, fits in memory) of each count that can
+    /// split the architecture, the chosen one among them. Empty for one count.
+    pub chip_counts: Vec<(u32, ResolvedBudget, f64, bool)>,
 }
 
 /// Predicts `arch` on `hw` for `budget`: on one count of `chips`, or on each and the one with the
@@ -90,7 +90,7 @@ pub fn predict(arch: &Architecture, hw: &Hardware, budget: &Budget, chips: &Chip
             }
         }
     }
-    let rows: Vec<_> = options.iter().map(|p| (p.chips, p.budget, p.metrics.loss)).collect();
+    let rows: Vec<_> = options.iter().map(|p| (p.chips, p.budget, p.metrics.loss, p.metrics.fits_memory)).collect();
     // The lowest loss among counts where it fits in memory; else the lowest hypothetical loss;
     // else (nothing trains) the fewest chips that divide.
     let losses = |fitting: bool| -> Vec<(u32, f64)> {

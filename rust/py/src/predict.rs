@@ -91,13 +91,15 @@ impl From<&ShardingOption> for PyShardingOption {
     }
 }
 
-/// A chip count considered: its budget and the predicted loss there (`None`: no step fits).
+/// A chip count considered: its budget, the predicted loss there (`None`: no step fits in the
+/// budget) and whether it fits in memory (only counts where it fits are chosen, when any does).
 #[pyclass(module = "timescale_frontier._core", name = "ChipCount", frozen, get_all)]
 #[derive(Clone)]
 pub struct PyChipCount {
     pub chips: u32,
     pub budget: PyResolvedBudget,
     pub loss: Option<f64>,
+    pub fits_memory: bool,
 }
 
 /// Every metric of one architecture for one budget on `chips` chips (units in the names).
@@ -185,10 +187,11 @@ impl From<&Prediction> for PyPrediction {
             chip_counts: p
                 .chip_counts
                 .iter()
-                .map(|(chips, budget, loss)| PyChipCount {
+                .map(|(chips, budget, loss, fits_memory)| PyChipCount {
                     chips: *chips,
                     budget: (*budget).into(),
                     loss: loss.is_finite().then_some(*loss),
+                    fits_memory: *fits_memory,
                 })
                 .collect(),
         }
