@@ -417,9 +417,11 @@ def _best_memory_plan(alt: Architecture, r: SearchResult) -> Prediction:
     chips divides it."""
     axes = r.space.axes() if r.space is not None else {}
     a = r.best.architecture
-    options = [
-        (rc, mb) for rc in axes.get("recompute", [a.recompute]) for mb in axes.get("micro_batch", [a.micro_batch])
-    ]
+    # The winner's plan first, then the space's others (each predicted once).
+    options = dict.fromkeys(
+        [(a.recompute, a.micro_batch)]
+        + [(rc, mb) for rc in axes.get("recompute", [a.recompute]) for mb in axes.get("micro_batch", [a.micro_batch])]
+    )
 
     def rank(p: Prediction) -> tuple[int, float]:
         if p.fits_memory and p.loss is not None:
@@ -428,7 +430,7 @@ def _best_memory_plan(alt: Architecture, r: SearchResult) -> Prediction:
 
     runs: list[Prediction] = []
     error: InvalidInputError | None = None
-    for rc, mb in [(a.recompute, a.micro_batch), *options]:
+    for rc, mb in options:
         try:
             candidate = Architecture(**(alt.to_dict() | {"recompute": rc, "micro_batch": mb}))
             runs.append(
