@@ -33,6 +33,7 @@ __all__ = [
     "in_file",
     "file_error",
     "invalid_value",
+    "not_one_dimensional",
 ]
 
 
@@ -103,6 +104,16 @@ def file_error(
     e = InvalidInputError(message, field=field, value=value, expected=expected)
     e.source, e.row = os.fspath(path), row
     return e
+
+
+def not_one_dimensional(field: str, shape: tuple[int, ...]) -> InvalidInputError:
+    """The error of a column (``evaluate``'s, a law fit's) given with ``shape``, not as one dimension."""
+    return InvalidInputError(
+        f"{field}: columns must be one-dimensional, got shape {shape}",
+        field=field,
+        value=str(shape),
+        expected="a one-dimensional column",
+    )
 
 
 def invalid_value(

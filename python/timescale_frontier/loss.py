@@ -16,7 +16,7 @@ import tomlkit
 from timescale_frontier import _core, _toml
 from timescale_frontier._core import Law, LawFit, ShapeFit
 from timescale_frontier._files import write_atomic
-from timescale_frontier.errors import InvalidInputError, in_file, invalid_value
+from timescale_frontier.errors import InvalidInputError, in_file, invalid_value, not_one_dimensional
 
 __all__ = [
     "Law",
@@ -213,12 +213,7 @@ def _column(name: str, x: Any) -> npt.NDArray[np.float64]:
             f"{name}: not a column of numbers", field=name, value=type(x).__name__, expected="a 1-D column of numbers"
         ) from None
     if arr.ndim != 1:
-        raise InvalidInputError(
-            f"{name}: columns must be one-dimensional, got shape {arr.shape}",
-            field=name,
-            value=str(arr.shape),
-            expected="a one-dimensional column",
-        )
+        raise not_one_dimensional(name, arr.shape)
     return arr
 
 

@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from timescale_frontier import _core
 from timescale_frontier.budget import Budget, as_budget
-from timescale_frontier.errors import InvalidInputError
+from timescale_frontier.errors import InvalidInputError, not_one_dimensional
 from timescale_frontier.hardware import Hardware, as_hardware
 from timescale_frontier.loss import Law, get_law
 
@@ -88,12 +88,7 @@ def _convert(name: str, value: Any) -> Any:
     if arr.ndim == 0:
         return arr.item()
     if arr.ndim != 1:
-        raise InvalidInputError(
-            f"{name}: columns must be one-dimensional, got shape {arr.shape}",
-            field=name,
-            value=str(arr.shape),
-            expected="a one-dimensional column",
-        )
+        raise not_one_dimensional(name, arr.shape)
     if name in _CATEGORICAL:
         names, codes = np.unique(arr.astype(str), return_inverse=True)
         return ([str(n) for n in names], np.ascontiguousarray(codes, dtype=np.int64))
