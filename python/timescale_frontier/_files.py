@@ -153,12 +153,8 @@ def write_atomic(
         )
     if st is not None and not stat.S_ISREG(st.st_mode):
         try:
-            if isinstance(text, bytes):
-                with open(target, "wb") as fb:
-                    fb.write(text)
-            else:
-                with open(target, "w", encoding="utf-8") as ft:
-                    ft.write(text)
+            with _open_fd(os.open(target, os.O_WRONLY), text) as f:
+                f.write(text)
         except OSError as e:
             raise InvalidInputError(
                 f"{shown}: cannot write ({e.strerror})", field="output", value=shown, expected="a writable path"
