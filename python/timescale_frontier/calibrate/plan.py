@@ -145,18 +145,17 @@ def design(
     """``n`` architectures spread over ``axes_values`` (greedy farthest-point sampling in
     normalized index coordinates), each fitting in memory with a predicted step time in range."""
     rng = np.random.default_rng(seed)
-    values = axes_values
-    axes = list(values)
+    axes = list(axes_values)
     pool: list[tuple[np.ndarray, Architecture]] = []
     for _ in range(4000):
-        idx = np.array([rng.integers(len(values[a])) for a in axes])
-        arch = _arch({a: values[a][i] for a, i in zip(axes, idx, strict=True)}, activation_bytes)
+        idx = np.array([rng.integers(len(axes_values[a])) for a in axes])
+        arch = _arch({a: axes_values[a][i] for a, i in zip(axes, idx, strict=True)}, activation_bytes)
         if arch is None or arch.attention not in attentions:
             continue
         p = predict(arch, hw, 1.0)
         if not p.fits_memory or not step_time_range_s[0] <= p.step_time_s <= step_time_range_s[1]:
             continue
-        pool.append((idx / np.array([max(1, len(values[a]) - 1) for a in axes]), arch))
+        pool.append((idx / np.array([max(1, len(axes_values[a]) - 1) for a in axes]), arch))
     if not pool:
         return []
     chosen = [0]

@@ -230,8 +230,9 @@ impl Architecture {
     /// The same model reshaped at about the same non-embedding parameters: depth x `depth_factor`,
     /// width / sqrt(`depth_factor`) (parameters per layer grow as width squared), the width rounded
     /// to whole groups of (KV group x head_dim), `d_ff` kept in proportion. `None` when the rounding
-    /// leaves the depth or the width as it was (a one-layer model has no shallower alternative). Used to show what a deeper-narrower or wider-shallower
-    /// alternative would do.
+    /// leaves the depth or the width as it was (a one-layer model has no shallower alternative).
+    /// Used to show what a deeper-narrower or wider-shallower alternative would do. `depth_factor`
+    /// outside [`DEPTH_FACTOR`] is an error.
     pub fn reshaped(&self, depth_factor: f64) -> Result<Option<Architecture>> {
         DEPTH_FACTOR.check("depth_factor", depth_factor)?;
         Ok(self.reshaped_by(depth_factor))
