@@ -1,6 +1,7 @@
 //! Criterion benches of the workloads in bench/ (pytest-benchmark runs the same through Python, so
 //! the difference is the cost of the boundary): `evaluate_many` over 1M random configurations, and
-//! `evaluate_columns` over the same rows as columns;
+//! `evaluate_columns` over the same rows as columns, and each part of one configuration's
+//! `evaluate` alone on one core;
 //! `search` over the 1M / 10M spaces of bench/workloads.py on the h100_sxm datasheet roofline, on
 //! one chip and on 8 (every sharding; with the kernel and with the per-configuration reference
 //! path, same run); the dense worst case (b200, guards opened); and two plans over the default
@@ -10,11 +11,18 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use timescale_core::architecture::Recompute;
-use timescale_core::metrics::{evaluate_columns, evaluate_many, ArchitectureColumns, Column};
+use timescale_core::flops::flops_per_step;
+use timescale_core::memcpy::step_work;
+use timescale_core::memory::memory_bytes;
+use timescale_core::metrics::{evaluate, evaluate_columns, evaluate_many, ArchitectureColumns, Column};
+use timescale_core::params::{non_embedding_params, total_params};
 use timescale_core::search::{search, search_plan, search_range_reference, Guards, SearchParams, SearchRequest, SearchSpace};
 use timescale_core::{
     loss::HOFFMANN, Architecture, Attention, Budget, Chips, Datasheet, Hardware, Mlp, Network, Precision, Roofline, Topology,
 };
+
+/// One part of a configuration's `evaluate`, reduced to a number (so that nothing is optimised away).
+type Part<'a> = dyn Fn(&Architecture) -> f64 + 'a;
 
 /// A datasheet roofline (sum) with the efficiencies of the uncalibrated hardware files.
 fn roofline(peak_bf16_flops_per_s: f64, hbm_bytes_per_s: f64) -> Datasheet {
@@ -122,6 +130,35 @@ fn benches(c: &mut Criterion) {
     let hw = h100();
     let archs = random_archs(1_000_000);
     c.bench_function("evaluate_many 1M", |b| b.iter(|| evaluate_many(&archs, &hw, 12.0 * 3600.0, &HOFFMANN)));
+    // Where one configuration's time goes: each part alone over the same rows, on one core (each
+    // includes streaming the configurations from memory, what `validate` alone about measures).
+    let parts: [(&str, &Part); 7] = [
+        ("evaluate", &|a| {
+            let m = evaluate(a, &hw, 12.0 * 3600.0, &HOFFMANN);
+            m.loss + m.params + m.memory_bytes + m.step_time_s
+        }),
+        ("step_work", &|a| {
+            let w = step_work(a);
+            w.bytes + w.flops + w.matmul_flops + w.attention_flops + w.kernels
+        }),
+        ("both parameter counts", &|a| total_params(a) + non_embedding_params(a)),
+        ("flops_per_step", &flops_per_step),
+        ("memory_bytes", &memory_bytes),
+        ("loss", &|a| {
+            HOFFMANN.loss_of_shape(
+                f64::from(a.d_ff) * 1e5,
+                f64::from(a.vocab_size) * 1e5,
+                f64::from(a.d_model),
+                f64::from(a.n_layers),
+            )
+        }),
+        ("validate", &|a| if a.validate().is_ok() { 1.0 } else { 0.0 }),
+    ];
+    for (name, part) in parts {
+        c.bench_function(&format!("evaluate part 1M, 1 core: {name}"), |b| {
+            b.iter(|| archs.iter().map(|a| part(std::hint::black_box(a))).sum::<f64>())
+        });
+    }
     // The same rows as numpy-style columns (what `evaluate` hands the core): validation,
     // defaults and eleven output columns included.
     let ints = |f: fn(&Architecture) -> u32| archs.iter().map(|a| i64::from(f(a))).collect::<Vec<i64>>();
