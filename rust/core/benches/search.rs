@@ -194,12 +194,17 @@ fn benches(c: &mut Criterion) {
         micro_batch: Column::Absent,
     };
     c.bench_function("evaluate_columns 1M", |b| b.iter(|| evaluate_columns(&cols, &hw, 12.0 * 3600.0, &HOFFMANN, None).unwrap()));
+    let guards = Guards::for_law(&HOFFMANN);
     for (name, widths) in [("search 1M", 12), ("search 10M", 116)] {
         let s = space(widths);
-        c.bench_function(name, |b| b.iter(|| search(&s, &params(hw, 1, Guards::default())).unwrap()));
+        c.bench_function(name, |b| b.iter(|| search(&s, &params(hw, 1, guards)).unwrap()));
     }
+    // The law without its evidence terms (the kernel before them), in the same run: the terms' cost.
+    let s = space(116);
+    let plain = SearchParams { law: HOFFMANN.plain(), ..params(hw, 1, Guards::default()) };
+    c.bench_function("search 10M, plain law", |b| b.iter(|| search(&s, &plain).unwrap()));
     let s = space(12);
-    let eight = params(hw, 8, Guards::default());
+    let eight = params(hw, 8, guards);
     c.bench_function("search 1M, 8 chips", |b| b.iter(|| search(&s, &eight).unwrap()));
     let n = s.validate().unwrap();
     // The per-configuration path the kernel replaced (every sharding's op table per configuration),
@@ -212,7 +217,7 @@ fn benches(c: &mut Criterion) {
         batch_size: vec![1, 2, 4, 8, 16, 32, 64],
         ..space(116)
     };
-    let open = Guards { aspect_ratio_min: 1e-3, aspect_ratio_max: 1e6, max_tokens_per_step: Some(1e12) };
+    let open = Guards { aspect_ratio_min: 1e-3, aspect_ratio_max: 1e6, max_tokens_per_step: Some(1e12), critical_batch: false };
     c.bench_function("search dense 10M", |b| b.iter(|| search(&dense, &params(b200(), 1, open)).unwrap()));
     let default = SearchSpace::default();
     let plan = |hardware: Hardware, chips: Chips| SearchRequest {
@@ -220,7 +225,7 @@ fn benches(c: &mut Criterion) {
         budget: Budget { hours: Some(12.0), ..Budget::default() },
         chips,
         law: HOFFMANN,
-        guards: Guards::default(),
+        guards,
         top_k: 10,
         unique_tokens: None,
     };

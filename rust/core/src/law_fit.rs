@@ -5,7 +5,8 @@
 //! replacement) for intervals. The optimiser is Nelder-Mead (derivative-free; five parameters).
 
 use crate::error::{Error, Result};
-use crate::loss::{Law, ParamConvention, ShapeTerm};
+use crate::loss::{Law, ParamConvention};
+use crate::shape::{FittedShape, ShapeTerm};
 
 /// One training run: parameters (count), training tokens, final loss (nats/token).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -157,7 +158,17 @@ fn nelder_mead(start: [f64; 5], f: &(dyn Fn(&[f64; 5]) -> f64 + Sync), iters: us
 }
 
 fn to_law(theta: &[f64; 5], params: ParamConvention) -> Law {
-    Law { e: theta[2].exp(), a: theta[0].exp(), b: theta[1].exp(), alpha: theta[3], beta: theta[4], params, shape: None }
+    // A law fitted to a user's runs describes their setup (vocabulary, context, batches): no
+    // evidence term by default (a law file's `terms` or `--loss-terms` adds them).
+    Law {
+        e: theta[2].exp(),
+        a: theta[0].exp(),
+        b: theta[1].exp(),
+        alpha: theta[3],
+        beta: theta[4],
+        params,
+        ..crate::loss::BESIROGLU.plain()
+    }
 }
 
 /// Best fit from a grid of starts (Hoffmann's grid, coarsened).
@@ -292,7 +303,7 @@ impl ShapeRun {
 /// and r_opt, the fit's residual and the term's size over the shapes measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShapeFit {
-    pub term: ShapeTerm,
+    pub term: FittedShape,
     /// 2.5% and 97.5% percentiles of the curvature over every resample (a resample without an
     /// optimum counts with its own curvature, <= 0).
     pub c_interval: (f64, f64),
@@ -306,7 +317,7 @@ pub struct ShapeFit {
     pub bootstrap_rejected: usize,
     /// One term per resample, in order (curvature clamped at 0 and the point r_opt where a
     /// resample has no optimum): paired with the law's refits for joint prediction intervals.
-    pub samples: Vec<ShapeTerm>,
+    pub samples: Vec<FittedShape>,
     pub n_runs: usize,
 }
 
@@ -412,7 +423,7 @@ fn fit_shape(law: &Law, runs: &[ShapeRun], n_bootstrap: usize, seed: u64) -> Res
     }
     let (lo, hi) = aspect_range(runs);
     let ln_opt = x0 - q1 / (2.0 * q2);
-    let term = ShapeTerm { c: q2, aspect_opt: ln_opt.exp(), measured: (lo, hi) };
+    let term = FittedShape { c: q2, aspect_opt: ln_opt.exp(), measured: (lo, hi) };
     term.validate()?;
     let rms_residual =
         (points.iter().map(|&(u, y)| (y - (q0 + q1 * u + q2 * u * u)).powi(2)).sum::<f64>() / points.len() as f64).sqrt();
@@ -426,12 +437,12 @@ fn fit_shape(law: &Law, runs: &[ShapeRun], n_bootstrap: usize, seed: u64) -> Res
                 let opt = (x0 - b1 / (2.0 * b2)).exp();
                 cs.push(b2);
                 opts.push(opt);
-                samples.push(ShapeTerm { c: b2, aspect_opt: opt, ..term });
+                samples.push(FittedShape { c: b2, aspect_opt: opt, ..term });
             }
             fit => {
                 // No optimum (or too few distinct shapes drawn): flat for the joint samples.
                 cs.push(fit.map_or(0.0, |[_, _, b2]| b2));
-                samples.push(ShapeTerm { c: 0.0, ..term });
+                samples.push(FittedShape { c: 0.0, ..term });
                 rejected += 1;
             }
         }
@@ -495,9 +506,9 @@ pub fn fit_law_with_shape(
         net.push(Run { loss, ..r.plain() });
     }
     let mut fit = fit_law_with_progress(&net, n_bootstrap, seed, progress)?;
-    fit.law.shape = Some(shape.term);
+    fit.law.shape = Some(ShapeTerm::Fitted(shape.term));
     for (law, term) in fit.bootstrap.iter_mut().zip(shape.samples.iter().cycle()) {
-        law.shape = Some(*term);
+        law.shape = Some(ShapeTerm::Fitted(*term));
     }
     Ok((fit, shape))
 }
@@ -601,16 +612,16 @@ mod tests {
     #[test]
     fn shape_term_by_hand() {
         // c = 0.02, r_opt = 40: at r = 40 e (ln(r / r_opt) = 1) S = 0.02; at r = 40 S = 0.
-        let t = ShapeTerm { c: 0.02, aspect_opt: 40.0, measured: (10.0, 200.0) };
+        let t = FittedShape { c: 0.02, aspect_opt: 40.0, measured: (10.0, 200.0) };
         assert!((t.at(40.0 * std::f64::consts::E, 1.0) - 0.02).abs() < 1e-15);
         assert_eq!(t.at(80.0, 2.0), 0.0);
         // d_model 640, 4 layers: r = 160 = 40 * 4, ln 4 = 1.386294..., S = 0.02 * 1.921812... = 0.0384362...
         assert!((t.at(640.0, 4.0) - 0.038_436_25).abs() < 1e-7);
-        let law = Law { shape: Some(t), ..BESIROGLU };
+        let law = Law { shape: Some(ShapeTerm::Fitted(t)), ..BESIROGLU.plain() };
         assert_eq!(law.loss_of_shape(1e8, 1e10, 80.0, 2.0), BESIROGLU.loss(1e8, 1e10));
         assert!((law.loss_of_shape(1e8, 1e10, 640.0, 4.0) - BESIROGLU.loss(1e8, 1e10) - 0.038_436_25).abs() < 1e-7);
         assert_eq!(law.aspect_domain(), (10.0, 200.0));
-        assert_eq!(BESIROGLU.aspect_domain(), crate::loss::KAPLAN_ASPECT_RANGE);
+        assert_eq!(BESIROGLU.plain().aspect_domain(), crate::loss::KAPLAN_ASPECT_RANGE);
     }
 
     #[test]
@@ -660,7 +671,7 @@ mod tests {
         // r_opt = 50): refitted net of the term, the law recovers besiroglu's E, alpha, beta, and
         // predicts the runs (with the term) exactly; fitted without the term, E absorbs the
         // average penalty.
-        let term = ShapeTerm { c: 0.03, aspect_opt: 50.0, measured: (1.0, 1.0) };
+        let term = FittedShape { c: 0.03, aspect_opt: 50.0, measured: (1.0, 1.0) };
         let shapes = [(256.0, 2.0), (128.0, 4.0), (64.0, 8.0)];
         let mut runs = Vec::new();
         for (k, n) in [1e7, 3e7, 1e8, 3e8, 1e9, 3e9].iter().enumerate() {
@@ -681,7 +692,7 @@ mod tests {
         // runs' 6.0-6.4e5 parameters): close, not exact.
         assert!((shape.term.c - 0.03).abs() < 1e-4 && (shape.term.aspect_opt - 50.0).abs() < 0.25, "{:?}", shape.term);
         let l = fit.law;
-        assert_eq!(l.shape, Some(shape.term));
+        assert_eq!(l.shape, Some(ShapeTerm::Fitted(shape.term)));
         for (got, want) in [(l.e, BESIROGLU.e), (l.alpha, BESIROGLU.alpha), (l.beta, BESIROGLU.beta)] {
             assert!((got - want).abs() < 0.02 * want, "{got} vs {want}");
         }

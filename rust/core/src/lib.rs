@@ -11,8 +11,10 @@
 //! Pure Rust: no Python here (the bindings live in `rust/py`).
 
 pub mod architecture;
+pub mod batch;
 pub mod bilinear;
 pub mod budget;
+pub mod context;
 pub mod error;
 pub mod flops;
 pub mod hardware;
@@ -25,9 +27,12 @@ pub mod params;
 pub mod pareto;
 pub mod predict;
 pub mod recipe;
+pub mod repetition;
 pub mod search;
+pub mod shape;
 pub mod sharding;
 pub mod step_time;
+pub mod vocab;
 
 pub use architecture::{Architecture, ArchitectureSpec, Attention, Mlp, Precision};
 pub use budget::{Budget, Chips, ResolvedBudget};

@@ -1,7 +1,26 @@
-//! Predicted final loss from parameters and training tokens: L(N, D) = E + A / N^alpha + B / D^beta
-//! (nats per token), plus Kaplan et al. 2020's critical batch size.
+//! Predicted final loss (nats per token of the law's reference vocabulary): a Chinchilla-form law
+//! `L(N, D) = E + A / N^alpha + B / D^beta` plus the published evidence on what it leaves out,
+//! each term in its own module with its source and uncertainty, each one that can be switched off:
+//! - shape (`crate::shape`): Gemstones' width and depth terms, what a shape costs against the
+//!   best of its size;
+//! - vocabulary (`crate::vocab`): losses on one scale across vocabularies, data in reference
+//!   tokens, N counted as the law's source counted it, Tao et al.'s embedding-capacity term;
+//! - context (`crate::context`): a training context shorter than the evaluation context;
+//! - batch (`crate::batch`): the tokens a batch far from Step Law's optimum wastes;
+//! - repetition (`crate::repetition`): Muennighoff et al.'s decay of repeated data and of
+//!   parameters beyond what the unique data can use.
+//!
+//! `loss = (E + A / N'^alpha) + (shape + vocabulary + context) + B / D'^beta`, where `N'` is N in
+//! the law's convention after the repetition decay and `D'` the tokens trained, in reference
+//! tokens, after the repetition decay and times the batch's token efficiency. Without any term
+//! (`Law::plain`) it is the law as published, on the tokens and parameters as counted.
 
+use crate::batch::BatchTerm;
+use crate::context::ContextTerm;
 use crate::error::{Error, Result};
+use crate::repetition::Repetition;
+use crate::shape::ShapeTerm;
+use crate::vocab::VocabTerm;
 
 /// Which parameter count a law's N means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +47,7 @@ impl ParamConvention {
     }
 }
 
-/// A Chinchilla-form scaling law, optionally with a shape term.
+/// A Chinchilla-form scaling law and the evidence terms it is used with (each `None` when off).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Law {
     pub e: f64,
@@ -38,56 +57,25 @@ pub struct Law {
     pub beta: f64,
     pub params: ParamConvention,
     /// How the loss depends on shape at a fixed size and token count (`None`: it does not, the
-    /// Chinchilla form's assumption). Fitted from runs by [`crate::law_fit::fit_shape`].
+    /// Chinchilla form's assumption, with Kaplan's 20-200 as the search's guard).
     pub shape: Option<ShapeTerm>,
+    /// Vocabulary-independent losses and the vocabulary's capacity (`None`: per-token losses, N as
+    /// counted).
+    pub vocab: Option<VocabTerm>,
+    /// The evaluation context and what a shorter training context costs (`None`: context is free).
+    pub context: Option<ContextTerm>,
+    /// Batch size as token efficiency (`None`: free, under Kaplan's critical batch as a cap).
+    pub batch: Option<BatchTerm>,
+    /// Repeated data (used only when unique data is limited).
+    pub repetition: Repetition,
 }
 
-/// The loss's dependence on shape, S(r) = c (ln(r / r_opt))^2 nats/token with r = d_model /
-/// n_layers: zero at the best aspect ratio r_opt, growing with the log-distance from it. The form
-/// is the least that has an optimum (a parabola in ln r), as Kaplan et al. 2020 (Fig. 5) see the
-/// loss rise on both sides of a broad optimum in d_model / n_layers at a fixed parameter count.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ShapeTerm {
-    /// Curvature, nats/token per (ln aspect)^2; >= 0.
-    pub c: f64,
-    /// The aspect ratio d_model / n_layers of the lowest loss; > 0.
-    pub aspect_opt: f64,
-    /// The smallest and largest aspect ratios of the runs the term was fitted on: the shapes the
-    /// law has evidence for (its aspect-ratio domain and the search's default guard).
-    pub measured: (f64, f64),
-}
+/// The names of the evidence terms, in the order shown (`--loss-terms`).
+pub const TERM_NAMES: [&str; 5] = ["shape", "vocab", "context", "batch", "repetition"];
 
 /// Kaplan et al. 2020 (Fig. 5): loss depends on shape by only a few percent for d_model / n_layers
 /// of roughly 20 to 200. The aspect-ratio domain of a law without a shape term (its default guard).
 pub const KAPLAN_ASPECT_RANGE: (f64, f64) = (20.0, 200.0);
-
-impl ShapeTerm {
-    /// S at `d_model` / `n_layers` (nats/token).
-    #[inline]
-    pub fn at(&self, d_model: f64, n_layers: f64) -> f64 {
-        let x = (d_model / (n_layers * self.aspect_opt)).ln();
-        self.c * x * x
-    }
-
-    /// Finite, c >= 0, r_opt > 0.
-    pub fn validate(&self) -> Result<()> {
-        if !(self.c.is_finite() && self.c >= 0.0) {
-            return Err(Error::invalid("shape.c", self.c, "a finite number >= 0 (nats/token per (ln aspect)^2)"));
-        }
-        if !(self.aspect_opt.is_finite() && self.aspect_opt > 0.0) {
-            return Err(Error::invalid("shape.aspect_opt", self.aspect_opt, "a finite d_model / n_layers > 0"));
-        }
-        let (lo, hi) = self.measured;
-        if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi) {
-            return Err(Error::invalid(
-                "shape.aspect_range",
-                format!("[{}, {}]", crate::error::number(lo), crate::error::number(hi)),
-                "[lo, hi] with 0 < lo <= hi, finite",
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// Range of the data a law was fitted on; predictions outside it are extrapolations and flagged.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -115,16 +103,124 @@ impl FitRange {
 /// same data, so the same range applies to both built-in laws.
 pub const CHINCHILLA_FIT_RANGE: FitRange = FitRange { params: (7e7, 1.6e10), tokens: (5e9, 5e11) };
 
-/// Hoffmann et al. 2022 (Chinchilla), App. D.2 eq. 10, as printed.
-pub const HOFFMANN: Law =
-    Law { e: 1.69, a: 406.4, b: 410.7, alpha: 0.34, beta: 0.28, params: ParamConvention::Total, shape: None };
+/// The context of Chinchilla's runs (Gopher's setup, which Hoffmann et al. 2022 Sec. 4.1 say
+/// Chinchilla shares: 2048 tokens), the default evaluation context of the built-in laws.
+pub const CHINCHILLA_CONTEXT: f64 = 2048.0;
 
-/// Besiroglu et al. 2024 (Epoch AI's replication of Chinchilla's approach 3), same data.
-pub const BESIROGLU: Law =
-    Law { e: 1.8172, a: 482.01, b: 2085.43, alpha: 0.3478, beta: 0.3658, params: ParamConvention::Total, shape: None };
+/// The vocabulary of Chinchilla's runs: SentencePiece, 32,000 tokens (model card). Their N counts
+/// the blocks plus one 32,000 x d matrix (Table A9's sizes reproduce to 0.8% that way).
+pub const CHINCHILLA_VOCAB: f64 = 32_000.0;
 
-/// Every built-in law with its name, in the order shown to users.
-pub const LAWS: [(&str, Law); 2] = [("hoffmann", HOFFMANN), ("besiroglu", BESIROGLU)];
+/// A law with every evidence term at its default, for runs of the reference vocabulary
+/// `vocab` (one embedding matrix in N) evaluated at `context` tokens.
+const fn with_evidence(e: f64, a: f64, b: f64, alpha: f64, beta: f64, vocab: f64, context: f64) -> Law {
+    Law {
+        e,
+        a,
+        b,
+        alpha,
+        beta,
+        params: ParamConvention::Total,
+        shape: Some(ShapeTerm::WidthDepth(crate::shape::GEMSTONES_COOL_END)),
+        vocab: Some(VocabTerm::tao(vocab, 1.0)),
+        context: Some(ContextTerm::xiong(context)),
+        batch: Some(crate::batch::STEP_LAW),
+        repetition: crate::repetition::MUENNIGHOFF,
+    }
+}
+
+/// Besiroglu et al. 2024 (Epoch AI's replication of Chinchilla's approach 3, same data), with the
+/// evidence terms. The default law: Hoffmann et al.'s printed coefficients do not fit their own
+/// data (Besiroglu et al.) and put the compute-optimal split at about 93 tokens per parameter at
+/// Chinchilla's budget, against the ~20 of Hoffmann's approaches 1 and 2 and of Chinchilla
+/// itself; Besiroglu's refit gives 18 there (tested below).
+pub const BESIROGLU: Law = with_evidence(1.8172, 482.01, 2085.43, 0.3478, 0.3658, CHINCHILLA_VOCAB, CHINCHILLA_CONTEXT);
+
+/// Hoffmann et al. 2022 (Chinchilla), App. D.2 eq. 10, as printed, with the evidence terms.
+pub const HOFFMANN: Law = with_evidence(1.69, 406.4, 410.7, 0.34, 0.28, CHINCHILLA_VOCAB, CHINCHILLA_CONTEXT);
+
+/// Muennighoff et al. 2023's fit (C4, GPT-2's 50,257-token BPE, 2048-token context; repo
+/// `huggingface/datablations`: E = e^0.6254804, A = e^6.255414, B = e^7.3049974, alpha = beta =
+/// 0.3526596), with the evidence terms (its N assumed counted with one embedding matrix, as GPT-2
+/// ties them; their text does not say).
+pub const MUENNIGHOFF: Law =
+    with_evidence(1.869_144, 520.824_952, 1_487.716_094, 0.352_659_6, 0.352_659_6, 50_257.0, CHINCHILLA_CONTEXT);
+
+/// Every built-in law with its name, in the order shown to users (the first is the default).
+pub const LAWS: [(&str, Law); 3] = [("besiroglu", BESIROGLU), ("hoffmann", HOFFMANN), ("muennighoff", MUENNIGHOFF)];
+
+/// The default law's name.
+pub const DEFAULT_LAW: &str = LAWS[0].0;
+
+/// What the loss of one configuration depends on (counts, tokens).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossInput {
+    pub non_embedding_params: f64,
+    /// Parameters as counted (embeddings included, untied ones twice).
+    pub total_params: f64,
+    pub d_model: f64,
+    pub n_layers: f64,
+    pub vocab_size: f64,
+    /// Training sequence length (tokens).
+    pub seq_len: f64,
+    pub tokens_per_step: f64,
+    /// Tokens trained (of the model's own vocabulary).
+    pub tokens: f64,
+    /// Unique tokens of data, in reference tokens (`None`: unlimited).
+    pub unique_tokens: Option<f64>,
+}
+
+impl LossInput {
+    /// The input of `arch` trained on `tokens` tokens with `unique_tokens` unique ones.
+    pub fn of(arch: &crate::architecture::Architecture, tokens: f64, unique_tokens: Option<f64>) -> LossInput {
+        LossInput {
+            non_embedding_params: crate::params::non_embedding_params(arch),
+            total_params: crate::params::total_params(arch),
+            d_model: f64::from(arch.d_model),
+            n_layers: f64::from(arch.n_layers),
+            vocab_size: f64::from(arch.vocab_size),
+            seq_len: f64::from(arch.seq_len),
+            tokens_per_step: arch.tokens_per_step(),
+            tokens,
+            unique_tokens,
+        }
+    }
+}
+
+/// One prediction's loss, term by term (nats per reference token), and what the law saw.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct LossTerms {
+    /// E.
+    pub irreducible: f64,
+    /// A / N'^alpha.
+    pub params: f64,
+    /// B / D'^beta.
+    pub data: f64,
+    pub shape: f64,
+    pub vocab: f64,
+    pub context: f64,
+    /// The sum: (E + params) + (shape + vocab + context) + data.
+    pub loss: f64,
+    /// What the batch's token efficiency adds to `data` (>= 0; 0 without the term).
+    pub batch: f64,
+    /// What repeated data adds to `params + data` (>= 0; 0 with unlimited data).
+    pub repetition: f64,
+    /// N as the law counts it, before the repetition decay.
+    pub law_params: f64,
+    /// N' (after the repetition decay).
+    pub effective_params: f64,
+    /// The tokens trained in reference tokens (before the repetition decay and the batch).
+    pub reference_tokens: f64,
+    /// D' (what the data term sees).
+    pub effective_tokens: f64,
+    /// The batch's token efficiency (1 without the term).
+    pub batch_efficiency: f64,
+    /// Step Law's optimal batch for these tokens, in tokens per step of the model's vocabulary
+    /// (0 without the batch term).
+    pub optimal_batch_tokens: f64,
+    /// Reference tokens per token (1 without the vocabulary term).
+    pub reference_ratio: f64,
+}
 
 impl Law {
     /// A built-in law by name.
@@ -135,28 +231,251 @@ impl Law {
         })
     }
 
-    /// Predicted loss in nats per token for `n_params` parameters (in this law's convention) trained
-    /// on `tokens` tokens. Returns +inf when `tokens` is 0 (nothing trained).
+    /// The law alone, as published: no shape, vocabulary, context or batch term, data-only
+    /// repetition.
+    pub fn plain(&self) -> Law {
+        Law { shape: None, vocab: None, context: None, batch: None, repetition: crate::repetition::DATA_ONLY, ..*self }
+    }
+
+    /// This law with only the evidence terms named in `terms` (from [`TERM_NAMES`]) switched on,
+    /// each at its default (a fitted shape term is kept when `shape` is named); the reference
+    /// vocabulary and evaluation context are kept when on, else the Chinchilla ones.
+    pub fn with_terms(&self, terms: &[&str]) -> Result<Law> {
+        if let Some(bad) = terms.iter().find(|t| !TERM_NAMES.contains(t)) {
+            return Err(Error::invalid("loss_terms", format!("'{bad}'"), &format!("names among {}", TERM_NAMES.join(", "))));
+        }
+        let on = |name: &str| terms.contains(&name);
+        let default = with_evidence(0.0, 0.0, 0.0, 0.0, 0.0, CHINCHILLA_VOCAB, CHINCHILLA_CONTEXT);
+        Ok(Law {
+            shape: if on("shape") { self.shape.or(default.shape) } else { None },
+            vocab: if on("vocab") { self.vocab.or(default.vocab) } else { None },
+            context: if on("context") { self.context.or(default.context) } else { None },
+            batch: if on("batch") { self.batch.or(default.batch) } else { None },
+            repetition: if on("repetition") { crate::repetition::MUENNIGHOFF } else { crate::repetition::DATA_ONLY },
+            ..*self
+        })
+    }
+
+    /// The names of the evidence terms that are on, in [`TERM_NAMES`] order.
+    pub fn term_names(&self) -> Vec<&'static str> {
+        let on = [
+            self.shape.is_some(),
+            self.vocab.is_some(),
+            self.context.is_some(),
+            self.batch.is_some(),
+            self.repetition.excess_params.is_some(),
+        ];
+        TERM_NAMES.iter().zip(on).filter(|(_, on)| *on).map(|(n, _)| *n).collect()
+    }
+
+    /// The law with `eval_context` tokens as its evaluation context (the context term on).
+    pub fn with_eval_context(&self, eval_context: f64) -> Result<Law> {
+        let context = ContextTerm { eval_context, ..self.context.unwrap_or(ContextTerm::xiong(CHINCHILLA_CONTEXT)) };
+        context.validate()?;
+        Ok(Law { context: Some(context), ..*self })
+    }
+
+    /// The base law's loss for `n_params` (in this law's convention) and `tokens` (no evidence
+    /// term). Returns +inf when `tokens` is 0 (nothing trained).
     #[inline]
     pub fn loss(&self, n_params: f64, tokens: f64) -> f64 {
         self.e + self.param_term(n_params) + self.data_term(tokens)
     }
 
-    /// [`Law::loss`] of a model `d_model` wide and `n_layers` deep: with the shape term, if the law
-    /// has one, added as (E + A / N^alpha + S) + B / D^beta (the search kernel's order, so both
-    /// give the same number to the last bit).
+    /// The base law plus the shape term, on `n_params` and `tokens` as given: E + A / N^alpha + S
+    /// + B / D^beta (what a law fitted with a shape term predicts for its own runs).
     #[inline]
     pub fn loss_of_shape(&self, n_params: f64, tokens: f64, d_model: f64, n_layers: f64) -> f64 {
         self.e + self.param_term(n_params) + self.shape_term(d_model, n_layers) + self.data_term(tokens)
     }
 
+    /// The loss of `x`, term by term.
+    pub fn terms(&self, x: &LossInput) -> LossTerms {
+        let ratio = self.reference_ratio(x.vocab_size);
+        let law_params = self.law_params(x.non_embedding_params, x.total_params, x.d_model);
+        let effective_params = self.effective_params(law_params, x.unique_tokens);
+        let params = self.param_term(effective_params);
+        let extras = self.extras(x.d_model, x.n_layers, x.vocab_size, x.seq_len, law_params);
+        let ln_d = self.ln_law_tokens(x.tokens, x.tokens_per_step, ratio, x.unique_tokens);
+        let data = self.data_term_ln(ln_d);
+        let loss = (self.e + params) + extras.sum() + data;
+        let reference_tokens = x.tokens * ratio;
+        let (batch_efficiency, optimal_batch_tokens) = match self.batch {
+            Some(b) => {
+                (b.efficiency(x.tokens_per_step * ratio, reference_tokens), b.optimal_batch_tokens(reference_tokens) / ratio)
+            }
+            None => (1.0, 0.0),
+        };
+        let repeated_data = match x.unique_tokens {
+            Some(u) => self.repetition.effective_tokens(reference_tokens, u),
+            None => reference_tokens,
+        };
+        let unbatched = self.data_term(repeated_data);
+        let unrepeated = self.param_term(law_params) + self.data_term(reference_tokens * batch_efficiency);
+        LossTerms {
+            irreducible: self.e,
+            params,
+            data,
+            shape: extras.shape,
+            vocab: extras.vocab,
+            context: extras.context,
+            loss,
+            batch: (data - unbatched).max(0.0),
+            repetition: (params + data - unrepeated).max(0.0),
+            law_params,
+            effective_params,
+            reference_tokens,
+            effective_tokens: ln_d.exp(),
+            batch_efficiency,
+            optimal_batch_tokens,
+            reference_ratio: ratio,
+        }
+    }
+
+    /// The loss of `x` (nats per reference token): [`Law::terms`]'s sum.
+    #[inline]
+    pub fn loss_of(&self, x: &LossInput) -> f64 {
+        self.loss_and_tokens(x).0
+    }
+
+    /// The loss of `x` and the tokens its data term sees (D'), computed as the search does.
+    #[inline]
+    pub fn loss_and_tokens(&self, x: &LossInput) -> (f64, f64) {
+        let ratio = self.reference_ratio(x.vocab_size);
+        let law_params = self.law_params(x.non_embedding_params, x.total_params, x.d_model);
+        let fixed =
+            self.fixed(law_params, x.unique_tokens, self.extras(x.d_model, x.n_layers, x.vocab_size, x.seq_len, law_params));
+        let ln_d = self.ln_law_tokens(x.tokens, x.tokens_per_step, ratio, x.unique_tokens);
+        (fixed + self.data_term_ln(ln_d), ln_d.exp())
+    }
+
+    /// N as this law counts it: total parameters with the embedding at the reference vocabulary
+    /// (the vocabulary term on), as counted (off), or non-embedding (Kaplan's convention).
+    #[inline]
+    pub fn law_params(&self, non_embedding: f64, total: f64, d_model: f64) -> f64 {
+        match (self.params, self.vocab) {
+            (ParamConvention::Total, Some(v)) => non_embedding + v.reference_embedding_params(d_model),
+            (ParamConvention::Total, None) => total,
+            (ParamConvention::NonEmbedding, _) => non_embedding,
+        }
+    }
+
+    /// Reference tokens per token of a `vocab_size` vocabulary (1 without the vocabulary term).
+    #[inline]
+    pub fn reference_ratio(&self, vocab_size: f64) -> f64 {
+        self.vocab.map_or(1.0, |v| v.reference_ratio(vocab_size))
+    }
+
+    /// This law's compute-optimal parameter count for `tokens` tokens: the N whose compute-optimal
+    /// D is `tokens`, `G (G D)^(beta / alpha)` (Muennighoff et al.'s `D_to_N`).
+    pub fn params_for_tokens(&self, tokens: f64) -> f64 {
+        let g = self.optimal_split_constant();
+        g * (g * tokens).powf(self.beta / self.alpha)
+    }
+
+    /// `G = (alpha A / (beta B))^(1 / (alpha + beta))` (Hoffmann et al. 2022, eq. 4).
+    fn optimal_split_constant(&self) -> f64 {
+        (self.alpha * self.a / (self.beta * self.b)).powf(1.0 / (self.alpha + self.beta))
+    }
+
+    /// N' for `law_params` trained with `unique_tokens` unique (reference) tokens.
+    #[inline]
+    pub fn effective_params(&self, law_params: f64, unique_tokens: Option<f64>) -> f64 {
+        match (unique_tokens, self.repetition.excess_params) {
+            (Some(u), Some(_)) => self.repetition.effective_params(law_params, self.params_for_tokens(u)),
+            _ => law_params,
+        }
+    }
+
+    /// The evidence terms that do not depend on the tokens trained (nats per reference token).
+    #[inline]
+    pub fn extras(&self, d_model: f64, n_layers: f64, vocab_size: f64, seq_len: f64, law_params: f64) -> Extras {
+        Extras {
+            shape: self.shape_term(d_model, n_layers),
+            vocab: self.vocab.map_or(0.0, |v| v.capacity(vocab_size, d_model)),
+            context: self.context.map_or(0.0, |c| c.penalty(seq_len, law_params)),
+        }
+    }
+
+    /// The part of the loss that does not depend on the tokens: (E + A / N'^alpha) + extras, in
+    /// the order [`Law::terms`] adds it.
+    #[inline]
+    pub fn fixed(&self, law_params: f64, unique_tokens: Option<f64>, extras: Extras) -> f64 {
+        (self.e + self.param_term(self.effective_params(law_params, unique_tokens))) + extras.sum()
+    }
+
+    /// ln D': the tokens trained (`tokens`, at `tokens_per_step`) in reference tokens (`ratio`),
+    /// after the repetition decay (`unique_tokens`) and times the batch's token efficiency.
+    #[inline]
+    pub fn ln_law_tokens(&self, tokens: f64, tokens_per_step: f64, ratio: f64, unique_tokens: Option<f64>) -> f64 {
+        let d_ref = tokens * ratio;
+        let ln_d_ref = d_ref.ln();
+        let ln_d = match unique_tokens {
+            Some(u) => self.repetition.effective_tokens(d_ref, u).ln(),
+            None => ln_d_ref,
+        };
+        match self.batch {
+            Some(b) => ln_d + b.ln_efficiency_at(b.log_ratio((tokens_per_step * ratio).ln(), ln_d_ref)),
+            None => ln_d,
+        }
+    }
+
+    /// [`Law::ln_law_tokens`] without libm calls where it can (absolute error about 1e-13), for
+    /// the search kernel's first pass, given `ln(tokens_per_step x ratio)`. Exact with limited
+    /// unique data.
+    #[inline(always)]
+    pub fn ln_law_tokens_approx(
+        &self,
+        tokens: f64,
+        tokens_per_step: f64,
+        ln_tokens_per_step_ref: f64,
+        ratio: f64,
+        unique_tokens: Option<f64>,
+    ) -> f64 {
+        let d_ref = tokens * ratio;
+        if unique_tokens.is_some() || !(1.0..1e300).contains(&d_ref) {
+            return self.ln_law_tokens(tokens, tokens_per_step, ratio, unique_tokens);
+        }
+        let ln_d = ln_approx(d_ref);
+        match self.batch {
+            Some(b) => ln_d + b.ln_efficiency_at_approx(b.log_ratio(ln_tokens_per_step_ref, ln_d)),
+            None => ln_d,
+        }
+    }
+
+    /// The data term at `ln D'`: B exp(-beta ln D') (nats per reference token).
+    #[inline]
+    pub fn data_term_ln(&self, ln_tokens: f64) -> f64 {
+        self.b * (-self.beta * ln_tokens).exp()
+    }
+
+    /// [`Law::data_term_ln`] without a libm call (relative error below
+    /// [`DATA_TERM_APPROX_ERROR`]) where `-beta ln D'` is in [-700, 700].
+    #[inline(always)]
+    pub fn data_term_ln_approx(&self, ln_tokens: f64) -> f64 {
+        let y = -self.beta * ln_tokens;
+        if (-700.0..=700.0).contains(&y) {
+            self.b * exp_approx(y)
+        } else {
+            self.data_term_ln_cold(ln_tokens)
+        }
+    }
+
+    /// [`Law::data_term_ln`] out of line: LLVM treats `exp` as free of side effects and would
+    /// otherwise compute a rarely taken exact branch on every call, then discard it.
+    #[cold]
+    #[inline(never)]
+    pub fn data_term_ln_cold(&self, ln_tokens: f64) -> f64 {
+        self.data_term_ln(ln_tokens)
+    }
+
     /// The aspect ratios d_model / n_layers this law has evidence for: those its shape term was
     /// measured on, or [`KAPLAN_ASPECT_RANGE`] without one.
     pub fn aspect_domain(&self) -> (f64, f64) {
-        self.shape.map_or(KAPLAN_ASPECT_RANGE, |s| s.measured)
+        self.shape.map_or(KAPLAN_ASPECT_RANGE, |s| s.measured_aspect())
     }
 
-    /// The shape term S(d_model / n_layers) (nats/token); 0 for a law without one.
+    /// The shape term at `d_model` x `n_layers` (nats/token); 0 without one.
     #[inline]
     pub fn shape_term(&self, d_model: f64, n_layers: f64) -> f64 {
         self.shape.map_or(0.0, |s| s.at(d_model, n_layers))
@@ -186,7 +505,7 @@ impl Law {
     /// The data term B / D^beta (nats/token), as B exp(-beta ln D); +inf for D = 0.
     #[inline]
     pub fn data_term(&self, tokens: f64) -> f64 {
-        self.b * (-self.beta * tokens.ln()).exp()
+        self.data_term_ln(tokens.ln())
     }
 
     /// The parameters and tokens that minimise this law's loss for `flops` training FLOPs under
@@ -196,7 +515,7 @@ impl Law {
     /// law's own compute-optimal ratio at that budget (about 20 only for some fits).
     pub fn compute_optimal(&self, flops: f64) -> (f64, f64) {
         let s = self.alpha + self.beta;
-        let g = (self.alpha * self.a / (self.beta * self.b)).powf(1.0 / s);
+        let g = self.optimal_split_constant();
         let c = flops / 6.0;
         (g * c.powf(self.beta / s), c.powf(self.alpha / s) / g)
     }
@@ -210,10 +529,7 @@ impl Law {
     }
 
     /// [`Law::data_term`] to a relative error below [`DATA_TERM_APPROX_ERROR`] (tested), for
-    /// tokens >= 1, without a libm call: the search kernel uses it only to decide what is certainly
-    /// so (a guard passed or failed, a candidate certainly outside the top K) and computes the
-    /// exact [`Law::data_term`] whenever the answer is within the error, so its answers are those
-    /// of the exact formula. Below one token (or not finite) it is the exact term.
+    /// tokens >= 1, without a libm call. Below one token (or not finite) it is the exact term.
     #[inline(always)]
     pub fn data_term_approx(&self, tokens: f64) -> f64 {
         power_term_approx(self.b, self.beta, tokens).unwrap_or_else(|| self.data_term_cold(tokens))
@@ -225,8 +541,7 @@ impl Law {
         (self.b / x).powf(1.0 / self.beta)
     }
 
-    /// [`Law::data_term`] out of line: LLVM treats `exp` and `ln` as free of side effects and
-    /// would otherwise compute a rarely taken exact branch on every call, then discard it.
+    /// [`Law::data_term`] out of line (see [`Law::data_term_ln_cold`]).
     #[cold]
     #[inline(never)]
     pub fn data_term_cold(&self, tokens: f64) -> f64 {
@@ -252,7 +567,7 @@ impl Law {
         }
     }
 
-    /// Checks the coefficients: finite, E >= 0, A, B > 0, exponents in (0, 2].
+    /// Checks the coefficients (finite; E >= 0, A, B > 0, exponents in (0, 2]) and every term.
     pub fn validate(&self) -> Result<()> {
         for (field, v, ok) in [
             ("E", self.e, self.e >= 0.0),
@@ -265,16 +580,37 @@ impl Law {
                 return Err(Error::invalid(field, v, "finite; E >= 0, A and B > 0, alpha and beta in (0, 2]"));
             }
         }
-        self.shape.as_ref().map_or(Ok(()), ShapeTerm::validate)
+        self.shape.as_ref().map_or(Ok(()), ShapeTerm::validate)?;
+        self.vocab.as_ref().map_or(Ok(()), VocabTerm::validate)?;
+        self.context.as_ref().map_or(Ok(()), ContextTerm::validate)?;
+        self.batch.as_ref().map_or(Ok(()), BatchTerm::validate)?;
+        self.repetition.validate()
     }
 
-    /// Picks the parameter count this law expects.
+    /// Picks the parameter count this law expects, as counted (the plain law's N; see
+    /// [`Law::law_params`] for the evidence terms' count).
     #[inline]
     pub fn n_for(&self, total_params: f64, non_embedding_params: f64) -> f64 {
         match self.params {
             ParamConvention::Total => total_params,
             ParamConvention::NonEmbedding => non_embedding_params,
         }
+    }
+}
+
+/// The evidence terms that do not depend on the tokens (nats per reference token).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Extras {
+    pub shape: f64,
+    pub vocab: f64,
+    pub context: f64,
+}
+
+impl Extras {
+    /// (shape + vocab) + context.
+    #[inline]
+    pub fn sum(&self) -> f64 {
+        (self.shape + self.vocab) + self.context
     }
 }
 
@@ -300,7 +636,7 @@ fn power_term_approx(coef: f64, exponent: f64, x: f64) -> Option<f64> {
 /// ln x for a normal x > 0: x = m 2^e with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s),
 /// s = (m - 1) / (m + 1), |s| <= 0.1716, by its series to s^15 (truncation below 2e-14).
 #[inline(always)]
-fn ln_approx(x: f64) -> f64 {
+pub(crate) fn ln_approx(x: f64) -> f64 {
     let bits = x.to_bits();
     let mut e = ((bits >> 52) & 0x7ff) as i64 - 1023;
     let mut m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
@@ -322,7 +658,7 @@ fn ln_approx(x: f64) -> f64 {
 /// e^y for y in [-700, 700]: y = k ln 2 + r (Cody and Waite's two-part ln 2, fdlibm's constants),
 /// |r| <= ln 2 / 2, e^r by its Taylor series to r^11 (truncation below 1e-14), times 2^k.
 #[inline(always)]
-fn exp_approx(y: f64) -> f64 {
+pub(crate) fn exp_approx(y: f64) -> f64 {
     // fdlibm's ln2_hi (its low 32 bits zero, so k x LN2_HI is exact) and ln2_lo.
     const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
     const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
@@ -350,38 +686,10 @@ fn exp_approx(y: f64) -> f64 {
     p * f64::from_bits(((k as i64 + 1023) as u64) << 52)
 }
 
-/// Muennighoff et al. 2023 ("Scaling Data-Constrained Language Models", eq. 5): with `unique`
-/// tokens of data and `tokens` > `unique` trained, the repeated epochs R_D = tokens / unique - 1
-/// are worth D' = U + U R* (1 - exp(-R_D / R*)) fresh tokens, R* = 15.39 (their fitted half-life
-/// of repeated data's value). Below one epoch D' = tokens. Unit: tokens.
-#[inline]
-pub fn effective_tokens(tokens: f64, unique: f64) -> f64 {
-    const R_STAR: f64 = 15.39;
-    if tokens <= unique {
-        return tokens;
-    }
-    let repeats = tokens / unique - 1.0;
-    unique + unique * R_STAR * (1.0 - (-repeats / R_STAR).exp())
-}
-
-/// Kaplan et al. 2020 (eq. 5.3): critical batch B_crit(L) = B* / L^(1/alpha_B) tokens, with
-/// B* = 2.1e8 tokens and alpha_B = 0.21; beyond it, more tokens per step stop buying fewer steps.
-#[inline]
-pub fn critical_batch_tokens(loss: f64) -> f64 {
-    2.1e8 / loss.powf(1.0 / 0.21)
-}
-
-/// The largest predicted loss at which `tokens_per_step` is still within Kaplan's critical batch:
-/// `tokens_per_step <= B* / L^(1/alpha_B)  <=>  L <= (B* / tokens_per_step)^alpha_B`. The search
-/// uses this form so the power is computed once per batch size, not once per configuration.
-#[inline]
-pub fn max_loss_for_tokens_per_step(tokens_per_step: f64) -> f64 {
-    (2.1e8 / tokens_per_step).powf(0.21)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::repetition;
 
     #[test]
     fn compute_optimal_split_by_hand() {
@@ -395,6 +703,11 @@ mod tests {
         // A minimum: 1% more or fewer parameters at the same compute lose.
         let at = |n: f64| HOFFMANN.loss(n, 5.76e23 / (6.0 * n));
         assert!(at(n) < at(1.01 * n) && at(n) < at(0.99 * n));
+        // Besiroglu's refit (the default law, why): G = (0.3478 x 482.01 / (0.3658 x 2085.43))^(1/0.7136)
+        // = 0.219758^1.401345 = 0.119 55; N = 0.11955 x 9.6e22^0.512612 = 7.27e10, D = 1.32e12:
+        // 18.2 tokens per parameter, Chinchilla's own 70B on 1.4T (20).
+        let (n, d) = BESIROGLU.compute_optimal(5.76e23);
+        assert!((n / 7.27e10 - 1.0).abs() < 0.01 && (d / n - 18.2).abs() < 0.2, "{n} {d}");
     }
 
     #[test]
@@ -421,6 +734,9 @@ mod tests {
                     if i % 2 == 0 { 10f64.powf(f64::from(i) * 24.0 / 200_000.0) } else { ((x >> 11) % (1 << 40)) as f64 + 1.0 };
                 let (approx, exact) = (law.data_term_approx(tokens), law.data_term(tokens));
                 worst = worst.max((approx - exact).abs() / exact);
+                assert!((approx - exact).abs() <= DATA_TERM_APPROX_ERROR * exact, "{beta} {tokens}: {approx} vs {exact}");
+                let ln = tokens.ln();
+                let (approx, exact) = (law.data_term_ln_approx(ln), law.data_term_ln(ln));
                 assert!((approx - exact).abs() <= DATA_TERM_APPROX_ERROR * exact, "{beta} {tokens}: {approx} vs {exact}");
             }
         }
@@ -452,6 +768,18 @@ mod tests {
     }
 
     #[test]
+    fn approximate_law_tokens_match() {
+        for law in [BESIROGLU, BESIROGLU.plain()] {
+            for (tokens, tps) in [(1.0, 512.0), (1e9, 4096.0), (3e10, 1e6), (1e12, 1e5), (5e13, 3e7)] {
+                let ratio = law.reference_ratio(128_000.0);
+                let exact = law.ln_law_tokens(tokens, tps, ratio, None);
+                let approx = law.ln_law_tokens_approx(tokens, tps, (tps * ratio).ln(), ratio, None);
+                assert!((approx - exact).abs() < 1e-12 * exact.abs().max(1.0), "{tokens} {tps}: {approx} vs {exact}");
+            }
+        }
+    }
+
+    #[test]
     fn chinchilla_point_by_hand() {
         // Chinchilla: N = 70e9, D = 1.4e12. log10 N = 10.8451, x 0.34 = 3.6873, 10^3.6873 = 4867.8,
         // 406.4 / 4867.8 = 0.0835; log10 D = 12.1461, x 0.28 = 3.4009, 10^3.4009 = 2517.2,
@@ -462,28 +790,66 @@ mod tests {
     }
 
     #[test]
-    fn besiroglu_by_name() {
+    fn laws_by_name() {
         let l = Law::by_name("besiroglu").unwrap();
         assert_eq!(l.b, 2085.43);
-        assert!(Law::by_name("kaplan").unwrap_err().to_string().contains("'hoffmann', 'besiroglu'"));
+        assert_eq!(DEFAULT_LAW, "besiroglu");
+        let e = Law::by_name("kaplan").unwrap_err().to_string();
+        assert!(e.contains("'besiroglu', 'hoffmann', 'muennighoff'"), "{e}");
+    }
+
+    fn input(n: f64, tokens: f64, unique: Option<f64>) -> LossInput {
+        LossInput {
+            non_embedding_params: n,
+            total_params: n,
+            d_model: 4096.0,
+            n_layers: 32.0,
+            vocab_size: 50_257.0,
+            seq_len: 2048.0,
+            tokens_per_step: 1e6,
+            tokens,
+            unique_tokens: unique,
+        }
     }
 
     #[test]
-    fn effective_tokens_by_hand() {
-        // U = 1e9, D = 3e9: R_D = 2, 2 / 15.39 = 0.129955, e^-0.129955 = 0.878135,
-        // 1 - 0.878135 = 0.121865, x 15.39 = 1.87550 -> D' = 1e9 + 1.87550e9 = 2.87550e9.
-        assert!((effective_tokens(3e9, 1e9) / 2.87550e9 - 1.0).abs() < 1e-5);
-        assert_eq!(effective_tokens(5e8, 1e9), 5e8);
-        // Infinitely many repeats saturate at U (1 + R*) = 16.39 U.
-        assert!((effective_tokens(1e15, 1e9) / 16.39e9 - 1.0).abs() < 1e-6);
+    fn muennighoff_readme_examples() {
+        // Their README (`huggingface/datablations`, "Parametric Fit"): L(6.34e9, 242e9, 25e9) =
+        // 2.2256, L(8.67e9, 178e9, 25e9) = 2.2270: their law, both decays, N and D as given.
+        let law = Law { repetition: repetition::MUENNIGHOFF, ..MUENNIGHOFF.plain() };
+        let l1 = law.loss_of(&input(6.34e9, 242e9, Some(25e9)));
+        let l2 = law.loss_of(&input(8.67e9, 178e9, Some(25e9)));
+        assert!((l1 - 2.2256).abs() < 1e-3 && (l2 - 2.2270).abs() < 1e-3, "{l1} {l2}");
+        // Their intermediate figures: N_opt(25e9) = G^2 x 25e9 = 1.274663e9 (alpha = beta).
+        assert!((law.params_for_tokens(25e9) / 1.274_663e9 - 1.0).abs() < 1e-5);
+        // The data decay alone (the plain law) is more optimistic about the extra parameters.
+        let plain = MUENNIGHOFF.plain().loss_of(&input(6.34e9, 242e9, Some(25e9)));
+        assert!(plain < l1 - 0.015, "{plain} {l1}"); // 2.2075 against 2.2256
     }
 
     #[test]
-    fn critical_batch_by_hand() {
-        // L = 3 nats: 3^(1/0.21) = e^(1.0986 x 4.7619) = e^5.2315 = 187.1; 2.1e8 / 187.1 = 1.12e6.
-        let b = critical_batch_tokens(3.0);
-        assert!((b / 1.122e6 - 1.0).abs() < 0.01, "{b}");
-        // The inverse: at 1.12e6 tokens per step the largest admissible loss is 3.
-        assert!((max_loss_for_tokens_per_step(b) - 3.0).abs() < 1e-12);
+    fn terms_add_up_and_plain_is_the_published_law() {
+        let x = LossInput { vocab_size: 32_000.0, seq_len: 1024.0, tokens_per_step: 4e6, ..input(1e9, 2e10, None) };
+        let t = BESIROGLU.terms(&x);
+        assert_eq!(t.loss, BESIROGLU.loss_of(&x));
+        let sum = (t.irreducible + t.params) + (t.shape + t.vocab) + t.context + t.data;
+        assert!((sum - t.loss).abs() < 1e-12);
+        // 4e6 tokens per step is far above Step Law's optimum for 2e10 tokens: the batch costs.
+        assert!(t.batch > 0.0 && t.batch_efficiency < 1.0 && t.context > 0.0 && t.shape > 0.0, "{t:?}");
+        // The plain law is E + A / N^alpha + B / D^beta on the parameters and tokens as counted.
+        let plain = BESIROGLU.plain();
+        assert_eq!(plain.loss_of(&x), plain.loss(1e9, 2e10));
+        assert_eq!(plain.term_names(), Vec::<&str>::new());
+        assert_eq!(BESIROGLU.term_names(), TERM_NAMES.to_vec());
+        assert_eq!(BESIROGLU.with_terms(&["shape"]).unwrap().term_names(), vec!["shape"]);
+        assert!(BESIROGLU.with_terms(&["colour"]).is_err());
+    }
+
+    #[test]
+    fn untying_and_vocabulary_change_n_only_as_the_source_counted() {
+        // With the vocabulary term, N = non-embedding + 32,000 d whatever the vocabulary and tying.
+        let l = BESIROGLU;
+        assert_eq!(l.law_params(1e8, 1e8 + 2.0 * 256_000.0 * 768.0, 768.0), 1e8 + 32_000.0 * 768.0);
+        assert_eq!(l.plain().law_params(1e8, 3e8, 768.0), 3e8);
     }
 }

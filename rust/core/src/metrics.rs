@@ -5,7 +5,7 @@ use crate::architecture::{dim, in_dim_range, Architecture, ArchitectureSpec, Att
 use crate::error::{Error, Result};
 use crate::flops::flops_per_step;
 use crate::hardware::Hardware;
-use crate::loss::Law;
+use crate::loss::{Law, LossInput};
 use crate::memcpy::step_work;
 use crate::memory::memory_bytes;
 use crate::params::{non_embedding_params, total_params};
@@ -30,10 +30,12 @@ pub struct Metrics {
     pub steps: f64,
     /// Tokens trained in the budget: steps x batch_size x seq_len.
     pub tokens: f64,
-    /// Tokens the loss law sees: `tokens`, or with limited unique data the repetition-discounted
-    /// count of Muennighoff et al. 2023 ([`crate::loss::effective_tokens`]).
+    /// Tokens the loss law's data term sees (D'): `tokens` in the law's reference tokens, after
+    /// Muennighoff et al. 2023's decay of repeated data and times the batch's token efficiency
+    /// ([`crate::loss::Law::ln_law_tokens`]); `tokens` for the plain law with unlimited data.
     pub effective_tokens: f64,
-    /// Predicted final loss (nats/token); +inf when not even one step fits in the budget.
+    /// Predicted final loss (nats per token of the law's reference vocabulary; see
+    /// [`crate::vocab`]); +inf when not even one step fits in the budget.
     pub loss: f64,
 }
 
@@ -96,15 +98,6 @@ pub fn evaluate(arch: &Architecture, hw: &Hardware, budget_s: f64, law: &Law) ->
     evaluate_with_data(arch, hw, budget_s, law, None)
 }
 
-/// The tokens the loss law sees when only `unique_tokens` of data exist (`None`: unlimited).
-#[inline]
-pub fn law_tokens(tokens: f64, unique_tokens: Option<f64>) -> f64 {
-    match unique_tokens {
-        Some(u) => crate::loss::effective_tokens(tokens, u),
-        None => tokens,
-    }
-}
-
 /// [`evaluate`] with a limit on unique training data (tokens); repeated data counts for less.
 #[inline]
 pub fn evaluate_with_data(arch: &Architecture, hw: &Hardware, budget_s: f64, law: &Law, unique_tokens: Option<f64>) -> Metrics {
@@ -116,9 +109,7 @@ pub fn evaluate_with_data(arch: &Architecture, hw: &Hardware, budget_s: f64, law
     let memory = memory_bytes(arch);
     let step_time_s = hw.step_time.seconds_for(arch, &work);
     let (steps, tokens) = tokens_in_budget(budget_s, step_time_s, arch.tokens_per_step());
-    let effective_tokens = law_tokens(tokens, unique_tokens);
-    let loss =
-        law.loss_of_shape(law.n_for(params, non_embedding), effective_tokens, f64::from(arch.d_model), f64::from(arch.n_layers));
+    let (loss, effective_tokens) = law.loss_and_tokens(&LossInput::of(arch, tokens, unique_tokens));
     Metrics {
         params,
         non_embedding_params: non_embedding,
@@ -589,10 +580,19 @@ pub enum Validity {
     ParamsOutsideFit,
     /// Training tokens outside the law's fitted range.
     TokensOutsideFit,
-    /// d_model / n_layers outside Kaplan et al. 2020's shape-insensitive range (20 to 200).
+    /// d_model / n_layers outside the shapes the law's shape term was measured on (Kaplan et al.
+    /// 2020's shape-insensitive 20 to 200 for a law without one).
     AspectRatio,
-    /// Tokens per step above Kaplan's critical batch at the predicted loss.
+    /// n_layers outside the depths the shape term was measured on.
+    DepthOutsideShapeFit,
+    /// Tokens per step above Kaplan's critical batch at the predicted loss (a law without the
+    /// batch term).
     AboveCriticalBatch,
+    /// Tokens per step outside the batches the batch term was measured on (1/8 to 16 times Step
+    /// Law's optimum for the tokens trained).
+    BatchOutsideFit,
+    /// A vocabulary outside those the vocabulary term was measured on (4K to 96K tokens).
+    VocabOutsideFit,
     /// Needs more memory than the chip's usable HBM.
     DoesNotFit,
     /// Not one step fits in the budget (no loss).
@@ -611,7 +611,10 @@ impl Validity {
             Validity::ParamsOutsideFit => "params_outside_fit",
             Validity::TokensOutsideFit => "tokens_outside_fit",
             Validity::AspectRatio => "aspect_ratio",
+            Validity::DepthOutsideShapeFit => "depth_outside_shape_fit",
             Validity::AboveCriticalBatch => "above_critical_batch",
+            Validity::BatchOutsideFit => "batch_outside_fit",
+            Validity::VocabOutsideFit => "vocab_outside_fit",
             Validity::DoesNotFit => "does_not_fit",
             Validity::NoStepInBudget => "no_step_in_budget",
             Validity::RepeatsData => "repeats_data",
@@ -619,11 +622,10 @@ impl Validity {
         }
     }
 
-    /// The reason in words; ranges are the law's own (`fit`, and `aspect`: its
-    /// [`crate::loss::Law::aspect_domain`]).
-    pub fn message(self, fit: &crate::loss::FitRange, aspect: (f64, f64)) -> String {
-        let range =
-            |(lo, hi): (f64, f64)| format!("{} to {}", crate::error::significant(lo, 3), crate::error::significant(hi, 3));
+    /// The reason in words; ranges are the law's own (`fit`, and `law`'s terms).
+    pub fn message(self, fit: &crate::loss::FitRange, law: &Law) -> String {
+        let sig = |x: f64| crate::error::significant(x, 3);
+        let range = |(lo, hi): (f64, f64)| format!("{} to {}", sig(lo), sig(hi));
         match self {
             Validity::ParamsOutsideFit => {
                 format!("parameter count outside the law's fitted range ({}): extrapolation", range(fit.params))
@@ -632,12 +634,24 @@ impl Validity {
                 format!("training tokens outside the law's fitted range ({}): extrapolation", range(fit.tokens))
             }
             Validity::AspectRatio => format!(
-                "d_model/n_layers outside {} to {}, the shapes the law has evidence for: how loss depends on shape there \
-                 is not measured",
-                crate::error::significant(aspect.0, 3),
-                crate::error::significant(aspect.1, 3)
+                "d_model/n_layers outside {}, the shapes the law has evidence for: how loss depends on shape there is \
+                 extrapolated",
+                range(law.aspect_domain())
+            ),
+            Validity::DepthOutsideShapeFit => format!(
+                "n_layers outside {}, the depths the shape term was measured on: its depth penalty is extrapolated",
+                range(law.shape.and_then(|s| s.measured_layers()).unwrap_or((0.0, f64::INFINITY)))
             ),
             Validity::AboveCriticalBatch => "tokens per step above the critical batch: larger batches waste tokens".into(),
+            Validity::BatchOutsideFit => format!(
+                "tokens per step outside {} times Step Law's optimal batch, the batches measured: the batch's cost is \
+                 extrapolated",
+                range(crate::batch::MEASURED_RATIO)
+            ),
+            Validity::VocabOutsideFit => format!(
+                "vocabulary outside {} tokens, those Tao et al. 2024 measured: its capacity term is extrapolated",
+                range(crate::vocab::MEASURED_VOCAB)
+            ),
             Validity::DoesNotFit => "does not fit in the chip's usable memory".into(),
             Validity::NoStepInBudget => "not one training step fits in the budget".into(),
             Validity::RepeatsData => {
@@ -650,8 +664,15 @@ impl Validity {
     }
 }
 
-/// Every validity flag of one prediction (empty when inside every validated range).
-pub fn validity(arch: &Architecture, m: &Metrics, fit: &crate::loss::FitRange, aspect: (f64, f64)) -> Vec<Validity> {
+/// Every validity flag of one prediction (empty when inside every validated range): `arch`
+/// trained under `law` with `unique_tokens` of data gave `m`.
+pub fn validity(
+    arch: &Architecture,
+    m: &Metrics,
+    fit: &crate::loss::FitRange,
+    law: &Law,
+    unique_tokens: Option<f64>,
+) -> Vec<Validity> {
     let mut out = Vec::new();
     let inside = |v: f64, (lo, hi): (f64, f64)| (lo..=hi).contains(&v);
     if !inside(m.params, fit.params) {
@@ -660,11 +681,29 @@ pub fn validity(arch: &Architecture, m: &Metrics, fit: &crate::loss::FitRange, a
     if m.tokens > 0.0 && !inside(m.tokens, fit.tokens) {
         out.push(Validity::TokensOutsideFit);
     }
-    if !inside(f64::from(arch.d_model) / f64::from(arch.n_layers), aspect) {
+    if !inside(f64::from(arch.d_model) / f64::from(arch.n_layers), law.aspect_domain()) {
         out.push(Validity::AspectRatio);
     }
-    if m.loss.is_finite() && arch.tokens_per_step() > crate::loss::critical_batch_tokens(m.loss) {
-        out.push(Validity::AboveCriticalBatch);
+    if law.shape.and_then(|s| s.measured_layers()).is_some_and(|r| !inside(f64::from(arch.n_layers), r)) {
+        out.push(Validity::DepthOutsideShapeFit);
+    }
+    let ratio = law.reference_ratio(f64::from(arch.vocab_size));
+    match law.batch {
+        None => {
+            if m.loss.is_finite() && arch.tokens_per_step() > crate::batch::critical_batch_tokens(m.loss) {
+                out.push(Validity::AboveCriticalBatch);
+            }
+        }
+        Some(b) if m.tokens > 0.0 => {
+            let relative = arch.tokens_per_step() * ratio / b.optimal_batch_tokens(m.tokens * ratio);
+            if !inside(relative, crate::batch::MEASURED_RATIO) {
+                out.push(Validity::BatchOutsideFit);
+            }
+        }
+        Some(_) => {}
+    }
+    if law.vocab.is_some() && !inside(f64::from(arch.vocab_size), crate::vocab::MEASURED_VOCAB) {
+        out.push(Validity::VocabOutsideFit);
     }
     if !m.fits_memory {
         out.push(Validity::DoesNotFit);
@@ -672,22 +711,32 @@ pub fn validity(arch: &Architecture, m: &Metrics, fit: &crate::loss::FitRange, a
     if m.steps < 1.0 {
         out.push(Validity::NoStepInBudget);
     }
-    if m.effective_tokens < m.tokens {
+    if unique_tokens.is_some_and(|u| m.tokens * ratio > u) {
         out.push(Validity::RepeatsData);
     }
-    if m.loss.is_finite() && m.loss > f64::from(arch.vocab_size).ln() {
+    // The loss per token of the model's own vocabulary against a uniform guess over it.
+    if m.loss.is_finite() && m.loss * ratio > f64::from(arch.vocab_size).ln() {
         out.push(Validity::LossAboveUniform);
     }
     out
 }
 
 /// Whether a prediction with these flags is inside the domain its laws were measured on
-/// (parameters and tokens in the law's fitted range, shape in the aspect-ratio range, loss below a
-/// uniform guess); the other flags say the plan is wasteful or infeasible, not that the number is
-/// an extrapolation.
+/// (parameters and tokens in the law's fitted range, shape, batch and vocabulary where their
+/// terms were measured, loss below a uniform guess); the other flags say the plan is wasteful or
+/// infeasible, not that the number is an extrapolation.
 pub fn in_domain(flags: &[Validity]) -> bool {
     !flags.iter().any(|v| {
-        matches!(v, Validity::ParamsOutsideFit | Validity::TokensOutsideFit | Validity::AspectRatio | Validity::LossAboveUniform)
+        matches!(
+            v,
+            Validity::ParamsOutsideFit
+                | Validity::TokensOutsideFit
+                | Validity::AspectRatio
+                | Validity::DepthOutsideShapeFit
+                | Validity::BatchOutsideFit
+                | Validity::VocabOutsideFit
+                | Validity::LossAboveUniform
+        )
     })
 }
 
@@ -824,16 +873,15 @@ mod tests {
         let m = evaluate(&llama_7b(), &hw, 1.0, &HOFFMANN);
         assert_eq!(m.tokens, 0.0);
         assert!(m.loss.is_infinite());
-        let flags = validity(&llama_7b(), &m, &crate::loss::CHINCHILLA_FIT_RANGE, crate::loss::KAPLAN_ASPECT_RANGE);
+        let flags = validity(&llama_7b(), &m, &crate::loss::CHINCHILLA_FIT_RANGE, &HOFFMANN, None);
         assert_eq!(flags, vec![Validity::DoesNotFit, Validity::NoStepInBudget]);
         // Extrapolation warnings quote the law's own range.
         let fit = crate::loss::FitRange { params: (1e5, 2.5e7), tokens: (1e6, 3e8) };
         assert_eq!(
-            Validity::ParamsOutsideFit.message(&fit, crate::loss::KAPLAN_ASPECT_RANGE),
+            Validity::ParamsOutsideFit.message(&fit, &HOFFMANN),
             "parameter count outside the law's fitted range (1e+05 to 2.5e+07): extrapolation"
         );
-        assert!(Validity::TokensOutsideFit
-            .message(&crate::loss::CHINCHILLA_FIT_RANGE, crate::loss::KAPLAN_ASPECT_RANGE)
-            .contains("(5e+09 to 5e+11)"));
+        assert!(Validity::TokensOutsideFit.message(&crate::loss::CHINCHILLA_FIT_RANGE, &HOFFMANN).contains("(5e+09 to 5e+11)"));
+        assert!(Validity::DepthOutsideShapeFit.message(&fit, &HOFFMANN).contains("3 to 80"));
     }
 }

@@ -65,11 +65,25 @@ pub struct Prediction {
     pub validity: Vec<Validity>,
     /// The law's fit range (the validity messages quote it).
     pub fit: FitRange,
-    /// The law's aspect-ratio domain ([`Law::aspect_domain`]; the validity messages quote it).
-    pub aspect_domain: (f64, f64),
+    /// The law (the validity messages quote its ranges; [`Prediction::loss_terms`] its terms).
+    pub law: Law,
+    /// Unique training tokens available (`None`: unlimited).
+    pub unique_tokens: Option<f64>,
     /// With several chip counts: (chips, budget, loss, fits in memory) of each count that can
     /// split the architecture, the chosen one among them. Empty for one count.
     pub chip_counts: Vec<(u32, ResolvedBudget, f64, bool)>,
+}
+
+impl Prediction {
+    /// The predicted loss term by term (nats per reference token) and what the law saw.
+    pub fn loss_terms(&self) -> crate::loss::LossTerms {
+        self.law.terms(&crate::loss::LossInput::of(&self.arch, self.metrics.tokens, self.unique_tokens))
+    }
+
+    /// Each validity flag in words, with the law's own ranges.
+    pub fn warnings(&self) -> Vec<String> {
+        self.validity.iter().map(|v| v.message(&self.fit, &self.law)).collect()
+    }
 }
 
 /// Predicts `arch` on `hw` for `budget`: on one count of `chips`, or on each and the one with the
@@ -151,9 +165,10 @@ fn predict_on(arch: &Architecture, hw: &Hardware, budget: &Budget, chips: u32, o
         epochs: opts.unique_tokens.map(|u| metrics.tokens / u),
         step,
         shardings: options,
-        validity: validity(arch, &metrics, &opts.fit, opts.law.aspect_domain()),
+        validity: validity(arch, &metrics, &opts.fit, &opts.law, opts.unique_tokens),
         fit: opts.fit,
-        aspect_domain: opts.law.aspect_domain(),
+        law: opts.law,
+        unique_tokens: opts.unique_tokens,
         chip_counts: Vec::new(),
     })
 }

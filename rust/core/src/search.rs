@@ -10,11 +10,12 @@ use crate::hardware::Hardware;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+use crate::batch::max_loss_for_tokens_per_step;
 use crate::bilinear::Bilinear;
 use crate::budget::{best_count, Budget, Chips, ResolvedBudget};
-use crate::loss::{max_loss_for_tokens_per_step, Law};
+use crate::loss::Law;
 use crate::metrics::Metrics;
-use crate::metrics::{evaluate_with_data, law_tokens, tokens_in_budget};
+use crate::metrics::{evaluate_with_data, tokens_in_budget};
 use crate::params::{non_embedding_params, total_params};
 use crate::pareto::{pareto_front, Candidate, ParetoBuilder};
 use crate::predict::check_unique_tokens;
@@ -234,7 +235,13 @@ impl SearchSpace {
 
     /// The configuration of shape block `shape` with the first depth and batch, or `None` when the
     /// shape is malformed (then every configuration of the block is).
-    fn shape_at(&self, mut shape: u64) -> Option<Architecture> {
+    fn shape_at(&self, shape: u64) -> Option<Architecture> {
+        self.shape_with_digits(shape).map(|(a, _)| a)
+    }
+
+    /// [`SearchSpace::shape_at`] and the position of each of its values on the 11 outer axes
+    /// (in [`SearchSpace::radices`] order), so that no caller searches an axis for a value.
+    fn shape_with_digits(&self, mut shape: u64) -> Option<(Architecture, [usize; 11])> {
         let r = self.radices();
         let mut digit = [0usize; 11];
         for axis in (0..11).rev() {
@@ -255,7 +262,7 @@ impl SearchSpace {
         if !(1.0..=f64::from(MAX_DIM)).contains(&d_ff) {
             return None;
         }
-        Some(Architecture {
+        let arch = Architecture {
             d_model,
             n_layers: self.n_layers[0],
             n_heads,
@@ -271,7 +278,8 @@ impl SearchSpace {
             precision: self.precision,
             recompute: self.recompute[digit[9]],
             micro_batch: self.micro_batch[digit[10]],
-        })
+        };
+        Some((arch, digit))
     }
 }
 
@@ -282,22 +290,28 @@ pub fn ffn_width(ffn_mult: f64, d_model: u32, multiple: u32) -> f64 {
     ((ffn_mult * f64::from(d_model) / m).round() * m).max(m)
 }
 
-/// Modelling guards: keep the search inside the range where its laws were measured.
+/// Modelling guards: keep the search inside the range where its laws were measured. The default
+/// law prices shape and batch itself (its terms decide depth and batch); the guards are what a
+/// law without those terms needs ([`Guards::for_law`]), or a user's explicit limits.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Guards {
-    /// Accepted `d_model / n_layers`, inclusive (default [`Guards::for_law`]: the law's
-    /// [`Law::aspect_domain`]; outside it, how loss depends on shape is not measured).
+    /// Accepted `d_model / n_layers`, inclusive (default [`Guards::for_law`]: every shape for a law
+    /// with a shape term, Kaplan's 20-200 for one without).
     pub aspect_ratio_min: f64,
     pub aspect_ratio_max: f64,
-    /// Cap on tokens per step. `None`: Kaplan's critical batch at the configuration's own predicted
-    /// loss ([`critical_batch_tokens`]), beyond which bigger batches stop buying fewer steps.
+    /// Cap on tokens per step (`None`: no cap beyond [`Guards::critical_batch`]).
     pub max_tokens_per_step: Option<f64>,
+    /// Without a cap, Kaplan's critical batch at the configuration's own predicted loss caps the
+    /// tokens per step ([`crate::batch::critical_batch_tokens`]): a law without the batch term
+    /// would otherwise take the largest batch for free.
+    pub critical_batch: bool,
 }
 
 impl Default for Guards {
+    /// The plain law's guards: Kaplan's 20-200 and the critical batch.
     fn default() -> Self {
         let (lo, hi) = crate::loss::KAPLAN_ASPECT_RANGE;
-        Guards { aspect_ratio_min: lo, aspect_ratio_max: hi, max_tokens_per_step: None }
+        Guards { aspect_ratio_min: lo, aspect_ratio_max: hi, max_tokens_per_step: None, critical_batch: true }
     }
 }
 
@@ -305,22 +319,30 @@ impl Default for Guards {
 pub const NO_ASPECT_GUARD: (f64, f64) = (1e-6, 1e9);
 
 impl Guards {
-    /// The default guards for `law`: the aspect ratios it has evidence for ([`Law::aspect_domain`]):
-    /// Kaplan's shape-insensitive 20-200 without a shape term; with one, the shapes the term was
-    /// measured on, inside which the term, not a guard, decides the depth.
+    /// The default guards for `law`: with a shape term every shape is a candidate (the term prices
+    /// it; outside the shapes it was measured on the prediction is flagged, not refused), without
+    /// one Kaplan's shape-insensitive 20-200; with the batch term no cap on tokens per step,
+    /// without it Kaplan's critical batch.
     pub fn for_law(law: &Law) -> Guards {
-        let (lo, hi) = law.aspect_domain();
-        Guards { aspect_ratio_min: lo, aspect_ratio_max: hi, ..Guards::default() }
+        let (lo, hi) = if law.shape.is_some() { NO_ASPECT_GUARD } else { crate::loss::KAPLAN_ASPECT_RANGE };
+        Guards { aspect_ratio_min: lo, aspect_ratio_max: hi, max_tokens_per_step: None, critical_batch: law.batch.is_none() }
     }
 
-    /// The tokens-per-step guard: `tokens_per_step <= cap`, or with no cap Kaplan's critical batch
-    /// at the configuration's predicted `loss` (as `loss <= max_loss`, see
-    /// [`max_loss_for_tokens_per_step`]). `max_loss` is that bound for this `tokens_per_step`.
+    /// Whether the tokens-per-step guard needs the configuration's loss.
+    #[inline]
+    fn needs_loss(&self) -> bool {
+        self.max_tokens_per_step.is_none() && self.critical_batch
+    }
+
+    /// The tokens-per-step guard: `tokens_per_step <= cap`, or with no cap and the critical batch
+    /// on, Kaplan's critical batch at the configuration's predicted `loss` (as `loss <=
+    /// max_loss`, see [`max_loss_for_tokens_per_step`]). `max_loss` is that bound for this
+    /// `tokens_per_step`.
     #[inline]
     fn admits(&self, tokens_per_step: f64, loss: f64, max_loss: f64) -> bool {
         match self.max_tokens_per_step {
             Some(cap) => tokens_per_step <= cap,
-            None => loss <= max_loss,
+            None => !self.critical_batch || loss <= max_loss,
         }
     }
 
@@ -540,8 +562,12 @@ struct AtDepth {
 #[derive(Debug, Clone, Copy)]
 struct Passed {
     index: u64,
-    /// Law tokens (the loss's data term is a decreasing function of them).
+    /// ln of the law tokens, approximated ([`Law::ln_law_tokens_approx`]): the loss's data term
+    /// is a decreasing function of them.
+    ln_tokens: f64,
+    /// Tokens trained and tokens per step, for the exact loss.
     tokens: f64,
+    tokens_per_step: f64,
     /// The exact loss when it was already needed.
     exact: Option<f64>,
 }
@@ -566,17 +592,31 @@ struct Kernel<'a> {
     divides: Vec<bool>,
     at_depth: Vec<AtDepth>,
     passed: Vec<Passed>,
-    /// Critical-batch loss bound for each (sequence length, batch size) of the space.
+    /// Critical-batch loss bound for each (sequence length, batch size) of the space (empty when
+    /// the guard does not need the loss).
     max_loss: Vec<f64>,
+    /// The shape term at each depth of the space for the width `shape_width` (NaN until it has
+    /// been computed for that width): the term's powers are paid once per width and depth.
+    shape_terms: Vec<f64>,
+    shape_width: Option<usize>,
+    /// The context term of each sequence length for models of up to 7B parameters (NaN until
+    /// computed; larger models compute theirs).
+    context_terms: Vec<f64>,
+    /// ln(tokens per step x reference ratio) of each batch size for the current shape.
+    ln_tokens_per_step: Vec<f64>,
 }
 
 impl<'a> Kernel<'a> {
     fn new(space: &'a SearchSpace, p: &'a SearchParams) -> Self {
-        let max_loss = space
-            .seq_len
-            .iter()
-            .flat_map(|&s| space.batch_size.iter().map(move |&b| max_loss_for_tokens_per_step(f64::from(b) * f64::from(s))))
-            .collect();
+        let max_loss = if p.guards.needs_loss() {
+            space
+                .seq_len
+                .iter()
+                .flat_map(|&s| space.batch_size.iter().map(move |&b| max_loss_for_tokens_per_step(f64::from(b) * f64::from(s))))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Kernel {
             space,
             p,
@@ -591,6 +631,10 @@ impl<'a> Kernel<'a> {
             at_depth: Vec::new(),
             passed: Vec::new(),
             max_loss,
+            shape_terms: Vec::new(),
+            shape_width: None,
+            context_terms: vec![f64::NAN; if p.law.context.is_some() { space.seq_len.len() } else { 0 }],
+            ln_tokens_per_step: Vec::new(),
         }
     }
 
@@ -624,10 +668,46 @@ impl<'a> Kernel<'a> {
         }
     }
 
+    /// The shape term at depth index `li` of the width at index `wi` (cached per width).
+    #[inline]
+    fn shape_term(&mut self, wi: usize, li: usize) -> f64 {
+        let law = &self.p.law;
+        if law.shape.is_none() {
+            return 0.0;
+        }
+        if self.shape_width != Some(wi) {
+            self.shape_terms.clear();
+            self.shape_terms.resize(self.space.n_layers.len(), f64::NAN);
+            self.shape_width = Some(wi);
+        }
+        let cached = self.shape_terms[li];
+        if !cached.is_nan() {
+            return cached;
+        }
+        let v = law.shape_term(f64::from(self.space.d_model[wi]), f64::from(self.space.n_layers[li]));
+        self.shape_terms[li] = v;
+        v
+    }
+
+    /// The context term of sequence length index `si` for `law_params` parameters (cached up to
+    /// the size where it stops depending on it).
+    #[inline]
+    fn context_term(&mut self, si: usize, law_params: f64) -> f64 {
+        let Some(c) = self.p.law.context else { return 0.0 };
+        let seq = f64::from(self.space.seq_len[si]);
+        if !crate::context::ContextTerm::size_independent_below(law_params) {
+            return c.penalty(seq, law_params);
+        }
+        if self.context_terms[si].is_nan() {
+            self.context_terms[si] = c.penalty(seq, law_params);
+        }
+        self.context_terms[si]
+    }
+
     /// Configurations j0..j1 of shape block `shape` (j = depth index x n_batch + batch index).
     fn shape(&mut self, shape: u64, j0: u64, j1: u64) {
         self.part.evaluated += j1 - j0;
-        let Some(arch) = self.space.shape_at(shape) else {
+        let Some((arch, digit)) = self.space.shape_with_digits(shape) else {
             self.part.rejected.malformed += j1 - j0;
             return;
         };
@@ -658,8 +738,15 @@ impl<'a> Kernel<'a> {
         let nb = space.batch_size.len();
         let seq = f64::from(arch.seq_len);
         let d_model = f64::from(arch.d_model);
+        let vocab = f64::from(arch.vocab_size);
         let base = shape * space.block_len();
-        let seq_index = space.seq_len.iter().position(|&s| s == arch.seq_len).unwrap_or(0);
+        let (width_index, seq_index) = (digit[0], digit[8]);
+        // What depends on the shape but not on the depth or batch: the vocabulary's reference ratio
+        // and capacity term, and ln(tokens per step) in reference tokens for each batch.
+        let ratio = law.reference_ratio(vocab);
+        let vocab_term = law.vocab.map_or(0.0, |v| v.capacity(vocab, d_model));
+        self.ln_tokens_per_step.clear();
+        self.ln_tokens_per_step.extend(space.batch_size.iter().map(|&b| (f64::from(b) * seq * ratio).ln()));
         let (j0, j1) = (j0 as usize, j1 as usize);
         for li in j0 / nb..=(j1 - 1) / nb {
             let b_lo = if li == j0 / nb { j0 % nb } else { 0 };
@@ -676,10 +763,16 @@ impl<'a> Kernel<'a> {
                 continue;
             }
             let n_total = total.at_depth(l).0;
-            let n_law = law.n_for(n_total, non_embedding.at_depth(l).0);
-            // The loss's part that does not depend on the batch, E + A / N^alpha: approximated
-            // first, exact when a decision needs it (computed once per depth, on first use).
-            let mut fixed = FixedLoss::new(law, n_law, law.shape_term(d_model, l));
+            let n_law = law.law_params(non_embedding.at_depth(l).0, n_total, d_model);
+            // The loss's part that does not depend on the batch, (E + A / N'^alpha) + extras:
+            // approximated first, exact when a decision needs it (computed once per depth, on
+            // first use); the extras as `Law::extras` computes them.
+            let extras = crate::loss::Extras {
+                shape: self.shape_term(width_index, li),
+                vocab: vocab_term,
+                context: self.context_term(seq_index, n_law),
+            };
+            let mut fixed = FixedLoss::new(law, law.effective_params(n_law, p.unique_tokens), extras.sum());
             self.at_depth.clear();
             self.at_depth.extend(self.fits.iter().map(|f| AtDepth {
                 memory: f.memory_bytes.at_depth(l),
@@ -734,64 +827,69 @@ impl<'a> Kernel<'a> {
                     self.part.rejected.min_step_time_s = self.part.rejected.min_step_time_s.min(step_time_s);
                     continue;
                 }
-                let tokens = law_tokens(tokens, p.unique_tokens);
+                let ln_tokens =
+                    law.ln_law_tokens_approx(tokens, tokens_per_step, self.ln_tokens_per_step[bi], ratio, p.unique_tokens);
                 let mut exact = None;
-                let admitted = match g.max_tokens_per_step {
-                    Some(cap) => tokens_per_step <= cap,
-                    None => {
-                        // The critical-batch guard needs the loss: approximated first, exact
-                        // only within the approximation's error of the bound.
-                        let bound = self.max_loss[seq_index * nb + bi];
-                        let approx = fixed.approx() + law.data_term_approx(tokens);
-                        let tol = LOSS_TOLERANCE * approx;
-                        if approx + tol <= bound {
-                            true
-                        } else if approx - tol > bound {
-                            false
-                        } else {
-                            let loss = fixed.exact() + law.data_term_cold(tokens);
-                            exact = Some(loss);
-                            g.admits(tokens_per_step, loss, bound)
-                        }
+                let admitted = if g.needs_loss() {
+                    // The critical-batch guard needs the loss: approximated first, exact only
+                    // when the approximation is too close to the bound to decide.
+                    let approx = fixed.approx() + law.data_term_ln_approx(ln_tokens);
+                    let bound = self.max_loss[seq_index * nb + bi];
+                    let tol = LOSS_TOLERANCE * approx;
+                    if approx + tol < bound {
+                        true
+                    } else if approx - tol > bound {
+                        false
+                    } else {
+                        let loss =
+                            fixed.exact() + law.data_term_ln(law.ln_law_tokens(tokens, tokens_per_step, ratio, p.unique_tokens));
+                        exact = Some(loss);
+                        g.admits(tokens_per_step, loss, bound)
                     }
+                } else {
+                    g.admits(tokens_per_step, 0.0, 0.0)
                 };
                 if !admitted {
                     self.part.rejected.batch_cap += 1;
                     continue;
                 }
                 self.part.feasible += 1;
-                self.passed.push(Passed { index: row + bi as u64, tokens, exact });
+                self.passed.push(Passed { index: row + bi as u64, ln_tokens, tokens, tokens_per_step, exact });
             }
             if !self.passed.is_empty() {
-                self.finish_depth(&mut fixed, n_total);
+                self.finish_depth(&mut fixed, n_total, ratio);
             }
         }
     }
 
     /// Offers the configurations of the current depth that passed every check (`self.passed`;
     /// every one has the same parameters `params`) to the top K, and the best of them to the
-    /// Pareto set, computing exact losses only for those a decision needs. With D* the most law
-    /// tokens among them and d* its data term, another's data term is at least
-    /// d* (D*/D)^beta >= d* (1 + beta (1 - D/D*)) (e^x >= 1 + x, ln y >= 1 - 1/y): a lower bound on
+    /// Pareto set, computing exact losses only for those a decision needs. With ln D* the most
+    /// law tokens among them (in ln) and d* its data term, another's data term is
+    /// d* e^(beta (ln D* - ln D)) >= d* (1 + beta (ln D* - ln D)) (e^x >= 1 + x): a lower bound on
     /// its loss with two operations. A configuration whose lower bound is above the worst of a
-    /// full top K cannot enter it; the depth's best (the most tokens, ties to the lowest index)
-    /// is needed only if no point of the Pareto front covers it.
-    fn finish_depth(&mut self, fixed: &mut FixedLoss<'_>, params: f64) {
+    /// full top K cannot enter it; the depth's best (the most law tokens, ties to the lowest
+    /// index) is needed only if no point of the Pareto front covers it.
+    fn finish_depth(&mut self, fixed: &mut FixedLoss<'_>, params: f64, ratio: f64) {
         let p = self.p;
         let law = &p.law;
-        let most = self.passed.iter().copied().reduce(|a, b| if b.tokens > a.tokens { b } else { a }).expect("one passed");
-        let most_term = law.data_term_approx(most.tokens);
+        let unique = p.unique_tokens;
+        let most = self.passed.iter().copied().reduce(|a, b| if b.ln_tokens > a.ln_tokens { b } else { a }).expect("one passed");
+        let most_term = law.data_term_ln_approx(most.ln_tokens);
         let fixed_approx = fixed.approx();
-        // A lower bound on the loss of a configuration with `tokens` law tokens.
-        let lower =
-            |tokens: f64| (fixed_approx + most_term * (1.0 + law.beta * (1.0 - tokens / most.tokens))) * (1.0 - LOSS_TOLERANCE);
+        // A lower bound on the loss of a configuration with `ln_tokens` (ln law tokens).
+        let lower = |ln_tokens: f64| {
+            (fixed_approx + most_term * (1.0 + law.beta * (most.ln_tokens - ln_tokens))) * (1.0 - LOSS_TOLERANCE)
+        };
         let exact_of = |c: &mut Passed, fixed: &mut FixedLoss<'_>| {
-            *c.exact.get_or_insert_with(|| fixed.exact() + law.data_term_cold(c.tokens))
+            *c.exact.get_or_insert_with(|| {
+                fixed.exact() + law.data_term_ln(law.ln_law_tokens(c.tokens, c.tokens_per_step, ratio, unique))
+            })
         };
         // Top K.
         for i in 0..self.passed.len() {
             let full = self.top.len() >= self.p.top_k;
-            if full && self.top.peek().is_some_and(|worst| lower(self.passed[i].tokens) > worst.0.loss) {
+            if full && self.top.peek().is_some_and(|worst| lower(self.passed[i].ln_tokens) > worst.0.loss) {
                 continue;
             }
             let loss = exact_of(&mut self.passed[i], fixed);
@@ -799,15 +897,19 @@ impl<'a> Kernel<'a> {
         }
         // Pareto: the front point with the most parameters <= `params` has the lowest loss among
         // them; below the lowest loss this depth can have, it covers every configuration of it.
-        if self.front.certainly_covers(params, lower(most.tokens)) {
+        if self.front.certainly_covers(params, lower(most.ln_tokens)) {
             return;
         }
         let mut best: Option<Candidate> = None;
-        let lowest =
-            self.passed.iter_mut().filter(|c| c.tokens == most.tokens).map(|c| exact_of(c, fixed)).fold(f64::INFINITY, f64::min);
+        let lowest = self
+            .passed
+            .iter_mut()
+            .filter(|c| c.ln_tokens == most.ln_tokens)
+            .map(|c| exact_of(c, fixed))
+            .fold(f64::INFINITY, f64::min);
         for c in self.passed.iter_mut() {
             // Certainly worse than the most tokens' exact loss: skip.
-            if lower(c.tokens) > lowest {
+            if lower(c.ln_tokens) > lowest {
                 continue;
             }
             let candidate = Candidate { index: c.index, loss: exact_of(c, fixed), params };
@@ -821,37 +923,40 @@ impl<'a> Kernel<'a> {
     }
 }
 
-/// E + A / N^alpha + S of one depth (S: the law's shape term at this width and depth, 0 without
-/// one): approximated ([`Law::param_term_approx`]) and exact, each computed on first use.
+/// (E + A / N'^alpha) + extras of one depth (extras: the shape, vocabulary and context terms,
+/// summed as [`crate::loss::Extras::sum`]): approximated ([`Law::param_term_approx`]) and exact,
+/// each computed on first use.
 struct FixedLoss<'l> {
     law: &'l Law,
+    /// N' (after the repetition decay).
     n: f64,
-    shape: f64,
+    extras: f64,
     approx: Option<f64>,
     exact: Option<f64>,
 }
 
 impl<'l> FixedLoss<'l> {
-    fn new(law: &'l Law, n: f64, shape: f64) -> Self {
-        FixedLoss { law, n, shape, approx: None, exact: None }
+    fn new(law: &'l Law, n: f64, extras: f64) -> Self {
+        FixedLoss { law, n, extras, approx: None, exact: None }
     }
     #[inline]
     fn approx(&mut self) -> f64 {
-        let (law, n, shape) = (self.law, self.n, self.shape);
-        *self.approx.get_or_insert_with(|| law.e + law.param_term_approx(n) + shape)
+        let (law, n, extras) = (self.law, self.n, self.extras);
+        *self.approx.get_or_insert_with(|| (law.e + law.param_term_approx(n)) + extras)
     }
-    /// Left to right as [`Law::loss_of_shape`] adds it: (E + A / N^alpha + S) + B / D^beta. Out
-    /// of line (see [`Law::data_term_cold`]).
+    /// Left to right as [`Law::fixed`] adds it: (E + A / N'^alpha) + extras. Out of line (see
+    /// [`Law::data_term_ln_cold`]).
     #[inline(never)]
     fn exact(&mut self) -> f64 {
-        let (law, n, shape) = (self.law, self.n, self.shape);
-        *self.exact.get_or_insert_with(|| law.e + law.param_term(n) + shape)
+        let (law, n, extras) = (self.law, self.n, self.extras);
+        *self.exact.get_or_insert_with(|| (law.e + law.param_term(n)) + extras)
     }
 }
 
-/// The kernel's bracket on a loss computed with [`Law::data_term_approx`], relative to the loss:
-/// above the approximation's error ([`crate::loss::DATA_TERM_APPROX_ERROR`], relative to the data
-/// term, which is below the loss) with room for the additions' rounding.
+/// The kernel's bracket on a loss computed with [`Law::data_term_ln_approx`], relative to the
+/// loss: above the approximations' errors ([`crate::loss::DATA_TERM_APPROX_ERROR`], relative to
+/// the data term, which is below the loss, and ln law tokens to about 1e-13) with room for the
+/// additions' rounding.
 const LOSS_TOLERANCE: f64 = 10.0 * crate::loss::DATA_TERM_APPROX_ERROR;
 
 /// The definition of what [`search_range`] computes: every configuration evaluated on its own
@@ -1148,7 +1253,14 @@ pub fn rows(space: &SearchSpace, params: &SearchParams, candidates: &[Candidate]
 mod tests {
     use super::*;
     use crate::hardware::{Network, Topology};
-    use crate::loss::HOFFMANN;
+    use crate::loss::HOFFMANN as HOFFMANN_WITH_TERMS;
+
+    /// The plain law (the kernel's original form; the evidence terms have their own tests below).
+    const HOFFMANN: Law = plain(HOFFMANN_WITH_TERMS);
+
+    const fn plain(l: Law) -> Law {
+        Law { shape: None, vocab: None, context: None, batch: None, repetition: crate::repetition::DATA_ONLY, ..l }
+    }
     use crate::step_time::StepTimeModel;
 
     fn h100_like() -> Hardware {
@@ -1328,16 +1440,22 @@ mod tests {
     #[test]
     fn a_shape_term_moves_the_answer_and_the_kernel_agrees_with_the_reference() {
         // A law that prices shape (a strong term with its optimum at d_model / n_layers = 30),
-        // searched with its default guard (the measured shapes, 5-600): the kernel and the reference agree, and
+        // searched with its default guard (every shape: the term decides): the kernel and the reference agree, and
         // the answer moves towards aspect 30 compared with the same law without the term.
         let s = small_space();
         let n = s.validate().unwrap();
-        let shaped =
-            Law { shape: Some(crate::loss::ShapeTerm { c: 0.05, aspect_opt: 30.0, measured: (5.0, 600.0) }), ..HOFFMANN };
+        let shaped = Law {
+            shape: Some(crate::shape::ShapeTerm::Fitted(crate::shape::FittedShape {
+                c: 0.05,
+                aspect_opt: 30.0,
+                measured: (5.0, 600.0),
+            })),
+            ..HOFFMANN
+        };
         let mut p = params(2.0);
         p.law = shaped;
         p.guards = Guards::for_law(&shaped);
-        assert_eq!((p.guards.aspect_ratio_min, p.guards.aspect_ratio_max), (5.0, 600.0));
+        assert_eq!((p.guards.aspect_ratio_min, p.guards.aspect_ratio_max), NO_ASPECT_GUARD);
         assert_eq!(Guards::for_law(&HOFFMANN), Guards::default());
         for (lo, hi) in [(0, n), (3, n - 5), (n / 3, n / 3 + 500)] {
             assert_same(&search_range_reference(&s, &p, lo, hi), &search_range(&s, &p, lo, hi));
@@ -1358,6 +1476,36 @@ mod tests {
         let r = f64::from(a.d_model) / f64::from(a.n_layers);
         let plain = HOFFMANN.loss(m.params, m.effective_tokens);
         assert!((m.loss - plain - 0.05 * (r / 30.0).ln().powi(2)).abs() < 1e-12, "{} {plain} {r}", m.loss);
+    }
+
+    #[test]
+    fn the_evidence_terms_keep_the_kernel_equal_to_the_reference() {
+        // Every term on (shape, vocabulary, context, batch, repetition), vocabularies and contexts
+        // that move each, batches far on both sides of Step Law's optimum, with and without
+        // limited data and an evaluation context the short sequences fall below.
+        let s = SearchSpace {
+            vocab_size: vec![8000, 32_000, 128_000],
+            seq_len: vec![512, 2048],
+            batch_size: vec![8, 64, 512, 4096],
+            ..small_space()
+        };
+        let n = s.validate().unwrap();
+        for (unique, eval_context) in [(None, 2048.0), (Some(3e9), 4096.0)] {
+            let mut p = params(2.0);
+            p.law = HOFFMANN_WITH_TERMS.with_eval_context(eval_context).unwrap();
+            p.guards = Guards::for_law(&p.law);
+            p.unique_tokens = unique;
+            assert!(!p.guards.critical_batch && p.guards.aspect_ratio_max == NO_ASPECT_GUARD.1);
+            for (lo, hi) in [(0, n), (5, n - 3), (n / 2 + 1, n / 2 + 777)] {
+                assert_same(&search_range_reference(&s, &p, lo, hi), &search_range(&s, &p, lo, hi));
+            }
+            // The answer's loss is predict's, term by term.
+            let best = search(&s, &p).unwrap().best;
+            let a = s.config_at(best.index).unwrap();
+            let m = p.evaluate(&a);
+            let terms = p.law.terms(&crate::loss::LossInput::of(&a, m.tokens, unique));
+            assert_eq!((m.loss, terms.loss), (best.loss, best.loss));
+        }
     }
 
     #[test]

@@ -51,7 +51,7 @@ use crate::hardware::Hardware;
 use crate::loss::Law;
 use crate::memcpy::{step_and_optimizer_work, StepWork};
 use crate::memory::{memory_bytes, static_bytes};
-use crate::metrics::{law_tokens, tokens_in_budget, Metrics};
+use crate::metrics::{tokens_in_budget, Metrics};
 use crate::params::{non_embedding_params, params_per_layer, total_params};
 use crate::step_time::StepTimeParts;
 
@@ -482,9 +482,7 @@ pub fn evaluate_sharded(
         }
     };
     let (steps, tokens) = tokens_in_budget(budget_s, step.step_time_s, arch.tokens_per_step());
-    let effective_tokens = law_tokens(tokens, unique_tokens);
-    let loss =
-        law.loss_of_shape(law.n_for(params, non_embedding), effective_tokens, f64::from(arch.d_model), f64::from(arch.n_layers));
+    let (loss, effective_tokens) = law.loss_and_tokens(&crate::loss::LossInput::of(arch, tokens, unique_tokens));
     let m = Metrics {
         memcpy_bytes_per_step: step.memcpy_bytes,
         memory_bytes: step.memory_bytes,

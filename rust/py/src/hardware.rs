@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use pyo3::prelude::*;
 use timescale_core::error::{non_negative, positive, Range};
-use timescale_core::loss::{FitRange, ParamConvention, ShapeTerm, CHINCHILLA_FIT_RANGE, LAWS};
+use timescale_core::loss::{FitRange, LossInput, LossTerms, ParamConvention, CHINCHILLA_FIT_RANGE, LAWS};
+use timescale_core::shape::{FittedShape, ShapeTerm};
 use timescale_core::step_time::CALIBRATED_MODELS;
 use timescale_core::{Datasheet, Error, Hardware, Law, Network, Roofline, Topology};
 
@@ -242,7 +243,8 @@ impl PyHardware {
     }
 }
 
-/// A Chinchilla-form law L(N, D) = E + A / N^alpha + B / D^beta.
+/// A Chinchilla-form law L(N, D) = E + A / N^alpha + B / D^beta and the evidence terms it is used
+/// with (shape, vocabulary, context, batch, repetition; `terms` names those that are on).
 #[pyclass(module = "timescale_frontier._core", name = "Law", frozen, eq)]
 #[derive(Clone, PartialEq)]
 pub struct PyLaw(pub Law, pub FitRange);
@@ -256,6 +258,7 @@ impl PyLaw {
     /// predictions outside it are flagged as extrapolations.
     /// `shape` (c, aspect_opt, aspect_min, aspect_max) adds the shape term
     /// c (ln(d_model / n_layers / aspect_opt))^2 measured on aspect ratios aspect_min..aspect_max.
+    /// A law built from coefficients has no other evidence term (`with_terms` adds them).
     #[new]
     #[pyo3(signature = (e, a, b, alpha, beta, params="total", fit_params=None, fit_tokens=None, shape=None))]
     #[allow(clippy::too_many_arguments)]
@@ -270,8 +273,17 @@ impl PyLaw {
         fit_tokens: Option<(f64, f64)>,
         shape: Option<(f64, f64, f64, f64)>,
     ) -> PyResult<Self> {
-        let shape = shape.map(|(c, aspect_opt, lo, hi)| ShapeTerm { c, aspect_opt, measured: (lo, hi) });
-        let law = Law { e, a, b, alpha, beta, params: ParamConvention::parse(params).py_err()?, shape };
+        let shape = shape.map(|(c, aspect_opt, lo, hi)| ShapeTerm::Fitted(FittedShape { c, aspect_opt, measured: (lo, hi) }));
+        let law = Law {
+            e,
+            a,
+            b,
+            alpha,
+            beta,
+            params: ParamConvention::parse(params).py_err()?,
+            shape,
+            ..timescale_core::loss::BESIROGLU.plain()
+        };
         law.validate().py_err()?;
         let fit =
             FitRange { params: fit_params.unwrap_or(UNKNOWN_RANGE.params), tokens: fit_tokens.unwrap_or(UNKNOWN_RANGE.tokens) };
@@ -279,7 +291,8 @@ impl PyLaw {
         Ok(PyLaw(law, fit))
     }
 
-    /// A built-in law by name (`hoffmann`, `besiroglu`).
+    /// A built-in law by name (`besiroglu`, the default; `hoffmann`; `muennighoff`), with every
+    /// evidence term on.
     #[staticmethod]
     fn builtin(name: &str) -> PyResult<Self> {
         Law::by_name(name).map(|l| PyLaw(l, CHINCHILLA_FIT_RANGE)).py_err()
@@ -326,10 +339,99 @@ impl PyLaw {
         self.1.tokens
     }
 
-    /// The shape term (c, aspect_opt, aspect_min, aspect_max), or None.
+    /// A fitted shape term (c, aspect_opt, aspect_min, aspect_max), or None (no shape term, or
+    /// the default one: see `shape_kind`).
     #[getter]
     fn shape(&self) -> Option<(f64, f64, f64, f64)> {
-        self.0.shape.map(|s| (s.c, s.aspect_opt, s.measured.0, s.measured.1))
+        match self.0.shape {
+            Some(ShapeTerm::Fitted(s)) => Some((s.c, s.aspect_opt, s.measured.0, s.measured.1)),
+            _ => None,
+        }
+    }
+
+    /// Which shape term the law has: "gemstones" (the default), "fitted", or None.
+    #[getter]
+    fn shape_kind(&self) -> Option<&'static str> {
+        self.0.shape.map(|s| s.kind())
+    }
+
+    /// The evidence terms that are on, in order (`shape`, `vocab`, `context`, `batch`,
+    /// `repetition`).
+    #[getter]
+    fn terms(&self) -> Vec<&'static str> {
+        self.0.term_names()
+    }
+
+    /// The evidence terms a law may have, in order.
+    #[staticmethod]
+    fn term_names() -> Vec<&'static str> {
+        timescale_core::loss::TERM_NAMES.to_vec()
+    }
+
+    /// The default law's name.
+    #[staticmethod]
+    fn default_name() -> &'static str {
+        timescale_core::loss::DEFAULT_LAW
+    }
+
+    /// This law with only the evidence terms in `terms` on (each at its default; a fitted shape
+    /// term is kept when "shape" is named).
+    fn with_terms(&self, terms: Vec<String>) -> PyResult<Self> {
+        let names: Vec<&str> = terms.iter().map(String::as_str).collect();
+        Ok(PyLaw(self.0.with_terms(&names).py_err()?, self.1))
+    }
+
+    /// The law alone, as published (no evidence term).
+    fn plain(&self) -> Self {
+        PyLaw(self.0.plain(), self.1)
+    }
+
+    /// This law evaluated at `eval_context` tokens of context (the context term on).
+    fn with_eval_context(&self, eval_context: f64) -> PyResult<Self> {
+        Ok(PyLaw(self.0.with_eval_context(eval_context).py_err()?, self.1))
+    }
+
+    /// The evaluation context (tokens), or None without the context term.
+    #[getter]
+    fn eval_context(&self) -> Option<f64> {
+        self.0.context.map(|c| c.eval_context)
+    }
+
+    /// The reference vocabulary losses are per token of, or None without the vocabulary term
+    /// (losses per token of each model's own vocabulary).
+    #[getter]
+    fn reference_vocab(&self) -> Option<f64> {
+        self.0.vocab.map(|v| v.reference_vocab)
+    }
+
+    /// Reference tokens per token of a `vocab_size` vocabulary (1 without the vocabulary term).
+    fn reference_ratio(&self, vocab_size: f64) -> PyResult<f64> {
+        Ok(self.0.reference_ratio(positive("vocab_size", vocab_size).py_err()?))
+    }
+
+    /// Tao et al. 2024's optimal vocabulary for `non_vocab` non-vocabulary parameters (their
+    /// Approach 3 at the FLOPs their Approach 1 calls compute-optimal).
+    #[staticmethod]
+    fn tao_optimal_vocab(non_vocab: f64) -> PyResult<f64> {
+        Ok(timescale_core::vocab::tao_optimal_vocab(positive("non_vocab", non_vocab).py_err()?))
+    }
+
+    /// The loss of `arch` trained on `tokens` tokens with `unique_tokens` unique (reference)
+    /// tokens, term by term.
+    #[pyo3(signature = (arch, tokens, unique_tokens=None))]
+    fn loss_terms(&self, arch: &PyArchitecture, tokens: f64, unique_tokens: Option<f64>) -> PyResult<PyLossTerms> {
+        let tokens = non_negative("tokens", tokens).py_err()?;
+        timescale_core::predict::check_unique_tokens(unique_tokens).py_err()?;
+        Ok(self.0.terms(&LossInput::of(&arch.0, tokens, unique_tokens)).into())
+    }
+
+    /// The loss of `arch` trained on `tokens` tokens (nats per reference token), as the search
+    /// computes it.
+    #[pyo3(signature = (arch, tokens, unique_tokens=None))]
+    fn loss_of(&self, arch: &PyArchitecture, tokens: f64, unique_tokens: Option<f64>) -> PyResult<f64> {
+        let tokens = non_negative("tokens", tokens).py_err()?;
+        timescale_core::predict::check_unique_tokens(unique_tokens).py_err()?;
+        Ok(self.0.loss_of(&LossInput::of(&arch.0, tokens, unique_tokens)))
     }
 
     /// The aspect ratios d_model / n_layers the law has evidence for: those its shape term was
@@ -374,8 +476,117 @@ impl PyLaw {
 
     fn __repr__(&self) -> String {
         let l = &self.0;
-        let shape =
-            l.shape.map_or(String::new(), |s| format!(", shape=({}, {}, {}, {})", s.c, s.aspect_opt, s.measured.0, s.measured.1));
-        format!("Law(e={}, a={}, b={}, alpha={}, beta={}, params='{}'{shape})", l.e, l.a, l.b, l.alpha, l.beta, l.params.name())
+        let shape = match l.shape {
+            Some(ShapeTerm::Fitted(s)) => format!(", shape=({}, {}, {}, {})", s.c, s.aspect_opt, s.measured.0, s.measured.1),
+            _ => String::new(),
+        };
+        let base = format!(
+            "Law(e={}, a={}, b={}, alpha={}, beta={}, params='{}'{shape})",
+            l.e,
+            l.a,
+            l.b,
+            l.alpha,
+            l.beta,
+            l.params.name()
+        );
+        // A law with evidence terms evaluates back to an equal law through `with_terms`.
+        let terms = l.term_names();
+        let fitted = matches!(l.shape, Some(ShapeTerm::Fitted(_)));
+        if terms.is_empty() || (fitted && terms == ["shape"]) {
+            base
+        } else {
+            let context = l.context.map_or(String::new(), |c| format!(".with_eval_context({})", c.eval_context));
+            format!("{base}.with_terms({terms:?}){context}")
+        }
+    }
+}
+
+/// A predicted loss term by term (nats per token of the law's reference vocabulary) and what the
+/// law saw: `loss = (irreducible + params) + (shape + vocab + context) + data`; `batch` and
+/// `repetition` say how much of `data` (and `params`) the batch size and repeated data cost.
+#[pyclass(module = "timescale_frontier._core", name = "LossTerms", frozen, get_all)]
+#[derive(Clone)]
+pub struct PyLossTerms {
+    pub irreducible: f64,
+    pub params: f64,
+    pub data: f64,
+    pub shape: f64,
+    pub vocab: f64,
+    pub context: f64,
+    pub loss: f64,
+    pub batch: f64,
+    pub repetition: f64,
+    pub law_params: f64,
+    pub effective_params: f64,
+    pub reference_tokens: f64,
+    pub effective_tokens: f64,
+    pub batch_efficiency: f64,
+    pub optimal_batch_tokens: f64,
+    pub reference_ratio: f64,
+}
+
+impl From<LossTerms> for PyLossTerms {
+    fn from(t: LossTerms) -> Self {
+        PyLossTerms {
+            irreducible: t.irreducible,
+            params: t.params,
+            data: t.data,
+            shape: t.shape,
+            vocab: t.vocab,
+            context: t.context,
+            loss: t.loss,
+            batch: t.batch,
+            repetition: t.repetition,
+            law_params: t.law_params,
+            effective_params: t.effective_params,
+            reference_tokens: t.reference_tokens,
+            effective_tokens: t.effective_tokens,
+            batch_efficiency: t.batch_efficiency,
+            optimal_batch_tokens: t.optimal_batch_tokens,
+            reference_ratio: t.reference_ratio,
+        }
+    }
+}
+
+#[pymethods]
+impl PyLossTerms {
+    /// Every field by name (JSON-ready).
+    fn to_dict(&self) -> std::collections::BTreeMap<&'static str, f64> {
+        [
+            ("irreducible", self.irreducible),
+            ("params", self.params),
+            ("data", self.data),
+            ("shape", self.shape),
+            ("vocab", self.vocab),
+            ("context", self.context),
+            ("loss", self.loss),
+            ("batch", self.batch),
+            ("repetition", self.repetition),
+            ("law_params", self.law_params),
+            ("effective_params", self.effective_params),
+            ("reference_tokens", self.reference_tokens),
+            ("effective_tokens", self.effective_tokens),
+            ("batch_efficiency", self.batch_efficiency),
+            ("optimal_batch_tokens", self.optimal_batch_tokens),
+            ("reference_ratio", self.reference_ratio),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "LossTerms(loss={:.4}, irreducible={:.4}, params={:.4}, data={:.4}, shape={:.4}, vocab={:.4}, context={:.4}, \
+             batch={:.4}, repetition={:.4})",
+            self.loss,
+            self.irreducible,
+            self.params,
+            self.data,
+            self.shape,
+            self.vocab,
+            self.context,
+            self.batch,
+            self.repetition
+        )
     }
 }

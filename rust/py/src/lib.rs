@@ -25,6 +25,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<hardware::PyCoefficient>()?;
     m.add_class::<hardware::PyCalibratedModel>()?;
     m.add_class::<hardware::PyLaw>()?;
+    m.add_class::<hardware::PyLossTerms>()?;
     m.add_class::<budget::PyBudget>()?;
     m.add_class::<budget::PyResolvedBudget>()?;
     m.add_class::<predict::PyShardedStep>()?;

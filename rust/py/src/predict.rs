@@ -127,6 +127,8 @@ pub struct PyPrediction {
     pub loss: Option<f64>,
     pub step: PyShardedStep,
     pub shardings: Vec<PyShardingOption>,
+    /// The loss term by term (`None` when not one step fits in the budget).
+    pub loss_terms: Option<crate::hardware::PyLossTerms>,
     /// Why not to trust the numbers, in words; `flags` are the same as short codes.
     pub warnings: Vec<String>,
     pub flags: Vec<&'static str>,
@@ -181,7 +183,8 @@ impl From<&Prediction> for PyPrediction {
             loss: m.loss.is_finite().then_some(m.loss),
             step: (&p.step).into(),
             shardings: p.shardings.iter().map(Into::into).collect(),
-            warnings: p.validity.iter().map(|v| v.message(&p.fit, p.aspect_domain)).collect(),
+            loss_terms: m.loss.is_finite().then(|| p.loss_terms().into()),
+            warnings: p.warnings(),
             flags: p.validity.iter().map(|v| v.code()).collect(),
             in_domain: timescale_core::metrics::in_domain(&p.validity),
             chip_counts: p

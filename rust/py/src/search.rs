@@ -307,7 +307,7 @@ fn candidates(space: &SearchSpace, params: &SearchParams, cands: &[timescale_cor
 }
 
 /// The default aspect-ratio guard (MIN, MAX) for `law` (the core's `Guards::for_law`): 20-200
-/// without a shape term, the shapes it was measured on with one.
+/// without a shape term, every shape with one (the term prices shape).
 #[pyfunction]
 pub fn aspect_ratio_guard(law: &PyLaw) -> (f64, f64) {
     let g = Guards::for_law(&law.0);
@@ -344,7 +344,7 @@ pub fn search<'py>(
         budget: budget.core(),
         chips: chips.map_or_else(Chips::default, |c| c.0),
         law: law.0,
-        guards: Guards { aspect_ratio_min, aspect_ratio_max, max_tokens_per_step },
+        guards: Guards { aspect_ratio_min, aspect_ratio_max, max_tokens_per_step, ..Guards::for_law(&law.0) },
         top_k: timescale_core::search::top_k(top_k.0).py_err()?,
         unique_tokens,
     };
