@@ -73,26 +73,42 @@ def test_bad_money_and_data_inputs(args, message):
 def test_repeated_data_by_hand():
     hw = Hardware.load("h100_sxm")
     a = Architecture(512, 8, 8, seq_len=1024, batch_size=8)
-    free = predict(a, hw, 24)
-    # Three epochs: R_D = 2, worth U (1 + 15.39 (1 - e^(-2 / 15.39))) = 2.87550 U fresh tokens.
+    # The plain law (data decay only): the tokens as trained, then Muennighoff's decay.
+    free = predict(a, hw, 24, loss_terms="none")
+    # Three epochs: R_D = 2, worth U (1 + 15.387756 (1 - e^(-2 / 15.387756))) = 2.875479 U fresh tokens.
     unique = free.tokens / 3
-    limited = predict(a, hw, 24, unique_tokens=unique)
+    limited = predict(a, hw, 24, unique_tokens=unique, loss_terms="none")
     assert limited.tokens == free.tokens and limited.epochs == pytest.approx(3.0)
-    assert limited.effective_tokens == pytest.approx(2.87550 * unique, rel=1e-5)
+    assert limited.effective_tokens == pytest.approx(2.875479 * unique, rel=1e-6)
     assert limited.loss > free.loss
     assert any("repeats the unique data" in w for w in limited.warnings)
     # Less than one epoch changes nothing.
-    assert predict(a, hw, 24, unique_tokens=free.tokens * 2).loss == free.loss
+    assert predict(a, hw, 24, unique_tokens=free.tokens * 2, loss_terms="none").loss == free.loss
+    # The full law: the same decay of data, times the batch's token efficiency; and the parameters
+    # beyond what the unique data can use decay too, so the loss is higher than data decay alone.
+    full = predict(a, hw, 24, unique_tokens=unique, loss_terms="batch")
+    t = full.loss_terms
+    assert full.effective_tokens == pytest.approx(2.875479 * unique * t.batch_efficiency, rel=1e-6)
+    both = predict(a, hw, 24, unique_tokens=unique, loss_terms="batch,repetition")
+    assert both.loss_terms.effective_params <= both.loss_terms.law_params
+    assert both.loss >= full.loss
 
 
-def test_less_unique_data_never_lowers_the_best_loss_and_favours_bigger_models():
+def test_less_unique_data_never_lowers_the_best_loss_and_the_full_form_curbs_bigger_models():
     hw = Hardware.load("h100_sxm")
-    free = search(hw, 24, SMALL)
-    scarce = search(hw, 24, SMALL, unique_tokens=free.best.tokens / 20)
-    assert scarce.best.loss > free.best.loss
-    # With data scarce, tokens are worth less, so the optimum shifts to more parameters.
-    assert scarce.best.params >= free.best.params
-    assert "passes over" in " ".join(scarce.explain())
+    for terms in ("none", None):
+        free = search(hw, 24, SMALL, loss_terms=terms)
+        scarce = search(hw, 24, SMALL, unique_tokens=free.best.tokens / 20, loss_terms=terms)
+        assert scarce.best.loss > free.best.loss
+        assert "passes over" in " ".join(scarce.explain())
+    # With data scarce and only the data decay, tokens are worth less, so the plain law shifts the
+    # optimum to more parameters; Muennighoff et al.'s full form also discounts parameters beyond
+    # what the unique data can use (R_N* = 5.3), so it picks no bigger a model than that.
+    plain = search(hw, 24, SMALL, loss_terms="none")
+    plain_scarce = search(hw, 24, SMALL, unique_tokens=plain.best.tokens / 20, loss_terms="none")
+    assert plain_scarce.best.params >= plain.best.params
+    full_scarce = search(hw, 24, SMALL, unique_tokens=plain.best.tokens / 20, loss_terms="repetition")
+    assert full_scarce.best.params <= plain_scarce.best.params
 
 
 def test_the_api_chooses_the_chip_count_for_a_money_budget():

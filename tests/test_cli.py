@@ -23,7 +23,7 @@ def test_the_main_job_on_the_default_space():
     assert p.returncode == 0, p.stderr
     out = p.stdout
     assert "Best: d_model" in out and "UNCALIBRATED" in out and "Pareto set" in out
-    assert "Evaluated 33,030,144 configurations" in out
+    assert "Evaluated 62,914,560 configurations" in out
     for unit in ("params", "ms", "GiB", "nats/token"):
         assert unit in out
 
@@ -47,13 +47,19 @@ def test_json_has_the_documented_fields():
         assert key in doc["best"]
     assert doc["best"]["loss_interval_95"] is None  # built-in laws carry no bootstrap samples
     doc["best"].pop("loss_interval_95")
+    # The best's loss term by term, adding up to its loss.
+    terms = doc["best"].pop("loss_terms")
+    parts = ("irreducible", "params", "data", "shape", "vocab", "context")
+    assert sum(terms[k] for k in parts) == pytest.approx(doc["best"]["loss"], rel=1e-12)
+    assert doc["loss_terms_on"] == ["shape", "vocab", "context", "batch", "repetition"] and doc["eval_context"] == 2048
     first = doc["top"][0]
     assert first.pop("group") == 1 and first.pop("tied_with_best") is True  # the best is tied with itself
+    assert first.pop("tie_reason") is None
     assert doc["best"] == first and doc["calibrated"] is False
     assert doc["step_time_error"]["relative"] == 0.262 and "uncalibrated" in doc["step_time_error"]["source"]
     # 8 widths x 16 depths x head_dim, kv_group, mlp, ffn_mult, attention, tying (2 each) x 4
-    # sequences x 2 recomputations x 3 micro-batches x 7 batches
-    assert len(doc["top"]) == 10 and doc["evaluated"] == 8 * 16 * 2 * 2 * 2 * 2 * 2 * 2 * 4 * 2 * 3 * 7
+    # sequences x 2 recomputations x 4 micro-batches x 10 batches
+    assert len(doc["top"]) == 10 and doc["evaluated"] == 8 * 16 * 2 * 2 * 2 * 2 * 2 * 2 * 4 * 2 * 4 * 10
 
 
 def test_csv_and_output_file(tmp_path):
@@ -196,7 +202,7 @@ def test_space_file(tmp_path):
     r = CliRunner().invoke(frontier_main, ["-H", "tpu_v4", "--hours", "1", "--space", str(f), "--format", "json"])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.output)
-    assert doc["space_size"] == 2 * 4 * 2 * 2 * 1 * 2 * 2 * 2 * 1 * 4 * 2 * 3 * 7
+    assert doc["space_size"] == 2 * 4 * 2 * 2 * 1 * 2 * 2 * 2 * 1 * 4 * 2 * 4 * 10
     assert {row["mlp"] for row in doc["top"]} == {"swiglu"}
     f.write_text("[space]\nd_modle = [512]\n")
     r = CliRunner().invoke(frontier_main, ["-H", "tpu_v4", "--hours", "1", "--space", str(f)])

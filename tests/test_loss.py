@@ -4,9 +4,17 @@ from timescale_frontier import InvalidInputError, Law, get_law, law_names
 
 
 def test_builtin_laws():
-    assert law_names() == ["hoffmann", "besiroglu"]
+    # Besiroglu et al.'s refit first: the default (see loss.rs for why).
+    assert law_names() == ["besiroglu", "hoffmann", "muennighoff"]
     with pytest.raises(InvalidInputError, match="hoffmann"):
         get_law("kaplan")
+    # Every built-in law comes with every evidence term; each can be switched off.
+    assert get_law("besiroglu").terms == ["shape", "vocab", "context", "batch", "repetition"]
+    assert get_law("besiroglu", loss_terms="none").terms == []
+    assert get_law("hoffmann", loss_terms="shape,batch").terms == ["shape", "batch"]
+    assert get_law("besiroglu", eval_context=8192).eval_context == 8192
+    with pytest.raises(InvalidInputError, match="loss_terms = 'colour'"):
+        get_law("besiroglu", loss_terms="shape,colour")
 
 
 def test_hoffmann_at_chinchilla_by_hand():

@@ -19,7 +19,6 @@ import platformdirs
 
 from timescale_frontier import _toml
 from timescale_frontier._core import (
-    UNCALIBRATED_STEP_TIME_ERROR,
     Architecture,
     CalibratedModel,
     CoreHardware,
@@ -174,10 +173,9 @@ class Hardware:
     def step_time_error(self) -> tuple[float, str]:
         """Relative error of this file's step time and its source: the calibration's cross-validated
         median error, or the core's assumption for an uncalibrated datasheet roofline."""
-        err = self.calibration.get("heldout_median_abs_pct_error") if self.calibrated else None
-        if isinstance(err, int | float) and not isinstance(err, bool):
-            return float(err) / 100, "the calibration's cross-validated median error"
-        return UNCALIBRATED_STEP_TIME_ERROR, "uncalibrated: what datasheet rooflines erred on published training steps"
+        if self.calibrated and "heldout_median_abs_pct_error" in self.calibration:
+            return self.core.step_time_error, "the calibration's cross-validated median error"
+        return self.core.step_time_error, "uncalibrated: what datasheet rooflines erred on published training steps"
 
     def step_time_for(self, arch: Architecture) -> float:
         """Seconds per step of ``arch`` on one chip (the core's model, whatever its kind)."""
@@ -384,6 +382,10 @@ def _parse(path: Path, text: str | None = None) -> Hardware:
                 expected="one [calibration.alternatives.NAME] per model",
             )
         core = core.with_calibration(model, _coefficients(calibration), "calibration")
+        if "heldout_median_abs_pct_error" in calibration:
+            err = _toml.number(path, "calibration", calibration, "heldout_median_abs_pct_error")
+            with in_file(path):
+                core = core.with_step_time_error_pct("calibration.heldout_median_abs_pct_error", err)
     return Hardware(
         name=name,
         description=description,

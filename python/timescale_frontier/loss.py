@@ -14,11 +14,12 @@ import numpy.typing as npt
 import tomlkit
 
 from timescale_frontier import _core, _toml
-from timescale_frontier._core import Law, LawFit, ShapeFit
+from timescale_frontier._core import Architecture, Law, LawFit, ShapeFit
 from timescale_frontier._files import write_atomic
 from timescale_frontier.errors import InvalidInputError, in_file, invalid_value, not_one_dimensional
 
 __all__ = [
+    "DEFAULT_LAW",
     "Law",
     "LawFit",
     "ShapeFit",
@@ -27,6 +28,7 @@ __all__ = [
     "get_law",
     "law_bootstrap",
     "law_names",
+    "loss_term_names",
     "load_runs",
     "load_shape_runs",
     "loss_interval",
@@ -34,39 +36,86 @@ __all__ = [
 ]
 
 
+#: The default law's name (the core's: ``besiroglu``, Besiroglu et al. 2024's refit of Chinchilla).
+DEFAULT_LAW: str = Law.default_name()
+
+
 def law_names() -> list[str]:
-    """Names of the built-in laws (``hoffmann``: Hoffmann et al. 2022 eq. 10; ``besiroglu``:
-    Besiroglu et al. 2024). Both count N as total parameters, embeddings included."""
+    """Names of the built-in laws, the default first (``besiroglu``: Besiroglu et al. 2024;
+    ``hoffmann``: Hoffmann et al. 2022 eq. 10; ``muennighoff``: Muennighoff et al. 2023). Each
+    counts N as total parameters with one embedding matrix at its reference vocabulary, and comes
+    with every evidence term on (``Law.terms``)."""
     return list(Law.builtin_names())
 
 
-def get_law(law: str | os.PathLike[str] | Law) -> Law:
-    """A ``Law``: a built-in name, a law file written by ``timescale fit-law``, or the law itself."""
+def loss_term_names() -> list[str]:
+    """The evidence terms a law may have, in order: shape, vocab, context, batch, repetition."""
+    return list(Law.term_names())
+
+
+#: What ``loss_terms`` accepts: "all", "none", a comma-separated list, or a sequence of names.
+LossTerms = str | Sequence[str] | None
+
+
+def _term_list(loss_terms: str | Sequence[str]) -> list[str]:
+    """The term names of ``loss_terms`` ("all", "none", "shape,batch" or a sequence); the core
+    checks each name."""
+    if isinstance(loss_terms, str):
+        text = loss_terms.strip().lower()
+        if text == "all":
+            return loss_term_names()
+        if text in ("none", ""):
+            return []
+        return [t.strip() for t in text.split(",") if t.strip()]
+    return [str(t) for t in loss_terms]
+
+
+def _with_options(law: Law, loss_terms: LossTerms, eval_context: float | None) -> Law:
+    if loss_terms is not None:
+        law = law.with_terms(_term_list(loss_terms))
+    if eval_context is not None:
+        law = law.with_eval_context(eval_context)
+    return law
+
+
+def get_law(
+    law: str | os.PathLike[str] | Law = DEFAULT_LAW,
+    *,
+    loss_terms: LossTerms = None,
+    eval_context: float | None = None,
+) -> Law:
+    """A ``Law``: a built-in name, a law file written by ``timescale fit-law``, or the law itself;
+    ``loss_terms`` ("all", "none" or names) switches evidence terms on and off (default: the law's
+    own: every term for a built-in law, those a law file names), ``eval_context`` sets the
+    evaluation context (tokens; the context term on)."""
     if isinstance(law, Law):
-        return law
-    spec = os.fspath(law)
-    if spec in law_names():
-        return Law.builtin(spec)
-    return _read_law_file(spec)[0]
+        base = law
+    else:
+        spec = os.fspath(law)
+        base = Law.builtin(spec) if spec in law_names() else _read_law_file(spec)[0]
+    return _with_options(base, loss_terms, eval_context)
 
 
-def law_bootstrap(law: str | os.PathLike[str] | Law) -> list[Law]:
+def law_bootstrap(
+    law: str | os.PathLike[str] | Law,
+    *,
+    loss_terms: LossTerms = None,
+    eval_context: float | None = None,
+) -> list[Law]:
     """The bootstrap refits saved with a fitted law file (empty for built-in laws and Law objects):
-    the joint samples that give a prediction interval on the loss."""
+    the joint samples that give a prediction interval on the loss (with the same evidence terms
+    as ``get_law`` gives the law)."""
     if isinstance(law, Law) or os.fspath(law) in law_names():
         return []
-    return _read_law_file(os.fspath(law))[1]
+    return [_with_options(b, loss_terms, eval_context) for b in _read_law_file(os.fspath(law))[1]]
 
 
 def loss_interval(
-    laws: Sequence[Law], n_params: float, tokens: float, shape: tuple[float, float] | None = None
+    laws: Sequence[Law], arch: Architecture, tokens: float, unique_tokens: float | None = None
 ) -> tuple[float, float] | None:
-    """2.5% and 97.5% percentiles of the loss predicted by ``laws`` (None without samples);
-    ``shape`` (d_model, n_layers) adds the laws' shape term, if they have one."""
-    if shape is None:
-        values = sorted(law.loss(n_params, tokens) for law in laws)
-    else:
-        values = sorted(law.loss_of_shape(n_params, tokens, shape[0], shape[1]) for law in laws)
+    """2.5% and 97.5% percentiles of the loss ``laws`` predict for ``arch`` trained on ``tokens``
+    tokens (None without samples): every term of each law, as the search computes it."""
+    values = sorted(law.loss_of(arch, tokens, unique_tokens) for law in laws)
     if not values:
         return None
     return values[round(0.025 * (len(values) - 1))], values[round(0.975 * (len(values) - 1))]
@@ -74,7 +123,7 @@ def loss_interval(
 
 _LAW_KEYS = [
     "name", "e", "a", "b", "alpha", "beta", "params", "fit_params", "fit_tokens", "intervals", "n_runs", "source",
-    "bootstrap", "bootstrap_rejected", "shape",
+    "bootstrap", "bootstrap_rejected", "shape", "terms", "eval_context",
 ]  # fmt: skip
 _SHAPE_KEYS = [
     "c", "aspect_opt", "c_interval", "aspect_opt_interval", "aspect_range", "rms_residual", "effect", "n_runs",
@@ -125,6 +174,13 @@ def _parse_law(path: Path, top: dict[str, Any]) -> tuple[Law, list[Law]]:
             c, opt = (_toml.number(path, "law.shape", sdoc, k) for k in ("c", "aspect_opt"))
             shape = (c, opt, lo, hi)
         law = Law(e, a, b, alpha, beta, params, fit_params, fit_tokens, shape)
+        # Evidence terms the file names (a fitted law has none unless its file says so).
+        terms = doc.get("terms")
+        if terms is not None:
+            if not (isinstance(terms, list) and all(isinstance(t, str) for t in terms)):
+                raise invalid_value("law.terms", terms, f"a list of names among {', '.join(loss_term_names())}")
+        eval_context = _toml.number(path, "law", doc, "eval_context") if "eval_context" in doc else None
+        law = _with_options(law, terms, eval_context)
         # Rows [e, a, b, alpha, beta], and with a shape term [..., c, aspect_opt]: joint samples.
         width = 5 if shape is None else 7
         names = "e, a, b, alpha, beta" + ("" if shape is None else ", c, aspect_opt")
@@ -143,7 +199,11 @@ def _parse_law(path: Path, top: dict[str, Any]) -> tuple[Law, list[Law]]:
                 )
             v = [float(x) for x in row]
             row_shape = None if shape is None else (v[5], v[6], shape[2], shape[3])
-            boot.append(Law(v[0], v[1], v[2], v[3], v[4], params, fit_params, fit_tokens, row_shape))
+            boot.append(
+                _with_options(
+                    Law(v[0], v[1], v[2], v[3], v[4], params, fit_params, fit_tokens, row_shape), terms, eval_context
+                )
+            )
     return law, boot
 
 

@@ -14,7 +14,7 @@ from timescale_frontier import _core
 from timescale_frontier.budget import Budget, as_budget
 from timescale_frontier.errors import InvalidInputError, not_one_dimensional
 from timescale_frontier.hardware import Hardware, as_hardware
-from timescale_frontier.loss import Law, get_law
+from timescale_frontier.loss import DEFAULT_LAW, Law, LossTerms, get_law
 
 __all__ = ["Evaluation", "evaluate"]
 
@@ -138,7 +138,9 @@ def evaluate(
     hardware: Hardware | str | os.PathLike[str],
     budget: Budget | float,
     *,
-    law: str | Law = "hoffmann",
+    law: str | Law = DEFAULT_LAW,
+    loss_terms: LossTerms = None,
+    eval_context: float | None = None,
     unique_tokens: float | None = None,
     **columns: Any,
 ) -> Evaluation:
@@ -171,7 +173,7 @@ def evaluate(
     out = _core.evaluate(
         hardware.core,
         as_budget(budget),
-        get_law(law),
+        get_law(law, loss_terms=loss_terms, eval_context=eval_context),
         unique_tokens=unique_tokens,
         **{k: _convert(k, v) for k, v in columns.items()},
     )

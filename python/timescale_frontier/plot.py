@@ -15,6 +15,7 @@ from timescale_frontier._core import NO_ASPECT_GUARD
 from timescale_frontier._files import write_atomic
 from timescale_frontier.errors import InfeasibleError, InvalidInputError
 from timescale_frontier.hardware import Hardware
+from timescale_frontier.loss import DEFAULT_LAW, get_law
 from timescale_frontier.metrics import evaluate
 from timescale_frontier.search import SearchResult, default_aspect_ratio, search
 
@@ -135,7 +136,12 @@ def width_depth(
     is shown, also outside the aspect-ratio guard (``guard``, dashed); the search's answer is the
     best cell inside it (red star), the lowest cell anywhere is marked too when it differs. Returns
     the loss grid (NaN where nothing is feasible)."""
-    guard = search_kwargs.pop("guard", None) or default_aspect_ratio(search_kwargs.get("law", "hoffmann"))
+    law = get_law(
+        search_kwargs.get("law", DEFAULT_LAW),
+        loss_terms=search_kwargs.get("loss_terms"),
+        eval_context=search_kwargs.get("eval_context"),
+    )
+    guard = search_kwargs.pop("guard", None) or default_aspect_ratio(law)
     search_kwargs.setdefault("aspect_ratio", (1e-3, 1e6))
     plt = _pyplot()
     grid = np.full((len(n_layers), len(d_models)), np.nan)

@@ -12,7 +12,7 @@ from timescale_frontier import _core
 from timescale_frontier._core import Architecture, Prediction
 from timescale_frontier.budget import Budget, as_budget
 from timescale_frontier.hardware import Hardware, as_hardware
-from timescale_frontier.loss import Law, get_law
+from timescale_frontier.loss import DEFAULT_LAW, Law, LossTerms, get_law
 
 __all__ = ["Prediction", "predict", "Chips", "as_chips"]
 
@@ -32,18 +32,23 @@ def as_chips(chips: Any) -> Any:
 def predict(
     arch: Architecture,
     hardware: Hardware | str | os.PathLike[str],
-    budget: Budget | float,
+    budget: Budget | float | None = None,
     *,
-    law: str | Law = "hoffmann",
+    law: str | Law = DEFAULT_LAW,
+    loss_terms: LossTerms = None,
+    eval_context: float | None = None,
     unique_tokens: float | None = None,
     chips: Chips = 1,
+    tokens: float | None = None,
 ) -> Prediction:
     """Every metric of ``arch`` trained on ``hardware`` for ``budget`` (a ``Budget``, or hours):
     on ``chips`` chips with the fastest sharding that fits (data parallel, FSDP, tensor parallel or
     a mix); with several counts, among those where it fits in memory, the one with the lowest
     predicted loss (a money budget buys fewer hours on more chips; ``chip_counts`` lists every
     count's loss, also where it does not fit). With ``unique_tokens``, repeated data counts for less
-    (Muennighoff et al. 2023).
+    (Muennighoff et al. 2023). With ``tokens`` instead of a budget: trained for that many tokens
+    (whole steps), the loss term by term (``loss_terms``) and the wall-clock time it takes
+    (``budget.hours``), on one chip count.
 
     Examples
     --------
@@ -53,7 +58,11 @@ def predict(
     (True, True, 'single chip')
     """
     hardware = as_hardware(hardware)
-    law_obj = get_law(law)
+    law_obj = get_law(law, loss_terms=loss_terms, eval_context=eval_context)
+    if tokens is not None or budget is None:
+        return _core.predict_tokens(
+            arch, hardware.core, tokens, law_obj, chips=as_chips(chips), unique_tokens=unique_tokens
+        )
     return _core.predict(
         arch,
         hardware.core,

@@ -22,7 +22,7 @@ from timescale_frontier._data import as_data
 from timescale_frontier.architecture import Architecture
 from timescale_frontier.budget import Budget, as_budget
 from timescale_frontier.hardware import Hardware
-from timescale_frontier.loss import Law, get_law
+from timescale_frontier.loss import DEFAULT_LAW, Law, LossTerms, get_law
 from timescale_frontier.predict import predict
 from timescale_frontier.search import SearchResult, candidate_row, search
 from timescale_frontier.space import SearchSpace
@@ -81,7 +81,9 @@ def compare_with_recipe(
     space: SearchSpace | dict[str, Any] | None = None,
     *,
     chips: int = 1,
-    law: str | Law = "hoffmann",
+    law: str | Law = DEFAULT_LAW,
+    loss_terms: LossTerms = None,
+    eval_context: float | None = None,
     utilization: float = 0.4,
     tokens_per_param: float | None = 20.0,
     aspect_ratio: float = 64.0,
@@ -101,7 +103,7 @@ def compare_with_recipe(
     the default space at the recipe's sequence length; ``aspect_ratio_guard`` and ``search_kwargs``
     are the search's guards). ``attention`` and ``activation_bytes`` set the recipe model's (default:
     the core's, as ``Architecture``), to compare like for like with a space that fixes them."""
-    law_obj = get_law(law)
+    law_obj = get_law(law, loss_terms=loss_terms, eval_context=eval_context)
     resolved = as_budget(budget).resolve(hardware.core, chips)
     base = Architecture(
         64,
@@ -137,13 +139,14 @@ def compare_with_recipe(
         "batch_size": batch_size,
     }
     p = predict(r.architecture, hardware, budget, law=law_obj, chips=chips)
-    # Like for like: the tool searches at the recipe's context length unless given a space (the
-    # loss law does not depend on context, so it would otherwise pick the fastest one).
+    # Like for like: the tool searches at the recipe's context length unless given a space.
     tool = search(
         hardware,
         budget,
         space if space is not None else {"seq_len": [seq_len]},
         law=law,
+        loss_terms=loss_terms,
+        eval_context=eval_context,
         chips=chips,
         aspect_ratio=aspect_ratio_guard,
         **search_kwargs,

@@ -18,7 +18,7 @@ from timescale_frontier._data import as_data
 from timescale_frontier._text import binary_bytes, plural
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.hardware import origin as hardware_origin
-from timescale_frontier.loss import get_law
+from timescale_frontier.loss import Law, get_law
 from timescale_frontier.search import candidate_row
 
 # ---------------------------------------------------------------- numbers with units
@@ -124,7 +124,8 @@ def calibration_status(hw: Hardware) -> str:
 
 # ---------------------------------------------------------------- search
 
-HEADERS = ["d_model", "layers", "heads x dim/kv", "d_ff", "mlp", "attn", "embed", "seq", "batch", "micro", "recomp"]
+HEADERS = ["d_model", "layers", "heads x dim/kv", "d_ff", "mlp", "attn", "embed", "vocab", "seq", "batch", "micro"]
+HEADERS += ["recomp"]
 HEADERS += ["params", "step"]
 HEADERS += ["tokens", "memory", "loss"]
 PARETO_ROWS = 15
@@ -146,6 +147,7 @@ def _cells(c: Candidate, chips: int, same: Sequence[Candidate] = ()) -> list[str
         a.mlp,
         a.attention[:5],
         "tied" if a.tied_embeddings else "untied",
+        str(a.vocab_size),
         str(a.seq_len),
         str(a.batch_size),
         str(a.micro_batch or "-"),
@@ -167,32 +169,52 @@ def _thin(rows: list[Candidate], n: int) -> list[Candidate]:
     return [rows[i] for i in picks]
 
 
+def law_label(name: str, law: Law) -> str:
+    """A law's name and the evidence terms it is used with, in words."""
+    terms = list(law.terms)
+    if not terms:
+        return f"{name} (no evidence terms: the law as published)"
+    words = [f"context (evaluated at {law.eval_context:,.0f} tokens)" if t == "context" else t for t in terms]
+    return f"{name} + {', '.join(words)}"
+
+
 def _chip_table(r: Any) -> list[str]:
     cells = []
+    reasons: dict[str, None] = {}
     for c in r.chip_counts:
         if c.best is None:
-            cells.append([str(c.chips), f"{c.budget.hours:.4g} h", "-", "-", "-", "-", "infeasible"])
+            cells.append([str(c.chips), "", f"{c.budget.hours:.4g} h", "-", "-", "-", "-", "-", "infeasible"])
             continue
         b = c.best
+        if c.tie:
+            reasons[c.tie] = None
         cells.append(
             [
                 str(c.chips) + (" *" if c.chips == r.chips else ""),
+                "~" if c.tie else "",
                 f"{c.budget.hours:.4g} h",
+                f"{c.chips * c.budget.hours:.4g}",
                 f"{b.architecture.d_model} x {b.architecture.n_layers}",
                 count(b.params),
                 b.step.sharding,
                 count(b.tokens),
-                f"{b.loss:.4f}",
+                f"{b.loss:.4f}" + (" (lowest)" if c.lowest and c.chips != r.chips else ""),
             ]
         )
     money = r.budget.limit == "money"
-    return [
-        "Chip counts searched (* = chosen: lowest predicted loss for the budget)"
+    lines = [
+        "Chip counts searched (* = chosen: the lowest predicted loss, or among the counts tied with it the fewest"
+        " chip-hours, then the shortest wall-clock)"
         + (": a money budget buys chip-hours, so more chips run for fewer wall-clock hours" if money else "")
         + ":",
-        table(["chips", "wall-clock h", "d_model x layers", "params", "sharding", "tokens", "loss"], cells),
-        "",
+        table(
+            ["chips", "~", "wall-clock h", "chip-hours", "d_model x layers", "params", "sharding", "tokens", "loss"],
+            cells,
+        ),
     ]
+    if reasons:
+        lines.append("~ tied with the chosen count: " + "; ".join(reasons) + ".")
+    return [*lines, ""]
 
 
 #: What each rejection count means, where the name alone does not say.
@@ -209,24 +231,35 @@ def _top_table(r: Any, headers: list[str]) -> list[str]:
     """The top candidates, one row per distinct model (head splits that change nothing share a
     row), marked when tied with the best within the model's own error."""
     groups = r.top_groups()
-    rows, tied = [], 0
+    rows, tied = [], 1
+    reasons: dict[str, None] = {}
     for i, (c, *same) in enumerate(groups):
-        tie = r.tied_with_best(c)
-        tied += tie
-        rows.append([str(i + 1), "~" if tie and i else ""] + _cells(c, r.chips, same))
+        reason = r.tie_reason(c) if i else None
+        if reason is not None:
+            tied += 1
+            if not reason.startswith("within the step"):
+                reasons[reason] = None
+        rows.append([str(i + 1), "~" if reason is not None else ""] + _cells(c, r.chips, same))
     err, source = r.step_time_error
     collapsed = (
         f", {len(groups)} distinct (head splits with the same loss share a row)" if len(groups) < len(r.top) else ""
     )
+    vocabs = r.space.axes().get("vocab_size", []) if r.space is not None else []
+    ref = r.law.reference_vocab
+    per = (
+        f"; losses per token of the law's {ref:,.0f}-token reference vocabulary, comparable across vocabularies"
+        if ref is not None and len(vocabs) > 1
+        else ""
+    )
     lines = [
-        f"Top {len(r.top)} by predicted loss{collapsed}" + (" (memory per chip)" if r.chips > 1 else "") + ":",
+        f"Top {len(r.top)} by predicted loss{collapsed}" + (" (memory per chip)" if r.chips > 1 else "") + per + ":",
         table(["#", "~"] + headers, rows),
     ]
     if tied > 1:
         lines.append(
-            f"~ within the model's error of #1: a step time off by {100 * err:.3g}% ({source}) moves the loss by "
+            f"~ within the model's uncertainty of #1: a step time off by {100 * err:.3g}% ({source}) moves the loss by "
             f"about {r.loss_resolution(r.best):.2g} nats/token"
-            + (" (or the fitted law's bootstrap refits reorder them)" if r.law_bootstrap else "")
+            + (f"; published alternatives of the loss model reorder others ({'; '.join(reasons)})" if reasons else "")
             + (
                 "; #1 and this one are not ranked by the model."
                 if tied == 2
@@ -250,6 +283,7 @@ def search_document(r: Any, out_format: str) -> str:
     headers = HEADERS + (["sharding", "bound"] if r.chips > 1 else [])
     status = calibration_status(hw)
     interval = r.loss_interval(b)
+    bits = r.law.loss_terms(a, b.tokens, r.unique_tokens).bits_per_char
     n_pareto = len(r.pareto)
     listed = "all" if r.pareto_total == n_pareto else f"an evenly spread {n_pareto:,} of its {r.pareto_total:,}"
     shown = (
@@ -261,7 +295,7 @@ def search_document(r: Any, out_format: str) -> str:
         k: getattr(r.rejected, k) for k in ("malformed", "aspect_ratio", "memory", "budget", "batch_cap", "unshardable")
     }
     out = [
-        f"{hw.description} ({hw.path}), budget {budget_text(r.budget)}, law {r.law_name}"
+        f"{hw.description} ({hw.path}), budget {budget_text(r.budget)}, law {law_label(r.law_name, r.law)}"
         + (f", {r.unique_tokens:.3g} unique tokens" if r.unique_tokens else ""),
         f"step time: {hw.step_time_formula}",
         f"[{status}]",
@@ -277,6 +311,7 @@ def search_document(r: Any, out_format: str) -> str:
         + (" per chip" if r.chips > 1 else "")
         + ", "
         f"predicted loss {b.loss:.4f} nats/token"
+        + (f" ({bits:.3f} bits/char)" if bits > 0 else "")
         + (
             f" (95% interval {interval[0]:.4f}-{interval[1]:.4f} over {len(r.law_bootstrap)} bootstrap refits of the law)"
             if interval
@@ -308,7 +343,9 @@ def search_document(r: Any, out_format: str) -> str:
 # ---------------------------------------------------------------- predict
 
 
-def prediction_document(p: Prediction, hw: Hardware, law: str, out_format: str, ops: bool = False) -> str:
+def prediction_document(
+    p: Prediction, hw: Hardware, law: str, out_format: str, ops: bool = False, law_obj: Law | None = None
+) -> str:
     """One prediction as ``table`` or ``json`` text (with the MEMCPY op table when ``ops``)."""
     arch = p.architecture
     if out_format == "json":
@@ -317,15 +354,18 @@ def prediction_document(p: Prediction, hw: Hardware, law: str, out_format: str, 
             "calibrated": hw.calibrated,
             "budget_text": budget_text(p.budget),
             "law": law,
+            "loss_terms_on": list((law_obj or get_law(law)).terms),
             **as_data(p),
+            "loss_terms": p.loss_terms.to_dict() if p.loss_terms is not None else None,
         }
         if ops:
             doc["ops"] = as_data(arch.op_table())
         return to_json(doc)
     status = calibration_status(hw)
+    law_obj = law_obj or get_law(law)
     lines = [
         repr(arch),
-        f"on {hw.description} ({status}), {budget_text(p.budget)}, law {law}",
+        f"on {hw.description} ({status}), {budget_text(p.budget)}, law {law_label(law, law_obj)}",
         f"  params                {count(p.params)} ({count(p.non_embedding_params)} non-embedding)",
         f"  FLOPs per step        {si(p.flops_per_step, 'FLOP')}",
         f"  MEMCPY per step       {binary_bytes(p.memcpy_bytes_per_step)} ({p.memcpy_bytes_per_step:.4g} bytes)",
@@ -343,13 +383,29 @@ def prediction_document(p: Prediction, hw: Hardware, law: str, out_format: str, 
         ),
         f"  predicted loss        {'-' if p.loss is None else f'{p.loss:.4f} nats/token'}",
     ]
-    law_obj = get_law(law)
-    if law_obj.shape is not None and p.loss is not None:
-        curvature, opt, _, _ = law_obj.shape
+    t = p.loss_terms
+    if t is not None:
+        if t.bits_per_char > 0:
+            lines[-1] += (
+                f" ({t.bits_per_char:.3f} bits/char; per token of the {law_obj.reference_vocab:,.0f}-token reference)"
+            )
         lines.append(
-            f"    of which shape      {law_obj.shape_term(arch.d_model, arch.n_layers):.4f} nats/token (d_model/n_layers "
-            f"{arch.d_model / arch.n_layers:.3g}; the law's best {opt:.3g}, c = {curvature:.3g})"
+            f"    = E {t.irreducible:.4f} + parameters {t.params:.4f} + data {t.data:.4f} + shape {t.shape:.4f} + "
+            f"vocabulary {t.vocab:+.4f} + context {t.context:.4f}"
         )
+        if "batch" in law_obj.terms:
+            lines.append(
+                f"    batch               token efficiency {t.batch_efficiency:.3f} ({t.batch:.4f} of the data term): "
+                f"{count(p.tokens_per_step)} tokens per step against Step Law's optimal {count(t.optimal_batch_tokens)}"
+            )
+        if t.repetition > 0:
+            lines.append(f"    repetition          {t.repetition:.4f} (Muennighoff et al. 2023)")
+        best = law_obj.best_shape(arch.d_model, arch.n_layers)
+        if best is not None:
+            lines.append(
+                f"    shape               d_model/n_layers {arch.d_model / arch.n_layers:.3g}; the shape term's best at "
+                f"this size: d_model {best[0]:.0f} x {best[1]:.1f} layers ({law_obj.shape_kind})"
+            )
     if len(p.chip_counts) > 1:
         lines.append("  chip counts:")
         for c in p.chip_counts:

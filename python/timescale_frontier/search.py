@@ -6,7 +6,6 @@ numbers."""
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import time
 from collections.abc import Callable
@@ -28,11 +27,11 @@ from timescale_frontier._text import binary_bytes, plural
 from timescale_frontier.budget import Budget, as_budget
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware, as_hardware
-from timescale_frontier.loss import Law, get_law, law_bootstrap, loss_interval
+from timescale_frontier.loss import DEFAULT_LAW, Law, LossTerms, get_law, law_bootstrap, loss_interval
 from timescale_frontier.predict import Chips, Prediction, as_chips, predict
 from timescale_frontier.space import SearchSpace, make_space
 
-__all__ = ["SearchResult", "search", "explain", "candidate_row", "default_aspect_ratio", "METRICS"]
+__all__ = ["SearchResult", "Edge", "search", "explain", "candidate_row", "default_aspect_ratio", "METRICS"]
 
 #: Metric fields of a candidate, in output order (units in the names).
 METRICS = (
@@ -141,9 +140,7 @@ class SearchResult:
     def loss_interval(self, c: Candidate) -> tuple[float, float] | None:
         """95% interval of a candidate's predicted loss over the law's bootstrap refits (None
         without refits)."""
-        n = c.params if self.law.params == "total" else c.non_embedding_params
-        a = c.architecture
-        return loss_interval(self.law_bootstrap, n, c.effective_tokens, (a.d_model, a.n_layers))
+        return loss_interval(self.law_bootstrap, c.architecture, c.tokens, self.unique_tokens)
 
     @property
     def step_time_error(self) -> tuple[float, str]:
@@ -156,25 +153,32 @@ class SearchResult:
         """How much ``c``'s predicted loss moves (nats/token) for the step-time error (first order)."""
         return self.law.loss_change_for_step_time_error(c.effective_tokens, self.step_time_error[0])
 
-    def tied_with_best(self, c: Candidate) -> bool:
-        """Whether ``c`` is within the model's own error of the best: their losses differ by less
-        than the step-time error moves them (both, independently), or, with a fitted law, ``c``
-        comes out better than the best in at least 2.5% of the law's bootstrap refits."""
+    def tie_reason(self, c: Candidate) -> str | None:
+        """Why ``c`` is not ranked against the best, in words, or None when the model ranks them
+        (the core's ``tie``): their losses differ by less than the step-time error moves them, a
+        published alternative of the loss model (the other fit of Chinchilla's data, the other
+        Gemstones shape fits, the context, vocabulary and batch terms at the ends of their
+        uncertainty) orders them the other way, or, with a fitted law, ``c`` comes out better
+        than the best in at least 2.5% of the law's bootstrap refits."""
         b = self.best
-        if abs(c.loss - b.loss) <= math.hypot(self.loss_resolution(b), self.loss_resolution(c)):
-            return True
-        if self.law_bootstrap:
+        if c.index == b.index:
+            return None
+        err = self.step_time_error[0]
+        reason = _core.tie(self.law, b.architecture, b.tokens, err, c.architecture, c.tokens, err, self.unique_tokens)
+        if reason is None and self.law_bootstrap:
+            u = self.unique_tokens
+            wins = sum(
+                law.loss_of(c.architecture, c.tokens, u) < law.loss_of(b.architecture, b.tokens, u)
+                for law in self.law_bootstrap
+            )
+            if wins >= 0.025 * len(self.law_bootstrap):
+                reason = f"better in {wins} of the law's {len(self.law_bootstrap)} bootstrap refits"
+        return reason
 
-            def n(x: Candidate, law: Law) -> float:
-                return x.params if law.params == "total" else x.non_embedding_params
-
-            def loss(x: Candidate, law: Law) -> float:
-                a = x.architecture
-                return law.loss_of_shape(n(x, law), x.effective_tokens, a.d_model, a.n_layers)
-
-            wins = sum(loss(c, law) < loss(b, law) for law in self.law_bootstrap)
-            return wins >= 0.025 * len(self.law_bootstrap)
-        return False
+    def tied_with_best(self, c: Candidate) -> bool:
+        """Whether ``c`` is within the model's own uncertainty of the best (see ``tie_reason``); the
+        best is tied with itself."""
+        return c.index == self.best.index or self.tie_reason(c) is not None
 
     def without_aspect_guard(self) -> SearchResult | None:
         """The same search (space, budget on the chosen chip count, law, batch guard) with the
@@ -228,6 +232,8 @@ class SearchResult:
             "budget_s": self.budget.seconds,
             "budget": as_data(self.budget),
             "law": self.law_name,
+            "loss_terms_on": list(self.law.terms),
+            "eval_context": self.law.eval_context,
             "unique_tokens": self.unique_tokens,
             "chips": self.chips,
             "space_size": self.space_size,
@@ -236,11 +242,22 @@ class SearchResult:
             "rejected": as_data(self.rejected),
             "guards": self.guards,
             "elapsed_s": self.elapsed_s,
-            "best": {**as_data(candidate_row(self.best)), "loss_interval_95": as_data(self.loss_interval(self.best))},
+            "best": {
+                **as_data(candidate_row(self.best)),
+                "loss_interval_95": as_data(self.loss_interval(self.best)),
+                "loss_terms": self.law.loss_terms(
+                    self.best.architecture, self.best.tokens, self.unique_tokens
+                ).to_dict(),
+            },
             "pareto": [as_data(candidate_row(c)) for c in self.pareto],
             "pareto_total": self.pareto_total,
             "top": [
-                {**as_data(candidate_row(c)), "group": group_of[c.index], "tied_with_best": self.tied_with_best(c)}
+                {
+                    **as_data(candidate_row(c)),
+                    "group": group_of[c.index],
+                    "tied_with_best": self.tied_with_best(c),
+                    "tie_reason": self.tie_reason(c),
+                }
                 for c in self.top
             ],
             "step_time_error": {"relative": self.step_time_error[0], "source": self.step_time_error[1]},
@@ -248,6 +265,10 @@ class SearchResult:
                 {
                     "chips": c.chips,
                     "hours": c.budget.hours,
+                    "chip_hours": c.chips * c.budget.hours,
+                    "chosen": c.chips == self.chips,
+                    "lowest_loss": c.lowest,
+                    "tie_reason": c.tie,
                     **(as_data(candidate_row(c.best)) if c.best else {"infeasible": c.infeasible}),
                 }
                 for c in self.chip_counts
@@ -261,10 +282,16 @@ class SearchResult:
         """Why the best configuration wins, in a few sentences with numbers."""
         return explain(self)
 
+    def edges(self) -> list[Edge]:
+        """Each axis edge (depth, width, context, batch) the answer sits on, with what the value
+        beyond it would do and what keeps the answer there (``Edge.bind``: "axis" when the edge
+        itself decides, i.e. the space is too narrow)."""
+        return _edges(self, _predict_like(self, self.best.architecture))
 
-def default_aspect_ratio(law: str | Law = "hoffmann") -> tuple[float, float]:
-    """The search's default d_model / n_layers guard for ``law`` (the core's): Kaplan et al.
-    2020's 20-200 for a law without a shape term; the shapes its term was measured on for one with it."""
+
+def default_aspect_ratio(law: str | Law = DEFAULT_LAW) -> tuple[float, float]:
+    """The search's default d_model / n_layers guard for ``law`` (the core's): every shape for a
+    law with a shape term (the term prices shape), Kaplan et al. 2020's 20-200 for one without."""
     return _core.aspect_ratio_guard(get_law(law))
 
 
@@ -273,7 +300,9 @@ def search(
     budget: Budget | float,
     space: SearchSpace | dict[str, Any] | None = None,
     *,
-    law: str | Law = "hoffmann",
+    law: str | Law = DEFAULT_LAW,
+    loss_terms: LossTerms = None,
+    eval_context: float | None = None,
     top_k: int = 10,
     aspect_ratio: tuple[float, float] | None = None,
     max_tokens_per_step: float | None = None,
@@ -302,7 +331,7 @@ def search(
     hardware = as_hardware(hardware)
     if isinstance(space, dict) or space is None:
         space = make_space(space)
-    law_obj = get_law(law)
+    law_obj = get_law(law, loss_terms=loss_terms, eval_context=eval_context)
     lo, hi = aspect_ratio if aspect_ratio is not None else _core.aspect_ratio_guard(law_obj)
     t0 = time.perf_counter()
     outcome = _core.search(
@@ -342,12 +371,274 @@ def _without_head_split(c: Candidate) -> tuple[Any, ...]:
     return (tuple(sorted(fields.items())), kv_group, c.params)
 
 
+def _predict_like(r: SearchResult, arch: Architecture) -> Prediction:
+    """``arch`` predicted under ``r``'s hardware, budget, law, data and chips."""
+    return predict(arch, r.hardware, r.hours, law=r.law, unique_tokens=r.unique_tokens, chips=r.chips)
+
+
+def _loss_unit(r: SearchResult) -> str:
+    v = r.law.reference_vocab
+    return f"nats per token of the law's {v:,.0f}-token reference vocabulary" if v else "nats/token"
+
+
+def _explain_loss(r: SearchResult, winner: Prediction) -> list[str]:
+    """The winner's loss term by term, with each term's source."""
+    t = winner.loss_terms
+    if t is None:
+        return []
+    law = r.law
+    parts = [f"E {t.irreducible:.4f}", f"parameters {t.params:.4f}", f"data {t.data:.4f}"]
+    notes = []
+    a = winner.architecture
+    if law.shape_kind is not None:
+        parts.append(f"shape {t.shape:.4f}")
+        best = law.best_shape(a.d_model, a.n_layers)
+        if best is not None:
+            source = "Gemstones' width-depth law" if law.shape_kind == "gemstones" else "the fitted shape term"
+            notes.append(
+                f"the shape term ({source}) prices the best shape of its size at about d_model {best[0]:.0f} x "
+                f"{best[1]:.1f} layers (d_model/n_layers {best[0] / best[1]:.0f})"
+            )
+    if "vocab" in law.terms:
+        parts.append(f"vocabulary {t.vocab:+.4f}")
+    if "context" in law.terms:
+        parts.append(f"context {t.context:.4f}")
+    if "batch" in law.terms:
+        notes.append(
+            f"its {a.seq_len * a.batch_size:,} tokens per step are {a.seq_len * a.batch_size / t.optimal_batch_tokens:.2g}x "
+            f"Step Law's optimal batch for {winner.tokens:.3g} tokens ({t.optimal_batch_tokens:,.0f}): a token "
+            f"efficiency of {t.batch_efficiency:.3f}, {t.batch:.4f} of the data term"
+        )
+    if t.repetition > 0:
+        notes.append(
+            f"repeated data costs {t.repetition:.4f} of the parameter and data terms (Muennighoff et al. 2023)"
+        )
+    bits = f" ({t.bits_per_char:.3f} bits per character)" if t.bits_per_char > 0 else ""
+    line = f"Its predicted loss, {t.loss:.4f} {_loss_unit(r)}{bits}, is " + " + ".join(parts)
+    return [line + (f"; {'; '.join(notes)}." if notes else ".")]
+
+
+def _neighbour(a: Architecture, **changes: Any) -> Architecture | None:
+    """``a`` with ``changes``, or None when that is not an architecture (e.g. heads that do not
+    divide the width)."""
+    fields = a.to_dict() | changes
+    if "d_model" in changes:  # the same head size, grouping and MLP ratio at the new width
+        d = changes["d_model"]
+        group = a.n_heads // a.n_kv_heads
+        if d % a.head_dim or (d // a.head_dim) % group:
+            return None
+        fields |= {
+            "n_heads": d // a.head_dim,
+            "n_kv_heads": d // a.head_dim // group,
+            "d_ff": max(64, round(a.d_ff * d / a.d_model / 64) * 64),
+        }
+    try:
+        return Architecture(**fields)
+    except InvalidInputError:
+        return None
+
+
+def _compare(r: SearchResult, winner: Prediction, alt: Architecture) -> tuple[Prediction | None, str]:
+    """``alt`` as the search would run it, and what it changes against the winner, in words: the
+    terms that differ most (tokens, shape, context, batch), or why it cannot run."""
+    try:
+        p = _best_memory_plan(alt, r)
+    except InvalidInputError:
+        return None, f"cannot be split over {r.chips} chips"
+    if not p.fits_memory:
+        return p, f"does not fit in memory ({binary_bytes(p.memory_bytes)} per chip at least)"
+    if p.loss is None or p.loss_terms is None or winner.loss_terms is None:
+        return p, "cannot finish one step in the budget"
+    w, o = winner.loss_terms, p.loss_terms
+    deltas = {
+        "its shape": o.shape - w.shape,
+        "its context": o.context - w.context,
+        "its vocabulary": o.vocab - w.vocab,
+        "its parameters": o.params - w.params,
+        "its tokens": (o.data - o.batch) - (w.data - w.batch),
+        "its batch's token efficiency": o.batch - w.batch,
+    }
+    moved = [(k, v) for k, v in sorted(deltas.items(), key=lambda kv: -abs(kv[1])) if abs(v) >= 5e-4][:3]
+    why = ", ".join(f"{k} {v:+.4f}" for k, v in moved) or "no term moves by 5e-4"
+    speed = f"steps {p.step_time_s / winner.step_time_s:.2f}x as long and trains {p.tokens:.3g} tokens"
+    return p, f"{speed}: loss {p.loss:.4f} vs {winner.loss:.4f} ({why})"
+
+
+@dataclass(frozen=True)
+class Edge:
+    """The answer on an edge of a search axis, and what the value beyond the edge would do."""
+
+    axis: str
+    #: "min" or "max".
+    side: str
+    value: int
+    #: The value beyond the edge (None: nothing lies beyond, e.g. 1 layer).
+    beyond: int | None
+    #: Its predicted loss (None: it cannot run).
+    beyond_loss: float | None
+    #: What keeps the answer at the edge: "memory", "budget" (no step fits), "split" (no sharding
+    #: divides it), "loss" (it runs and is worse: the evidence, not the edge, decides), "none"
+    #: (nothing lies beyond), or "axis" (it would be better: the edge decides).
+    bind: str
+    why: str
+
+
+def _edges(r: SearchResult, winner: Prediction) -> list[Edge]:
+    """Each axis edge the answer sits on (depth, width, context, batch), with the value beyond it."""
+    if r.space is None or winner.loss is None:
+        return []
+    a = r.best.architecture
+    axes = r.space.axes()
+    out = []
+    for axis in ("n_layers", "d_model", "seq_len", "batch_size"):
+        values = sorted(axes.get(axis, []))
+        if len(values) < 2:
+            continue
+        value = getattr(a, axis)
+        for side, edge, beyond in (("min", values[0], values[0] // 2), ("max", values[-1], values[-1] * 2)):
+            if value != edge:
+                continue
+            if axis == "n_layers":
+                beyond = edge - 1 if side == "min" else edge + 1
+            if axis == "d_model":
+                beyond = edge - a.head_dim if side == "min" else edge + a.head_dim
+            if beyond < 1:
+                out.append(Edge(axis, side, value, None, None, "none", "nothing lies beyond"))
+                continue
+            changes: dict[str, Any] = {axis: beyond}
+            if axis == "seq_len":  # the same tokens per step
+                changes["batch_size"] = max(1, round(a.batch_size * a.seq_len / beyond))
+            alt = _neighbour(a, **changes)
+            if alt is None:
+                out.append(
+                    Edge(axis, side, value, beyond, None, "none", f"{beyond} makes no model with this head size")
+                )
+                continue
+            p, why = _compare(r, winner, alt)
+            if p is None:
+                bind = "split"
+            elif not p.fits_memory:
+                bind = "memory"
+            elif p.loss is None:
+                bind = "budget"
+            elif p.loss < winner.loss:
+                bind = "axis"
+            else:
+                bind = "loss"
+            out.append(Edge(axis, side, value, beyond, p.loss if p is not None else None, bind, why))
+    return out
+
+
+_AXIS_WORDS = {"n_layers": "depth", "d_model": "width", "seq_len": "context", "batch_size": "batch"}
+_AXIS_FLAGS = {"n_layers": "--n-layers", "d_model": "--d-model", "seq_len": "--seq-len", "batch_size": "--batch-size"}
+
+
+def _explain_edges(edges: list[Edge]) -> list[str]:
+    lines = []
+    for e in edges:
+        where = f"The answer's {_AXIS_WORDS[e.axis]} ({e.value}) is the {'smallest' if e.side == 'min' else 'largest'} searched"
+        if e.bind == "axis":
+            lines.append(
+                f"{where}, and the edge decides it: {e.beyond} {e.why}. Widen {_AXIS_FLAGS[e.axis]} to search beyond it."
+            )
+        elif e.bind == "none":
+            lines.append(f"{where}: {e.why}.")
+        else:
+            binds = {
+                "memory": "memory binds",
+                "budget": "the budget binds",
+                "split": "the chips bind",
+                "loss": "the loss",
+            }
+            lines.append(f"{where}, but not because of the edge ({binds[e.bind]} decides): {e.beyond} {e.why}.")
+    return lines
+
+
+def _explain_context(r: SearchResult, winner: Prediction) -> list[str]:
+    """Why the context length is what it is: the evaluation context and the curve that charges a
+    shorter one, against what each other searched context would train."""
+    a = r.best.architecture
+    contexts = sorted(r.space.axes().get("seq_len", [])) if r.space is not None else []
+    eval_context = r.law.eval_context
+    if eval_context is None:
+        searched = f"; searched: {', '.join(map(str, contexts))}" if len(contexts) > 1 else ""
+        return [
+            f"The context length ({a.seq_len}{searched}) is chosen by throughput alone: this law has no context term "
+            "(--loss-terms without context), so the context that trains the most tokens in the budget wins."
+        ]
+    lines = [
+        f"The context length is {a.seq_len}; the loss is evaluated at {eval_context:,.0f} tokens of context "
+        "(--eval-context; default the law's fit context), and a shorter training context is charged by Xiong et al. "
+        f"2023's context curve ({winner.loss_terms.context if winner.loss_terms else 0:.4f} nats here)."
+    ]
+    others = []
+    for s in contexts:
+        if s == a.seq_len:
+            continue
+        alt = _neighbour(a, seq_len=s, batch_size=max(1, round(a.batch_size * a.seq_len / s)))
+        if alt is None:
+            continue
+        _, why = _compare(r, winner, alt)
+        others.append(f"at {s} it {why}")
+    if others:
+        lines.append("Other contexts (the same tokens per step): " + "; ".join(others) + ".")
+    return lines
+
+
+def _explain_batch(r: SearchResult, winner: Prediction) -> list[str]:
+    """Why the batch is what it is: the neighbouring batches of the space."""
+    a = r.best.architecture
+    batches = sorted(r.space.axes().get("batch_size", [])) if r.space is not None else []
+    if "batch" not in r.law.terms or len(batches) < 2:
+        return []
+    i = batches.index(a.batch_size)
+    others = []
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(batches):
+            alt = _neighbour(a, batch_size=batches[j], micro_batch=None)
+            if alt is not None:
+                _, why = _compare(r, winner, alt)
+                others.append(f"{batches[j]} sequences {why}")
+    return ["Its batch is a trade-off (Step Law's token efficiency against step time): " + "; ".join(others) + "."]
+
+
+def _explain_vocab(r: SearchResult, winner: Prediction) -> list[str]:
+    """The vocabulary and the tying of embeddings: what the law credits them with."""
+    a = r.best.architecture
+    axes = r.space.axes() if r.space is not None else {}
+    lines = []
+    ref = r.law.reference_vocab
+    if ref is not None and (len(axes.get("vocab_size", [])) > 1 or a.vocab_size != ref):
+        opt = Law.tao_optimal_vocab(r.best.non_embedding_params)
+        ratio = r.law.reference_ratio(a.vocab_size)
+        lines.append(
+            f"Its vocabulary is {a.vocab_size:,} tokens; Tao et al. 2024's optimum for {r.best.non_embedding_params:.3g} "
+            f"non-vocabulary parameters is about {opt:,.0f}. Losses are per token of the law's {ref:,.0f}-token reference "
+            f"vocabulary, so vocabularies compare: one of its tokens is {ratio:.3f} reference tokens of text (Tao et al.'s "
+            "tokens per character); a larger vocabulary buys text per token and embedding capacity (Tao's term) and costs "
+            "output-layer FLOPs and memory in the step time."
+        )
+    if len(axes.get("tied_embeddings", [])) > 1 and ref is not None:
+        other = _neighbour(a, tied_embeddings=not a.tied_embeddings)
+        if other is not None:
+            _, why = _compare(r, winner, other)
+            lines.append(
+                f"Its embeddings are {'tied' if a.tied_embeddings else 'untied'}: the law counts one {ref:,.0f} x d_model "
+                "embedding matrix whatever the tying (as Hoffmann et al. 2022's model sizes do; Tao et al. count one "
+                "too), so tying changes the loss only through the step time; "
+                f"{'untied' if a.tied_embeddings else 'tied'} it {why}."
+            )
+    return lines
+
+
 def _explain_guards(r: SearchResult) -> list[str]:
-    """When the aspect-ratio guard decides the answer (the winner sits near one of its limits),
-    what the law alone would pick and by how much; and why the context length is what it is."""
+    """When an aspect-ratio guard (a law without a shape term, or the user's) decides the answer
+    (the winner sits near one of its limits), what the law alone would pick and by how much."""
     b = r.best
     a = b.architecture
     lo, hi = r.guards["aspect_ratio_min"], r.guards["aspect_ratio_max"]
+    if (lo, hi) == tuple(_core.NO_ASPECT_GUARD):
+        return []
     aspect = a.d_model / a.n_layers
     lines = []
     if aspect >= 0.8 * hi or aspect <= 1.25 * lo:
@@ -359,16 +650,14 @@ def _explain_guards(r: SearchResult) -> list[str]:
                 f"The aspect-ratio guard decides this answer: the winner's d_model/n_layers is {aspect:.0f}, near the "
                 f"{'upper' if aspect >= 0.8 * hi else 'lower'} limit of {hi if aspect >= 0.8 * hi else lo:g}. Without "
                 f"it the law would pick d_model {fa.d_model}, {plural(fa.n_layers, 'layer')} (ratio {fa.d_model / fa.n_layers:.0f}) "
-                f"at loss {fb.loss:.4f}, {b.loss - fb.loss:.3g} nats/token lower: a shape outside Kaplan et al. 2020's "
-                "tested range, where loss is not known to depend on parameter count alone (--aspect-ratio to widen it)."
+                f"at loss {fb.loss:.4f}, {b.loss - fb.loss:.3g} nats/token lower"
+                + (
+                    ": a shape outside Kaplan et al. 2020's tested range, where this law (no shape term) does not know "
+                    "how loss depends on shape (--aspect-ratio to widen it)."
+                    if r.law.shape_kind is None
+                    else " (--aspect-ratio to widen it)."
+                )
             )
-    contexts = r.space.axes().get("seq_len", []) if r.space is not None else []
-    searched = f"; searched: {', '.join(map(str, contexts))}" if len(contexts) > 1 else ""
-    lines.append(
-        f"The context length ({a.seq_len}{searched}) is chosen by throughput alone: the loss law depends on "
-        "parameters and tokens, not on context, so the context that trains the most tokens in the budget wins; "
-        "search --seq-len with the context your task needs."
-    )
     return lines
 
 
@@ -490,19 +779,23 @@ def _explain_memory_plan(r: SearchResult) -> list[str]:
 
 
 def explain(r: SearchResult) -> list[str]:
-    """Why the best configuration of ``r`` wins: its steps and tokens, what bounds its step, how a
-    deeper-narrower and a wider-shallower model of similar size would do, caveats, the Pareto set."""
+    """Why the best configuration of ``r`` wins: its steps and tokens, its loss term by term, what
+    bounds its step, how a deeper-narrower and a wider-shallower model of similar size would do,
+    why its context, batch and vocabulary, every axis edge it sits on and what lies beyond it,
+    caveats, the Pareto set."""
     b = r.best
     arch: Architecture = b.architecture
-    n_law = b.params if r.law.params == "total" else b.non_embedding_params
+    winner = _predict_like(r, arch)
+    n_law = winner.loss_terms.law_params if winner.loss_terms is not None else b.params
     n_opt, d_opt = r.law.compute_optimal(6 * n_law * b.effective_tokens)
     lines = [
         f"In {r.hours:.4g} h the winner runs {b.steps:.4g} steps of {b.step_time_s:.4g} s and sees "
         f"{b.tokens:.3g} tokens: {b.tokens / b.params:.1f} tokens per parameter. For the same FLOPs "
-        f"(6 N D = {6 * n_law * b.effective_tokens:.3g}) the law's own compute-optimal split is {n_opt:.3g} parameters "
-        f"and {d_opt:.3g} tokens ({d_opt / n_opt:.0f} per parameter): the time budget, through the step time, "
-        "not the FLOPs, sets the size."
+        f"(6 N D = {6 * n_law * b.effective_tokens:.3g}, with the N and D the law sees) the law's own compute-optimal "
+        f"split is {n_opt:.3g} parameters and {d_opt:.3g} tokens ({d_opt / n_opt:.0f} per parameter): the time budget, "
+        "through the step time, not the FLOPs, sets the size."
     ]
+    lines += _explain_loss(r, winner)
     if r.chips > 1:
         lines += _explain_sharding(r)
     parts = b.step.parts
@@ -525,37 +818,12 @@ def explain(r: SearchResult) -> list[str]:
             "more chips; compare with --chips N, or --chips auto."
         )
     lo, hi = r.guards["aspect_ratio_min"], r.guards["aspect_ratio_max"]
-    if r.law.shape is not None:
-        c, opt, _, _ = r.law.shape
-        lines.append(
-            f"The law prices shape (a term fitted from runs of different shapes: c = {c:.3g} nats/token per (ln aspect)^2, "
-            f"best d_model/n_layers {opt:.3g}): this answer's d_model/n_layers of {arch.d_model / arch.n_layers:.3g} "
-            f"costs {r.law.shape_term(arch.d_model, arch.n_layers):.4f} nats/token of its loss."
-        )
     for label, factor in (("deeper and narrower", 4.0), ("shallower and wider", 0.25)):
         alt = arch.reshaped(factor)
         if alt is None:
             continue
-        try:
-            p = _best_memory_plan(alt, r)
-        except InvalidInputError:
-            # No sharding of the chips divides the reshaped model: not a candidate, said so.
-            lines.append(
-                f"A {label} model (d_model {alt.d_model}, {plural(alt.n_layers, 'layer')}, {alt.n_kv_heads} KV heads, "
-                f"d_ff {alt.d_ff}) cannot be split over {r.chips} chips."
-            )
-            continue
-        if p.loss is None or not p.fits_memory:
-            why = (
-                f"does not fit in memory ({binary_bytes(p.memory_bytes)} per chip at least, with "
-                + (
-                    "the recomputation and micro-batches of the space that divide its batch)"
-                    if r.space is not None
-                    else "the winner's recomputation and micro-batch)"
-                )
-                if not p.fits_memory
-                else "cannot finish one step"
-            )
+        p, why = _compare(r, winner, alt)
+        if p is None or p.loss is None or not p.fits_memory:
             lines.append(f"A {label} model (d_model {alt.d_model}, {plural(alt.n_layers, 'layer')}) {why}.")
             continue
         plan = ""
@@ -565,27 +833,34 @@ def explain(r: SearchResult) -> list[str]:
             plan = f" (best with {' and '.join(how_run) or 'neither recomputation nor micro-batches'})"
         aspect = alt.d_model / alt.n_layers
         outside = (
-            f" It lies outside the aspect-ratio guard (d_model/n_layers = {aspect:.0f}, accepted {lo:g} to {hi:g}),"
-            " where loss is not known to depend on parameter count alone."
+            f" It lies outside the aspect-ratio guard (d_model/n_layers = {aspect:.0f}, accepted {lo:g} to {hi:g})."
             if not lo <= aspect <= hi
             else ""
         )
         lines.append(
-            f"A {label} model of similar size (d_model {alt.d_model}, {plural(alt.n_layers, 'layer')}, {p.params:.3g} params)"
-            f"{plan} steps in {p.step_time_s:.3g} s ({p.step_time_s / b.step_time_s:.2f}x), sees {p.tokens:.3g} tokens "
-            f"and reaches loss {p.loss:.4f} vs {b.loss:.4f}.{outside}"
+            f"A {label} model of similar size (d_model {alt.d_model}, {plural(alt.n_layers, 'layer')}, {p.params:.3g} "
+            f"params){plan} {why}.{outside}"
         )
     lines += _explain_guards(r)
+    lines += _explain_context(r, winner)
+    lines += _explain_batch(r, winner)
+    lines += _explain_vocab(r, winner)
+    lines += _explain_edges(_edges(r, winner))
     if r.unique_tokens:
-        epochs = b.tokens / r.unique_tokens
+        epochs = b.tokens * r.law.reference_ratio(arch.vocab_size) / r.unique_tokens
         if epochs > 1:
-            lines.append(
-                f"The plan makes {epochs:.2f} passes over the {r.unique_tokens:.3g} unique tokens: the law counts them as "
-                f"{b.effective_tokens:.3g} fresh tokens (Muennighoff et al. 2023)."
+            decays = (
+                "both of Muennighoff et al. 2023's decays: repeated data, and parameters beyond what the unique data "
+                "can use"
+                if "repetition" in r.law.terms
+                else "Muennighoff et al. 2023's decay of repeated data"
             )
-    caveats = predict(arch, r.hardware, r.hours, law=r.law, unique_tokens=r.unique_tokens, chips=r.chips).warnings
-    if caveats:
-        lines.append("Caveats: " + "; ".join(caveats) + ".")
+            lines.append(
+                f"The plan makes {epochs:.2f} passes over the {r.unique_tokens:.3g} unique tokens; the law applies "
+                f"{decays} (the data term sees {b.effective_tokens:.3g} tokens)."
+            )
+    if winner.warnings:
+        lines.append("Caveats: " + "; ".join(winner.warnings) + ".")
     if len(r.pareto) > 1:
         small = r.pareto[0]
         lines.append(

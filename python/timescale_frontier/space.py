@@ -231,9 +231,9 @@ def make_space(overrides: dict[str, Any] | None = None, origin: str = "") -> Sea
     Examples
     --------
     >>> make_space().size
-    33030144
+    62914560
     >>> make_space({"d_model": parse_axis("d_model", "512,1024")}).size
-    1032192
+    1966080
     """
     with in_file(origin) if origin else nullcontext():
         kwargs: dict[str, Any] = {k: v if k in SETTINGS else parse_axis(k, v) for k, v in (overrides or {}).items()}

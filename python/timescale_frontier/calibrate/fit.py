@@ -48,7 +48,7 @@ RANGES: dict[str, dict[str, tuple[float, float]]] = {
     m.name: {c.name: (c.range.lo, c.range.hi) for c in m.coefficients} for m in calibrated_models()
 }
 Array = npt.NDArray[np.float64]
-_LAW = Law.builtin("hoffmann")  # any law: only the step is used
+_LAW = Law.builtin(Law.default_name())  # any law: only the step is used
 
 
 @dataclass(frozen=True)

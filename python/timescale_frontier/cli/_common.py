@@ -15,6 +15,7 @@ import click
 from timescale_frontier._files import write_atomic
 from timescale_frontier.budget import Budget
 from timescale_frontier.errors import InvalidInputError, TimescaleError
+from timescale_frontier.loss import DEFAULT_LAW, law_names, loss_term_names
 from timescale_frontier.predict import Chips
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -77,7 +78,15 @@ def budget_options(f: F) -> F:
     """--hours, --budget-usd, --usd-per-chip-hour: parsed here, checked by the core's Budget."""
     for opt in reversed(
         [
-            click.option("--hours", type=float, default=None, help="Wall-clock training budget in hours."),
+            click.option(
+                "--hours",
+                "--max-hours",
+                "hours",
+                type=float,
+                default=None,
+                help="Wall-clock training budget in hours; with --budget-usd a cap on the wall clock (--max-hours"
+                " says so): the smaller budget wins.",
+            ),
             click.option(
                 "--budget-usd",
                 type=float,
@@ -89,6 +98,37 @@ def budget_options(f: F) -> F:
                 type=float,
                 default=None,
                 help="Price override (default: the hardware file's [price]).",
+            ),
+        ]
+    ):
+        f = opt(f)
+    return f
+
+
+def law_options(f: F) -> F:
+    """--law, --loss-terms, --eval-context: parsed here, resolved by ``get_law`` (the core checks)."""
+    for opt in reversed(
+        [
+            click.option(
+                "--law",
+                default=DEFAULT_LAW,
+                show_default=True,
+                help=f"Scaling law: {', '.join(law_names())}, or a law file from `timescale fit-law`.",
+            ),
+            click.option(
+                "--loss-terms",
+                default=None,
+                metavar="all|none|NAMES",
+                help=f"Evidence terms of the loss ({', '.join(loss_term_names())}; comma-separated): all, none (the "
+                "law as published), or some (default: the law's own: all for a built-in law).",
+            ),
+            click.option(
+                "--eval-context",
+                type=float,
+                default=None,
+                metavar="TOKENS",
+                help="Context the loss is evaluated at; training shorter is charged by Xiong et al. 2023's curve"
+                " (default: the law's fit context, 2048 for the built-in laws).",
             ),
         ]
     ):

@@ -6,8 +6,9 @@ import click
 
 from timescale_frontier import render
 from timescale_frontier.architecture import Architecture
-from timescale_frontier.cli._common import INT64, budget_of, budget_options, handle_errors, parse_chips
+from timescale_frontier.cli._common import INT64, budget_of, budget_options, handle_errors, law_options, parse_chips
 from timescale_frontier.hardware import Hardware
+from timescale_frontier.loss import get_law
 from timescale_frontier.predict import predict
 
 
@@ -38,7 +39,14 @@ from timescale_frontier.predict import predict
 @click.option("--hardware", "-H", required=True)
 @budget_options
 @click.option("--unique-tokens", type=float, default=None, help="Unique training tokens available.")
-@click.option("--law", default="hoffmann", show_default=True, help="A built-in law name or a law file.")
+@law_options
+@click.option(
+    "--tokens",
+    type=float,
+    default=None,
+    help="Train for this many tokens instead of a budget: the loss and the wall-clock time they take (every term"
+    " of the loss; with --format json, each term).",
+)
 @click.option(
     "--chips", default="1", show_default=True, metavar="N|N,M,..|auto", help="Chips (the fastest sharding that fits)."
 )
@@ -67,6 +75,9 @@ def predict_cmd(
     usd_per_chip_hour: float | None,
     unique_tokens: float | None,
     law: str,
+    loss_terms: str | None,
+    eval_context: float | None,
+    tokens: float | None,
     chips: str,
     ops: bool,
     out_format: str,
@@ -93,9 +104,13 @@ def predict_cmd(
     p = predict(
         arch,
         hw,
-        budget_of(hours, budget_usd, usd_per_chip_hour),
+        None if tokens is not None else budget_of(hours, budget_usd, usd_per_chip_hour),
         law=law,
+        loss_terms=loss_terms,
+        eval_context=eval_context,
         unique_tokens=unique_tokens,
         chips=parse_chips(chips),
+        tokens=tokens,
     )
-    click.echo(render.prediction_document(p, hw, law, out_format, ops), nl=False)
+    law_obj = get_law(law, loss_terms=loss_terms, eval_context=eval_context)
+    click.echo(render.prediction_document(p, hw, law, out_format, ops, law_obj=law_obj), nl=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from timescale_frontier import render
-from timescale_frontier.cli._common import INT64, budget_of, budget_options, handle_errors, min_max
+from timescale_frontier.cli._common import INT64, budget_of, budget_options, handle_errors, law_options, min_max
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.recipe import compare_with_recipe
@@ -16,7 +16,7 @@ from timescale_frontier.space import load_space, make_space
 @click.option("--hardware", "-H", required=True)
 @budget_options
 @click.option("--chips", type=INT64, default=1, show_default=True, help="Chips (the recipe's FLOPs scale with them).")
-@click.option("--law", default="hoffmann", show_default=True)
+@law_options
 @click.option(
     "--utilization",
     type=float,
@@ -61,7 +61,7 @@ from timescale_frontier.space import load_space, make_space
     "--aspect-ratio-guard",
     default=None,
     callback=min_max,
-    help="The tool's d_model/n_layers guard, MIN:MAX (default 20:200; none with a law that has a shape term).",
+    help="The tool's d_model/n_layers guard, MIN:MAX (default: none with a shape term in the loss, 20:200 without).",
 )
 @click.option("--max-tokens-per-step", type=float, default=None, help="The tool's cap on batch x seq_len.")
 @click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -74,6 +74,8 @@ def recipe_cmd(
     usd_per_chip_hour: float | None,
     chips: int,
     law: str,
+    loss_terms: str | None,
+    eval_context: float | None,
     utilization: float,
     tokens_per_param: str,
     aspect_ratio: float,
@@ -110,6 +112,8 @@ def recipe_cmd(
         space,
         chips=chips,
         law=law,
+        loss_terms=loss_terms,
+        eval_context=eval_context,
         utilization=utilization,
         tokens_per_param=ratio,
         aspect_ratio=aspect_ratio,

@@ -8,8 +8,9 @@ import click
 
 from timescale_frontier._core import NO_ASPECT_GUARD
 from timescale_frontier._text import plural
-from timescale_frontier.cli._common import INT64, aspect_guard, handle_errors
+from timescale_frontier.cli._common import INT64, aspect_guard, handle_errors, law_options
 from timescale_frontier.hardware import Hardware
+from timescale_frontier.loss import get_law
 from timescale_frontier.search import default_aspect_ratio
 from timescale_frontier.space import parse_axis
 
@@ -24,14 +25,14 @@ def report_group() -> None:
 @click.option("--hours", type=float, required=True)
 @click.option("--d-model", "d_model", default="128:4096:*2", show_default=True, metavar="VALUES")
 @click.option("--n-layers", "n_layers", default="2:48:2", show_default=True, metavar="VALUES")
-@click.option("--law", default="hoffmann", show_default=True)
+@law_options
 @click.option("--chips", type=INT64, default=1, show_default=True, help="Chips (each cell's fastest sharding).")
 @click.option(
     "--aspect-ratio",
     default=None,
     callback=aspect_guard,
     help="The search's d_model/n_layers guard, MIN:MAX: drawn dashed; the answer is the best cell inside it"
-    " (default: the search's, 20:200, or none with a law that has a shape term).",
+    " (default: the search's: none with a shape term in the loss, 20:200 without one).",
 )
 @click.option("--out", type=click.Path(dir_okay=False), default="width-depth.png", show_default=True)
 @click.option("--debug", is_flag=True)
@@ -42,6 +43,8 @@ def width_depth_cmd(
     d_model: str,
     n_layers: str,
     law: str,
+    loss_terms: str | None,
+    eval_context: float | None,
     chips: int,
     aspect_ratio: tuple[float, float] | None,
     out: str,
@@ -52,10 +55,22 @@ def width_depth_cmd(
 
     hw = Hardware.load(hardware)
     widths, depths = parse_axis("d_model", d_model), parse_axis("n_layers", n_layers)
-    lo, hi = aspect_ratio if aspect_ratio is not None else default_aspect_ratio(law)
+    law_obj = get_law(law, loss_terms=loss_terms, eval_context=eval_context)
+    lo, hi = aspect_ratio if aspect_ratio is not None else default_aspect_ratio(law_obj)
     inputs: list[str | Path] = [hw.path, *([law] if law.endswith(".toml") else [])]
     grid = plot.width_depth(
-        hw, hours, widths, depths, out, inputs=inputs, law=law, top_k=1, chips=chips, guard=(lo, hi)
+        hw,
+        hours,
+        widths,
+        depths,
+        out,
+        inputs=inputs,
+        law=law,
+        loss_terms=loss_terms,
+        eval_context=eval_context,
+        top_k=1,
+        chips=chips,
+        guard=(lo, hi),
     )
     guarded, anywhere = plot.best_cells(grid, widths, depths, (lo, hi))
 

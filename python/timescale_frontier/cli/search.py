@@ -17,12 +17,12 @@ from timescale_frontier.cli._common import (
     budget_options,
     emit,
     handle_errors,
+    law_options,
     parse_chips,
     progress_bar,
 )
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
-from timescale_frontier.loss import law_names
 from timescale_frontier.search import search
 from timescale_frontier.space import AXES, load_space, make_space, parse_axis
 
@@ -85,12 +85,7 @@ def search_options(f: F) -> F:
             help="Use another calibrated step-time model of the hardware file (e.g. flops, memcpy) instead"
             " of its default, to see what that model would recommend.",
         ),
-        click.option(
-            "--law",
-            default="hoffmann",
-            show_default=True,
-            help=f"Scaling law: {', '.join(law_names())}, or a law file from `timescale fit-law`.",
-        ),
+        law_options,
         click.option(
             "--top",
             "top_k",
@@ -128,14 +123,15 @@ def search_options(f: F) -> F:
             "--aspect-ratio",
             default=None,
             callback=aspect_guard,
-            help="Accepted d_model/n_layers range MIN:MAX, or none (default 20:200, Kaplan 2020's shape-insensitive"
-            " range; none with a --law that has a shape term: it prices shape).",
+            help="Accepted d_model/n_layers range MIN:MAX, or none (default: none with a shape term in the loss, which"
+            " prices shape; 20:200, Kaplan 2020's shape-insensitive range, without one).",
         ),
         click.option(
             "--max-tokens-per-step",
             type=float,
             default=None,
-            help="Cap on batch x seq_len (default: Kaplan's critical batch at the predicted loss).",
+            help="Cap on batch x seq_len (default: none with the batch term, which prices the batch; Kaplan's critical"
+            " batch at the predicted loss without it).",
         ),
         click.option(
             "--plot",
@@ -167,6 +163,8 @@ def run_search(
     chips: str,
     step_time_model: str | None,
     law: str,
+    loss_terms: str | None,
+    eval_context: float | None,
     top_k: int,
     out_format: str,
     output: str | None,
@@ -197,6 +195,8 @@ def run_search(
             budget_of(hours, budget_usd, usd_per_chip_hour),
             space,
             law=law,
+            loss_terms=loss_terms,
+            eval_context=eval_context,
             top_k=top_k,
             aspect_ratio=aspect_ratio,
             max_tokens_per_step=max_tokens_per_step,
@@ -233,6 +233,8 @@ def run_search(
             plot_path,
             inputs=[*inputs, *(h.path for h in extra)],
             law=law,
+            loss_terms=loss_terms,
+            eval_context=eval_context,
             aspect_ratio=aspect_ratio,
             max_tokens_per_step=max_tokens_per_step,
             unique_tokens=unique_tokens,

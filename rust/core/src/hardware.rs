@@ -285,7 +285,13 @@ pub struct Hardware {
     pub network: Option<Network>,
     /// Price of one chip for one hour (USD), when the file states one.
     pub usd_per_chip_hour: Option<f64>,
+    /// Relative error of the step time: a calibration's cross-validated median error, or
+    /// [`UNCALIBRATED_STEP_TIME_ERROR`] for a datasheet roofline. Ties in the search use it.
+    pub step_time_error: f64,
 }
+
+/// Step-time errors a hardware file may state (0.01% to 1000%).
+pub const STEP_TIME_ERROR_PCT: Range = Range::new(0.01, 1000.0, "percent").or_zero();
 
 impl Hardware {
     /// A chip whose step time is its datasheet roofline; validated.
@@ -303,6 +309,7 @@ impl Hardware {
             datasheet,
             calibrated: None,
             step_time: datasheet.model(),
+            step_time_error: UNCALIBRATED_STEP_TIME_ERROR,
             network,
             usd_per_chip_hour,
         };
@@ -320,7 +327,14 @@ impl Hardware {
 
     /// The same chip with its datasheet roofline (the step-time model before any calibration).
     pub fn uncalibrated(&self) -> Hardware {
-        Hardware { calibrated: None, step_time: self.datasheet.model(), ..*self }
+        Hardware { calibrated: None, step_time: self.datasheet.model(), step_time_error: UNCALIBRATED_STEP_TIME_ERROR, ..*self }
+    }
+
+    /// The same chip with `pct` percent as its step time's error (a calibration's cross-validated
+    /// median error, the file's key `field`), checked against [`STEP_TIME_ERROR_PCT`].
+    pub fn with_step_time_error_pct(&self, field: &str, pct: f64) -> Result<Hardware> {
+        STEP_TIME_ERROR_PCT.check(field, pct)?;
+        Ok(Hardware { step_time_error: pct / 100.0, ..*self })
     }
 
     /// Bytes a step may use. Unit: bytes.

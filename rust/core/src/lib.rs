@@ -10,6 +10,7 @@
 //! a user's runs. Every formula, default and range check of the project is in this crate.
 //! Pure Rust: no Python here (the bindings live in `rust/py`).
 
+pub mod analysis;
 pub mod architecture;
 pub mod batch;
 pub mod bilinear;

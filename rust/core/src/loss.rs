@@ -220,6 +220,9 @@ pub struct LossTerms {
     pub optimal_batch_tokens: f64,
     /// Reference tokens per token (1 without the vocabulary term).
     pub reference_ratio: f64,
+    /// The loss in bits per character, through the reference vocabulary's tokens per character
+    /// (`loss x t(V_ref) / ln 2`; 0 without the vocabulary term): comparable across tokenizers.
+    pub bits_per_char: f64,
 }
 
 impl Law {
@@ -329,6 +332,7 @@ impl Law {
             batch_efficiency,
             optimal_batch_tokens,
             reference_ratio: ratio,
+            bits_per_char: self.vocab.map_or(0.0, |v| loss * v.tokens_per_char.at(v.reference_vocab) / std::f64::consts::LN_2),
         }
     }
 

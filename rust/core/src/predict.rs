@@ -125,6 +125,33 @@ pub fn predict(arch: &Architecture, hw: &Hardware, budget: &Budget, chips: &Chip
     Ok(p)
 }
 
+/// Tokens a `predict_tokens` call accepts (at least one, at most 1e16).
+pub const TOKENS: crate::error::Range = crate::error::Range::new(1.0, 1e16, "tokens");
+
+/// `arch` trained for `tokens` tokens on `chips` chips: whole steps (at least one, the last one
+/// full), the wall-clock time they take (`budget`: that many steps of the predicted step time) and
+/// the loss with every term of the law. Lets a user check the law against their own runs.
+pub fn predict_tokens(arch: &Architecture, hw: &Hardware, tokens: f64, chips: u32, opts: &PredictOptions) -> Result<Prediction> {
+    arch.validate()?;
+    hw.validate()?;
+    opts.validate()?;
+    TOKENS.check("tokens", tokens)?;
+    hw.check_chips(chips)?;
+    // The step does not depend on the budget: price it with any.
+    let probe = predict_on(arch, hw, &Budget::hours(1.0), chips, opts)?;
+    let steps = (tokens / arch.tokens_per_step()).ceil().max(1.0);
+    // A hair more than the steps take, so that whole steps = `steps` despite rounding.
+    let seconds = steps * probe.metrics.step_time_s * (1.0 + 1e-12);
+    if !(seconds.is_finite() && seconds <= crate::budget::MAX_BUDGET_S) {
+        return Err(Error::invalid_number(
+            "tokens",
+            tokens,
+            &format!("tokens that train within {} s", crate::error::bound(crate::budget::MAX_BUDGET_S)),
+        ));
+    }
+    predict_on(arch, hw, &Budget::hours(seconds / crate::budget::SECONDS_PER_HOUR), chips, opts)
+}
+
 /// [`predict`] on exactly `chips` chips.
 fn predict_on(arch: &Architecture, hw: &Hardware, budget: &Budget, chips: u32, opts: &PredictOptions) -> Result<Prediction> {
     let budget = budget.resolve(hw, chips)?;
@@ -245,6 +272,17 @@ mod tests {
         assert!(!one.metrics.fits_memory && one.metrics.loss < p.metrics.loss);
         assert!(p.metrics.fits_memory && p.chips > 1);
         assert!((p.budget.hours() - 2000.0 / 3.0 / f64::from(p.chips)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn tokens_become_whole_steps_and_their_wall_clock() {
+        // 16 x 2048 = 32,768 tokens per step: 1e6 tokens are 31 steps rounded up to 31 (30.52).
+        let a = Architecture { batch_size: 16, seq_len: 2048, ..llama_7b() };
+        let p = predict_tokens(&a, &h100(), 1e6, 1, &opts()).unwrap();
+        assert_eq!(p.metrics.steps, 31.0);
+        assert_eq!(p.metrics.tokens, 31.0 * 32_768.0);
+        assert!((p.budget.seconds / (31.0 * p.metrics.step_time_s) - 1.0).abs() < 1e-9);
+        assert!(predict_tokens(&a, &h100(), 0.0, 1, &opts()).is_err());
     }
 
     #[test]

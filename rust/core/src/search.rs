@@ -94,8 +94,9 @@ pub const D_FF_MULTIPLE: u32 = 64;
 impl Default for SearchSpace {
     /// The default space: 64 widths x 48 depths x 2 head sizes x 2 KV groupings x 2 MLPs x
     /// 2 MLP ratios x 2 attention kinds x 2 embedding tyings x 1 vocab x 4 context lengths x
-    /// 2 recomputations (none, full) x 3 micro-batches (the whole batch, 1, 4) x 7 batch sizes =
-    /// 33,030,144 configurations.
+    /// 2 recomputations (none, full) x 4 micro-batches (the whole batch, 1, 4, 16) x 10 batch
+    /// sizes (8 to 4096 sequences: Step Law's optimal batch reaches 2,000 sequences of 2048 tokens
+    /// near 2e11 training tokens) = 62,914,560 configurations.
     fn default() -> Self {
         SearchSpace {
             d_model: (1..=64).map(|i| 128 * i).collect(),
@@ -109,8 +110,8 @@ impl Default for SearchSpace {
             vocab_size: vec![32_000],
             seq_len: vec![512, 1024, 2048, 4096],
             recompute: vec![Recompute::None, Recompute::Full],
-            micro_batch: vec![None, Some(1), Some(4)],
-            batch_size: vec![8, 16, 32, 64, 128, 256, 512],
+            micro_batch: vec![None, Some(1), Some(4), Some(16)],
+            batch_size: (3..=12).map(|k| 1 << k).collect(),
             precision: Precision::default(),
             d_ff_multiple: D_FF_MULTIPLE,
         }
@@ -1165,35 +1166,75 @@ impl SearchPlan {
         self.space_size * self.runs.len() as u64
     }
 
-    /// Turns each run's merged partial into an answer and picks the chip count with the lowest
-    /// best loss (ties: fewer chips). Fails only when no count has a feasible configuration; the
-    /// error then gives each count's reason.
-    pub fn finish(&self, partials: Vec<Partial>) -> Result<PlanOutcome> {
-        let counts: Vec<ChipCountOutcome> = self
+    /// Turns each run's merged partial into an answer and picks the chip count: the lowest best
+    /// loss, or among the counts whose best is tied with it within the model's uncertainty
+    /// ([`crate::analysis::tie`]: the step time's error, the law's published alternatives), the
+    /// fewest chip-hours, then the shortest wall-clock, then the fewest chips. So a money budget
+    /// (equal chip-hours on every count) takes the quickest of the tied plans, never a year-long
+    /// one to win a tie, and an hours budget the cheapest. Fails only when no count has a feasible
+    /// configuration; the error then gives each count's reason.
+    pub fn finish(&self, space: &SearchSpace, partials: Vec<Partial>) -> Result<PlanOutcome> {
+        let mut counts: Vec<ChipCountOutcome> = self
             .runs
             .iter()
             .zip(partials)
-            .map(|((params, budget), part)| ChipCountOutcome { budget: *budget, outcome: finish(part, params) })
+            .map(|((params, budget), part)| ChipCountOutcome { budget: *budget, outcome: finish(part, params), tie: None })
             .collect();
         let losses: Vec<(u32, f64)> =
             counts.iter().map(|c| (c.budget.chips, c.outcome.as_ref().map_or(f64::INFINITY, |o| o.best.loss))).collect();
-        match best_count(&losses) {
-            Some(chosen) => Ok(PlanOutcome { chosen, counts }),
-            None if counts.len() == 1 => Err(counts.into_iter().next().and_then(|c| c.outcome.err()).expect("one failed count")),
-            None => {
-                let why: Vec<String> = counts
-                    .iter()
-                    .map(|c| {
-                        format!(
-                            "{}: {}",
-                            crate::error::chips(c.budget.chips),
-                            c.outcome.as_ref().err().map_or(String::new(), ToString::to_string)
-                        )
-                    })
-                    .collect();
-                Err(Error::NoFeasibleConfig { reason: format!("none on any chip count ({})", why.join("; ")) })
+        let Some(lowest) = best_count(&losses) else {
+            if counts.len() == 1 {
+                return Err(counts.into_iter().next().and_then(|c| c.outcome.err()).expect("one failed count"));
             }
+            let why: Vec<String> = counts
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}: {}",
+                        crate::error::chips(c.budget.chips),
+                        c.outcome.as_ref().err().map_or(String::new(), ToString::to_string)
+                    )
+                })
+                .collect();
+            return Err(Error::NoFeasibleConfig { reason: format!("none on any chip count ({})", why.join("; ")) });
+        };
+        // Each count's best as a plan; the ties with the lowest.
+        let plans: Vec<Option<crate::analysis::Plan>> = (0..counts.len())
+            .map(|i| {
+                let best = counts[i].outcome.as_ref().ok()?.best;
+                let params = &self.runs[i].0;
+                let arch = space.config_at(best.index)?;
+                let tokens = params.evaluate(&arch).tokens;
+                Some(crate::analysis::Plan { arch, tokens, rel_step_error: params.hardware.step_time_error })
+            })
+            .collect();
+        let (law, unique) = (&self.runs[lowest].0.law, self.runs[lowest].0.unique_tokens);
+        let ties_with = |reference: usize| -> Vec<Option<crate::analysis::Tie>> {
+            (0..plans.len())
+                .map(|i| match (&plans[reference], &plans[i]) {
+                    (Some(r), Some(o)) if i != reference => crate::analysis::tie(law, unique, r, o),
+                    _ => None,
+                })
+                .collect()
+        };
+        let tied = ties_with(lowest);
+        let key = |i: usize| {
+            let b = &counts[i].budget;
+            (f64::from(b.chips) * b.seconds, b.seconds, b.chips)
+        };
+        let chosen = (0..counts.len())
+            .filter(|&i| i == lowest || tied[i].is_some())
+            .min_by(|&a, &b| {
+                let (ka, kb) = (key(a), key(b));
+                ka.0.total_cmp(&kb.0).then(ka.1.total_cmp(&kb.1)).then(ka.2.cmp(&kb.2))
+            })
+            .unwrap_or(lowest);
+        // Ties are stated against the chosen count.
+        let tied = if chosen == lowest { tied } else { ties_with(chosen) };
+        for (c, t) in counts.iter_mut().zip(tied) {
+            c.tie = t;
         }
+        Ok(PlanOutcome { chosen, lowest, counts })
     }
 }
 
@@ -1202,6 +1243,8 @@ impl SearchPlan {
 pub struct ChipCountOutcome {
     pub budget: ResolvedBudget,
     pub outcome: Result<SearchOutcome>,
+    /// Why this count's best is tied with the chosen count's (`None`: ranked, or the chosen one).
+    pub tie: Option<crate::analysis::Tie>,
 }
 
 /// The answer of a [`SearchPlan`]: every count's outcome and the chosen one.
@@ -1209,6 +1252,9 @@ pub struct ChipCountOutcome {
 pub struct PlanOutcome {
     /// Position in `counts` of the chosen chip count.
     pub chosen: usize,
+    /// Position in `counts` of the count with the lowest best loss (the chosen one, or one tied
+    /// with it that costs more chip-hours or wall-clock).
+    pub lowest: usize,
     pub counts: Vec<ChipCountOutcome>,
 }
 
@@ -1223,7 +1269,7 @@ impl PlanOutcome {
 pub fn search_plan(space: &SearchSpace, req: &SearchRequest) -> Result<PlanOutcome> {
     let plan = SearchPlan::new(space, req)?;
     let partials = plan.runs.iter().map(|(p, _)| search_range(space, p, 0, plan.space_size)).collect();
-    plan.finish(partials)
+    plan.finish(space, partials)
 }
 
 /// A candidate as the answer shows it: the configuration, every metric and its step.
@@ -1342,7 +1388,7 @@ mod tests {
 
     #[test]
     fn default_space_has_several_million_configs() {
-        assert_eq!(SearchSpace::default().validate().unwrap(), 33_030_144);
+        assert_eq!(SearchSpace::default().validate().unwrap(), 62_914_560);
     }
 
     #[test]
@@ -1787,7 +1833,17 @@ mod tests {
         let out = search_plan(&space, &req).unwrap();
         assert_eq!(out.counts.iter().map(|c| c.budget.chips).collect::<Vec<_>>(), vec![1, 2, 4, 8]);
         let best = out.counts.iter().filter_map(|c| c.outcome.as_ref().ok()).map(|o| o.best.loss).fold(f64::INFINITY, f64::min);
-        assert_eq!(out.best().best.loss, best);
+        let lowest = &out.counts[out.lowest];
+        assert_eq!(lowest.outcome.as_ref().unwrap().best.loss, best);
+        // The chosen count is the lowest, or one tied with it that takes less wall-clock for the
+        // same money (equal chip-hours on every count).
+        let chosen = &out.counts[out.chosen];
+        assert!(out.chosen == out.lowest || (lowest.tie.is_some() && chosen.budget.seconds < lowest.budget.seconds));
+        assert!(chosen.tie.is_none());
+        // No count tied with the chosen one is quicker.
+        for c in out.counts.iter().filter(|c| c.tie.is_some()) {
+            assert!(c.budget.seconds >= chosen.budget.seconds);
+        }
         // Each count is the same as its own search with the hours the money buys there.
         for c in &out.counts {
             let p = SearchParams {

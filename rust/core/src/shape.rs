@@ -44,6 +44,22 @@ impl ShapeTerm {
         }
     }
 
+    /// The shape (d_model, n_layers; continuous) this term prices best among those of the size
+    /// of `d_model` x `n_layers` (the same `n_layers x d_model^2`).
+    pub fn best_shape(&self, d_model: f64, n_layers: f64) -> (f64, f64) {
+        let size = n_layers * d_model * d_model;
+        match self {
+            ShapeTerm::WidthDepth(w) => {
+                let (w, l, _) = w.best_shape(size);
+                (w, l)
+            }
+            ShapeTerm::Fitted(f) => {
+                let l = (size / (f.aspect_opt * f.aspect_opt)).cbrt();
+                (f.aspect_opt * l, l)
+            }
+        }
+    }
+
     /// Short name for output: `gemstones` or `fitted`.
     pub fn kind(&self) -> &'static str {
         match self {

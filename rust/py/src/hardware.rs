@@ -162,6 +162,19 @@ impl PyHardware {
         PyHardware(self.0.uncalibrated())
     }
 
+    /// The same chip with `pct` percent as its step time's error (the file's key `field`;
+    /// checked by the core).
+    fn with_step_time_error_pct(&self, field: &str, pct: f64) -> PyResult<PyHardware> {
+        self.0.with_step_time_error_pct(field, pct).py_err().map(PyHardware)
+    }
+
+    /// The step time's relative error: the calibration's cross-validated median error, or the
+    /// core's assumption for a datasheet roofline.
+    #[getter]
+    fn step_time_error(&self) -> f64 {
+        self.0.step_time_error
+    }
+
     #[getter]
     fn hbm_bytes(&self) -> f64 {
         self.0.hbm_bytes
@@ -355,6 +368,25 @@ impl PyLaw {
         self.0.shape.map(|s| s.kind())
     }
 
+    /// The shape the law's shape term prices best among those of the size of `d_model` x
+    /// `n_layers` (the same n_layers x d_model^2), as (d_model, n_layers), continuous; None
+    /// without a shape term.
+    fn best_shape(&self, d_model: f64, n_layers: f64) -> PyResult<Option<(f64, f64)>> {
+        let (d, l) = (positive("d_model", d_model).py_err()?, positive("n_layers", n_layers).py_err()?);
+        Ok(self.0.shape.map(|s| s.best_shape(d, l)))
+    }
+
+    /// The shape term (nats/token) at `d_model` x `n_layers` for each of the law's alternatives
+    /// (for the default term, the three Gemstones fits): (lowest, highest); None without a shape
+    /// term.
+    fn shape_term_range(&self, d_model: f64, n_layers: f64) -> PyResult<Option<(f64, f64)>> {
+        let (d, l) = (positive("d_model", d_model).py_err()?, positive("n_layers", n_layers).py_err()?);
+        Ok(self.0.shape.map(|s| match s {
+            ShapeTerm::WidthDepth(_) => timescale_core::shape::gemstones_penalty_range(d, l),
+            ShapeTerm::Fitted(f) => (f.at(d, l), f.at(d, l)),
+        }))
+    }
+
     /// The evidence terms that are on, in order (`shape`, `vocab`, `context`, `batch`,
     /// `repetition`).
     #[getter]
@@ -523,6 +555,7 @@ pub struct PyLossTerms {
     pub batch_efficiency: f64,
     pub optimal_batch_tokens: f64,
     pub reference_ratio: f64,
+    pub bits_per_char: f64,
 }
 
 impl From<LossTerms> for PyLossTerms {
@@ -544,6 +577,7 @@ impl From<LossTerms> for PyLossTerms {
             batch_efficiency: t.batch_efficiency,
             optimal_batch_tokens: t.optimal_batch_tokens,
             reference_ratio: t.reference_ratio,
+            bits_per_char: t.bits_per_char,
         }
     }
 }
@@ -569,6 +603,7 @@ impl PyLossTerms {
             ("batch_efficiency", self.batch_efficiency),
             ("optimal_batch_tokens", self.optimal_batch_tokens),
             ("reference_ratio", self.reference_ratio),
+            ("bits_per_char", self.bits_per_char),
         ]
         .into_iter()
         .collect()

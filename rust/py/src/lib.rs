@@ -45,12 +45,15 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hardware::calibrated_models, m)?)?;
     m.add_function(wrap_pyfunction!(hardware::hardware_ranges, m)?)?;
     m.add_function(wrap_pyfunction!(predict::predict, m)?)?;
+    m.add_function(wrap_pyfunction!(predict::predict_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(predict::measured_step_time_s, m)?)?;
     m.add_function(wrap_pyfunction!(predict::check_measured_rate, m)?)?;
     m.add_function(wrap_pyfunction!(predict::check_calibration_request, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate::evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(search::search, m)?)?;
     m.add_function(wrap_pyfunction!(search::aspect_ratio_guard, m)?)?;
+    m.add_function(wrap_pyfunction!(search::tie, m)?)?;
+    m.add_function(wrap_pyfunction!(search::loss_scenarios, m)?)?;
     m.add("NO_ASPECT_GUARD", timescale_core::search::NO_ASPECT_GUARD)?;
     m.add_function(wrap_pyfunction!(law_fit::fit_law, m)?)?;
     m.add_function(wrap_pyfunction!(law_fit::fit_law_with_shape, m)?)?;

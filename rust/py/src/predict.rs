@@ -220,6 +220,36 @@ pub fn predict(
     Ok((&p).into())
 }
 
+/// `arch` trained for `tokens` tokens on `chips` chips (one count; the core's `predict_tokens`):
+/// whole steps, the wall-clock time they take (`budget`) and the loss term by term.
+#[pyfunction]
+#[pyo3(signature = (arch, hardware, tokens, law, *, chips=None, unique_tokens=None))]
+pub fn predict_tokens(
+    py: Python<'_>,
+    arch: &PyArchitecture,
+    hardware: &PyHardware,
+    tokens: Option<f64>,
+    law: &PyLaw,
+    chips: Option<PyChips>,
+    unique_tokens: Option<f64>,
+) -> PyResult<PyPrediction> {
+    let opts = PredictOptions { law: law.0, fit: law.1, unique_tokens };
+    let Some(tokens) = tokens else {
+        return Err(timescale_core::Error::invalid("budget", "none", "hours, budget_usd, or tokens to train for")).py_err();
+    };
+    let chips = match chips.map(|c| c.0) {
+        None | Some(Chips::One) => 1,
+        Some(Chips::Count(n)) => n,
+        Some(_) => {
+            return Err(timescale_core::Error::invalid("chips", "several counts", "one chip count when training for tokens"))
+                .py_err()
+        }
+    };
+    let (a, hw) = (arch.0, hardware.0);
+    let p = py.detach(|| timescale_core::predict::predict_tokens(&a, &hw, tokens, chips, &opts)).py_err()?;
+    Ok((&p).into())
+}
+
 /// The step time of a measured training step: `step_time_s` as recorded, or from the recorded
 /// throughput (`tokens_per_step / (tokens_per_s_per_chip x chips)`); checked by the core.
 #[pyfunction]

@@ -279,6 +279,12 @@ pub struct PyChipCountOutcome {
     pub best: Option<PyCandidate>,
     /// Why nothing was feasible on this count (`None` when something was).
     pub infeasible: Option<String>,
+    /// Why this count's best is tied with the chosen count's, in words (`None`: ranked by the
+    /// model, or the chosen count).
+    pub tie: Option<String>,
+    /// Whether this count has the lowest best loss (the chosen count, or one tied with it that
+    /// costs more chip-hours or wall-clock).
+    pub lowest: bool,
 }
 
 /// The answer of a search: the chosen chip count's best, top K and Pareto set, and every count.
@@ -304,6 +310,34 @@ pub struct PySearchOutcome {
 
 fn candidates(space: &SearchSpace, params: &SearchParams, cands: &[timescale_core::pareto::Candidate]) -> Vec<PyCandidate> {
     rows(space, params, cands).iter().map(Into::into).collect()
+}
+
+/// Why `other` (an architecture trained on `other_tokens` tokens with a relative step-time error
+/// `other_error`) is tied with `best`, in words, or None when the model ranks them (the core's
+/// `analysis::tie`: the step time's error, then each published alternative of the law).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (law, best, best_tokens, best_error, other, other_tokens, other_error, unique_tokens=None))]
+pub fn tie(
+    law: &PyLaw,
+    best: &PyArchitecture,
+    best_tokens: f64,
+    best_error: f64,
+    other: &PyArchitecture,
+    other_tokens: f64,
+    other_error: f64,
+    unique_tokens: Option<f64>,
+) -> Option<String> {
+    use timescale_core::analysis::Plan;
+    let b = Plan { arch: best.0, tokens: best_tokens, rel_step_error: best_error };
+    let o = Plan { arch: other.0, tokens: other_tokens, rel_step_error: other_error };
+    timescale_core::analysis::tie(&law.0, unique_tokens, &b, &o).map(|t| t.reason())
+}
+
+/// The published alternatives of `law` the ties consider: (what each changes, the law with it).
+#[pyfunction]
+pub fn loss_scenarios(law: &PyLaw) -> Vec<(&'static str, PyLaw)> {
+    timescale_core::analysis::loss_scenarios(&law.0).into_iter().map(|s| (s.name, PyLaw(s.law, law.1))).collect()
 }
 
 /// The default aspect-ratio guard (MIN, MAX) for `law` (the core's `Guards::for_law`): 20-200
@@ -370,18 +404,21 @@ pub fn search<'py>(
         }
         partials.push(acc);
     }
-    let out = plan.finish(partials).py_err()?;
+    let out = plan.finish(s, partials).py_err()?;
     let (params, budget) = &plan.runs[out.chosen];
     let best: &SearchOutcome = out.best();
     let chip_counts = plan
         .runs
         .iter()
         .zip(&out.counts)
-        .map(|((p, b), c)| PyChipCountOutcome {
+        .enumerate()
+        .map(|(i, ((p, b), c))| PyChipCountOutcome {
             chips: b.chips,
             budget: (*b).into(),
             best: c.outcome.as_ref().ok().and_then(|o| candidates(s, p, std::slice::from_ref(&o.best)).pop()),
             infeasible: c.outcome.as_ref().err().map(ToString::to_string),
+            tie: c.tie.map(|t| t.reason()),
+            lowest: i == out.lowest,
         })
         .collect();
     let top = candidates(s, params, &best.top);
