@@ -57,6 +57,25 @@ class RecipeComparison:
         mine = self.tool.law.loss_change_for_step_time_error(p.effective_tokens, err) if p.loss is not None else 0.0
         return math.hypot(self.tool.loss_resolution(self.tool.best), mine)
 
+    @property
+    def tie_reason(self) -> str | None:
+        """Why the model cannot rank the two plans (the core's ``tie``: the step-time error on both,
+        or a published alternative of the loss model ranking them the other way), or None."""
+        p = self.recipe_prediction
+        if p.loss is None:
+            return None
+        t, err = self.tool, self.tool.step_time_error[0]
+        return _core.tie(
+            t.law, t.best.architecture, t.best.tokens, err, p.architecture, p.tokens, err, t.unique_tokens
+        )
+
+    @property
+    def verdict(self) -> str:
+        """"tool", "recipe" (predicted better beyond the model's uncertainty) or "tie"."""
+        if self.tie_reason is not None:
+            return "tie"
+        return "tool" if self.gap > 0 else "recipe"
+
     def to_dict(self) -> dict[str, Any]:
         r = self.recipe
         return {
@@ -71,7 +90,9 @@ class RecipeComparison:
             "tool": {**as_data(candidate_row(self.tool.best)), "chips": self.tool.chips},
             "gap": self.gap,
             "resolution": self.resolution,
-            "tool_better_beyond_error": self.gap > self.resolution,
+            "tie_reason": self.tie_reason,
+            "verdict": self.verdict,
+            "tool_better_beyond_error": self.verdict == "tool",
         }
 
 

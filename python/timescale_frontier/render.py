@@ -783,13 +783,12 @@ def recipe_document(c: Any, hw: Hardware, out_format: str) -> str:
     if math.isinf(c.gap):
         lines.append("The recipe's model cannot train one step in this budget.")
     else:
-        verdict = (
-            "the tool's pick is predicted better, beyond the model's error"
-            if c.gap > c.resolution
-            else "the two are within the model's error of each other"
-            if abs(c.gap) <= c.resolution
-            else "the recipe is predicted better"
-        )
+        verdict = {
+            "tool": "the tool's pick is predicted better, beyond the model's uncertainty (the step time's error, and "
+            "every published alternative of the loss model ranks them the same way)",
+            "recipe": "the recipe is predicted better, beyond the model's uncertainty",
+            "tie": f"the model cannot rank them: {c.tie_reason}",
+        }[c.verdict]
         lines.append(
             wrap(
                 f"Predicted gap: recipe {p.loss:.4f} - tool {b.loss:.4f} = {c.gap:+.4f} nats/token; the step-time error "
