@@ -65,13 +65,11 @@ class RecipeComparison:
         if p.loss is None:
             return None
         t, err = self.tool, self.tool.step_time_error[0]
-        return _core.tie(
-            t.law, t.best.architecture, t.best.tokens, err, p.architecture, p.tokens, err, t.unique_tokens
-        )
+        return _core.tie(t.law, t.best.architecture, t.best.tokens, err, p.architecture, p.tokens, err, t.unique_tokens)
 
     @property
     def verdict(self) -> str:
-        """"tool", "recipe" (predicted better beyond the model's uncertainty) or "tie"."""
+        """ "tool", "recipe" (predicted better beyond the model's uncertainty) or "tie"."""
         if self.tie_reason is not None:
             return "tie"
         return "tool" if self.gap > 0 else "recipe"

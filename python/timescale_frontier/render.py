@@ -183,7 +183,7 @@ def _chip_table(r: Any) -> list[str]:
     reasons: dict[str, None] = {}
     for c in r.chip_counts:
         if c.best is None:
-            cells.append([str(c.chips), "", f"{c.budget.hours:.4g} h", "-", "-", "-", "-", "-", "infeasible"])
+            cells.append([str(c.chips), "", f"{c.budget.hours:.4g} h", "-", "-", "-", "-", "-", "-", "infeasible"])
             continue
         b = c.best
         if c.tie:
@@ -195,6 +195,8 @@ def _chip_table(r: Any) -> list[str]:
                 f"{c.budget.hours:.4g} h",
                 f"{c.chips * c.budget.hours:.4g}",
                 f"{b.architecture.d_model} x {b.architecture.n_layers}",
+                f"{_heads(b)}, d_ff {b.architecture.d_ff} {b.architecture.mlp}, "
+                + ("tied" if b.architecture.tied_embeddings else "untied"),
                 count(b.params),
                 b.step.sharding,
                 count(b.tokens),
@@ -208,7 +210,8 @@ def _chip_table(r: Any) -> list[str]:
         + (": a money budget buys chip-hours, so more chips run for fewer wall-clock hours" if money else "")
         + ":",
         table(
-            ["chips", "~", "wall-clock h", "chip-hours", "d_model x layers", "params", "sharding", "tokens", "loss"],
+            ["chips", "~", "wall-clock h", "chip-hours", "d_model x layers", "heads x dim/kv, MLP, embed", "params"]
+            + ["sharding", "tokens", "loss"],
             cells,
         ),
     ]
@@ -322,6 +325,7 @@ def search_document(r: Any, out_format: str) -> str:
             if r.chips > 1
             else []
         ),
+        *([f"  NOT A MEANINGFUL ANSWER: {r.outside_the_law}."] if r.outside_the_law else []),
         "",
         *(_chip_table(r) if len(r.chip_counts) > 1 else []),
         "Why:",
@@ -442,6 +446,10 @@ def prediction_document(
     if not p.in_domain:
         lines.append("  OUTSIDE THE MODEL'S DOMAIN: the predicted loss is an extrapolation (see the warnings above)")
     if ops:
+        table_ops = arch.op_table()
+        # The op table is the whole model's (on many chips each chip runs its shard): shares are of
+        # the whole model's traffic, so they add up to 100% on any chip count.
+        whole = sum(o.bytes_per_step for o in table_ops) or 1.0
         rows = [
             [
                 o.phase,
@@ -450,10 +458,16 @@ def prediction_document(
                 binary_bytes(o.read_bytes),
                 binary_bytes(o.write_bytes),
                 binary_bytes(o.bytes_per_step),
-                f"{100 * o.bytes_per_step / p.memcpy_bytes_per_step:.1f}%",
+                f"{100 * o.bytes_per_step / whole:.1f}%",
             ]
-            for o in arch.op_table()
+            for o in table_ops
         ]
+        if p.chips > 1:
+            lines += [
+                "",
+                f"MEMCPY operation table of the whole model ({binary_bytes(whole)} per step); on {p.chips} chips each "
+                f"chip moves {binary_bytes(p.memcpy_bytes_per_step)} per step (its {p.step.sharding} shard):",
+            ]
         lines += ["", table(["pass", "scope", "op", "read", "write", "per step", "share"], rows)]
     return "\n".join(lines) + "\n"
 
@@ -744,7 +758,8 @@ def recipe_document(c: Any, hw: Hardware, out_format: str) -> str:
         + (f", recompute {a.recompute}" if a.recompute != "none" else "")
     )
     lines = [
-        f"{hw.description}, budget {budget_text(t.budget)}{chips}, law {t.law_name}",
+        f"{hw.description}, budget {budget_text(t.budget)}{chips if t.budget.limit != 'money' else ''}, law "
+        f"{law_label(t.law_name, t.law)}",
         f"[{calibration_status(hw)}]",
         "",
         "The usual recipe (Chinchilla-FLOPs):",

@@ -6,6 +6,8 @@ numbers."""
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 import os
 import time
 from collections.abc import Callable
@@ -278,6 +280,27 @@ class SearchResult:
             "explanation": self.explain(),
         }
 
+    @functools.cached_property
+    def winner(self) -> Prediction:
+        """The best configuration predicted under this search's settings (its loss terms, flags
+        and warnings); computed once."""
+        return _predict_like(self, self.best.architecture)
+
+    @property
+    def outside_the_law(self) -> str | None:
+        """When the answer's loss means nothing (above a uniform guess over its vocabulary: the
+        budget is far outside what the law was fitted on), why, in words; else None."""
+        w = self.winner
+        if "loss_above_uniform" not in w.flags:
+            return None
+        lo, hi = self.law.fit_tokens
+        return (
+            f"its predicted loss is above a uniform guess over its vocabulary (ln {self.best.architecture.vocab_size:,} "
+            f"= {math.log(self.best.architecture.vocab_size):.2f} nats): this budget trains {self.best.tokens:.3g} tokens, "
+            f"far below the {lo:.3g} to {hi:.3g} the law was fitted on, so the law says nothing here; a budget this "
+            "small does not train a language model on this hardware"
+        )
+
     def explain(self) -> list[str]:
         """Why the best configuration wins, in a few sentences with numbers."""
         return explain(self)
@@ -286,7 +309,7 @@ class SearchResult:
         """Each axis edge (depth, width, context, batch) the answer sits on, with what the value
         beyond it would do and what keeps the answer there (``Edge.bind``: "axis" when the edge
         itself decides, i.e. the space is too narrow)."""
-        return _edges(self, _predict_like(self, self.best.architecture))
+        return _edges(self, self.winner)
 
 
 def default_aspect_ratio(law: str | Law = DEFAULT_LAW) -> tuple[float, float]:
@@ -785,7 +808,7 @@ def explain(r: SearchResult) -> list[str]:
     caveats, the Pareto set."""
     b = r.best
     arch: Architecture = b.architecture
-    winner = _predict_like(r, arch)
+    winner = r.winner
     n_law = winner.loss_terms.law_params if winner.loss_terms is not None else b.params
     n_opt, d_opt = r.law.compute_optimal(6 * n_law * b.effective_tokens)
     lines = [
@@ -795,6 +818,8 @@ def explain(r: SearchResult) -> list[str]:
         f"split is {n_opt:.3g} parameters and {d_opt:.3g} tokens ({d_opt / n_opt:.0f} per parameter): the time budget, "
         "through the step time, not the FLOPs, sets the size."
     ]
+    if r.outside_the_law is not None:
+        lines.insert(0, "NOT A MEANINGFUL ANSWER: " + r.outside_the_law + ".")
     lines += _explain_loss(r, winner)
     if r.chips > 1:
         lines += _explain_sharding(r)

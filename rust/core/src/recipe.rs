@@ -118,12 +118,20 @@ pub fn recipe(
     Ok(Recipe { flops, params, tokens, architecture })
 }
 
-/// `arch` as a practitioner would run it on one chip of `hw`: the whole batch at once if it fits,
-/// else gradient accumulation with the largest micro-batch (halving from the batch) that fits,
-/// else with full recomputation too; unchanged when nothing fits (the prediction then says so).
-pub fn fit_micro_batch(arch: &Architecture, hw: &crate::hardware::Hardware) -> Architecture {
+/// `arch` as a practitioner would run it on `chips` chips of `hw`: the whole (per-chip) batch at
+/// once if it fits, else gradient accumulation with the largest micro-batch (halving from the
+/// batch) that fits, else with full recomputation too; on many chips "fits" means some sharding
+/// of the chips ([`crate::sharding::best_sharding`]: DP, FSDP, TP, or a mix) fits one chip's
+/// memory with that micro-batch. Unchanged when nothing fits (the prediction then says so).
+pub fn fit_micro_batch(arch: &Architecture, hw: &crate::hardware::Hardware, chips: u32) -> Architecture {
     let usable = hw.usable_hbm_bytes();
-    let fits = |a: &Architecture| crate::memory::memory_bytes(a) <= usable;
+    let fits = |a: &Architecture| {
+        if chips <= 1 {
+            crate::memory::memory_bytes(a) <= usable
+        } else {
+            crate::sharding::best_sharding(a, hw, chips).is_some_and(|(_, fits)| fits)
+        }
+    };
     for recompute in [crate::architecture::Recompute::None, crate::architecture::Recompute::Full] {
         let mut mb = arch.batch_size;
         loop {
@@ -178,12 +186,12 @@ mod tests {
             StepTimeModel::Linear { s_per_memcpy_byte: 1e-12, s_per_flop: 1e-15, overhead_s: 0.0 },
         );
         let big = Architecture { batch_size: 64, ..llama_7b() };
-        assert_eq!(fit_micro_batch(&big, &hw), big);
+        assert_eq!(fit_micro_batch(&big, &hw, 1), big);
         // A 1.3B-parameter shape at batch 256 x 2048 needs micro-steps: the largest that fits, a power
         // of two dividing the batch, below which the whole batch would not fit.
         let a =
             Architecture { d_model: 2048, n_layers: 24, n_heads: 16, n_kv_heads: 16, d_ff: 8192, batch_size: 256, ..llama_7b() };
-        let f = fit_micro_batch(&a, &hw);
+        let f = fit_micro_batch(&a, &hw, 1);
         let mb = f.micro_batch.expect("micro-steps");
         assert!(256 % mb == 0 && crate::memory::memory_bytes(&f) <= hw.usable_hbm_bytes());
         let twice = Architecture { micro_batch: Some(2 * mb), ..f };

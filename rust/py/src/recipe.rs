@@ -50,6 +50,6 @@ pub fn recipe(
     let rule = RecipeRule { utilization, tokens_per_param, aspect_ratio, head_dim, mlp: Mlp::parse(mlp).py_err()?, ffn_mult };
     let hw = hardware.0;
     let r = py.detach(|| core_recipe(seconds, chips, hw.datasheet.peak_bf16_flops_per_s, &law.0, &rule, &base.0)).py_err()?;
-    let arch = if chips <= 1 { fit_micro_batch(&r.architecture, &hw) } else { r.architecture };
+    let arch = fit_micro_batch(&r.architecture, &hw, chips);
     Ok(PyRecipe { flops: r.flops, params: r.params, tokens: r.tokens, architecture: PyArchitecture(arch) })
 }

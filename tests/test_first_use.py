@@ -1,0 +1,80 @@
+"""What a new user tripped over (issue 26): plans that could not run, misleading pictures and
+advice, answers that failed quietly. Each test is one of the issue's points."""
+
+import re
+
+from click.testing import CliRunner
+
+from timescale_frontier._text import binary_bytes
+from timescale_frontier.cli import main
+
+
+def test_predict_ops_on_several_chips_adds_up_and_sizes_have_no_exponent():
+    """26.3: on 8 chips the op table is the whole model's and its shares add up to 100%; sizes read
+    ``1010 MiB``, never ``1.01e+03 MiB``."""
+    r = CliRunner().invoke(
+        main,
+        ["predict", "--d-model", "2048", "--n-layers", "16", "--n-heads", "16", "--batch-size", "64", "-H",
+         "h100_sxm", "--hours", "12", "--chips", "8", "--ops"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "MEMCPY operation table of the whole model" in r.output
+    shares = [float(x) for x in re.findall(r"\s(\d+\.\d)%\s*$", r.output, flags=re.M)]
+    assert shares and abs(sum(shares) - 100) < 0.5 * len(shares) * 0.1 + 0.5
+    assert "e+0" not in r.output
+    assert binary_bytes(1010 * 2**20) == "1010 MiB" and binary_bytes(1.5 * 2**30) == "1.5 GiB"
+
+
+def test_the_recipe_on_many_chips_runs_a_plan_that_fits():
+    """26.2: on 8 H100s the recipe's 1.08B model at 256 x 2048 does not fit as a whole batch; the
+    practitioner accumulates gradients (or recomputes), as on one chip, so it is compared as it
+    would run. A money budget on 8 chips the same."""
+    import json
+
+    for budget in (["--hours", "12"], ["--budget-usd", "5000"]):
+        r = CliRunner().invoke(main, ["recipe", "-H", "h100_sxm", *budget, "--chips", "8", "--format", "json"])
+        assert r.exit_code == 0, r.output
+        pred = json.loads(r.output)["recipe"]["prediction"]
+        assert pred["fits_memory"] is True, pred["memory_bytes"]
+        assert pred["architecture"]["micro_batch"] is not None or pred["architecture"]["recompute"] != "none"
+
+
+def test_recipe_header_names_the_chips_once():
+    """26.10: a money budget on 8 chips read "on each of 8 chips x 8 chips"."""
+    r = CliRunner().invoke(main, ["recipe", "-H", "h100_sxm", "--budget-usd", "5000", "--chips", "8"])
+    first = r.output.splitlines()[0]
+    assert r.exit_code == 0 and first.count("8 chips") == 1, first
+    r = CliRunner().invoke(main, ["recipe", "-H", "h100_sxm", "--hours", "12", "--chips", "8"])
+    assert "budget 12 h x 8 chips" in r.output.splitlines()[0]
+
+
+def test_a_tiny_budget_says_the_answer_means_nothing_first():
+    """26.8: on the CPU file for 0.1 h the best loss is above a uniform guess (ln 32,000 = 10.37
+    nats): said in the headline and first in the explanation, with the real cause (tokens far
+    below the law's fitted range), not buried in a caveat."""
+    from timescale_frontier.cli import frontier_main
+
+    r = CliRunner().invoke(frontier_main, ["-H", "cpu", "--hours", "0.1", "-q"])
+    assert r.exit_code == 0, r.output
+    head, why = r.output.split("Why:")[0], r.output.split("Why:")[1].split("\n")[1]
+    assert "NOT A MEANINGFUL ANSWER" in head and "NOT A MEANINGFUL ANSWER" in why
+    assert "ln 32,000 = 10.37 nats" in head and "far below the 5e+09 to 5e+11" in head
+    # A sensible budget carries no such line.
+    r = CliRunner().invoke(frontier_main, ["-H", "h100_sxm", "--hours", "12", "-q"])
+    assert "NOT A MEANINGFUL ANSWER" not in r.output
+
+
+def test_chip_count_rows_tell_models_apart_and_mark_ties():
+    """26.9: rows of the chip-count table say what differs between two models of one width and
+    depth (heads, MLP, tying), give chip-hours, and mark counts tied with the chosen one."""
+    from timescale_frontier.cli import frontier_main
+
+    args = ["-H", "h100_sxm", "--budget-usd", "5000", "--chips", "1,2,4,8", "-q", "--d-model", "1024:2048:512"]
+    r = CliRunner().invoke(frontier_main, [*args, "--n-layers", "8:16:8"])
+    assert r.exit_code == 0, r.output
+    table = r.output.split("Chip counts searched")[1].split("Why:")[0]
+    assert "heads x dim/kv, MLP, embed" in table and "chip-hours" in table and "d_ff " in table
+    rows = [line for line in table.splitlines() if re.match(r"\s*\d+( \*)?\s", line)]
+    assert len(rows) == 4 and sum("*" in line.split()[1] or line.split()[1] == "*" for line in rows) == 1
+    if "~ tied with the chosen count:" in table:
+        assert any(" ~ " in line for line in rows)
