@@ -58,7 +58,7 @@ def test_a_tiny_budget_says_the_answer_means_nothing_first():
     assert r.exit_code == 0, r.output
     head, why = r.output.split("Why:")[0], r.output.split("Why:")[1].split("\n")[1]
     assert "NOT A MEANINGFUL ANSWER" in head and "NOT A MEANINGFUL ANSWER" in why
-    assert "ln 32,000 = 10.37 nats" in head and "far below the 5e+09 to 5e+11" in head
+    assert "ln 32,000 = 10.37 nats" in head and "far below the 5 B to 500 B" in head
     # A sensible budget carries no such line.
     r = CliRunner().invoke(frontier_main, ["-H", "h100_sxm", "--hours", "12", "-q"])
     assert "NOT A MEANINGFUL ANSWER" not in r.output
@@ -78,3 +78,61 @@ def test_chip_count_rows_tell_models_apart_and_mark_ties():
     assert len(rows) == 4 and sum("*" in line.split()[1] or line.split()[1] == "*" for line in rows) == 1
     if "~ tied with the chosen count:" in table:
         assert any(" ~ " in line for line in rows)
+
+
+def test_small_things():
+    """26.10: --version on timescale-frontier; a recipe over a given space says so; TP/DP comm
+    without that parallelism is '-', not '0 us'; chip counts and predictions print their numbers
+    and have to_dict(); the search CSV says which rows are one model; numbers in "Why" in units."""
+    import csv
+    import io
+
+    from timescale_frontier import Architecture, Budget, predict, search
+    from timescale_frontier.cli import frontier_main
+
+    r = CliRunner().invoke(frontier_main, ["--version"])
+    assert r.exit_code == 0 and "version" in r.output
+    r = CliRunner().invoke(
+        main,
+        ["recipe", "-H", "h100_sxm", "--hours", "1", "--d-model", "512"]
+        if False
+        else ["recipe", "-H", "h100_sxm", "--hours", "1"],
+    )
+    assert "over the default space at seq 2048" in r.output
+    r = CliRunner().invoke(
+        main,
+        ["predict", "--d-model", "2048", "--n-layers", "16", "--n-heads", "16", "--batch-size", "64", "-H",
+         "h100_sxm", "--hours", "12", "--chips", "8"],
+    )  # fmt: skip
+    assert "TP comm 0 us" not in r.output and "TP comm -" in r.output
+    p = predict(Architecture(1024, 8, 8), "h100_sxm", 1, chips=[1, 2])
+    assert "ChipCount(chips=1" in repr(p.chip_counts) and p.to_dict()["loss_terms"]["loss"] == p.loss
+    s = search("h100_sxm", Budget(usd=500), {"d_model": [1024], "n_layers": [8]}, chips=[1, 2])
+    assert "ChipCountOutcome(chips=1" in repr(s.chip_counts) and s.chip_counts[1].to_dict()["chips"] == 2
+    r = CliRunner().invoke(frontier_main, ["-H", "h100_sxm", "--hours", "3", "--format", "csv", "-q"])
+    rows = list(csv.DictReader(io.StringIO(r.output)))
+    assert "group" in rows[0] and "tied_with_best" in rows[0] and rows[0]["group"] == "1"
+    r = CliRunner().invoke(frontier_main, ["-H", "tpu_v4", "--hours", "12", "-q"])
+    why = r.output.split("Why:")[1].split("Top 10")[0]
+    assert "e+0" not in why and " B tokens" in why
+
+
+def test_the_cpu_file_reads_this_machines_memory(tmp_path):
+    """26.11: cpu.toml planned with 24 GiB (this project's machine) for every machine; it now reads
+    the machine's physical memory (hbm_bytes = "machine"), which only a CPU file may do."""
+    import os
+
+    import pytest
+
+    from timescale_frontier import Hardware
+    from timescale_frontier.errors import InvalidInputError
+    from timescale_frontier.hardware import SHIPPED_DIR
+
+    hw = Hardware.load("cpu")
+    assert hw.hbm_bytes == os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert "RAM, not HBM" in (SHIPPED_DIR / "cpu.toml").read_text()
+    text = (SHIPPED_DIR / "h100_sxm.toml").read_text().replace("hbm_bytes = 85899345920", 'hbm_bytes = "machine"')
+    bad = tmp_path / "h100_machine_memory.toml"
+    bad.write_text(text)
+    with pytest.raises(InvalidInputError, match='only for device = "cpu"'):
+        Hardware.load(bad)

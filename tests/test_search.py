@@ -18,6 +18,7 @@ from timescale_frontier import (
     predict,
     search,
 )
+from timescale_frontier._text import si
 from timescale_frontier.architecture import SHAPE_FIELDS
 
 SMALL = {
@@ -117,8 +118,8 @@ def test_the_explanation_quotes_the_work_the_step_time_prices():
     r = search(Hardware.load("tpu_v4"), 12, make_space({"d_model": [512, 1024], "n_layers": [8, 16]}))
     line = next(x for x in r.explain() if x.startswith("Its step is dominated by"))
     w, parts = r.best.step.work, r.best.step.parts
-    assert f"computing takes {parts.compute_s:.3g} s (it executes {w.flops:.3g} FLOPs" in line, line
-    assert f"{r.best.flops_per_step:.3g}" not in line and w.flops < r.best.flops_per_step
+    assert f"computing takes {parts.compute_s:.3g} s (it executes {si(w.flops, 'FLOP')}" in line, line
+    assert si(r.best.flops_per_step, "FLOP") not in line and w.flops < r.best.flops_per_step
 
 
 def test_alternatives_are_run_as_the_search_would_run_them():

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_data"]
+__all__ = ["as_data", "fields_data"]
 
 
 def _fields(cls: type) -> list[str]:
@@ -40,3 +40,8 @@ def as_data(obj: Any) -> Any:
             return [as_data(obj[i]) for i in range(len(obj))]
         return {k: as_data(getattr(obj, k)) for k in _fields(type(obj))}
     raise TypeError(f"not plain data: {type(obj).__name__}")
+
+
+def fields_data(obj: Any) -> dict[str, Any]:
+    """A core object's fields as JSON-ready data (what its ``to_dict`` returns where it has one)."""
+    return {k: as_data(getattr(obj, k)) for k in _fields(type(obj))}

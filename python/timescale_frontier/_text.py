@@ -22,3 +22,23 @@ def binary_bytes(x: float | None) -> str:
             v = x / factor
             return f"{v:.3g} {unit}" if abs(v) < 1000 else f"{v:.0f} {unit}"
     return f"{x:.0f} B"
+
+
+def si(x: float | None, unit: str = "", digits: int = 3) -> str:
+    """``1.23e9, 'FLOP'`` -> ``'1.23 GFLOP'``."""
+    if x is None or not math.isfinite(x):
+        return "-"
+    for factor, prefix in ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= factor:
+            return f"{x / factor:.{digits}g} {prefix}{unit}".rstrip()
+    return f"{x:.{digits}g} {unit}".rstrip()
+
+
+def count(x: float | None) -> str:
+    """Parameter and token counts: ``1.23e9`` -> ``'1.23 B'``."""
+    if x is None or not math.isfinite(x):
+        return "-"
+    for factor, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= factor:
+            return f"{x / factor:.3g} {suffix}"
+    return f"{x:.3g}"

@@ -25,7 +25,7 @@ from timescale_frontier._core import (
     StepTimeParts,
     calibrated_models,
 )
-from timescale_frontier.errors import InvalidInputError, in_file, invalid_value
+from timescale_frontier.errors import InvalidInputError, file_error, in_file, invalid_value
 
 __all__ = [
     "Hardware",
@@ -218,6 +218,30 @@ def as_hardware(hardware: Hardware | str | os.PathLike[str]) -> Hardware:
     return hardware if isinstance(hardware, Hardware) else Hardware.load(hardware)
 
 
+#: ``hbm_bytes = "machine"`` in a CPU file: the physical memory of the machine the tool runs on.
+MACHINE_MEMORY = "machine"
+
+
+def _machine_memory_bytes(path: Path, device: str) -> int:
+    """The machine's physical memory (bytes), for a CPU file's ``hbm_bytes = "machine"``."""
+    if device != "cpu":
+        raise file_error(
+            path,
+            f"chip.hbm_bytes = '{MACHINE_MEMORY}' is only for device = \"cpu\" (an accelerator's memory is its own)",
+            field="chip.hbm_bytes",
+            expected="a number of bytes",
+        )
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        raise file_error(
+            path,
+            f"chip.hbm_bytes = '{MACHINE_MEMORY}': this system does not report its memory; write the bytes instead",
+            field="chip.hbm_bytes",
+            expected="a number of bytes",
+        ) from None
+
+
 def load_available() -> tuple[list[Hardware], list[tuple[Path, str]]]:
     """Every file of ``available`` loaded, and those that do not load, each with its one-line
     error (one broken file in the user's directory does not hide the others)."""
@@ -333,6 +357,8 @@ def _parse(path: Path, text: str | None = None) -> Hardware:
             else _toml.optional_string(path, "price", price, "date")
         )
         notes["price.date"] = date or ""
+    if chip.get("hbm_bytes") == MACHINE_MEMORY:
+        chip = {**chip, "hbm_bytes": _machine_memory_bytes(path, device)}
     chip_figure = {k: _toml.number(path, "chip", chip, k) for k in _CHIP_KEYS}
     step_figure = {k: _toml.number(path, "step_time", step, k) for k in _STEP_KEYS}
     core = CoreHardware(

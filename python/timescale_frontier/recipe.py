@@ -156,6 +156,7 @@ def compare_with_recipe(
         "ffn_mult": ffn_mult,
         "seq_len": seq_len,
         "batch_size": batch_size,
+        "tool_space": "the given space" if space is not None else f"the default space at seq {seq_len}",
     }
     p = predict(r.architecture, hardware, budget, law=law_obj, chips=chips)
     # Like for like: the tool searches at the recipe's context length unless given a space.

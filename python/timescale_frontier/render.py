@@ -15,33 +15,13 @@ from typing import Any
 
 from timescale_frontier._core import Candidate, Prediction, ResolvedBudget
 from timescale_frontier._data import as_data
-from timescale_frontier._text import binary_bytes, plural
+from timescale_frontier._text import binary_bytes, count, plural, si
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.hardware import origin as hardware_origin
 from timescale_frontier.loss import Law, get_law
 from timescale_frontier.search import candidate_row
 
 # ---------------------------------------------------------------- numbers with units
-
-
-def si(x: float | None, unit: str = "", digits: int = 3) -> str:
-    """``1.23e9, 'FLOP'`` -> ``'1.23 GFLOP'``."""
-    if x is None or not math.isfinite(x):
-        return "-"
-    for factor, prefix in ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= factor:
-            return f"{x / factor:.{digits}g} {prefix}{unit}".rstrip()
-    return f"{x:.{digits}g} {unit}".rstrip()
-
-
-def count(x: float | None) -> str:
-    """Parameter and token counts: ``1.23e9`` -> ``'1.23 B'``."""
-    if x is None or not math.isfinite(x):
-        return "-"
-    for factor, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= factor:
-            return f"{x / factor:.3g} {suffix}"
-    return f"{x:.3g}"
 
 
 def seconds(x: float | None) -> str:
@@ -277,8 +257,22 @@ def search_document(r: Any, out_format: str) -> str:
     if out_format == "json":
         return to_json({**r.to_dict(), "budget_text": budget_text(r.budget)})
     if out_format == "csv":
-        rows = [{"set": "top", "rank": i + 1, "chips": r.chips, **candidate_row(c)} for i, c in enumerate(r.top)]
-        rows += [{"set": "pareto", "rank": i + 1, "chips": r.chips, **candidate_row(c)} for i, c in enumerate(r.pareto)]
+        group_of = {c.index: g for g, members in enumerate(r.top_groups(), 1) for c in members}
+        rows = [
+            {
+                "set": "top",
+                "rank": i + 1,
+                "group": group_of[c.index],
+                "tied_with_best": r.tied_with_best(c),
+                "chips": r.chips,
+                **candidate_row(c),
+            }
+            for i, c in enumerate(r.top)
+        ]
+        rows += [
+            {"set": "pareto", "rank": i + 1, "group": "", "tied_with_best": "", "chips": r.chips, **candidate_row(c)}
+            for i, c in enumerate(r.pareto)
+        ]
         return to_csv(rows)
     hw: Hardware = r.hardware
     b: Candidate = r.best
@@ -431,8 +425,8 @@ def prediction_document(
             mark = "*" if p.fits_memory and o.sharding == st.sharding else " "
             lines.append(
                 f"  {mark} {o.sharding:16s} step {seconds(s.step_time_s)} = max(compute "
-                f"{seconds(s.compute_s)}, DP comm {seconds(s.dp_comm_s)}) + TP comm "
-                f"{seconds(s.tp_comm_s)}; memory {binary_bytes(s.memory_bytes)}"
+                f"{seconds(s.compute_s)}, DP comm {seconds(s.dp_comm_s) if s.dp > 1 else '-'}) + TP comm "
+                f"{seconds(s.tp_comm_s) if s.tp > 1 else '-'}; memory {binary_bytes(s.memory_bytes)}"
                 f"{'' if o.fits_memory else ' (DOES NOT FIT)'}; {s.bound}-bound"
             )
     if p.loss is None and p.fits_memory:
@@ -783,7 +777,7 @@ def recipe_document(c: Any, hw: Hardware, out_format: str) -> str:
             "  ",
         ),
         "",
-        f"The tool's pick (search over the default space at seq {a.seq_len}):",
+        f"The tool's pick (search over {c.rule.get('tool_space', 'the default space')}):",
         wrap(
             f"{b.architecture.d_model} x {plural(b.architecture.n_layers, 'layer')}, "
             f"{plural(b.architecture.n_heads, 'head')} of "

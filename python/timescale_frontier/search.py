@@ -25,7 +25,7 @@ from timescale_frontier._core import (
     SearchOutcome,
 )
 from timescale_frontier._data import as_data
-from timescale_frontier._text import binary_bytes, plural
+from timescale_frontier._text import binary_bytes, count, plural, si
 from timescale_frontier.budget import Budget, as_budget
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware, as_hardware
@@ -296,8 +296,8 @@ class SearchResult:
         lo, hi = self.law.fit_tokens
         return (
             f"its predicted loss is above a uniform guess over its vocabulary (ln {self.best.architecture.vocab_size:,} "
-            f"= {math.log(self.best.architecture.vocab_size):.2f} nats): this budget trains {self.best.tokens:.3g} tokens, "
-            f"far below the {lo:.3g} to {hi:.3g} the law was fitted on, so the law says nothing here; a budget this "
+            f"= {math.log(self.best.architecture.vocab_size):.2f} nats): this budget trains {count(self.best.tokens)} tokens, "
+            f"far below the {count(lo)} to {count(hi)} the law was fitted on, so the law says nothing here; a budget this "
             "small does not train a language model on this hardware"
         )
 
@@ -429,7 +429,7 @@ def _explain_loss(r: SearchResult, winner: Prediction) -> list[str]:
     if "batch" in law.terms:
         notes.append(
             f"its {a.seq_len * a.batch_size:,} tokens per step are {a.seq_len * a.batch_size / t.optimal_batch_tokens:.2g}x "
-            f"Step Law's optimal batch for {winner.tokens:.3g} tokens ({t.optimal_batch_tokens:,.0f}): a token "
+            f"Step Law's optimal batch for {count(winner.tokens)} tokens ({t.optimal_batch_tokens:,.0f}): a token "
             f"efficiency of {t.batch_efficiency:.3f}, {t.batch:.4f} of the data term"
         )
     if t.repetition > 0:
@@ -483,7 +483,7 @@ def _compare(r: SearchResult, winner: Prediction, alt: Architecture) -> tuple[Pr
     }
     moved = [(k, v) for k, v in sorted(deltas.items(), key=lambda kv: -abs(kv[1])) if abs(v) >= 5e-4][:3]
     why = ", ".join(f"{k} {v:+.4f}" for k, v in moved) or "no term moves by 5e-4"
-    speed = f"steps {p.step_time_s / winner.step_time_s:.2f}x as long and trains {p.tokens:.3g} tokens"
+    speed = f"steps {p.step_time_s / winner.step_time_s:.2f}x as long and trains {count(p.tokens)} tokens"
     return p, f"{speed}: loss {p.loss:.4f} vs {winner.loss:.4f} ({why})"
 
 
@@ -560,7 +560,12 @@ def _explain_edges(edges: list[Edge]) -> list[str]:
     lines = []
     for e in edges:
         where = f"The answer's {_AXIS_WORDS[e.axis]} ({e.value}) is the {'smallest' if e.side == 'min' else 'largest'} searched"
-        if e.bind == "axis":
+        if e.bind == "axis" and e.side == "min":
+            lines.append(
+                f"{where}, and a smaller one would do better: {e.beyond} {e.why}. The budget is too small for this "
+                f"space: widen {_AXIS_FLAGS[e.axis]} below {e.value} to search the models it can train."
+            )
+        elif e.bind == "axis":
             lines.append(
                 f"{where}, and the edge decides it: {e.beyond} {e.why}. Widen {_AXIS_FLAGS[e.axis]} to search beyond it."
             )
@@ -812,11 +817,11 @@ def explain(r: SearchResult) -> list[str]:
     n_law = winner.loss_terms.law_params if winner.loss_terms is not None else b.params
     n_opt, d_opt = r.law.compute_optimal(6 * n_law * b.effective_tokens)
     lines = [
-        f"In {r.hours:.4g} h the winner runs {b.steps:.4g} steps of {b.step_time_s:.4g} s and sees "
-        f"{b.tokens:.3g} tokens: {b.tokens / b.params:.1f} tokens per parameter. For the same FLOPs "
-        f"(6 N D = {6 * n_law * b.effective_tokens:.3g}, with the N and D the law sees) the law's own compute-optimal "
-        f"split is {n_opt:.3g} parameters and {d_opt:.3g} tokens ({d_opt / n_opt:.0f} per parameter): the time budget, "
-        "through the step time, not the FLOPs, sets the size."
+        f"In {r.hours:.4g} h the winner runs {b.steps:,.0f} steps of {b.step_time_s:.4g} s and sees "
+        f"{count(b.tokens)} tokens: {b.tokens / b.params:.1f} tokens per parameter. For the same FLOPs "
+        f"(6 N D = {si(6 * n_law * b.effective_tokens, 'FLOP')}, with the N and D the law sees) the law's own "
+        f"compute-optimal split is {count(n_opt)} parameters and {count(d_opt)} tokens ({d_opt / n_opt:.0f} per "
+        "parameter): the time budget, through the step time, not the FLOPs, sets the size."
     ]
     if r.outside_the_law is not None:
         lines.insert(0, "NOT A MEANINGFUL ANSWER: " + r.outside_the_law + ".")
@@ -830,10 +835,9 @@ def explain(r: SearchResult) -> list[str]:
         # The FLOPs the step time prices are the ones the chip executes (causal attention, no
         # embedding matmul), not the model FLOPs of `flops_per_step` (Chinchilla's count, for MFU).
         lines.append(
-            f"Its step is dominated by {bound}: moving {b.memcpy_bytes_per_step:.3g} bytes takes {parts.memory_s:.3g} s, "
-            f"computing takes {parts.compute_s:.3g} s (it executes {w.flops:.3g} FLOPs, "
-            f"{w.tensor_flops:.3g} of them in matmuls and attention), fixed overheads "
-            f"{parts.fixed_s:.3g} s."
+            f"Its step is dominated by {bound}: moving {binary_bytes(b.memcpy_bytes_per_step)} takes "
+            f"{parts.memory_s:.3g} s, computing takes {parts.compute_s:.3g} s (it executes {si(w.flops, 'FLOP')}, "
+            f"{si(w.tensor_flops, 'FLOP')} of them in matmuls and attention), fixed overheads {parts.fixed_s:.3g} s."
         )
     lines += _explain_memory_plan(r)
     usable = r.hardware.usable_hbm_bytes
@@ -863,7 +867,7 @@ def explain(r: SearchResult) -> list[str]:
             else ""
         )
         lines.append(
-            f"A {label} model of similar size (d_model {alt.d_model}, {plural(alt.n_layers, 'layer')}, {p.params:.3g} "
+            f"A {label} model of similar size (d_model {alt.d_model}, {plural(alt.n_layers, 'layer')}, {count(p.params)} "
             f"params){plan} {why}.{outside}"
         )
     lines += _explain_guards(r)
@@ -882,14 +886,14 @@ def explain(r: SearchResult) -> list[str]:
             )
             lines.append(
                 f"The plan makes {epochs:.2f} passes over the {r.unique_tokens:.3g} unique tokens; the law applies "
-                f"{decays} (the data term sees {b.effective_tokens:.3g} tokens)."
+                f"{decays} (the data term sees {count(b.effective_tokens)} tokens)."
             )
     if winner.warnings:
         lines.append("Caveats: " + "; ".join(winner.warnings) + ".")
     if len(r.pareto) > 1:
         small = r.pareto[0]
         lines.append(
-            f"The Pareto set has {len(r.pareto)} members, from {small.params:.3g} params (loss "
-            f"{small.loss:.4f}) to the winner's {b.params:.3g} (loss {b.loss:.4f})."
+            f"The Pareto set has {len(r.pareto)} members, from {count(small.params)} params (loss "
+            f"{small.loss:.4f}) to the winner's {count(b.params)} (loss {b.loss:.4f})."
         )
     return lines

@@ -286,8 +286,8 @@ def fit_and_write(
     refuse_inputs(out, [measurements] if measurements else [])  # before reading `out` as the file it replaces
     if len(rows) < MIN_FIT_SAMPLES:
         raise TimescaleError(
-            f"only {len(rows)} training steps for the fit (need {MIN_FIT_SAMPLES}); give a longer --time-budget-s"
-            " or more measurements"
+            f"only {len(rows)} training steps for the fit (need {MIN_FIT_SAMPLES}): measure more (a longer"
+            " --time-budget-s for a live calibration) or give more measured steps (--from, --refit)"
         )
     distinct = {(tuple(sorted(m.arch.to_dict().items())), m.chips, m.fsdp) for m in rows}
     if len(distinct) < MIN_FIT_SAMPLES:

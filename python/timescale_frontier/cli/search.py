@@ -245,6 +245,7 @@ def run_search(
 
 
 @click.command(name="timescale-frontier")
+@click.version_option(package_name="timescale-frontier")
 @search_options
 @handle_errors
 def frontier_main(**kwargs: Any) -> None:

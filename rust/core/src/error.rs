@@ -117,6 +117,20 @@ pub fn bound(x: f64) -> String {
     significant(x, 6)
 }
 
+/// A count (parameters, tokens) to 3 significant digits with a suffix: `5e9` -> `5 B`, `2.5e7` ->
+/// `25 M`, `1.6e10` -> `16 B` (k, M, B, T; as the command line writes counts).
+pub fn magnitude(x: f64) -> String {
+    if !x.is_finite() {
+        return number(x);
+    }
+    for (factor, suffix) in [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")] {
+        if x.abs() >= factor {
+            return format!("{} {suffix}", significant(x / factor, 3));
+        }
+    }
+    significant(x, 3)
+}
+
 /// `x` to `digits` significant digits as Python's `%.{digits}g` writes it (trailing zeros dropped).
 pub fn significant(x: f64, digits: usize) -> String {
     if x == 0.0 || !x.is_finite() {

@@ -626,12 +626,13 @@ impl Validity {
     pub fn message(self, fit: &crate::loss::FitRange, law: &Law) -> String {
         let sig = |x: f64| crate::error::significant(x, 3);
         let range = |(lo, hi): (f64, f64)| format!("{} to {}", sig(lo), sig(hi));
+        let counts = |(lo, hi): (f64, f64)| format!("{} to {}", crate::error::magnitude(lo), crate::error::magnitude(hi));
         match self {
             Validity::ParamsOutsideFit => {
-                format!("parameter count outside the law's fitted range ({}): extrapolation", range(fit.params))
+                format!("parameter count outside the law's fitted range ({}): extrapolation", counts(fit.params))
             }
             Validity::TokensOutsideFit => {
-                format!("training tokens outside the law's fitted range ({}): extrapolation", range(fit.tokens))
+                format!("training tokens outside the law's fitted range ({}): extrapolation", counts(fit.tokens))
             }
             Validity::AspectRatio => format!(
                 "d_model/n_layers outside {}, the shapes the law has evidence for: how loss depends on shape there is \
@@ -879,9 +880,9 @@ mod tests {
         let fit = crate::loss::FitRange { params: (1e5, 2.5e7), tokens: (1e6, 3e8) };
         assert_eq!(
             Validity::ParamsOutsideFit.message(&fit, &HOFFMANN),
-            "parameter count outside the law's fitted range (1e+05 to 2.5e+07): extrapolation"
+            "parameter count outside the law's fitted range (100 k to 25 M): extrapolation"
         );
-        assert!(Validity::TokensOutsideFit.message(&crate::loss::CHINCHILLA_FIT_RANGE, &HOFFMANN).contains("(5e+09 to 5e+11)"));
+        assert!(Validity::TokensOutsideFit.message(&crate::loss::CHINCHILLA_FIT_RANGE, &HOFFMANN).contains("(5 B to 500 B)"));
         assert!(Validity::DepthOutsideShapeFit.message(&fit, &HOFFMANN).contains("3 to 80"));
     }
 }

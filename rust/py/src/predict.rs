@@ -102,6 +102,24 @@ pub struct PyChipCount {
     pub fits_memory: bool,
 }
 
+#[pymethods]
+impl PyChipCount {
+    fn __repr__(&self) -> String {
+        format!(
+            "ChipCount(chips={}, hours={:.4}, loss={}, fits_memory={})",
+            self.chips,
+            self.budget.seconds / 3600.0,
+            self.loss.map_or("None".to_owned(), |l| format!("{l:.4}")),
+            if self.fits_memory { "True" } else { "False" }
+        )
+    }
+}
+
+/// Every field of `obj` as plain data (the package's one converter, `_data.fields_data`).
+pub(crate) fn plain_data<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    obj.py().import("timescale_frontier._data")?.getattr("fields_data")?.call1((obj,))
+}
+
 /// Every metric of one architecture for one budget on `chips` chips (units in the names).
 #[pyclass(module = "timescale_frontier._core", name = "Prediction", frozen, get_all)]
 #[derive(Clone)]
@@ -140,6 +158,11 @@ pub struct PyPrediction {
 
 #[pymethods]
 impl PyPrediction {
+    /// Every field as plain data (JSON-ready), the loss terms included.
+    fn to_dict<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        plain_data(slf.as_any())
+    }
+
     /// The answer in one line (every field stays an attribute).
     fn __repr__(&self) -> String {
         let a = &self.architecture.0;

@@ -287,6 +287,28 @@ pub struct PyChipCountOutcome {
     pub lowest: bool,
 }
 
+#[pymethods]
+impl PyChipCountOutcome {
+    fn __repr__(&self) -> String {
+        let best = self.best.as_ref().map_or_else(
+            || format!("infeasible={:?}", self.infeasible.clone().unwrap_or_default()),
+            |b| format!("d_model={}, n_layers={}, loss={:.4}", b.architecture.0.d_model, b.architecture.0.n_layers, b.loss),
+        );
+        format!(
+            "ChipCountOutcome(chips={}, hours={:.4}, {best}, tie={}, lowest={})",
+            self.chips,
+            self.budget.seconds / 3600.0,
+            self.tie.as_ref().map_or("None".to_owned(), |t| format!("{t:?}")),
+            if self.lowest { "True" } else { "False" }
+        )
+    }
+
+    /// Every field as plain data (JSON-ready).
+    fn to_dict<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        crate::predict::plain_data(slf.as_any())
+    }
+}
+
 /// The answer of a search: the chosen chip count's best, top K and Pareto set, and every count.
 #[pyclass(module = "timescale_frontier._core", name = "SearchOutcome", frozen, get_all)]
 pub struct PySearchOutcome {
