@@ -78,6 +78,7 @@ impl BatchTerm {
             if u > 690.0 {
                 return self.ln_efficiency_at(u);
             }
+            // ln(1 + 1/k) is a constant the compiler folds only for a literal k: approximated too.
             crate::loss::ln_approx(1.0 + 1.0 / k) - crate::loss::ln_approx(1.0 + crate::loss::exp_approx(u) / k)
         } else {
             let x = u * std::f64::consts::LOG2_E;

@@ -425,8 +425,8 @@ impl Law {
     }
 
     /// [`Law::ln_law_tokens`] without libm calls where it can (absolute error about 1e-13), for
-    /// the search kernel's first pass, given `ln(tokens_per_step x ratio)`. Exact with limited
-    /// unique data.
+    /// the search kernel's first pass, given `ln_batch` = [`Law::ln_batch_term`] of the tokens per
+    /// step (computed once per batch and shape). Exact with limited unique data.
     #[inline(always)]
     pub fn ln_law_tokens_approx(
         &self,
@@ -442,9 +442,16 @@ impl Law {
         }
         let ln_d = ln_approx(d_ref);
         match self.batch {
-            Some(b) => ln_d + b.ln_efficiency_at_approx(b.log_ratio(ln_tokens_per_step_ref, ln_d)),
+            Some(b) => ln_d + b.ln_efficiency_at_approx(ln_tokens_per_step_ref - b.b_opt_exp * ln_d),
             None => ln_d,
         }
+    }
+
+    /// `ln(tokens_per_step x ratio / c)`, with `c` the batch term's `B_opt` coefficient (`ln(tokens_per_step x
+    /// ratio)` without the batch term): what [`Law::ln_law_tokens_approx`] takes, once per batch.
+    #[inline]
+    pub fn ln_batch_term(&self, tokens_per_step: f64, ratio: f64) -> f64 {
+        (tokens_per_step * ratio).ln() - self.batch.map_or(0.0, |b| b.b_opt_coef.ln())
     }
 
     /// The data term at `ln D'`: B exp(-beta ln D') (nats per reference token).
@@ -777,7 +784,7 @@ mod tests {
             for (tokens, tps) in [(1.0, 512.0), (1e9, 4096.0), (3e10, 1e6), (1e12, 1e5), (5e13, 3e7)] {
                 let ratio = law.reference_ratio(128_000.0);
                 let exact = law.ln_law_tokens(tokens, tps, ratio, None);
-                let approx = law.ln_law_tokens_approx(tokens, tps, (tps * ratio).ln(), ratio, None);
+                let approx = law.ln_law_tokens_approx(tokens, tps, law.ln_batch_term(tps, ratio), ratio, None);
                 assert!((approx - exact).abs() < 1e-12 * exact.abs().max(1.0), "{tokens} {tps}: {approx} vs {exact}");
             }
         }

@@ -603,7 +603,7 @@ struct Kernel<'a> {
     /// The context term of each sequence length for models of up to 7B parameters (NaN until
     /// computed; larger models compute theirs).
     context_terms: Vec<f64>,
-    /// ln(tokens per step x reference ratio) of each batch size for the current shape.
+    /// [`Law::ln_batch_term`] of each batch size for the current shape.
     ln_tokens_per_step: Vec<f64>,
 }
 
@@ -747,7 +747,7 @@ impl<'a> Kernel<'a> {
         let ratio = law.reference_ratio(vocab);
         let vocab_term = law.vocab.map_or(0.0, |v| v.capacity(vocab, d_model));
         self.ln_tokens_per_step.clear();
-        self.ln_tokens_per_step.extend(space.batch_size.iter().map(|&b| (f64::from(b) * seq * ratio).ln()));
+        self.ln_tokens_per_step.extend(space.batch_size.iter().map(|&b| law.ln_batch_term(f64::from(b) * seq, ratio)));
         let (j0, j1) = (j0 as usize, j1 as usize);
         for li in j0 / nb..=(j1 - 1) / nb {
             let b_lo = if li == j0 / nb { j0 % nb } else { 0 };
