@@ -67,8 +67,13 @@ def test_plots_are_written_like_every_output(tmp_path):
 def test_width_depth_heatmap_matches_the_search(tmp_path):
     hw = Hardware.load("h100_sxm")
     d_models, layers = [256, 512, 1024, 2048], [2, 4, 8, 16]
-    grid = width_depth(hw, 12, d_models, layers, tmp_path / "wd.png", aspect_ratio=(1e-3, 1e6), top_k=1)
+    picture = width_depth(hw, 12, d_models, layers, tmp_path / "wd.png", aspect_ratio=(1e-3, 1e6), top_k=1)
+    grid = picture.grid
     assert (tmp_path / "wd.png").read_bytes().startswith(PNG)
+    # The star is the search's own answer over the whole (default) space, not a cell of the grid
+    # (issue 26.6: the picture showed the grid's best cell as "the search's answer").
+    whole = search(hw, 12, top_k=1).best
+    assert picture.answer == (whole.architecture.d_model, whole.architecture.n_layers, whole.loss)
     # Each cell is the best loss of a search restricted to that (d_model, n_layers).
     r = search(hw, 12, {"d_model": [1024], "n_layers": [4]}, aspect_ratio=(1e-3, 1e6))
     assert grid[1, 2] == r.best.loss
@@ -90,7 +95,8 @@ def test_width_depth_heatmap_matches_the_search(tmp_path):
             str(tmp_path / "cli.png"),
         ],
     )
-    assert r.exit_code == 0 and "best cell" in r.output and (tmp_path / "cli.png").exists()
+    assert r.exit_code == 0 and "best cell of this grid" in r.output and (tmp_path / "cli.png").exists()
+    assert "the search's answer over the whole space" in r.output
 
 
 def test_width_depth_on_many_chips(tmp_path):
@@ -98,10 +104,12 @@ def test_width_depth_on_many_chips(tmp_path):
     from timescale_frontier.plot import width_depth
 
     hw = Hardware.load("h100_sxm")
-    grid = width_depth(hw, 12, [1024, 4096], [4, 16], tmp_path / "wd8.png", aspect_ratio=(1e-3, 1e6), top_k=1, chips=8)
+    grid = width_depth(
+        hw, 12, [1024, 4096], [4, 16], tmp_path / "wd8.png", aspect_ratio=(1e-3, 1e6), top_k=1, chips=8
+    ).grid
     r = search(hw, 12, {"d_model": [4096], "n_layers": [16]}, aspect_ratio=(1e-3, 1e6), chips=8)
     assert grid[1, 1] == r.best.loss and r.best.step.sharding != "single chip"
-    one = width_depth(hw, 12, [1024, 4096], [4, 16], tmp_path / "wd1.png", aspect_ratio=(1e-3, 1e6), top_k=1)
+    one = width_depth(hw, 12, [1024, 4096], [4, 16], tmp_path / "wd1.png", aspect_ratio=(1e-3, 1e6), top_k=1).grid
     assert np.nanmin(grid) < np.nanmin(one)  # eight chips for the same hours reach a lower loss
     bad = CliRunner().invoke(main, ["report", "width-depth", "-H", "cpu", "--hours", "1", "--chips", "2"])
     assert bad.exit_code == 2 and "needs an [interconnect] section" in bad.output

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,18 @@ def best_cells(
     return at(inside), at(grid)
 
 
+@dataclass(frozen=True)
+class WidthDepthPicture:
+    """What ``width_depth`` drew: the grid of best losses (rows: depths, columns: widths; NaN where
+    nothing is feasible), the search's own answer over the whole space (d_model, n_layers, loss;
+    None when nothing is feasible), and the best cells of the grid inside the guard and anywhere."""
+
+    grid: np.ndarray
+    answer: tuple[int, int, float] | None
+    best_cell: tuple[int, int] | None
+    lowest_cell: tuple[int, int] | None
+
+
 def width_depth(
     hardware: Hardware,
     hours: float,
@@ -130,12 +143,13 @@ def width_depth(
     space: dict[str, Any] | None = None,
     inputs: Sequence[str | os.PathLike[str]] = (),
     **search_kwargs: Any,
-) -> np.ndarray:
+) -> WidthDepthPicture:
     """Heatmap of the best predicted loss over (d_model, n_layers) at a fixed budget (every other
-    axis searched), with iso-parameter curves: the picture behind "wider, not deeper". Every cell
-    is shown, also outside the aspect-ratio guard (``guard``, dashed); the search's answer is the
-    best cell inside it (red star), the lowest cell anywhere is marked too when it differs. Returns
-    the loss grid (NaN where nothing is feasible)."""
+    axis searched), with iso-curves of non-embedding parameters: the picture behind "wider, not
+    deeper". Every cell is shown, also outside the aspect-ratio guard (``guard``, dashed). The red
+    star is the search's own answer over the whole space (``space``, or the default one, inside the
+    guard: it need not be a cell of this grid); a white plus marks the grid's best cell inside the
+    guard, an orange cross the lowest cell anywhere when it differs."""
     law = get_law(
         search_kwargs.get("law", DEFAULT_LAW),
         loss_terms=search_kwargs.get("loss_terms"),
@@ -170,19 +184,30 @@ def width_depth(
     levels = [v for v in (1e7, 3e7, 1e8, 3e8, 1e9, 3e9, 1e10) if n.min() < v < n.max()]
     if levels:
         cs = ax.contour(dd, ll, n, levels=levels, colors="white", linewidths=0.8)
-        ax.clabel(cs, fmt=lambda v: f"{v:.0e} params", fontsize=7)
+        ax.clabel(cs, fmt=lambda v: f"{v:.0e} non-embedding params", fontsize=7)
     guarded, anywhere = best_cells(grid, d_models, n_layers, guard)
-    if guarded is not None:
+    answer_kwargs = {k: v for k, v in search_kwargs.items() if k not in ("aspect_ratio", "top_k")}
+    try:
+        best = search(hardware, hours, space, aspect_ratio=guard, top_k=1, **answer_kwargs).best
+        answer: tuple[int, int, float] | None = (best.architecture.d_model, best.architecture.n_layers, best.loss)
+    except InfeasibleError:
+        answer = None
+    if answer is not None:
         ax.scatter(
-            [guarded[0]], [guarded[1]], color="red", marker="*", s=150, zorder=3,
-            label=f"search's answer: d_model {guarded[0]}, {guarded[1]} layers (inside the guard)",
+            [answer[0]], [answer[1]], color="red", marker="*", s=180, zorder=4,
+            label=f"the search's answer (whole space): d_model {answer[0]}, {answer[1]} layers, loss {answer[2]:.4f}",
+        )  # fmt: skip
+    if guarded is not None and (answer is None or guarded != answer[:2]):
+        ax.scatter(
+            [guarded[0]], [guarded[1]], color="white", marker="P", s=80, zorder=3,
+            label=f"best cell of this grid: d_model {guarded[0]}, {guarded[1]} layers",
         )  # fmt: skip
     if anywhere is not None and anywhere != guarded:
         ax.scatter(
             [anywhere[0]], [anywhere[1]], color="orange", marker="x", s=80, zorder=3,
             label=f"lowest anywhere: d_model {anywhere[0]}, {anywhere[1]} layers (outside: untested shape)",
         )  # fmt: skip
-    if guarded is not None or anywhere is not None:
+    if answer is not None or guarded is not None or anywhere is not None:
         ax.legend(loc="upper right", fontsize=7)
     unguarded = tuple(guard) == tuple(NO_ASPECT_GUARD)
     for ratio in () if unguarded else guard:  # Kaplan's shape-insensitive range, the search's default guard
@@ -201,4 +226,4 @@ def width_depth(
     ax.set_title(f"{on}, {hours:g} h: best loss by width and depth (blank: nothing fits)")
     _save(fig, path, inputs)
     plt.close(fig)
-    return grid
+    return WidthDepthPicture(grid, answer, guarded, anywhere)

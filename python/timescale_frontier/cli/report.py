@@ -58,7 +58,7 @@ def width_depth_cmd(
     law_obj = get_law(law, loss_terms=loss_terms, eval_context=eval_context)
     lo, hi = aspect_ratio if aspect_ratio is not None else default_aspect_ratio(law_obj)
     inputs: list[str | Path] = [hw.path, *([law] if law.endswith(".toml") else [])]
-    grid = plot.width_depth(
+    picture = plot.width_depth(
         hw,
         hours,
         widths,
@@ -72,7 +72,7 @@ def width_depth_cmd(
         chips=chips,
         guard=(lo, hi),
     )
-    guarded, anywhere = plot.best_cells(grid, widths, depths, (lo, hi))
+    grid, guarded, anywhere = picture.grid, picture.best_cell, picture.lowest_cell
 
     def loss(cell: tuple[int, int]) -> float:
         return float(grid[depths.index(cell[1]), widths.index(cell[0])])
@@ -83,9 +83,15 @@ def width_depth_cmd(
         if unguarded
         else f" inside the aspect-ratio guard (d_model/n_layers {lo:g} to {hi:g})"
     )
+    if picture.answer is not None:
+        d, n, best_loss = picture.answer
+        click.echo(
+            f"the search's answer over the whole space{where}: d_model {d}, {plural(n, 'layer')}, loss "
+            f"{best_loss:.4f} nats/token (the red star)"
+        )
     if guarded is not None:
         click.echo(
-            f"best cell{where}: d_model {guarded[0]}, "
+            f"best cell of this grid{where}: d_model {guarded[0]}, "
             f"{plural(guarded[1], 'layer')}, loss {loss(guarded):.4f} nats/token (what the search answers on this grid)"
         )
     if anywhere is not None and anywhere != guarded:
