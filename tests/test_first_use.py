@@ -136,3 +136,24 @@ def test_the_cpu_file_reads_this_machines_memory(tmp_path):
     bad.write_text(text)
     with pytest.raises(InvalidInputError, match='only for device = "cpu"'):
         Hardware.load(bad)
+
+
+def test_a_money_budget_plot_answers_what_the_money_buys_on_each_chip(tmp_path):
+    """26.5: with --budget-usd the frontier is drawn against dollars, each file at its own price
+    (what $5,000 buys on each), the title says the money and rounded hours."""
+    import pytest
+
+    pytest.importorskip("matplotlib")
+    from timescale_frontier import Budget, Hardware, search
+    from timescale_frontier.plot import frontier
+
+    space = {"d_model": "512:2048:512", "n_layers": "4:16:4"}
+    hw = Hardware.load("h100_sxm")
+    r = search(hw, Budget(usd=5000), space, chips=8)
+    others = [Hardware.load("a100_80gb"), Hardware.load("mi300x")]
+    drawn = frontier(r, [hw, *others], space, tmp_path / "f.png", factors=(0.5, 1, 2), chips=8)
+    for name, (xs, losses) in drawn.items():
+        assert xs == [2500, 5000, 10000] and len(losses) == 3, name
+    # At each file's own price the same money buys different hours, so different losses.
+    assert len({round(drawn[h.name][1][1], 6) for h in [hw, *others]}) == 3
+    assert drawn[hw.name][1][1] == pytest.approx(r.best.loss)

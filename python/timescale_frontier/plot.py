@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ import numpy as np
 
 from timescale_frontier._core import NO_ASPECT_GUARD
 from timescale_frontier._files import write_atomic
+from timescale_frontier.budget import Budget
 from timescale_frontier.errors import InfeasibleError, InvalidInputError
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.loss import DEFAULT_LAW, get_law
@@ -57,31 +58,53 @@ def frontier(
     path: str | os.PathLike[str],
     factors: Sequence[float] = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2, 4, 8, 16),
     inputs: Sequence[str | os.PathLike[str]] = (),
+    progress: Callable[[int, int], None] | None = None,
     **search_kwargs: Any,
-) -> None:
-    """Left: best predicted loss against the budget (log hours), one line per hardware file.
-    Right: the Pareto set of ``result`` (loss against parameters), the winner marked."""
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Left: best predicted loss against the budget, one line per hardware file: against hours for
+    an hours budget; for a money budget against dollars, each file at its own price (what the money
+    buys on each chip; a file without a price is left out, said in the legend). Right: the Pareto
+    set of ``result`` (loss against parameters), the winner marked. ``progress(done, total)`` is
+    called after each of the frontier's searches. Returns what the left panel drew: each file's
+    name -> (budgets, in USD or hours; best losses)."""
     plt = _pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
+    money = result.budget.limit == "money"
+    usd = result.budget.usd or 0.0
+    total, done = len(hardware) * len(factors), 0
+    drawn: dict[str, tuple[list[float], list[float]]] = {}
     for hw in hardware:
-        hours, losses = [], []
+        xs, losses = [], []
+        priced = True
+        # The searched file at the price the search used (an override included), the others at theirs.
+        price = result.budget.usd_per_chip_hour if hw.path == result.hardware.path else None
         for f in factors:
-            try:
-                r = search(hw, result.hours * f, space, **search_kwargs)
-            except InfeasibleError:
-                continue
-            except InvalidInputError:  # e.g. a compared chip without enough interconnect for --chips
-                break
-            hours.append(result.hours * f)
-            losses.append(r.best.loss)
-        label = hw.name + ("" if hw.calibrated else " (uncalibrated)")
-        ax1.plot(hours, losses, marker="o", label=label)
-    ax1.axvline(result.hours, color="grey", linestyle=":", linewidth=1)
+            if priced:
+                try:
+                    budget = Budget(usd=usd * f, usd_per_chip_hour=price) if money else Budget(result.hours * f)
+                    r = search(hw, budget, space, **search_kwargs)
+                    xs.append(usd * f if money else result.hours * f)
+                    losses.append(r.best.loss)
+                except InfeasibleError:
+                    pass
+                except InvalidInputError:  # e.g. a compared chip without a price or enough interconnect
+                    priced = False
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        label = hw.name + ("" if hw.calibrated else " (uncalibrated)") + ("" if priced else " (no price: left out)")
+        ax1.plot(xs, losses, marker="o", label=label)
+        drawn[hw.name] = (xs, losses)
+    ax1.axvline(usd if money else result.hours, color="grey", linestyle=":", linewidth=1)
     ax1.set_xscale("log")
     chips = "one chip" if result.chips == 1 else f"{result.chips} chips"
-    ax1.set_xlabel(f"training budget (hours, {chips})")
+    ax1.set_xlabel(
+        f"money budget (USD, {chips}, each file at its own price per chip-hour)"
+        if money
+        else f"training budget (hours, {chips})"
+    )
     ax1.set_ylabel("best predicted loss (nats/token)")
-    ax1.set_title(f"Frontier: best loss vs budget ({result.law_name} law)")
+    ax1.set_title(f"Frontier: best loss vs {'money' if money else 'time'} ({result.law_name} law)")
     ax1.grid(True, which="both", alpha=0.3)
     ax1.legend()
     p = result.pareto
@@ -92,15 +115,17 @@ def frontier(
     ax2.set_xscale("log")
     ax2.set_xlabel("total parameters")
     ax2.set_ylabel("predicted loss (nats/token)")
+    spent = f"${usd:,.0f} ({result.hours:.4g} h)" if money else f"{result.hours:.4g} h"
     ax2.set_title(
-        f"{result.hardware.name} x {result.chips}, {result.hours:g} h: loss vs size"
+        f"{result.hardware.name} x {result.chips}, {spent}: loss vs size"
         if result.chips > 1
-        else f"{result.hardware.name}, {result.hours:g} h: loss vs size"
+        else f"{result.hardware.name}, {spent}: loss vs size"
     )
     ax2.grid(True, which="both", alpha=0.3)
     ax2.legend()
     _save(fig, path, inputs)
     plt.close(fig)
+    return drawn
 
 
 def best_cells(

@@ -226,20 +226,25 @@ def run_search(
                 click.echo(f"note: {other.name} left out of the plot: {e}", err=True)
                 continue
             extra.append(other)
-        plot.frontier(
-            result,
-            [hw, *extra],
-            overrides,
-            plot_path,
-            inputs=[*inputs, *(h.path for h in extra)],
-            law=law,
-            loss_terms=loss_terms,
-            eval_context=eval_context,
-            aspect_ratio=aspect_ratio,
-            max_tokens_per_step=max_tokens_per_step,
-            unique_tokens=unique_tokens,
-            chips=result.chips,
-        )
+        plotting, done = progress_bar(quiet, label="plotting", unit="searches/s", scale=1)
+        try:
+            plot.frontier(
+                result,
+                [hw, *extra],
+                overrides,
+                plot_path,
+                inputs=[*inputs, *(h.path for h in extra)],
+                progress=plotting,
+                law=law,
+                loss_terms=loss_terms,
+                eval_context=eval_context,
+                aspect_ratio=aspect_ratio,
+                max_tokens_per_step=max_tokens_per_step,
+                unique_tokens=unique_tokens,
+                chips=result.chips,
+            )
+        finally:
+            done()
         click.echo(f"wrote {plot_path}", err=True)
     emit(text, output, inputs)
 
