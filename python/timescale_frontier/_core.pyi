@@ -57,6 +57,7 @@ __all__ = [
     "recipe",
     "AUTO_MAX_CHIPS",
     "NO_ASPECT_GUARD",
+    "DEFAULTS",
     "UNCALIBRATED_STEP_TIME_ERROR",
     "__version__",
 ]
@@ -756,6 +757,7 @@ def tie(
 def loss_scenarios(law: Law) -> list[tuple[str, Law]]: ...
 
 NO_ASPECT_GUARD: tuple[float, float]
+DEFAULTS: dict[str, Any]
 
 @final
 class Interval:

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import tomlkit
 
-from timescale_frontier import _core, _toml
+from timescale_frontier import _core, _defaults, _toml
 from timescale_frontier._core import Architecture, Law, LawFit, ShapeFit
 from timescale_frontier._files import write_atomic
 from timescale_frontier.errors import InvalidInputError, in_file, invalid_value, not_one_dimensional
@@ -37,7 +37,7 @@ __all__ = [
 
 
 #: The default law's name (the core's: ``besiroglu``, Besiroglu et al. 2024's refit of Chinchilla).
-DEFAULT_LAW: str = Law.default_name()
+DEFAULT_LAW: str = _defaults.LAW
 
 
 def law_names() -> list[str]:
@@ -253,7 +253,7 @@ def fit_law(
     params: Any,
     tokens: Any,
     loss: Any,
-    n_bootstrap: int = 200,
+    n_bootstrap: int = _defaults.N_BOOTSTRAP,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> LawFit:
@@ -280,7 +280,7 @@ def _column(name: str, x: Any) -> npt.NDArray[np.float64]:
 def fit_law_with_shape(
     runs: Sequence[Any],
     shape_runs: Sequence[Any],
-    n_bootstrap: int = 200,
+    n_bootstrap: int = _defaults.N_BOOTSTRAP,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[LawFit, ShapeFit]:

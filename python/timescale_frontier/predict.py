@@ -17,7 +17,7 @@ from timescale_frontier.loss import DEFAULT_LAW, Law, LossTerms, get_law
 __all__ = ["Prediction", "predict", "Chips", "as_chips"]
 
 #: Chip counts: one count, several to choose from, or ``"auto"`` (powers of two up to the
-#: interconnect's ``max_chips``, at most ``AUTO_MAX_CHIPS``, 4096).
+#: interconnect's ``max_chips``, at most ``_core.DEFAULTS["auto_max_chips"]``).
 Chips = int | Sequence[int] | Literal["auto"]
 
 

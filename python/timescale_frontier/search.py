@@ -25,6 +25,7 @@ from timescale_frontier._core import (
     SearchOutcome,
 )
 from timescale_frontier._data import as_data
+from timescale_frontier._defaults import TOP_K
 from timescale_frontier._text import binary_bytes, count, plural, si
 from timescale_frontier.budget import Budget, as_budget
 from timescale_frontier.errors import InvalidInputError
@@ -326,7 +327,7 @@ def search(
     law: str | Law = DEFAULT_LAW,
     loss_terms: LossTerms = None,
     eval_context: float | None = None,
-    top_k: int = 10,
+    top_k: int = TOP_K,
     aspect_ratio: tuple[float, float] | None = None,
     max_tokens_per_step: float | None = None,
     unique_tokens: float | None = None,

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from timescale_frontier._defaults import ASPECT_RATIO_TEXT
 from timescale_frontier._files import write_atomic
 from timescale_frontier.budget import Budget
 from timescale_frontier.errors import InvalidInputError, TimescaleError
@@ -209,5 +210,5 @@ def min_max(ctx: click.Context, param: click.Parameter, value: str | None) -> tu
     try:
         lo, hi = (float(x) for x in value.split(":"))
     except ValueError:
-        raise click.BadParameter(f"'{value}' is invalid: expected MIN:MAX, e.g. 20:200") from None
+        raise click.BadParameter(f"'{value}' is invalid: expected MIN:MAX, e.g. {ASPECT_RATIO_TEXT}") from None
     return lo, hi

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from timescale_frontier import render
+from timescale_frontier._defaults import N_BOOTSTRAP
 from timescale_frontier.cli._common import handle_errors, progress_bar
 from timescale_frontier.errors import in_file
 from timescale_frontier.loss import fit_law, fit_law_with_shape, load_runs, load_shape_runs, save_law
@@ -22,7 +23,7 @@ from timescale_frontier.loss import fit_law, fit_law_with_shape, load_runs, load
     "--bootstrap",
     "n_bootstrap",
     type=click.IntRange(min=0),
-    default=200,
+    default=N_BOOTSTRAP,
     show_default=True,
     help="Resampled refits for the intervals (a progress bar shows on a terminal; Ctrl-C stops).",
 )

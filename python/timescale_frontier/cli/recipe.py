@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from timescale_frontier import render
+from timescale_frontier._defaults import ASPECT_RATIO_TEXT
 from timescale_frontier.cli._common import INT64, budget_of, budget_options, handle_errors, law_options, min_max
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
@@ -61,7 +62,8 @@ from timescale_frontier.space import load_space, make_space
     "--aspect-ratio-guard",
     default=None,
     callback=min_max,
-    help="The tool's d_model/n_layers guard, MIN:MAX (default: none with a shape term in the loss, 20:200 without).",
+    help="The tool's d_model/n_layers guard, MIN:MAX (default: none with a shape term in the loss,"
+    f" {ASPECT_RATIO_TEXT} without).",
 )
 @click.option("--max-tokens-per-step", type=float, default=None, help="The tool's cap on batch x seq_len.")
 @click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)

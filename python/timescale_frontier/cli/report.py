@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from timescale_frontier._core import NO_ASPECT_GUARD
+from timescale_frontier._defaults import ASPECT_RATIO_TEXT
 from timescale_frontier._text import plural
 from timescale_frontier.cli._common import INT64, aspect_guard, handle_errors, law_options
 from timescale_frontier.hardware import Hardware
@@ -32,7 +33,7 @@ def report_group() -> None:
     default=None,
     callback=aspect_guard,
     help="The search's d_model/n_layers guard, MIN:MAX: drawn dashed; the answer is the best cell inside it"
-    " (default: the search's: none with a shape term in the loss, 20:200 without one).",
+    f" (default: the search's: none with a shape term in the loss, {ASPECT_RATIO_TEXT} without one).",
 )
 @click.option("--out", type=click.Path(dir_okay=False), default="width-depth.png", show_default=True)
 @click.option("--debug", is_flag=True)

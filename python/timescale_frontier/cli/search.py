@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from timescale_frontier import render
-from timescale_frontier._core import AUTO_MAX_CHIPS
+from timescale_frontier._defaults import ASPECT_RATIO_TEXT, AUTO_MAX_CHIPS, TOP_K
 from timescale_frontier.cli._common import (
     INT64,
     F,
@@ -90,7 +90,7 @@ def search_options(f: F) -> F:
             "--top",
             "top_k",
             type=INT64,
-            default=10,
+            default=TOP_K,
             show_default=True,
             help="How many of the best configurations to list.",
         ),
@@ -124,7 +124,7 @@ def search_options(f: F) -> F:
             default=None,
             callback=aspect_guard,
             help="Accepted d_model/n_layers range MIN:MAX, or none (default: none with a shape term in the loss, which"
-            " prices shape; 20:200, Kaplan 2020's shape-insensitive range, without one).",
+            f" prices shape; {ASPECT_RATIO_TEXT}, Kaplan 2020's shape-insensitive range, without one).",
         ),
         click.option(
             "--max-tokens-per-step",

@@ -16,6 +16,7 @@ pub mod batch;
 pub mod bilinear;
 pub mod budget;
 pub mod context;
+pub mod defaults;
 pub mod error;
 pub mod flops;
 pub mod hardware;

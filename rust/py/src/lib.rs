@@ -62,5 +62,16 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("AUTO_MAX_CHIPS", timescale_core::budget::AUTO_MAX_CHIPS)?;
     m.add("UNCALIBRATED_STEP_TIME_ERROR", timescale_core::hardware::UNCALIBRATED_STEP_TIME_ERROR)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    let defaults = pyo3::types::PyDict::new(m.py());
+    {
+        use timescale_core::defaults as d;
+        defaults.set_item("top_k", d::TOP_K)?;
+        defaults.set_item("n_bootstrap", d::BOOTSTRAP)?;
+        defaults.set_item("law", d::LAW)?;
+        defaults.set_item("aspect_ratio", d::ASPECT_RATIO)?;
+        defaults.set_item("d_ff_multiple", d::D_FF_MULTIPLE)?;
+        defaults.set_item("auto_max_chips", d::AUTO_MAX_CHIPS)?;
+    }
+    m.add("DEFAULTS", defaults)?;
     Ok(())
 }

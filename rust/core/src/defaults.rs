@@ -1,0 +1,22 @@
+//! Every default a user meets, in one place (the bindings export them as `_core.DEFAULTS`, which
+//! the Python API, the command line's help and the stubs read): what a search lists, how many
+//! bootstrap refits a law fit draws, the default law, the guard of a law without a shape term,
+//! the rounding of `d_ff`, the chip counts `auto` tries.
+
+/// How many of the best configurations a search lists (`top_k`).
+pub const TOP_K: usize = 10;
+
+/// Bootstrap refits a law fit draws for its intervals (`fit-law --bootstrap`).
+pub const BOOTSTRAP: usize = 200;
+
+/// The default law ([`crate::loss::DEFAULT_LAW`]).
+pub const LAW: &str = crate::loss::DEFAULT_LAW;
+
+/// The aspect-ratio guard of a law without a shape term ([`crate::loss::KAPLAN_ASPECT_RANGE`]).
+pub const ASPECT_RATIO: (f64, f64) = crate::loss::KAPLAN_ASPECT_RANGE;
+
+/// `d_ff` is rounded to a multiple of this ([`crate::search::D_FF_MULTIPLE`]).
+pub const D_FF_MULTIPLE: u32 = crate::search::D_FF_MULTIPLE;
+
+/// `--chips auto` tries powers of two up to the network's `max_chips` and at most this.
+pub const AUTO_MAX_CHIPS: u32 = crate::budget::AUTO_MAX_CHIPS;
