@@ -1,7 +1,7 @@
 # Targets are exactly what CI (.ci/run) runs: `make test` is the README's test command, `make lint`
 # every static check. `make format` rewrites in place; `make bench` records bench/RESULTS.md figures.
 PY_SRC = python tests bench experiments conftest.py
-.PHONY: format lint test test-core bench
+.PHONY: format lint test test-fast test-core bench
 
 format:
 	cargo fmt --all
@@ -19,9 +19,17 @@ lint:
 test:
 	python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[test]" && cargo test -p timescale-core && pytest --benchmark-disable
 
+# The developer loop: a build without fat LTO (about 30 s instead of minutes) and the suite without
+# the tests marked slow (live calibration, experiments, the answer sweep). CI runs `make test`.
+test-fast:
+	CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 maturin develop --release
+	cargo test -p timescale-core
+	pytest --benchmark-disable -m "not slow"
+
 # The suite without the optional extras (JAX, matplotlib): those tests skip with a reason.
+# (The slow tests need JAX or repeat what `make test` ran: left out here.)
 test-core:
-	python3 -m venv .venv-core && . .venv-core/bin/activate && pip install -e ".[test-core]" && pytest --benchmark-disable
+	python3 -m venv .venv-core && . .venv-core/bin/activate && pip install -e ".[test-core]" && pytest --benchmark-disable -m "not slow"
 
 bench:
 	bash bench/run.sh

@@ -13,6 +13,18 @@ if importlib.util.find_spec("jax") is None:
     ]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Say which doctests were left out (not silently): those of the modules that need JAX."""
+    if collect_ignore:
+        config.issue_config_time_warning(
+            pytest.PytestWarning(
+                f"doctests of {len(collect_ignore)} calibrate modules not collected: JAX is not installed (the "
+                "[calibrate] extra)"
+            ),
+            stacklevel=2,
+        )
+
+
 @pytest.fixture(autouse=True)
 def _private_user_hardware_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test (and every process it starts) gets its own empty user hardware directory: no test

@@ -19,6 +19,9 @@ from timescale_frontier import Architecture, Hardware, InvalidInputError, predic
 from timescale_frontier.calibrate import model  # noqa: E402
 from timescale_frontier.hardware import SHIPPED_DIR  # noqa: E402
 
+#: Live calibration runs JAX for a minute or more: out of the developer loop (make test-fast).
+pytestmark = pytest.mark.slow
+
 BIN = Path(sys.executable).parent
 SMALL = [
     dict(d_model=128, n_layers=2, n_heads=4, seq_len=64, batch_size=2, vocab_size=512, attention="materialized"),

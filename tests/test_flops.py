@@ -17,5 +17,8 @@ def test_flops_are_6n_plus_attention_per_token(llama_7b, h100):
     # weights (2 d per layer + d final).
     p = predict(llama_7b, h100, 1)
     d, L, S, h = 4096, 32, 2048, 32
-    expected = 6 * (p.params - 2 * d * L - d) + L * (12 * S * d + 9 * h * S)
+    # LLaMA-7B has 6,738,415,616 parameters (Touvron et al. 2023; Hugging Face's count), by hand in
+    # rust/core/src/params.rs: its matmul parameters are that minus 2 d L + d norm weights.
+    expected = 6 * (6_738_415_616 - 2 * d * L - d) + L * (12 * S * d + 9 * h * S)
+    assert p.params == 6_738_415_616
     assert p.flops_per_step / p.tokens_per_step == expected

@@ -164,6 +164,7 @@ def test_a_vocabulary_axis_is_priced_on_one_scale():
 SWEEP_HARDWARE = ["h100_sxm", "tpu_v4", "a100_80gb"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hardware", SWEEP_HARDWARE)
 def test_answers_are_decided_by_the_evidence_not_by_a_guard_or_an_axis_edge(hardware):
     """A reduced version of issue 21's sweep (the full one is in the closing note): over budgets

@@ -55,6 +55,7 @@ def test_a_budgeted_run_stops_when_time_runs_out():
     assert np.isfinite(r.heldout_loss) and r.heldout_loss < np.log(256)  # learned something
 
 
+@pytest.mark.slow
 def test_reduced_experiment_end_to_end(tmp_path):
     """The CI version of experiments/time_budget: tiny models, budgets of seconds."""
     p = subprocess.run(
@@ -79,6 +80,7 @@ def test_reduced_experiment_end_to_end(tmp_path):
     assert (tmp_path / "loss.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_reduced_versus_recipe_experiment_end_to_end(tmp_path):
     """The CI version of experiments/versus_recipe: the tool's pick, the usual recipe's and the
     FLOPs-only pick trained at two held-out budgets with two seeds each, and the shape study."""
