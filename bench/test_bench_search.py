@@ -177,3 +177,15 @@ def test_search_plan_tpu_v5e_pod_auto(benchmark):
     r = benchmark.pedantic(search, args=(tpu, HOURS, space), kwargs={"chips": "auto"}, rounds=1, iterations=1)
     assert [c.chips for c in r.chip_counts] == [2**k for k in range(9)] and r.feasible > 0
     benchmark.extra_info.update(configs=9 * space.size, chips=r.chips)
+
+
+@pytest.mark.parametrize("terms", [None, "none"])
+def test_explain_tpu_v4_12h(benchmark, terms):
+    """The explanation of the default run (tpu_v4, 12 h, default space) against the search itself
+    (issue 22: at most 10% of it); with the plain law it also searches the shape without the guard."""
+    import dataclasses
+
+    r = search(Hardware.load("tpu_v4"), 12, law=get_law("besiroglu", loss_terms=terms), top_k=10)
+    lines = benchmark.pedantic(lambda: dataclasses.replace(r).explain(), rounds=3, iterations=1)
+    assert lines and lines == r.explain()
+    benchmark.extra_info.update(search_s=r.elapsed_s)
