@@ -11,15 +11,20 @@ import math
 import shutil
 import textwrap
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from timescale_frontier._core import Candidate, Prediction, ResolvedBudget
+from timescale_frontier._core import Candidate, LawFit, Prediction, ResolvedBudget, ShapeFit
 from timescale_frontier._data import as_data
 from timescale_frontier._text import binary_bytes, count, plural, si
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.hardware import origin as hardware_origin
 from timescale_frontier.loss import Law, get_law
-from timescale_frontier.search import candidate_row
+from timescale_frontier.search import SearchResult, candidate_row
+
+if TYPE_CHECKING:  # for the signatures only: the calibration and recipe modules import this one's callers
+    from timescale_frontier.calibrate.plan import Plan
+    from timescale_frontier.calibrate.records import CalibrationResult
+    from timescale_frontier.recipe import RecipeComparison
 
 # ---------------------------------------------------------------- numbers with units
 
@@ -158,7 +163,7 @@ def law_label(name: str, law: Law) -> str:
     return f"{name} + {', '.join(words)}"
 
 
-def _chip_table(r: Any) -> list[str]:
+def _chip_table(r: SearchResult) -> list[str]:
     cells = []
     reasons: dict[str, None] = {}
     for c in r.chip_counts:
@@ -210,7 +215,7 @@ _REJECTION_NOTES = {
 }
 
 
-def _top_table(r: Any, headers: list[str]) -> list[str]:
+def _top_table(r: SearchResult, headers: list[str]) -> list[str]:
     """The top candidates, one row per distinct model (head splits that change nothing share a
     row), marked when tied with the best within the model's own error."""
     groups = r.top_groups()
@@ -252,7 +257,7 @@ def _top_table(r: Any, headers: list[str]) -> list[str]:
     return lines
 
 
-def search_document(r: Any, out_format: str) -> str:
+def search_document(r: SearchResult, out_format: str) -> str:
     """A search result (``SearchResult``) as ``table``, ``json`` or ``csv`` text."""
     if out_format == "json":
         return to_json({**r.to_dict(), "budget_text": budget_text(r.budget)})
@@ -553,7 +558,7 @@ def hardware_show(hw: Hardware) -> str:
 # ---------------------------------------------------------------- laws and calibrations
 
 
-def law_fit_text(fit: Any, n_bootstrap: int) -> str:
+def law_fit_text(fit: LawFit, n_bootstrap: int) -> str:
     """The coefficients of a fitted law (``LawFit``) with their 95% bootstrap intervals."""
     law = fit.law
     kept = len(fit.bootstrap)
@@ -570,7 +575,7 @@ def law_fit_text(fit: Any, n_bootstrap: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def shape_fit_text(fit: Any, n_bootstrap: int) -> str:
+def shape_fit_text(fit: ShapeFit, n_bootstrap: int) -> str:
     """A fitted shape term (``ShapeFit``) with its 95% bootstrap intervals and what it means."""
     c, opt, lo, hi = fit.term
     kept = n_bootstrap - fit.bootstrap_rejected
@@ -588,7 +593,7 @@ def shape_fit_text(fit: Any, n_bootstrap: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def calibration_text(r: Any) -> str:
+def calibration_text(r: CalibrationResult) -> str:
     """A calibration's models (``CalibrationResult``): fit and held-out errors, the chosen one."""
     rows = []
     for name, rep in r.reports.items():
@@ -628,7 +633,7 @@ def calibration_text(r: Any) -> str:
     )
 
 
-def plan_document(p: Any, hw: Hardware, out_format: str) -> str:
+def plan_document(p: Plan, hw: Hardware, out_format: str) -> str:
     """A calibration plan (``calibrate.plan.Plan``) as a table or JSON."""
 
     def row(x: Any) -> dict[str, Any]:
@@ -687,7 +692,7 @@ def plan_document(p: Any, hw: Hardware, out_format: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _replaced_lines(r: Any) -> list[str]:
+def _replaced_lines(r: CalibrationResult) -> list[str]:
     """Where a calibration went and what it replaced, with both models' errors on the same steps."""
     lines = []
     rep = r.replaced
@@ -735,7 +740,7 @@ def validation_text(hw: Hardware, n: int, split: str, res: dict[str, dict[str, f
 # ---------------------------------------------------------------- recipe
 
 
-def recipe_document(c: Any, hw: Hardware, out_format: str) -> str:
+def recipe_document(c: RecipeComparison, hw: Hardware, out_format: str) -> str:
     """The recipe beside the tool's pick (``recipe.RecipeComparison``) as a table or JSON."""
     if out_format == "json":
         return to_json(c.to_dict())
