@@ -39,6 +39,28 @@ def test_schedule_by_hand():
     assert at(100) == pytest.approx(1e-4) and at(500) == pytest.approx(1e-4)  # floor, held
 
 
+def test_clock_schedule_by_hand():
+    """Issue 25: the schedule follows the wall clock (progress = elapsed / budget), not a step count."""
+    lr = train.clock_schedule(1e-3, warmup_fraction=0.1, floor=0.1)
+    assert lr(0.05) == pytest.approx(0.5e-3)  # warm-up: half of the first 10% of the time
+    assert lr(0.1) == pytest.approx(1e-3)  # peak
+    assert lr(0.55) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))  # half-way through the cosine
+    assert lr(1.0) == pytest.approx(1e-4) and lr(3.0) == pytest.approx(1e-4)  # floor, held
+
+
+def test_the_schedules_length_is_set_by_the_clock():
+    """A run planned for 10 steps but given 1 s of time decays over the second, not over 10 steps:
+    its last rate is near the floor whatever the planned step count (the step-planned schedule of
+    the same run sits at the floor long before the end)."""
+    c = train.stdlib_corpus()
+    a = Architecture(32, 1, 1, seq_len=32, batch_size=4, vocab_size=256, activation_bytes=4.0, attention="materialized")
+    for planned in (10, 100_000):
+        r = train.train(a, budget_s=1.0, planned_steps=planned, corpus=c, eval_batches=1)
+        assert r.schedule == "clock" and r.steps > 10
+        # The last step started within the budget: its rate is near the floor (0.1 x 2e-3).
+        assert 2e-4 <= r.final_lr < 2.6e-4, (planned, r.final_lr, r.steps)
+
+
 def test_sample_windows_are_next_byte_pairs():
     data = np.arange(1000, dtype=np.uint8)
     x, y = train.sample(data, np.random.default_rng(0), 3, 16)

@@ -42,6 +42,10 @@ from timescale_frontier.hardware import SHIPPED_DIR
 BIN = Path(sys.executable).parent
 HERE = Path(__file__).resolve().parent
 
+#: The learning-rate schedule of every run (`--schedule`): "clock" follows the wall clock against the
+#: budget; "steps", a cosine over the predicted step count, reproduces the recorded results.
+SCHEDULE = "clock"
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -145,7 +149,7 @@ def run_training(
     log(
         f"[{name}] d_model {arch.d_model} x {arch.n_layers} layers, {budget_s:g} s, seed {seed}, {planned} steps planned"
     )
-    r = train.train(arch, budget_s, planned, corpus, seed=seed, eval_batches=plan.eval_batches)
+    r = train.train(arch, budget_s, planned, corpus, seed=seed, eval_batches=plan.eval_batches, schedule_kind=SCHEDULE)
     row = {
         **key,
         "params": predict(arch, hw, 1.0).params,
@@ -209,7 +213,16 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="the reduced CI version (tiny models, seconds)")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     ap.add_argument("--no-pin", action="store_true", help="do not pin to one core")
+    ap.add_argument(
+        "--schedule",
+        choices=["clock", "steps"],
+        default="clock",
+        help="learning-rate schedule: by the wall clock (default), or 'steps', a cosine over the predicted step count"
+        " (how the recorded results/ were made)",
+    )
     args = ap.parse_args()
+    global SCHEDULE
+    SCHEDULE = args.schedule
     plan = QUICK if args.quick else FULL
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

@@ -110,7 +110,14 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     ap.add_argument("--no-pin", action="store_true")
+    ap.add_argument(
+        "--schedule",
+        choices=["clock", "steps"],
+        default="clock",
+        help="learning-rate schedule (see experiments/time_budget: 'steps' reproduces the recorded results)",
+    )
     args = ap.parse_args()
+    tb.SCHEDULE = args.schedule
     setup = QUICK if args.quick else FULL
     fam = setup.family
     out: Path = args.out
@@ -167,7 +174,14 @@ def main() -> None:
                 continue
             tb.log(f"[shape] d_model {d} x {n} layers, {setup.shape_steps} steps, seed {s}")
             r = train.train(
-                arch, 1e9, setup.shape_steps, corpus, seed=s, eval_batches=fam.eval_batches, max_steps=setup.shape_steps
+                arch,
+                1e9,
+                setup.shape_steps,
+                corpus,
+                seed=s,
+                eval_batches=fam.eval_batches,
+                max_steps=setup.shape_steps,
+                schedule_kind=tb.SCHEDULE,
             )
             row = {**key, "non_embedding_params": predict(arch, hw, 1.0).non_embedding_params, **{
                 k: v for k, v in r.to_dict().items() if k not in ("arch", "budget_s")}}  # fmt: skip

@@ -167,17 +167,27 @@ def make_train_step(
     b1: float = 0.9,
     b2: float = 0.95,
     eps: float = 1e-8,
+    lr_argument: bool = False,
 ) -> Callable[..., Any]:
     """``step(params, opt_state, tokens, labels) -> (params, opt_state, loss)``: forward, backward
     and an AdamW update (decoupled weight decay), not yet jitted. ``lr`` is a constant or a
-    schedule: a function of the step number (1-based, int32 array) giving the learning rate."""
+    schedule: a function of the step number (1-based, int32 array) giving the learning rate. With
+    ``lr_argument`` the rate is the step's fifth argument instead (a schedule the caller computes,
+    e.g. from the wall clock): ``step(params, opt_state, tokens, labels, rate)``."""
 
-    def step(params: Params, opt: Params, tokens: jax.Array, labels: jax.Array) -> tuple[Params, Params, jax.Array]:
+    def step(
+        params: Params, opt: Params, tokens: jax.Array, labels: jax.Array, given: jax.Array | None = None
+    ) -> tuple[Params, Params, jax.Array]:
         loss, grads = jax.value_and_grad(lambda p: loss_fn(arch, p, tokens, labels, scan_layers))(params)
         t = opt["t"] + 1
         c1 = 1 - b1 ** t.astype(jnp.float32)
         c2 = 1 - b2 ** t.astype(jnp.float32)
-        rate = lr(t) if callable(lr) else lr
+        rate: jax.Array | float
+        if lr_argument:
+            assert given is not None, "lr_argument: the rate is the step's fifth argument"
+            rate = given
+        else:
+            rate = lr(t) if callable(lr) else lr
 
         def update(p: jax.Array, g: jax.Array, m: jax.Array, v: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
             g32 = g.astype(jnp.float32)
