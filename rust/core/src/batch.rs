@@ -78,7 +78,7 @@ impl BatchTerm {
             if u > 690.0 {
                 return self.ln_efficiency_at(u);
             }
-            crate::loss::ln_approx(1.0 + 1.0 / k) - crate::loss::ln_approx(1.0 + crate::loss::exp_approx(u) / k)
+            crate::fastmath::ln_approx(1.0 + 1.0 / k) - crate::fastmath::ln_approx(1.0 + crate::fastmath::exp_approx(u) / k)
         } else {
             let x = u * std::f64::consts::LOG2_E;
             -self.small_batch_curvature * x * x

@@ -6,7 +6,7 @@
 //! named as in the file (`chip.hbm_bytes`), so errors point at the key to fix.
 
 use crate::error::{Error, Range, Result};
-use crate::sharding::Interconnect;
+use crate::network::Interconnect;
 use crate::step_time::{calibrated_model, CalibratedModel, StepTimeModel};
 
 /// Largest number of chips any request may name.
