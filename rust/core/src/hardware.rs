@@ -71,17 +71,6 @@ impl Roofline {
     }
 }
 
-/// Checks a measured microbenchmark ceiling (`kind` "matmul": FLOP/s, "copy": bytes/s) against
-/// the ranges a chip's datasheet figures may have ([`PEAK_FLOPS`], [`HBM_BYTES_PER_S`]): the
-/// calibration fits are scaled by them, so an absurd one would wreck the fit.
-pub fn check_measured_rate(kind: &str, value: f64) -> Result<()> {
-    match kind {
-        "matmul" => PEAK_FLOPS.check("matmul flops_per_s", value).map(drop),
-        "copy" => HBM_BYTES_PER_S.check("copy bytes_per_s", value).map(drop),
-        _ => Err(Error::invalid("kind", kind, "matmul or copy")),
-    }
-}
-
 /// Relative step-time error to assume for a chip without a calibration: the median absolute
 /// percentage error, on published training steps, of the datasheet rooflines the three GPU files
 /// carried before they were calibrated from them (a100_40gb 20.5%, a100_80gb 26.2%, h100_sxm

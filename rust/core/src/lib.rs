@@ -15,6 +15,7 @@ pub mod architecture;
 pub mod batch;
 pub mod bilinear;
 pub mod budget;
+pub mod calibration;
 pub mod context;
 pub mod error;
 pub mod fastmath;
