@@ -149,7 +149,7 @@ fn explain_empty(part: &Partial, params: &SearchParams) -> String {
             "{} do not fit in {usable} GiB of usable HBM{} (the smallest of them needs {need} GiB{})",
             count(r.memory),
             if params.chips > 1 { format!(" per chip with any sharding over {} chips", params.chips) } else { String::new() },
-            if more_chips { "; more chips: --chips, or auto to compare counts" } else { "" }
+            if more_chips { "; more chips: chips = N, or auto to compare counts" } else { "" }
         ));
     }
     if r.unshardable > 0 {
@@ -162,7 +162,7 @@ fn explain_empty(part: &Partial, params: &SearchParams) -> String {
     }
     if r.aspect_ratio > 0 {
         why.push(format!(
-            "{} have d_model/n_layers outside [{}, {}] (--aspect-ratio)",
+            "{} have d_model/n_layers outside [{}, {}] (the aspect_ratio guard)",
             count(r.aspect_ratio),
             params.guards.aspect_ratio_min,
             params.guards.aspect_ratio_max
@@ -221,7 +221,7 @@ mod tests {
         // 0.9 x 2 MiB usable; figures with the digits that tell them apart, counts with separators.
         assert!(err.contains("do not fit in 0.00176 GiB of usable HBM (the smallest of them needs"), "{err}");
         // This chip has no interconnect: no hint to use more of them.
-        assert!(err.contains("of 21,504 configurations") && !err.contains("--chips"), "{err}");
+        assert!(err.contains("of 21,504 configurations") && !err.contains("more chips"), "{err}");
         // Nearest misses first: a budget too short for every step that fits leads with the budget,
         // though more configurations do not fit.
         let mut p = params(1e-6);
