@@ -79,7 +79,7 @@ impl BatchTerm {
                 return self.ln_efficiency_at(u);
             }
             // ln(1 + 1/k) is a constant the compiler folds only for a literal k: approximated too.
-            crate::loss::ln_approx(1.0 + 1.0 / k) - crate::loss::ln_approx(1.0 + crate::loss::exp_approx(u) / k)
+            crate::fastmath::ln_approx(1.0 + 1.0 / k) - crate::fastmath::ln_approx(1.0 + crate::fastmath::exp_approx(u) / k)
         } else {
             let x = u * std::f64::consts::LOG2_E;
             -self.small_batch_curvature * x * x

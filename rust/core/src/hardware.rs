@@ -6,7 +6,7 @@
 //! named as in the file (`chip.hbm_bytes`), so errors point at the key to fix.
 
 use crate::error::{Error, Range, Result};
-use crate::sharding::Interconnect;
+use crate::network::Interconnect;
 use crate::step_time::{calibrated_model, CalibratedModel, StepTimeModel};
 
 /// Largest number of chips any request may name.
@@ -68,17 +68,6 @@ impl Roofline {
             "roofline_max" => Ok(Roofline::Max),
             _ => Err(Error::invalid("step_time.model", format!("'{s}'"), "one of roofline_sum, roofline_max")),
         }
-    }
-}
-
-/// Checks a measured microbenchmark ceiling (`kind` "matmul": FLOP/s, "copy": bytes/s) against
-/// the ranges a chip's datasheet figures may have ([`PEAK_FLOPS`], [`HBM_BYTES_PER_S`]): the
-/// calibration fits are scaled by them, so an absurd one would wreck the fit.
-pub fn check_measured_rate(kind: &str, value: f64) -> Result<()> {
-    match kind {
-        "matmul" => PEAK_FLOPS.check("matmul flops_per_s", value).map(drop),
-        "copy" => HBM_BYTES_PER_S.check("copy bytes_per_s", value).map(drop),
-        _ => Err(Error::invalid("kind", kind, "matmul or copy")),
     }
 }
 

@@ -18,12 +18,10 @@
 //!   computing and the one prefetched) in compute precision, and the full gradients of one layer
 //!   until they are reduce-scattered.
 //!
-//! Communication per chip per step, ring collectives (Patarasuk & Yuan 2009) over a group of `n`
-//! chips, `S` the bytes of the whole tensor: an all-gather or a reduce-scatter moves `(n-1)/n S`
-//! through each chip's links, an all-reduce twice that. A group that spans nodes runs
-//! hierarchically (NCCL's and Megatron's intra-node / inter-node rings): with `k` of its chips in
-//! each of `m` nodes, each chip moves `(k-1)/k S` over the intra-node network and `(m-1)/m S / k`
-//! over its own link to the other nodes, per all-gather or reduce-scatter.
+//! Communication per chip per step, ring collectives over the chips' network ([`crate::network`]:
+//! an all-gather or a reduce-scatter of a tensor of `S` bytes over `n` chips moves `(n-1)/n S`
+//! through each chip's links, an all-reduce twice that, hierarchically when the group spans
+//! nodes):
 //! - DP: one all-reduce of the gradients per optimizer step (`S = shard params x param_bytes`;
 //!   micro-steps accumulate locally, as DDP's `no_sync`);
 //! - FSDP: every micro-step all-gathers the weights in the forward pass and again in the backward
@@ -52,77 +50,9 @@ use crate::loss::Law;
 use crate::memcpy::{step_and_optimizer_work, StepWork};
 use crate::memory::{memory_bytes, static_bytes};
 use crate::metrics::{tokens_in_budget, Metrics};
+use crate::network::{Interconnect, Volume};
 use crate::params::{non_embedding_params, params_per_layer, total_params};
 use crate::step_time::StepTimeParts;
-
-/// The chip-to-chip network, as ring collectives see it: chips in nodes (a TPU pod's torus is one
-/// node), one bandwidth inside a node and one from each chip to the other nodes.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Interconnect {
-    /// Bytes per second one chip sends (and at the same time receives) to chips of its node in a
-    /// ring collective. Unit: bytes/s.
-    pub intra_bytes_per_s: f64,
-    /// Chips that share the intra-node network.
-    pub chips_per_node: u32,
-    /// Bytes per second one chip sends (and receives) to chips of other nodes. Unit: bytes/s.
-    pub inter_bytes_per_s: f64,
-}
-
-/// Bytes one chip moves in a collective: over the intra-node network and between nodes.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Volume {
-    pub intra_bytes: f64,
-    pub inter_bytes: f64,
-}
-
-impl Volume {
-    pub fn total(&self) -> f64 {
-        self.intra_bytes + self.inter_bytes
-    }
-    fn scaled(self, k: f64) -> Volume {
-        Volume { intra_bytes: k * self.intra_bytes, inter_bytes: k * self.inter_bytes }
-    }
-    fn plus(self, o: Volume) -> Volume {
-        Volume { intra_bytes: self.intra_bytes + o.intra_bytes, inter_bytes: self.inter_bytes + o.inter_bytes }
-    }
-}
-
-impl Interconnect {
-    /// Bytes each chip moves in a ring all-gather (or reduce-scatter) whose whole tensor is
-    /// `bytes`, over a group of `n` chips with `per_node` of them in each node: `(k-1)/k S` inside
-    /// the node and `(m-1)/m S / k` between the `m = n / k` nodes (see the module docs).
-    pub fn all_gather(&self, bytes: f64, n: u32, per_node: u32) -> Volume {
-        let k = per_node.clamp(1, n.max(1));
-        let m = f64::from(n.max(1)) / f64::from(k);
-        Volume { intra_bytes: ring_fraction(k) * bytes, inter_bytes: (m - 1.0) / m * bytes / f64::from(k) }
-    }
-
-    /// An all-reduce: a reduce-scatter and an all-gather (hierarchically: the inter-node part is
-    /// an all-reduce of each chip's 1/k share).
-    pub fn all_reduce(&self, bytes: f64, n: u32, per_node: u32) -> Volume {
-        self.all_gather(bytes, n, per_node).scaled(2.0)
-    }
-
-    /// Seconds to move `v`: each network at its bandwidth, one after the other.
-    pub fn seconds(&self, v: Volume) -> f64 {
-        let part = |bytes: f64, rate: f64| if bytes > 0.0 { bytes / rate } else { 0.0 };
-        part(v.intra_bytes, self.intra_bytes_per_s) + part(v.inter_bytes, self.inter_bytes_per_s)
-    }
-
-    /// Chips of one TP group (`tp` adjacent chips) in a node, and of one DP group (strided by `tp`).
-    fn per_node(&self, s: Sharding) -> (u32, u32) {
-        let k = self.chips_per_node.max(1);
-        let tp = s.tp.min(k);
-        let dp = if s.tp >= k { 1 } else { (k / s.tp).min(s.dp) };
-        (tp, dp)
-    }
-}
-
-#[inline]
-fn ring_fraction(n: u32) -> f64 {
-    let n = f64::from(n.max(1));
-    (n - 1.0) / n
-}
 
 /// How the data-parallel dimension treats parameters, gradients and optimizer state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -255,13 +185,22 @@ pub struct ShardedStep {
     pub micro_steps: f64,
 }
 
+/// Chips of one TP group (`tp` adjacent chips) in a node of `ic`, and of one DP group (strided by
+/// `tp`).
+fn chips_in_node(ic: &Interconnect, s: Sharding) -> (u32, u32) {
+    let k = ic.chips_per_node.max(1);
+    let tp = s.tp.min(k);
+    let dp = if s.tp >= k { 1 } else { (k / s.tp).min(s.dp) };
+    (tp, dp)
+}
+
 /// Bytes one chip moves per step in the data-parallel collectives (see the module docs).
 pub fn dp_comm(shard: &Architecture, ic: &Interconnect, s: Sharding) -> Volume {
     if s.dp <= 1 {
         return Volume::default();
     }
     let params = total_params(shard);
-    let per_node = ic.per_node(s).1;
+    let per_node = chips_in_node(ic, s).1;
     match s.data {
         DataParallel::Replicated => ic.all_reduce(params * shard.precision.param_bytes, s.dp, per_node),
         DataParallel::Sharded => {
@@ -280,7 +219,7 @@ pub fn tp_comm(shard: &Architecture, ic: &Interconnect, s: Sharding) -> Volume {
     let per = shard.tokens_per_micro_step() * f64::from(shard.d_model) * shard.precision.activation_bytes;
     let l = f64::from(shard.n_layers);
     let recomputed = if shard.recompute == Recompute::Full { 2.0 * l } else { 0.0 };
-    ic.all_reduce(per, s.tp, ic.per_node(s).0).scaled((4.0 * l + 2.0 + recomputed) * shard.micro_steps())
+    ic.all_reduce(per, s.tp, chips_in_node(ic, s).0).scaled((4.0 * l + 2.0 + recomputed) * shard.micro_steps())
 }
 
 /// Peak memory of one chip running `sh`, the shard of sharding `s` (bytes): the shard's own
@@ -619,16 +558,6 @@ mod tests {
     }
 
     #[test]
-    fn ring_collectives_by_hand() {
-        let one_node = Interconnect { intra_bytes_per_s: 100.0, chips_per_node: 8, inter_bytes_per_s: 10.0 };
-        // 2 x 3/4 x 400 bytes inside the node, 6 s at 100 B/s; an all-gather half of it.
-        assert_eq!(one_node.all_reduce(400.0, 4, 4), Volume { intra_bytes: 600.0, inter_bytes: 0.0 });
-        assert_eq!(one_node.seconds(one_node.all_reduce(400.0, 4, 4)), 6.0);
-        assert_eq!(one_node.all_gather(400.0, 4, 4).total(), 300.0);
-        assert_eq!(one_node.all_reduce(400.0, 1, 1).total(), 0.0);
-    }
-
-    #[test]
     fn hierarchical_all_reduce_on_two_nodes_of_eight_by_hand() {
         // 16 chips, 8 per node, an all-reduce of S = 1600 bytes: reduce-scatter inside the node
         // (7/8 S = 1400), all-reduce of each chip's 1/8 share (200 bytes) between the 2 nodes
@@ -640,9 +569,9 @@ mod tests {
         assert_eq!(ic.seconds(v), 48.0);
         // DP 16 x TP 1 puts 8 DP members in each node; DP 8 x TP 2 puts 4 (TP pairs are adjacent);
         // TP 16 spans both nodes with 8 of its chips in each.
-        assert_eq!(ic.per_node(Sharding { dp: 16, tp: 1, data: DataParallel::Replicated }), (1, 8));
-        assert_eq!(ic.per_node(Sharding { dp: 8, tp: 2, data: DataParallel::Replicated }), (2, 4));
-        assert_eq!(ic.per_node(Sharding { dp: 1, tp: 16, data: DataParallel::Replicated }), (8, 1));
+        assert_eq!(chips_in_node(&ic, Sharding { dp: 16, tp: 1, data: DataParallel::Replicated }), (1, 8));
+        assert_eq!(chips_in_node(&ic, Sharding { dp: 8, tp: 2, data: DataParallel::Replicated }), (2, 4));
+        assert_eq!(chips_in_node(&ic, Sharding { dp: 1, tp: 16, data: DataParallel::Replicated }), (8, 1));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 
 mod architecture;
 mod budget;
+mod calibration;
 mod error;
 mod evaluate;
 mod hardware;
@@ -46,9 +47,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hardware::hardware_ranges, m)?)?;
     m.add_function(wrap_pyfunction!(predict::predict, m)?)?;
     m.add_function(wrap_pyfunction!(predict::predict_tokens, m)?)?;
-    m.add_function(wrap_pyfunction!(predict::measured_step_time_s, m)?)?;
-    m.add_function(wrap_pyfunction!(predict::check_measured_rate, m)?)?;
-    m.add_function(wrap_pyfunction!(predict::check_calibration_request, m)?)?;
+    m.add_function(wrap_pyfunction!(calibration::measured_step_time_s, m)?)?;
+    m.add_function(wrap_pyfunction!(calibration::check_measured_rate, m)?)?;
+    m.add_function(wrap_pyfunction!(calibration::check_calibration_request, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate::evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(search::search, m)?)?;
     m.add_function(wrap_pyfunction!(search::aspect_ratio_guard, m)?)?;

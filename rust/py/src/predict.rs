@@ -7,7 +7,7 @@ use timescale_core::Chips;
 
 use crate::architecture::{PyArchitecture, PyStepWork};
 use crate::budget::{PyBudget, PyChips, PyResolvedBudget};
-use crate::error::{AnyInt, IntoPy};
+use crate::error::IntoPy;
 use crate::hardware::{PyHardware, PyLaw, PyStepTimeParts};
 
 /// One sharded training step, per chip (seconds and bytes); on one chip, no communication.
@@ -271,31 +271,4 @@ pub fn predict_tokens(
     let (a, hw) = (arch.0, hardware.0);
     let p = py.detach(|| timescale_core::predict::predict_tokens(&a, &hw, tokens, chips, &opts)).py_err()?;
     Ok((&p).into())
-}
-
-/// The step time of a measured training step: `step_time_s` as recorded, or from the recorded
-/// throughput (`tokens_per_step / (tokens_per_s_per_chip x chips)`); checked by the core.
-#[pyfunction]
-#[pyo3(signature = (step_time_s, tokens_per_s_per_chip, tokens_per_step, chips))]
-pub fn measured_step_time_s(
-    step_time_s: Option<f64>,
-    tokens_per_s_per_chip: Option<f64>,
-    tokens_per_step: f64,
-    chips: AnyInt,
-) -> PyResult<f64> {
-    let chips = timescale_core::Hardware::chip_count(chips.0).py_err()?;
-    timescale_core::metrics::measured_step_time_s(step_time_s, tokens_per_s_per_chip, tokens_per_step, chips).py_err()
-}
-
-/// Checks a calibration's wall-clock budget and predicted step-time range (seconds) before it plans.
-#[pyfunction]
-pub fn check_calibration_request(time_budget_s: f64, step_range_s: (f64, f64)) -> PyResult<()> {
-    timescale_core::metrics::check_calibration_request(time_budget_s, step_range_s).py_err()
-}
-
-/// Checks a measured microbenchmark ceiling (`kind` "matmul": FLOP/s, "copy": bytes/s) against
-/// the core's ranges for a chip's figures.
-#[pyfunction]
-pub fn check_measured_rate(kind: &str, value: f64) -> PyResult<()> {
-    timescale_core::hardware::check_measured_rate(kind, value).py_err()
 }

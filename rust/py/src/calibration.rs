@@ -1,0 +1,33 @@
+//! `calibration`: what a calibration and its measurements may record (the core's `calibration`),
+//! checked by the core.
+
+use pyo3::prelude::*;
+
+use crate::error::{AnyInt, IntoPy};
+
+/// The step time of a measured training step: `step_time_s` as recorded, or from the recorded
+/// throughput (`tokens_per_step / (tokens_per_s_per_chip x chips)`); checked by the core.
+#[pyfunction]
+#[pyo3(signature = (step_time_s, tokens_per_s_per_chip, tokens_per_step, chips))]
+pub fn measured_step_time_s(
+    step_time_s: Option<f64>,
+    tokens_per_s_per_chip: Option<f64>,
+    tokens_per_step: f64,
+    chips: AnyInt,
+) -> PyResult<f64> {
+    let chips = timescale_core::Hardware::chip_count(chips.0).py_err()?;
+    timescale_core::calibration::measured_step_time_s(step_time_s, tokens_per_s_per_chip, tokens_per_step, chips).py_err()
+}
+
+/// Checks a calibration's wall-clock budget and predicted step-time range (seconds) before it plans.
+#[pyfunction]
+pub fn check_calibration_request(time_budget_s: f64, step_range_s: (f64, f64)) -> PyResult<()> {
+    timescale_core::calibration::check_calibration_request(time_budget_s, step_range_s).py_err()
+}
+
+/// Checks a measured microbenchmark ceiling (`kind` "matmul": FLOP/s, "copy": bytes/s) against
+/// the core's ranges for a chip's figures.
+#[pyfunction]
+pub fn check_measured_rate(kind: &str, value: f64) -> PyResult<()> {
+    timescale_core::calibration::check_measured_rate(kind, value).py_err()
+}
