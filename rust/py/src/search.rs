@@ -5,9 +5,7 @@ use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use timescale_core::architecture::Recompute;
-use timescale_core::search::{
-    call_chunk, rows, search_range, Guards, Partial, Rejections, Row, SearchOutcome, SearchParams, SearchPlan, SearchRequest,
-};
+use timescale_core::search::{rows, Guards, Rejections, Row, SearchOutcome, SearchParams, SearchPlan, SearchRequest};
 use timescale_core::{Attention, Chips, Error, Mlp, Precision, SearchSpace};
 
 use crate::architecture::PyArchitecture;
@@ -406,26 +404,19 @@ pub fn search<'py>(
     };
     let s = &space.0;
     let plan = SearchPlan::new(s, &req).py_err()?;
-    let total = plan.total();
-    let mut partials = Vec::with_capacity(plan.runs.len());
-    let mut done = 0;
-    for (params, _) in &plan.runs {
-        let mut acc = Partial::empty();
-        let mut start = 0;
-        let call_chunk = call_chunk(params);
-        while start < plan.space_size {
-            let end = (start + call_chunk).min(plan.space_size);
-            let part = py.detach(|| search_range(s, params, start, end));
-            acc = acc.merge(part, req.top_k);
-            done += end - start;
-            start = end;
-            py.check_signals()?;
-            if let Some(cb) = &progress {
-                cb.call1((done, total))?;
-            }
-        }
-        partials.push(acc);
-    }
+    // The core's driver, without the interpreter; between chunks, with it: Ctrl-C and progress.
+    let progress = progress.map(Bound::unbind);
+    let partials = py.detach(|| {
+        plan.run(s, |done, total| {
+            Python::attach(|py| -> PyResult<()> {
+                py.check_signals()?;
+                if let Some(cb) = &progress {
+                    cb.bind(py).call1((done, total))?;
+                }
+                Ok(())
+            })
+        })
+    })?;
     let out = plan.finish(s, partials).py_err()?;
     let (params, budget) = &plan.runs[out.chosen];
     let best: &SearchOutcome = out.best();
@@ -447,7 +438,7 @@ pub fn search<'py>(
     Ok(PySearchOutcome {
         chips: params.chips,
         budget: (*budget).into(),
-        evaluated: done,
+        evaluated: plan.total(),
         feasible: best.feasible,
         rejected: (&best.rejected).into(),
         best: top[0].clone(),

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::hardware::Hardware;
 use crate::loss::Law;
 
-use super::{finish, search_range, Guards, Partial, SearchOutcome, SearchParams, SearchSpace};
+use super::{call_chunk, finish, search_range, Guards, Partial, SearchOutcome, SearchParams, SearchSpace};
 
 /// Searches the whole space (validated first). See [`search_range`] for chunked use.
 pub fn search(space: &SearchSpace, params: &SearchParams) -> Result<SearchOutcome> {
@@ -169,8 +169,38 @@ impl PlanOutcome {
 /// Runs a whole plan at once (no progress, no cancellation; the bindings chunk it instead).
 pub fn search_plan(space: &SearchSpace, req: &SearchRequest) -> Result<PlanOutcome> {
     let plan = SearchPlan::new(space, req)?;
-    let partials = plan.runs.iter().map(|(p, _)| search_range(space, p, 0, plan.space_size)).collect();
+    let partials = plan.run(space, |_, _| Ok::<(), std::convert::Infallible>(())).unwrap_or_else(|e| match e {});
     plan.finish(space, partials)
+}
+
+impl SearchPlan {
+    /// Searches every run of the plan in chunks of [`call_chunk`] configurations (tens of
+    /// milliseconds each), calling `between(done, total)` after each: the driver every caller
+    /// uses (the bindings release the interpreter during each chunk and check for Ctrl-C and
+    /// report progress in `between`). An error from `between` stops the search and is returned.
+    pub fn run<E>(
+        &self,
+        space: &SearchSpace,
+        mut between: impl FnMut(u64, u64) -> std::result::Result<(), E>,
+    ) -> std::result::Result<Vec<Partial>, E> {
+        let total = self.total();
+        let mut partials = Vec::with_capacity(self.runs.len());
+        let mut done = 0;
+        for (params, _) in &self.runs {
+            let mut acc = Partial::empty();
+            let mut start = 0;
+            let chunk = call_chunk(params);
+            while start < self.space_size {
+                let end = (start + chunk).min(self.space_size);
+                acc = acc.merge(search_range(space, params, start, end), params.top_k);
+                done += end - start;
+                start = end;
+                between(done, total)?;
+            }
+            partials.push(acc);
+        }
+        Ok(partials)
+    }
 }
 
 #[cfg(test)]
