@@ -229,3 +229,15 @@ def test_a_money_budget_takes_the_quickest_of_tied_chip_counts_and_a_wall_clock_
     assert chosen.budget.hours < 24 * 365
     capped = search("h100_sxm", Budget(100, usd=1_000_000), space, chips="auto", top_k=1)
     assert capped.budget.hours <= 100
+
+
+def test_a_configurations_step_error_widens_where_the_files_models_disagree():
+    """Issue 21.7: the step time's error of a configuration is the file's cross-validated error, or
+    more where the file's other calibrated models that fit its data about as well (held-out error
+    within 2x) price it further apart. h100_sxm's alternatives fit 3x worse: its error stays 3.6%;
+    on the CPU file the answer's tiny model is far from the calibration rows and its equally good
+    models disagree by tens of percent, which the ties then count."""
+    h100 = search("h100_sxm", 12, top_k=2)
+    assert h100.step_time_error_of(h100.best) == pytest.approx(0.03638)
+    cpu = search("cpu", 12, top_k=2)
+    assert cpu.step_time_error_of(cpu.best) > 2 * cpu.step_time_error[0]

@@ -51,6 +51,7 @@ __all__ = [
     "aspect_ratio_guard",
     "tie",
     "loss_scenarios",
+    "configuration_step_error",
     "fit_law",
     "fit_law_with_shape",
     "Recipe",
@@ -755,6 +756,7 @@ def tie(
     unique_tokens: float | None = None,
 ) -> str | None: ...
 def loss_scenarios(law: Law) -> list[tuple[str, Law]]: ...
+def configuration_step_error(base: float, step_time_s: float, alternatives: list[tuple[float, float]]) -> float: ...
 
 NO_ASPECT_GUARD: tuple[float, float]
 DEFAULTS: dict[str, Any]

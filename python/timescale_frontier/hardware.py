@@ -24,6 +24,7 @@ from timescale_frontier._core import (
     CoreHardware,
     StepTimeParts,
     calibrated_models,
+    configuration_step_error,
 )
 from timescale_frontier.errors import InvalidInputError, file_error, in_file, invalid_value
 
@@ -176,6 +177,19 @@ class Hardware:
         if self.calibrated and "heldout_median_abs_pct_error" in self.calibration:
             return self.core.step_time_error, "the calibration's cross-validated median error"
         return self.core.step_time_error, "uncalibrated: what datasheet rooflines erred on published training steps"
+
+    def step_time_error_for(self, arch: Architecture) -> float:
+        """The relative step-time error of ``arch`` on one chip (the core's
+        ``configuration_step_error``): the calibration's cross-validated error, or more where the
+        file's other calibrated models that fit its data about as well disagree on ``arch``."""
+        base = self.step_time_error[0]
+        alts = self.calibration.get("alternatives") or {} if self.calibrated else {}
+        measured = []
+        for name, alt in alts.items():
+            err = alt.get("heldout_median_abs_pct_error")
+            if isinstance(err, int | float) and not isinstance(err, bool):
+                measured.append((float(err) / 100, self.using(name).step_time_for(arch)))
+        return configuration_step_error(base, self.step_time_for(arch), measured)
 
     def step_time_for(self, arch: Architecture) -> float:
         """Seconds per step of ``arch`` on one chip (the core's model, whatever its kind)."""

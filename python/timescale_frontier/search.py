@@ -152,9 +152,18 @@ class SearchResult:
         erred on published training steps (``UNCALIBRATED_STEP_TIME_ERROR``)."""
         return self.hardware.step_time_error
 
+    def step_time_error_of(self, c: Candidate) -> float:
+        """``c``'s own relative step-time error: the file's, widened where its equally good
+        calibrated models disagree on ``c`` (``Hardware.step_time_error_for``; on many chips, the
+        file's)."""
+        if self.chips > 1:
+            return self.step_time_error[0]
+        return self.hardware.step_time_error_for(c.architecture)
+
     def loss_resolution(self, c: Candidate) -> float:
-        """How much ``c``'s predicted loss moves (nats/token) for the step-time error (first order)."""
-        return self.law.loss_change_for_step_time_error(c.effective_tokens, self.step_time_error[0])
+        """How much ``c``'s predicted loss moves (nats/token) for its step-time error (first order;
+        ``step_time_error_of``)."""
+        return self.law.loss_change_for_step_time_error(c.effective_tokens, self.step_time_error_of(c))
 
     def tie_reason(self, c: Candidate) -> str | None:
         """Why ``c`` is not ranked against the best, in words, or None when the model ranks them

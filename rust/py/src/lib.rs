@@ -55,6 +55,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(search::aspect_ratio_guard, m)?)?;
     m.add_function(wrap_pyfunction!(search::tie, m)?)?;
     m.add_function(wrap_pyfunction!(search::loss_scenarios, m)?)?;
+    m.add_function(wrap_pyfunction!(search::configuration_step_error, m)?)?;
     m.add("NO_ASPECT_GUARD", timescale_core::search::NO_ASPECT_GUARD)?;
     m.add_function(wrap_pyfunction!(law_fit::fit_law, m)?)?;
     m.add_function(wrap_pyfunction!(law_fit::fit_law_with_shape, m)?)?;

@@ -354,6 +354,13 @@ pub fn tie(
     timescale_core::analysis::tie(&law.0, unique_tokens, &b, &o).map(|t| t.reason())
 }
 
+/// The relative step-time error of one configuration (the core's `configuration_step_error`):
+/// the file's `base` error, or the largest disagreement of its equally good calibrated models.
+#[pyfunction]
+pub fn configuration_step_error(base: f64, step_time_s: f64, alternatives: Vec<(f64, f64)>) -> f64 {
+    timescale_core::analysis::configuration_step_error(base, step_time_s, &alternatives)
+}
+
 /// The published alternatives of `law` the ties consider: (what each changes, the law with it).
 #[pyfunction]
 pub fn loss_scenarios(law: &PyLaw) -> Vec<(&'static str, PyLaw)> {
