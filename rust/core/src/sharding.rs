@@ -1,20 +1,36 @@
-//! Many chips: data parallel (DP), fully sharded data parallel (FSDP, ZeRO-3) and tensor parallel
-//! (TP, Megatron-LM) training of one configuration, and the collective communication each needs.
+//! Many chips: data parallel (DP, and ZeRO stages 1-3, the last being FSDP), tensor parallel (TP,
+//! Megatron-LM, with or without sequence parallelism), pipeline parallel (PP: 1F1B and interleaved
+//! schedules) and context parallel (CP, ring attention) training of one configuration, and the
+//! communication each needs.
 //!
-//! A sharding puts `dp x tp` chips on a grid (TP innermost: a TP group sits in one node when it
-//! fits). Each chip runs the *per-chip shard* of the model, an [`Architecture`] of its own, so that
-//! the operation table, FLOPs, MEMCPY, memory and the hardware's step-time model apply to it
+//! A sharding puts `dp x tp x pp x cp` chips on a grid, TP innermost (a TP group sits in one node
+//! when it fits), then CP, then DP, pipeline stages outermost (Megatron-LM's `tp-cp-dp-pp` order).
+//! Each chip runs the *per-chip shard* of the model, an [`Architecture`] of its own, so that the
+//! operation table, FLOPs, MEMCPY, memory and the hardware's step-time model apply to it
 //! unchanged:
-//! - data parallel (either kind) gives each chip `batch_size / dp` sequences, run in micro-steps of
+//! - data parallel (any kind) gives each chip `batch_size / dp` sequences, run in micro-steps of
 //!   `micro_batch` (which must divide them);
 //! - tensor parallel (Shoeybi et al. 2019, Megatron-LM) splits the attention heads (Q, K, V and
 //!   output projections by head), the MLP's hidden width `d_ff` and the vocabulary (embedding and
 //!   logits, vocabulary-parallel) over `tp` chips; the residual stream, norms and their
-//!   activations (width `d_model`) are replicated on every TP chip. So the shard has
-//!   `n_heads / tp`, `n_kv_heads / tp`, `d_ff / tp` and `ceil(vocab / tp)` (padded).
-//! - FSDP (ZeRO stage 3; Rajbhandari et al. 2020; PyTorch FSDP `FULL_SHARD` with mixed precision)
-//!   also shards parameters, gradients and AdamW moments over the `dp` chips: each chip updates
-//!   `1/dp` of the shard's parameters, holds the gathered weights of two layers at a time (the one
+//!   activations (width `d_model`) are replicated on every TP chip, unless sequence parallelism
+//!   (Korthikanti et al. 2022) splits them by token: then the norm rows of the table run on `1/tp`
+//!   of the tokens and their activations take `1/tp` of the memory. So the shard has `n_heads /
+//!   tp`, `n_kv_heads / tp`, `d_ff / tp` and `ceil(vocab / tp)` (padded).
+//! - pipeline parallel (Huang et al. 2019; Narayanan et al. 2021) gives each of `pp` stages
+//!   `ceil(n_layers / pp)` layers (the slowest stage is priced; it also holds the vocabulary's
+//!   embedding and logits: Megatron puts them on the first and last stage, and the logits are the
+//!   larger work). Each stage runs every micro-batch; the schedule idles it for the fill and drain,
+//!   the *bubble*: `(pp - 1) / (vp m)` of its forward and backward time for `m` micro-batches and
+//!   `vp` virtual stages (interleaved 1F1B; `vp = 1` is plain 1F1B). The first stage keeps
+//!   `min(pp, m)` micro-batches' activations in flight (`x (1 + (pp - 1) / (pp vp))` interleaved).
+//! - context parallel (Liu et al. 2023, ring attention; Megatron-core's context parallelism) gives
+//!   each chip `seq_len / cp` tokens of every sequence; its queries still attend to the whole
+//!   (causal, load-balanced) sequence, so its attention-score work is `cp` times its own chunk's.
+//! - ZeRO (Rajbhandari et al. 2020) shards over the `dp` chips the optimizer moments (stage 1,
+//!   Megatron's distributed optimizer), the gradients too (stage 2), or the parameters as well
+//!   (stage 3; PyTorch FSDP `FULL_SHARD` with mixed precision): each chip updates `1/dp` of the
+//!   shard's parameters; under FSDP it holds the gathered weights of two layers at a time (the one
 //!   computing and the one prefetched) in compute precision, and the full gradients of one layer
 //!   until they are reduce-scattered.
 //!
@@ -23,7 +39,9 @@
 //! through each chip's links, an all-reduce twice that, hierarchically when the group spans
 //! nodes):
 //! - DP: one all-reduce of the gradients per optimizer step (`S = shard params x param_bytes`;
-//!   micro-steps accumulate locally, as DDP's `no_sync`);
+//!   micro-steps accumulate locally, as DDP's `no_sync`); ZeRO-1: a reduce-scatter of the
+//!   gradients and an all-gather of the updated parameters (compute precision) per step; ZeRO-2:
+//!   the reduce-scatter every micro-step;
 //! - FSDP: every micro-step all-gathers the weights in the forward pass and again in the backward
 //!   pass (`S = shard params x activation_bytes`, the compute precision) and reduce-scatters the
 //!   gradients (`S = shard params x param_bytes`);
@@ -32,94 +50,211 @@
 //!   backward (the gradients entering the attention and MLP input projections), twice more per
 //!   layer when full recomputation runs the forward again, plus one forward (the
 //!   vocabulary-parallel embedding) and one backward (the gradient from the vocabulary-parallel
-//!   logits), every micro-step. The cross-entropy's per-token max and sum reductions (8 bytes a
-//!   token) are left out.
+//!   logits), every micro-step; with sequence parallelism each all-reduce becomes a
+//!   reduce-scatter and an all-gather, the same volume. The cross-entropy's per-token max and sum
+//!   reductions (8 bytes a token) are left out.
+//! - PP: point-to-point sends of each micro-batch's activations and their gradients at each
+//!   model chunk ([`pp_comm`]);
+//! - CP: the ring exchange of keys and values ([`cp_comm`]).
 //!
-//! Overlap assumption: DP and FSDP collectives are issued layer by layer while other layers
-//! compute (DDP gradient buckets, FSDP prefetch, XLA's asynchronous collectives) and overlap the
-//! step's computation entirely; TP all-reduces sit between dependent matmuls and add to it:
-//! `step = max(compute, dp_comm) + tp_comm`. Collective latency (per message) and the memory
-//! traffic of the communication buffers are not modelled; the two groups (DP, TP) share the link
-//! budget as if they did not run at the same time.
+//! Overlap assumption: DP/ZeRO/FSDP collectives are issued layer by layer while other layers
+//! compute (DDP gradient buckets, FSDP prefetch, XLA's asynchronous collectives, Megatron's
+//! overlapped gradient reduce) and overlap the step's computation entirely, as the ring
+//! attention's exchange overlaps the attention; TP collectives and pipeline sends sit between
+//! dependent computations and add to it: `step = max(compute + bubble, dp_comm + cp_comm) +
+//! tp_comm + pp_comm`. Collective latency (per message) and the memory traffic of the
+//! communication buffers are not modelled; the groups share the link budget as if they did not
+//! run at the same time.
 
 use crate::architecture::{Architecture, Recompute};
 use crate::bilinear::Bilinear;
+use crate::error::{Error, Range, Result};
 use crate::flops::flops_per_step;
 use crate::hardware::Hardware;
 use crate::loss::Law;
-use crate::memcpy::{step_and_optimizer_work, StepWork};
-use crate::memory::{memory_bytes, static_bytes};
+use crate::memcpy::{attention_score_bytes_per_step, op_table, step_and_optimizer_work, StepWork};
+use crate::memory::{kept_bytes_per_layer, memory_bytes, static_bytes};
 use crate::metrics::{tokens_in_budget, Metrics};
 use crate::network::{Interconnect, Volume};
 use crate::params::{non_embedding_params, params_per_layer, total_params};
 use crate::step_time::StepTimeParts;
 
-/// How the data-parallel dimension treats parameters, gradients and optimizer state.
+/// How the data-parallel dimension treats parameters, gradients and optimizer state (Rajbhandari
+/// et al. 2020, ZeRO stages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DataParallel {
-    /// Every chip keeps all of them (DP).
+    /// Every chip keeps all of them (DP, PyTorch DDP).
     Replicated,
-    /// Sharded over the data-parallel chips (FSDP / ZeRO-3).
+    /// ZeRO-1: the optimizer moments (and the update) sharded over the data-parallel chips;
+    /// gradients reduce-scattered, updated parameters all-gathered (Megatron-LM's distributed
+    /// optimizer).
+    Optimizer,
+    /// ZeRO-2: the gradients sharded too.
+    Gradients,
+    /// ZeRO-3: parameters as well (FSDP `FULL_SHARD`).
     Sharded,
 }
 
-/// A way to spread training over `dp x tp` chips.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Sharding {
-    pub dp: u32,
-    pub tp: u32,
-    pub data: DataParallel,
-}
-
-impl Sharding {
-    pub const SINGLE: Sharding = Sharding { dp: 1, tp: 1, data: DataParallel::Replicated };
-
-    pub fn chips(&self) -> u32 {
-        self.dp * self.tp
-    }
-
-    /// Data parallel over `chips` chips (`sharded`: FSDP), or one chip.
-    pub fn data_parallel(chips: u32, sharded: bool) -> Sharding {
-        Sharding { dp: chips, tp: 1, data: if sharded && chips > 1 { DataParallel::Sharded } else { DataParallel::Replicated } }
-    }
-
-    /// e.g. "DP 8", "FSDP 4 x TP 2", "TP 8", "single chip".
-    pub fn name(&self) -> String {
-        let data = match self.data {
+impl DataParallel {
+    /// "DP", "ZeRO-1 DP", "ZeRO-2 DP", "FSDP".
+    pub fn name(self) -> &'static str {
+        match self {
             DataParallel::Replicated => "DP",
+            DataParallel::Optimizer => "ZeRO-1 DP",
+            DataParallel::Gradients => "ZeRO-2 DP",
             DataParallel::Sharded => "FSDP",
-        };
-        match (self.dp, self.tp) {
-            (1, 1) => "single chip".to_string(),
-            (dp, 1) => format!("{data} {dp}"),
-            (1, tp) => format!("TP {tp}"),
-            (dp, tp) => format!("{data} {dp} x TP {tp}"),
+        }
+    }
+
+    /// From a ZeRO stage: 0 DP, 1, 2, 3 FSDP.
+    pub fn from_zero_stage(stage: u32) -> Result<Self> {
+        match stage {
+            0 => Ok(DataParallel::Replicated),
+            1 => Ok(DataParallel::Optimizer),
+            2 => Ok(DataParallel::Gradients),
+            3 => Ok(DataParallel::Sharded),
+            _ => Err(Error::invalid("zero", stage, "a ZeRO stage: 0 (replicated), 1 (optimizer), 2 (+gradients) or 3 (FSDP)")),
+        }
+    }
+
+    /// The ZeRO stage (0 for replicated data parallelism).
+    pub fn zero_stage(self) -> u32 {
+        match self {
+            DataParallel::Replicated => 0,
+            DataParallel::Optimizer => 1,
+            DataParallel::Gradients => 2,
+            DataParallel::Sharded => 3,
         }
     }
 }
 
-/// Every sharding of `chips` chips: each divisor `tp` of `chips` with `dp = chips / tp`, DP before
-/// FSDP (FSDP over one chip is DP), fewer TP chips first. That order breaks ties.
+/// A way to spread training over `dp x tp x pp x cp` chips (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sharding {
+    /// Data-parallel degree (replicas of each model shard).
+    pub dp: u32,
+    /// Tensor-parallel degree.
+    pub tp: u32,
+    /// Pipeline stages.
+    pub pp: u32,
+    /// Virtual stages (model chunks) per pipeline rank: 1 is 1F1B, more is Megatron's
+    /// interleaved schedule.
+    pub vp: u32,
+    /// Context-parallel degree (the sequence split over chips, ring attention).
+    pub cp: u32,
+    /// Megatron sequence parallelism with tensor parallelism (Korthikanti et al. 2022).
+    pub sp: bool,
+    pub data: DataParallel,
+}
+
+/// Accepted range of each parallel degree.
+pub const DEGREE: Range = Range::new(1.0, 1_048_576.0, "a parallel degree");
+
+impl Sharding {
+    pub const SINGLE: Sharding = Sharding::new(1, 1, DataParallel::Replicated);
+
+    /// `dp` x `tp` chips, no pipeline, no context parallelism, no sequence parallelism.
+    pub const fn new(dp: u32, tp: u32, data: DataParallel) -> Sharding {
+        Sharding { dp, tp, pp: 1, vp: 1, cp: 1, sp: false, data }
+    }
+
+    /// A layout of every kind, checked: each degree in [`DEGREE`], `vp` 1 without a pipeline,
+    /// `sp` only with `tp > 1`, and at most `u32::MAX` chips in all.
+    #[allow(clippy::too_many_arguments)]
+    pub fn layout(dp: u32, tp: u32, pp: u32, vp: u32, cp: u32, sp: bool, data: DataParallel) -> Result<Sharding> {
+        for (field, v) in [("dp", dp), ("tp", tp), ("pp", pp), ("vp", vp), ("cp", cp)] {
+            DEGREE.check(field, f64::from(v))?;
+        }
+        if vp > 1 && pp == 1 {
+            return Err(Error::invalid("vp", vp, "1 without pipeline stages (pp = 1): virtual stages interleave a pipeline"));
+        }
+        if sp && tp == 1 {
+            return Err(Error::invalid(
+                "sp",
+                "true",
+                "false with tp = 1: sequence parallelism splits the tensor-parallel group's work",
+            ));
+        }
+        let chips = u64::from(dp) * u64::from(tp) * u64::from(pp) * u64::from(cp);
+        if chips > u64::from(u32::MAX) {
+            return Err(Error::invalid("chips", chips, "dp x tp x pp x cp at most 4294967295"));
+        }
+        let data = if dp == 1 { DataParallel::Replicated } else { data };
+        Ok(Sharding { dp, tp, pp, vp, cp, sp, data })
+    }
+
+    pub fn chips(&self) -> u32 {
+        self.dp * self.tp * self.pp * self.cp
+    }
+
+    /// Data parallel over `chips` chips (`sharded`: FSDP), or one chip.
+    pub fn data_parallel(chips: u32, sharded: bool) -> Sharding {
+        Sharding::new(chips, 1, if sharded && chips > 1 { DataParallel::Sharded } else { DataParallel::Replicated })
+    }
+
+    /// Whether this is a plain `dp x tp` sharding (no pipeline, context or sequence parallelism):
+    /// the kind the search enumerates.
+    pub fn is_dp_tp(&self) -> bool {
+        self.pp == 1 && self.cp == 1 && !self.sp
+    }
+
+    /// e.g. "DP 8", "FSDP 4 x TP 2", "TP 8", "single chip", "ZeRO-1 DP 8 x TP 4 SP x PP 8 (VP 5)
+    /// x CP 2".
+    pub fn name(&self) -> String {
+        let mut parts = Vec::new();
+        if self.dp > 1 {
+            parts.push(format!("{} {}", self.data.name(), self.dp));
+        }
+        if self.tp > 1 {
+            parts.push(format!("TP {}{}", self.tp, if self.sp { " SP" } else { "" }));
+        }
+        if self.pp > 1 {
+            parts.push(if self.vp > 1 { format!("PP {} (VP {})", self.pp, self.vp) } else { format!("PP {}", self.pp) });
+        }
+        if self.cp > 1 {
+            parts.push(format!("CP {}", self.cp));
+        }
+        if parts.is_empty() {
+            "single chip".to_string()
+        } else {
+            parts.join(" x ")
+        }
+    }
+}
+
+/// Every plain sharding of `chips` chips: each divisor `tp` of `chips` with `dp = chips / tp`, DP
+/// before FSDP (FSDP over one chip is DP), fewer TP chips first. That order breaks ties.
 pub fn shardings(chips: u32) -> Vec<Sharding> {
     let mut out = Vec::new();
     for tp in (1..=chips).filter(|t| chips.is_multiple_of(*t)) {
         let dp = chips / tp;
-        out.push(Sharding { dp, tp, data: DataParallel::Replicated });
+        out.push(Sharding::new(dp, tp, DataParallel::Replicated));
         if dp > 1 {
-            out.push(Sharding { dp, tp, data: DataParallel::Sharded });
+            out.push(Sharding::new(dp, tp, DataParallel::Sharded));
         }
     }
     out
 }
 
+/// Layers of the slowest pipeline stage: `ceil(n_layers / pp)` (stages differ by at most one
+/// layer; uneven splits, as Megatron-Bridge's custom layouts of 61 or 126 layers, price the larger).
+#[inline]
+pub fn stage_layers(n_layers: u32, pp: u32) -> u32 {
+    n_layers.div_ceil(pp.max(1))
+}
+
 /// The architecture one chip runs (see the module docs), or `None` when `sharding` does not divide
 /// it: `dp` must divide `batch_size` (and the micro-batch the per-chip batch), `tp` must divide
-/// `n_kv_heads` (hence `n_heads`) and `d_ff`.
+/// `n_kv_heads` (hence `n_heads`) and `d_ff`, `cp` the sequence, and the pipeline's `pp x vp`
+/// model chunks need a layer each.
 pub fn shard(arch: &Architecture, s: Sharding) -> Option<Architecture> {
-    if s.dp == 0 || s.tp == 0 {
+    if s.dp == 0 || s.tp == 0 || s.pp == 0 || s.vp == 0 || s.cp == 0 {
         return None;
     }
     if !arch.batch_size.is_multiple_of(s.dp) || !arch.n_kv_heads.is_multiple_of(s.tp) || !arch.d_ff.is_multiple_of(s.tp) {
+        return None;
+    }
+    if !arch.seq_len.is_multiple_of(s.cp) || u64::from(s.pp) * u64::from(s.vp) > u64::from(arch.n_layers) {
         return None;
     }
     if arch.micro_batch.is_some_and(|mb| !(arch.batch_size / s.dp).is_multiple_of(mb)) {
@@ -131,6 +266,8 @@ pub fn shard(arch: &Architecture, s: Sharding) -> Option<Architecture> {
         n_kv_heads: arch.n_kv_heads / s.tp,
         d_ff: arch.d_ff / s.tp,
         vocab_size: arch.vocab_size.div_ceil(s.tp),
+        n_layers: stage_layers(arch.n_layers, s.pp),
+        seq_len: arch.seq_len / s.cp,
         ..*arch
     })
 }
@@ -163,35 +300,62 @@ pub struct ShardedStep {
     pub memory_bytes: f64,
     /// MEMCPY of one chip's step (bytes).
     pub memcpy_bytes: f64,
-    /// The chip's step without communication, by the hardware's step-time model (s).
+    /// The chip's step without communication and without the pipeline bubble, by the hardware's
+    /// step-time model (s).
     pub compute_s: f64,
-    /// DP all-reduce or FSDP gathers and reduce-scatter (s), overlapped with `compute_s`.
+    /// Idle time of the pipeline's fill and drain (s): `(pp - 1) / (vp x micro-batches)` of the
+    /// forward and backward compute.
+    pub bubble_s: f64,
+    /// DP all-reduce or ZeRO/FSDP gathers and reduce-scatters (s), overlapped with compute.
     pub dp_comm_s: f64,
-    /// TP all-reduces (s), not overlapped.
+    /// TP all-reduces (or SP reduce-scatters and all-gathers) (s), not overlapped.
     pub tp_comm_s: f64,
-    /// Bytes each chip moves per step in DP/FSDP collectives and in TP collectives (inside its
-    /// node and between nodes together).
+    /// Pipeline point-to-point sends of activations and their gradients (s), not overlapped.
+    pub pp_comm_s: f64,
+    /// Context-parallel ring exchange of keys and values (s), overlapped with compute.
+    pub cp_comm_s: f64,
+    /// Bytes each chip moves per step in each kind of communication (inside its node and between
+    /// nodes together).
     pub dp_comm_bytes: f64,
     pub tp_comm_bytes: f64,
-    /// `max(compute_s, dp_comm_s) + tp_comm_s` (s).
+    pub pp_comm_bytes: f64,
+    pub cp_comm_bytes: f64,
+    /// `max(compute_s + bubble_s, dp_comm_s + cp_comm_s) + tp_comm_s + pp_comm_s` (s).
     pub step_time_s: f64,
     pub bound: Bound,
     /// Where `compute_s` goes (moving bytes, computing, fixed overheads), by the step-time model.
     pub parts: StepTimeParts,
-    /// The chip's work per step (its shard's, with FSDP's 1/dp share of the optimizer update):
-    /// what `compute_s` prices.
+    /// The chip's work per step (its shard's, with the ZeRO/FSDP 1/dp share of the optimizer
+    /// update, context parallelism's whole-sequence attention, sequence parallelism's split
+    /// norms): what `compute_s` prices.
     pub work: StepWork,
     /// Micro-steps per optimizer step on each chip (`per-chip batch / micro_batch`).
     pub micro_steps: f64,
 }
 
-/// Chips of one TP group (`tp` adjacent chips) in a node of `ic`, and of one DP group (strided by
-/// `tp`).
+/// Chips of each group in one node of `ic`: TP innermost (adjacent chips), then CP, then DP, and
+/// pipeline stages outermost (Megatron-LM's default order `tp-cp-dp-pp`); whether a stage's
+/// neighbour shares its node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct InNode {
+    tp: u32,
+    cp: u32,
+    dp: u32,
+    pp_neighbour: bool,
+}
+
+fn in_node(ic: &Interconnect, s: Sharding) -> InNode {
+    let k = u64::from(ic.chips_per_node.max(1));
+    let (tp, cp, dp) = (u64::from(s.tp), u64::from(s.cp), u64::from(s.dp));
+    let fit = |inner: u64, n: u64| if inner >= k { 1 } else { n.min(k / inner) };
+    InNode { tp: tp.min(k) as u32, cp: fit(tp, cp) as u32, dp: fit(tp * cp, dp) as u32, pp_neighbour: tp * cp * dp < k }
+}
+
+/// Chips of one TP group and of one DP group in a node of `ic` (see [`in_node`]).
+#[cfg(test)]
 fn chips_in_node(ic: &Interconnect, s: Sharding) -> (u32, u32) {
-    let k = ic.chips_per_node.max(1);
-    let tp = s.tp.min(k);
-    let dp = if s.tp >= k { 1 } else { (k / s.tp).min(s.dp) };
-    (tp, dp)
+    let n = in_node(ic, s);
+    (n.tp, n.dp)
 }
 
 /// Bytes one chip moves per step in the data-parallel collectives (see the module docs).
@@ -200,18 +364,22 @@ pub fn dp_comm(shard: &Architecture, ic: &Interconnect, s: Sharding) -> Volume {
         return Volume::default();
     }
     let params = total_params(shard);
-    let per_node = chips_in_node(ic, s).1;
+    let per_node = in_node(ic, s).dp;
+    let p = shard.precision;
+    let gather = |bytes_per_param: f64| ic.all_gather(params * bytes_per_param, s.dp, per_node);
     match s.data {
-        DataParallel::Replicated => ic.all_reduce(params * shard.precision.param_bytes, s.dp, per_node),
-        DataParallel::Sharded => {
-            let gather = ic.all_gather(params * shard.precision.activation_bytes, s.dp, per_node);
-            let scatter = ic.all_gather(params * shard.precision.param_bytes, s.dp, per_node);
-            gather.scaled(2.0).plus(scatter).scaled(shard.micro_steps())
-        }
+        DataParallel::Replicated => ic.all_reduce(params * p.param_bytes, s.dp, per_node),
+        // Gradients reduce-scattered once per step, the updated parameters all-gathered in the
+        // compute precision.
+        DataParallel::Optimizer => gather(p.param_bytes).plus(gather(p.activation_bytes)),
+        // Gradients reduce-scattered every micro-step (no chip keeps them whole).
+        DataParallel::Gradients => gather(p.param_bytes).scaled(shard.micro_steps()).plus(gather(p.activation_bytes)),
+        DataParallel::Sharded => gather(p.activation_bytes).scaled(2.0).plus(gather(p.param_bytes)).scaled(shard.micro_steps()),
     }
 }
 
-/// Bytes one chip moves per step in the tensor-parallel all-reduces (see the module docs).
+/// Bytes one chip moves per step in the tensor-parallel all-reduces (see the module docs). With
+/// sequence parallelism each all-reduce is a reduce-scatter and an all-gather: the same volume.
 pub fn tp_comm(shard: &Architecture, ic: &Interconnect, s: Sharding) -> Volume {
     if s.tp <= 1 {
         return Volume::default();
@@ -219,22 +387,113 @@ pub fn tp_comm(shard: &Architecture, ic: &Interconnect, s: Sharding) -> Volume {
     let per = shard.tokens_per_micro_step() * f64::from(shard.d_model) * shard.precision.activation_bytes;
     let l = f64::from(shard.n_layers);
     let recomputed = if shard.recompute == Recompute::Full { 2.0 * l } else { 0.0 };
-    ic.all_reduce(per, s.tp, chips_in_node(ic, s).0).scaled((4.0 * l + 2.0 + recomputed) * shard.micro_steps())
+    ic.all_reduce(per, s.tp, in_node(ic, s).tp).scaled((4.0 * l + 2.0 + recomputed) * shard.micro_steps())
+}
+
+/// Bytes one chip sends per step to its pipeline neighbours: each micro-batch's activations
+/// forward and their gradients backward at each of its `vp` model chunks, `2 vp` sends of
+/// `tokens x d_model` per micro-batch (a `1/tp` slice with sequence parallelism, Megatron's
+/// scatter-gather of pipeline tensors). Point to point, over the node's network when the
+/// neighbour stage shares it.
+pub fn pp_comm(shard: &Architecture, ic: &Interconnect, s: Sharding) -> Volume {
+    if s.pp <= 1 {
+        return Volume::default();
+    }
+    let slice = if s.sp { f64::from(s.tp) } else { 1.0 };
+    let bytes = 2.0
+        * f64::from(s.vp)
+        * shard.micro_steps()
+        * shard.tokens_per_micro_step()
+        * f64::from(shard.d_model)
+        * shard.precision.activation_bytes
+        / slice;
+    if in_node(ic, s).pp_neighbour {
+        Volume { intra_bytes: bytes, inter_bytes: 0.0 }
+    } else {
+        Volume { intra_bytes: 0.0, inter_bytes: bytes }
+    }
+}
+
+/// Bytes one chip moves per step in context parallelism's ring attention (Liu et al. 2023; Megatron
+/// context parallelism): each layer's forward passes every other chip's keys and values round the
+/// ring (an all-gather of `cp` chunks of `tokens x 2 kv_dim`), the backward passes them again and
+/// their gradients back (twice that); full recomputation runs the forward once more.
+pub fn cp_comm(shard: &Architecture, ic: &Interconnect, s: Sharding) -> Volume {
+    if s.cp <= 1 {
+        return Volume::default();
+    }
+    let chunk = shard.tokens_per_micro_step() * 2.0 * shard.kv_dim() * shard.precision.activation_bytes;
+    let passes = if shard.recompute == Recompute::Full { 4.0 } else { 3.0 };
+    ic.all_gather(f64::from(s.cp) * chunk, s.cp, in_node(ic, s).cp)
+        .scaled(passes * f64::from(shard.n_layers) * shard.micro_steps())
+}
+
+/// Micro-batches in flight on the first pipeline stage, in units of one micro-batch's activations:
+/// `min(pp, micro-batches)` for 1F1B, times `1 + (pp - 1) / (pp vp)` when interleaved (Narayanan
+/// et al. 2021; Korthikanti et al. 2022, section 4.2.3); 1 without a pipeline.
+pub fn in_flight_micro_batches(s: Sharding, micro_steps: f64) -> f64 {
+    if s.pp <= 1 {
+        return 1.0;
+    }
+    let pp = f64::from(s.pp);
+    let interleave = if s.vp > 1 { 1.0 + (pp - 1.0) / (pp * f64::from(s.vp)) } else { 1.0 };
+    pp.min(micro_steps) * interleave
+}
+
+/// The pipeline bubble as a fraction of the busy time: `(pp - 1) / (vp x m)` for `m` micro-batches
+/// per step (Narayanan et al. 2021, equations 1 and 2: 1F1B and interleaved schedules).
+pub fn bubble_fraction(s: Sharding, micro_steps: f64) -> f64 {
+    if s.pp <= 1 {
+        return 0.0;
+    }
+    f64::from(s.pp - 1) / (f64::from(s.vp) * micro_steps)
+}
+
+/// Activation bytes that sequence parallelism shards (per micro-step, one stage): what the
+/// layers keep of the `d_model`-wide tensors around each norm (the residual stream and the norm
+/// outputs: `4 T d` per layer, the block input alone under full recomputation), the recomputed
+/// layer's, and the embedding output and final norm's (`3 T d`). All of them replicated on every TP
+/// chip without sequence parallelism.
+fn sequence_parallel_bytes(sh: &Architecture) -> f64 {
+    let td = sh.precision.activation_bytes * sh.tokens_per_micro_step() * f64::from(sh.d_model);
+    let (per_layer, recomputing) = if sh.recompute == Recompute::Full { (1.0, 4.0) } else { (4.0, 0.0) };
+    td * (f64::from(sh.n_layers) * per_layer + recomputing + 3.0)
 }
 
 /// Peak memory of one chip running `sh`, the shard of sharding `s` (bytes): the shard's own
-/// memory; with FSDP, 1/dp of its parameters, gradients and moments plus two layers of gathered
-/// weights in compute precision (computing, prefetched) and one layer of gradients not yet
-/// reduce-scattered.
+/// memory, less what ZeRO shards (1/dp of the moments for stage 1, of the gradients too for stage
+/// 2, and for FSDP of the parameters, with two layers of gathered weights in compute precision
+/// and one layer of gradients not yet reduce-scattered), less sequence parallelism's share of the
+/// replicated activations, plus the activations of the other micro-batches a pipeline stage keeps
+/// in flight.
 fn shard_memory_bytes(sh: &Architecture, s: Sharding) -> f64 {
-    let memory = memory_bytes(sh);
-    if s.data == DataParallel::Sharded && s.dp > 1 {
-        let layer = params_per_layer(sh);
-        let p = sh.precision;
-        memory - (1.0 - 1.0 / f64::from(s.dp)) * static_bytes(sh) + layer * (2.0 * p.activation_bytes + p.param_bytes)
-    } else {
-        memory
+    let mut memory = memory_bytes(sh);
+    let p = sh.precision;
+    let others = 1.0 - 1.0 / f64::from(s.dp.max(1));
+    let params = total_params(sh);
+    match s.data {
+        DataParallel::Replicated => {}
+        DataParallel::Optimizer => memory -= others * params * 2.0 * p.optimizer_bytes,
+        DataParallel::Gradients => memory -= others * params * (2.0 * p.optimizer_bytes + p.param_bytes),
+        DataParallel::Sharded => {
+            let layer = params_per_layer(sh);
+            memory += layer * (2.0 * p.activation_bytes + p.param_bytes) - others * static_bytes(sh);
+        }
     }
+    let sp_saved = if s.sp { (1.0 - 1.0 / f64::from(s.tp)) * sequence_parallel_bytes(sh) } else { 0.0 };
+    memory -= sp_saved;
+    if s.pp > 1 {
+        let sp_layers = if s.sp {
+            let td = p.activation_bytes * sh.tokens_per_micro_step() * f64::from(sh.d_model);
+            let per_layer = if sh.recompute == Recompute::Full { 1.0 } else { 4.0 };
+            (1.0 - 1.0 / f64::from(s.tp)) * td * per_layer * f64::from(sh.n_layers)
+        } else {
+            0.0
+        };
+        let layers = f64::from(sh.n_layers) * kept_bytes_per_layer(sh) - sp_layers;
+        memory += (in_flight_micro_batches(s, sh.micro_steps()) - 1.0) * layers;
+    }
+    memory
 }
 
 /// What one chip's shard costs on its own: its operation table's work, priced by the hardware's
@@ -260,6 +519,44 @@ pub fn shard_cost(sh: &Architecture, hw: &Hardware) -> ShardCost {
     ShardCost { work, optimizer, compute_s: hw.step_time.seconds_from_parts(&parts), parts }
 }
 
+/// The work of the norm rows (every `add+rmsnorm`, forward, backward and recomputed) of `sh`'s
+/// table: the `d_model`-wide elementwise work sequence parallelism splits over the TP chips.
+fn norm_work(sh: &Architecture) -> StepWork {
+    let l = f64::from(sh.n_layers);
+    let mut w = StepWork::default();
+    for op in op_table(sh).ops().iter().filter(|op| op.name.contains("rmsnorm")) {
+        let k = op.multiplicity(l);
+        w.flops += k * op.flops;
+        w.bytes += k * (op.read_bytes + op.write_bytes);
+    }
+    w
+}
+
+/// The shard's cost with context parallelism's and sequence parallelism's changes to its work:
+/// each chip's queries attend to the whole sequence, `cp` times the attention-score work of its
+/// own chunk (causal load balancing, Megatron's, gives every chip the same share), and the norm
+/// rows run on `1/tp` of the tokens.
+fn adjusted_cost(sh: &Architecture, s: Sharding, hw: &Hardware, cost: &ShardCost) -> ShardCost {
+    if s.cp <= 1 && !s.sp {
+        return *cost;
+    }
+    let mut work = cost.work;
+    if s.cp > 1 {
+        let extra = f64::from(s.cp - 1);
+        work.flops += extra * work.attention_flops;
+        work.attention_flops *= f64::from(s.cp);
+        work.bytes += extra * attention_score_bytes_per_step(sh);
+    }
+    if s.sp {
+        let norms = norm_work(sh);
+        let split = 1.0 - 1.0 / f64::from(s.tp);
+        work.flops -= split * norms.flops;
+        work.bytes -= split * norms.bytes;
+    }
+    let parts = hw.step_time.parts(sh, &work);
+    ShardCost { work, optimizer: cost.optimizer, compute_s: hw.step_time.seconds_from_parts(&parts), parts }
+}
+
 /// The step of `arch` under sharding `s`, or `None` if `s` does not divide it. Communication
 /// goes over the hardware's network ([`Hardware::interconnect`]; callers check the chip count
 /// with [`Hardware::check_chips`], so a sharding over several chips has one).
@@ -269,15 +566,18 @@ pub fn sharded_step(arch: &Architecture, hw: &Hardware, s: Sharding) -> Option<S
 }
 
 /// The step of one chip running `sh`, the shard of sharding `s`, whose own cost is `cost`
-/// ([`shard_cost`]): FSDP's share of the optimizer update, the collectives, the overlap rule
-/// and the bound (see the module docs).
+/// ([`shard_cost`]): context and sequence parallelism's changes to its work, ZeRO/FSDP's share of
+/// the optimizer update, the pipeline bubble, the collectives, the overlap rule and the bound (see
+/// the module docs).
 pub fn step_of_shard(sh: &Architecture, s: Sharding, hw: &Hardware, cost: &ShardCost) -> ShardedStep {
+    let cost = adjusted_cost(sh, s, hw, cost);
     let mut work = cost.work;
     let mut compute_s = cost.compute_s;
     let parts = cost.parts;
     let (mut memory_s, compute_only_s) = (parts.memory_s, parts.compute_s);
     let memory = shard_memory_bytes(sh, s);
-    if s.data == DataParallel::Sharded && s.dp > 1 {
+    let mut optimizer_s = cost.optimizer.bytes * hw.step_time.seconds_per_parameter_byte();
+    if s.data != DataParallel::Replicated && s.dp > 1 {
         // Each chip updates 1/dp of the parameters (AdamW is memory-bound).
         let others = 1.0 - 1.0 / f64::from(s.dp);
         let saved_bytes = others * cost.optimizer.bytes;
@@ -286,16 +586,21 @@ pub fn step_of_shard(sh: &Architecture, s: Sharding, hw: &Hardware, cost: &Shard
         work.flops -= others * cost.optimizer.flops;
         compute_s -= saved_s;
         memory_s -= saved_s;
+        optimizer_s -= saved_s;
     }
-    let (dp, tp) = match hw.interconnect() {
-        Some(ic) => (dp_comm(sh, &ic, s), tp_comm(sh, &ic, s)),
-        None => (Volume::default(), Volume::default()),
-    };
+    // The bubble idles the forward and backward work, not the optimizer update or the step's
+    // fixed overhead.
+    let busy_s = (compute_s - optimizer_s - parts.fixed_s).max(0.0);
+    let bubble_s = busy_s * bubble_fraction(s, sh.micro_steps());
+    let volumes =
+        hw.interconnect().map(|ic| [dp_comm(sh, &ic, s), tp_comm(sh, &ic, s), pp_comm(sh, &ic, s), cp_comm(sh, &ic, s)]);
+    let [dp, tp, pp, cp] = volumes.unwrap_or_default();
     let seconds = |v: Volume| hw.interconnect().map_or(if v.total() > 0.0 { f64::INFINITY } else { 0.0 }, |ic| ic.seconds(v));
-    let (dp_comm_s, tp_comm_s) = (seconds(dp), seconds(tp));
-    let (dp_bytes, tp_bytes) = (dp.total(), tp.total());
-    let step_time_s = compute_s.max(dp_comm_s) + tp_comm_s;
-    let exposed_comm = (dp_comm_s - compute_s).max(0.0) + tp_comm_s;
+    let (dp_comm_s, tp_comm_s, pp_comm_s, cp_comm_s) = (seconds(dp), seconds(tp), seconds(pp), seconds(cp));
+    let busy = compute_s + bubble_s;
+    let overlapped = dp_comm_s + cp_comm_s;
+    let step_time_s = busy.max(overlapped) + tp_comm_s + pp_comm_s;
+    let exposed_comm = (overlapped - busy).max(0.0) + tp_comm_s + pp_comm_s;
     let bound = if exposed_comm > memory_s.max(compute_only_s) {
         Bound::Communication
     } else if compute_only_s > memory_s {
@@ -308,10 +613,15 @@ pub fn step_of_shard(sh: &Architecture, s: Sharding, hw: &Hardware, cost: &Shard
         memory_bytes: memory,
         memcpy_bytes: work.bytes,
         compute_s,
+        bubble_s,
         dp_comm_s,
         tp_comm_s,
-        dp_comm_bytes: dp_bytes,
-        tp_comm_bytes: tp_bytes,
+        pp_comm_s,
+        cp_comm_s,
+        dp_comm_bytes: dp.total(),
+        tp_comm_bytes: tp.total(),
+        pp_comm_bytes: pp.total(),
+        cp_comm_bytes: cp.total(),
         step_time_s,
         bound,
         parts: StepTimeParts { memory_s, ..parts },
@@ -513,7 +823,7 @@ mod tests {
         // Whole model: layer = 8 (8 + 8) + 8 x 8 + 2 x 8 x 16 + 16 = 464; 2 layers + final norm
         // = 936; embeddings 2 x 16 x 8 = 256; total 1192.
         assert_eq!(total_params(&a), 1192.0);
-        let s = Sharding { dp: 2, tp: 2, data: DataParallel::Replicated };
+        let s = Sharding::new(2, 2, DataParallel::Replicated);
         let sh = shard(&a, s).unwrap();
         assert_eq!((sh.batch_size, sh.n_heads, sh.n_kv_heads, sh.d_ff, sh.vocab_size), (2, 2, 1, 8, 8));
         assert_eq!(sh.d_model, 8);
@@ -541,14 +851,14 @@ mod tests {
         // A micro-batch must divide the per-chip batch: 4 / dp 2 = 2 sequences, micro-batch 4 does not.
         assert!(shard(&Architecture { micro_batch: Some(4), ..a }, s).is_none());
         // Indivisible: 3 does not divide batch 4; 4 does not divide 2 KV heads.
-        assert!(shard(&a, Sharding { dp: 3, tp: 1, data: DataParallel::Replicated }).is_none());
-        assert!(shard(&a, Sharding { dp: 1, tp: 4, data: DataParallel::Replicated }).is_none());
+        assert!(shard(&a, Sharding::new(3, 1, DataParallel::Replicated)).is_none());
+        assert!(shard(&a, Sharding::new(1, 4, DataParallel::Replicated)).is_none());
     }
 
     #[test]
     fn step_time_adds_exposed_communication() {
         let a = small();
-        let s = Sharding { dp: 2, tp: 2, data: DataParallel::Replicated };
+        let s = Sharding::new(2, 2, DataParallel::Replicated);
         let st = sharded_step(&a, &hw_with(1e3), s).unwrap();
         assert_eq!(st.dp_comm_s, 2464.0 / 1e3);
         assert_eq!(st.tp_comm_s, 1280.0 / 1e3);
@@ -569,9 +879,9 @@ mod tests {
         assert_eq!(ic.seconds(v), 48.0);
         // DP 16 x TP 1 puts 8 DP members in each node; DP 8 x TP 2 puts 4 (TP pairs are adjacent);
         // TP 16 spans both nodes with 8 of its chips in each.
-        assert_eq!(chips_in_node(&ic, Sharding { dp: 16, tp: 1, data: DataParallel::Replicated }), (1, 8));
-        assert_eq!(chips_in_node(&ic, Sharding { dp: 8, tp: 2, data: DataParallel::Replicated }), (2, 4));
-        assert_eq!(chips_in_node(&ic, Sharding { dp: 1, tp: 16, data: DataParallel::Replicated }), (8, 1));
+        assert_eq!(chips_in_node(&ic, Sharding::new(16, 1, DataParallel::Replicated)), (1, 8));
+        assert_eq!(chips_in_node(&ic, Sharding::new(8, 2, DataParallel::Replicated)), (2, 4));
+        assert_eq!(chips_in_node(&ic, Sharding::new(1, 16, DataParallel::Replicated)), (8, 1));
     }
 
     #[test]
@@ -580,8 +890,8 @@ mod tests {
         let a = Architecture { batch_size: 8, ..llama_7b() };
         let h = hw();
         assert!(!best_sharding(&a, &h, 1).unwrap().1);
-        let dp = sharded_step(&a, &h, Sharding { dp: 8, tp: 1, data: DataParallel::Replicated }).unwrap();
-        let fsdp = sharded_step(&a, &h, Sharding { dp: 8, tp: 1, data: DataParallel::Sharded }).unwrap();
+        let dp = sharded_step(&a, &h, Sharding::new(8, 1, DataParallel::Replicated)).unwrap();
+        let fsdp = sharded_step(&a, &h, Sharding::new(8, 1, DataParallel::Sharded)).unwrap();
         assert!(dp.memory_bytes > h.usable_hbm_bytes() && fsdp.memory_bytes < h.usable_hbm_bytes());
         let (best, fits) = best_sharding(&a, &h, 8).unwrap();
         assert!(fits);
@@ -590,5 +900,171 @@ mod tests {
         // The step on each chip is shorter than the whole batch on one (imaginary, big) chip.
         let big = Hardware { hbm_bytes: 1e15, ..h };
         assert!(best.step_time_s < evaluate(&a, &big, 1.0, &HOFFMANN).step_time_s);
+    }
+    fn layout(dp: u32, tp: u32, pp: u32, vp: u32, cp: u32, sp: bool, data: DataParallel) -> Sharding {
+        Sharding::layout(dp, tp, pp, vp, cp, sp, data).unwrap()
+    }
+
+    #[test]
+    fn layout_names_and_checks() {
+        let s = layout(8, 4, 8, 5, 2, true, DataParallel::Optimizer);
+        assert_eq!(s.name(), "ZeRO-1 DP 8 x TP 4 SP x PP 8 (VP 5) x CP 2");
+        assert_eq!(s.chips(), 8 * 4 * 8 * 2);
+        assert_eq!(layout(1, 1, 4, 1, 1, false, DataParallel::Sharded).name(), "PP 4");
+        assert!(Sharding::layout(1, 1, 1, 2, 1, false, DataParallel::Replicated).unwrap_err().to_string().contains("vp"));
+        assert!(Sharding::layout(8, 1, 1, 1, 1, true, DataParallel::Replicated).unwrap_err().to_string().contains("sp"));
+        assert!(Sharding::layout(0, 1, 1, 1, 1, false, DataParallel::Replicated).is_err());
+        assert_eq!(DataParallel::from_zero_stage(2).unwrap(), DataParallel::Gradients);
+        assert!(DataParallel::from_zero_stage(4).is_err());
+    }
+
+    /// `small()` four layers deep, batch 8 in micro-batches of 1.
+    fn deep() -> Architecture {
+        Architecture { n_layers: 4, batch_size: 8, micro_batch: Some(1), ..small() }
+    }
+
+    #[test]
+    fn one_f_one_b_and_interleaved_bubbles_by_hand() {
+        // 8 micro-batches: 1F1B over 4 stages idles (4 - 1) / 8 of the busy time; over 2 stages
+        // 1/8; interleaved with 2 virtual stages each, half that (Narayanan et al. 2021, eq. 1-2).
+        let m = deep().micro_steps();
+        assert_eq!(m, 8.0);
+        assert_eq!(bubble_fraction(layout(1, 1, 4, 1, 1, false, DataParallel::Replicated), m), 3.0 / 8.0);
+        assert_eq!(bubble_fraction(layout(1, 1, 2, 1, 1, false, DataParallel::Replicated), m), 1.0 / 8.0);
+        assert_eq!(bubble_fraction(layout(1, 1, 2, 2, 1, false, DataParallel::Replicated), m), 1.0 / 16.0);
+        assert_eq!(bubble_fraction(Sharding::SINGLE, m), 0.0);
+        // The step: each of the 4 stages has 1 layer; its shard (1 layer + final norm 8 +
+        // embeddings 256 = 464 + 8 + 256 = 728 params) updates them with AdamW, moving 3 p + 4 o =
+        // 28 B per parameter (reads and writes), time the bubble does not idle.
+        let s = layout(1, 1, 4, 1, 1, false, DataParallel::Replicated);
+        let h = hw();
+        let st = sharded_step(&deep(), &h, s).unwrap();
+        let sh = shard(&deep(), s).unwrap();
+        assert_eq!(sh.n_layers, 1);
+        assert_eq!(total_params(&sh), 728.0);
+        let optimizer_s = 728.0 * 28.0 / 3e12;
+        let expected = (st.compute_s - optimizer_s) * 3.0 / 8.0;
+        assert!((st.bubble_s - expected).abs() <= 1e-12 * expected, "{} vs {expected}", st.bubble_s);
+        assert_eq!(st.step_time_s, (st.compute_s + st.bubble_s).max(st.dp_comm_s + st.cp_comm_s) + st.tp_comm_s + st.pp_comm_s);
+        // Uneven stages price the larger: 4 layers over 3 stages -> 2.
+        assert_eq!(shard(&deep(), layout(1, 1, 3, 1, 1, false, DataParallel::Replicated)).unwrap().n_layers, 2);
+        // pp x vp model chunks need a layer each.
+        assert!(shard(&deep(), layout(1, 1, 4, 2, 1, false, DataParallel::Replicated)).is_none());
+    }
+
+    #[test]
+    fn pipeline_point_to_point_volume_by_hand() {
+        // One micro-batch's activations: 1 sequence x 4 tokens x d 8 x 2 B = 64 B, sent forward
+        // and its gradient backward at each model chunk: 2 x vp x 8 micro-batches x 64 B.
+        let ic = hw().interconnect().unwrap();
+        let sh = |s| shard(&deep(), s).unwrap();
+        let s = layout(1, 1, 2, 1, 1, false, DataParallel::Replicated);
+        assert_eq!(pp_comm(&sh(s), &ic, s), Volume { intra_bytes: 1024.0, inter_bytes: 0.0 });
+        let v = layout(1, 1, 2, 2, 1, false, DataParallel::Replicated);
+        assert_eq!(pp_comm(&sh(v), &ic, v).total(), 2048.0);
+        // With TP 2 and sequence parallelism each chip sends its 1/2 slice.
+        let t = layout(1, 2, 2, 1, 1, true, DataParallel::Replicated);
+        assert_eq!(pp_comm(&sh(t), &ic, t).total(), 512.0);
+        // Stages 1 chip apart with 1 chip per node: between nodes.
+        let one_per_node = Interconnect { chips_per_node: 1, ..ic };
+        assert_eq!(pp_comm(&sh(s), &one_per_node, s), Volume { intra_bytes: 0.0, inter_bytes: 1024.0 });
+    }
+
+    #[test]
+    fn per_stage_memory_by_hand() {
+        // One micro-batch (1 sequence, T = 4 tokens) of one layer keeps, in bf16:
+        // T (4 d + q + 2 kv + f_in + f) = 4 (32 + 8 + 8 + 16 + 16) = 320 elements = 640 B, the
+        // attention output T q = 32 elements = 64 B, and flash's fp32 log-sum-exp 4 B x 4 heads x
+        // 4 tokens = 64 B: 768 B.
+        let s2 = layout(1, 1, 2, 1, 1, false, DataParallel::Replicated);
+        let stage = shard(&deep(), s2).unwrap();
+        assert_eq!(kept_bytes_per_layer(&stage), 768.0);
+        // 1F1B over 2 stages: the first stage keeps min(2, 8) = 2 micro-batches of its 2 layers.
+        assert_eq!(shard_memory_bytes(&stage, s2), memory_bytes(&stage) + 2.0 * 768.0);
+        // Interleaved (vp 2): 2 x (1 + 1 / (2 x 2)) = 2.5 micro-batches.
+        let v = layout(1, 1, 2, 2, 1, false, DataParallel::Replicated);
+        assert_eq!(shard_memory_bytes(&stage, v), memory_bytes(&stage) + 1.5 * 2.0 * 768.0);
+        // Fewer micro-batches than stages: all of them (2 here, 4 stages of 1 layer).
+        let few = Architecture { micro_batch: Some(4), ..deep() };
+        let s4 = layout(1, 1, 4, 1, 1, false, DataParallel::Replicated);
+        let st4 = shard(&few, s4).unwrap();
+        assert_eq!(in_flight_micro_batches(s4, st4.micro_steps()), 2.0);
+    }
+
+    #[test]
+    fn sequence_parallel_volumes_memory_and_norm_work_by_hand() {
+        // TP 2 on small(): the shard's 16 tokens (batch 4 x seq 4) of d 8 in bf16 (T d = 128
+        // elements, 256 B). Each all-reduce becomes a reduce-scatter and an all-gather: the same
+        // volume, 10 all-reduces x 2 x 1/2 x 256 B = 2560 B either way.
+        let a = small();
+        let ic = hw().interconnect().unwrap();
+        let tp = layout(1, 2, 1, 1, 1, false, DataParallel::Replicated);
+        let sp = layout(1, 2, 1, 1, 1, true, DataParallel::Replicated);
+        let sh = shard(&a, tp).unwrap();
+        assert_eq!(tp_comm(&sh, &ic, tp).total(), 2560.0);
+        assert_eq!(tp_comm(&sh, &ic, sp).total(), 2560.0);
+        // Memory: the replicated activations are 4 T d per layer (2 layers) and 3 T d per step:
+        // 256 B x 11 = 2816 B, half of it saved.
+        assert_eq!(shard_memory_bytes(&sh, tp) - shard_memory_bytes(&sh, sp), 1408.0);
+        // Norm rows (t 16, d 8, a 2 B, p 4 B): each forward add+rmsnorm reads 2 a T d + p d = 544
+        // and writes 512 (1056 B, 5 x 128 = 640 FLOPs); each backward reads 3 a T d + p d = 800
+        // and writes a T d + p d = 288 (1088 B, 1280 FLOPs); two of each per layer; the final
+        // norm: 1056 B forward, 544 + 288 = 832 B backward. 2 x 4288 + 1888 = 10464 B and
+        // 2 x 3840 + 1920 = 9600 FLOPs, half of them saved.
+        let h = hw();
+        let (plain, split) = (sharded_step(&a, &h, tp).unwrap(), sharded_step(&a, &h, sp).unwrap());
+        assert_eq!(plain.memcpy_bytes - split.memcpy_bytes, 5232.0);
+        assert_eq!(plain.work.flops - split.work.flops, 4800.0);
+        assert!(split.compute_s < plain.compute_s);
+    }
+
+    #[test]
+    fn ring_attention_volume_and_work_by_hand() {
+        // CP 2 on small(): each chip holds 2 of the 4 tokens of each of 4 sequences (8 tokens).
+        // Its K and V chunk: 8 tokens x 2 x kv 4 x 2 B = 128 B; a ring of 2 passes the other
+        // chip's chunk (128 B) in the forward, twice in the backward: 3 x 2 layers x 128 B.
+        let a = small();
+        let ic = hw().interconnect().unwrap();
+        let s = layout(1, 1, 1, 1, 2, false, DataParallel::Replicated);
+        let sh = shard(&a, s).unwrap();
+        assert_eq!(sh.seq_len, 2);
+        assert_eq!(cp_comm(&sh, &ic, s).total(), 768.0);
+        let full = shard(&Architecture { recompute: Recompute::Full, ..a }, s).unwrap();
+        assert_eq!(cp_comm(&full, &ic, s).total(), 4.0 * 2.0 * 128.0);
+        // Each chip's queries attend to the whole sequence: together the 2 chips do the
+        // attention-score work of one chip holding it all, each half of it (S^2 / 2 per sequence).
+        let h = hw();
+        let one = sharded_step(&a, &h, Sharding::SINGLE).unwrap();
+        let cp = sharded_step(&a, &h, s).unwrap();
+        assert_eq!(cp.work.attention_flops, one.work.attention_flops / 2.0);
+        assert_eq!(cp.work.matmul_flops, one.work.matmul_flops / 2.0);
+        assert_eq!(cp.cp_comm_bytes, 768.0);
+    }
+
+    #[test]
+    fn zero_stages_volumes_and_memory_by_hand() {
+        // The DP 2 x TP 2 shard of small(): 616 parameters (see above), fp32 master weights and
+        // moments, bf16 compute copies.
+        let a = small();
+        let ic = hw().interconnect().unwrap();
+        let base = Sharding::new(2, 2, DataParallel::Replicated);
+        let sh = shard(&a, base).unwrap();
+        let with = |data| Sharding { data, ..base };
+        // ZeRO-1: reduce-scatter fp32 gradients (1/2 x 616 x 4 = 1232) and all-gather bf16
+        // parameters (1/2 x 616 x 2 = 616).
+        assert_eq!(dp_comm(&sh, &ic, with(DataParallel::Optimizer)).total(), 1848.0);
+        // ZeRO-2 with micro-batches of 1 (2 micro-steps): the reduce-scatter each micro-step.
+        let shm = shard(&Architecture { micro_batch: Some(1), ..a }, base).unwrap();
+        assert_eq!(dp_comm(&shm, &ic, with(DataParallel::Gradients)).total(), 2.0 * 1232.0 + 616.0);
+        // Memory: ZeRO-1 keeps 1/2 of the two fp32 moments (saves 1/2 x 616 x 8 = 2464 B), ZeRO-2
+        // of the gradients too (1/2 x 616 x 12 = 3696 B).
+        let dp = shard_memory_bytes(&sh, base);
+        assert_eq!(dp - shard_memory_bytes(&sh, with(DataParallel::Optimizer)), 2464.0);
+        assert_eq!(dp - shard_memory_bytes(&sh, with(DataParallel::Gradients)), 3696.0);
+        // Every ZeRO stage updates half the parameters on each chip: AdamW's 28 B per parameter.
+        let h = hw();
+        let plain = sharded_step(&a, &h, base).unwrap();
+        let z1 = sharded_step(&a, &h, with(DataParallel::Optimizer)).unwrap();
+        assert_eq!(plain.memcpy_bytes - z1.memcpy_bytes, 0.5 * 616.0 * 28.0);
     }
 }
