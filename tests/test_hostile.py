@@ -4,6 +4,7 @@ Ctrl-C while starting. Each case: the right exit code, one line, nothing written
 and, for the unbounded ones, a run under a memory cap and a time limit."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -269,3 +270,180 @@ def test_a_concurrent_calibration_cannot_interleave_measurements(tmp_path):
     with pytest.raises(InvalidInputError, match="another calibration is writing these measurements"):
         JsonlLog(f)
     assert f.read_text() == '{"kind": "note", "n": 1}\n'
+
+
+# ---------------------------------------------------------------- issue 23: data loss and security
+
+
+def _unchanged(path: Path, before: bytes) -> None:
+    assert path.read_bytes() == before, f"{path} was rewritten"
+
+
+def test_calibrate_refuses_measurements_naming_an_input_before_any_work(tmp_path):
+    # D1: appending the measurements to the hardware file would leave a file that no longer loads.
+    hw = tmp_path / "hw.toml"
+    hw.write_bytes((SHIPPED_DIR / "cpu.toml").read_bytes())
+    before = hw.read_bytes()
+    t0 = time.perf_counter()
+    p = capped("timescale", "calibrate", "-H", str(hw), "--measurements", str(hw), "--time-budget-s", "30")
+    one_line(p, 2, f"{hw}: is one of this run's inputs")
+    assert time.perf_counter() - t0 < 20  # refused, not measured first
+    _unchanged(hw, before)
+    # The measurements naming --out (both new) and --from / --refit writing over what they read.
+    m = tmp_path / "m.jsonl"
+    p = capped("timescale", "calibrate", "-H", str(hw), "--measurements", str(m), "--out", str(m))
+    one_line(p, 2, "is one of this run's inputs")
+    assert listing(tmp_path) == ["hw.toml"]
+    src = PUBLISHED.read_bytes()
+    local = tmp_path / "runs.csv"
+    local.write_bytes(src)
+    for flag in ("--from", "--refit"):
+        p = capped("timescale", "calibrate", "-H", "h100_sxm", flag, str(local), "--out", str(local))
+        one_line(p, 2, "is one of this run's inputs")
+        _unchanged(local, src)
+
+
+def _law_text() -> str:
+    return (
+        '[law]\nname = "mine"\ne = 1.8\na = 400.0\nb = 410.0\nalpha = 0.34\nbeta = 0.28\n'
+        "fit_params = [1e7, 1e10]\nfit_tokens = [1e9, 1e12]\n"
+    )
+
+
+def test_search_output_never_replaces_a_law_file_without_toml_or_a_plot_compare_file(tmp_path):
+    # D2: a law file is an input whatever its name; D3: so are the --plot-compare hardware files.
+    law = tmp_path / "mylaw"
+    law.write_text(_law_text())
+    before = law.read_bytes()
+    base = ["timescale-frontier", "-H", "tpu_v4", "--hours", "1", *SMALL]
+    one_line(capped(*base, "--law", str(law), "-o", str(law)), 2, "is one of this run's inputs")
+    _unchanged(law, before)
+    other = tmp_path / "other.toml"
+    other.write_bytes((SHIPPED_DIR / "a100_80gb.toml").read_bytes())
+    hw_before = other.read_bytes()
+    for target in ("-o", "--plot"):
+        args = [*base, "--plot", str(tmp_path / "p.png"), "--plot-compare", str(other), target, str(other)]
+        one_line(capped(*args), 2, "is one of this run's inputs")
+        _unchanged(other, hw_before)
+    assert listing(tmp_path) == ["mylaw", "other.toml"]
+
+
+def test_a_link_to_a_shipped_file_never_makes_calibrate_rewrite_it(tmp_path):
+    # S1: the user's hardware directory holds a link to the shipped file; --hardware NAME finds it.
+    user = tmp_path / "hw"
+    user.mkdir()
+    (user / "h100_sxm.toml").symlink_to(SHIPPED_DIR / "h100_sxm.toml")
+    shipped = (SHIPPED_DIR / "h100_sxm.toml").read_bytes()
+    env = {**os.environ, "TIMESCALE_FRONTIER_HARDWARE_DIR": str(user)}
+    p = subprocess.run(
+        [str(BIN / "timescale"), "calibrate", "-H", "h100_sxm", "--from", str(PUBLISHED), "--force"],
+        capture_output=True, text=True, env=env, timeout=TIME_LIMIT,
+    )  # fmt: skip
+    one_line(p, 2, "is a file shipped with the package (a link to")
+    _unchanged(SHIPPED_DIR / "h100_sxm.toml", shipped)
+    # An --out naming a shipped file directly is refused too.
+    p = capped("timescale", "calibrate", "-H", "h100_sxm", "--from", str(PUBLISHED), "--out",
+               str(SHIPPED_DIR / "a100_80gb.toml"))  # fmt: skip
+    one_line(p, 2, "is a file shipped with the package")
+
+
+ESC = "\\u001b]0;pwned\\u0007\\u001b[2J"  # as TOML writes it: set the window title, clear the screen
+
+
+def _no_escapes(p: subprocess.CompletedProcess[str]) -> None:
+    out = p.stdout + p.stderr
+    assert "\x1b" not in out and "\x07" not in out, out
+    assert "Traceback" not in out
+
+
+def test_terminal_escapes_from_files_are_escaped_wherever_printed(tmp_path):
+    # S2: [calibration] source and date shown by `hardware show`.
+    text = (SHIPPED_DIR / "cpu.toml").read_text()
+    shown = tmp_path / "shown.toml"
+    shown.write_text(
+        text.replace('date = "2026-11-29"', f'date = "{ESC}"').replace(
+            'source = "timescale calibrate --refit', f'source = "{ESC}', 1
+        )
+    )
+    p = capped("timescale", "hardware", "show", str(shown))
+    assert p.returncode == 0 and "\\x1b]0;pwned\\x07" in p.stdout, p.stdout
+    _no_escapes(p)
+    # An unknown key, an alternative model's name, a space file's axis value, a measurement value.
+    key = tmp_path / "key.toml"
+    key.write_text(text.replace("[chip]", f'[chip]\n"{ESC}" = 1', 1))
+    p = capped("timescale", "hardware", "show", str(key))
+    one_line(p, 2, "unknown key 'chip.\\x1b]0;pwned\\x07\\x1b[2J'")
+    _no_escapes(p)
+    alt = tmp_path / "alt.toml"
+    alt.write_text(text.replace("[calibration.alternatives.memcpy]", f'[calibration.alternatives."{ESC}"]'))
+    p = capped("timescale-frontier", "-H", str(alt), "--hours", "1", *SMALL, "--step-time-model", "nope")
+    assert p.returncode == 2 and "\\x1b]0;pwned" in p.stderr, p.stderr
+    _no_escapes(p)
+    space = tmp_path / "space.toml"
+    space.write_text(f'mlp = ["{ESC}"]\n')
+    p = capped("timescale-frontier", "-H", "tpu_v4", "--hours", "1", "--space", str(space))
+    assert p.returncode == 2, p.stderr
+    _no_escapes(p)
+    runs = tmp_path / "m.csv"
+    runs.write_text("d_model,n_layers,n_heads,mlp,step_time_s\n512,4,8,\x1b]0;pwned\x07,0.1\n")
+    p = capped("timescale", "validate", "-H", "cpu", "--measurements", str(runs))
+    assert p.returncode == 2, p.stderr
+    _no_escapes(p)
+    # The same through a pipe and in the Python API's messages.
+    from timescale_frontier.errors import TimescaleError
+
+    with pytest.raises(TimescaleError) as e:
+        Hardware.load(key)
+    assert "\x1b" not in str(e.value)
+
+
+def test_calibrate_source_with_control_characters_is_refused(tmp_path):
+    # S2: --source is written into the hardware file and shown later.
+    out = tmp_path / "h.toml"
+    p = capped("timescale", "calibrate", "-H", "h100_sxm", "--from", str(PUBLISHED), "--out", str(out),
+               "--source", "x\x1b]0;pwned\x07")  # fmt: skip
+    one_line(p, 2, "source = 'x\\x1b]0;pwned\\x07' is invalid: expected plain text")
+    _no_escapes(p)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "/tmp/absolute-law", "a/b", "..", "x\\y"])
+def test_fit_law_name_never_writes_outside_the_directory(tmp_path, name):
+    # S3: the default output is NAME.law.toml in the current directory.
+    runs = tmp_path / "runs.csv"
+    runs.write_text("params,tokens,loss\n" + "".join(f"{1e7 * (1 + i)},{1e9 * (1 + i % 7)},3.0\n" for i in range(20)))
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    p = capped("timescale", "fit-law", str(runs), "--name", name, "--bootstrap", "0", cwd=work)
+    one_line(p, 2, "is invalid: expected a plain file name")
+    assert listing(work) == [] and listing(tmp_path) == ["a", "runs.csv"]
+    assert not Path("/tmp/absolute-law.law.toml").exists()
+
+
+def test_a_read_only_output_is_refused_not_replaced_even_as_root(tmp_path):
+    # D4: a rename replaces a 0444 file whenever the directory is writable; for root always.
+    out = tmp_path / "ro.txt"
+    out.write_text("keep me\n")
+    out.chmod(0o444)
+    p = capped("timescale-frontier", "-H", "tpu_v4", "--hours", "1", *SMALL, "-o", str(out))
+    one_line(p, 2, f"{out}: is read-only")
+    assert out.read_text() == "keep me\n" and listing(tmp_path) == ["ro.txt"]
+
+
+def test_output_targets_at_the_edges(tmp_path):
+    base = ["timescale-frontier", "-H", "tpu_v4", "--hours", "1", *SMALL]
+    # A11: "nodir/" names a directory, never a file called nodir.
+    one_line(capped(*base, "-o", str(tmp_path / "nodir") + "/"), 2, "names a directory")
+    assert listing(tmp_path) == []
+    # A6: a valid 250-character name (its temporary name must stay a valid name too).
+    long = tmp_path / ("n" * 250)
+    p = capped(*base, "-o", str(long))
+    assert p.returncode == 0, p.stderr
+    assert long.read_text().startswith("Google Cloud TPU v4") and listing(tmp_path) == [long.name]
+    # A5: /dev/stdout when stdout is a pipe.
+    p = capped(*base, "-o", "/dev/stdout")
+    assert p.returncode == 0 and p.stdout.startswith("Google Cloud TPU v4"), p.stderr
+    # A7: with stdout closed, an error, not a silent exit 0.
+    p = subprocess.run([str(BIN / "timescale-frontier"), *base[1:]], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       text=True, timeout=TIME_LIMIT, preexec_fn=lambda: os.close(1))  # fmt: skip
+    assert p.returncode == 1 and "standard output is closed" in p.stderr, p.stderr

@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from timescale_frontier._text import printable
+
 __all__ = [
     "TimescaleError",
     "InvalidInputError",
@@ -58,7 +60,8 @@ class TimescaleError(Exception):
         where = "".join(
             (f"{self.source}: " if self.source else "", f"row {self.row}: " if self.row is not None else "")
         )
-        return where + self.message
+        # One line, and nothing a terminal acts on, whatever the file or argument held (a key, a value).
+        return printable(where + self.message, one_line=True)
 
 
 class InvalidInputError(TimescaleError):

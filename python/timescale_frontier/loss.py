@@ -26,7 +26,9 @@ __all__ = [
     "fit_law",
     "fit_law_with_shape",
     "get_law",
+    "check_law_name",
     "law_bootstrap",
+    "law_file",
     "law_names",
     "loss_term_names",
     "load_runs",
@@ -94,6 +96,14 @@ def get_law(
         spec = os.fspath(law)
         base = Law.builtin(spec) if spec in law_names() else _read_law_file(spec)[0]
     return _with_options(base, loss_terms, eval_context)
+
+
+def law_file(law: str | os.PathLike[str] | Law) -> Path | None:
+    """The file a ``--law`` value reads (any path, with or without ``.toml``), or None for a
+    built-in name or a ``Law``: one of the run's inputs, which no output may replace."""
+    if isinstance(law, Law) or os.fspath(law) in law_names():
+        return None
+    return Path(law)
 
 
 def law_bootstrap(
@@ -247,6 +257,29 @@ def _load_columns(path: str | os.PathLike[str], names: tuple[str, ...], field: s
                 ) from None
             cols[k].append(v)
     return tuple(np.array(cols[k], dtype=np.float64) for k in names)
+
+
+#: Longest law name: NAME.law.toml must be a valid file name (255 bytes on common file systems).
+MAX_LAW_NAME_BYTES = 200
+
+
+def check_law_name(name: str) -> None:
+    """Raises ``InvalidInputError`` unless ``name`` can name a law and its default file
+    ``NAME.law.toml`` in the current directory: plain text of at most ``MAX_LAW_NAME_BYTES`` UTF-8
+    bytes, no path separator, not ``.`` or ``..`` (a name must never write outside the directory)."""
+    expected = (
+        f"a plain file name of at most {MAX_LAW_NAME_BYTES} bytes: no / or \\, not . or .., no control characters"
+    )
+    separators = {"/", "\\", os.sep, *([os.altsep] if os.altsep else [])}
+    bad = (
+        not name.strip()
+        or name in (".", "..")
+        or any(c in name for c in separators)
+        or len(name.encode("utf-8", "surrogatepass")) > MAX_LAW_NAME_BYTES
+        or not name.isprintable()
+    )
+    if bad:
+        raise invalid_value("name", name, expected)
 
 
 def fit_law(

@@ -396,8 +396,12 @@ def calibrate_from(
     training logs, a published table): every applicable model with 5-fold cross-validation, the
     best written with its provenance. Rows marked ``split = validation`` are held out."""
     t_start = time.perf_counter()
+    if source is not None and (not source.strip() or not source.isprintable()):
+        # Written into the hardware file and printed by `hardware show`.
+        raise invalid_value("source", source, "plain text (no control characters)")
     hw = Hardware.load(spec)
     out = Path(out) if out is not None else hwfile.default_out(hw)
+    hwfile.check_targets(hw, out, measurements)  # before any work
     rows = _measured_rows(measurements, hw.name)
     if not rows:
         raise InvalidInputError(
@@ -436,6 +440,7 @@ def refit(spec: str | Path, measurements: Path, out: Path | None = None, force: 
     t_start = time.perf_counter()
     hw = Hardware.load(spec)
     out = Path(out) if out is not None else hwfile.default_out(hw)
+    hwfile.check_targets(hw, out, measurements)  # before any work
     records = [r for _, r in _rows(measurements)]
 
     def rate(kind: str, key: str) -> list[float]:

@@ -120,8 +120,9 @@ def calibrate(
     t_start = time.perf_counter()
     deadline = t_start + time_budget_s
     hw = Hardware.load(spec)
-    backend = _check_device(hw, force)
     out = Path(out) if out is not None else hwfile.default_out(hw)
+    hwfile.check_targets(hw, out, measurements)  # before any work: nothing the user has is destroyed
+    backend = _check_device(hw, force)
     plan = make_plan(hw, backend, time_budget_s, n_fit, n_validate, step_time_range_s)
     sequence = plan.items + plan.dropped
     if len(sequence) < MIN_FIT_SAMPLES + 1:

@@ -14,6 +14,7 @@ import click
 
 from timescale_frontier._defaults import ASPECT_RATIO_TEXT
 from timescale_frontier._files import write_atomic
+from timescale_frontier._text import printable
 from timescale_frontier.budget import Budget
 from timescale_frontier.errors import InvalidInputError, TimescaleError
 from timescale_frontier.loss import DEFAULT_LAW, law_names, loss_term_names
@@ -37,8 +38,18 @@ class _Int64(click.types.IntParamType):
 INT64 = _Int64()
 
 
+def echo(text: str, *, err: bool = False, nl: bool = True) -> None:
+    """Prints ``text`` (stdout, or stderr with ``err``) with every terminal control character
+    escaped (``printable``): what the commands print often comes from files (names, sources,
+    dates, keys, values). Every command prints through here. A closed standard output is an
+    error (exit 1), not an answer silently lost."""
+    if not err and sys.stdout is None:
+        raise TimescaleError("cannot print the answer: standard output is closed (use -o FILE)")
+    click.echo(printable(text), err=err, nl=nl)
+
+
 def _fail(message: str, code: int) -> None:
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {printable(message, one_line=True)}", err=True)
     sys.exit(code)
 
 
@@ -189,9 +200,9 @@ def emit(text: str, output: str | None, inputs: Sequence[str | os.PathLike[str]]
     this run read), or to stdout."""
     if output and output != "-":
         write_atomic(output, text, inputs)
-        click.echo(f"wrote {output}", err=True)
+        echo(f"wrote {output}", err=True)
     else:
-        click.echo(text, nl=False)
+        echo(text, nl=False)
 
 
 def aspect_guard(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, float] | None:
