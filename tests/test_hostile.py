@@ -447,3 +447,69 @@ def test_output_targets_at_the_edges(tmp_path):
     p = subprocess.run([str(BIN / "timescale-frontier"), *base[1:]], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                        text=True, timeout=TIME_LIMIT, preexec_fn=lambda: os.close(1))  # fmt: skip
     assert p.returncode == 1 and "standard output is closed" in p.stderr, p.stderr
+
+
+# ---------------------------------------------------------------- issue 23: unbounded work
+
+ONE_SHAPE = ["--d-model", "512", "--n-layers", "4", "--batch-size", "8", "--vocab-size", "32000", "--head-dim", "64",
+             "--kv-group", "1", "--mlp", "gelu", "--ffn-mult", "4", "--attention", "flash", "--tied-embeddings",
+             "false", "--recompute", "none", "--micro-batch", "none"]  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", ["dotted key", "nested inline tables", "many keys"])
+def test_an_escaped_backslash_then_quote_does_not_blind_the_nesting_check(tmp_path, shape):
+    # U1: `a = "x\\\""` ends at its last quote; the scanner used to end it one quote early and then
+    # skip everything after as one long string.
+    text = 'a = "x\\\\\\""\n' + DEEP[shape]
+    assert text.startswith('a = "x\\\\\\""\n')
+    cases = {
+        "hardware": (["timescale-frontier", "--hours", "1", *SMALL, "-H"], "hw.toml"),
+        "space": (["timescale-frontier", "-H", "tpu_v4", "--hours", "1", "--space"], "space.toml"),
+        "law": (["timescale-frontier", "-H", "tpu_v4", "--hours", "1", *SMALL, "--law"], "my.law.toml"),
+    }
+    for args, name in cases.values():
+        f = tmp_path / name
+        f.write_text(text)
+        t0 = time.perf_counter()
+        p = capped(*args, str(f))
+        assert time.perf_counter() - t0 < 20
+        one_line(p, 2, str(f))
+        assert "levels deep" in p.stderr or "more than 20000 keys" in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("value, code", [("1e16:1e16:1", 2), ("4:4:1e-300", 0), ("2:2.5:1e-17", 2)])
+def test_float_ranges_that_never_advance_end(tmp_path, value, code):
+    # U2: 1e16 + 1 == 1e16 and 4 + 1e-300 == 4: a running sum never reached the stop.
+    from timescale_frontier.space import parse_axis
+
+    t0 = time.perf_counter()
+    p = capped("timescale-frontier", "-H", "tpu_v4", "--hours", "1", *SMALL, "--ffn-mult", value)
+    assert p.returncode == code, p.stderr
+    space = tmp_path / "space.toml"
+    space.write_text(f'ffn_mult = "{value}"\nd_model = [512, 1024]\nn_layers = [4, 8]\n')
+    p = capped("timescale-frontier", "-H", "tpu_v4", "--hours", "1", "--space", str(space))
+    assert p.returncode == code and "Traceback" not in p.stderr, p.stderr
+    assert time.perf_counter() - t0 < 30
+    if value == "4:4:1e-300":
+        assert parse_axis("ffn_mult", value) == [4.0]
+
+
+def test_a_long_seq_len_axis_is_searched_and_explained_in_bounded_time():
+    # U3: 100,000 contexts: the search looks each shape up in constant time (the core), and the
+    # explanation prices the nearest contexts, not every one (it took 7 minutes).
+    t0 = time.perf_counter()
+    p = capped("timescale-frontier", "-H", "tpu_v4", "--hours", "1", *ONE_SHAPE, "--seq-len", "1:100000:1")
+    assert p.returncode == 0, p.stderr
+    assert time.perf_counter() - t0 < 30
+    assert "the 8 nearest of the 99,999 others" in p.stdout
+
+
+def test_top_k_renders_in_linear_time(tmp_path):
+    # U4: grouping head splits compared every row with every group (20,000 rows: over 10 minutes).
+    t0 = time.perf_counter()
+    p = capped("timescale-frontier", "-H", "tpu_v4", "--hours", "1", "--top", "20000", "-o", str(tmp_path / "t.txt"))
+    assert p.returncode == 0, p.stderr
+    assert time.perf_counter() - t0 < 40
+    assert "Top 20000 by predicted loss" in (tmp_path / "t.txt").read_text()
+    one_line(capped("timescale-frontier", "-H", "tpu_v4", "--hours", "1", "--top", "100001"), 2,
+             "top_k = 100001 is invalid: expected an integer in [1, 100000]")  # fmt: skip

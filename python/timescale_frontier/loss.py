@@ -264,8 +264,8 @@ MAX_LAW_NAME_BYTES = 200
 
 
 def check_law_name(name: str) -> None:
-    """Raises ``InvalidInputError`` unless ``name`` can name a law and its default file
-    ``NAME.law.toml`` in the current directory: plain text of at most ``MAX_LAW_NAME_BYTES`` UTF-8
+    """Raises ``InvalidInputError`` unless ``name`` can name a law's default file
+    ``NAME.law.toml`` in the current directory (``fit-law`` without ``--out``): plain text of at most ``MAX_LAW_NAME_BYTES`` UTF-8
     bytes, no path separator, not ``.`` or ``..`` (a name must never write outside the directory)."""
     expected = (
         f"a plain file name of at most {MAX_LAW_NAME_BYTES} bytes: no / or \\, not . or .., no control characters"

@@ -232,7 +232,7 @@ def _top_table(r: SearchResult, headers: list[str]) -> list[str]:
     collapsed = (
         f", {len(groups)} distinct (head splits with the same loss share a row)" if len(groups) < len(r.top) else ""
     )
-    vocabs = r.space.axes().get("vocab_size", []) if r.space is not None else []
+    vocabs = r.space_axes.get("vocab_size", [])
     ref = r.law.reference_vocab
     per = (
         f"; losses per token of the law's {ref:,.0f}-token reference vocabulary, comparable across vocabularies"

@@ -101,10 +101,14 @@ def _range(name: str, item: str, kind: str) -> list[Any]:
             value=given,
             expected=f"at most {MAX_AXIS_VALUES} values per axis",
         )
-    out, x = [], start
-    while x <= stop * (1 + 1e-12):
+    # The k-th value from the start (never a running sum: 1e16 + 1 or 4 + 1e-300 would never advance),
+    # `count` of them, which the check above bounded.
+    out = []
+    for k in range(math.floor(count * (1 + 1e-12) + 1e-9)):
+        x = start * step**k if geometric else start + k * step
+        if x > stop * (1 + 1e-12):
+            break
         out.append(conv(round(x, 12)) if kind == "float" else conv(x))
-        x = x * step if geometric else x + step
     return out
 
 

@@ -49,7 +49,8 @@ def fit_law_cmd(
 ) -> None:
     """Fit E, A, B, alpha, beta to your own runs (CSV: params, tokens, loss) and save the law."""
     name = name if name is not None else Path(runs).stem
-    check_law_name(name)
+    if out is None:
+        check_law_name(name)  # it names the file written: NAME.law.toml, here
     target = out or f"{name}.law.toml"
     inputs = [runs, *([shape_runs] if shape_runs else [])]
     refuse_inputs(target, inputs)  # before any work
