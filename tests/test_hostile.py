@@ -513,3 +513,158 @@ def test_top_k_renders_in_linear_time(tmp_path):
     assert "Top 20000 by predicted loss" in (tmp_path / "t.txt").read_text()
     one_line(capped("timescale-frontier", "-H", "tpu_v4", "--hours", "1", "--top", "100001"), 2,
              "top_k = 100001 is invalid: expected an integer in [1, 100000]")  # fmt: skip
+
+
+def test_measurement_files_are_bounded_in_records(tmp_path):
+    # U5: a million rows took 120 s and 1.4 GB; the count is checked while reading.
+    f = tmp_path / "many.csv"
+    f.write_text("d_model,n_layers,n_heads,step_time_s\n" + "512,4,8,0.1\n" * 100_001)
+    message = f"{f}: records = 100,001 is invalid: expected at most 100,000 per file"
+    t0 = time.perf_counter()
+    one_line(capped("timescale", "validate", "-H", "cpu", "--measurements", str(f)), 2, message)
+    one_line(capped("timescale", "calibrate", "-H", "cpu", "--from", str(f), "--out", str(tmp_path / "o.toml")), 2,
+             message)  # fmt: skip
+    assert time.perf_counter() - t0 < 30 and listing(tmp_path) == ["many.csv"]
+
+
+def test_width_depth_grids_are_bounded_before_any_search(tmp_path):
+    # U6: one search per cell; 1e6 x 1000 cells ended in MemoryError.
+    t0 = time.perf_counter()
+    p = capped("timescale", "report", "width-depth", "-H", "tpu_v4", "--hours", "1", "--d-model", "1:1000000:1",
+               "--n-layers", "1:1000:1", "--out", str(tmp_path / "wd.png"))  # fmt: skip
+    one_line(p, 2, "grid = 1,000,000 widths x 1,000 depths is invalid: expected at most 2,500 cells")
+    assert time.perf_counter() - t0 < 20 and listing(tmp_path) == []
+
+
+def test_fit_law_work_is_bounded_and_the_explanation_says_what_it_costs(tmp_path):
+    # U7: runs x refits at their documented limits took days.
+    runs = tmp_path / "runs.csv"
+    runs.write_text("params,tokens,loss\n" + "".join(f"{1e7 * (1 + i)},{1e9 * (1 + i % 7)},3.0\n" for i in range(30)))
+    p = capped("timescale", "fit-law", str(runs), "--bootstrap", "100000", "--out", str(tmp_path / "l.toml"))
+    one_line(p, 2, "bootstrap = 100000 refits of 30 runs is invalid: expected at most 2,000,000 refits x runs")
+    # The search's summary states the explanation's own time (it may run a second search).
+    p = capped("timescale-frontier", "-H", "tpu_v4", "--hours", "1", *SMALL, "--loss-terms", "none")
+    assert p.returncode == 0 and "explaining the answer took" in p.stdout, p.stderr
+
+
+def test_runs_whose_sizes_never_vary_make_no_law(tmp_path):
+    # A3: params never vary: A and alpha are not identified; the fit wrote arbitrary coefficients.
+    runs = tmp_path / "runs.csv"
+    runs.write_text("params,tokens,loss\n" + "".join(f"1e8,{1e9 * (1 + i)},{3.0 - 0.01 * i}\n" for i in range(10)))
+    p = capped("timescale", "fit-law", str(runs), "--out", str(tmp_path / "l.toml"))
+    one_line(p, 2, "runs = 1 distinct params values is invalid: expected at least 3")
+    assert listing(tmp_path) == ["runs.csv"]
+
+
+# ---------------------------------------------------------------- issue 23: crashes
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('{"d_model": ' + "9" * 5000 + ', "n_layers": 4, "n_heads": 8, "step_time_s": 0.1}', "line 1: not a record"),
+        ('{"d_model": ' + "9" * 400 + ', "n_layers": 4, "n_heads": 8, "step_time_s": 0.1}', "d_model = 9999"),
+        ('{"d_model": 512, "n_layers": 4, "n_heads": 8, "mlp": "\\ud800", "step_time_s": 0.1}', "mlp"),
+        ('{"d_model": 512, "n_layers": 4, "n_heads": 8, "mlp": {"a": 1}, "step_time_s": 0.1}', "expected a name"),
+        ('{"d_model": 512, "n_layers": 4, "n_heads": 8, "tied_embeddings": [1], "step_time_s": 0.1}', "expected true"),
+    ],
+)
+def test_jsonl_values_python_cannot_hold_are_bad_input(tmp_path, line, message):
+    f = tmp_path / "m.jsonl"
+    f.write_text(line + "\n")
+    p = capped("timescale", "validate", "-H", "cpu", "--measurements", str(f))
+    one_line(p, 2, message)
+    assert len(p.stderr) < 400, p.stderr  # a 5,000-digit number is not echoed whole
+
+
+def test_refit_with_a_text_activation_width_is_bad_input(tmp_path):
+    m = _record_file(tmp_path, {"kind": "train_step", "key": "activation_bytes", "value": "x"})
+    p = capped("timescale", "calibrate", "-H", "cpu", "--refit", str(m), "--out", str(tmp_path / "o.toml"))
+    one_line(p, 2, "activation_bytes = 'x' is invalid: expected a number of bytes")
+
+
+@pytest.mark.parametrize("key", ["heldout_median_abs_pct_error", "heldout_spearman"])
+def test_a_calibration_record_of_text_is_one_line_in_show_and_search(tmp_path, key):
+    text = (SHIPPED_DIR / "cpu.toml").read_text()
+    f = tmp_path / "hw.toml"
+    f.write_text("\n".join(f'{key} = "x"' if line.startswith(f"{key} =") else line for line in text.splitlines()))
+    for args in (
+        ["timescale", "hardware", "show", str(f)],
+        ["timescale-frontier", "-H", str(f), "--hours", "1", *SMALL],
+    ):
+        one_line(capped(*args), 2, f"{f}: calibration.{key} = 'x' is invalid: expected a number")
+
+
+def test_law_file_types_and_tiny_exponents(tmp_path):
+    law = tmp_path / "a.law.toml"
+    law.write_text(_law_text() + "bootstrap = 5\n")
+    one_line(capped("timescale-frontier", "-H", "tpu_v4", "--hours", "1", *SMALL, "--law", str(law)), 2,
+             "law.bootstrap = 5 is invalid: expected a list of rows")  # fmt: skip
+    # alpha = 1e-300 lies in the law's domain; its compute-optimal split is beyond a float.
+    law.write_text(_law_text().replace("alpha = 0.34", "alpha = 1e-300"))
+    p = capped("timescale-frontier", "-H", "tpu_v4", "--hours", "1", "--law", str(law), "--max-tokens-per-step", "1e9")
+    assert p.returncode == 0, p.stderr
+    assert "compute-optimal split lies beyond what a number can hold" in " ".join(p.stdout.split())
+
+
+def test_environment_that_cannot_run_is_one_line():
+    env = {**os.environ, "RAYON_NUM_THREADS": "10000"}
+    p = subprocess.run([str(BIN / "timescale-frontier"), "-H", "tpu_v4", "--hours", "1", *SMALL],
+                       capture_output=True, text=True, env=env, timeout=TIME_LIMIT)  # fmt: skip
+    one_line(p, 2, "RAYON_NUM_THREADS = 10000 is invalid: expected an integer in [1, 1024]")
+    assert "PanicException" not in p.stderr
+
+
+def test_jax_without_the_platform_asked_for_is_one_line(tmp_path):
+    pytest.importorskip("jax")
+    env = {**os.environ, "JAX_PLATFORMS": "cuda"}
+    p = subprocess.run([str(BIN / "timescale"), "calibrate", "-H", "cpu", "--out", str(tmp_path / "c.toml")],
+                       capture_output=True, text=True, env=env, timeout=TIME_LIMIT)  # fmt: skip
+    if p.returncode == 0:
+        pytest.skip("this machine has a CUDA device")
+    one_line(p, 2, "JAX cannot start a device (JAX_PLATFORMS=cuda)")
+
+
+@pytest.mark.parametrize("deadline", ["nan", "0.1", "inf", "-1"])
+def test_compile_deadlines_are_range_checked(tmp_path, deadline):
+    # A10: nan passed click's FloatRange (every comparison with nan is false); 0.1 s abandoned every
+    # compile, and the interpreter's shutdown then aborted inside XLA (exit 134).
+    p = capped(
+        "timescale", "calibrate", "-H", "cpu", "--out", str(tmp_path / "c.toml"), "--compile-deadline-s", deadline
+    )
+    one_line(p, 2, f"compile_deadline_s = {deadline} is invalid: expected seconds in [1, 86400]")
+
+
+# ---------------------------------------------------------------- issue 23: unclear errors, absurd answers
+
+
+def test_validate_with_times_that_do_not_vary_prints_no_absurd_r2(tmp_path):
+    # A1: one row (or equal times) made R^2 = -2.7e300, printed as a 300-digit number.
+    f = tmp_path / "one.csv"
+    f.write_text("d_model,n_layers,n_heads,step_time_s\n512,4,8,0.1\n")
+    p = capped("timescale", "validate", "-H", "cpu", "--measurements", str(f))
+    assert p.returncode == 0 and "e+300" not in p.stdout and max(map(len, p.stdout.splitlines())) < 200, p.stdout
+    # A fit of times that never vary is refused (A2: every step at 1 us made an impossible chip).
+    f.write_text("d_model,n_layers,n_heads,step_time_s\n" + "".join(f"{64 * (i + 1)},4,1,1e-6\n" for i in range(12)))
+    p = capped("timescale", "calibrate", "-H", "cpu", "--from", str(f), "--out", str(tmp_path / "c.toml"))
+    one_line(p, 2, "every measured step took 1e-06 s")
+
+
+def test_measurement_files_read_as_what_they_are(tmp_path):
+    rows = "d_model,n_layers,n_heads,step_time_s\n512,4,8,0.1\n1024,4,8,0.2\n"
+    # A UTF-8 byte-order mark (Excel's CSV) and a .CSV or .txt name: read as CSV.
+    for name in ("bom.csv", "UPPER.CSV", "table.txt"):
+        f = tmp_path / name
+        f.write_text(("\ufeff" if name == "bom.csv" else "") + rows, encoding="utf-8")
+        p = capped("timescale", "validate", "-H", "cpu", "--measurements", str(f))
+        assert p.returncode == 0 and "2 measured steps" in p.stdout, (name, p.stderr)
+    # A FIFO, a directory, a symlink loop: each named for what it is.
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    loop = tmp_path / "loop"
+    loop.symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(loop)
+    for target, message in ((fifo, "is a FIFO"), (loop, "symlink loop")):
+        one_line(capped("timescale", "validate", "-H", "cpu", "--measurements", str(target)), 2, message)
+        one_line(capped("timescale", "fit-law", str(target)), 2, message)
+    one_line(capped("timescale", "hardware", "show", str(loop)), 2, f"{loop}: cannot read hardware file")

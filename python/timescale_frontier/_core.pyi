@@ -46,6 +46,11 @@ __all__ = [
     "measured_step_time_s",
     "check_measured_rate",
     "check_calibration_request",
+    "check_measurement_records",
+    "check_compile_deadline_s",
+    "check_calibration_record",
+    "check_width_depth_grid",
+    "MAX_MEASUREMENT_RECORDS",
     "evaluate",
     "search",
     "aspect_ratio_guard",
@@ -552,6 +557,12 @@ def predict_tokens(
 ) -> Prediction: ...
 def check_measured_rate(kind: str, value: float) -> None: ...
 def check_calibration_request(time_budget_s: float, step_range_s: tuple[float, float]) -> None: ...
+def check_measurement_records(n: int) -> int: ...
+def check_compile_deadline_s(seconds: float) -> float: ...
+def check_calibration_record(field: str, value: float) -> float: ...
+def check_width_depth_grid(widths: int, depths: int) -> int: ...
+
+MAX_MEASUREMENT_RECORDS: int
 
 @final
 class MetricColumns:

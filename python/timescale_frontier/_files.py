@@ -6,6 +6,7 @@ target that is one of the run's inputs is refused."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import stat
@@ -17,7 +18,7 @@ from typing import Any
 
 from timescale_frontier.errors import InvalidInputError
 
-__all__ = ["refuse_inputs", "write_atomic"]
+__all__ = ["check_readable", "refuse_inputs", "write_atomic"]
 
 
 def _umask_mode() -> int:
@@ -97,6 +98,34 @@ def _write_new(directory: Path, name: str, text: str | bytes, mode: int) -> str:
             os.unlink(tmp)
         raise
     return tmp
+
+
+def check_readable(path: str | os.PathLike[str], what: str, field: str, expected: str) -> os.stat_result:
+    """The status of ``path``, a regular file to read as ``what`` (``field``: the option that named
+    it; ``expected``: what it should be, e.g. "an existing CSV file of runs"); else one
+    ``InvalidInputError`` that says what is there instead: nothing, a directory, a FIFO or device
+    (reading one could wait forever), a symlink loop, no permission."""
+    shown = os.fspath(path)
+
+    def refused(why: str) -> InvalidInputError:
+        return InvalidInputError(f"{shown}: {why}", field=field, value=shown, expected=expected)
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        broken = " (a link to a missing file)" if os.path.islink(path) else ""
+        raise refused(f"{what} file not found{broken}") from None
+    except OSError as e:
+        loop = " (a symlink loop)" if e.errno == errno.ELOOP else ""
+        raise refused(f"cannot read {what} file ({e.strerror}){loop}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise refused(f"is a directory, not a {what} file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "a device"
+        raise refused(f"is {kind}, not a regular {what} file")
+    if not os.access(path, os.R_OK):
+        raise refused(f"cannot read {what} file (permission denied)")
+    return st
 
 
 def refuse_inputs(path: str | os.PathLike[str] | None, inputs: Iterable[str | os.PathLike[str] | None]) -> None:

@@ -51,7 +51,8 @@ _BIDI = frozenset((*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200
 
 def _unsafe(ch: str, keep: str) -> bool:
     code = ord(ch)
-    return ch not in keep and (code < 0x20 or 0x7F <= code < 0xA0 or code in _BIDI)
+    # ... and lone surrogates (JSON's "\ud800"), which no terminal encoding can write.
+    return ch not in keep and (code < 0x20 or 0x7F <= code < 0xA0 or code in _BIDI or 0xD800 <= code < 0xE000)
 
 
 def printable(text: str, *, one_line: bool = False) -> str:

@@ -119,12 +119,23 @@ def not_one_dimensional(field: str, shape: tuple[int, ...]) -> InvalidInputError
     )
 
 
+def _short_repr(value: Any) -> str:
+    """``repr(value)``, at most 60 characters (a file may hold a 4,000-digit number or a page of
+    text where one value belongs); Python refuses to write an integer of more than 4,300 digits."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return f"an integer of about {value.bit_length() * 0.30103:.0f} digits"
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text):,} characters)"
+
+
 def invalid_value(
     field: str, value: Any, expected: str, *, path: str | os.PathLike[str] | None = None, row: int | None = None
 ) -> InvalidInputError:
     """``field = value is invalid: expected ...`` (``value`` as its ``repr``), with the three set;
     with ``path`` (and ``row``), about what that file holds (see ``file_error``)."""
-    message = f"{field} = {value!r} is invalid: expected {expected}"
+    message = f"{field} = {_short_repr(value)} is invalid: expected {expected}"
+    shown = _short_repr(value)
     if path is None:
-        return InvalidInputError(message, field=field, value=repr(value), expected=expected)
-    return file_error(path, message, row=row, field=field, value=repr(value), expected=expected)
+        return InvalidInputError(message, field=field, value=shown, expected=expected)
+    return file_error(path, message, row=row, field=field, value=shown, expected=expected)

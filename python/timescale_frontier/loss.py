@@ -15,7 +15,7 @@ import tomlkit
 
 from timescale_frontier import _core, _defaults, _toml
 from timescale_frontier._core import Architecture, Law, LawFit, ShapeFit
-from timescale_frontier._files import write_atomic
+from timescale_frontier._files import check_readable, write_atomic
 from timescale_frontier.errors import InvalidInputError, in_file, invalid_value, not_one_dimensional
 
 __all__ = [
@@ -195,7 +195,10 @@ def _parse_law(path: Path, top: dict[str, Any]) -> tuple[Law, list[Law]]:
         width = 5 if shape is None else 7
         names = "e, a, b, alpha, beta" + ("" if shape is None else ", c, aspect_opt")
         boot = []
-        for i, row in enumerate(doc.get("bootstrap", []), 1):
+        rows = doc.get("bootstrap", [])
+        if not isinstance(rows, list):
+            raise invalid_value("law.bootstrap", rows, f"a list of rows [{names}]")
+        for i, row in enumerate(rows, 1):
             if not (
                 isinstance(row, list)
                 and len(row) == width
@@ -232,12 +235,9 @@ def load_shape_runs(path: str | os.PathLike[str]) -> tuple[np.ndarray, ...]:
 def _load_columns(path: str | os.PathLike[str], names: tuple[str, ...], field: str) -> tuple[np.ndarray, ...]:
     """The columns ``names`` of a CSV of runs (``field``: the argument that named the file, in errors)."""
     p = Path(path)
-    if not p.is_file():
-        raise InvalidInputError(
-            f"{p}: runs file not found", field=field, value=str(p), expected="an existing CSV file of runs"
-        )
+    check_readable(p, "runs", field, "an existing CSV file of runs")
     try:
-        with p.open(newline="", encoding="utf-8") as f:
+        with p.open(newline="", encoding="utf-8-sig") as f:  # -sig: a byte-order mark (Excel) is skipped
             rows = list(csv.DictReader(f))
     except (UnicodeDecodeError, csv.Error) as e:
         raise InvalidInputError(

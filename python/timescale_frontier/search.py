@@ -271,6 +271,7 @@ class SearchResult:
             "rejected": as_data(self.rejected),
             "guards": self.guards,
             "elapsed_s": self.elapsed_s,
+            "explain_s": self.explain_s,
             "best": {
                 **as_data(candidate_row(self.best)),
                 "loss_interval_95": as_data(self.loss_interval(self.best)),
@@ -340,7 +341,23 @@ class SearchResult:
 
     @functools.cached_property
     def _explanation(self) -> tuple[str, ...]:
-        return tuple(explain(self))
+        t0 = time.perf_counter()
+        lines = tuple(explain(self))
+        self.__dict__["_explain_s"] = time.perf_counter() - t0  # frozen: beside the cached value
+        return lines
+
+    @property
+    def explain_s(self) -> float:
+        """Seconds the explanation took (its predictions and, when the aspect-ratio guard decides,
+        a second search without it: ``explained_by_search``); computed with it."""
+        self._explanation  # noqa: B018 - computes it once
+        return float(self.__dict__["_explain_s"])
+
+    @property
+    def explained_by_search(self) -> bool:
+        """Whether the explanation ran a second search (the space without the aspect-ratio guard)."""
+        self._explanation  # noqa: B018
+        return bool(self.__dict__.get("_reran", False))
 
     def edges(self) -> list[Edge]:
         """Each axis edge (depth, width, context, batch) the answer sits on, with what the value
@@ -738,6 +755,7 @@ def _explain_guards(r: SearchResult) -> list[str]:
     lines = []
     if aspect >= 0.8 * hi or aspect <= 1.25 * lo:
         free = r.without_aspect_guard()
+        r.__dict__["_reran"] = True  # said with the time it took (``explained_by_search``)
         fb = free.best if free is not None else None
         if fb is not None and fb.loss < b.loss:
             fa = fb.architecture
@@ -888,12 +906,18 @@ def explain(r: SearchResult) -> list[str]:
     winner = r.winner
     n_law = winner.loss_terms.law_params if winner.loss_terms is not None else b.params
     n_opt, d_opt = r.law.compute_optimal(6 * n_law * b.effective_tokens)
+    split = (
+        f"compute-optimal split is {count(n_opt)} parameters and {count(d_opt)} tokens ({d_opt / n_opt:.0f} per "
+        "parameter)"
+        if math.isfinite(n_opt) and math.isfinite(d_opt) and n_opt > 0 and d_opt > 0
+        # Exponents near 0 (a hand-edited law) put the optimum beyond what a float holds.
+        else f"compute-optimal split lies beyond what a number can hold (alpha {r.law.alpha:.3g}, beta {r.law.beta:.3g})"
+    )
     lines = [
         f"In {r.hours:.4g} h the winner runs {b.steps:,.0f} steps of {b.step_time_s:.4g} s and sees "
         f"{count(b.tokens)} tokens: {b.tokens / b.params:.1f} tokens per parameter. For the same FLOPs "
         f"(6 N D = {si(6 * n_law * b.effective_tokens, 'FLOP')}, with the N and D the law sees) the law's own "
-        f"compute-optimal split is {count(n_opt)} parameters and {count(d_opt)} tokens ({d_opt / n_opt:.0f} per "
-        "parameter): the time budget, through the step time, not the FLOPs, sets the size."
+        f"{split}: the time budget, through the step time, not the FLOPs, sets the size."
     ]
     if r.outside_the_law is not None:
         lines.insert(0, "NOT A MEANINGFUL ANSWER: " + r.outside_the_law + ".")

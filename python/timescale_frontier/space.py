@@ -241,6 +241,10 @@ def make_space(overrides: dict[str, Any] | None = None, origin: str = "") -> Sea
     """
     with in_file(origin) if origin else nullcontext():
         kwargs: dict[str, Any] = {k: v if k in SETTINGS else parse_axis(k, v) for k, v in (overrides or {}).items()}
+        for key in PRECISION_KEYS:
+            v = kwargs.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real)):
+                raise invalid_value(key, v, "a number of bytes")
         multiple = kwargs.get("d_ff_multiple")
         if multiple is not None and (isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1):
             raise invalid_value("d_ff_multiple", multiple, "an integer in [1, 4096] (1: the exact ratio)")

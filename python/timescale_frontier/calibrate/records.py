@@ -24,8 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from timescale_frontier._core import Architecture, check_measured_rate, measured_step_time_s
-from timescale_frontier._files import refuse_inputs
+from timescale_frontier._core import (
+    MAX_MEASUREMENT_RECORDS,
+    Architecture,
+    check_calibration_record,
+    check_measured_rate,
+    check_measurement_records,
+    measured_step_time_s,
+)
+from timescale_frontier._files import check_readable, refuse_inputs
 from timescale_frontier.architecture import FIELDS
 from timescale_frontier.calibrate import fit, hwfile
 from timescale_frontier.errors import InvalidInputError, TimescaleError, file_error, in_file, invalid_value
@@ -58,6 +65,8 @@ _INT_FIELDS |= {"micro_batch", "chips"}
 _FLOAT_FIELDS = {"param_bytes", "activation_bytes", "optimizer_bytes", "step_time_s", "tokens_per_s_per_chip"}
 _TEXT_FIELDS = {"mlp", "attention", "recompute"}
 _REQUIRED = ("d_model", "n_layers", "n_heads")
+_TIED = ("true", "1", "yes", "tied")
+_UNTIED = ("false", "0", "no", "untied", "")
 
 
 @dataclass
@@ -114,7 +123,7 @@ def _number(path: Path, row: int, key: str, raw: Any, integer: bool) -> float | 
         raise invalid_value(key, raw, "a number", path=path, row=row)
     try:
         v = float(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond a float's range
         raise invalid_value(key, raw, "a number", path=path, row=row) from None
     if integer:
         if not math.isfinite(v) or v != int(v):
@@ -133,46 +142,60 @@ def _sharding(path: Path, row: int, raw: Any) -> bool:
     raise invalid_value("sharding", raw, "fsdp or dp", path=path, row=row)
 
 
+#: Suffixes read as JSON lines (any case); ``.csv`` is CSV; another suffix is told by its first line.
+_JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+
+
+def _is_jsonl(path: Path, first_line: str) -> bool:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return False
+    return suffix in _JSONL_SUFFIXES or first_line.lstrip().startswith("{")
+
+
 def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """(row number, record) of every record: CSV rows numbered from 1 after the header, JSONL lines."""
-    if not path.is_file():
-        raise InvalidInputError(
-            f"{path}: measurements file not found",
-            field="measurements",
-            value=str(path),
-            expected="an existing CSV or JSONL file",
-        )
+    """(row number, record) of every record: CSV rows numbered from 1 after the header, JSONL lines.
+    At most the core's ``MAX_MEASUREMENT_RECORDS`` records, counted while reading (a larger file is
+    refused before it is read whole); a UTF-8 byte-order mark (Excel's CSV) is skipped."""
+    check_readable(path, "measurements", "measurements", "an existing CSV or JSONL file")
+
+    def invalid(why: str, expected: str) -> InvalidInputError:
+        return InvalidInputError(f"{path}: {why}", field="measurements", value=str(path), expected=expected)
+
+    out: list[tuple[int, dict[str, Any]]] = []
     try:
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".csv":
-            out = [(i, dict(r)) for i, r in enumerate(csv.DictReader(text.splitlines()), 1)]
-        else:
-            out = []
-            for i, line in enumerate(text.splitlines(), 1):
-                if line.strip():
-                    try:
-                        out.append((i, json.loads(line)))
-                    except json.JSONDecodeError as e:
-                        raise InvalidInputError(
-                            f"{path}: line {i}: not JSON ({e.msg})",
-                            field="measurements",
-                            value=str(path),
-                            expected="one JSON object per line",
-                        ) from None
-                    except RecursionError:
-                        raise InvalidInputError(
-                            f"{path}: line {i}: nested too deeply (a record is one flat object)",
-                            field="measurements",
-                            value=str(path),
-                            expected="one flat JSON object per line",
-                        ) from None
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            first = f.readline()
+            f.seek(0)
+            if not _is_jsonl(path, first):
+                for i, r in enumerate(csv.DictReader(f), 1):
+                    if i > MAX_MEASUREMENT_RECORDS:
+                        with in_file(path):
+                            check_measurement_records(i)
+                    out.append((i, dict(r)))
+                return out
+            for i, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                if len(out) >= MAX_MEASUREMENT_RECORDS:
+                    with in_file(path):
+                        check_measurement_records(len(out) + 1)
+                try:
+                    out.append((i, json.loads(line)))
+                except json.JSONDecodeError as e:
+                    raise invalid(f"line {i}: not JSON ({e.msg})", "one JSON object per line") from None
+                except RecursionError:
+                    raise invalid(
+                        f"line {i}: nested too deeply (a record is one flat object)", "one flat JSON object per line"
+                    ) from None
+                except ValueError as e:  # an integer of more digits than Python converts
+                    raise invalid(
+                        f"line {i}: not a record ({e})", "one JSON object of numbers and names per line"
+                    ) from None
     except (UnicodeDecodeError, csv.Error) as e:
-        raise InvalidInputError(
-            f"{path}: not a UTF-8 CSV or JSONL file ({e})",
-            field="measurements",
-            value=str(path),
-            expected="a UTF-8 CSV or JSONL file",
-        ) from None
+        raise invalid(f"not a UTF-8 CSV or JSONL file ({e})", "a UTF-8 CSV or JSONL file") from None
+    except OSError as e:
+        raise invalid(f"cannot read ({e.strerror})", "a readable CSV or JSONL file") from None
     return out
 
 
@@ -195,9 +218,18 @@ def measured(path: Path, row: int, record: dict[str, Any]) -> fit.Measured:
         elif k in _FLOAT_FIELDS:
             kw[k] = _number(path, row, k, v, False)
         elif k in _TEXT_FIELDS:
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, str | int | float)  # never an object's text
+                or (isinstance(v, str) and any(0xD800 <= ord(c) < 0xE000 for c in v))  # JSON's lone "\ud800"
+            ):
+                raise invalid_value(k, v, "a name", path=path, row=row)
             kw[k] = str(v).strip().lower()
         elif k == "tied_embeddings":
-            kw[k] = v if isinstance(v, bool) else str(v).strip().lower() in ("true", "1", "yes", "tied")
+            text = str(v).strip().lower() if isinstance(v, str | int) else v
+            if not isinstance(text, bool) and text not in _TIED + _UNTIED:
+                raise invalid_value(k, v, "true or false (tied or untied)", path=path, row=row)
+            kw[k] = text if isinstance(text, bool) else text in _TIED
     if kw.get("recompute") == "none" or kw.get("recompute") is None:
         kw.pop("recompute", None)
     chips = int(kw.pop("chips", 1))
@@ -297,6 +329,14 @@ def fit_and_write(
             field="measurements",
             value=f"{len(distinct)} distinct configurations",
             expected=f"at least {MIN_FIT_SAMPLES} distinct configurations",
+        )
+    if len({m.step_time_s for m in rows}) < 2:
+        raise InvalidInputError(
+            f"every measured step took {rows[0].step_time_s:g} s: times that do not vary with the work fit no"
+            " step-time model",
+            field="step_time_s",
+            value=f"{rows[0].step_time_s:g}",
+            expected="step times that differ between configurations",
         )
     reports = fit.fit_all(rows, hw.core, ceilings)
     assert reports, "MIN_FIT_SAMPLES steps fit the smallest model"
@@ -501,7 +541,13 @@ def refit(spec: str | Path, measurements: Path, out: Path | None = None, force: 
             expected=f"{backend!r}, the measurements' device (or --force)",
         )
     device_kind = str(steps[0].get("device_kind", backend))
-    act = {float(r.get("activation_bytes", 4.0)) for r in steps}
+    act = set()
+    for i, r in enumerate(steps, 1):
+        v = r.get("activation_bytes", 4.0)
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise invalid_value("activation_bytes", v, "a number of bytes", path=measurements, row=i)
+        with in_file(measurements, i):
+            act.add(check_calibration_record("activation_bytes", float(v)))
     micro = {"measured_matmul_flops_per_s": max(matmul), "measured_copy_bytes_per_s": max(copy)}
     rows = _measured_rows(measurements)
     fit_rows = [m for m, s in rows if s == "fit"]

@@ -3,6 +3,7 @@ nothing is feasible), the budget and chip-count flags, the progress bar, writing
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import sys
@@ -48,9 +49,34 @@ def echo(text: str, *, err: bool = False, nl: bool = True) -> None:
     click.echo(printable(text), err=err, nl=nl)
 
 
+#: The exit status the command chose (for ``_end_directly``).
+_exit_code = 0
+
+
+def _exit(code: int) -> None:
+    global _exit_code
+    _exit_code = code
+    sys.exit(code)
+
+
+def _end_directly() -> None:
+    """At the end of a command-line process: while a calibration's compile given up at its deadline
+    still runs inside XLA, the interpreter's shutdown would abort in C++ ("terminate called ...",
+    exit 134); end the process directly instead, with the command's exit status."""
+    run = sys.modules.get("timescale_frontier.calibrate.run")
+    if run is not None and run.compiles_running():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_code)
+
+
+if os.path.basename(sys.argv[0]) in ("timescale", "timescale-frontier"):  # the console scripts, not a host process
+    atexit.register(_end_directly)
+
+
 def _fail(message: str, code: int) -> None:
     click.echo(f"error: {printable(message, one_line=True)}", err=True)
-    sys.exit(code)
+    _exit(code)
 
 
 def handle_errors(f: F) -> F:
@@ -73,7 +99,11 @@ def handle_errors(f: F) -> F:
             if debug:
                 raise
             click.echo("interrupted", err=True)
-            sys.exit(130)
+            _exit(130)
+        except UnicodeEncodeError as e:  # a lone surrogate: an argument that was not UTF-8, or JSON's "\ud800"
+            if debug:
+                raise
+            _fail(f"{e.object[e.start : e.end]!r} is not text (not valid UTF-8): {e.reason}", 2)
         except OSError as e:
             if debug:
                 raise

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from timescale_frontier import render
+from timescale_frontier._core import check_compile_deadline_s
 from timescale_frontier.calibrate import hwfile
 from timescale_frontier.calibrate.plan import default_budget_s, make_plan
 from timescale_frontier.calibrate.records import MIN_FIT_SAMPLES, calibrate_from, load_measurements, refit, validate
@@ -35,9 +36,10 @@ from timescale_frontier.hardware import Hardware
 )
 @click.option(
     "--compile-deadline-s",
-    type=click.FloatRange(min=0.1),
+    type=float,
     default=None,
-    help="Give up a configuration whose compilation takes longer (default: 60 s CPU, 180 s GPU, 120 s TPU).",
+    help="Give up a configuration whose compilation takes longer, 1 s to a day (default: 60 s CPU, 180 s GPU,"
+    " 120 s TPU).",
 )
 @click.option(
     "--plan",
@@ -131,6 +133,8 @@ def calibrate_cmd(
         r = refit(hardware, Path(refit_path), Path(out) if out else None, force)
     else:
         # Refused before JAX starts and anything is measured (calibrate checks it again itself).
+        if compile_deadline_s is not None:
+            check_compile_deadline_s(compile_deadline_s)
         hw = Hardware.load(hardware)
         hwfile.check_targets(
             hw, Path(out) if out else hwfile.default_out(hw), Path(measurements) if measurements else None
