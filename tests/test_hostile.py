@@ -668,3 +668,39 @@ def test_measurement_files_read_as_what_they_are(tmp_path):
         one_line(capped("timescale", "validate", "-H", "cpu", "--measurements", str(target)), 2, message)
         one_line(capped("timescale", "fit-law", str(target)), 2, message)
     one_line(capped("timescale", "hardware", "show", str(loop)), 2, f"{loop}: cannot read hardware file")
+
+
+def test_a_zero_rate_coefficient_is_shown_as_no_cost(tmp_path):
+    # A9: s_per_byte = 0 read "MEMCPY / inf B/s".
+    text = (SHIPPED_DIR / "cpu.toml").read_text()
+    f = tmp_path / "hw.toml"
+    f.write_text(
+        "\n".join("s_per_byte = 0.0" if line.startswith("s_per_byte =") else line for line in text.splitlines())
+    )
+    p = capped("timescale", "hardware", "show", str(f))
+    assert p.returncode == 0 and "0 x MEMCPY" in p.stdout and "inf" not in p.stdout, p.stdout
+
+
+def test_fit_law_refuses_masked_entries_as_evaluate_does():
+    # A4: converting a masked column fitted the values under the mask.
+    from timescale_frontier.errors import InvalidInputError
+    from timescale_frontier.loss import fit_law
+
+    params = np.ma.array([1e7 * (i + 1) for i in range(20)], mask=[i == 3 for i in range(20)])
+    tokens = np.array([1e9 * (1 + i % 7) for i in range(20)])
+    with pytest.raises(InvalidInputError, match="params: the column has masked entries"):
+        fit_law(params, tokens, np.full(20, 3.0), 0)
+
+
+def test_ctrl_c_while_rendering_a_long_top_k_stops_at_once(tmp_path):
+    # Rendering 100,000 rows as JSON takes seconds: Ctrl-C stops it (exit 130, nothing written).
+    out = tmp_path / "top.json"
+    p = subprocess.Popen([str(BIN / "timescale-frontier"), "-H", "tpu_v4", "--hours", "1", "--top", "100000",
+                          "--format", "json", "-o", str(out)], stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(5)
+    sent = time.perf_counter()
+    p.send_signal(signal.SIGINT)
+    err = p.communicate(timeout=30)[1]
+    assert p.returncode == 130 and err.strip() == "interrupted", err
+    assert time.perf_counter() - sent < 0.5
+    assert listing(tmp_path) == []

@@ -36,6 +36,7 @@ __all__ = [
     "file_error",
     "invalid_value",
     "not_one_dimensional",
+    "masked_entries",
 ]
 
 
@@ -127,6 +128,16 @@ def _short_repr(value: Any) -> str:
     except ValueError:
         return f"an integer of about {value.bit_length() * 0.30103:.0f} digits"
     return text if len(text) <= 60 else f"{text[:40]}... ({len(text):,} characters)"
+
+
+def masked_entries(field: str) -> InvalidInputError:
+    """The error of a column (``evaluate``'s, a law fit's) with masked entries: a mask is not data."""
+    return InvalidInputError(
+        f"{field}: the column has masked entries; fill or drop those rows first",
+        field=field,
+        value="masked entries",
+        expected="a column without masked entries",
+    )
 
 
 def invalid_value(

@@ -16,7 +16,7 @@ import tomlkit
 from timescale_frontier import _core, _defaults, _toml
 from timescale_frontier._core import Architecture, Law, LawFit, ShapeFit
 from timescale_frontier._files import check_readable, write_atomic
-from timescale_frontier.errors import InvalidInputError, in_file, invalid_value, not_one_dimensional
+from timescale_frontier.errors import InvalidInputError, in_file, invalid_value, masked_entries, not_one_dimensional
 
 __all__ = [
     "DEFAULT_LAW",
@@ -298,7 +298,10 @@ def fit_law(
 
 
 def _column(name: str, x: Any) -> npt.NDArray[np.float64]:
-    """A column of runs as a contiguous 1-D float64 array (the core checks the values)."""
+    """A column of runs as a contiguous 1-D float64 array (the core checks the values); masked entries
+    are refused, as ``evaluate`` refuses them (converting would fit the values under the mask)."""
+    if np.ma.isMaskedArray(x) and np.ma.getmaskarray(x).any():
+        raise masked_entries(name)
     try:
         arr = np.ascontiguousarray(x, dtype=np.float64)
     except (TypeError, ValueError):

@@ -110,10 +110,20 @@ class Replaced:
     n: int
 
     @property
+    def old_error(self) -> float | None:
+        """The replaced model's error the new fit must beat: its recorded cross-validated error, or,
+        for an uncalibrated datasheet roofline (nothing fitted, so every step is held out), its error
+        on the new fit's steps."""
+        if self.old_heldout_median_abs_pct_error is not None:
+            return self.old_heldout_median_abs_pct_error
+        return None if self.old_calibrated else self.old_on_new_steps_median_abs_pct_error
+
+    @property
     def worse(self) -> bool:
-        """Whether the new fit is clearly worse than the calibration it replaces (its cross-validated
-        error above the old one's by more than 5% of it and 0.1 points)."""
-        old = self.old_heldout_median_abs_pct_error
+        """Whether the new fit is clearly worse than the model it replaces (its cross-validated error
+        above ``old_error`` by more than 5% of it and 0.1 points): a fit that predicts held-out
+        steps worse than the datasheet does is no calibration."""
+        old = self.old_error
         return old is not None and self.new_heldout_median_abs_pct_error > 1.05 * old + 0.1
 
 
@@ -381,14 +391,16 @@ def fit_and_write(
     replaced = _compare_with(previous, rows, best.heldout_median_abs_pct_error)
     if replaced is not None and replaced.worse and not force:
         # `out` itself, or (a first calibration of a shipped file) the shipped file `--hardware NAME` found.
+        what = "calibration" if replaced.old_calibrated else "uncalibrated datasheet roofline"
         head = (
-            f"{out}: kept: its calibration ({replaced.old_model})"
+            f"{out}: kept: its {what} ({replaced.old_model})"
             if replaced.path == out
-            else f"{out}: not written: the calibration it would replace ({replaced.path}: {replaced.old_model})"
+            else f"{out}: not written: the {what} it would replace ({replaced.path}: {replaced.old_model})"
         )
+        measure = "a cross-validated" if replaced.old_calibrated else "on these steps a"
         raise InvalidInputError(
-            f"{head} has a cross-validated median step-time error of "
-            f"{replaced.old_heldout_median_abs_pct_error:.1f}%, the new fit {replaced.new_heldout_median_abs_pct_error:.1f}% "
+            f"{head} has {measure} median step-time error of "
+            f"{replaced.old_error:.1f}%, the new fit {replaced.new_heldout_median_abs_pct_error:.1f}% cross-validated "
             f"(on these {replaced.n} steps the old model errs {replaced.old_on_new_steps_median_abs_pct_error:.1f}%); "
             "write the new one elsewhere with --out, or replace it anyway with --force",
             field="out",
