@@ -704,3 +704,42 @@ def test_ctrl_c_while_rendering_a_long_top_k_stops_at_once(tmp_path):
     assert p.returncode == 130 and err.strip() == "interrupted", err
     assert time.perf_counter() - sent < 0.5
     assert listing(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_a_refused_live_calibration_keeps_what_it_measured(tmp_path):
+    # A live calibration whose fit is refused (worse than the file's) used to discard its
+    # measurements when --measurements was not given; they are kept in the cache and named.
+    pytest.importorskip("jax")
+    text = (SHIPPED_DIR / "cpu.toml").read_text()
+    out = tmp_path / "cpu.toml"
+    out.write_text("\n".join("heldout_median_abs_pct_error = 0.01" if line.startswith("heldout_median_abs_pct_error =")
+                             else line for line in text.splitlines()) + "\n")  # fmt: skip
+    before = out.read_bytes()
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "JAX_PLATFORMS": "cpu"}
+    p = subprocess.run([str(BIN / "timescale"), "calibrate", "-H", str(out), "--time-budget-s", "20", "-q"],
+                       capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert p.returncode == 2 and "the measurements are kept in " in p.stderr, p.stderr
+    kept = Path(p.stderr.split("the measurements are kept in ")[1].split(" (refit them")[0])
+    assert kept.is_file() and str(kept).startswith(str(tmp_path / "cache"))
+    assert '"kind": "train_step"' in kept.read_text()
+    assert out.read_bytes() == before
+
+
+def test_a_hand_edited_law_is_checked_against_its_own_bootstrap(tmp_path):
+    # A8: alpha edited after the fit; the saved refits (and so every interval) were about another law.
+    rng = np.random.default_rng(0)
+    lines = ["params,tokens,loss"]
+    for n in (1e7, 3e7, 1e8, 3e8, 1e9):
+        for d in (1e9, 3e9, 1e10, 3e10):
+            lines.append(f"{n},{d},{(1.8 + 400 / n**0.34 + 410 / d**0.28) * (1 + 0.005 * rng.uniform(-1, 1))}")
+    runs = tmp_path / "runs.csv"
+    runs.write_text("\n".join(lines) + "\n")
+    law = tmp_path / "mine.law.toml"
+    assert capped("timescale", "fit-law", str(runs), "--out", str(law), "--bootstrap", "40").returncode == 0
+    search = ["timescale-frontier", "-H", "tpu_v4", "--hours", "1", *SMALL, "--law", str(law)]
+    assert capped(*search).returncode == 0
+    text = law.read_text()
+    alpha = next(line for line in text.splitlines() if line.startswith("alpha = "))
+    law.write_text(text.replace(alpha, f"alpha = {float(alpha.split('= ')[1]) + 0.5}", 1))
+    one_line(capped(*search), 2, "the coefficient was changed after the fit; refit, or remove law.bootstrap")

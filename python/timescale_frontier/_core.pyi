@@ -59,6 +59,7 @@ __all__ = [
     "configuration_step_error",
     "fit_law",
     "fit_law_with_shape",
+    "check_law_within_bootstrap",
     "Recipe",
     "recipe",
     "AUTO_MAX_CHIPS",
@@ -865,3 +866,4 @@ def recipe(
     mlp: str = "gelu",
     ffn_mult: float = 4.0,
 ) -> Recipe: ...
+def check_law_within_bootstrap(coefficients: list[float], bootstrap: list[list[float]]) -> None: ...

@@ -198,6 +198,7 @@ def _parse_law(path: Path, top: dict[str, Any]) -> tuple[Law, list[Law]]:
         rows = doc.get("bootstrap", [])
         if not isinstance(rows, list):
             raise invalid_value("law.bootstrap", rows, f"a list of rows [{names}]")
+        values: list[list[float]] = []
         for i, row in enumerate(rows, 1):
             if not (
                 isinstance(row, list)
@@ -211,12 +212,15 @@ def _parse_law(path: Path, top: dict[str, Any]) -> tuple[Law, list[Law]]:
                     expected=f"[{names}]",
                 )
             v = [float(x) for x in row]
+            values.append(v)
             row_shape = None if shape is None else (v[5], v[6], shape[2], shape[3])
             boot.append(
                 _with_options(
                     Law(v[0], v[1], v[2], v[3], v[4], params, fit_params, fit_tokens, row_shape), terms, eval_context
                 )
             )
+        # A coefficient edited after the fit would make every interval of the file about another law.
+        _core.check_law_within_bootstrap([e, a, b, alpha, beta, *((shape[0], shape[1]) if shape else ())], values)
     return law, boot
 
 

@@ -209,6 +209,42 @@ pub fn check_bootstrap_work(n_bootstrap: usize, n_runs: usize) -> Result<()> {
     Ok(())
 }
 
+/// Fewest bootstrap refits a law file must hold for its coefficients to be checked against them.
+pub const MIN_BOOTSTRAP_TO_CHECK: usize = 20;
+
+/// Names of a law file's coefficients in the order of its bootstrap rows.
+pub const BOOTSTRAP_COLUMNS: [&str; 7] = ["e", "a", "b", "alpha", "beta", "c", "aspect_opt"];
+
+/// Checks a law file's coefficients against its own bootstrap refits (rows in the order of
+/// [`BOOTSTRAP_COLUMNS`], as many columns as `coefficients`): each must lie within the range the
+/// refits span, widened by that span on either side. A fit's coefficients always do (its refits
+/// are drawn around them); a coefficient edited after the fit may not, and then every prediction
+/// interval of the file is about another law. Not checked below [`MIN_BOOTSTRAP_TO_CHECK`] rows.
+pub fn check_law_within_bootstrap(coefficients: &[f64], rows: &[Vec<f64>]) -> Result<()> {
+    if rows.len() < MIN_BOOTSTRAP_TO_CHECK {
+        return Ok(());
+    }
+    for (j, (&v, name)) in coefficients.iter().zip(BOOTSTRAP_COLUMNS).enumerate() {
+        let column = rows.iter().filter_map(|r| r.get(j).copied());
+        let (lo, hi) = column.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)));
+        let span = hi - lo;
+        if !(v >= lo - span && v <= hi + span) {
+            return Err(Error::invalid_number(
+                &format!("law.{name}"),
+                v,
+                &format!(
+                    "within the range of its {} bootstrap refits ({} to {}) widened by that range: the coefficient was \
+                     changed after the fit; refit, or remove law.bootstrap",
+                    rows.len(),
+                    crate::error::bound(lo),
+                    crate::error::bound(hi)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A bootstrap count as given (any integer), when in [0, [`MAX_BOOTSTRAP`]].
 pub fn bootstrap_count(v: i128) -> Result<usize> {
     crate::error::integer_in("bootstrap", v, 0, MAX_BOOTSTRAP as i128)
@@ -593,6 +629,19 @@ mod tests {
             "{e}"
         );
         assert!(check_bootstrap_work(200, 10_000).is_ok() && check_bootstrap_work(201, 10_000).is_err());
+    }
+
+    #[test]
+    fn a_law_is_checked_against_its_own_bootstrap() {
+        let fit = fit_law(&synthetic(0.01), 40, 1).unwrap();
+        let law = |l: &Law| vec![l.e, l.a, l.b, l.alpha, l.beta];
+        let rows: Vec<Vec<f64>> = fit.bootstrap.iter().map(law).collect();
+        assert_eq!(check_law_within_bootstrap(&law(&fit.law), &rows), Ok(()));
+        let mut edited = law(&fit.law);
+        edited[3] += 0.5;
+        let e = check_law_within_bootstrap(&edited, &rows).unwrap_err().to_string();
+        assert!(e.starts_with("law.alpha = ") && e.contains("the coefficient was changed after the fit"), "{e}");
+        assert_eq!(check_law_within_bootstrap(&edited, &rows[..19]), Ok(()));
     }
 
     #[test]

@@ -68,6 +68,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("NO_ASPECT_GUARD", timescale_core::search::NO_ASPECT_GUARD)?;
     m.add_function(wrap_pyfunction!(law_fit::fit_law, m)?)?;
     m.add_function(wrap_pyfunction!(law_fit::fit_law_with_shape, m)?)?;
+    m.add_function(wrap_pyfunction!(law_fit::check_law_within_bootstrap, m)?)?;
     m.add_class::<recipe::PyRecipe>()?;
     m.add_function(wrap_pyfunction!(recipe::recipe, m)?)?;
     m.add("AUTO_MAX_CHIPS", timescale_core::budget::AUTO_MAX_CHIPS)?;
