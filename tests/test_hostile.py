@@ -642,12 +642,20 @@ def test_validate_with_times_that_do_not_vary_prints_no_absurd_r2(tmp_path):
     # A1: one row (or equal times) made R^2 = -2.7e300, printed as a 300-digit number.
     f = tmp_path / "one.csv"
     f.write_text("d_model,n_layers,n_heads,step_time_s\n512,4,8,0.1\n")
-    p = capped("timescale", "validate", "-H", "cpu", "--measurements", str(f))
+    p = capped("timescale", "validate", "-H", "h100_sxm", "--measurements", str(f))
     assert p.returncode == 0 and "e+300" not in p.stdout and max(map(len, p.stdout.splitlines())) < 200, p.stdout
-    # A fit of times that never vary is refused (A2: every step at 1 us made an impossible chip).
-    f.write_text("d_model,n_layers,n_heads,step_time_s\n" + "".join(f"{64 * (i + 1)},4,1,1e-6\n" for i in range(12)))
-    p = capped("timescale", "calibrate", "-H", "cpu", "--from", str(f), "--out", str(tmp_path / "c.toml"))
-    one_line(p, 2, "every measured step took 1e-06 s")
+    # A fit of times that never vary is refused.
+    f.write_text("d_model,n_layers,n_heads,step_time_s\n" + "".join(f"{64 * (i + 1)},4,1,2.5\n" for i in range(12)))
+    p = capped("timescale", "calibrate", "-H", "h100_sxm", "--from", str(f), "--out", str(tmp_path / "c.toml"))
+    one_line(p, 2, "every measured step took 2.5 s")
+    # A2: steps faster than the chip's peak allows (every step at 1 us) made a chip 25,000x its peak.
+    f.write_text("d_model,n_layers,n_heads,step_time_s\n" + "".join(f"{1024 + 64 * i},8,8,1e-6\n" for i in range(12)))
+    for args in (["calibrate", "-H", "tpu_v4", "--from", str(f), "--out", str(tmp_path / "c.toml")],
+                 ["validate", "-H", "tpu_v4", "--measurements", str(f)]):  # fmt: skip
+        one_line(
+            capped("timescale", *args), 2, "row 1: step_time_s = 1e-6 is invalid: expected a time this chip can reach"
+        )
+    assert not (tmp_path / "c.toml").exists()
 
 
 def test_measurement_files_read_as_what_they_are(tmp_path):
@@ -656,7 +664,7 @@ def test_measurement_files_read_as_what_they_are(tmp_path):
     for name in ("bom.csv", "UPPER.CSV", "table.txt"):
         f = tmp_path / name
         f.write_text(("\ufeff" if name == "bom.csv" else "") + rows, encoding="utf-8")
-        p = capped("timescale", "validate", "-H", "cpu", "--measurements", str(f))
+        p = capped("timescale", "validate", "-H", "h100_sxm", "--measurements", str(f))
         assert p.returncode == 0 and "2 measured steps" in p.stdout, (name, p.stderr)
     # A FIFO, a directory, a symlink loop: each named for what it is.
     fifo = tmp_path / "fifo"
@@ -665,7 +673,7 @@ def test_measurement_files_read_as_what_they_are(tmp_path):
     loop.symlink_to(tmp_path / "loop2")
     (tmp_path / "loop2").symlink_to(loop)
     for target, message in ((fifo, "is a FIFO"), (loop, "symlink loop")):
-        one_line(capped("timescale", "validate", "-H", "cpu", "--measurements", str(target)), 2, message)
+        one_line(capped("timescale", "validate", "-H", "h100_sxm", "--measurements", str(target)), 2, message)
         one_line(capped("timescale", "fit-law", str(target)), 2, message)
     one_line(capped("timescale", "hardware", "show", str(loop)), 2, f"{loop}: cannot read hardware file")
 

@@ -29,6 +29,7 @@ from timescale_frontier._core import (
     Architecture,
     check_calibration_record,
     check_measured_rate,
+    check_measured_step,
     check_measurement_records,
     measured_step_time_s,
 )
@@ -296,6 +297,7 @@ def _check_shardings(path: Path, rows: list[fit.Measured], hw: Hardware) -> None
     for m in rows:
         with in_file(path, m.row):
             hw.core.check_chips(m.chips)
+            check_measured_step(hw.core, m.arch, m.chips, m.step_time_s)
             try:
                 fit.step_of(m, hw.core)
             except ValueError as e:
@@ -562,6 +564,7 @@ def refit(spec: str | Path, measurements: Path, out: Path | None = None, force: 
             act.add(check_calibration_record("activation_bytes", float(v)))
     micro = {"measured_matmul_flops_per_s": max(matmul), "measured_copy_bytes_per_s": max(copy)}
     rows = _measured_rows(measurements)
+    _check_shardings(measurements, [m for m, _ in rows], hw)
     fit_rows = [m for m, s in rows if s == "fit"]
     val_rows = [m for m, s in rows if s == "validation"]
     extra = {

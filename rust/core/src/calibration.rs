@@ -6,6 +6,7 @@
 
 use crate::error::{number, Error, Range, Result};
 use crate::hardware::{HBM_BYTES_PER_S, PEAK_FLOPS};
+use crate::{Architecture, Hardware};
 
 /// Step times a measurement may record: a microsecond to a day. Unit: seconds.
 pub const MEASURED_STEP_S: Range = Range::new(1e-6, 86_400.0, "seconds");
@@ -103,6 +104,33 @@ pub fn measured_step_time_s(
     Ok(t)
 }
 
+/// How far above a chip's datasheet peak a measured step's FLOP rate may seem before it is refused:
+/// FLOP counts differ between implementations (attention masking, recomputation), but no chip
+/// runs a training step at 1.5 times its peak.
+pub const MAX_MEASURED_PEAK_FRACTION: f64 = 1.5;
+
+/// Checks that a measured training step is physically possible on `hw`: the step's training FLOPs
+/// ([`crate::flops::flops_per_step`]) over `chips` chips in `step_time_s` seconds may not exceed
+/// [`MAX_MEASURED_PEAK_FRACTION`] times the chip's datasheet peak. A faster "measurement" (every
+/// step at a microsecond) would make a calibration that recommends models no chip can train.
+pub fn check_measured_step(hw: &Hardware, arch: &Architecture, chips: u32, step_time_s: f64) -> Result<()> {
+    let rate = crate::flops::flops_per_step(arch) / (f64::from(chips.max(1)) * step_time_s);
+    let peak = hw.datasheet.peak_bf16_flops_per_s;
+    if rate.is_finite() && rate <= MAX_MEASURED_PEAK_FRACTION * peak {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "step_time_s",
+        number(step_time_s),
+        &format!(
+            "a time this chip can reach: {} FLOP/s per chip is {}x its peak of {} FLOP/s (at most {MAX_MEASURED_PEAK_FRACTION}x)",
+            crate::error::bound(rate),
+            crate::error::bound(rate / peak),
+            crate::error::bound(peak)
+        ),
+    ))
+}
+
 /// Checks a measured microbenchmark ceiling (`kind` "matmul": FLOP/s, "copy": bytes/s) against
 /// the ranges a chip's datasheet figures may have ([`PEAK_FLOPS`], [`HBM_BYTES_PER_S`], from
 /// [`crate::hardware`]): the calibration fits are scaled by them, so an absurd one would wreck
@@ -131,6 +159,24 @@ mod tests {
                 format!("step_range_s = {shown} is invalid: expected MIN < MAX, each seconds in [1e-06, 86400]")
             );
         }
+    }
+
+    #[test]
+    fn a_step_faster_than_the_chips_peak_is_refused() {
+        use crate::step_time::StepTimeModel;
+        // Llama 7B, one sequence of 2048 tokens: 3 x forward = about 8.5e13 FLOP; on one chip of
+        // 9.894e14 FLOP/s peak no step is shorter than about 0.086 s, none accepted below 0.057 s.
+        let hw = crate::hardware::tests::chip(
+            80e9,
+            StepTimeModel::Linear { s_per_memcpy_byte: 1e-12, s_per_flop: 1e-15, overhead_s: 0.0 },
+        );
+        let arch = Architecture { batch_size: 1, ..crate::architecture::tests::llama_7b() };
+        let floor = crate::flops::flops_per_step(&arch) / (MAX_MEASURED_PEAK_FRACTION * hw.datasheet.peak_bf16_flops_per_s);
+        assert!((0.04..0.07).contains(&floor), "{floor}");
+        assert!(check_measured_step(&hw, &arch, 1, 1.01 * floor).is_ok());
+        assert!(check_measured_step(&hw, &arch, 8, floor / 7.9).is_ok()); // eight chips share the work
+        let e = check_measured_step(&hw, &arch, 1, 1e-6).unwrap_err().to_string();
+        assert!(e.starts_with("step_time_s = 1e-6 is invalid: expected a time this chip can reach"), "{e}");
     }
 
     #[test]

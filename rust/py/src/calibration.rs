@@ -50,3 +50,16 @@ pub fn check_compile_deadline_s(seconds: f64) -> PyResult<f64> {
 pub fn check_calibration_record(field: &str, value: f64) -> PyResult<f64> {
     timescale_core::calibration::check_calibration_record(field, value).py_err()
 }
+
+/// Checks that a measured step (`arch` over `chips` chips in `step_time_s`) is possible on
+/// `hardware`: its FLOP rate within the core's margin of the chip's peak.
+#[pyfunction]
+pub fn check_measured_step(
+    hardware: &crate::hardware::PyHardware,
+    arch: &crate::architecture::PyArchitecture,
+    chips: AnyInt,
+    step_time_s: f64,
+) -> PyResult<()> {
+    let chips = timescale_core::Hardware::chip_count(chips.0).py_err()?;
+    timescale_core::calibration::check_measured_step(&hardware.0, &arch.0, chips, step_time_s).py_err()
+}

@@ -57,6 +57,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(calibration::check_measurement_records, m)?)?;
     m.add_function(wrap_pyfunction!(calibration::check_compile_deadline_s, m)?)?;
     m.add_function(wrap_pyfunction!(calibration::check_calibration_record, m)?)?;
+    m.add_function(wrap_pyfunction!(calibration::check_measured_step, m)?)?;
     m.add_function(wrap_pyfunction!(report::check_width_depth_grid, m)?)?;
     m.add("MAX_MEASUREMENT_RECORDS", timescale_core::calibration::MAX_MEASUREMENT_RECORDS)?;
     m.add_function(wrap_pyfunction!(evaluate::evaluate, m)?)?;
