@@ -554,6 +554,11 @@ def test_runs_whose_sizes_never_vary_make_no_law(tmp_path):
     p = capped("timescale", "fit-law", str(runs), "--out", str(tmp_path / "l.toml"))
     one_line(p, 2, "runs = 1 distinct params values is invalid: expected at least 3")
     assert listing(tmp_path) == ["runs.csv"]
+    # Losses that never vary fit E alone; alpha's printed interval then excluded alpha.
+    runs.write_text("params,tokens,loss\n" + "".join(f"{1e7 * (1 + i)},{1e9 * (1 + i % 7)},3.0\n" for i in range(20)))
+    p = capped("timescale", "fit-law", str(runs), "--out", str(tmp_path / "l.toml"))
+    one_line(p, 2, "runs = one loss (3) in every run is invalid: expected losses that vary with params and tokens")
+    assert listing(tmp_path) == ["runs.csv"]
 
 
 # ---------------------------------------------------------------- issue 23: crashes

@@ -296,6 +296,14 @@ pub fn fit_law_with_progress(
             "at least 5 (the law has 5 coefficients; repeated points only measure noise)",
         ));
     }
+    if distinct_count(runs.iter().map(|r| r.loss)) < 2 {
+        // E alone: A, B, alpha and beta take whatever values the search started from.
+        return Err(Error::invalid(
+            "runs",
+            format!("one loss ({}) in every run", crate::error::number(runs[0].loss)),
+            "losses that vary with params and tokens",
+        ));
+    }
     // A / N^alpha needs three sizes to fix A and alpha apart from E (B / D^beta three token
     // counts): with fewer the fit returns whatever coefficients its start gave.
     for (field, distinct) in
@@ -619,7 +627,8 @@ mod tests {
     #[test]
     fn sizes_that_never_vary_and_unbounded_bootstraps_are_refused() {
         // Params never vary (five token counts): A and alpha cannot be told from E.
-        let runs: Vec<Run> = (1..=6).map(|i| Run { params: 1e8, tokens: 1e9 * f64::from(i), loss: 3.0 }).collect();
+        let runs: Vec<Run> =
+            (1..=6).map(|i| Run { params: 1e8, tokens: 1e9 * f64::from(i), loss: 3.0 + 1.0 / f64::from(i) }).collect();
         let e = fit_law(&runs, 0, 0).unwrap_err().to_string();
         assert_eq!(e, "runs = 1 distinct params values is invalid: expected at least 3 (the law's params term has a coefficient and an exponent beside e)");
         let e = fit_law(&synthetic(0.0), 100_000, 0).unwrap_err().to_string();
@@ -629,6 +638,12 @@ mod tests {
             "{e}"
         );
         assert!(check_bootstrap_work(200, 10_000).is_ok() && check_bootstrap_work(201, 10_000).is_err());
+        // Losses that never vary: nothing but E is fitted.
+        let flat: Vec<Run> = synthetic(0.0).into_iter().map(|r| Run { loss: 3.0, ..r }).collect();
+        assert_eq!(
+            fit_law(&flat, 0, 0).unwrap_err().to_string(),
+            "runs = one loss (3) in every run is invalid: expected losses that vary with params and tokens"
+        );
     }
 
     #[test]
