@@ -4,6 +4,7 @@ Ctrl-C while starting. Each case: the right exit code, one line, nothing written
 and, for the unbounded ones, a run under a memory cap and a time limit."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -269,3 +270,489 @@ def test_a_concurrent_calibration_cannot_interleave_measurements(tmp_path):
     with pytest.raises(InvalidInputError, match="another calibration is writing these measurements"):
         JsonlLog(f)
     assert f.read_text() == '{"kind": "note", "n": 1}\n'
+
+
+# ---------------------------------------------------------------- issue 23: data loss and security
+
+
+def _unchanged(path: Path, before: bytes) -> None:
+    assert path.read_bytes() == before, f"{path} was rewritten"
+
+
+def test_calibrate_refuses_measurements_naming_an_input_before_any_work(tmp_path):
+    # D1: appending the measurements to the hardware file would leave a file that no longer loads.
+    hw = tmp_path / "hw.toml"
+    hw.write_bytes((SHIPPED_DIR / "cpu.toml").read_bytes())
+    before = hw.read_bytes()
+    t0 = time.perf_counter()
+    p = capped("timescale", "calibrate", "-H", str(hw), "--measurements", str(hw), "--time-budget-s", "30")
+    one_line(p, 2, f"{hw}: is one of this run's inputs")
+    assert time.perf_counter() - t0 < 20  # refused, not measured first
+    _unchanged(hw, before)
+    # The measurements naming --out (both new) and --from / --refit writing over what they read.
+    m = tmp_path / "m.jsonl"
+    p = capped("timescale", "calibrate", "-H", str(hw), "--measurements", str(m), "--out", str(m))
+    one_line(p, 2, "is one of this run's inputs")
+    assert listing(tmp_path) == ["hw.toml"]
+    src = PUBLISHED.read_bytes()
+    local = tmp_path / "runs.csv"
+    local.write_bytes(src)
+    for flag in ("--from", "--refit"):
+        p = capped("timescale", "calibrate", "-H", "h100_sxm", flag, str(local), "--out", str(local))
+        one_line(p, 2, "is one of this run's inputs")
+        _unchanged(local, src)
+
+
+def _law_text() -> str:
+    return (
+        '[law]\nname = "mine"\ne = 1.8\na = 400.0\nb = 410.0\nalpha = 0.34\nbeta = 0.28\n'
+        "fit_params = [1e7, 1e10]\nfit_tokens = [1e9, 1e12]\n"
+    )
+
+
+def test_search_output_never_replaces_a_law_file_without_toml_or_a_plot_compare_file(tmp_path):
+    # D2: a law file is an input whatever its name; D3: so are the --plot-compare hardware files.
+    law = tmp_path / "mylaw"
+    law.write_text(_law_text())
+    before = law.read_bytes()
+    base = ["timescale-frontier", "-H", "tpu_v4", "--hours", "1", *SMALL]
+    one_line(capped(*base, "--law", str(law), "-o", str(law)), 2, "is one of this run's inputs")
+    _unchanged(law, before)
+    other = tmp_path / "other.toml"
+    other.write_bytes((SHIPPED_DIR / "a100_80gb.toml").read_bytes())
+    hw_before = other.read_bytes()
+    for target in ("-o", "--plot"):
+        args = [*base, "--plot", str(tmp_path / "p.png"), "--plot-compare", str(other), target, str(other)]
+        one_line(capped(*args), 2, "is one of this run's inputs")
+        _unchanged(other, hw_before)
+    assert listing(tmp_path) == ["mylaw", "other.toml"]
+
+
+def test_a_link_to_a_shipped_file_never_makes_calibrate_rewrite_it(tmp_path):
+    # S1: the user's hardware directory holds a link to the shipped file; --hardware NAME finds it.
+    user = tmp_path / "hw"
+    user.mkdir()
+    (user / "h100_sxm.toml").symlink_to(SHIPPED_DIR / "h100_sxm.toml")
+    shipped = (SHIPPED_DIR / "h100_sxm.toml").read_bytes()
+    env = {**os.environ, "TIMESCALE_FRONTIER_HARDWARE_DIR": str(user)}
+    p = subprocess.run(
+        [str(BIN / "timescale"), "calibrate", "-H", "h100_sxm", "--from", str(PUBLISHED), "--force"],
+        capture_output=True, text=True, env=env, timeout=TIME_LIMIT,
+    )  # fmt: skip
+    one_line(p, 2, "is a file shipped with the package (a link to")
+    _unchanged(SHIPPED_DIR / "h100_sxm.toml", shipped)
+    # An --out naming a shipped file directly is refused too.
+    p = capped("timescale", "calibrate", "-H", "h100_sxm", "--from", str(PUBLISHED), "--out",
+               str(SHIPPED_DIR / "a100_80gb.toml"))  # fmt: skip
+    one_line(p, 2, "is a file shipped with the package")
+
+
+ESC = "\\u001b]0;pwned\\u0007\\u001b[2J"  # as TOML writes it: set the window title, clear the screen
+
+
+def _no_escapes(p: subprocess.CompletedProcess[str]) -> None:
+    out = p.stdout + p.stderr
+    assert "\x1b" not in out and "\x07" not in out, out
+    assert "Traceback" not in out
+
+
+def test_terminal_escapes_from_files_are_escaped_wherever_printed(tmp_path):
+    # S2: [calibration] source and date shown by `hardware show`.
+    text = (SHIPPED_DIR / "cpu.toml").read_text()
+    shown = tmp_path / "shown.toml"
+    shown.write_text(
+        text.replace('date = "2026-11-29"', f'date = "{ESC}"').replace(
+            'source = "timescale calibrate --refit', f'source = "{ESC}', 1
+        )
+    )
+    p = capped("timescale", "hardware", "show", str(shown))
+    assert p.returncode == 0 and "\\x1b]0;pwned\\x07" in p.stdout, p.stdout
+    _no_escapes(p)
+    # An unknown key, an alternative model's name, a space file's axis value, a measurement value.
+    key = tmp_path / "key.toml"
+    key.write_text(text.replace("[chip]", f'[chip]\n"{ESC}" = 1', 1))
+    p = capped("timescale", "hardware", "show", str(key))
+    one_line(p, 2, "unknown key 'chip.\\x1b]0;pwned\\x07\\x1b[2J'")
+    _no_escapes(p)
+    alt = tmp_path / "alt.toml"
+    alt.write_text(text.replace("[calibration.alternatives.memcpy]", f'[calibration.alternatives."{ESC}"]'))
+    p = capped("timescale-frontier", "-H", str(alt), "--hours", "1", *SMALL, "--step-time-model", "nope")
+    assert p.returncode == 2 and "\\x1b]0;pwned" in p.stderr, p.stderr
+    _no_escapes(p)
+    space = tmp_path / "space.toml"
+    space.write_text(f'mlp = ["{ESC}"]\n')
+    p = capped("timescale-frontier", "-H", "tpu_v4", "--hours", "1", "--space", str(space))
+    assert p.returncode == 2, p.stderr
+    _no_escapes(p)
+    runs = tmp_path / "m.csv"
+    runs.write_text("d_model,n_layers,n_heads,mlp,step_time_s\n512,4,8,\x1b]0;pwned\x07,0.1\n")
+    p = capped("timescale", "validate", "-H", "cpu", "--measurements", str(runs))
+    assert p.returncode == 2, p.stderr
+    _no_escapes(p)
+    # The same through a pipe and in the Python API's messages.
+    from timescale_frontier.errors import TimescaleError
+
+    with pytest.raises(TimescaleError) as e:
+        Hardware.load(key)
+    assert "\x1b" not in str(e.value)
+
+
+def test_calibrate_source_with_control_characters_is_refused(tmp_path):
+    # S2: --source is written into the hardware file and shown later.
+    out = tmp_path / "h.toml"
+    p = capped("timescale", "calibrate", "-H", "h100_sxm", "--from", str(PUBLISHED), "--out", str(out),
+               "--source", "x\x1b]0;pwned\x07")  # fmt: skip
+    one_line(p, 2, "source = 'x\\x1b]0;pwned\\x07' is invalid: expected plain text")
+    _no_escapes(p)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "/tmp/absolute-law", "a/b", "..", "x\\y"])
+def test_fit_law_name_never_writes_outside_the_directory(tmp_path, name):
+    # S3: the default output is NAME.law.toml in the current directory.
+    runs = tmp_path / "runs.csv"
+    runs.write_text("params,tokens,loss\n" + "".join(f"{1e7 * (1 + i)},{1e9 * (1 + i % 7)},3.0\n" for i in range(20)))
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    p = capped("timescale", "fit-law", str(runs), "--name", name, "--bootstrap", "0", cwd=work)
+    one_line(p, 2, "is invalid: expected a plain file name")
+    assert listing(work) == [] and listing(tmp_path) == ["a", "runs.csv"]
+    assert not Path("/tmp/absolute-law.law.toml").exists()
+
+
+def test_a_read_only_output_is_refused_not_replaced_even_as_root(tmp_path):
+    # D4: a rename replaces a 0444 file whenever the directory is writable; for root always.
+    out = tmp_path / "ro.txt"
+    out.write_text("keep me\n")
+    out.chmod(0o444)
+    p = capped("timescale-frontier", "-H", "tpu_v4", "--hours", "1", *SMALL, "-o", str(out))
+    one_line(p, 2, f"{out}: is read-only")
+    assert out.read_text() == "keep me\n" and listing(tmp_path) == ["ro.txt"]
+
+
+def test_output_targets_at_the_edges(tmp_path):
+    base = ["timescale-frontier", "-H", "tpu_v4", "--hours", "1", *SMALL]
+    # A11: "nodir/" names a directory, never a file called nodir.
+    one_line(capped(*base, "-o", str(tmp_path / "nodir") + "/"), 2, "names a directory")
+    assert listing(tmp_path) == []
+    # A6: a valid 250-character name (its temporary name must stay a valid name too).
+    long = tmp_path / ("n" * 250)
+    p = capped(*base, "-o", str(long))
+    assert p.returncode == 0, p.stderr
+    assert long.read_text().startswith("Google Cloud TPU v4") and listing(tmp_path) == [long.name]
+    # A5: /dev/stdout when stdout is a pipe.
+    p = capped(*base, "-o", "/dev/stdout")
+    assert p.returncode == 0 and p.stdout.startswith("Google Cloud TPU v4"), p.stderr
+    # A7: with stdout closed, an error, not a silent exit 0.
+    p = subprocess.run([str(BIN / "timescale-frontier"), *base[1:]], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       text=True, timeout=TIME_LIMIT, preexec_fn=lambda: os.close(1))  # fmt: skip
+    assert p.returncode == 1 and "standard output is closed" in p.stderr, p.stderr
+
+
+# ---------------------------------------------------------------- issue 23: unbounded work
+
+ONE_SHAPE = ["--d-model", "512", "--n-layers", "4", "--batch-size", "8", "--vocab-size", "32000", "--head-dim", "64",
+             "--kv-group", "1", "--mlp", "gelu", "--ffn-mult", "4", "--attention", "flash", "--tied-embeddings",
+             "false", "--recompute", "none", "--micro-batch", "none"]  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", ["dotted key", "nested inline tables", "many keys"])
+def test_an_escaped_backslash_then_quote_does_not_blind_the_nesting_check(tmp_path, shape):
+    # U1: `a = "x\\\""` ends at its last quote; the scanner used to end it one quote early and then
+    # skip everything after as one long string.
+    text = 'a = "x\\\\\\""\n' + DEEP[shape]
+    assert text.startswith('a = "x\\\\\\""\n')
+    cases = {
+        "hardware": (["timescale-frontier", "--hours", "1", *SMALL, "-H"], "hw.toml"),
+        "space": (["timescale-frontier", "-H", "tpu_v4", "--hours", "1", "--space"], "space.toml"),
+        "law": (["timescale-frontier", "-H", "tpu_v4", "--hours", "1", *SMALL, "--law"], "my.law.toml"),
+    }
+    for args, name in cases.values():
+        f = tmp_path / name
+        f.write_text(text)
+        t0 = time.perf_counter()
+        p = capped(*args, str(f))
+        assert time.perf_counter() - t0 < 20
+        one_line(p, 2, str(f))
+        assert "levels deep" in p.stderr or "more than 20000 keys" in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("value, code", [("1e16:1e16:1", 2), ("4:4:1e-300", 0), ("2:2.5:1e-17", 2)])
+def test_float_ranges_that_never_advance_end(tmp_path, value, code):
+    # U2: 1e16 + 1 == 1e16 and 4 + 1e-300 == 4: a running sum never reached the stop.
+    from timescale_frontier.space import parse_axis
+
+    t0 = time.perf_counter()
+    p = capped("timescale-frontier", "-H", "tpu_v4", "--hours", "1", *SMALL, "--ffn-mult", value)
+    assert p.returncode == code, p.stderr
+    space = tmp_path / "space.toml"
+    space.write_text(f'ffn_mult = "{value}"\nd_model = [512, 1024]\nn_layers = [4, 8]\n')
+    p = capped("timescale-frontier", "-H", "tpu_v4", "--hours", "1", "--space", str(space))
+    assert p.returncode == code and "Traceback" not in p.stderr, p.stderr
+    assert time.perf_counter() - t0 < 30
+    if value == "4:4:1e-300":
+        assert parse_axis("ffn_mult", value) == [4.0]
+
+
+def test_a_long_seq_len_axis_is_searched_and_explained_in_bounded_time():
+    # U3: 100,000 contexts: the search looks each shape up in constant time (the core), and the
+    # explanation prices the nearest contexts, not every one (it took 7 minutes).
+    t0 = time.perf_counter()
+    p = capped("timescale-frontier", "-H", "tpu_v4", "--hours", "1", *ONE_SHAPE, "--seq-len", "1:100000:1")
+    assert p.returncode == 0, p.stderr
+    assert time.perf_counter() - t0 < 30
+    assert "the 8 nearest of the 99,999 others" in p.stdout
+
+
+def test_top_k_renders_in_linear_time(tmp_path):
+    # U4: grouping head splits compared every row with every group (20,000 rows: over 10 minutes).
+    t0 = time.perf_counter()
+    p = capped("timescale-frontier", "-H", "tpu_v4", "--hours", "1", "--top", "20000", "-o", str(tmp_path / "t.txt"))
+    assert p.returncode == 0, p.stderr
+    assert time.perf_counter() - t0 < 40
+    assert "Top 20000 by predicted loss" in (tmp_path / "t.txt").read_text()
+    one_line(capped("timescale-frontier", "-H", "tpu_v4", "--hours", "1", "--top", "100001"), 2,
+             "top_k = 100001 is invalid: expected an integer in [1, 100000]")  # fmt: skip
+
+
+def test_measurement_files_are_bounded_in_records(tmp_path):
+    # U5: a million rows took 120 s and 1.4 GB; the count is checked while reading.
+    f = tmp_path / "many.csv"
+    f.write_text("d_model,n_layers,n_heads,step_time_s\n" + "512,4,8,0.1\n" * 100_001)
+    message = f"{f}: records = 100,001 is invalid: expected at most 100,000 per file"
+    t0 = time.perf_counter()
+    one_line(capped("timescale", "validate", "-H", "cpu", "--measurements", str(f)), 2, message)
+    one_line(capped("timescale", "calibrate", "-H", "cpu", "--from", str(f), "--out", str(tmp_path / "o.toml")), 2,
+             message)  # fmt: skip
+    assert time.perf_counter() - t0 < 30 and listing(tmp_path) == ["many.csv"]
+
+
+def test_width_depth_grids_are_bounded_before_any_search(tmp_path):
+    # U6: one search per cell; 1e6 x 1000 cells ended in MemoryError.
+    t0 = time.perf_counter()
+    p = capped("timescale", "report", "width-depth", "-H", "tpu_v4", "--hours", "1", "--d-model", "1:1000000:1",
+               "--n-layers", "1:1000:1", "--out", str(tmp_path / "wd.png"))  # fmt: skip
+    one_line(p, 2, "grid = 1,000,000 widths x 1,000 depths is invalid: expected at most 2,500 cells")
+    assert time.perf_counter() - t0 < 20 and listing(tmp_path) == []
+
+
+def test_fit_law_work_is_bounded_and_the_explanation_says_what_it_costs(tmp_path):
+    # U7: runs x refits at their documented limits took days.
+    runs = tmp_path / "runs.csv"
+    runs.write_text("params,tokens,loss\n" + "".join(f"{1e7 * (1 + i)},{1e9 * (1 + i % 7)},3.0\n" for i in range(30)))
+    p = capped("timescale", "fit-law", str(runs), "--bootstrap", "100000", "--out", str(tmp_path / "l.toml"))
+    one_line(p, 2, "bootstrap = 100000 refits of 30 runs is invalid: expected at most 2,000,000 refits x runs")
+    # The search's summary states the explanation's own time (it may run a second search).
+    p = capped("timescale-frontier", "-H", "tpu_v4", "--hours", "1", *SMALL, "--loss-terms", "none")
+    assert p.returncode == 0 and "explaining the answer took" in p.stdout, p.stderr
+
+
+def test_runs_whose_sizes_never_vary_make_no_law(tmp_path):
+    # A3: params never vary: A and alpha are not identified; the fit wrote arbitrary coefficients.
+    runs = tmp_path / "runs.csv"
+    runs.write_text("params,tokens,loss\n" + "".join(f"1e8,{1e9 * (1 + i)},{3.0 - 0.01 * i}\n" for i in range(10)))
+    p = capped("timescale", "fit-law", str(runs), "--out", str(tmp_path / "l.toml"))
+    one_line(p, 2, "runs = 1 distinct params values is invalid: expected at least 3")
+    assert listing(tmp_path) == ["runs.csv"]
+    # Losses that never vary fit E alone; alpha's printed interval then excluded alpha.
+    runs.write_text("params,tokens,loss\n" + "".join(f"{1e7 * (1 + i)},{1e9 * (1 + i % 7)},3.0\n" for i in range(20)))
+    p = capped("timescale", "fit-law", str(runs), "--out", str(tmp_path / "l.toml"))
+    one_line(p, 2, "runs = one loss (3) in every run is invalid: expected losses that vary with params and tokens")
+    assert listing(tmp_path) == ["runs.csv"]
+
+
+# ---------------------------------------------------------------- issue 23: crashes
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('{"d_model": ' + "9" * 5000 + ', "n_layers": 4, "n_heads": 8, "step_time_s": 0.1}', "line 1: not a record"),
+        ('{"d_model": ' + "9" * 400 + ', "n_layers": 4, "n_heads": 8, "step_time_s": 0.1}', "d_model = 9999"),
+        ('{"d_model": 512, "n_layers": 4, "n_heads": 8, "mlp": "\\ud800", "step_time_s": 0.1}', "mlp"),
+        ('{"d_model": 512, "n_layers": 4, "n_heads": 8, "mlp": {"a": 1}, "step_time_s": 0.1}', "expected a name"),
+        ('{"d_model": 512, "n_layers": 4, "n_heads": 8, "tied_embeddings": [1], "step_time_s": 0.1}', "expected true"),
+    ],
+)
+def test_jsonl_values_python_cannot_hold_are_bad_input(tmp_path, line, message):
+    f = tmp_path / "m.jsonl"
+    f.write_text(line + "\n")
+    p = capped("timescale", "validate", "-H", "cpu", "--measurements", str(f))
+    one_line(p, 2, message)
+    assert len(p.stderr) < 400, p.stderr  # a 5,000-digit number is not echoed whole
+
+
+def test_refit_with_a_text_activation_width_is_bad_input(tmp_path):
+    m = _record_file(tmp_path, {"kind": "train_step", "key": "activation_bytes", "value": "x"})
+    p = capped("timescale", "calibrate", "-H", "cpu", "--refit", str(m), "--out", str(tmp_path / "o.toml"))
+    one_line(p, 2, "activation_bytes = 'x' is invalid: expected a number of bytes")
+
+
+@pytest.mark.parametrize("key", ["heldout_median_abs_pct_error", "heldout_spearman"])
+def test_a_calibration_record_of_text_is_one_line_in_show_and_search(tmp_path, key):
+    text = (SHIPPED_DIR / "cpu.toml").read_text()
+    f = tmp_path / "hw.toml"
+    f.write_text("\n".join(f'{key} = "x"' if line.startswith(f"{key} =") else line for line in text.splitlines()))
+    for args in (
+        ["timescale", "hardware", "show", str(f)],
+        ["timescale-frontier", "-H", str(f), "--hours", "1", *SMALL],
+    ):
+        one_line(capped(*args), 2, f"{f}: calibration.{key} = 'x' is invalid: expected a number")
+
+
+def test_law_file_types_and_tiny_exponents(tmp_path):
+    law = tmp_path / "a.law.toml"
+    law.write_text(_law_text() + "bootstrap = 5\n")
+    one_line(capped("timescale-frontier", "-H", "tpu_v4", "--hours", "1", *SMALL, "--law", str(law)), 2,
+             "law.bootstrap = 5 is invalid: expected a list of rows")  # fmt: skip
+    # alpha = 1e-300 lies in the law's domain; its compute-optimal split is beyond a float.
+    law.write_text(_law_text().replace("alpha = 0.34", "alpha = 1e-300"))
+    p = capped("timescale-frontier", "-H", "tpu_v4", "--hours", "1", "--law", str(law), "--max-tokens-per-step", "1e9")
+    assert p.returncode == 0, p.stderr
+    assert "compute-optimal split lies beyond what a number can hold" in " ".join(p.stdout.split())
+
+
+def test_environment_that_cannot_run_is_one_line():
+    env = {**os.environ, "RAYON_NUM_THREADS": "10000"}
+    p = subprocess.run([str(BIN / "timescale-frontier"), "-H", "tpu_v4", "--hours", "1", *SMALL],
+                       capture_output=True, text=True, env=env, timeout=TIME_LIMIT)  # fmt: skip
+    one_line(p, 2, "RAYON_NUM_THREADS = 10000 is invalid: expected an integer in [1, 1024]")
+    assert "PanicException" not in p.stderr
+
+
+def test_jax_without_the_platform_asked_for_is_one_line(tmp_path):
+    pytest.importorskip("jax")
+    env = {**os.environ, "JAX_PLATFORMS": "cuda"}
+    p = subprocess.run([str(BIN / "timescale"), "calibrate", "-H", "cpu", "--out", str(tmp_path / "c.toml")],
+                       capture_output=True, text=True, env=env, timeout=TIME_LIMIT)  # fmt: skip
+    if p.returncode == 0:
+        pytest.skip("this machine has a CUDA device")
+    one_line(p, 2, "JAX cannot start a device (JAX_PLATFORMS=cuda)")
+
+
+@pytest.mark.parametrize("deadline", ["nan", "0.1", "inf", "-1"])
+def test_compile_deadlines_are_range_checked(tmp_path, deadline):
+    # A10: nan passed click's FloatRange (every comparison with nan is false); 0.1 s abandoned every
+    # compile, and the interpreter's shutdown then aborted inside XLA (exit 134).
+    p = capped(
+        "timescale", "calibrate", "-H", "cpu", "--out", str(tmp_path / "c.toml"), "--compile-deadline-s", deadline
+    )
+    one_line(p, 2, f"compile_deadline_s = {deadline} is invalid: expected seconds in [1, 86400]")
+
+
+# ---------------------------------------------------------------- issue 23: unclear errors, absurd answers
+
+
+def test_validate_with_times_that_do_not_vary_prints_no_absurd_r2(tmp_path):
+    # A1: one row (or equal times) made R^2 = -2.7e300, printed as a 300-digit number.
+    f = tmp_path / "one.csv"
+    f.write_text("d_model,n_layers,n_heads,step_time_s\n512,4,8,0.1\n")
+    p = capped("timescale", "validate", "-H", "h100_sxm", "--measurements", str(f))
+    assert p.returncode == 0 and "e+300" not in p.stdout and max(map(len, p.stdout.splitlines())) < 200, p.stdout
+    # A fit of times that never vary is refused.
+    f.write_text("d_model,n_layers,n_heads,step_time_s\n" + "".join(f"{64 * (i + 1)},4,1,2.5\n" for i in range(12)))
+    p = capped("timescale", "calibrate", "-H", "h100_sxm", "--from", str(f), "--out", str(tmp_path / "c.toml"))
+    one_line(p, 2, "every measured step took 2.5 s")
+    # A2: steps faster than the chip's peak allows (every step at 1 us) made a chip 25,000x its peak.
+    f.write_text("d_model,n_layers,n_heads,step_time_s\n" + "".join(f"{1024 + 64 * i},8,8,1e-6\n" for i in range(12)))
+    for args in (["calibrate", "-H", "tpu_v4", "--from", str(f), "--out", str(tmp_path / "c.toml")],
+                 ["validate", "-H", "tpu_v4", "--measurements", str(f)]):  # fmt: skip
+        one_line(
+            capped("timescale", *args), 2, "row 1: step_time_s = 1e-6 is invalid: expected a time this chip can reach"
+        )
+    assert not (tmp_path / "c.toml").exists()
+
+
+def test_measurement_files_read_as_what_they_are(tmp_path):
+    rows = "d_model,n_layers,n_heads,step_time_s\n512,4,8,0.1\n1024,4,8,0.2\n"
+    # A UTF-8 byte-order mark (Excel's CSV) and a .CSV or .txt name: read as CSV.
+    for name in ("bom.csv", "UPPER.CSV", "table.txt"):
+        f = tmp_path / name
+        f.write_text(("\ufeff" if name == "bom.csv" else "") + rows, encoding="utf-8")
+        p = capped("timescale", "validate", "-H", "h100_sxm", "--measurements", str(f))
+        assert p.returncode == 0 and "2 measured steps" in p.stdout, (name, p.stderr)
+    # A FIFO, a directory, a symlink loop: each named for what it is.
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    loop = tmp_path / "loop"
+    loop.symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(loop)
+    for target, message in ((fifo, "is a FIFO"), (loop, "symlink loop")):
+        one_line(capped("timescale", "validate", "-H", "h100_sxm", "--measurements", str(target)), 2, message)
+        one_line(capped("timescale", "fit-law", str(target)), 2, message)
+    one_line(capped("timescale", "hardware", "show", str(loop)), 2, f"{loop}: cannot read hardware file")
+
+
+def test_a_zero_rate_coefficient_is_shown_as_no_cost(tmp_path):
+    # A9: s_per_byte = 0 read "MEMCPY / inf B/s".
+    text = (SHIPPED_DIR / "cpu.toml").read_text()
+    f = tmp_path / "hw.toml"
+    f.write_text(
+        "\n".join("s_per_byte = 0.0" if line.startswith("s_per_byte =") else line for line in text.splitlines())
+    )
+    p = capped("timescale", "hardware", "show", str(f))
+    assert p.returncode == 0 and "0 x MEMCPY" in p.stdout and "inf" not in p.stdout, p.stdout
+
+
+def test_fit_law_refuses_masked_entries_as_evaluate_does():
+    # A4: converting a masked column fitted the values under the mask.
+    from timescale_frontier.errors import InvalidInputError
+    from timescale_frontier.loss import fit_law
+
+    params = np.ma.array([1e7 * (i + 1) for i in range(20)], mask=[i == 3 for i in range(20)])
+    tokens = np.array([1e9 * (1 + i % 7) for i in range(20)])
+    with pytest.raises(InvalidInputError, match="params: the column has masked entries"):
+        fit_law(params, tokens, np.full(20, 3.0), 0)
+
+
+def test_ctrl_c_while_rendering_a_long_top_k_stops_at_once(tmp_path):
+    # Rendering 100,000 rows as JSON takes seconds: Ctrl-C stops it (exit 130, nothing written).
+    out = tmp_path / "top.json"
+    p = subprocess.Popen([str(BIN / "timescale-frontier"), "-H", "tpu_v4", "--hours", "1", "--top", "100000",
+                          "--format", "json", "-o", str(out)], stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(5)
+    sent = time.perf_counter()
+    p.send_signal(signal.SIGINT)
+    err = p.communicate(timeout=30)[1]
+    assert p.returncode == 130 and err.strip() == "interrupted", err
+    assert time.perf_counter() - sent < 0.5
+    assert listing(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_a_refused_live_calibration_keeps_what_it_measured(tmp_path):
+    # A live calibration whose fit is refused (worse than the file's) used to discard its
+    # measurements when --measurements was not given; they are kept in the cache and named.
+    pytest.importorskip("jax")
+    text = (SHIPPED_DIR / "cpu.toml").read_text()
+    out = tmp_path / "cpu.toml"
+    out.write_text("\n".join("heldout_median_abs_pct_error = 0.01" if line.startswith("heldout_median_abs_pct_error =")
+                             else line for line in text.splitlines()) + "\n")  # fmt: skip
+    before = out.read_bytes()
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "JAX_PLATFORMS": "cpu"}
+    p = subprocess.run([str(BIN / "timescale"), "calibrate", "-H", str(out), "--time-budget-s", "20", "-q"],
+                       capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert p.returncode == 2 and "the measurements are kept in " in p.stderr, p.stderr
+    kept = Path(p.stderr.split("the measurements are kept in ")[1].split(" (refit them")[0])
+    assert kept.is_file() and str(kept).startswith(str(tmp_path / "cache"))
+    assert '"kind": "train_step"' in kept.read_text()
+    assert out.read_bytes() == before
+
+
+def test_a_hand_edited_law_is_checked_against_its_own_bootstrap(tmp_path):
+    # A8: alpha edited after the fit; the saved refits (and so every interval) were about another law.
+    rng = np.random.default_rng(0)
+    lines = ["params,tokens,loss"]
+    for n in (1e7, 3e7, 1e8, 3e8, 1e9):
+        for d in (1e9, 3e9, 1e10, 3e10):
+            lines.append(f"{n},{d},{(1.8 + 400 / n**0.34 + 410 / d**0.28) * (1 + 0.005 * rng.uniform(-1, 1))}")
+    runs = tmp_path / "runs.csv"
+    runs.write_text("\n".join(lines) + "\n")
+    law = tmp_path / "mine.law.toml"
+    assert capped("timescale", "fit-law", str(runs), "--out", str(law), "--bootstrap", "40").returncode == 0
+    search = ["timescale-frontier", "-H", "tpu_v4", "--hours", "1", *SMALL, "--law", str(law)]
+    assert capped(*search).returncode == 0
+    text = law.read_text()
+    alpha = next(line for line in text.splitlines() if line.startswith("alpha = "))
+    law.write_text(text.replace(alpha, f"alpha = {float(alpha.split('= ')[1]) + 0.5}", 1))
+    one_line(capped(*search), 2, "the coefficient was changed after the fit; refit, or remove law.bootstrap")

@@ -137,7 +137,7 @@ def test_fit_law_is_bounded_and_stops_on_ctrl_c(tmp_path):
     # Ctrl-C between refits: a long bootstrap stops at once, exit 130, nothing written.
     exe = Path(sys.executable).parent / "timescale"
     out = tmp_path / "long.toml"
-    p = subprocess.Popen([str(exe), "fit-law", str(runs), "--out", str(out), "--bootstrap", "100000", "-q"],
+    p = subprocess.Popen([str(exe), "fit-law", str(runs), "--out", str(out), "--bootstrap", "60000", "-q"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     time.sleep(2.0)
     assert p.poll() is None

@@ -46,6 +46,12 @@ __all__ = [
     "measured_step_time_s",
     "check_measured_rate",
     "check_calibration_request",
+    "check_measurement_records",
+    "check_compile_deadline_s",
+    "check_calibration_record",
+    "check_measured_step",
+    "check_width_depth_grid",
+    "MAX_MEASUREMENT_RECORDS",
     "evaluate",
     "search",
     "aspect_ratio_guard",
@@ -54,6 +60,7 @@ __all__ = [
     "configuration_step_error",
     "fit_law",
     "fit_law_with_shape",
+    "check_law_within_bootstrap",
     "Recipe",
     "recipe",
     "AUTO_MAX_CHIPS",
@@ -552,6 +559,13 @@ def predict_tokens(
 ) -> Prediction: ...
 def check_measured_rate(kind: str, value: float) -> None: ...
 def check_calibration_request(time_budget_s: float, step_range_s: tuple[float, float]) -> None: ...
+def check_measurement_records(n: int) -> int: ...
+def check_compile_deadline_s(seconds: float) -> float: ...
+def check_calibration_record(field: str, value: float) -> float: ...
+def check_measured_step(hardware: CoreHardware, arch: Architecture, chips: int, step_time_s: float) -> None: ...
+def check_width_depth_grid(widths: int, depths: int) -> int: ...
+
+MAX_MEASUREMENT_RECORDS: int
 
 @final
 class MetricColumns:
@@ -854,3 +868,4 @@ def recipe(
     mlp: str = "gelu",
     ffn_mult: float = 4.0,
 ) -> Recipe: ...
+def check_law_within_bootstrap(coefficients: list[float], bootstrap: list[list[float]]) -> None: ...

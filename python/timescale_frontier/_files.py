@@ -6,6 +6,7 @@ target that is one of the run's inputs is refused."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import stat
@@ -17,7 +18,7 @@ from typing import Any
 
 from timescale_frontier.errors import InvalidInputError
 
-__all__ = ["refuse_inputs", "write_atomic"]
+__all__ = ["check_readable", "refuse_inputs", "write_atomic"]
 
 
 def _umask_mode() -> int:
@@ -64,7 +65,9 @@ def _write_new(directory: Path, name: str, text: str | bytes, mode: int) -> str:
     at the end), so a kill before then leaves nothing behind; else it is created exclusively under
     that name from the start. The caller renames it (or removes it on failure)."""
     global _linkable
-    tmp = str(directory / f".{name}.{os.urandom(6).hex()}.tmp")
+    # At most 100 bytes of the name: a target's name may be 255 bytes long, its temporary one too.
+    stem = name.encode("utf-8", "surrogateescape")[:100].decode("utf-8", "ignore")
+    tmp = str(directory / f".{stem}.{os.urandom(6).hex()}.tmp")
     flag = getattr(os, "O_TMPFILE", 0)
     if flag and _linkable is not False:
         try:
@@ -97,20 +100,57 @@ def _write_new(directory: Path, name: str, text: str | bytes, mode: int) -> str:
     return tmp
 
 
-def refuse_inputs(path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]]) -> None:
-    """Raises ``InvalidInputError`` when ``path`` is one of ``inputs`` (the files a run read):
-    writing it would destroy what the run was asked to read."""
+def check_readable(path: str | os.PathLike[str], what: str, field: str, expected: str) -> os.stat_result:
+    """The status of ``path``, a regular file to read as ``what`` (``field``: the option that named
+    it; ``expected``: what it should be, e.g. "an existing CSV file of runs"); else one
+    ``InvalidInputError`` that says what is there instead: nothing, a directory, a FIFO or device
+    (reading one could wait forever), a symlink loop, no permission."""
     shown = os.fspath(path)
-    target = Path(os.path.realpath(path))
+
+    def refused(why: str) -> InvalidInputError:
+        return InvalidInputError(f"{shown}: {why}", field=field, value=shown, expected=expected)
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        broken = " (a link to a missing file)" if os.path.islink(path) else ""
+        raise refused(f"{what} file not found{broken}") from None
+    except OSError as e:
+        loop = " (a symlink loop)" if e.errno == errno.ELOOP else ""
+        raise refused(f"cannot read {what} file ({e.strerror}){loop}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise refused(f"is a directory, not a {what} file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "a device"
+        raise refused(f"is {kind}, not a regular {what} file")
+    if not os.access(path, os.R_OK):
+        raise refused(f"cannot read {what} file (permission denied)")
+    return st
+
+
+def refuse_inputs(path: str | os.PathLike[str] | None, inputs: Iterable[str | os.PathLike[str] | None]) -> None:
+    """Raises ``InvalidInputError`` when ``path`` is one of ``inputs`` (the files a run reads; a
+    ``None`` is skipped): writing it would destroy what the run was asked to read. The same file
+    under another name (a link, ``./x``) counts, and so does the same name not created yet (two
+    options naming one new file). Commands call it before any work, and ``write_atomic`` again."""
+    if path is None or os.fspath(path) == "-":
+        return
+    shown = os.fspath(path)
+    target = os.path.realpath(path)
     for source in inputs:
-        with contextlib.suppress(OSError):
-            if target.exists() and os.path.samefile(target, source):
-                raise InvalidInputError(
-                    f"{shown}: is one of this run's inputs ({os.fspath(source)}); write elsewhere",
-                    field="output",
-                    value=shown,
-                    expected="a file other than this run's inputs",
-                )
+        if source is None or os.fspath(source) == "-":
+            continue
+        same = target == os.path.realpath(source)
+        if not same:
+            with contextlib.suppress(OSError):
+                same = os.path.exists(target) and os.path.samefile(target, source)
+        if same:
+            raise InvalidInputError(
+                f"{shown}: is one of this run's inputs ({os.fspath(source)}); write elsewhere",
+                field="output",
+                value=shown,
+                expected="a file other than this run's inputs",
+            )
 
 
 def write_atomic(
@@ -127,7 +167,8 @@ def write_atomic(
       file it replaces (or the umask's default for a new one), and is renamed over the target.
       Any error or catchable signal removes it; errors name ``path``, not the temporary file.
     - A target that is one of ``inputs`` (the files this run read) is refused: the run would destroy
-      what it was asked to read.
+      what it was asked to read. So is a read-only file (mode bits without write permission, which
+      hold for root too), and a name ending in ``/`` that is not a directory.
     """
     if os.fspath(path) == "-":
         if isinstance(text, bytes):
@@ -137,29 +178,35 @@ def write_atomic(
         sys.stdout.flush()
         return None
     shown = os.fspath(path)
-    target = Path(os.path.realpath(path))
+
+    def refused(why: str, expected: str = "a writable path") -> InvalidInputError:
+        return InvalidInputError(f"{shown}: {why}", field="output", value=shown, expected=expected)
+
+    if shown.endswith(tuple(s for s in ("/", os.sep, os.altsep) if s)) and not os.path.isdir(path):
+        # "out/" names a directory: never a file called "out".
+        raise refused("names a directory (it ends with a path separator) that does not exist", "a file path")
     refuse_inputs(path, inputs)
     try:
-        st = target.stat()
+        st = os.stat(path)
     except FileNotFoundError:
         st = None
     except OSError as e:
-        raise InvalidInputError(
-            f"{shown}: cannot write ({e.strerror})", field="output", value=shown, expected="a writable path"
-        ) from None
+        raise refused(f"cannot write ({e.strerror})") from None
     if st is not None and stat.S_ISDIR(st.st_mode):
-        raise InvalidInputError(
-            f"{shown}: is a directory", field="output", value=shown, expected="a file path, not a directory"
-        )
+        raise refused("is a directory", "a file path, not a directory")
     if st is not None and not stat.S_ISREG(st.st_mode):
+        # A device, FIFO or socket (/dev/stdout on a pipe too): opened by the name given, written in place.
         try:
-            with _open_fd(os.open(target, os.O_WRONLY), text) as f:
+            with _open_fd(os.open(path, os.O_WRONLY), text) as f:
                 f.write(text)
         except OSError as e:
-            raise InvalidInputError(
-                f"{shown}: cannot write ({e.strerror})", field="output", value=shown, expected="a writable path"
-            ) from None
-        return target
+            raise refused(f"cannot write ({e.strerror})") from None
+        return Path(path)
+    target = Path(os.path.realpath(path))
+    # A file the user made read-only is kept: a rename would replace it even so (the directory is
+    # writable), and for root every permission check passes, so its mode bits are checked too.
+    if st is not None and (not st.st_mode & 0o222 or not os.access(target, os.W_OK)):
+        raise refused("is read-only; make it writable (chmod u+w) or write elsewhere", "a writable file")
     mode = stat.S_IMODE(st.st_mode) if st is not None else _umask_mode()
     directory = target.parent
     tmp: str | None = None

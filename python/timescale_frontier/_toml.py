@@ -4,6 +4,7 @@ Ranges are the core's to check; errors raised here name the file and the key."""
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
 import unicodedata
 from collections.abc import Iterable
@@ -74,11 +75,7 @@ def _check_shape(text: str, path: Path, field: str | None) -> None:
     while i < n:
         c = text[i]
         if c in "\"'":
-            quote = c * 3 if text.startswith(c * 3, i) else c
-            end = text.find(quote, i + len(quote))
-            while quote == '"' and end > 0 and text[end - 1] == "\\" and not text.startswith("\\\\", end - 2):
-                end = text.find(quote, end + 1)
-            i = n if end < 0 else end + len(quote)
+            i = _string_end(text, i)
             at_line_start = False
             continue
         if c == "#":
@@ -142,6 +139,56 @@ def _check_shape(text: str, path: Path, field: str | None) -> None:
             in_key, dots = False, 0
         at_line_start = False
         i += 1
+
+
+# What ends or escapes inside a basic string ("..."), and inside a multi-line one ("""...""").
+_BASIC_STOP = re.compile(r'[\\"\n]')
+_MULTILINE_STOP = re.compile(r'[\\"]')
+
+
+def _string_end(text: str, i: int) -> int:
+    """The index just past the string starting at ``text[i]`` (a quote), in one forward pass: a
+    backslash escapes the one character after it whatever it is (so ``"x\\\\\\""`` ends at its
+    last quote), literal strings have no escapes, a multi-line string may end in up to two extra
+    quotes. An unterminated string ends at the line's end (basic) or the file's (the parser then
+    refuses it)."""
+    n, quote = len(text), text[i]
+    multi = text.startswith(quote * 3, i)
+    j = i + (3 if multi else 1)
+    if quote == "'" and multi:
+        end = text.find("'''", j)
+        if end < 0:
+            return n
+        end += 3
+        extra = 0
+        while end < n and text[end] == "'" and extra < 2:
+            end, extra = end + 1, extra + 1
+        return end
+    if quote == "'":
+        end, newline = text.find("'", j), text.find("\n", j)
+        if end < 0 or 0 <= newline < end:
+            return n if newline < 0 else newline
+        return end + 1
+    stop = _MULTILINE_STOP if multi else _BASIC_STOP
+    while True:
+        m = stop.search(text, j)
+        if m is None:
+            return n
+        k = m.start()
+        if text[k] == "\\":
+            j = k + 2  # the escaped character, whatever it is
+        elif text[k] == "\n":
+            return k  # an unterminated basic string: the parser says so
+        elif not multi:
+            return k + 1
+        elif text.startswith('"""', k):
+            end = k + 3
+            extra = 0
+            while end < n and text[end] == '"' and extra < 2:
+                end, extra = end + 1, extra + 1
+            return end
+        else:
+            j = k + 1
 
 
 def parse_toml(text: str, path: Path, field: str | None = None) -> dict[str, Any]:

@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from timescale_frontier._text import printable
+
 __all__ = [
     "TimescaleError",
     "InvalidInputError",
@@ -34,6 +36,7 @@ __all__ = [
     "file_error",
     "invalid_value",
     "not_one_dimensional",
+    "masked_entries",
 ]
 
 
@@ -58,7 +61,8 @@ class TimescaleError(Exception):
         where = "".join(
             (f"{self.source}: " if self.source else "", f"row {self.row}: " if self.row is not None else "")
         )
-        return where + self.message
+        # One line, and nothing a terminal acts on, whatever the file or argument held (a key, a value).
+        return printable(where + self.message, one_line=True)
 
 
 class InvalidInputError(TimescaleError):
@@ -116,12 +120,33 @@ def not_one_dimensional(field: str, shape: tuple[int, ...]) -> InvalidInputError
     )
 
 
+def _short_repr(value: Any) -> str:
+    """``repr(value)``, at most 60 characters (a file may hold a 4,000-digit number or a page of
+    text where one value belongs); Python refuses to write an integer of more than 4,300 digits."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return f"an integer of about {value.bit_length() * 0.30103:.0f} digits"
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text):,} characters)"
+
+
+def masked_entries(field: str) -> InvalidInputError:
+    """The error of a column (``evaluate``'s, a law fit's) with masked entries: a mask is not data."""
+    return InvalidInputError(
+        f"{field}: the column has masked entries; fill or drop those rows first",
+        field=field,
+        value="masked entries",
+        expected="a column without masked entries",
+    )
+
+
 def invalid_value(
     field: str, value: Any, expected: str, *, path: str | os.PathLike[str] | None = None, row: int | None = None
 ) -> InvalidInputError:
     """``field = value is invalid: expected ...`` (``value`` as its ``repr``), with the three set;
     with ``path`` (and ``row``), about what that file holds (see ``file_error``)."""
-    message = f"{field} = {value!r} is invalid: expected {expected}"
+    message = f"{field} = {_short_repr(value)} is invalid: expected {expected}"
+    shown = _short_repr(value)
     if path is None:
-        return InvalidInputError(message, field=field, value=repr(value), expected=expected)
-    return file_error(path, message, row=row, field=field, value=repr(value), expected=expected)
+        return InvalidInputError(message, field=field, value=shown, expected=expected)
+    return file_error(path, message, row=row, field=field, value=shown, expected=expected)

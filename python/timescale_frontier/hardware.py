@@ -24,6 +24,7 @@ from timescale_frontier._core import (
     CoreHardware,
     StepTimeParts,
     calibrated_models,
+    check_calibration_record,
     configuration_step_error,
 )
 from timescale_frontier.errors import InvalidInputError, file_error, in_file, invalid_value
@@ -283,7 +284,7 @@ def resolve(spec: str | os.PathLike[str]) -> Path:
     first (a calibration there replaces the shipped file of the same name), then the shipped files."""
     text = os.fspath(spec)
     path = Path(spec)
-    if text.strip() and path.exists():  # Path("") is ".", which exists
+    if text.strip() and os.path.lexists(path):  # Path("") is ".", which exists; a broken link is the reader's to name
         return path
     if not text or "/" in text or os.sep in text:
         raise InvalidInputError(
@@ -313,6 +314,27 @@ def _coefficients(section: dict[str, Any]) -> dict[str, float]:
         for k, v in section.items()
         if isinstance(v, int | float) and not isinstance(v, bool) and k not in CALIBRATION_META
     }
+
+
+#: Keys of ``[calibration]`` that hold text (the other keys of ``CALIBRATION_META`` are figures).
+_CALIBRATION_TEXT = ("model", "date", "source", "device_kind", "backend", "jax_version", "chips_measured")
+
+
+def _check_record(path: Path, section: str, table: dict[str, Any]) -> None:
+    """The figures a calibration recorded about its fit (errors, R^2, rank correlation, counts):
+    numbers (types here), each in its range (the core's ``check_calibration_record``), so
+    ``hardware show`` and the search never print nan%, inf% or -50% nor fail on text."""
+    for key, v in table.items():
+        if key not in CALIBRATION_META or key == "alternatives":
+            continue
+        if key in _CALIBRATION_TEXT:
+            if not isinstance(v, str):
+                raise invalid_value(f"{section}.{key}", v, "a string", path=path)
+            continue
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise invalid_value(f"{section}.{key}", v, "a number", path=path)
+        with in_file(path):
+            check_calibration_record(f"{section}.{key}", float(v))
 
 
 def _with_sources(path: Path, section: str, tbl: dict[str, Any], keys: list[str], sources: dict[str, str]) -> None:
@@ -421,6 +443,9 @@ def _parse(path: Path, text: str | None = None) -> Hardware:
                 value=repr(alternatives),
                 expected="one [calibration.alternatives.NAME] per model",
             )
+        _check_record(path, "calibration", calibration)
+        for alt_name, alt in alternatives.items():
+            _check_record(path, f"calibration.alternatives.{alt_name}", alt)
         core = core.with_calibration(model, _coefficients(calibration), "calibration")
         if "heldout_median_abs_pct_error" in calibration:
             err = _toml.number(path, "calibration", calibration, "heldout_median_abs_pct_error")

@@ -15,8 +15,8 @@ import tomlkit
 
 from timescale_frontier import _core, _defaults, _toml
 from timescale_frontier._core import Architecture, Law, LawFit, ShapeFit
-from timescale_frontier._files import write_atomic
-from timescale_frontier.errors import InvalidInputError, in_file, invalid_value, not_one_dimensional
+from timescale_frontier._files import check_readable, write_atomic
+from timescale_frontier.errors import InvalidInputError, in_file, invalid_value, masked_entries, not_one_dimensional
 
 __all__ = [
     "DEFAULT_LAW",
@@ -26,7 +26,9 @@ __all__ = [
     "fit_law",
     "fit_law_with_shape",
     "get_law",
+    "check_law_name",
     "law_bootstrap",
+    "law_file",
     "law_names",
     "loss_term_names",
     "load_runs",
@@ -94,6 +96,14 @@ def get_law(
         spec = os.fspath(law)
         base = Law.builtin(spec) if spec in law_names() else _read_law_file(spec)[0]
     return _with_options(base, loss_terms, eval_context)
+
+
+def law_file(law: str | os.PathLike[str] | Law) -> Path | None:
+    """The file a ``--law`` value reads (any path, with or without ``.toml``), or None for a
+    built-in name or a ``Law``: one of the run's inputs, which no output may replace."""
+    if isinstance(law, Law) or os.fspath(law) in law_names():
+        return None
+    return Path(law)
 
 
 def law_bootstrap(
@@ -185,7 +195,11 @@ def _parse_law(path: Path, top: dict[str, Any]) -> tuple[Law, list[Law]]:
         width = 5 if shape is None else 7
         names = "e, a, b, alpha, beta" + ("" if shape is None else ", c, aspect_opt")
         boot = []
-        for i, row in enumerate(doc.get("bootstrap", []), 1):
+        rows = doc.get("bootstrap", [])
+        if not isinstance(rows, list):
+            raise invalid_value("law.bootstrap", rows, f"a list of rows [{names}]")
+        values: list[list[float]] = []
+        for i, row in enumerate(rows, 1):
             if not (
                 isinstance(row, list)
                 and len(row) == width
@@ -198,12 +212,15 @@ def _parse_law(path: Path, top: dict[str, Any]) -> tuple[Law, list[Law]]:
                     expected=f"[{names}]",
                 )
             v = [float(x) for x in row]
+            values.append(v)
             row_shape = None if shape is None else (v[5], v[6], shape[2], shape[3])
             boot.append(
                 _with_options(
                     Law(v[0], v[1], v[2], v[3], v[4], params, fit_params, fit_tokens, row_shape), terms, eval_context
                 )
             )
+        # A coefficient edited after the fit would make every interval of the file about another law.
+        _core.check_law_within_bootstrap([e, a, b, alpha, beta, *((shape[0], shape[1]) if shape else ())], values)
     return law, boot
 
 
@@ -222,12 +239,9 @@ def load_shape_runs(path: str | os.PathLike[str]) -> tuple[np.ndarray, ...]:
 def _load_columns(path: str | os.PathLike[str], names: tuple[str, ...], field: str) -> tuple[np.ndarray, ...]:
     """The columns ``names`` of a CSV of runs (``field``: the argument that named the file, in errors)."""
     p = Path(path)
-    if not p.is_file():
-        raise InvalidInputError(
-            f"{p}: runs file not found", field=field, value=str(p), expected="an existing CSV file of runs"
-        )
+    check_readable(p, "runs", field, "an existing CSV file of runs")
     try:
-        with p.open(newline="", encoding="utf-8") as f:
+        with p.open(newline="", encoding="utf-8-sig") as f:  # -sig: a byte-order mark (Excel) is skipped
             rows = list(csv.DictReader(f))
     except (UnicodeDecodeError, csv.Error) as e:
         raise InvalidInputError(
@@ -249,6 +263,29 @@ def _load_columns(path: str | os.PathLike[str], names: tuple[str, ...], field: s
     return tuple(np.array(cols[k], dtype=np.float64) for k in names)
 
 
+#: Longest law name: NAME.law.toml must be a valid file name (255 bytes on common file systems).
+MAX_LAW_NAME_BYTES = 200
+
+
+def check_law_name(name: str) -> None:
+    """Raises ``InvalidInputError`` unless ``name`` can name a law's default file
+    ``NAME.law.toml`` in the current directory (``fit-law`` without ``--out``): plain text of at most ``MAX_LAW_NAME_BYTES`` UTF-8
+    bytes, no path separator, not ``.`` or ``..`` (a name must never write outside the directory)."""
+    expected = (
+        f"a plain file name of at most {MAX_LAW_NAME_BYTES} bytes: no / or \\, not . or .., no control characters"
+    )
+    separators = {"/", "\\", os.sep, *([os.altsep] if os.altsep else [])}
+    bad = (
+        not name.strip()
+        or name in (".", "..")
+        or any(c in name for c in separators)
+        or len(name.encode("utf-8", "surrogatepass")) > MAX_LAW_NAME_BYTES
+        or not name.isprintable()
+    )
+    if bad:
+        raise invalid_value("name", name, expected)
+
+
 def fit_law(
     params: Any,
     tokens: Any,
@@ -265,7 +302,10 @@ def fit_law(
 
 
 def _column(name: str, x: Any) -> npt.NDArray[np.float64]:
-    """A column of runs as a contiguous 1-D float64 array (the core checks the values)."""
+    """A column of runs as a contiguous 1-D float64 array (the core checks the values); masked entries
+    are refused, as ``evaluate`` refuses them (converting would fit the values under the mask)."""
+    if np.ma.isMaskedArray(x) and np.ma.getmaskarray(x).any():
+        raise masked_entries(name)
     try:
         arr = np.ascontiguousarray(x, dtype=np.float64)
     except (TypeError, ValueError):

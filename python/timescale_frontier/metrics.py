@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from timescale_frontier import _core
 from timescale_frontier.budget import Budget, as_budget
-from timescale_frontier.errors import InvalidInputError, not_one_dimensional
+from timescale_frontier.errors import InvalidInputError, masked_entries, not_one_dimensional
 from timescale_frontier.hardware import Hardware, as_hardware
 from timescale_frontier.loss import DEFAULT_LAW, Law, LossTerms, get_law
 
@@ -53,12 +53,7 @@ def _convert(name: str, value: Any) -> Any:
     if value is None or isinstance(value, str | bool | int | float):
         return value
     if np.ma.isMaskedArray(value) and np.ma.getmaskarray(value).any():
-        raise InvalidInputError(
-            f"{name}: the column has masked entries; fill or drop those rows first",
-            field=name,
-            value="masked entries",
-            expected="a column without masked entries",
-        )
+        raise masked_entries(name)
     if name in _CATEGORICAL and _is_names_and_codes(value):  # (names, codes), as given
         names, codes = value
         if isinstance(names, str):

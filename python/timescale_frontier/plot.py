@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from timescale_frontier._core import NO_ASPECT_GUARD
+from timescale_frontier._core import NO_ASPECT_GUARD, check_width_depth_grid
 from timescale_frontier._files import write_atomic
 from timescale_frontier.budget import Budget
 from timescale_frontier.errors import InfeasibleError, InvalidInputError
@@ -20,6 +20,7 @@ from timescale_frontier.hardware import Hardware
 from timescale_frontier.loss import DEFAULT_LAW, get_law
 from timescale_frontier.metrics import evaluate
 from timescale_frontier.search import SearchResult, default_aspect_ratio, search
+from timescale_frontier.space import make_space
 
 
 def _pyplot() -> Any:
@@ -182,6 +183,10 @@ def width_depth(
     )
     guard = search_kwargs.pop("guard", None) or default_aspect_ratio(law)
     search_kwargs.setdefault("aspect_ratio", (1e-3, 1e6))
+    # Bounded before any search (one per cell): the cells, and all the cells' spaces together as
+    # one search's space would be.
+    check_width_depth_grid(len(d_models), len(n_layers))
+    make_space({**(space or {}), "d_model": list(d_models), "n_layers": list(n_layers)}, origin="width-depth grid")
     plt = _pyplot()
     grid = np.full((len(n_layers), len(d_models)), np.nan)
     for i, layers in enumerate(n_layers):

@@ -232,7 +232,7 @@ def _top_table(r: SearchResult, headers: list[str]) -> list[str]:
     collapsed = (
         f", {len(groups)} distinct (head splits with the same loss share a row)" if len(groups) < len(r.top) else ""
     )
-    vocabs = r.space.axes().get("vocab_size", []) if r.space is not None else []
+    vocabs = r.space_axes.get("vocab_size", [])
     ref = r.law.reference_vocab
     per = (
         f"; losses per token of the law's {ref:,.0f}-token reference vocabulary, comparable across vocabularies"
@@ -336,7 +336,9 @@ def search_document(r: SearchResult, out_format: str) -> str:
         table(headers, [_cells(c, r.chips) for c in _thin(list(r.pareto), PARETO_ROWS)]),
         "",
         f"Evaluated {r.evaluated:,} configurations in {r.elapsed_s:.2f} s "
-        f"({r.evaluated / max(r.elapsed_s, 1e-9) / 1e6:.1f} M/s); {r.feasible:,} feasible. Dropped: "
+        f"({r.evaluated / max(r.elapsed_s, 1e-9) / 1e6:.1f} M/s); explaining the answer took {r.explain_s:.2f} s more"
+        + (" (a second search, without the aspect-ratio guard)" if r.explained_by_search else "")
+        + f"; {r.feasible:,} feasible. Dropped: "
         + ", ".join(f"{v:,} {k.replace('_', ' ')}{_REJECTION_NOTES.get(k, '')}" for k, v in rejected.items() if v)
         + ".",
     ]
@@ -717,16 +719,24 @@ def _replaced_lines(r: CalibrationResult) -> list[str]:
     return lines
 
 
+def _score(x: float, fmt: str, unit: str = "") -> str:
+    """A score as the table shows it: ``-`` when undefined (the times do not vary), three significant
+    digits when beyond what the fixed format reads at a glance (R^2 = -2.7e+300, not 300 digits)."""
+    if not math.isfinite(x):
+        return "-"
+    return f"{x:{fmt}}{unit}" if abs(x) < 1e4 else f"{x:.3g}{unit}"
+
+
 def validation_text(hw: Hardware, n: int, split: str, res: dict[str, dict[str, float]]) -> str:
     """Every step-time model scored on measured steps."""
     rows = [
         [
             k,
-            f"{v['r2']:.4f}",
-            f"{v['mean_abs_pct_error']:.1f}%",
-            f"{v['median_abs_pct_error']:.1f}%",
-            f"{v['max_abs_pct_error']:.1f}%",
-            f"{v['spearman']:.3f}",
+            _score(v["r2"], ".4f"),
+            _score(v["mean_abs_pct_error"], ".1f", "%"),
+            _score(v["median_abs_pct_error"], ".1f", "%"),
+            _score(v["max_abs_pct_error"], ".1f", "%"),
+            _score(v["spearman"], ".3f"),
         ]
         for k, v in res.items()
     ]

@@ -5,6 +5,7 @@ numbers."""
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import math
@@ -232,14 +233,17 @@ class SearchResult:
         and predicted losses within 2e-5 of each other, below what the table shows (attention costs
         nearly the same either way)."""
         groups: list[list[Candidate]] = []
+        # The groups of each model without its head split: one look-up per candidate (linear in K).
+        by_key: dict[tuple[Any, ...], list[list[Candidate]]] = {}
         for c in self.top:
-            key = _without_head_split(c)
-            for g in groups:
-                if _without_head_split(g[0]) == key and abs(g[0].loss - c.loss) <= 2e-5 * c.loss:
+            same = by_key.setdefault(_without_head_split(c), [])
+            for g in same:
+                if abs(g[0].loss - c.loss) <= 2e-5 * c.loss:
                     g.append(c)
                     break
             else:
-                groups.append([c])
+                same.append([c])
+                groups.append(same[-1])
         return groups
 
     def to_dict(self) -> dict[str, Any]:
@@ -267,6 +271,7 @@ class SearchResult:
             "rejected": as_data(self.rejected),
             "guards": self.guards,
             "elapsed_s": self.elapsed_s,
+            "explain_s": self.explain_s,
             "best": {
                 **as_data(candidate_row(self.best)),
                 "loss_interval_95": as_data(self.loss_interval(self.best)),
@@ -280,10 +285,10 @@ class SearchResult:
                 {
                     **as_data(candidate_row(c)),
                     "group": group_of[c.index],
-                    "tied_with_best": self.tied_with_best(c),
-                    "tie_reason": self.tie_reason(c),
+                    "tied_with_best": c.index == self.best.index or reason is not None,
+                    "tie_reason": reason,
                 }
-                for c in self.top
+                for c, reason in ((c, self.tie_reason(c)) for c in self.top)
             ],
             "step_time_error": {"relative": self.step_time_error[0], "source": self.step_time_error[1]},
             "chip_counts": [
@@ -302,6 +307,12 @@ class SearchResult:
             else [],
             "explanation": self.explain(),
         }
+
+    @functools.cached_property
+    def space_axes(self) -> dict[str, list[Any]]:
+        """The searched space's axis values (empty when the space is not known); read once, since an
+        axis may hold up to a million values."""
+        return self.space.axes() if self.space is not None else {}
 
     @functools.cached_property
     def winner(self) -> Prediction:
@@ -330,7 +341,23 @@ class SearchResult:
 
     @functools.cached_property
     def _explanation(self) -> tuple[str, ...]:
-        return tuple(explain(self))
+        t0 = time.perf_counter()
+        lines = tuple(explain(self))
+        self.__dict__["_explain_s"] = time.perf_counter() - t0  # frozen: beside the cached value
+        return lines
+
+    @property
+    def explain_s(self) -> float:
+        """Seconds the explanation took (its predictions and, when the aspect-ratio guard decides,
+        a second search without it: ``explained_by_search``); computed with it."""
+        self._explanation  # noqa: B018 - computes it once
+        return float(self.__dict__["_explain_s"])
+
+    @property
+    def explained_by_search(self) -> bool:
+        """Whether the explanation ran a second search (the space without the aspect-ratio guard)."""
+        self._explanation  # noqa: B018
+        return bool(self.__dict__.get("_reran", False))
 
     def edges(self) -> list[Edge]:
         """Each axis edge (depth, width, context, batch) the answer sits on, with what the value
@@ -538,7 +565,7 @@ def _edges(r: SearchResult, winner: Prediction) -> list[Edge]:
     if r.space is None or winner.loss is None:
         return []
     a = r.best.architecture
-    axes = r.space.axes()
+    axes = r.space_axes
     out = []
     for axis in ("n_layers", "d_model", "seq_len", "batch_size"):
         values = sorted(axes.get(axis, []))
@@ -613,10 +640,10 @@ def _explain_context(r: SearchResult, winner: Prediction) -> list[str]:
     """Why the context length is what it is: the evaluation context and the curve that charges a
     shorter one, against what each other searched context would train."""
     a = r.best.architecture
-    contexts = sorted(r.space.axes().get("seq_len", [])) if r.space is not None else []
+    contexts = sorted(r.space_axes.get("seq_len", []))
     eval_context = r.law.eval_context
     if eval_context is None:
-        searched = f"; searched: {', '.join(map(str, contexts))}" if len(contexts) > 1 else ""
+        searched = f"; searched: {_some(contexts)}" if len(contexts) > 1 else ""
         return [
             f"The context length ({a.seq_len}{searched}) is chosen by throughput alone: this law has no context term "
             "(--loss-terms without context), so the context that trains the most tokens in the budget wins."
@@ -626,24 +653,54 @@ def _explain_context(r: SearchResult, winner: Prediction) -> list[str]:
         "(--eval-context; default the law's fit context), and a shorter training context is charged by Xiong et al. "
         f"2023's context curve ({winner.loss_terms.context if winner.loss_terms else 0:.4f} nats here)."
     ]
+    # The nearest contexts on either side, at most MAX_EXPLAINED_CONTEXTS: an axis may hold a
+    # million values, and each one priced is a prediction per memory plan.
+    nearest = _nearest(contexts, a.seq_len, MAX_EXPLAINED_CONTEXTS)
     others = []
-    for s in contexts:
-        if s == a.seq_len:
-            continue
+    for s in nearest:
         alt = _neighbour(a, seq_len=s, batch_size=max(1, round(a.batch_size * a.seq_len / s)))
         if alt is None:
             continue
         _, why = _compare(r, winner, alt)
         others.append(f"at {s} it {why}")
     if others:
-        lines.append("Other contexts (the same tokens per step): " + "; ".join(others) + ".")
+        n_other = len(contexts) - (a.seq_len in contexts)
+        which = f"; the {len(nearest)} nearest of the {n_other:,} others" if len(nearest) < n_other else ""
+        lines.append(f"Other contexts (the same tokens per step{which}): " + "; ".join(others) + ".")
     return lines
+
+
+#: Most other contexts the explanation prices (the nearest to the answer's).
+MAX_EXPLAINED_CONTEXTS = 8
+
+
+def _nearest(values: list[int], value: int, n: int) -> list[int]:
+    """The ``n`` values of sorted ``values`` nearest to ``value`` (``value`` itself left out), in order."""
+    i = bisect.bisect_left(values, value)
+    lo, hi = i, i + 1 if i < len(values) and values[i] == value else i
+    out: list[int] = []
+    while len(out) < n and (lo > 0 or hi < len(values)):
+        if lo > 0 and (hi >= len(values) or value - values[lo - 1] <= values[hi] - value):
+            lo -= 1
+            out.append(values[lo])
+        else:
+            out.append(values[hi])
+            hi += 1
+    return sorted(out)
+
+
+def _some(values: list[Any], n: int = 12) -> str:
+    """``values`` comma-separated; the first and last ``n // 2`` only, when there are more than ``n``."""
+    if len(values) <= n:
+        return ", ".join(map(str, values))
+    half = n // 2
+    return f"{', '.join(map(str, values[:half]))}, ..., {', '.join(map(str, values[-half:]))} ({len(values):,} in all)"
 
 
 def _explain_batch(r: SearchResult, winner: Prediction) -> list[str]:
     """Why the batch is what it is: the neighbouring batches of the space."""
     a = r.best.architecture
-    batches = sorted(r.space.axes().get("batch_size", [])) if r.space is not None else []
+    batches = sorted(r.space_axes.get("batch_size", []))
     if "batch" not in r.law.terms or len(batches) < 2:
         return []
     i = batches.index(a.batch_size)
@@ -660,7 +717,7 @@ def _explain_batch(r: SearchResult, winner: Prediction) -> list[str]:
 def _explain_vocab(r: SearchResult, winner: Prediction) -> list[str]:
     """The vocabulary and the tying of embeddings: what the law credits them with."""
     a = r.best.architecture
-    axes = r.space.axes() if r.space is not None else {}
+    axes = r.space_axes
     lines = []
     ref = r.law.reference_vocab
     if ref is not None and (len(axes.get("vocab_size", [])) > 1 or a.vocab_size != ref):
@@ -698,6 +755,7 @@ def _explain_guards(r: SearchResult) -> list[str]:
     lines = []
     if aspect >= 0.8 * hi or aspect <= 1.25 * lo:
         free = r.without_aspect_guard()
+        r.__dict__["_reran"] = True  # said with the time it took (``explained_by_search``)
         fb = free.best if free is not None else None
         if fb is not None and fb.loss < b.loss:
             fa = fb.architecture
@@ -759,12 +817,17 @@ def _best_memory_plan(alt: Architecture, r: SearchResult) -> Prediction:
     space (the winner's when the space is not known) that fit and reach the lowest loss; when none
     fits, the one needing the least memory. Raises ``InvalidInputError`` when no sharding of the
     chips divides it."""
-    axes = r.space.axes() if r.space is not None else {}
+    axes = r.space_axes
     a = r.best.architecture
     # The winner's plan first, then the space's others (each predicted once).
     options = dict.fromkeys(
         [(a.recompute, a.micro_batch)]
-        + [(rc, mb) for rc in axes.get("recompute", [a.recompute]) for mb in axes.get("micro_batch", [a.micro_batch])]
+        + [
+            (rc, mb)
+            for rc in axes.get("recompute", [a.recompute])
+            for mb in axes.get("micro_batch", [a.micro_batch])
+            if mb is None or alt.batch_size % mb == 0  # others cannot split the batch (an axis may hold a million)
+        ]
     )
 
     def rank(p: Prediction) -> tuple[int, float]:
@@ -843,12 +906,18 @@ def explain(r: SearchResult) -> list[str]:
     winner = r.winner
     n_law = winner.loss_terms.law_params if winner.loss_terms is not None else b.params
     n_opt, d_opt = r.law.compute_optimal(6 * n_law * b.effective_tokens)
+    split = (
+        f"compute-optimal split is {count(n_opt)} parameters and {count(d_opt)} tokens ({d_opt / n_opt:.0f} per "
+        "parameter)"
+        if math.isfinite(n_opt) and math.isfinite(d_opt) and n_opt > 0 and d_opt > 0
+        # Exponents near 0 (a hand-edited law) put the optimum beyond what a float holds.
+        else f"compute-optimal split lies beyond what a number can hold (alpha {r.law.alpha:.3g}, beta {r.law.beta:.3g})"
+    )
     lines = [
         f"In {r.hours:.4g} h the winner runs {b.steps:,.0f} steps of {b.step_time_s:.4g} s and sees "
         f"{count(b.tokens)} tokens: {b.tokens / b.params:.1f} tokens per parameter. For the same FLOPs "
         f"(6 N D = {si(6 * n_law * b.effective_tokens, 'FLOP')}, with the N and D the law sees) the law's own "
-        f"compute-optimal split is {count(n_opt)} parameters and {count(d_opt)} tokens ({d_opt / n_opt:.0f} per "
-        "parameter): the time budget, through the step time, not the FLOPs, sets the size."
+        f"{split}: the time budget, through the step time, not the FLOPs, sets the size."
     ]
     if r.outside_the_law is not None:
         lines.insert(0, "NOT A MEANINGFUL ANSWER: " + r.outside_the_law + ".")

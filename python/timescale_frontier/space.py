@@ -101,10 +101,14 @@ def _range(name: str, item: str, kind: str) -> list[Any]:
             value=given,
             expected=f"at most {MAX_AXIS_VALUES} values per axis",
         )
-    out, x = [], start
-    while x <= stop * (1 + 1e-12):
+    # The k-th value from the start (never a running sum: 1e16 + 1 or 4 + 1e-300 would never advance),
+    # `count` of them, which the check above bounded.
+    out = []
+    for k in range(math.floor(count * (1 + 1e-12) + 1e-9)):
+        x = start * step**k if geometric else start + k * step
+        if x > stop * (1 + 1e-12):
+            break
         out.append(conv(round(x, 12)) if kind == "float" else conv(x))
-        x = x * step if geometric else x + step
     return out
 
 
@@ -237,6 +241,10 @@ def make_space(overrides: dict[str, Any] | None = None, origin: str = "") -> Sea
     """
     with in_file(origin) if origin else nullcontext():
         kwargs: dict[str, Any] = {k: v if k in SETTINGS else parse_axis(k, v) for k, v in (overrides or {}).items()}
+        for key in PRECISION_KEYS:
+            v = kwargs.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real)):
+                raise invalid_value(key, v, "a number of bytes")
         multiple = kwargs.get("d_ff_multiple")
         if multiple is not None and (isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1):
             raise invalid_value("d_ff_multiple", multiple, "an integer in [1, 4096] (1: the exact ratio)")

@@ -24,6 +24,7 @@ core's (``predict``)."""
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -248,9 +249,10 @@ def scores(pred: Array, t: Array) -> dict[str, float]:
     """R^2, absolute percentage errors and rank correlation of predicted against measured times."""
     ape = _abs_pct(pred, t)
     ss_res = float(np.sum((pred - t) ** 2))
-    ss_tot = float(np.sum((t - t.mean()) ** 2)) or 1e-300
+    ss_tot = float(np.sum((t - t.mean()) ** 2))
     return {
-        "r2": 1.0 - ss_res / ss_tot,
+        # Undefined (nan) when the measured times do not vary: one row, or all equal.
+        "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else math.nan,
         "mean_abs_pct_error": float(ape.mean()),
         "median_abs_pct_error": float(np.median(ape)),
         "max_abs_pct_error": float(ape.max()),

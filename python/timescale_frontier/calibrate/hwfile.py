@@ -5,14 +5,16 @@ never rewritten: a calibration of one goes to the user's hardware directory."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import tomlkit
 
-from timescale_frontier._files import write_atomic
-from timescale_frontier.hardware import Hardware, _parse, origin, user_dir
+from timescale_frontier._files import refuse_inputs, write_atomic
+from timescale_frontier.errors import InvalidInputError
+from timescale_frontier.hardware import SHIPPED_DIR, Hardware, _parse, origin, user_dir
 
 _MARKER = "# Measured by `timescale calibrate`; the step-time model below replaces the datasheet roofline."
 
@@ -22,6 +24,33 @@ def default_out(hw: Hardware) -> Path:
     the user's hardware directory (found first by ``--hardware NAME`` from then on); for the
     user's own file, that file."""
     return user_dir() / hw.path.name if origin(hw.path) == "shipped" else hw.path
+
+
+def check_targets(hw: Hardware, out: Path, measurements: Path | None = None) -> None:
+    """Refuses, before any work, a calibration that would destroy a file: ``out`` inside the
+    package's shipped files (through a link too: a link in the user's hardware directory to a
+    shipped file is followed to it), ``out`` naming the measurements, or the measurements (read,
+    or appended to while measuring) naming the hardware file or ``out``."""
+    refuse_shipped(out)
+    if measurements is not None:
+        refuse_inputs(out, [measurements])
+        refuse_inputs(measurements, [hw.path, out])
+
+
+def refuse_shipped(out: Path) -> None:
+    """Raises ``InvalidInputError`` when writing ``out`` would rewrite a file shipped with the
+    package (``out`` is one, or a link to one)."""
+    real = Path(os.path.realpath(out))
+    shipped = SHIPPED_DIR.resolve()
+    if real.parent == shipped or shipped in real.parents:
+        via = "" if Path(os.path.abspath(out)) == real else f" (a link to {real})"
+        raise InvalidInputError(
+            f"{out}: is a file shipped with the package{via}, which calibrate never rewrites; remove the link"
+            " or write elsewhere with --out",
+            field="out",
+            value=str(out),
+            expected="a file outside the package's shipped hardware files",
+        )
 
 
 def with_calibration(text: str, section: dict[str, Any], alternatives: dict[str, dict[str, Any]]) -> str:
@@ -65,6 +94,7 @@ def write_calibration(
     never overwritten."""
     text = with_calibration(source.read_text(encoding="utf-8"), section, alternatives)
     _parse(out, text)  # raises on anything the loader would refuse
+    refuse_shipped(out)  # checked before the work too; again here, for callers of this function alone
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(out, text, inputs)
     return Hardware.load(out)

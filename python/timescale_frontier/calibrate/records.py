@@ -24,8 +24,16 @@ from typing import Any
 
 import numpy as np
 
-from timescale_frontier._core import Architecture, check_measured_rate, measured_step_time_s
-from timescale_frontier._files import refuse_inputs
+from timescale_frontier._core import (
+    MAX_MEASUREMENT_RECORDS,
+    Architecture,
+    check_calibration_record,
+    check_measured_rate,
+    check_measured_step,
+    check_measurement_records,
+    measured_step_time_s,
+)
+from timescale_frontier._files import check_readable, refuse_inputs
 from timescale_frontier.architecture import FIELDS
 from timescale_frontier.calibrate import fit, hwfile
 from timescale_frontier.errors import InvalidInputError, TimescaleError, file_error, in_file, invalid_value
@@ -58,6 +66,8 @@ _INT_FIELDS |= {"micro_batch", "chips"}
 _FLOAT_FIELDS = {"param_bytes", "activation_bytes", "optimizer_bytes", "step_time_s", "tokens_per_s_per_chip"}
 _TEXT_FIELDS = {"mlp", "attention", "recompute"}
 _REQUIRED = ("d_model", "n_layers", "n_heads")
+_TIED = ("true", "1", "yes", "tied")
+_UNTIED = ("false", "0", "no", "untied", "")
 
 
 @dataclass
@@ -101,10 +111,20 @@ class Replaced:
     n: int
 
     @property
+    def old_error(self) -> float | None:
+        """The replaced model's error the new fit must beat: its recorded cross-validated error, or,
+        for an uncalibrated datasheet roofline (nothing fitted, so every step is held out), its error
+        on the new fit's steps."""
+        if self.old_heldout_median_abs_pct_error is not None:
+            return self.old_heldout_median_abs_pct_error
+        return None if self.old_calibrated else self.old_on_new_steps_median_abs_pct_error
+
+    @property
     def worse(self) -> bool:
-        """Whether the new fit is clearly worse than the calibration it replaces (its cross-validated
-        error above the old one's by more than 5% of it and 0.1 points)."""
-        old = self.old_heldout_median_abs_pct_error
+        """Whether the new fit is clearly worse than the model it replaces (its cross-validated error
+        above ``old_error`` by more than 5% of it and 0.1 points): a fit that predicts held-out
+        steps worse than the datasheet does is no calibration."""
+        old = self.old_error
         return old is not None and self.new_heldout_median_abs_pct_error > 1.05 * old + 0.1
 
 
@@ -114,7 +134,7 @@ def _number(path: Path, row: int, key: str, raw: Any, integer: bool) -> float | 
         raise invalid_value(key, raw, "a number", path=path, row=row)
     try:
         v = float(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond a float's range
         raise invalid_value(key, raw, "a number", path=path, row=row) from None
     if integer:
         if not math.isfinite(v) or v != int(v):
@@ -133,46 +153,60 @@ def _sharding(path: Path, row: int, raw: Any) -> bool:
     raise invalid_value("sharding", raw, "fsdp or dp", path=path, row=row)
 
 
+#: Suffixes read as JSON lines (any case); ``.csv`` is CSV; another suffix is told by its first line.
+_JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+
+
+def _is_jsonl(path: Path, first_line: str) -> bool:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return False
+    return suffix in _JSONL_SUFFIXES or first_line.lstrip().startswith("{")
+
+
 def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """(row number, record) of every record: CSV rows numbered from 1 after the header, JSONL lines."""
-    if not path.is_file():
-        raise InvalidInputError(
-            f"{path}: measurements file not found",
-            field="measurements",
-            value=str(path),
-            expected="an existing CSV or JSONL file",
-        )
+    """(row number, record) of every record: CSV rows numbered from 1 after the header, JSONL lines.
+    At most the core's ``MAX_MEASUREMENT_RECORDS`` records, counted while reading (a larger file is
+    refused before it is read whole); a UTF-8 byte-order mark (Excel's CSV) is skipped."""
+    check_readable(path, "measurements", "measurements", "an existing CSV or JSONL file")
+
+    def invalid(why: str, expected: str) -> InvalidInputError:
+        return InvalidInputError(f"{path}: {why}", field="measurements", value=str(path), expected=expected)
+
+    out: list[tuple[int, dict[str, Any]]] = []
     try:
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".csv":
-            out = [(i, dict(r)) for i, r in enumerate(csv.DictReader(text.splitlines()), 1)]
-        else:
-            out = []
-            for i, line in enumerate(text.splitlines(), 1):
-                if line.strip():
-                    try:
-                        out.append((i, json.loads(line)))
-                    except json.JSONDecodeError as e:
-                        raise InvalidInputError(
-                            f"{path}: line {i}: not JSON ({e.msg})",
-                            field="measurements",
-                            value=str(path),
-                            expected="one JSON object per line",
-                        ) from None
-                    except RecursionError:
-                        raise InvalidInputError(
-                            f"{path}: line {i}: nested too deeply (a record is one flat object)",
-                            field="measurements",
-                            value=str(path),
-                            expected="one flat JSON object per line",
-                        ) from None
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            first = f.readline()
+            f.seek(0)
+            if not _is_jsonl(path, first):
+                for i, r in enumerate(csv.DictReader(f), 1):
+                    if i > MAX_MEASUREMENT_RECORDS:
+                        with in_file(path):
+                            check_measurement_records(i)
+                    out.append((i, dict(r)))
+                return out
+            for i, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                if len(out) >= MAX_MEASUREMENT_RECORDS:
+                    with in_file(path):
+                        check_measurement_records(len(out) + 1)
+                try:
+                    out.append((i, json.loads(line)))
+                except json.JSONDecodeError as e:
+                    raise invalid(f"line {i}: not JSON ({e.msg})", "one JSON object per line") from None
+                except RecursionError:
+                    raise invalid(
+                        f"line {i}: nested too deeply (a record is one flat object)", "one flat JSON object per line"
+                    ) from None
+                except ValueError as e:  # an integer of more digits than Python converts
+                    raise invalid(
+                        f"line {i}: not a record ({e})", "one JSON object of numbers and names per line"
+                    ) from None
     except (UnicodeDecodeError, csv.Error) as e:
-        raise InvalidInputError(
-            f"{path}: not a UTF-8 CSV or JSONL file ({e})",
-            field="measurements",
-            value=str(path),
-            expected="a UTF-8 CSV or JSONL file",
-        ) from None
+        raise invalid(f"not a UTF-8 CSV or JSONL file ({e})", "a UTF-8 CSV or JSONL file") from None
+    except OSError as e:
+        raise invalid(f"cannot read ({e.strerror})", "a readable CSV or JSONL file") from None
     return out
 
 
@@ -195,9 +229,18 @@ def measured(path: Path, row: int, record: dict[str, Any]) -> fit.Measured:
         elif k in _FLOAT_FIELDS:
             kw[k] = _number(path, row, k, v, False)
         elif k in _TEXT_FIELDS:
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, str | int | float)  # never an object's text
+                or (isinstance(v, str) and any(0xD800 <= ord(c) < 0xE000 for c in v))  # JSON's lone "\ud800"
+            ):
+                raise invalid_value(k, v, "a name", path=path, row=row)
             kw[k] = str(v).strip().lower()
         elif k == "tied_embeddings":
-            kw[k] = v if isinstance(v, bool) else str(v).strip().lower() in ("true", "1", "yes", "tied")
+            text = str(v).strip().lower() if isinstance(v, str | int) else v
+            if not isinstance(text, bool) and text not in _TIED + _UNTIED:
+                raise invalid_value(k, v, "true or false (tied or untied)", path=path, row=row)
+            kw[k] = text if isinstance(text, bool) else text in _TIED
     if kw.get("recompute") == "none" or kw.get("recompute") is None:
         kw.pop("recompute", None)
     chips = int(kw.pop("chips", 1))
@@ -254,6 +297,7 @@ def _check_shardings(path: Path, rows: list[fit.Measured], hw: Hardware) -> None
     for m in rows:
         with in_file(path, m.row):
             hw.core.check_chips(m.chips)
+            check_measured_step(hw.core, m.arch, m.chips, m.step_time_s)
             try:
                 fit.step_of(m, hw.core)
             except ValueError as e:
@@ -298,6 +342,14 @@ def fit_and_write(
             value=f"{len(distinct)} distinct configurations",
             expected=f"at least {MIN_FIT_SAMPLES} distinct configurations",
         )
+    if len({m.step_time_s for m in rows}) < 2:
+        raise InvalidInputError(
+            f"every measured step took {rows[0].step_time_s:g} s: times that do not vary with the work fit no"
+            " step-time model",
+            field="step_time_s",
+            value=f"{rows[0].step_time_s:g}",
+            expected="step times that differ between configurations",
+        )
     reports = fit.fit_all(rows, hw.core, ceilings)
     assert reports, "MIN_FIT_SAMPLES steps fit the smallest model"
     chosen = fit.choose(reports)
@@ -341,14 +393,16 @@ def fit_and_write(
     replaced = _compare_with(previous, rows, best.heldout_median_abs_pct_error)
     if replaced is not None and replaced.worse and not force:
         # `out` itself, or (a first calibration of a shipped file) the shipped file `--hardware NAME` found.
+        what = "calibration" if replaced.old_calibrated else "uncalibrated datasheet roofline"
         head = (
-            f"{out}: kept: its calibration ({replaced.old_model})"
+            f"{out}: kept: its {what} ({replaced.old_model})"
             if replaced.path == out
-            else f"{out}: not written: the calibration it would replace ({replaced.path}: {replaced.old_model})"
+            else f"{out}: not written: the {what} it would replace ({replaced.path}: {replaced.old_model})"
         )
+        measure = "a cross-validated" if replaced.old_calibrated else "on these steps a"
         raise InvalidInputError(
-            f"{head} has a cross-validated median step-time error of "
-            f"{replaced.old_heldout_median_abs_pct_error:.1f}%, the new fit {replaced.new_heldout_median_abs_pct_error:.1f}% "
+            f"{head} has {measure} median step-time error of "
+            f"{replaced.old_error:.1f}%, the new fit {replaced.new_heldout_median_abs_pct_error:.1f}% cross-validated "
             f"(on these {replaced.n} steps the old model errs {replaced.old_on_new_steps_median_abs_pct_error:.1f}%); "
             "write the new one elsewhere with --out, or replace it anyway with --force",
             field="out",
@@ -396,8 +450,12 @@ def calibrate_from(
     training logs, a published table): every applicable model with 5-fold cross-validation, the
     best written with its provenance. Rows marked ``split = validation`` are held out."""
     t_start = time.perf_counter()
+    if source is not None and (not source.strip() or not source.isprintable()):
+        # Written into the hardware file and printed by `hardware show`.
+        raise invalid_value("source", source, "plain text (no control characters)")
     hw = Hardware.load(spec)
     out = Path(out) if out is not None else hwfile.default_out(hw)
+    hwfile.check_targets(hw, out, measurements)  # before any work
     rows = _measured_rows(measurements, hw.name)
     if not rows:
         raise InvalidInputError(
@@ -436,6 +494,7 @@ def refit(spec: str | Path, measurements: Path, out: Path | None = None, force: 
     t_start = time.perf_counter()
     hw = Hardware.load(spec)
     out = Path(out) if out is not None else hwfile.default_out(hw)
+    hwfile.check_targets(hw, out, measurements)  # before any work
     records = [r for _, r in _rows(measurements)]
 
     def rate(kind: str, key: str) -> list[float]:
@@ -496,9 +555,16 @@ def refit(spec: str | Path, measurements: Path, out: Path | None = None, force: 
             expected=f"{backend!r}, the measurements' device (or --force)",
         )
     device_kind = str(steps[0].get("device_kind", backend))
-    act = {float(r.get("activation_bytes", 4.0)) for r in steps}
+    act = set()
+    for i, r in enumerate(steps, 1):
+        v = r.get("activation_bytes", 4.0)
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise invalid_value("activation_bytes", v, "a number of bytes", path=measurements, row=i)
+        with in_file(measurements, i):
+            act.add(check_calibration_record("activation_bytes", float(v)))
     micro = {"measured_matmul_flops_per_s": max(matmul), "measured_copy_bytes_per_s": max(copy)}
     rows = _measured_rows(measurements)
+    _check_shardings(measurements, [m for m, _ in rows], hw)
     fit_rows = [m for m, s in rows if s == "fit"]
     val_rows = [m for m, s in rows if s == "validation"]
     extra = {

@@ -25,6 +25,7 @@ from typing import Any
 import jax
 import platformdirs
 
+from timescale_frontier._core import check_compile_deadline_s
 from timescale_frontier.calibrate import bench, hwfile
 from timescale_frontier.calibrate.fit import Ceilings
 from timescale_frontier.calibrate.plan import COMPILE_S, Planned, compile_concurrency, make_plan, timing_cost_s
@@ -38,7 +39,18 @@ COMPILE_DEADLINE_S = {"cpu": 60.0, "gpu": 180.0, "tpu": 120.0}
 
 
 def _check_device(hw: Hardware, force: bool) -> str:
-    backend = jax.default_backend()
+    try:
+        backend = jax.default_backend()
+    except Exception as e:  # noqa: BLE001 - JAX raises RuntimeError, or fails an assertion, when no backend starts
+        asked = os.environ.get("JAX_PLATFORMS", "")
+        why = str(e).splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InvalidInputError(
+            f"JAX cannot start a device{f' (JAX_PLATFORMS={asked})' if asked else ''}: {why}; name a platform this"
+            " machine has (cpu, cuda, tpu) or unset JAX_PLATFORMS",
+            field="JAX_PLATFORMS",
+            value=asked,
+            expected="a JAX platform this machine has",
+        ) from None
     if backend != hw.device and not force:
         raise InvalidInputError(
             f"{hw.path}: device = {hw.device!r} but JAX runs on {backend!r}: coefficients measured here would be wrong "
@@ -58,6 +70,17 @@ def enable_compile_cache() -> Path:
     jax.config.update("jax_compilation_cache_dir", str(cache))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     return cache
+
+
+#: Compiles given up at their deadline and still running in their threads: the process must not
+#: end through the interpreter's shutdown while one runs inside XLA (C++ then aborts: "terminate
+#: called ...", exit 134); ``compiles_running`` tells the command line to end it directly.
+_abandoned: list[_Compile] = []
+
+
+def compiles_running() -> bool:
+    """Whether a compile given up at its deadline is still running."""
+    return any(not c.done.is_set() for c in _abandoned)
 
 
 class _Compile:
@@ -119,9 +142,16 @@ def calibrate(
     say = progress or (lambda _msg: None)
     t_start = time.perf_counter()
     deadline = t_start + time_budget_s
+    if compile_deadline_s is not None:
+        check_compile_deadline_s(compile_deadline_s)
     hw = Hardware.load(spec)
-    backend = _check_device(hw, force)
     out = Path(out) if out is not None else hwfile.default_out(hw)
+    if measurements is None:
+        # Kept whatever happens next: a fit refused (worse than the file's) can be refitted from them.
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        measurements = platformdirs.user_cache_path("timescale-frontier") / "measurements" / f"{hw.name}-{stamp}.jsonl"
+    hwfile.check_targets(hw, out, measurements)  # before any work: nothing the user has is destroyed
+    backend = _check_device(hw, force)
     plan = make_plan(hw, backend, time_budget_s, n_fit, n_validate, step_time_range_s)
     sequence = plan.items + plan.dropped
     if len(sequence) < MIN_FIT_SAMPLES + 1:
@@ -160,14 +190,19 @@ def calibrate(
         "jax_version": jax.__version__,
         **{k: round(v, 1) for k, v in micro.items()},
     }
-    return fit_and_write(
-        hw, out,
-        fit_rows, [m for r, m in ok if r["split"] == "validation"], extra,
-        f"timescale calibrate on {device_kind} ({backend}); measurements: {measurements or 'not saved'}",
-        measurements, t_start,
-        Ceilings(micro["measured_matmul_flops_per_s"], micro["measured_copy_bytes_per_s"]),
-        force,
-    )  # fmt: skip
+    try:
+        return fit_and_write(
+            hw, out,
+            fit_rows, [m for r, m in ok if r["split"] == "validation"], extra,
+            f"timescale calibrate on {device_kind} ({backend}); measurements: {measurements}",
+            measurements, t_start,
+            Ceilings(micro["measured_matmul_flops_per_s"], micro["measured_copy_bytes_per_s"]),
+            force,
+        )  # fmt: skip
+    except TimescaleError as e:
+        # What was measured stays: say where, and how to fit it again without measuring.
+        e.message += f"; the measurements are kept in {measurements} (refit them: --refit {measurements})"
+        raise
 
 
 #: Set when Ctrl-C stopped the last measurement loop (its caller decides what to write).
@@ -215,6 +250,7 @@ def _measure(
             t0 = time.perf_counter()
             finished = job.wait(limit)
             if not finished:
+                _abandoned.append(job)
                 error = f"compile exceeded {limit:.0f} s (deadline)"
                 rows.append(_write(log, hw, p, None, time.perf_counter() - t0, error))
                 say(f"[{i + 1}] {_describe(p)}: {error}")

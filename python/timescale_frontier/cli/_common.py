@@ -3,6 +3,7 @@ nothing is feasible), the budget and chip-count flags, the progress bar, writing
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import sys
@@ -14,6 +15,7 @@ import click
 
 from timescale_frontier._defaults import ASPECT_RATIO_TEXT
 from timescale_frontier._files import write_atomic
+from timescale_frontier._text import printable
 from timescale_frontier.budget import Budget
 from timescale_frontier.errors import InvalidInputError, TimescaleError
 from timescale_frontier.loss import DEFAULT_LAW, law_names, loss_term_names
@@ -37,9 +39,46 @@ class _Int64(click.types.IntParamType):
 INT64 = _Int64()
 
 
-def _fail(message: str, code: int) -> None:
-    click.echo(f"error: {message}", err=True)
+def echo(text: str, *, err: bool = False, nl: bool = True) -> None:
+    """Prints ``text`` (stdout, or stderr with ``err``) with every terminal control character
+    escaped (``printable``): what the commands print often comes from files (names, sources,
+    dates, keys, values). Every command prints through here. A closed standard output is an
+    error (exit 1), not an answer silently lost."""
+    if not err and sys.stdout is None:
+        raise TimescaleError("cannot print the answer: standard output is closed (use -o FILE)")
+    click.echo(printable(text), err=err, nl=nl)
+
+
+#: The exit status the command chose (for ``_end_directly``).
+_exit_code = 0
+
+
+def _exit(code: int) -> None:
+    global _exit_code
+    _exit_code = code
     sys.exit(code)
+
+
+def _end_directly() -> None:
+    """At the end of a command-line process: while a calibration's compile given up at its deadline
+    still runs inside XLA, the interpreter's shutdown would abort in C++ ("terminate called ...",
+    exit 134); end the process directly instead, with the command's exit status."""
+    run = sys.modules.get("timescale_frontier.calibrate.run")
+    if run is not None and run.compiles_running():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_code)
+
+
+#: Whether this process is one of the console scripts (not a host such as a test runner).
+_console_script = os.path.basename(sys.argv[0]) in ("timescale", "timescale-frontier")
+if _console_script:
+    atexit.register(_end_directly)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {printable(message, one_line=True)}", err=True)
+    _exit(code)
 
 
 def handle_errors(f: F) -> F:
@@ -62,7 +101,17 @@ def handle_errors(f: F) -> F:
             if debug:
                 raise
             click.echo("interrupted", err=True)
-            sys.exit(130)
+            if _console_script:
+                # Every temporary file is gone (the writers' own handlers ran while unwinding); skip
+                # the interpreter's teardown, which frees a large answer's objects one by one (0.3 s).
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(130)
+            _exit(130)
+        except UnicodeEncodeError as e:  # a lone surrogate: an argument that was not UTF-8, or JSON's "\ud800"
+            if debug:
+                raise
+            _fail(f"{e.object[e.start : e.end]!r} is not text (not valid UTF-8): {e.reason}", 2)
         except OSError as e:
             if debug:
                 raise
@@ -189,9 +238,9 @@ def emit(text: str, output: str | None, inputs: Sequence[str | os.PathLike[str]]
     this run read), or to stdout."""
     if output and output != "-":
         write_atomic(output, text, inputs)
-        click.echo(f"wrote {output}", err=True)
+        echo(f"wrote {output}", err=True)
     else:
-        click.echo(text, nl=False)
+        echo(text, nl=False)
 
 
 def aspect_guard(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, float] | None:

@@ -8,9 +8,11 @@ from pathlib import Path
 import click
 
 from timescale_frontier import render
+from timescale_frontier._core import check_compile_deadline_s
+from timescale_frontier.calibrate import hwfile
 from timescale_frontier.calibrate.plan import default_budget_s, make_plan
 from timescale_frontier.calibrate.records import MIN_FIT_SAMPLES, calibrate_from, load_measurements, refit, validate
-from timescale_frontier.cli._common import handle_errors, min_max
+from timescale_frontier.cli._common import echo, handle_errors, min_max
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
 
@@ -34,9 +36,10 @@ from timescale_frontier.hardware import Hardware
 )
 @click.option(
     "--compile-deadline-s",
-    type=click.FloatRange(min=0.1),
+    type=float,
     default=None,
-    help="Give up a configuration whose compilation takes longer (default: 60 s CPU, 180 s GPU, 120 s TPU).",
+    help="Give up a configuration whose compilation takes longer, 1 s to a day (default: 60 s CPU, 180 s GPU,"
+    " 120 s TPU).",
 )
 @click.option(
     "--plan",
@@ -122,24 +125,31 @@ def calibrate_cmd(
         hw = Hardware.load(hardware)
         budget = time_budget_s if time_budget_s is not None else default_budget_s(hw.device)
         p = make_plan(hw, hw.device, budget, n_fit, n_validate, step_range_s)
-        click.echo(render.plan_document(p, hw, out_format), nl=False)
+        echo(render.plan_document(p, hw, out_format), nl=False)
         return
     if from_path:
         r = calibrate_from(hardware, Path(from_path), Path(out) if out else None, source, force)
     elif refit_path:
         r = refit(hardware, Path(refit_path), Path(out) if out else None, force)
     else:
+        # Refused before JAX starts and anything is measured (calibrate checks it again itself).
+        if compile_deadline_s is not None:
+            check_compile_deadline_s(compile_deadline_s)
+        hw = Hardware.load(hardware)
+        hwfile.check_targets(
+            hw, Path(out) if out else hwfile.default_out(hw), Path(measurements) if measurements else None
+        )
         try:
             from timescale_frontier.calibrate.run import calibrate
         except ImportError as e:
             raise InvalidInputError(
                 f"measuring needs JAX: pip install 'timescale-frontier[calibrate]' ({e}); --refit does not"
             ) from None
-        say = (lambda _m: None) if quiet else (lambda m: click.echo(m, err=True))
+        say = (lambda _m: None) if quiet else (lambda m: echo(m, err=True))
         r = calibrate(
             hardware,
             Path(out) if out else None,
-            time_budget_s if time_budget_s is not None else default_budget_s(Hardware.load(hardware).device),
+            time_budget_s if time_budget_s is not None else default_budget_s(hw.device),
             n_fit,
             n_validate,
             Path(measurements) if measurements else None,
@@ -148,7 +158,7 @@ def calibrate_cmd(
             step_range_s,
             compile_deadline_s,
         )
-    click.echo(render.calibration_text(r), nl=False)
+    echo(render.calibration_text(r), nl=False)
 
 
 @click.command(name="validate")
@@ -169,6 +179,6 @@ def validate_cmd(hardware: str, measurements: str, split: str, out_format: str, 
     rows = load_measurements(Path(measurements), split, hw)
     res = validate(hw, rows)
     if out_format == "json":
-        click.echo(render.to_json({"hardware": hw.name, "n": len(rows), "split": split, "models": res}), nl=False)
+        echo(render.to_json({"hardware": hw.name, "n": len(rows), "split": split, "models": res}), nl=False)
     else:
-        click.echo(render.validation_text(hw, len(rows), split, res), nl=False)
+        echo(render.validation_text(hw, len(rows), split, res), nl=False)

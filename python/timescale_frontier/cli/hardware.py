@@ -7,7 +7,7 @@ import sys
 import click
 
 from timescale_frontier import render
-from timescale_frontier.cli._common import handle_errors
+from timescale_frontier.cli._common import echo, handle_errors
 from timescale_frontier.hardware import Hardware, load_available
 
 
@@ -23,9 +23,9 @@ def hardware_list(debug: bool) -> None:
     """List the hardware files a name finds: the user's hardware directory first, then the shipped files.
     A file that does not load is listed after the table with its error (exit 2)."""
     loaded, broken = load_available()
-    click.echo(render.hardware_list(loaded), nl=False)
+    echo(render.hardware_list(loaded), nl=False)
     for _path, message in broken:
-        click.echo(f"error: {message}", err=True)
+        echo(f"error: {message}", err=True)
     if broken:
         sys.exit(2)
 
@@ -36,4 +36,4 @@ def hardware_list(debug: bool) -> None:
 @handle_errors
 def hardware_show(name: str, debug: bool) -> None:
     """Show one hardware file's figures, sources and step-time model."""
-    click.echo(render.hardware_show(Hardware.load(name)), nl=False)
+    echo(render.hardware_show(Hardware.load(name)), nl=False)

@@ -8,14 +8,20 @@ import click
 
 from timescale_frontier import render
 from timescale_frontier._defaults import N_BOOTSTRAP
-from timescale_frontier.cli._common import handle_errors, progress_bar
+from timescale_frontier._files import refuse_inputs
+from timescale_frontier.cli._common import echo, handle_errors, progress_bar
 from timescale_frontier.errors import in_file
-from timescale_frontier.loss import fit_law, fit_law_with_shape, load_runs, load_shape_runs, save_law
+from timescale_frontier.loss import check_law_name, fit_law, fit_law_with_shape, load_runs, load_shape_runs, save_law
 
 
 @click.command(name="fit-law")
 @click.argument("runs", type=click.Path(dir_okay=False))
-@click.option("--name", default=None, help="Name of the law (default: the runs file's stem).")
+@click.option(
+    "--name",
+    default=None,
+    help="Name of the law (default: the runs file's stem); without --out the law goes to NAME.law.toml in the"
+    " current directory, so a name is a plain file name (no / or \\, not . or ..).",
+)
 @click.option(
     "--out", type=click.Path(dir_okay=False), default=None, help="Write the law here (default: NAME.law.toml)."
 )
@@ -42,6 +48,12 @@ def fit_law_cmd(
     runs: str, name: str | None, out: str | None, n_bootstrap: int, shape_runs: str | None, quiet: bool, debug: bool
 ) -> None:
     """Fit E, A, B, alpha, beta to your own runs (CSV: params, tokens, loss) and save the law."""
+    name = name if name is not None else Path(runs).stem
+    if out is None:
+        check_law_name(name)  # it names the file written: NAME.law.toml, here
+    target = out or f"{name}.law.toml"
+    inputs = [runs, *([shape_runs] if shape_runs else [])]
+    refuse_inputs(target, inputs)  # before any work
     shape = None
     if shape_runs:
         with_shapes = load_shape_runs(runs)
@@ -58,29 +70,27 @@ def fit_law_cmd(
                 fit = fit_law(params, tokens, loss, n_bootstrap, progress=update)
     finally:
         close()
-    name = name or Path(runs).stem
-    target = out or f"{name}.law.toml"
     save_law(
         target,
         name,
         fit,
         f"timescale fit-law {runs} ({fit.n_runs} runs)",
-        inputs=[runs, *([shape_runs] if shape_runs else [])],
+        inputs=inputs,
         shape=shape,
         shape_source=f"timescale fit-law --shape-runs {shape_runs}" if shape_runs else "",
     )
-    click.echo(render.law_fit_text(fit, n_bootstrap), nl=False)
+    echo(render.law_fit_text(fit, n_bootstrap), nl=False)
     if shape is not None:
-        click.echo(render.shape_fit_text(shape, n_bootstrap), nl=False)
+        echo(render.shape_fit_text(shape, n_bootstrap), nl=False)
         _, opt, lo, hi = shape.term
         if not lo <= opt <= hi:
-            click.echo(
+            echo(
                 f"warning: the best aspect ratio {opt:.3g} lies outside the shapes measured ({lo:.3g}-{hi:.3g}):"
                 " the search keeps to the shapes measured; measure shapes on both sides of it",
                 err=True,
             )
     if fit.bootstrap_rejected:
-        click.echo(
+        echo(
             f"warning: {fit.bootstrap_rejected} of {n_bootstrap} bootstrap refits left the law's valid domain"
             " (exponent outside (0, 2]) and were left out: the runs barely identify the law; add runs that vary"
             " params and tokens independently",
@@ -88,9 +98,9 @@ def fit_law_cmd(
         )
     for name_ in fit.at_edge:
         value = getattr(fit.law, name_)
-        click.echo(
+        echo(
             f"warning: {name_} = {value:.3g} ended at the edge of its range (0, 2]: the runs do not identify it"
             " (the fit is held inside the law's domain); add runs that vary params and tokens independently",
             err=True,
         )
-    click.echo(f"wrote {target} (use it with --law {target})")
+    echo(f"wrote {target} (use it with --law {target})")

@@ -6,7 +6,15 @@ import click
 
 from timescale_frontier import render
 from timescale_frontier.architecture import Architecture
-from timescale_frontier.cli._common import INT64, budget_of, budget_options, handle_errors, law_options, parse_chips
+from timescale_frontier.cli._common import (
+    INT64,
+    budget_of,
+    budget_options,
+    echo,
+    handle_errors,
+    law_options,
+    parse_chips,
+)
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.loss import get_law
 from timescale_frontier.predict import predict
@@ -113,4 +121,4 @@ def predict_cmd(
         tokens=tokens,
     )
     law_obj = get_law(law, loss_terms=loss_terms, eval_context=eval_context)
-    click.echo(render.prediction_document(p, hw, law, out_format, ops, law_obj=law_obj), nl=False)
+    echo(render.prediction_document(p, hw, law, out_format, ops, law_obj=law_obj), nl=False)

@@ -6,7 +6,7 @@ import click
 
 from timescale_frontier import render
 from timescale_frontier._defaults import ASPECT_RATIO_TEXT
-from timescale_frontier.cli._common import INT64, budget_of, budget_options, handle_errors, law_options, min_max
+from timescale_frontier.cli._common import INT64, budget_of, budget_options, echo, handle_errors, law_options, min_max
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.recipe import compare_with_recipe
@@ -130,4 +130,4 @@ def recipe_cmd(
         aspect_ratio_guard=aspect_ratio_guard,
         max_tokens_per_step=max_tokens_per_step,
     )
-    click.echo(render.recipe_document(c, hw, out_format), nl=False)
+    echo(render.recipe_document(c, hw, out_format), nl=False)

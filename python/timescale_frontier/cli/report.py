@@ -8,10 +8,11 @@ import click
 
 from timescale_frontier._core import NO_ASPECT_GUARD
 from timescale_frontier._defaults import ASPECT_RATIO_TEXT
+from timescale_frontier._files import refuse_inputs
 from timescale_frontier._text import plural
-from timescale_frontier.cli._common import INT64, aspect_guard, handle_errors, law_options
+from timescale_frontier.cli._common import INT64, aspect_guard, echo, handle_errors, law_options
 from timescale_frontier.hardware import Hardware
-from timescale_frontier.loss import get_law
+from timescale_frontier.loss import get_law, law_file
 from timescale_frontier.search import default_aspect_ratio
 from timescale_frontier.space import parse_axis
 
@@ -55,10 +56,11 @@ def width_depth_cmd(
     from timescale_frontier import plot
 
     hw = Hardware.load(hardware)
+    inputs: list[str | Path] = [p for p in (hw.path, law_file(law)) if p is not None]
+    refuse_inputs(out, inputs)  # before any work
     widths, depths = parse_axis("d_model", d_model), parse_axis("n_layers", n_layers)
     law_obj = get_law(law, loss_terms=loss_terms, eval_context=eval_context)
     lo, hi = aspect_ratio if aspect_ratio is not None else default_aspect_ratio(law_obj)
-    inputs: list[str | Path] = [hw.path, *([law] if law.endswith(".toml") else [])]
     picture = plot.width_depth(
         hw,
         hours,
@@ -86,21 +88,21 @@ def width_depth_cmd(
     )
     if picture.answer is not None:
         d, n, best_loss = picture.answer
-        click.echo(
+        echo(
             f"the search's answer over the whole space{where}: d_model {d}, {plural(n, 'layer')}, loss "
             f"{best_loss:.4f} nats/token (the red star)"
         )
     if guarded is not None:
-        click.echo(
+        echo(
             f"best cell of this grid{where}: d_model {guarded[0]}, "
             f"{plural(guarded[1], 'layer')}, loss {loss(guarded):.4f} nats/token (what the search answers on this grid)"
         )
     if anywhere is not None and anywhere != guarded:
-        click.echo(
+        echo(
             f"lowest cell anywhere: d_model {anywhere[0]}, {plural(anywhere[1], 'layer')}, loss {loss(anywhere):.4f} nats/token "
             f"(d_model/n_layers = {anywhere[0] / anywhere[1]:.0f}, outside the guard: a shape the loss law was not "
             "tested on, so the search does not answer it)"
         )
     if guarded is None and anywhere is None:
-        click.echo("no cell is feasible")
-    click.echo(f"wrote {out}")
+        echo("no cell is feasible")
+    echo(f"wrote {out}")

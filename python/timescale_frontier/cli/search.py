@@ -9,12 +9,14 @@ import click
 
 from timescale_frontier import render
 from timescale_frontier._defaults import ASPECT_RATIO_TEXT, AUTO_MAX_CHIPS, TOP_K
+from timescale_frontier._files import refuse_inputs
 from timescale_frontier.cli._common import (
     INT64,
     F,
     aspect_guard,
     budget_of,
     budget_options,
+    echo,
     emit,
     handle_errors,
     law_options,
@@ -23,6 +25,7 @@ from timescale_frontier.cli._common import (
 )
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
+from timescale_frontier.loss import law_file
 from timescale_frontier.search import search
 from timescale_frontier.space import AXES, load_space, make_space, parse_axis
 
@@ -181,6 +184,15 @@ def run_search(
     hw = Hardware.load(hardware)
     if step_time_model is not None:
         hw = hw.using(step_time_model)
+    compare = [Hardware.load(name.strip()) for name in (plot_compare or "").split(",") if name.strip()]
+    # Every file this run reads; no output may replace one, and that is refused before any work.
+    inputs: list[str | Path] = [
+        p for p in (hw.path, space_file, law_file(law), *(h.path for h in compare)) if p is not None
+    ]
+    for target in (output, plot_path):
+        refuse_inputs(target, inputs)
+    if output and plot_path:
+        refuse_inputs(output, [plot_path])
     overrides: dict[str, Any] = load_space(space_file) if space_file else {}
     for axis, value in axes.items():
         if value is not None:
@@ -207,23 +219,15 @@ def run_search(
     finally:
         close()
     text = render.search_document(result, out_format)
-    inputs: list[str | Path] = [
-        hw.path,
-        *([space_file] if space_file else []),
-        *([law] if law.endswith(".toml") else []),
-    ]
     if plot_path:
         from timescale_frontier import plot
 
         extra = []
-        for name in (plot_compare or "").split(","):
-            if not name.strip():
-                continue
-            other = Hardware.load(name.strip())
+        for other in compare:
             try:
                 other.check_chips(result.chips)
             except InvalidInputError as e:
-                click.echo(f"note: {other.name} left out of the plot: {e}", err=True)
+                echo(f"note: {other.name} left out of the plot: {e}", err=True)
                 continue
             extra.append(other)
         plotting, done = progress_bar(quiet, label="plotting", unit="searches/s", scale=1)
@@ -233,7 +237,7 @@ def run_search(
                 [hw, *extra],
                 overrides,
                 plot_path,
-                inputs=[*inputs, *(h.path for h in extra)],
+                inputs=inputs,
                 progress=plotting,
                 law=law,
                 loss_terms=loss_terms,
@@ -245,7 +249,7 @@ def run_search(
             )
         finally:
             done()
-        click.echo(f"wrote {plot_path}", err=True)
+        echo(f"wrote {plot_path}", err=True)
     emit(text, output, inputs)
 
 

@@ -6,6 +6,7 @@
 
 use crate::error::{number, Error, Range, Result};
 use crate::hardware::{HBM_BYTES_PER_S, PEAK_FLOPS};
+use crate::{Architecture, Hardware};
 
 /// Step times a measurement may record: a microsecond to a day. Unit: seconds.
 pub const MEASURED_STEP_S: Range = Range::new(1e-6, 86_400.0, "seconds");
@@ -14,6 +15,60 @@ pub const MEASURED_TOKENS_PER_S: Range = Range::new(1e-3, 1e12, "tokens/s per ch
 
 /// Wall-clock budgets a calibration accepts: a second to a day, compilation included. Unit: seconds.
 pub const CALIBRATION_BUDGET_S: Range = Range::new(1.0, 86_400.0, "seconds");
+
+/// Most records a measurements file may hold (training steps, microbenchmarks, notes): a
+/// calibration measures dozens, a published table lists hundreds; a larger file is refused before
+/// it is read whole.
+pub const MAX_MEASUREMENT_RECORDS: usize = 100_000;
+
+/// Checks the number of records of a measurements file, `n` as counted (any integer), against
+/// [`MAX_MEASUREMENT_RECORDS`].
+pub fn check_measurement_records(n: i128) -> Result<usize> {
+    crate::error::integer_in("records", n, 0, MAX_MEASUREMENT_RECORDS as i128).map_err(|_| {
+        Error::invalid(
+            "records",
+            crate::error::count(n.max(0) as u64),
+            &format!("at most {} per file", crate::error::count(MAX_MEASUREMENT_RECORDS as u64)),
+        )
+    })
+}
+
+/// Deadlines a calibration gives one compilation: a second to a day. A compile given up leaves
+/// its thread running until the process ends. Unit: seconds.
+pub const COMPILE_DEADLINE_S: Range = Range::new(1.0, 86_400.0, "seconds");
+
+/// The figures a `[calibration]` section records about its fit, each with its range (the model's
+/// coefficients are checked by [`crate::step_time`]): errors in percent, R^2 at most 1 (below 0:
+/// worse than the mean), Spearman's rank correlation in [-1, 1], the activation width, the
+/// microbenchmark ceilings (a chip's datasheet ranges) and the sample counts.
+pub const CALIBRATION_RECORD: [(&str, Range); 14] = [
+    ("r2", Range::new(-1e6, 1.0, "R^2 (1 at best)")),
+    ("mean_abs_pct_error", PCT_ERROR),
+    ("median_abs_pct_error", PCT_ERROR),
+    ("max_abs_pct_error", PCT_ERROR),
+    ("heldout_mean_abs_pct_error", PCT_ERROR),
+    ("heldout_median_abs_pct_error", PCT_ERROR),
+    ("heldout_max_abs_pct_error", PCT_ERROR),
+    ("validation_median_abs_pct_error", PCT_ERROR),
+    ("heldout_spearman", Range::new(-1.0, 1.0, "a rank correlation")),
+    ("activation_bytes", Range::new(1.0, 8.0, "bytes per activation")),
+    ("measured_matmul_flops_per_s", PEAK_FLOPS),
+    ("measured_copy_bytes_per_s", HBM_BYTES_PER_S),
+    ("n_samples", Range::new(0.0, MAX_MEASUREMENT_RECORDS as f64, "measured steps").or_zero()),
+    ("n_validation", Range::new(0.0, MAX_MEASUREMENT_RECORDS as f64, "measured steps").or_zero()),
+];
+const PCT_ERROR: Range = Range::new(0.0, 1e6, "percent").or_zero();
+
+/// Checks one figure a `[calibration]` section records (`field`: its key, as the file names it,
+/// e.g. `calibration.heldout_spearman`; the last part picks the range of [`CALIBRATION_RECORD`]).
+/// A key that is not a recorded figure is accepted (coefficients are checked by their model).
+pub fn check_calibration_record(field: &str, value: f64) -> Result<f64> {
+    let key = field.rsplit('.').next().unwrap_or(field);
+    match CALIBRATION_RECORD.iter().find(|(k, _)| *k == key) {
+        Some((_, range)) => range.check(field, value),
+        None => Ok(value),
+    }
+}
 
 /// Checks what a calibration is asked for before it plans anything: its wall-clock budget
 /// ([`CALIBRATION_BUDGET_S`]) and the range of predicted step times its architectures are chosen
@@ -49,6 +104,33 @@ pub fn measured_step_time_s(
     Ok(t)
 }
 
+/// How far above a chip's datasheet peak a measured step's FLOP rate may seem before it is refused:
+/// FLOP counts differ between implementations (attention masking, recomputation), but no chip
+/// runs a training step at 1.5 times its peak.
+pub const MAX_MEASURED_PEAK_FRACTION: f64 = 1.5;
+
+/// Checks that a measured training step is physically possible on `hw`: the step's training FLOPs
+/// ([`crate::flops::flops_per_step`]) over `chips` chips in `step_time_s` seconds may not exceed
+/// [`MAX_MEASURED_PEAK_FRACTION`] times the chip's datasheet peak. A faster "measurement" (every
+/// step at a microsecond) would make a calibration that recommends models no chip can train.
+pub fn check_measured_step(hw: &Hardware, arch: &Architecture, chips: u32, step_time_s: f64) -> Result<()> {
+    let rate = crate::flops::flops_per_step(arch) / (f64::from(chips.max(1)) * step_time_s);
+    let peak = hw.datasheet.peak_bf16_flops_per_s;
+    if rate.is_finite() && rate <= MAX_MEASURED_PEAK_FRACTION * peak {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "step_time_s",
+        number(step_time_s),
+        &format!(
+            "a time this chip can reach: {} FLOP/s per chip is {}x its peak of {} FLOP/s (at most {MAX_MEASURED_PEAK_FRACTION}x)",
+            crate::error::bound(rate),
+            crate::error::bound(rate / peak),
+            crate::error::bound(peak)
+        ),
+    ))
+}
+
 /// Checks a measured microbenchmark ceiling (`kind` "matmul": FLOP/s, "copy": bytes/s) against
 /// the ranges a chip's datasheet figures may have ([`PEAK_FLOPS`], [`HBM_BYTES_PER_S`], from
 /// [`crate::hardware`]): the calibration fits are scaled by them, so an absurd one would wreck
@@ -77,6 +159,47 @@ mod tests {
                 format!("step_range_s = {shown} is invalid: expected MIN < MAX, each seconds in [1e-06, 86400]")
             );
         }
+    }
+
+    #[test]
+    fn a_step_faster_than_the_chips_peak_is_refused() {
+        use crate::step_time::StepTimeModel;
+        // Llama 7B, one sequence of 2048 tokens: 3 x forward = about 8.5e13 FLOP; on one chip of
+        // 9.894e14 FLOP/s peak no step is shorter than about 0.086 s, none accepted below 0.057 s.
+        let hw = crate::hardware::tests::chip(
+            80e9,
+            StepTimeModel::Linear { s_per_memcpy_byte: 1e-12, s_per_flop: 1e-15, overhead_s: 0.0 },
+        );
+        let arch = Architecture { batch_size: 1, ..crate::architecture::tests::llama_7b() };
+        let floor = crate::flops::flops_per_step(&arch) / (MAX_MEASURED_PEAK_FRACTION * hw.datasheet.peak_bf16_flops_per_s);
+        assert!((0.04..0.07).contains(&floor), "{floor}");
+        assert!(check_measured_step(&hw, &arch, 1, 1.01 * floor).is_ok());
+        assert!(check_measured_step(&hw, &arch, 8, floor / 7.9).is_ok()); // eight chips share the work
+        let e = check_measured_step(&hw, &arch, 1, 1e-6).unwrap_err().to_string();
+        assert!(e.starts_with("step_time_s = 1e-6 is invalid: expected a time this chip can reach"), "{e}");
+    }
+
+    #[test]
+    fn recorded_figures_and_limits_are_range_checked() {
+        assert_eq!(check_calibration_record("calibration.heldout_spearman", 0.92), Ok(0.92));
+        assert_eq!(check_calibration_record("calibration.s_per_byte", -5.0), Ok(-5.0)); // a coefficient: its model's
+        let e = |f: &str, v: f64| check_calibration_record(f, v).unwrap_err().to_string();
+        assert_eq!(
+            e("calibration.heldout_spearman", 1.5),
+            "calibration.heldout_spearman = 1.5 is invalid: expected a rank correlation in [-1, 1]"
+        );
+        for v in [f64::NAN, f64::INFINITY, -50.0] {
+            assert!(e("calibration.alternatives.flops.heldout_median_abs_pct_error", v)
+                .contains("expected 0 or percent in [0, 1e+06]"));
+        }
+        assert!(e("calibration.r2", 2.0).contains("R^2"));
+        assert_eq!(check_measurement_records(100_000), Ok(100_000));
+        assert_eq!(
+            check_measurement_records(100_001).unwrap_err().to_string(),
+            "records = 100,001 is invalid: expected at most 100,000 per file"
+        );
+        assert!(COMPILE_DEADLINE_S.check("compile_deadline_s", f64::NAN).is_err());
+        assert!(COMPILE_DEADLINE_S.check("compile_deadline_s", 0.1).is_err());
     }
 
     #[test]

@@ -171,6 +171,14 @@ fn to_law(theta: &[f64; 5], params: ParamConvention) -> Law {
     }
 }
 
+/// How many distinct values `values` holds.
+fn distinct_count(values: impl Iterator<Item = f64>) -> usize {
+    let mut bits: Vec<u64> = values.map(f64::to_bits).collect();
+    bits.sort_unstable();
+    bits.dedup();
+    bits.len()
+}
+
 /// Best fit from a grid of starts (Hoffmann's grid, coarsened).
 fn fit_once(data: &[(f64, f64, f64)], delta: f64, starts: &[[f64; 5]]) -> ([f64; 5], f64) {
     use rayon::prelude::*;
@@ -182,6 +190,60 @@ fn fit_once(data: &[(f64, f64, f64)], delta: f64, starts: &[[f64; 5]]) -> ([f64;
 pub const MAX_RUNS: usize = 10_000;
 /// Most bootstrap refits a fit accepts.
 pub const MAX_BOOTSTRAP: usize = 100_000;
+
+/// Most bootstrap work a fit agrees to, refits x runs (each refit fits every run again; about 0.2 ms
+/// per run and refit on two cores, so the limit is about 5 minutes): the count and the runs may each
+/// be at their own limit, not both.
+pub const MAX_BOOTSTRAP_WORK: u64 = 2_000_000;
+
+/// Checks that `n_bootstrap` refits of `n_runs` runs stay within [`MAX_BOOTSTRAP_WORK`].
+pub fn check_bootstrap_work(n_bootstrap: usize, n_runs: usize) -> Result<()> {
+    let work = n_bootstrap as u64 * n_runs as u64;
+    if work > MAX_BOOTSTRAP_WORK {
+        return Err(Error::invalid(
+            "bootstrap",
+            format!("{n_bootstrap} refits of {} runs", crate::error::count(n_runs as u64)),
+            &format!("at most {} refits x runs (fewer bootstrap refits, or fewer runs)", crate::error::count(MAX_BOOTSTRAP_WORK)),
+        ));
+    }
+    Ok(())
+}
+
+/// Fewest bootstrap refits a law file must hold for its coefficients to be checked against them.
+pub const MIN_BOOTSTRAP_TO_CHECK: usize = 20;
+
+/// Names of a law file's coefficients in the order of its bootstrap rows.
+pub const BOOTSTRAP_COLUMNS: [&str; 7] = ["e", "a", "b", "alpha", "beta", "c", "aspect_opt"];
+
+/// Checks a law file's coefficients against its own bootstrap refits (rows in the order of
+/// [`BOOTSTRAP_COLUMNS`], as many columns as `coefficients`): each must lie within the range the
+/// refits span, widened by that span on either side. A fit's coefficients always do (its refits
+/// are drawn around them); a coefficient edited after the fit may not, and then every prediction
+/// interval of the file is about another law. Not checked below [`MIN_BOOTSTRAP_TO_CHECK`] rows.
+pub fn check_law_within_bootstrap(coefficients: &[f64], rows: &[Vec<f64>]) -> Result<()> {
+    if rows.len() < MIN_BOOTSTRAP_TO_CHECK {
+        return Ok(());
+    }
+    for (j, (&v, name)) in coefficients.iter().zip(BOOTSTRAP_COLUMNS).enumerate() {
+        let column = rows.iter().filter_map(|r| r.get(j).copied());
+        let (lo, hi) = column.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)));
+        let span = hi - lo;
+        if !(v >= lo - span && v <= hi + span) {
+            return Err(Error::invalid_number(
+                &format!("law.{name}"),
+                v,
+                &format!(
+                    "within the range of its {} bootstrap refits ({} to {}) widened by that range: the coefficient was \
+                     changed after the fit; refit, or remove law.bootstrap",
+                    rows.len(),
+                    crate::error::bound(lo),
+                    crate::error::bound(hi)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
 
 /// A bootstrap count as given (any integer), when in [0, [`MAX_BOOTSTRAP`]].
 pub fn bootstrap_count(v: i128) -> Result<usize> {
@@ -207,10 +269,12 @@ pub fn fit_law_with_progress(
     seed: u64,
     progress: &mut dyn FnMut(usize) -> bool,
 ) -> Result<LawFit> {
+    crate::threads::init()?;
     if runs.len() > MAX_RUNS {
         return Err(Error::invalid("runs", runs.len(), &format!("at most {MAX_RUNS} runs")));
     }
     bootstrap_count(i128::try_from(n_bootstrap).unwrap_or(i128::MAX))?;
+    check_bootstrap_work(n_bootstrap, runs.len())?;
     if runs.len() < 5 {
         return Err(Error::invalid("runs", runs.len(), "at least 5 (params, tokens, loss) runs"));
     }
@@ -231,6 +295,27 @@ pub fn fit_law_with_progress(
             format!("{} distinct (params, tokens) points", points.len()),
             "at least 5 (the law has 5 coefficients; repeated points only measure noise)",
         ));
+    }
+    if distinct_count(runs.iter().map(|r| r.loss)) < 2 {
+        // E alone: A, B, alpha and beta take whatever values the search started from.
+        return Err(Error::invalid(
+            "runs",
+            format!("one loss ({}) in every run", crate::error::number(runs[0].loss)),
+            "losses that vary with params and tokens",
+        ));
+    }
+    // A / N^alpha needs three sizes to fix A and alpha apart from E (B / D^beta three token
+    // counts): with fewer the fit returns whatever coefficients its start gave.
+    for (field, distinct) in
+        [("params", distinct_count(runs.iter().map(|r| r.params))), ("tokens", distinct_count(runs.iter().map(|r| r.tokens)))]
+    {
+        if distinct < 3 {
+            return Err(Error::invalid(
+                "runs",
+                format!("{distinct} distinct {field} values"),
+                &format!("at least 3 (the law's {field} term has a coefficient and an exponent beside e)"),
+            ));
+        }
     }
     let data: Vec<(f64, f64, f64)> = runs.iter().map(|r| (r.params.ln(), r.tokens.ln(), r.loss.ln())).collect();
     const DELTA: f64 = 1e-3;
@@ -482,6 +567,7 @@ pub fn fit_law_with_shape(
     progress: &mut dyn FnMut(usize) -> bool,
 ) -> Result<(LawFit, ShapeFit)> {
     check_shape_runs(shape_runs, "shape runs")?;
+    check_bootstrap_work(n_bootstrap, runs.len().max(shape_runs.len()))?;
     // The runs' count and numbers are checked by `fit_law`; here only what it does not see.
     for (i, r) in runs.iter().enumerate() {
         for (field, v) in [("d_model", r.d_model), ("n_layers", r.n_layers)] {
@@ -536,6 +622,41 @@ mod tests {
         let runs: Vec<Run> = (0..50).map(|_| Run { params: 1e8, tokens: 1e10, loss: 3.0 }).collect();
         let e = fit_law(&runs, 10, 0).unwrap_err().to_string();
         assert!(e.contains("1 distinct (params, tokens) points") && e.contains("at least 5"), "{e}");
+    }
+
+    #[test]
+    fn sizes_that_never_vary_and_unbounded_bootstraps_are_refused() {
+        // Params never vary (five token counts): A and alpha cannot be told from E.
+        let runs: Vec<Run> =
+            (1..=6).map(|i| Run { params: 1e8, tokens: 1e9 * f64::from(i), loss: 3.0 + 1.0 / f64::from(i) }).collect();
+        let e = fit_law(&runs, 0, 0).unwrap_err().to_string();
+        assert_eq!(e, "runs = 1 distinct params values is invalid: expected at least 3 (the law's params term has a coefficient and an exponent beside e)");
+        let e = fit_law(&synthetic(0.0), 100_000, 0).unwrap_err().to_string();
+        assert!(
+            e.starts_with("bootstrap = 100000 refits of ")
+                && e.ends_with("expected at most 2,000,000 refits x runs (fewer bootstrap refits, or fewer runs)"),
+            "{e}"
+        );
+        assert!(check_bootstrap_work(200, 10_000).is_ok() && check_bootstrap_work(201, 10_000).is_err());
+        // Losses that never vary: nothing but E is fitted.
+        let flat: Vec<Run> = synthetic(0.0).into_iter().map(|r| Run { loss: 3.0, ..r }).collect();
+        assert_eq!(
+            fit_law(&flat, 0, 0).unwrap_err().to_string(),
+            "runs = one loss (3) in every run is invalid: expected losses that vary with params and tokens"
+        );
+    }
+
+    #[test]
+    fn a_law_is_checked_against_its_own_bootstrap() {
+        let fit = fit_law(&synthetic(0.01), 40, 1).unwrap();
+        let law = |l: &Law| vec![l.e, l.a, l.b, l.alpha, l.beta];
+        let rows: Vec<Vec<f64>> = fit.bootstrap.iter().map(law).collect();
+        assert_eq!(check_law_within_bootstrap(&law(&fit.law), &rows), Ok(()));
+        let mut edited = law(&fit.law);
+        edited[3] += 0.5;
+        let e = check_law_within_bootstrap(&edited, &rows).unwrap_err().to_string();
+        assert!(e.starts_with("law.alpha = ") && e.contains("the coefficient was changed after the fit"), "{e}");
+        assert_eq!(check_law_within_bootstrap(&edited, &rows[..19]), Ok(()));
     }
 
     #[test]

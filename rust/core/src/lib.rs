@@ -34,10 +34,12 @@ pub mod pareto;
 pub mod predict;
 pub mod recipe;
 pub mod repetition;
+pub mod report;
 pub mod search;
 pub mod shape;
 pub mod sharding;
 pub mod step_time;
+pub mod threads;
 pub mod vocab;
 
 pub use architecture::{Architecture, ArchitectureSpec, Attention, Mlp, Precision};

@@ -515,6 +515,7 @@ pub fn evaluate_columns_into(
     law: &Law,
     unique_tokens: Option<f64>,
 ) -> Result<()> {
+    crate::threads::init()?;
     let rows = first..first + out.len();
     if let Some(n) = cols.array_rows()?.filter(|&n| rows.end > n) {
         return Err(Error::invalid("rows", format!("{}..{}", rows.start, rows.end), &format!("rows of the {n} given")));

@@ -148,12 +148,19 @@ impl StepTimeModel {
                 )
             }
             StepTimeModel::Rates { s_per_matmul_flop, s_per_attention_flop, s_per_byte, overhead_s } => {
-                let rate = |s: f64| if s > 0.0 { g(1.0 / s) } else { "inf".to_owned() };
+                // A coefficient fitted to 0 costs nothing: "0 x MEMCPY", never "MEMCPY / inf B/s".
+                let term = |work: &str, s: f64, unit: &str| {
+                    if s > 0.0 {
+                        format!("{work} / {} {unit}", g(1.0 / s))
+                    } else {
+                        format!("0 x {work}")
+                    }
+                };
                 format!(
-                    "matmul FLOPs / {} FLOP/s + attention FLOPs / {} FLOP/s + MEMCPY / {} B/s + {} s",
-                    rate(s_per_matmul_flop),
-                    rate(s_per_attention_flop),
-                    rate(s_per_byte),
+                    "{} + {} + {} + {} s",
+                    term("matmul FLOPs", s_per_matmul_flop, "FLOP/s"),
+                    term("attention FLOPs", s_per_attention_flop, "FLOP/s"),
+                    term("MEMCPY", s_per_byte, "B/s"),
                     g(overhead_s)
                 )
             }
@@ -488,5 +495,7 @@ mod tests {
     fn formulas_show_the_numbers() {
         let m = StepTimeModel::Linear { s_per_memcpy_byte: 3.4115e-13, s_per_flop: 1.2794e-15, overhead_s: 0.0 };
         assert_eq!(m.formula(), "3.412e-13 s/byte x MEMCPY + 1.279e-15 s/FLOP x FLOPs + 0 s");
+        let r = StepTimeModel::Rates { s_per_matmul_flop: 1e-14, s_per_attention_flop: 0.0, s_per_byte: 0.0, overhead_s: 0.001 };
+        assert_eq!(r.formula(), "matmul FLOPs / 1e+14 FLOP/s + 0 x attention FLOPs + 0 x MEMCPY + 0.001 s");
     }
 }

@@ -31,3 +31,35 @@ pub fn check_calibration_request(time_budget_s: f64, step_range_s: (f64, f64)) -
 pub fn check_measured_rate(kind: &str, value: f64) -> PyResult<()> {
     timescale_core::calibration::check_measured_rate(kind, value).py_err()
 }
+
+/// Checks the number of records of a measurements file (at most the core's
+/// `MAX_MEASUREMENT_RECORDS`); returns it.
+#[pyfunction]
+pub fn check_measurement_records(n: AnyInt) -> PyResult<usize> {
+    timescale_core::calibration::check_measurement_records(n.0).py_err()
+}
+
+/// Checks a calibration's per-configuration compile deadline (seconds).
+#[pyfunction]
+pub fn check_compile_deadline_s(seconds: f64) -> PyResult<f64> {
+    timescale_core::calibration::COMPILE_DEADLINE_S.check("compile_deadline_s", seconds).py_err()
+}
+
+/// Checks one figure a `[calibration]` section records (`field`: its key as the file names it).
+#[pyfunction]
+pub fn check_calibration_record(field: &str, value: f64) -> PyResult<f64> {
+    timescale_core::calibration::check_calibration_record(field, value).py_err()
+}
+
+/// Checks that a measured step (`arch` over `chips` chips in `step_time_s`) is possible on
+/// `hardware`: its FLOP rate within the core's margin of the chip's peak.
+#[pyfunction]
+pub fn check_measured_step(
+    hardware: &crate::hardware::PyHardware,
+    arch: &crate::architecture::PyArchitecture,
+    chips: AnyInt,
+    step_time_s: f64,
+) -> PyResult<()> {
+    let chips = timescale_core::Hardware::chip_count(chips.0).py_err()?;
+    timescale_core::calibration::check_measured_step(&hardware.0, &arch.0, chips, step_time_s).py_err()
+}

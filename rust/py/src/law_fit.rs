@@ -181,3 +181,10 @@ pub fn fit_law_with_shape(
         },
     ))
 }
+
+/// Checks a law file's coefficients (`e, a, b, alpha, beta[, c, aspect_opt]`) against its own
+/// bootstrap rows (the core's `check_law_within_bootstrap`).
+#[pyfunction]
+pub fn check_law_within_bootstrap(coefficients: Vec<f64>, bootstrap: Vec<Vec<f64>>) -> PyResult<()> {
+    timescale_core::law_fit::check_law_within_bootstrap(&coefficients, &bootstrap).py_err()
+}

@@ -13,10 +13,14 @@ mod hardware;
 mod law_fit;
 mod predict;
 mod recipe;
+mod report;
 mod search;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // The core's worker threads, sized by the core before anything runs in parallel; a bad
+    // RAYON_NUM_THREADS is the first parallel call's error (one line, not a panic at import).
+    let _ = timescale_core::threads::init();
     m.add_class::<architecture::PyArchitecture>()?;
     m.add_class::<architecture::PyOp>()?;
     m.add_class::<architecture::PyStepWork>()?;
@@ -50,6 +54,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(calibration::measured_step_time_s, m)?)?;
     m.add_function(wrap_pyfunction!(calibration::check_measured_rate, m)?)?;
     m.add_function(wrap_pyfunction!(calibration::check_calibration_request, m)?)?;
+    m.add_function(wrap_pyfunction!(calibration::check_measurement_records, m)?)?;
+    m.add_function(wrap_pyfunction!(calibration::check_compile_deadline_s, m)?)?;
+    m.add_function(wrap_pyfunction!(calibration::check_calibration_record, m)?)?;
+    m.add_function(wrap_pyfunction!(calibration::check_measured_step, m)?)?;
+    m.add_function(wrap_pyfunction!(report::check_width_depth_grid, m)?)?;
+    m.add("MAX_MEASUREMENT_RECORDS", timescale_core::calibration::MAX_MEASUREMENT_RECORDS)?;
     m.add_function(wrap_pyfunction!(evaluate::evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(search::search, m)?)?;
     m.add_function(wrap_pyfunction!(search::aspect_ratio_guard, m)?)?;
@@ -59,6 +69,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("NO_ASPECT_GUARD", timescale_core::search::NO_ASPECT_GUARD)?;
     m.add_function(wrap_pyfunction!(law_fit::fit_law, m)?)?;
     m.add_function(wrap_pyfunction!(law_fit::fit_law_with_shape, m)?)?;
+    m.add_function(wrap_pyfunction!(law_fit::check_law_within_bootstrap, m)?)?;
     m.add_class::<recipe::PyRecipe>()?;
     m.add_function(wrap_pyfunction!(recipe::recipe, m)?)?;
     m.add("AUTO_MAX_CHIPS", timescale_core::budget::AUTO_MAX_CHIPS)?;

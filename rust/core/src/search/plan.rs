@@ -12,6 +12,7 @@ use super::{call_chunk, finish, search_range, Guards, Partial, SearchOutcome, Se
 
 /// Searches the whole space (validated first). See [`search_range`] for chunked use.
 pub fn search(space: &SearchSpace, params: &SearchParams) -> Result<SearchOutcome> {
+    crate::threads::init()?;
     params.validate()?;
     let size = space.validate()?;
     finish(search_range(space, params, 0, size), params)
@@ -42,6 +43,7 @@ pub struct SearchPlan {
 impl SearchPlan {
     /// Validates the request and the space, resolves the chip counts and their budgets.
     pub fn new(space: &SearchSpace, req: &SearchRequest) -> Result<SearchPlan> {
+        crate::threads::init()?;
         let space_size = space.validate()?;
         req.hardware.validate()?;
         let mut runs = Vec::new();
