@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::hardware::Hardware;
 use crate::loss::{FitRange, Law};
 use crate::metrics::{evaluate_with_data, validity, Metrics, Validity};
-use crate::sharding::{evaluate_sharded, sharded_step, shardings, ShardedStep, Sharding};
+use crate::sharding::{check_divides, evaluate_layout, evaluate_sharded, sharded_step, shardings, ShardedStep, Sharding};
 
 /// What a prediction needs besides the architecture, the hardware and the budget.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -18,6 +18,8 @@ pub struct PredictOptions {
     pub fit: FitRange,
     /// Unique training tokens available (`None`: unlimited).
     pub unique_tokens: Option<f64>,
+    /// Train with exactly this layout (its chips) instead of the fastest sharding that fits.
+    pub layout: Option<Sharding>,
 }
 
 impl PredictOptions {
@@ -93,7 +95,16 @@ pub fn predict(arch: &Architecture, hw: &Hardware, budget: &Budget, chips: &Chip
     arch.validate()?;
     hw.validate()?;
     opts.validate()?;
-    let counts = chips.resolve(hw)?;
+    let counts = match opts.layout {
+        Some(l) => {
+            if !matches!(chips, Chips::One) && chips.resolve(hw)? != [l.chips()] {
+                return Err(Error::invalid("chips", "a count", &format!("the layout's {} chips (or none given)", l.chips())));
+            }
+            hw.check_chips(l.chips())?;
+            vec![l.chips()]
+        }
+        None => chips.resolve(hw)?,
+    };
     let mut options = Vec::with_capacity(counts.len());
     let mut first_error = None;
     for &c in &counts {
@@ -136,6 +147,13 @@ pub fn predict_tokens(arch: &Architecture, hw: &Hardware, tokens: f64, chips: u3
     hw.validate()?;
     opts.validate()?;
     TOKENS.check("tokens", tokens)?;
+    let chips = match opts.layout {
+        Some(l) if chips != 1 && chips != l.chips() => {
+            return Err(Error::invalid("chips", chips, &format!("the layout's {} chips (or none given)", l.chips())))
+        }
+        Some(l) => l.chips(),
+        None => chips,
+    };
     hw.check_chips(chips)?;
     // The step does not depend on the budget: price it with any.
     let probe = predict_on(arch, hw, &Budget::hours(1.0), chips, opts)?;
@@ -155,6 +173,26 @@ pub fn predict_tokens(arch: &Architecture, hw: &Hardware, tokens: f64, chips: u3
 /// [`predict`] on exactly `chips` chips.
 fn predict_on(arch: &Architecture, hw: &Hardware, budget: &Budget, chips: u32, opts: &PredictOptions) -> Result<Prediction> {
     let budget = budget.resolve(hw, chips)?;
+    if let Some(l) = opts.layout {
+        check_divides(arch, l)?;
+        let (metrics, step) = evaluate_layout(arch, hw, l, budget.seconds, &opts.law, opts.unique_tokens)
+            .expect("check_divides accepts only layouts that split the architecture");
+        return Ok(Prediction {
+            arch: *arch,
+            chips,
+            budget,
+            metrics,
+            tokens_per_step: arch.tokens_per_step(),
+            epochs: opts.unique_tokens.map(|u| metrics.tokens / u),
+            step,
+            shardings: Vec::new(),
+            validity: validity(arch, &metrics, &opts.fit, &opts.law, opts.unique_tokens),
+            fit: opts.fit,
+            law: opts.law,
+            unique_tokens: opts.unique_tokens,
+            chip_counts: Vec::new(),
+        });
+    }
     let (metrics, step) = if chips == 1 {
         (evaluate_with_data(arch, hw, budget.seconds, &opts.law, opts.unique_tokens), sharded_step(arch, hw, Sharding::SINGLE))
     } else {
@@ -223,7 +261,7 @@ mod tests {
     }
 
     fn opts() -> PredictOptions {
-        PredictOptions { law: HOFFMANN, fit: CHINCHILLA_FIT_RANGE, unique_tokens: None }
+        PredictOptions { law: HOFFMANN, fit: CHINCHILLA_FIT_RANGE, unique_tokens: None, layout: None }
     }
 
     #[test]

@@ -236,6 +236,38 @@ pub fn shardings(chips: u32) -> Vec<Sharding> {
     out
 }
 
+/// Why `s` cannot split `arch` (the first reason, naming the field), or `Ok` when it can: what
+/// [`shard`] requires.
+pub fn check_divides(arch: &Architecture, s: Sharding) -> Result<()> {
+    let need = |ok: bool, field: &str, value: u32, expected: String| {
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::invalid(field, value, &expected))
+        }
+    };
+    need(arch.batch_size.is_multiple_of(s.dp), "dp", s.dp, format!("a divisor of batch_size = {}", arch.batch_size))?;
+    let per_chip = arch.batch_size / s.dp;
+    if let Some(mb) = arch.micro_batch {
+        need(
+            per_chip.is_multiple_of(mb),
+            "micro_batch",
+            mb,
+            format!("a divisor of the per-replica batch {per_chip} (batch_size / dp)"),
+        )?;
+    }
+    need(arch.n_kv_heads.is_multiple_of(s.tp), "tp", s.tp, format!("a divisor of n_kv_heads = {}", arch.n_kv_heads))?;
+    need(arch.d_ff.is_multiple_of(s.tp), "tp", s.tp, format!("a divisor of d_ff = {}", arch.d_ff))?;
+    need(arch.seq_len.is_multiple_of(s.cp), "cp", s.cp, format!("a divisor of seq_len = {}", arch.seq_len))?;
+    let chunks = u64::from(s.pp) * u64::from(s.vp);
+    need(
+        chunks <= u64::from(arch.n_layers),
+        "pp",
+        s.pp,
+        format!("pp x vp model chunks at most n_layers = {} (each needs a layer; vp = {})", arch.n_layers, s.vp),
+    )
+}
+
 /// Layers of the slowest pipeline stage: `ceil(n_layers / pp)` (stages differ by at most one
 /// layer; uneven splits, as Megatron-Bridge's custom layouts of 61 or 126 layers, price the larger).
 #[inline]
@@ -719,20 +751,51 @@ pub fn evaluate_sharded(
     law: &Law,
     unique_tokens: Option<f64>,
 ) -> (Metrics, Option<ShardedStep>) {
-    let params = total_params(arch);
-    let non_embedding = non_embedding_params(arch);
-    let base =
-        Metrics { params, non_embedding_params: non_embedding, flops_per_step: flops_per_step(arch), ..Metrics::default() };
-    let (step, fits) = match best_sharding(arch, hw, chips) {
-        Some(chosen) => chosen,
+    match best_sharding(arch, hw, chips) {
+        Some((step, fits)) => (metrics_of_step(arch, &step, fits, budget_s, law, unique_tokens), Some(step)),
         None => {
             let inf = f64::INFINITY;
-            return (Metrics { memory_bytes: inf, step_time_s: inf, loss: inf, fits_memory: false, ..base }, None);
+            let base = whole_model_metrics(arch);
+            (Metrics { memory_bytes: inf, step_time_s: inf, loss: inf, fits_memory: false, ..base }, None)
         }
-    };
+    }
+}
+
+/// Every metric of `arch` trained with the layout `s` (see [`evaluate_sharded`]); `None` when `s`
+/// does not split `arch` ([`check_divides`] says why).
+pub fn evaluate_layout(
+    arch: &Architecture,
+    hw: &Hardware,
+    s: Sharding,
+    budget_s: f64,
+    law: &Law,
+    unique_tokens: Option<f64>,
+) -> Option<(Metrics, ShardedStep)> {
+    let step = sharded_step(arch, hw, s)?;
+    let fits = step.memory_bytes <= hw.usable_hbm_bytes();
+    Some((metrics_of_step(arch, &step, fits, budget_s, law, unique_tokens), step))
+}
+
+fn whole_model_metrics(arch: &Architecture) -> Metrics {
+    Metrics {
+        params: total_params(arch),
+        non_embedding_params: non_embedding_params(arch),
+        flops_per_step: flops_per_step(arch),
+        ..Metrics::default()
+    }
+}
+
+fn metrics_of_step(
+    arch: &Architecture,
+    step: &ShardedStep,
+    fits: bool,
+    budget_s: f64,
+    law: &Law,
+    unique_tokens: Option<f64>,
+) -> Metrics {
     let (steps, tokens) = tokens_in_budget(budget_s, step.step_time_s, arch.tokens_per_step());
     let (loss, effective_tokens) = law.loss_and_tokens(&crate::loss::LossInput::of(arch, tokens, unique_tokens));
-    let m = Metrics {
+    Metrics {
         memcpy_bytes_per_step: step.memcpy_bytes,
         memory_bytes: step.memory_bytes,
         fits_memory: fits,
@@ -741,9 +804,8 @@ pub fn evaluate_sharded(
         tokens,
         effective_tokens,
         loss,
-        ..base
-    };
-    (m, Some(step))
+        ..whole_model_metrics(arch)
+    }
 }
 
 #[cfg(test)]

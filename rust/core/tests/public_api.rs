@@ -27,7 +27,7 @@ fn a_prediction_adds_its_loss_terms_and_counts_whole_steps() {
     let arch =
         ArchitectureSpec { seq_len: Some(2048), batch_size: Some(64), ..ArchitectureSpec::new(1024, 16, 16) }.build().unwrap();
     let law = Law::by_name(DEFAULT_LAW).unwrap();
-    let opts = PredictOptions { law, fit: timescale_core::loss::CHINCHILLA_FIT_RANGE, unique_tokens: None };
+    let opts = PredictOptions { law, fit: timescale_core::loss::CHINCHILLA_FIT_RANGE, unique_tokens: None, layout: None };
     let p = predict(&arch, &chip(), &Budget::hours(12.0), &Chips::One, &opts).unwrap();
     // Whole steps: floor(43,200 s / step time); tokens = steps x 64 x 2048.
     assert_eq!(p.metrics.steps, (43_200.0 / p.metrics.step_time_s).floor());

@@ -35,6 +35,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<budget::PyResolvedBudget>()?;
     m.add_class::<predict::PyShardedStep>()?;
     m.add_class::<predict::PyShardingOption>()?;
+    m.add_class::<predict::PyLayout>()?;
     m.add_class::<predict::PyChipCount>()?;
     m.add_class::<predict::PyPrediction>()?;
     m.add_class::<evaluate::PyMetricColumns>()?;
@@ -51,6 +52,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hardware::hardware_ranges, m)?)?;
     m.add_function(wrap_pyfunction!(predict::predict, m)?)?;
     m.add_function(wrap_pyfunction!(predict::predict_tokens, m)?)?;
+    m.add_function(wrap_pyfunction!(predict::sharded_step, m)?)?;
     m.add_function(wrap_pyfunction!(calibration::measured_step_time_s, m)?)?;
     m.add_function(wrap_pyfunction!(calibration::check_measured_rate, m)?)?;
     m.add_function(wrap_pyfunction!(calibration::check_calibration_request, m)?)?;

@@ -2,7 +2,7 @@
 
 use pyo3::prelude::*;
 use timescale_core::predict::{predict as core_predict, PredictOptions, Prediction, ShardingOption};
-use timescale_core::sharding::{DataParallel, ShardedStep};
+use timescale_core::sharding::{check_divides, sharded_step as core_sharded_step, DataParallel, ShardedStep, Sharding};
 use timescale_core::Chips;
 
 use crate::architecture::{PyArchitecture, PyStepWork};
@@ -14,8 +14,10 @@ use crate::hardware::{PyHardware, PyLaw, PyStepTimeParts};
 #[pyclass(module = "timescale_frontier._core", name = "ShardedStep", frozen, get_all)]
 #[derive(Clone)]
 pub struct PyShardedStep {
-    /// e.g. "DP 8", "FSDP 4 x TP 2", "single chip".
+    /// e.g. "DP 8", "FSDP 4 x TP 2", "single chip", "ZeRO-1 DP 8 x TP 4 SP x PP 8 (VP 5)".
     pub sharding: String,
+    /// The layout itself (every degree).
+    pub layout: PyLayout,
     pub dp: u32,
     pub tp: u32,
     pub fsdp: bool,
@@ -28,9 +30,17 @@ pub struct PyShardedStep {
     pub dp_comm_s: f64,
     /// Tensor-parallel collectives (s), not overlapped.
     pub tp_comm_s: f64,
+    /// The pipeline's fill and drain (s).
+    pub bubble_s: f64,
+    /// Pipeline sends (s), not overlapped.
+    pub pp_comm_s: f64,
+    /// Context-parallel key/value exchange (s), overlapped with compute.
+    pub cp_comm_s: f64,
     pub dp_comm_bytes: f64,
     pub tp_comm_bytes: f64,
-    /// `max(compute_s, dp_comm_s) + tp_comm_s` (s).
+    pub pp_comm_bytes: f64,
+    pub cp_comm_bytes: f64,
+    /// `max(compute_s + bubble_s, dp_comm_s + cp_comm_s) + tp_comm_s + pp_comm_s` (s).
     pub step_time_s: f64,
     /// `memory`, `compute` or `communication`.
     pub bound: &'static str,
@@ -46,6 +56,7 @@ impl From<&ShardedStep> for PyShardedStep {
     fn from(st: &ShardedStep) -> Self {
         PyShardedStep {
             sharding: st.sharding.name(),
+            layout: PyLayout(st.sharding),
             dp: st.sharding.dp,
             tp: st.sharding.tp,
             fsdp: st.sharding.data == DataParallel::Sharded && st.sharding.dp > 1,
@@ -54,8 +65,13 @@ impl From<&ShardedStep> for PyShardedStep {
             compute_s: st.compute_s,
             dp_comm_s: st.dp_comm_s,
             tp_comm_s: st.tp_comm_s,
+            bubble_s: st.bubble_s,
+            pp_comm_s: st.pp_comm_s,
+            cp_comm_s: st.cp_comm_s,
             dp_comm_bytes: st.dp_comm_bytes,
             tp_comm_bytes: st.tp_comm_bytes,
+            pp_comm_bytes: st.pp_comm_bytes,
+            cp_comm_bytes: st.cp_comm_bytes,
             step_time_s: st.step_time_s,
             bound: st.bound.name(),
             parts: st.parts.into(),
@@ -63,6 +79,111 @@ impl From<&ShardedStep> for PyShardedStep {
             micro_steps: st.micro_steps,
         }
     }
+}
+
+/// How training is spread over chips: data (with a ZeRO stage), tensor (with or without sequence
+/// parallelism), pipeline (with virtual stages) and context parallel degrees. The core checks
+/// every degree.
+#[pyclass(module = "timescale_frontier._core", name = "Layout", frozen, eq, hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PyLayout(pub Sharding);
+
+#[pymethods]
+impl PyLayout {
+    #[new]
+    #[pyo3(signature = (*, dp=1, tp=1, pp=1, vp=1, cp=1, sp=false, zero=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(dp: i64, tp: i64, pp: i64, vp: i64, cp: i64, sp: bool, zero: i64) -> PyResult<Self> {
+        let degree =
+            |field: &str, v: i64| timescale_core::error::integer_in::<u32>(field, i128::from(v), 1, i128::from(u32::MAX));
+        let stage: u32 = timescale_core::error::integer_in("zero", i128::from(zero), 0, i128::from(u32::MAX)).py_err()?;
+        let data = timescale_core::sharding::DataParallel::from_zero_stage(stage).py_err()?;
+        let s = Sharding::layout(
+            degree("dp", dp).py_err()?,
+            degree("tp", tp).py_err()?,
+            degree("pp", pp).py_err()?,
+            degree("vp", vp).py_err()?,
+            degree("cp", cp).py_err()?,
+            sp,
+            data,
+        )
+        .py_err()?;
+        Ok(PyLayout(s))
+    }
+    #[getter]
+    fn dp(&self) -> u32 {
+        self.0.dp
+    }
+    #[getter]
+    fn tp(&self) -> u32 {
+        self.0.tp
+    }
+    #[getter]
+    fn pp(&self) -> u32 {
+        self.0.pp
+    }
+    #[getter]
+    fn vp(&self) -> u32 {
+        self.0.vp
+    }
+    #[getter]
+    fn cp(&self) -> u32 {
+        self.0.cp
+    }
+    #[getter]
+    fn sp(&self) -> bool {
+        self.0.sp
+    }
+    /// ZeRO stage of the data-parallel dimension: 0 replicated, 1 optimizer, 2 gradients, 3 FSDP.
+    #[getter]
+    fn zero(&self) -> u32 {
+        self.0.data.zero_stage()
+    }
+    /// dp x tp x pp x cp.
+    #[getter]
+    fn chips(&self) -> u32 {
+        self.0.chips()
+    }
+    /// e.g. "ZeRO-1 DP 8 x TP 4 SP x PP 8 (VP 5)".
+    #[getter]
+    fn name(&self) -> String {
+        self.0.name()
+    }
+    fn to_dict<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let s = slf.get().0;
+        let d = pyo3::types::PyDict::new(slf.py());
+        for (k, v) in [("dp", s.dp), ("tp", s.tp), ("pp", s.pp), ("vp", s.vp), ("cp", s.cp), ("zero", s.data.zero_stage())] {
+            d.set_item(k, v)?;
+        }
+        d.set_item("sp", s.sp)?;
+        Ok(d.into_any())
+    }
+    fn __repr__(&self) -> String {
+        let s = self.0;
+        format!(
+            "Layout(dp={}, tp={}, pp={}, vp={}, cp={}, sp={}, zero={})",
+            s.dp,
+            s.tp,
+            s.pp,
+            s.vp,
+            s.cp,
+            if s.sp { "True" } else { "False" },
+            s.data.zero_stage()
+        )
+    }
+}
+
+/// The step of `arch` on `hardware` trained with `layout` (the core's `sharded_step`); an error
+/// naming the degree when the layout does not split the architecture or the hardware cannot hold
+/// its chips.
+#[pyfunction]
+pub fn sharded_step(py: Python<'_>, arch: &PyArchitecture, hardware: &PyHardware, layout: &PyLayout) -> PyResult<PyShardedStep> {
+    let (a, hw, l) = (arch.0, hardware.0, layout.0);
+    a.validate().py_err()?;
+    hw.check_chips(l.chips()).py_err()?;
+    check_divides(&a, l).py_err()?;
+    let st = py.detach(|| core_sharded_step(&a, &hw, l)).expect("check_divides accepts only layouts that split it");
+    Ok((&st).into())
 }
 
 /// One sharding considered on several chips: whether it divides the architecture and fits.
@@ -227,7 +348,8 @@ impl From<&Prediction> for PyPrediction {
 /// Every metric of `arch` trained on `hardware` for `budget` (the core's `predict`): on `chips`
 /// chips (an int, a list to choose from, or "auto") with the fastest sharding that fits.
 #[pyfunction]
-#[pyo3(signature = (arch, hardware, budget, law, *, chips=None, unique_tokens=None))]
+#[pyo3(signature = (arch, hardware, budget, law, *, chips=None, unique_tokens=None, layout=None))]
+#[allow(clippy::too_many_arguments)]
 pub fn predict(
     py: Python<'_>,
     arch: &PyArchitecture,
@@ -236,8 +358,9 @@ pub fn predict(
     law: &PyLaw,
     chips: Option<PyChips>,
     unique_tokens: Option<f64>,
+    layout: Option<PyRef<'_, PyLayout>>,
 ) -> PyResult<PyPrediction> {
-    let opts = PredictOptions { law: law.0, fit: law.1, unique_tokens };
+    let opts = PredictOptions { law: law.0, fit: law.1, unique_tokens, layout: layout.map(|l| l.0) };
     let (a, hw, b) = (arch.0, hardware.0, budget.core());
     let p = py.detach(|| core_predict(&a, &hw, &b, &chips.map_or_else(Chips::default, |c| c.0), &opts)).py_err()?;
     Ok((&p).into())
@@ -246,7 +369,8 @@ pub fn predict(
 /// `arch` trained for `tokens` tokens on `chips` chips (one count; the core's `predict_tokens`):
 /// whole steps, the wall-clock time they take (`budget`) and the loss term by term.
 #[pyfunction]
-#[pyo3(signature = (arch, hardware, tokens, law, *, chips=None, unique_tokens=None))]
+#[pyo3(signature = (arch, hardware, tokens, law, *, chips=None, unique_tokens=None, layout=None))]
+#[allow(clippy::too_many_arguments)]
 pub fn predict_tokens(
     py: Python<'_>,
     arch: &PyArchitecture,
@@ -255,8 +379,9 @@ pub fn predict_tokens(
     law: &PyLaw,
     chips: Option<PyChips>,
     unique_tokens: Option<f64>,
+    layout: Option<PyRef<'_, PyLayout>>,
 ) -> PyResult<PyPrediction> {
-    let opts = PredictOptions { law: law.0, fit: law.1, unique_tokens };
+    let opts = PredictOptions { law: law.0, fit: law.1, unique_tokens, layout: layout.map(|l| l.0) };
     let Some(tokens) = tokens else {
         return Err(timescale_core::Error::invalid("budget", "none", "hours, budget_usd, or tokens to train for")).py_err();
     };
