@@ -292,7 +292,7 @@ mod tests {
         use crate::architecture::Mlp;
         use crate::metrics::Validity;
         use crate::params::total_params;
-        use crate::sharding::{shard, DataParallel};
+        use crate::sharding::shard;
         let moe = Architecture {
             d_model: 1024,
             n_layers: 4,
@@ -315,7 +315,7 @@ mod tests {
         let (m, d) = (sharded_step(&moe, &h100(), dp8).unwrap(), sharded_step(&dense, &h100(), dp8).unwrap());
         let ratio = m.dp_comm_bytes / d.dp_comm_bytes;
         assert!((ratio / (total_params(&moe) / total_params(&dense)) - 1.0).abs() < 1e-12, "{ratio}");
-        let tp2 = shard(&moe, Sharding { dp: 4, tp: 2, data: DataParallel::Replicated }).unwrap();
+        let tp2 = shard(&moe, Sharding { dp: 4, tp: 2, ..Sharding::SINGLE }).unwrap();
         assert_eq!((tp2.d_ff, tp2.experts, tp2.top_k), (1024, 8, 2));
     }
 
