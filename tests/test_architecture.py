@@ -83,3 +83,58 @@ def test_a_default_that_does_not_fit_is_named_as_the_default():
         "d_ff = 67108864 (the gelu default for d_model = 16777216) is invalid: expected an integer in "
         "[1, 16777216]: give d_ff, or a smaller d_model"
     )
+
+
+# Mixtral 8x7B (Mistral AI, 2023): d 4096, 32 layers, 32 heads of 128, 8 KV heads, SwiGLU experts
+# of 14336, 8 experts, top-2, vocab 32000, untied.
+MIXTRAL = dict(d_model=4096, n_layers=32, n_heads=32, n_kv_heads=8, d_ff=14336, mlp="swiglu", vocab_size=32000)
+
+
+def test_a_mixture_of_experts_round_trips_and_counts_total_and_active_parameters():
+    a = Architecture(**MIXTRAL, experts=8, top_k=2, batch_size=1)
+    assert (a.experts, a.top_k, a.shared_experts) == (8, 2, 0)
+    assert Architecture(**a.to_dict()) == a and "experts=8, top_k=2, shared_experts=0" in repr(a)
+    assert a != Architecture(**MIXTRAL, batch_size=1) and hash(a) != hash(Architecture(**MIXTRAL, batch_size=1))
+    # Mistral AI: 46.7B total, 12.9B active; by hand in rust/core/src/params.rs (46,702,792,704 and
+    # 12,879,925,248).
+    assert a.params() == 46_702_792_704 and a.active_params() == 12_879_925_248
+    # A dense model's repr is as before (no expert fields); every parameter is active.
+    dense = Architecture(**MIXTRAL)
+    assert "experts" not in repr(dense) and dense.active_params() == dense.params()
+    assert (dense.experts, dense.top_k, dense.shared_experts) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, field, expected",
+    [
+        (dict(experts=8), "top_k", "[1, experts = 8]"),
+        (dict(experts=8, top_k=9), "top_k", "[1, experts = 8]"),
+        (dict(top_k=2), "top_k", "0 when experts = 0"),
+        (dict(shared_experts=1), "shared_experts", "0 when experts = 0"),
+        (dict(experts=5000, top_k=2), "experts", "[0, 4096]"),
+        (dict(experts=-1), "experts", "[0, 4096]"),
+        (dict(experts=8, top_k=2, shared_experts=1 << 70), "shared_experts", "[0, 4096]"),
+    ],
+)
+def test_bad_expert_counts_are_named_with_their_range(kwargs, field, expected):
+    with pytest.raises(InvalidInputError) as e:
+        Architecture(64, 1, 1, **kwargs)
+    assert e.value.field == field and expected in e.value.expected, str(e.value)
+
+
+def test_a_prediction_of_mixtral_shows_both_counts_and_says_the_law_is_dense(h100):
+    a = Architecture(**MIXTRAL, experts=8, top_k=2, batch_size=16)
+    p = predict(a, h100, 24, chips=8)
+    assert (p.params, p.active_params) == (46_702_792_704, 12_879_925_248)
+    assert p.active_non_embedding_params == 12_879_925_248 - 2 * 32000 * 4096
+    # The law sees the active parameters, and says it was fitted on dense models.
+    assert p.loss_terms is not None and p.loss_terms.law_params == pytest.approx(p.active_params, rel=0.05)
+    assert "mixture_of_experts" in p.flags and not p.in_domain
+    assert any("mixture of experts" in w for w in p.warnings)
+    # Without expert parallelism every chip holds (a shard of) every expert: 8 H100s cannot hold
+    # 46.7B parameters with fp32 AdamW (16 bytes each, 93 GB per chip even fully sharded).
+    assert not p.fits_memory
+    dense = predict(Architecture(**MIXTRAL, batch_size=16), h100, 24, chips=8)
+    assert "mixture_of_experts" not in dense.flags and dense.active_params == dense.params
+    # Per token, an MoE step costs about its active parameters' FLOPs, not its total's.
+    assert p.flops_per_step == pytest.approx(6 * p.active_params * a.tokens_per_step, rel=0.1)

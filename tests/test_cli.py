@@ -131,6 +131,21 @@ def test_predict_says_when_the_plan_does_not_fit():
     assert r.exit_code == 0 and "(fits)" in r.output and "DOES NOT FIT" not in r.output, r.output
 
 
+def test_predict_takes_a_mixture_of_experts():
+    # Mixtral 8x7B's shape: both parameter counts and the dense-law warning.
+    mixtral = ["predict", "--d-model", "4096", "--n-layers", "32", "--n-heads", "32", "--n-kv-heads", "8"]
+    mixtral += ["--d-ff", "14336", "--mlp", "swiglu", "--experts", "8", "--top-k", "2", "--batch-size", "16"]
+    r = CliRunner().invoke(main, [*mixtral, "-H", "h100_sxm", "--hours", "24", "--chips", "8", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert (doc["params"], doc["active_params"]) == (46_702_792_704, 12_879_925_248)
+    assert doc["architecture"]["experts"] == 8 and "mixture_of_experts" in doc["flags"]
+    r = CliRunner().invoke(main, [*mixtral, "-H", "h100_sxm", "--hours", "24"])
+    assert r.exit_code == 0 and "active params         12.9 B" in r.output and "2 of 8 routed" in r.output, r.output
+    r = CliRunner().invoke(main, [*mixtral[:-4], "--experts", "8", "-H", "h100_sxm", "--hours", "24"])
+    assert r.exit_code == 2 and "top_k = unset" in r.output, r.output
+
+
 def test_a_broken_user_file_does_not_hide_the_others(tmp_path, monkeypatch):
     (tmp_path / "broken.toml").write_text('name = "x"\n[chip\n')
     monkeypatch.setenv("TIMESCALE_FRONTIER_HARDWARE_DIR", str(tmp_path))

@@ -17,8 +17,9 @@ from timescale_frontier.loss import fit_law_with_shape, get_law, load_runs, load
 from timescale_frontier.space import load_space, make_space, parse_axis
 
 FIELDS = (
-    "activation_bytes, attention, batch_size, d_ff, d_model, head_dim, micro_batch, mlp, n_heads, n_kv_heads, "
-    "n_layers, optimizer_bytes, param_bytes, recompute, seq_len, tied_embeddings, vocab_size"
+    "activation_bytes, attention, batch_size, d_ff, d_model, experts, head_dim, micro_batch, mlp, n_heads, "
+    "n_kv_heads, n_layers, optimizer_bytes, param_bytes, recompute, seq_len, shared_experts, tied_embeddings, "
+    "top_k, vocab_size"
 )
 AXES = (
     "d_model, n_layers, head_dim, kv_group, mlp, ffn_mult, attention, tied_embeddings, vocab_size, seq_len, "

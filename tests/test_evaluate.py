@@ -72,6 +72,23 @@ def test_evaluate_and_predict_agree_whatever_is_left_out(d_model, n_layers, give
     assert (cols.loss[0] if not np.ma.is_masked(cols.loss[0]) else None) == p.loss
 
 
+def test_mixture_of_experts_columns_match_predict(h100):
+    # A dense row (experts 0) and two mixtures (top-2 of 8; top-1 of 4 with a shared expert).
+    experts, top_k, shared = np.array([0, 8, 4]), np.array([0, 2, 1]), np.array([0, 0, 1])
+    out = evaluate(h100, 3.0, d_model=512, n_layers=4, n_heads=8, experts=experts, top_k=top_k, shared_experts=shared)
+    for i in range(3):
+        kw = dict(experts=int(experts[i]), top_k=int(top_k[i]), shared_experts=int(shared[i]))
+        p = predict(Architecture(512, 4, 8, **kw), h100, 3.0)
+        for k in (*METRICS, "loss"):
+            assert getattr(out, k)[i] == getattr(p, k), k
+    # GELU experts of 2048 (4 d): the top-2-of-8 row holds 7 more experts and a 512 x 8 router per layer.
+    assert out.params[1] - out.params[0] == 4 * (7 * 2 * 512 * 2048 + 512 * 8)
+    with pytest.raises(InvalidInputError, match=r"row 0: top_k = 9 is invalid: expected 0 when experts = 0"):
+        evaluate(h100, 3.0, d_model=512, n_layers=4, n_heads=8, experts=experts, top_k=9)
+    with pytest.raises(InvalidInputError, match=r"row 2: top_k = 5 is invalid: expected routed experts per token"):
+        evaluate(h100, 3.0, d_model=512, n_layers=4, n_heads=8, experts=experts, top_k=np.array([0, 2, 5]))
+
+
 def test_llama_7b_defaults_in_columns():
     # SwiGLU's default d_ff (11008) in both entry points: 6,738,415,616 parameters.
     out = evaluate(Hardware.load("h100_sxm"), 1, d_model=4096, n_layers=32, n_heads=32, mlp="swiglu")

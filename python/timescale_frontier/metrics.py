@@ -19,7 +19,7 @@ from timescale_frontier.loss import DEFAULT_LAW, Law, LossTerms, get_law
 __all__ = ["Evaluation", "evaluate"]
 
 _INT: tuple[str, ...] = ("d_model", "n_layers", "n_heads", "n_kv_heads", "head_dim", "d_ff", "seq_len")
-_INT += ("batch_size", "vocab_size", "micro_batch")
+_INT += ("batch_size", "vocab_size", "micro_batch", "experts", "top_k", "shared_experts")
 _CATEGORICAL = ("mlp", "attention", "recompute")
 _FLOAT = ("param_bytes", "activation_bytes", "optimizer_bytes")
 FloatArray = npt.NDArray[np.float64]
@@ -143,8 +143,8 @@ def evaluate(
     required; the other ``Architecture`` fields optional, with its defaults): numpy arrays of one
     length, or scalars for every row; ``mlp``, ``attention`` and ``recompute`` as names, arrays of
     names, or ``(names, codes)`` (codes index names, as a categorical); ``micro_batch`` 0 runs the
-    whole batch at once. One chip of ``hardware``, ``budget``
-    a ``Budget`` or hours.
+    whole batch at once; ``experts`` 0 is a dense MLP (a mixture needs ``top_k``; ``params`` counts
+    every expert). One chip of ``hardware``, ``budget`` a ``Budget`` or hours.
 
     Examples
     --------

@@ -372,6 +372,14 @@ def prediction_document(
         repr(arch),
         f"on {hw.description} ({status}), {budget_text(p.budget)}, law {law_label(law, law_obj)}",
         f"  params                {count(p.params)} ({count(p.non_embedding_params)} non-embedding)",
+        *(
+            [
+                f"  active params         {count(p.active_params)} ({count(p.active_non_embedding_params)} non-embedding):"
+                f" {arch.top_k} of {arch.experts} routed + {arch.shared_experts} shared experts a token; the law sees these",
+            ]
+            if arch.experts
+            else []
+        ),
         f"  FLOPs per step        {si(p.flops_per_step, 'FLOP')}",
         f"  MEMCPY per step       {binary_bytes(p.memcpy_bytes_per_step)} ({p.memcpy_bytes_per_step:.4g} bytes)",
         f"  memory                {binary_bytes(p.memory_bytes)} of {binary_bytes(hw.usable_hbm_bytes)} usable"

@@ -65,6 +65,9 @@ _INT_FIELDS = {
 _INT_FIELDS |= {"micro_batch", "chips"}
 _FLOAT_FIELDS = {"param_bytes", "activation_bytes", "optimizer_bytes", "step_time_s", "tokens_per_s_per_chip"}
 _TEXT_FIELDS = {"mlp", "attention", "recompute"}
+_INT_FIELDS |= {"experts", "top_k", "shared_experts"}
+#: Architecture fields added since the first measurement files were written: absent means the default.
+_ADDED_FIELDS = ("recompute", "micro_batch", "experts", "top_k", "shared_experts")
 _REQUIRED = ("d_model", "n_layers", "n_heads")
 _TIED = ("true", "1", "yes", "tied")
 _UNTIED = ("false", "0", "no", "untied", "")
@@ -522,8 +525,8 @@ def refit(spec: str | Path, measurements: Path, out: Path | None = None, force: 
                 check_measured_rate(kind, v)
     steps = [r for r in records if isinstance(r, dict) and r.get("kind") == "train_step"]
     for i, r in enumerate(steps, 1):
-        # Fields added since a file was recorded (recompute, micro_batch) take their defaults.
-        missing = [k for k in FIELDS if k not in r and k not in ("recompute", "micro_batch")]
+        # Fields added since a file was recorded (recompute, micro_batch, the MoE counts) take their defaults.
+        missing = [k for k in FIELDS if k not in r and k not in _ADDED_FIELDS]
         if missing or "step_time_s" not in r:
             lacks = missing or ["step_time_s"]
             raise InvalidInputError(

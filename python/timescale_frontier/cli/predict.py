@@ -44,6 +44,14 @@ from timescale_frontier.predict import predict
     default=None,
     help="Sequences per micro-step on each chip (gradient accumulation; default: the whole per-chip batch).",
 )
+@click.option(
+    "--experts",
+    type=INT64,
+    default=None,
+    help="Routed experts per MoE layer (default 0: a dense MLP; d_ff is then one expert's width).",
+)
+@click.option("--top-k", type=INT64, default=None, help="Routed experts per token (a mixture of experts needs it).")
+@click.option("--shared-experts", type=INT64, default=None, help="Experts every token goes to besides (default 0).")
 @click.option("--hardware", "-H", required=True)
 @budget_options
 @click.option("--unique-tokens", type=float, default=None, help="Unique training tokens available.")
@@ -77,6 +85,9 @@ def predict_cmd(
     vocab_size: int | None,
     recompute: str | None,
     micro_batch: int | None,
+    experts: int | None,
+    top_k: int | None,
+    shared_experts: int | None,
     hardware: str,
     hours: float | None,
     budget_usd: float | None,
@@ -107,6 +118,9 @@ def predict_cmd(
         vocab_size=vocab_size,
         recompute=recompute,
         micro_batch=micro_batch,
+        experts=experts,
+        top_k=top_k,
+        shared_experts=shared_experts,
     )
     hw = Hardware.load(hardware)
     p = predict(

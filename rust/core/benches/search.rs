@@ -117,6 +117,9 @@ fn random_archs(n: usize) -> Vec<Architecture> {
                 precision: Precision::default(),
                 recompute: Recompute::None,
                 micro_batch: None,
+                experts: 0,
+                top_k: 0,
+                shared_experts: 0,
             }
         })
         .collect()
@@ -192,6 +195,9 @@ fn benches(c: &mut Criterion) {
         optimizer_bytes: Column::Absent,
         recompute: Column::Absent,
         micro_batch: Column::Absent,
+        experts: Column::Absent,
+        top_k: Column::Absent,
+        shared_experts: Column::Absent,
     };
     c.bench_function("evaluate_columns 1M", |b| b.iter(|| evaluate_columns(&cols, &hw, 12.0 * 3600.0, &HOFFMANN, None).unwrap()));
     let guards = Guards::for_law(&HOFFMANN);

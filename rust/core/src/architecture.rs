@@ -4,6 +4,13 @@
 //! blocks of (RMSNorm, attention with rotary positions, residual add, RMSNorm, MLP, residual add), a
 //! final RMSNorm and an output projection to the vocabulary (tied to the embedding or not). No biases,
 //! no learned position embeddings; RMSNorm has one weight vector of `d_model`.
+//!
+//! The MLP is dense, or in every block a mixture of experts (MoE; Shazeer et al. 2017, GShard,
+//! Mixtral, DeepSeekMoE): a router (`d_model x experts`, no bias) scores each token, the token goes
+//! to its `top_k` best routed experts, each an MLP of the block's kind and width `d_ff`, plus
+//! `shared_experts` experts every token goes to (Dai et al. 2024, DeepSeekMoE), and the expert
+//! outputs are summed weighted by the router's scores. `d_ff` is the width of ONE expert (the
+//! published configurations' `d_ff` / `moe_intermediate_size`).
 
 use crate::error::{Error, Result};
 
@@ -169,6 +176,21 @@ pub fn in_dim_range(v: i64) -> bool {
     (v as u64).wrapping_sub(1) < u64::from(MAX_DIM)
 }
 
+/// Most routed (or shared) experts per MoE layer: twice Switch-C's 2048 (Fedus et al. 2022, the
+/// most of any published routed model trained end to end; DeepSeek-V3 has 256, Kimi K2 384).
+/// Keeps every expert count times any dimension product of the cost model finite and small.
+pub const MAX_EXPERTS: u32 = 4096;
+
+/// Whether (`experts`, `top_k`, `shared_experts`) is an accepted mixture: all three 0 (a dense
+/// MLP), or `experts` in [1, [`MAX_EXPERTS`]], `top_k` in [1, `experts`] and `shared_experts` in
+/// [0, [`MAX_EXPERTS`]] (branch-free: `validate` is hot in the search).
+#[inline(always)]
+pub fn moe_accepts(experts: u32, top_k: u32, shared_experts: u32) -> bool {
+    let dense = (experts | top_k | shared_experts) == 0;
+    let routed = (experts <= MAX_EXPERTS) & (top_k.wrapping_sub(1) < experts) & (shared_experts <= MAX_EXPERTS);
+    dense | routed
+}
+
 /// One transformer configuration with its training batch.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Architecture {
@@ -178,6 +200,7 @@ pub struct Architecture {
     /// Key/value heads (grouped-query attention); `n_heads` means ordinary multi-head attention.
     pub n_kv_heads: u32,
     pub head_dim: u32,
+    /// Hidden width of the MLP; of ONE expert in a mixture of experts.
     pub d_ff: u32,
     pub mlp: Mlp,
     pub attention: Attention,
@@ -193,9 +216,44 @@ pub struct Architecture {
     /// Sequences per micro-step on one chip (gradient accumulation): `None` runs the whole
     /// per-chip batch in one micro-step. Must divide the per-chip batch.
     pub micro_batch: Option<u32>,
+    /// Routed experts per MoE layer (count; every block is an MoE layer). 0: a dense MLP (the
+    /// default). In [0, [`MAX_EXPERTS`]].
+    pub experts: u32,
+    /// Routed experts each token goes to (count; GShard and Mixtral: 2, DeepSeek-V3: 8). 0 when
+    /// dense; in [1, `experts`] otherwise.
+    pub top_k: u32,
+    /// Experts every token goes to besides its routed ones (count; DeepSeekMoE's shared experts,
+    /// Dai et al. 2024: DeepSeek-V3 has 1). 0 when dense: shared experts without routed ones
+    /// would be a dense MLP of another width, which `d_ff` says (refused, not guessed).
+    pub shared_experts: u32,
 }
 
 impl Architecture {
+    /// Whether the MLP is a mixture of experts (`experts > 0`).
+    #[inline]
+    pub fn is_moe(&self) -> bool {
+        self.experts > 0
+    }
+    /// Expert MLPs each token passes through (`top_k + shared_experts`; 1 for a dense MLP): the
+    /// factor on the MLP's per-token FLOPs and activations.
+    #[inline]
+    pub fn experts_per_token(&self) -> f64 {
+        if self.is_moe() {
+            f64::from(self.top_k) + f64::from(self.shared_experts)
+        } else {
+            1.0
+        }
+    }
+    /// Expert MLPs whose weights a layer holds (`experts + shared_experts`; 1 for a dense MLP).
+    #[inline]
+    pub fn experts_held(&self) -> f64 {
+        if self.is_moe() {
+            f64::from(self.experts) + f64::from(self.shared_experts)
+        } else {
+            1.0
+        }
+    }
+
     /// Sequences per micro-step (the whole batch when `micro_batch` is `None`).
     #[inline]
     pub fn micro_batch_size(&self) -> u32 {
@@ -276,9 +334,10 @@ impl Architecture {
         ]
         .iter()
         .fold(true, |ok, &v| ok & in_dim_range(i64::from(v)));
+        let moe_ok = moe_accepts(self.experts, self.top_k, self.shared_experts);
         // The common case without building (or branching towards) an error; the same checks
         // again below, in order, name the first that fails.
-        if dims_ok & micro_ok & kv_ok & self.precision.is_valid() {
+        if dims_ok & micro_ok & kv_ok & moe_ok & self.precision.is_valid() {
             return Ok(());
         }
         self.first_error(micro_ok, kv_ok)
@@ -311,7 +370,37 @@ impl Architecture {
         if !kv_ok {
             return Err(Error::invalid("n_kv_heads", self.n_kv_heads, &format!("a divisor of n_heads = {}", self.n_heads)));
         }
+        self.moe_error()?;
         self.precision.validate()
+    }
+
+    /// The first MoE field outside its range (see [`moe_accepts`]), named with the range.
+    fn moe_error(&self) -> Result<()> {
+        let (e, k, s) = (self.experts, self.top_k, self.shared_experts);
+        if e > MAX_EXPERTS {
+            return Err(Error::invalid(
+                "experts",
+                e,
+                &format!("routed experts per MoE layer in [0, {MAX_EXPERTS}] (0: a dense MLP)"),
+            ));
+        }
+        if e == 0 && k != 0 {
+            return Err(Error::invalid("top_k", k, "0 when experts = 0 (a dense MLP routes nothing)"));
+        }
+        if e > 0 && !(1..=e).contains(&k) {
+            return Err(Error::invalid("top_k", k, &format!("routed experts per token in [1, experts = {e}]")));
+        }
+        if e == 0 && s != 0 {
+            return Err(Error::invalid(
+                "shared_experts",
+                s,
+                "0 when experts = 0 (shared experts need routed ones; a dense MLP's width is d_ff)",
+            ));
+        }
+        if s > MAX_EXPERTS {
+            return Err(Error::invalid("shared_experts", s, &format!("always-on experts per MoE layer in [0, {MAX_EXPERTS}]")));
+        }
+        Ok(())
     }
 }
 
@@ -328,6 +417,10 @@ pub mod defaults {
     pub const BATCH_SIZE: u32 = 32;
     /// LLaMA's SentencePiece vocabulary (Touvron et al. 2023).
     pub const VOCAB_SIZE: u32 = 32_000;
+    /// A dense MLP (no routed experts).
+    pub const EXPERTS: u32 = 0;
+    /// No always-on experts.
+    pub const SHARED_EXPERTS: u32 = 0;
 }
 
 /// `d_ff` when not given: 4 `d_model` for GELU (Vaswani et al. 2017; GPT-2/3), and for SwiGLU
@@ -366,6 +459,12 @@ pub struct ArchitectureSpec {
     pub recompute: Option<Recompute>,
     /// `None`: the whole per-chip batch in one micro-step.
     pub micro_batch: Option<u32>,
+    /// `None`: 0 (a dense MLP).
+    pub experts: Option<u32>,
+    /// `None`: 0 for a dense MLP; an MoE must say it (no default: 1, 2 and 8 are all common).
+    pub top_k: Option<u32>,
+    /// `None`: 0.
+    pub shared_experts: Option<u32>,
 }
 
 impl ArchitectureSpec {
@@ -389,6 +488,18 @@ impl ArchitectureSpec {
             }
         };
         let mlp = self.mlp.unwrap_or(defaults::MLP);
+        let experts = self.experts.unwrap_or(defaults::EXPERTS);
+        let top_k = match self.top_k {
+            Some(k) => k,
+            None if experts == 0 => 0,
+            None => {
+                return Err(Error::invalid(
+                    "top_k",
+                    "unset",
+                    &format!("given for a mixture of experts: routed experts per token in [1, experts = {experts}]"),
+                ))
+            }
+        };
         let p = Precision::default();
         let a = Architecture {
             d_model: self.d_model,
@@ -424,6 +535,9 @@ impl ArchitectureSpec {
             },
             recompute: self.recompute.unwrap_or(defaults::RECOMPUTE),
             micro_batch: self.micro_batch,
+            experts,
+            top_k,
+            shared_experts: self.shared_experts.unwrap_or(defaults::SHARED_EXPERTS),
         };
         a.validate()?;
         Ok(a)
@@ -453,6 +567,9 @@ pub(crate) mod tests {
             precision: Precision::default(),
             recompute: Recompute::None,
             micro_batch: None,
+            experts: 0,
+            top_k: 0,
+            shared_experts: 0,
         }
     }
 
@@ -476,7 +593,71 @@ pub(crate) mod tests {
             precision: Precision::default(),
             recompute: Recompute::None,
             micro_batch: None,
+            experts: 0,
+            top_k: 0,
+            shared_experts: 0,
         }
+    }
+
+    /// Mixtral 8x7B (Jiang et al. 2024; Mistral AI's `config.json`): d 4096, 32 layers, 32 heads
+    /// of 128, 8 KV heads, SwiGLU experts of d_ff 14336, 8 experts, top-2, vocab 32000, untied.
+    pub fn mixtral_8x7b() -> Architecture {
+        Architecture { n_kv_heads: 8, d_ff: 14336, experts: 8, top_k: 2, ..llama_7b() }
+    }
+
+    /// A small MoE: d 8, 1 layer, 2 heads of 4, 1 KV head, GELU experts of d_ff 16, 4 routed
+    /// experts, top-2, 1 shared, materialized, untied, S 4, batch 1, vocab 8, fp32
+    /// params/moments, bf16 activations. T 4, q 8, kv 4; T k = 8 routed token copies.
+    /// Hand-derived counts for it are in params.rs, flops.rs, memcpy.rs and memory.rs.
+    pub fn tiny_moe() -> Architecture {
+        Architecture {
+            d_model: 8,
+            n_heads: 2,
+            n_kv_heads: 1,
+            head_dim: 4,
+            d_ff: 16,
+            experts: 4,
+            top_k: 2,
+            shared_experts: 1,
+            ..tiny()
+        }
+    }
+
+    #[test]
+    fn moe_fields_are_checked_with_their_ranges() {
+        assert!(mixtral_8x7b().validate().is_ok() && tiny_moe().validate().is_ok());
+        let err = |a: Architecture| a.validate().unwrap_err().to_string();
+        let e = err(Architecture { top_k: 3, ..tiny() });
+        assert!(e.starts_with("top_k = 3") && e.contains("0 when experts = 0"), "{e}");
+        let e = err(Architecture { top_k: 5, ..tiny_moe() });
+        assert!(e.starts_with("top_k = 5") && e.contains("[1, experts = 4]"), "{e}");
+        let e = err(Architecture { top_k: 0, ..tiny_moe() });
+        assert!(e.starts_with("top_k = 0") && e.contains("[1, experts = 4]"), "{e}");
+        let e = err(Architecture { experts: 4097, top_k: 2, ..tiny_moe() });
+        assert!(e.starts_with("experts = 4097") && e.contains("[0, 4096]"), "{e}");
+        let e = err(Architecture { shared_experts: 1, ..tiny() });
+        assert!(e.starts_with("shared_experts = 1") && e.contains("0 when experts = 0"), "{e}");
+        let e = err(Architecture { shared_experts: 5000, ..tiny_moe() });
+        assert!(e.starts_with("shared_experts = 5000") && e.contains("[0, 4096]"), "{e}");
+        // The fast check agrees with the named errors on every combination of a small grid.
+        for experts in [0, 1, 4, 4096, 4097] {
+            for top_k in [0, 1, 4, 5, 4096] {
+                for shared_experts in [0, 2, 4097] {
+                    let a = Architecture { experts, top_k, shared_experts, ..tiny() };
+                    assert_eq!(moe_accepts(experts, top_k, shared_experts), a.moe_error().is_ok(), "{a:?}");
+                    assert_eq!(a.validate().is_ok(), a.moe_error().is_ok());
+                }
+            }
+        }
+        // The spec: a dense default; an MoE must give top_k.
+        let spec = ArchitectureSpec { experts: Some(8), ..ArchitectureSpec::new(64, 2, 4) };
+        let e = spec.build().unwrap_err().to_string();
+        assert!(e.starts_with("top_k = unset") && e.contains("experts = 8"), "{e}");
+        let a = ArchitectureSpec { top_k: Some(2), shared_experts: Some(1), ..spec }.build().unwrap();
+        assert_eq!((a.experts, a.top_k, a.shared_experts, a.experts_per_token(), a.experts_held()), (8, 2, 1, 3.0, 9.0));
+        let dense = ArchitectureSpec::new(64, 2, 4).build().unwrap();
+        assert_eq!((dense.experts, dense.top_k, dense.shared_experts, dense.is_moe()), (0, 0, 0, false));
+        assert_eq!((dense.experts_per_token(), dense.experts_held()), (1.0, 1.0));
     }
 
     #[test]

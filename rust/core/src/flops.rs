@@ -7,6 +7,11 @@
 //! 2 S (2 d d_ff) for two matrices); logits 2 S d V. Backward = 2 x forward. Like Chinchilla, norms,
 //! activations, residual adds and the causal mask's savings are not counted, and FlashAttention's
 //! backward recomputation of the scores is not added (these are model FLOPs, not hardware FLOPs).
+//!
+//! A mixture of experts: each token's MLP term is paid for the `top_k + shared_experts` experts
+//! it goes to, `2 S n_matrices d d_ff (top_k + shared_experts)`, plus the router's scores, a
+//! `d x experts` matmul, `2 S d experts` (the same per-token accounting as Fedus et al. 2022's
+//! FLOPs-matched Switch models; the weighted combine, like the activations, is not counted).
 
 use crate::architecture::Architecture;
 
@@ -20,8 +25,11 @@ pub struct ForwardFlopsPerSequence {
     pub softmax: f64,
     pub softmax_times_v: f64,
     pub output_projection: f64,
+    /// The MLP; a mixture's `top_k + shared_experts` experts per token.
     pub mlp: f64,
     pub logits: f64,
+    /// The MoE router's scores (`2 S d experts` per layer; 0 for a dense MLP).
+    pub router: f64,
 }
 
 impl ForwardFlopsPerSequence {
@@ -34,6 +42,7 @@ impl ForwardFlopsPerSequence {
             + self.output_projection
             + self.mlp
             + self.logits
+            + self.router
     }
 }
 
@@ -52,8 +61,9 @@ pub fn forward_flops_per_sequence(a: &Architecture) -> ForwardFlopsPerSequence {
         softmax: l * 3.0 * h * s * s,
         softmax_times_v: l * 2.0 * s * s * q,
         output_projection: l * 2.0 * s * q * d,
-        mlp: l * 2.0 * s * f64::from(a.mlp.n_matrices()) * d * f64::from(a.d_ff),
+        mlp: l * 2.0 * s * f64::from(a.mlp.n_matrices()) * d * f64::from(a.d_ff) * a.experts_per_token(),
         logits: 2.0 * s * d * v,
+        router: l * 2.0 * s * d * f64::from(a.experts),
     }
 }
 
@@ -94,12 +104,40 @@ mod tests {
             precision: Precision::default(),
             recompute: crate::architecture::Recompute::None,
             micro_batch: None,
+            experts: 0,
+            top_k: 0,
+            shared_experts: 0,
         };
         let f = forward_flops_per_sequence(&a);
         assert_eq!(f.embeddings, 33_554_432_000.0);
         assert_eq!(f.softmax, 8.0 * 25_165_824.0);
         assert_eq!(f.total(), 136_029_667_328.0);
         assert_eq!(flops_per_step(&a), 1_632_356_007_936.0);
+        assert_eq!(f.router, 0.0);
+    }
+
+    #[test]
+    fn tiny_moe_by_hand() {
+        // tiny_moe: S 4, d 8, 1 layer, 2 heads, q 8, kv 4, GELU experts of 16, top-2 + 1 shared,
+        // 4 experts, V 8, batch 1. MLP: 3 experts a token, 2 x 4 x 2 x 8 x 16 x 3 = 6144; router
+        // 2 x 4 x 8 x 4 = 256. The rest as for a dense model: embeddings 2 x 4 x 8 x 8 = 512 = logits;
+        // QKV 2 x 4 x 8 x 16 = 1024; KQ 2 x 16 x 8 = 256 = SV; softmax 3 x 2 x 16 = 96; out 2 x 4 x 8 x 8
+        // = 512. Forward 512 + 1024 + 256 + 96 + 256 + 512 + 6144 + 512 + 256 = 9568; step 3 x 9568.
+        let a = crate::architecture::tests::tiny_moe();
+        let f = forward_flops_per_sequence(&a);
+        assert_eq!((f.mlp, f.router), (6144.0, 256.0));
+        assert_eq!(f.total(), 9568.0);
+        assert_eq!(flops_per_step(&a), 28_704.0);
+    }
+
+    #[test]
+    fn mixtral_is_about_six_active_params_per_token() {
+        // Per token, the model FLOPs of an MoE follow its active parameters (6 N_active, plus
+        // attention), not its total: Mixtral at S 2048 is within 10% above 6 x 12.9B.
+        let a = crate::architecture::tests::mixtral_8x7b();
+        let per_token = flops_per_step(&a) / a.tokens_per_step();
+        let ratio = per_token / (6.0 * crate::params::active_params(&a));
+        assert!((1.0..1.1).contains(&ratio), "ratio {ratio}");
     }
 
     #[test]

@@ -154,10 +154,21 @@ pub const LAWS: [(&str, Law); 3] = [("besiroglu", BESIROGLU), ("hoffmann", HOFFM
 pub const DEFAULT_LAW: &str = LAWS[0].0;
 
 /// What the loss of one configuration depends on (counts, tokens).
+///
+/// A mixture of experts enters with its *active* parameters (those one token uses: `top_k +
+/// shared_experts` experts and the router; [`crate::params::active_params`]), not its total. The
+/// built-in laws were fitted on dense models, and a routed model is neither: Clark et al. 2022
+/// ("Unified scaling laws for routed language models", ICML) find it performs like a dense model
+/// larger than its active (dense-base) size and smaller than its total, the gain shrinking as
+/// the base grows. The active count is the stated approximation: it errs towards a higher loss
+/// (an upper estimate), and it is the count the model FLOPs follow (6 N_active per token).
+/// Predictions of a mixture carry the `mixture_of_experts` validity flag.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LossInput {
+    /// Non-embedding parameters (active ones for a mixture of experts).
     pub non_embedding_params: f64,
-    /// Parameters as counted (embeddings included, untied ones twice).
+    /// Parameters as counted (embeddings included, untied ones twice; active ones for a
+    /// mixture of experts).
     pub total_params: f64,
     pub d_model: f64,
     pub n_layers: f64,
@@ -172,11 +183,12 @@ pub struct LossInput {
 }
 
 impl LossInput {
-    /// The input of `arch` trained on `tokens` tokens with `unique_tokens` unique ones.
+    /// The input of `arch` trained on `tokens` tokens with `unique_tokens` unique ones (a
+    /// mixture of experts with its active parameters, see [`LossInput`]).
     pub fn of(arch: &crate::architecture::Architecture, tokens: f64, unique_tokens: Option<f64>) -> LossInput {
         LossInput {
-            non_embedding_params: crate::params::non_embedding_params(arch),
-            total_params: crate::params::total_params(arch),
+            non_embedding_params: crate::params::active_non_embedding_params(arch),
+            total_params: crate::params::active_params(arch),
             d_model: f64::from(arch.d_model),
             n_layers: f64::from(arch.n_layers),
             vocab_size: f64::from(arch.vocab_size),

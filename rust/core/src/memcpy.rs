@@ -49,6 +49,24 @@
 //! The embedding lookup is a gather: bytes, no FLOPs (Chinchilla's model FLOPs in `flops.rs` count
 //! it as a 2 S V d matmul; those are the FLOPs reported and fed to the loss law, these the ones the
 //! step-time models price).
+//!
+//! Mixture of experts (E = experts, k = top_k, s = shared_experts; every block an MoE layer), in
+//! place of the MLP's three rows, as a dropless grouped-GEMM implementation runs it (MegaBlocks,
+//! Gale et al. 2023; Megatron-core's token dispatcher):
+//! 1. the router: a `d x E` matmul writing fp32 scores (T E), then one op for the softmax and the
+//!    top-k choice that writes each token's k weights (fp32) and expert indices (int32);
+//! 2. dispatch (permute): each token is read once and written k times, grouped by expert (T k d a);
+//! 3. the experts: grouped matmuls and the activation over the T k routed copies. Balanced
+//!    routing: every expert receives tokens each micro-step, so every expert's weights are read
+//!    (E x the expert's matrices) and every expert's gradient written;
+//! 4. shared experts: a dense MLP of width s f on all T tokens (the s experts fused, as DeepSeek's
+//!    code runs them);
+//! 5. combine (unpermute): the k outputs of each token read with their weights, summed (with the
+//!    shared experts' output) into one T x d tensor.
+//!
+//! Backward mirrors it; the norm before the MLP reads one input gradient more per extra branch
+//! (router, shared experts). The load-balancing loss and capacity-factor padding are not counted
+//! (dropless routing). The optimizer updates every parameter, every expert's included.
 
 use crate::architecture::{Architecture, Attention, Recompute};
 use crate::params::total_params;
@@ -58,6 +76,8 @@ const ACTIVATION: f64 = 8.0;
 const SOFTMAX: f64 = 3.0;
 const CROSS_ENTROPY: f64 = 4.0;
 const ADAMW: f64 = 12.0;
+/// The router's softmax (as [`SOFTMAX`]) and top-k choice (one compare per score), per score.
+const ROUTER: f64 = SOFTMAX + 1.0;
 /// Fraction of the S^2 score work a causal FlashAttention kernel does (tiles above the diagonal
 /// are skipped).
 pub const FLASH_CAUSAL_FRACTION: f64 = 0.5;
@@ -118,8 +138,9 @@ impl Op {
     }
 }
 
-/// Most rows a table can have (materialized attention with full recomputation has the most).
-pub const MAX_OPS: usize = 48;
+/// Most rows a table can have (a mixture of experts with shared experts, materialized attention
+/// and full recomputation has the most: 60).
+pub const MAX_OPS: usize = 64;
 
 /// The operation table of one training step, in execution order. Fixed capacity, no allocation,
 /// so the search can build one per configuration.
@@ -201,6 +222,13 @@ fn for_each_op(arch: &Architecture, mut emit: impl FnMut(Op)) {
     let (a, p, o) = (arch.precision.activation_bytes, arch.precision.param_bytes, arch.precision.optimizer_bytes);
     let n = total_params(arch);
     let micro = arch.micro_steps();
+    // A mixture of experts: E experts, T k routed token copies, shared experts fused into one MLP
+    // of width s f (s f_in for its input projection).
+    let moe = arch.is_moe();
+    let e = f64::from(arch.experts);
+    let tk = t * f64::from(arch.top_k);
+    let shared = arch.shared_experts > 0;
+    let (sf, sf_in) = (f64::from(arch.shared_experts) * f, f64::from(arch.shared_experts) * f_in);
 
     let mut row = |name: &'static str, pass: Pass, scope: Scope, read_bytes: f64, write_bytes: f64, work: Work| {
         let (flops, matmul_flops, attention_flops) = match work {
@@ -215,6 +243,11 @@ fn for_each_op(arch: &Architecture, mut emit: impl FnMut(Op)) {
     // FLOPs: dX and dW each cost the forward product, 2 T w_in w_out.
     let matmul_bwd = |x: f64, w_in: f64, w_out: f64| {
         (a * (2.0 * t * w_out + x) + p * w_in * w_out, a * x + p * w_in * w_out, Matmul(4.0 * t * w_in * w_out))
+    };
+    // The same for the experts' grouped matmul over `rows` routed copies with E weight matrices.
+    let expert_bwd = |rows: f64, w_in: f64, w_out: f64| {
+        let w = p * e * w_in * w_out;
+        (a * (2.0 * rows * w_out + rows * w_in) + w, a * rows * w_in + w, Matmul(4.0 * rows * w_in * w_out))
     };
     // Attention matmul FLOPs of one layer: Q K^T (or P V) is 2 x batch x heads x S^2 x head_dim.
     let attn_mm = 2.0 * t * s * q;
@@ -239,9 +272,26 @@ fn for_each_op(arch: &Architecture, mut emit: impl FnMut(Op)) {
         }
         emit("output projection", a * t * q + p * q * d, a * t * d, Matmul(2.0 * t * q * d));
         emit("mlp add+rmsnorm", a * 2.0 * t * d + p * d, a * 2.0 * t * d, Vector(NORM * t * d));
-        emit("mlp input projection", a * t * d + p * d * f_in, a * t * f_in, Matmul(2.0 * t * d * f_in));
-        emit("mlp activation", a * t * f_in, a * t * f, Vector(ACTIVATION * t * f));
-        emit("mlp output projection", a * t * f + p * f * d, a * t * d, Matmul(2.0 * t * f * d));
+        if !moe {
+            emit("mlp input projection", a * t * d + p * d * f_in, a * t * f_in, Matmul(2.0 * t * d * f_in));
+            emit("mlp activation", a * t * f_in, a * t * f, Vector(ACTIVATION * t * f));
+            emit("mlp output projection", a * t * f + p * f * d, a * t * d, Matmul(2.0 * t * f * d));
+            return;
+        }
+        emit("router", a * t * d + p * d * e, FP32 * t * e, Matmul(2.0 * t * d * e));
+        emit("router top-k", FP32 * t * e, (FP32 + INT32) * tk, Vector(ROUTER * t * e));
+        emit("moe dispatch", a * t * d + INT32 * tk, a * tk * d, Vector(0.0));
+        emit("expert input projection", a * tk * d + p * e * d * f_in, a * tk * f_in, Matmul(2.0 * tk * d * f_in));
+        emit("expert activation", a * tk * f_in, a * tk * f, Vector(ACTIVATION * tk * f));
+        emit("expert output projection", a * tk * f + p * e * f * d, a * tk * d, Matmul(2.0 * tk * f * d));
+        if shared {
+            emit("shared expert input projection", a * t * d + p * d * sf_in, a * t * sf_in, Matmul(2.0 * t * d * sf_in));
+            emit("shared expert activation", a * t * sf_in, a * t * sf, Vector(ACTIVATION * t * sf));
+            emit("shared expert output projection", a * t * sf + p * sf * d, a * t * d, Matmul(2.0 * t * sf * d));
+        }
+        // Reads the k weighted outputs of each token (and the shared experts' output); writes one.
+        let shared_out = if shared { a * t * d } else { 0.0 };
+        emit("moe combine", a * tk * d + (FP32 + INT32) * tk + shared_out, a * t * d, Vector(2.0 * tk * d));
     };
     row("embedding lookup", Forward, PerStep, INT32 * t + p * t * d, a * t * d, Vector(0.0));
     forward_layer(&mut |name, r, w, work| row(name, Forward, PerLayer, r, w, work));
@@ -270,13 +320,85 @@ fn for_each_op(arch: &Architecture, mut emit: impl FnMut(Op)) {
             }
         });
     }
-    let (r, w, fl) = matmul_bwd(t * f, f, d);
-    row("mlp output projection backward", Backward, PerLayer, r, w, fl);
-    row("mlp activation backward", Backward, PerLayer, a * (t * f_in + t * f), a * t * f_in, Vector(2.0 * ACTIVATION * t * f));
-    let (r, w, fl) = matmul_bwd(t * d, d, f_in);
-    row("mlp input projection backward", Backward, PerLayer, r, w, fl);
-    // Add+norm backward also reads the residual stream's incoming gradient (3 T d reads).
-    row("mlp add+rmsnorm backward", Backward, PerLayer, a * 3.0 * t * d + p * d, a * t * d + p * d, Vector(2.0 * NORM * t * d));
+    if moe {
+        // Reads dY, the k expert outputs of each token (for the weights' gradient), weights and
+        // indices; writes each copy's gradient and the weights' (fp32).
+        row(
+            "moe combine backward",
+            Backward,
+            PerLayer,
+            a * (t * d + tk * d) + (FP32 + INT32) * tk,
+            a * tk * d + FP32 * tk,
+            Vector(4.0 * tk * d),
+        );
+        if shared {
+            let (r, w, fl) = matmul_bwd(t * sf, sf, d);
+            row("shared expert output projection backward", Backward, PerLayer, r, w, fl);
+            let (r, w) = (a * (t * sf_in + t * sf), a * t * sf_in);
+            row("shared expert activation backward", Backward, PerLayer, r, w, Vector(2.0 * ACTIVATION * t * sf));
+            let (r, w, fl) = matmul_bwd(t * d, d, sf_in);
+            row("shared expert input projection backward", Backward, PerLayer, r, w, fl);
+        }
+        let (r, w, fl) = expert_bwd(tk, f, d);
+        row("expert output projection backward", Backward, PerLayer, r, w, fl);
+        row(
+            "expert activation backward",
+            Backward,
+            PerLayer,
+            a * (tk * f_in + tk * f),
+            a * tk * f_in,
+            Vector(2.0 * ACTIVATION * tk * f),
+        );
+        let (r, w, fl) = expert_bwd(tk, d, f_in);
+        row("expert input projection backward", Backward, PerLayer, r, w, fl);
+        // Sums each token's k copy gradients into one.
+        row("moe dispatch backward", Backward, PerLayer, a * tk * d + INT32 * tk, a * t * d, Vector(tk * d));
+        // Reads the saved scores and the weights' gradient; writes the scores' gradient.
+        row(
+            "router top-k backward",
+            Backward,
+            PerLayer,
+            FP32 * t * e + (FP32 + INT32) * tk,
+            FP32 * t * e,
+            Vector(2.0 * SOFTMAX * t * e),
+        );
+        // As `matmul_bwd`, with the fp32 score gradient for dY.
+        row(
+            "router backward",
+            Backward,
+            PerLayer,
+            FP32 * 2.0 * t * e + a * t * d + p * d * e,
+            a * t * d + p * d * e,
+            Matmul(4.0 * t * d * e),
+        );
+        // The norm's output gradient arrives in one part per branch (dispatch, router, shared
+        // experts): the add+norm backward reads each, besides what it reads for a dense MLP.
+        let parts = if shared { 3.0 } else { 2.0 };
+        let r = a * (2.0 + parts) * t * d + p * d;
+        row("mlp add+rmsnorm backward", Backward, PerLayer, r, a * t * d + p * d, Vector(2.0 * NORM * t * d));
+    } else {
+        let (r, w, fl) = matmul_bwd(t * f, f, d);
+        row("mlp output projection backward", Backward, PerLayer, r, w, fl);
+        row(
+            "mlp activation backward",
+            Backward,
+            PerLayer,
+            a * (t * f_in + t * f),
+            a * t * f_in,
+            Vector(2.0 * ACTIVATION * t * f),
+        );
+        let (r, w, fl) = matmul_bwd(t * d, d, f_in);
+        row("mlp input projection backward", Backward, PerLayer, r, w, fl);
+        // Add+norm backward also reads the residual stream's incoming gradient (3 T d reads).
+        row(
+            "mlp add+rmsnorm backward",
+            Backward,
+            PerLayer,
+            a * 3.0 * t * d + p * d,
+            a * t * d + p * d,
+            Vector(2.0 * NORM * t * d),
+        );
+    }
     let (r, w, fl) = matmul_bwd(t * q, q, d);
     row("output projection backward", Backward, PerLayer, r, w, fl);
     match arch.attention {
@@ -350,6 +472,16 @@ fn recomputed(name: &str) -> &'static str {
         "mlp input projection" => "recompute: mlp input projection",
         "mlp activation" => "recompute: mlp activation",
         "mlp output projection" => "recompute: mlp output projection",
+        "router" => "recompute: router",
+        "router top-k" => "recompute: router top-k",
+        "moe dispatch" => "recompute: moe dispatch",
+        "expert input projection" => "recompute: expert input projection",
+        "expert activation" => "recompute: expert activation",
+        "expert output projection" => "recompute: expert output projection",
+        "shared expert input projection" => "recompute: shared expert input projection",
+        "shared expert activation" => "recompute: shared expert activation",
+        "shared expert output projection" => "recompute: shared expert output projection",
+        "moe combine" => "recompute: moe combine",
         _ => "recompute",
     }
 }
@@ -561,6 +693,9 @@ mod tests {
             let n_heads = (1 + next(48)) * group;
             let batch_size = 1 + next(300);
             let micro_batch = [None, Some(1), Some(batch_size)][next(3) as usize];
+            let experts = [0, 0, 1 + next(300)][next(3) as usize];
+            let top_k = if experts > 0 { 1 + next(experts) } else { 0 };
+            let shared_experts = if experts > 0 { next(3) } else { 0 };
             let a = Architecture {
                 d_model: n_heads * head_dim,
                 n_layers: 1 + next(120),
@@ -581,6 +716,9 @@ mod tests {
                 },
                 recompute: [Recompute::None, Recompute::Selective, Recompute::Full][next(3) as usize],
                 micro_batch,
+                experts,
+                top_k,
+                shared_experts,
             };
             let l = f64::from(a.n_layers);
             let mut want = StepWork::default();
@@ -804,14 +942,95 @@ mod tests {
 
     #[test]
     fn table_fits_capacity_for_every_variant() {
+        let mut most = 0;
         for attention in [Attention::Materialized, Attention::Flash] {
             for tied_embeddings in [false, true] {
                 for recompute in [Recompute::None, Recompute::Full, Recompute::Selective] {
-                    let a = Architecture { attention, tied_embeddings, recompute, mlp: Mlp::Swiglu, ..tiny() };
-                    let n = op_table(&a).ops().len();
-                    assert!((20..=MAX_OPS).contains(&n));
+                    for base in [tiny(), crate::architecture::tests::tiny_moe()] {
+                        let a = Architecture { attention, tied_embeddings, recompute, mlp: Mlp::Swiglu, ..base };
+                        let n = op_table(&a).ops().len();
+                        assert!((20..=MAX_OPS).contains(&n));
+                        most = most.max(n);
+                    }
                 }
             }
         }
+        assert_eq!(most, 60);
+    }
+
+    #[test]
+    fn tiny_moe_rows_by_hand() {
+        // tiny_moe: a 2, p 4, T 4, d 8, f = f_in 16 (GELU), E 4, k 2 (T k = 8 routed copies), one
+        // shared expert (width 16), q 8, kv 4, materialized, V 8.
+        let a = crate::architecture::tests::tiny_moe();
+        let t = op_table(&a);
+        let row = |n: &str| {
+            let o = t.get(n).unwrap_or_else(|| panic!("no row {n}"));
+            (o.read_bytes, o.write_bytes)
+        };
+        assert!(t.get("mlp input projection").is_none());
+        // router: x 4 x 8 x 2 = 64 + W 8 x 4 x 4 = 128; writes fp32 scores 4 x 4 x 4 = 64.
+        assert_eq!(row("router"), (192.0, 64.0));
+        // top-k: scores 64; writes 8 weights (fp32) and 8 indices (int32) = 64.
+        assert_eq!(row("router top-k"), (64.0, 64.0));
+        // dispatch: x 64 + indices 32; writes 8 copies of 8 x 2 = 128.
+        assert_eq!(row("moe dispatch"), (96.0, 128.0));
+        // experts: copies 8 x 8 x 2 = 128 + every expert's W 4 x 8 x 16 x 4 = 2048; writes 8 x 16 x 2.
+        assert_eq!(row("expert input projection"), (2176.0, 256.0));
+        assert_eq!(row("expert activation"), (256.0, 256.0));
+        assert_eq!(row("expert output projection"), (2304.0, 128.0));
+        // shared expert: a dense MLP of width 16 on the 4 tokens: x 64 + W 512; writes 4 x 16 x 2.
+        assert_eq!(row("shared expert input projection"), (576.0, 128.0));
+        assert_eq!(row("shared expert activation"), (128.0, 128.0));
+        assert_eq!(row("shared expert output projection"), (640.0, 64.0));
+        // combine: 8 outputs 128 + weights and indices 64 + shared output 64; writes 4 x 8 x 2.
+        assert_eq!(row("moe combine"), (256.0, 64.0));
+        // backward: combine reads dY 64 + outputs 128 + 64; writes copy gradients 128 + weights' 32.
+        assert_eq!(row("moe combine backward"), (256.0, 160.0));
+        // experts: dY 2 x 8 x 8 x 2 = 256 + X 8 x 16 x 2 = 256 + W 2048; writes dX 256 + dW 2048.
+        assert_eq!(row("expert output projection backward"), (2560.0, 2304.0));
+        assert_eq!(row("expert activation backward"), (512.0, 256.0));
+        // dY 2 x 8 x 16 x 2 = 512 + X 128 + W 2048; writes dX 128 + dW 2048.
+        assert_eq!(row("expert input projection backward"), (2688.0, 2176.0));
+        assert_eq!(row("moe dispatch backward"), (160.0, 64.0));
+        assert_eq!(row("router top-k backward"), (128.0, 64.0));
+        // router: dY fp32 2 x 64 + x 64 + W 128; writes dx 64 + dW 128.
+        assert_eq!(row("router backward"), (320.0, 192.0));
+        // norm: saved 64 + residual gradient 64 + three branch gradients 192 + W 32; writes 64 + 32.
+        assert_eq!(row("mlp add+rmsnorm backward"), (352.0, 96.0));
+        // AdamW updates every parameter: 1656 x 16 read, 1656 x 12 written.
+        assert_eq!(row("adamw update"), (26_496.0, 19_872.0));
+
+        // Against the dense model of the same shape (d_ff 16, rows 704 + 256 + 704 forward, 1408 +
+        // 384 + 1408 backward, norm backward 320, AdamW 600 x 28 = 16,800): the MoE rows move
+        // forward 7968 (256 + 128 + 224 + 2432 + 512 + 2432 + 704 + 256 + 704 + 320), backward
+        // 15,488 (416 + 1408 + 384 + 1408 + 4864 + 768 + 4864 + 224 + 192 + 512 + 448), AdamW
+        // 1656 x 28 = 46,368: 6304 + 11,968 + 29,568 = 47,840 bytes more.
+        let dense = Architecture { experts: 0, top_k: 0, shared_experts: 0, ..a };
+        assert_eq!(total_params(&dense), 600.0);
+        assert_eq!(memcpy_bytes_per_step(&a) - memcpy_bytes_per_step(&dense), 47_840.0);
+        // Full recomputation runs every per-layer forward row again: add+norm 288 twice, qkv 704,
+        // scores 160, softmax 128, probs @ v 160, output 384, and the MoE rows' 7968: 10,080.
+        let full = Architecture { recompute: Recompute::Full, ..a };
+        assert_eq!(memcpy_bytes_per_step(&full) - memcpy_bytes_per_step(&a), 10_080.0);
+        assert!(op_table(&full).get("recompute: moe combine").is_some());
+    }
+
+    #[test]
+    fn tiny_moe_flops_and_fixed_bytes_by_hand() {
+        // Matmul FLOPs of the MoE rows, per layer: router 2 x 4 x 8 x 4 = 256, experts 2 x 8 x 8 x 16
+        // = 2048 each way, shared 2 x 4 x 8 x 16 = 1024 each way: forward 6400; backward twice that
+        // (12,800). Chinchilla's model FLOPs (flops.rs) count the same 3 x 6400 = 19,200.
+        let a = crate::architecture::tests::tiny_moe();
+        let dense = Architecture { experts: 0, top_k: 0, shared_experts: 0, ..a };
+        // The dense MLP of width 16: 2 x 4 x 8 x 16 = 1024 each way, 3 x 2048 = 6144 a step.
+        assert_eq!(step_work(&a).matmul_flops - step_work(&dense).matmul_flops, 19_200.0 - 6144.0);
+        let model = crate::flops::forward_flops_per_sequence(&a);
+        assert_eq!(3.0 * (model.mlp + model.router), 19_200.0);
+        // Fixed bytes grow by the experts' and router's weights and gradients: forward weight reads
+        // (router 128, experts 2 x 2048, shared 2 x 512) 5248, backward reads and gradient writes
+        // 2 x 5248 = 10,496, AdamW 46,368; the dense MLP's 2 x 512, 2 x 1024 and AdamW 16,800.
+        let more = memcpy_fixed_bytes_per_step(&a) - memcpy_fixed_bytes_per_step(&dense);
+        assert!((more - (5248.0 + 10_496.0 + 46_368.0 - (1024.0 + 2048.0 + 16_800.0))).abs() < 1e-9, "{more}");
     }
 }

@@ -11,6 +11,13 @@
 //! the logit gradient is written in place of the logits (fused cross-entropy, as Megatron-LM's and
 //! FlashAttention's do), so the two do not coexist. Allocator fragmentation and workspaces are
 //! covered by the hardware file's `usable_hbm_fraction`.
+//!
+//! A mixture of experts keeps every expert's parameters, gradients and moments (all of
+//! [`total_params`]), and per layer saves what its backward rows read in place of the MLP's two
+//! tensors: for each of the T k routed token copies its dispatched input, the expert's input
+//! projection and activation outputs and its output (`a T k (2 d + f_in + f)`), the shared
+//! experts' two hidden tensors (`a T s (f_in + f)`), the router's fp32 scores (`4 T E`) and each
+//! token's k weights and indices (`8 T k`).
 
 use crate::architecture::{Architecture, Attention, Recompute};
 use crate::params::total_params;
@@ -31,7 +38,13 @@ pub fn saved_activation_bytes_per_layer(a: &Architecture) -> f64 {
     let f_in = f64::from(a.mlp.input_width_factor()) * f;
     let (q, kv) = (a.q_dim(), a.kv_dim());
     let act = a.precision.activation_bytes;
-    act * t * (4.0 * d + (q + 2.0 * kv) + f_in + f) + attention_core_bytes(a)
+    if !a.is_moe() {
+        return act * t * (4.0 * d + (q + 2.0 * kv) + f_in + f) + attention_core_bytes(a);
+    }
+    let (k, s, e) = (f64::from(a.top_k), f64::from(a.shared_experts), f64::from(a.experts));
+    let experts = act * t * (k * (2.0 * d + f_in + f) + s * (f_in + f));
+    let router = t * (4.0 * e + 8.0 * k);
+    act * t * (4.0 * d + (q + 2.0 * kv)) + experts + router + attention_core_bytes(a)
 }
 
 /// What the attention core of one layer saves for backward (per micro-step): its output (T q)
@@ -104,6 +117,23 @@ mod tests {
         let accumulated = Architecture { batch_size: 8, micro_batch: Some(1), ..a };
         assert_eq!(memory_bytes(&accumulated), memory_bytes(&a));
         assert!(memory_bytes(&Architecture { batch_size: 8, ..a }) > memory_bytes(&a) + 7.0 * 416.0);
+    }
+
+    #[test]
+    fn tiny_moe_by_hand() {
+        // tiny_moe: N 1656 (every expert), T 4, d 8, q 8, kv 4, f = f_in 16, k 2, s 1, E 4, V 8,
+        // P 32. static 1656 x 16 = 26,496. Per layer: 2 x 4 x (4 d 32 + qkv 16) = 384; routed copies
+        // 2 x 4 x 2 x (2 d 16 + f_in 16 + f 16) = 768, shared 2 x 4 x 1 x 32 = 256; router scores
+        // 4 x 4 x 4 = 64, weights and indices 8 x 4 x 2 = 64; attention output 2 x 32 + probabilities
+        // 2 x 32 = 128: 1664. Per step 2 x 3 x 32 = 192 + logits 4 x 32 = 128. Total 28,480.
+        let a = crate::architecture::tests::tiny_moe();
+        assert_eq!(static_bytes(&a), 26_496.0);
+        assert_eq!(saved_activation_bytes_per_layer(&a), 1664.0);
+        assert_eq!(memory_bytes(&a), 28_480.0);
+        // Selective recomputation drops the attention core's 128; full keeps the block input
+        // (2 x 32 = 64) and has one layer's 1664 back while its backward runs.
+        assert_eq!(memory_bytes(&Architecture { recompute: Recompute::Selective, ..a }), 28_480.0 - 128.0);
+        assert_eq!(memory_bytes(&Architecture { recompute: Recompute::Full, ..a }), 26_496.0 + 64.0 + 1664.0 + 192.0 + 128.0);
     }
 
     #[test]

@@ -158,6 +158,12 @@ pub struct ArchitectureColumns<'a> {
     pub recompute: Column<'a, Recompute>,
     /// Sequences per micro-step; 0 (or absent) runs the whole batch in one micro-step.
     pub micro_batch: Column<'a, i64>,
+    /// Routed experts per MoE layer; 0 (or absent) is a dense MLP.
+    pub experts: Column<'a, i64>,
+    /// Routed experts per token (0 or absent when dense).
+    pub top_k: Column<'a, i64>,
+    /// Always-on experts per MoE layer (0 or absent by default).
+    pub shared_experts: Column<'a, i64>,
 }
 
 impl ArchitectureColumns<'_> {
@@ -197,6 +203,9 @@ impl ArchitectureColumns<'_> {
             ("optimizer_bytes", self.optimizer_bytes.len()),
             ("recompute", self.recompute.len()),
             ("micro_batch", self.micro_batch.len()),
+            ("experts", self.experts.len()),
+            ("top_k", self.top_k.len()),
+            ("shared_experts", self.shared_experts.len()),
         ];
         let mut n: Option<(usize, &str)> = None;
         for (field, len) in lens {
@@ -218,6 +227,13 @@ impl ArchitectureColumns<'_> {
             match c.get(i)? {
                 None => Some(None),
                 Some(v) => in_dim_range(v).then_some(Some(v as u32)),
+            }
+        };
+        // MoE counts may be 0; the range is `Architecture::validate`'s.
+        let count = |c: &Column<'_, i64>| -> Option<Option<u32>> {
+            match c.get(i)? {
+                None => Some(None),
+                Some(v) => u32::try_from(v).ok().map(Some),
             }
         };
         let spec = (|| {
@@ -242,6 +258,9 @@ impl ArchitectureColumns<'_> {
                     None | Some(0) => None,
                     Some(_) => fast(&self.micro_batch)?,
                 },
+                experts: count(&self.experts)?,
+                top_k: count(&self.top_k)?,
+                shared_experts: count(&self.shared_experts)?,
             })
         })();
         let named = |e: Error| match e {
@@ -280,9 +299,18 @@ impl ArchitectureColumns<'_> {
             self.optimizer_bytes.bad_code("optimizer_bytes", i),
             self.recompute.bad_code("recompute", i),
         ];
+        let moe = [("experts", &self.experts), ("top_k", &self.top_k), ("shared_experts", &self.shared_experts)];
         let int_codes = fields.iter().map(|(field, c, _)| c.bad_code(field, i));
-        if let Some(e) = codes.into_iter().chain(int_codes).flatten().next() {
+        let moe_codes = moe.iter().map(|(field, c)| c.bad_code(field, i));
+        if let Some(e) = codes.into_iter().chain(int_codes).chain(moe_codes).flatten().next() {
             return e;
+        }
+        for (field, c) in moe {
+            if let Some(v) = c.get(i).flatten() {
+                if let Err(e) = crate::error::integer_in::<u32>(field, v.into(), 0, crate::architecture::MAX_EXPERTS.into()) {
+                    return e;
+                }
+            }
         }
         for (field, c, required) in fields {
             match c.get(i).flatten() {
@@ -561,6 +589,9 @@ pub enum Validity {
     /// The predicted loss is above ln(vocab_size), what guessing every token uniformly scores:
     /// the law is far outside its domain (tiny models, tiny vocabularies).
     LossAboveUniform,
+    /// A mixture of experts: the law was fitted on dense models and sees the active parameters
+    /// (see [`crate::loss::LossInput`]).
+    MixtureOfExperts,
 }
 
 impl Validity {
@@ -578,6 +609,7 @@ impl Validity {
             Validity::NoStepInBudget => "no_step_in_budget",
             Validity::RepeatsData => "repeats_data",
             Validity::LossAboveUniform => "loss_above_uniform",
+            Validity::MixtureOfExperts => "mixture_of_experts",
         }
     }
 
@@ -620,6 +652,11 @@ impl Validity {
             Validity::LossAboveUniform => "predicted loss above ln(vocab_size), what a uniform guess scores: the law \
                                            is far outside its domain, the number means nothing"
                 .into(),
+            Validity::MixtureOfExperts => "a mixture of experts: the law was fitted on dense models; it sees the active \
+                                           parameters (those one token uses), an approximation that overstates the loss \
+                                           (a routed model does better than a dense one of its active size, Clark et al. \
+                                           2022)"
+                .into(),
         }
     }
 }
@@ -635,7 +672,8 @@ pub fn validity(
 ) -> Vec<Validity> {
     let mut out = Vec::new();
     let inside = |v: f64, (lo, hi): (f64, f64)| (lo..=hi).contains(&v);
-    if !inside(m.params, fit.params) {
+    // The parameters the law sees (a mixture's active ones; every one of a dense model).
+    if !inside(crate::params::active_params(arch), fit.params) {
         out.push(Validity::ParamsOutsideFit);
     }
     if m.tokens > 0.0 && !inside(m.tokens, fit.tokens) {
@@ -678,6 +716,9 @@ pub fn validity(
     if m.loss.is_finite() && m.loss * ratio > f64::from(arch.vocab_size).ln() {
         out.push(Validity::LossAboveUniform);
     }
+    if arch.is_moe() {
+        out.push(Validity::MixtureOfExperts);
+    }
     out
 }
 
@@ -696,6 +737,7 @@ pub fn in_domain(flags: &[Validity]) -> bool {
                 | Validity::BatchOutsideFit
                 | Validity::VocabOutsideFit
                 | Validity::LossAboveUniform
+                | Validity::MixtureOfExperts
         )
     })
 }
@@ -734,6 +776,9 @@ mod tests {
             optimizer_bytes: Column::Absent,
             recompute: Column::Absent,
             micro_batch: Column::Absent,
+            experts: Column::Absent,
+            top_k: Column::Absent,
+            shared_experts: Column::Absent,
         };
         assert_eq!(cols.rows().unwrap(), 2);
         let m = evaluate_columns(&cols, &hw, 3600.0, &HOFFMANN, None).unwrap();
@@ -780,6 +825,47 @@ mod tests {
         let short = [1_i64];
         let err = ArchitectureColumns { n_layers: Column::Values(&short), ..cols }.rows().unwrap_err().to_string();
         assert_eq!(err, "n_layers = 1 rows is invalid: expected 2 rows like d_model (or one value)");
+        // MoE columns: 0 is a dense row; the MoE row is Mixtral-like; ranges are the core's.
+        let (experts, top_k) = ([0_i64, 8], [0_i64, 2]);
+        let moe = ArchitectureColumns { experts: Column::Values(&experts), top_k: Column::Values(&top_k), ..cols };
+        assert_eq!(moe.row(0).unwrap(), cols.row(0).unwrap());
+        let r = moe.row(1).unwrap();
+        assert_eq!((r.experts, r.top_k, r.shared_experts), (8, 2, 0));
+        let m_moe = evaluate_columns(&moe, &hw, 3600.0, &HOFFMANN, None).unwrap();
+        assert_eq!(m_moe.params[0], m.params[0]);
+        assert_eq!(m_moe.params[1], crate::params::total_params(&r));
+        let bad = [-1_i64, 8];
+        let err = ArchitectureColumns { experts: Column::Values(&bad), ..moe }.row(0).unwrap_err().to_string();
+        assert_eq!(err, "row 0: experts = -1 is invalid: expected an integer in [0, 4096]");
+        let err = ArchitectureColumns { top_k: Column::Absent, ..moe }.row(1).unwrap_err().to_string();
+        assert!(err.starts_with("row 1: top_k = unset"), "{err}");
+        let err = ArchitectureColumns { top_k: Column::Scalar(9), ..moe }.row(1).unwrap_err().to_string();
+        assert!(err.starts_with("row 1: top_k = 9") && err.contains("[1, experts = 8]"), "{err}");
+    }
+
+    #[test]
+    fn a_mixture_is_flagged_and_its_loss_sees_the_active_parameters() {
+        let hw = crate::hardware::tests::chip(
+            80e9,
+            StepTimeModel::Linear { s_per_memcpy_byte: 1e-12, s_per_flop: 1e-15, overhead_s: 0.0 },
+        );
+        let a = crate::architecture::tests::mixtral_8x7b();
+        let m = evaluate(&a, &hw, 3600.0, &HOFFMANN);
+        assert_eq!(m.params, 46_702_792_704.0);
+        // The law's N is the active count (12.9B), which gives a higher loss than the total would.
+        let x = LossInput::of(&a, m.tokens, None);
+        assert_eq!((x.total_params, x.non_embedding_params), (12_879_925_248.0, 12_617_781_248.0));
+        assert_eq!(m.loss, HOFFMANN.loss_of(&x));
+        let as_total = LossInput { total_params: m.params, non_embedding_params: m.non_embedding_params, ..x };
+        assert!(HOFFMANN.loss_of(&as_total) < m.loss);
+        let flags = validity(&a, &m, &crate::loss::CHINCHILLA_FIT_RANGE, &HOFFMANN, None);
+        assert!(flags.contains(&Validity::MixtureOfExperts) && !in_domain(&flags), "{flags:?}");
+        assert!(Validity::MixtureOfExperts.message(&crate::loss::CHINCHILLA_FIT_RANGE, &HOFFMANN).contains("active"));
+        // The fitted range is checked on the count the law sees: 12.9B active is inside
+        // Chinchilla's (to 16B), the 46.7B total would not be. A dense model is never flagged.
+        assert!(!flags.contains(&Validity::ParamsOutsideFit));
+        let dense = validity(&llama_7b(), &m, &crate::loss::CHINCHILLA_FIT_RANGE, &HOFFMANN, None);
+        assert!(!dense.contains(&Validity::MixtureOfExperts));
     }
 
     #[test]

@@ -324,6 +324,40 @@ mod tests {
     }
 
     #[test]
+    fn a_mixture_of_experts_on_many_chips() {
+        // Without expert parallelism, a mixture shards as a dense model does: data parallel
+        // all-reduces the gradients of every expert, tensor parallel splits every expert's d_ff.
+        use crate::architecture::Mlp;
+        use crate::metrics::Validity;
+        use crate::params::total_params;
+        use crate::sharding::shard;
+        let moe = Architecture {
+            d_model: 1024,
+            n_layers: 4,
+            n_heads: 16,
+            n_kv_heads: 16,
+            head_dim: 64,
+            d_ff: 2048,
+            mlp: Mlp::Gelu,
+            seq_len: 1024,
+            batch_size: 16,
+            experts: 8,
+            top_k: 2,
+            ..llama_7b()
+        };
+        let p = predict(&moe, &h100(), &Budget::hours(1.0), &Chips::Count(8), &opts()).unwrap();
+        assert!(p.metrics.fits_memory && p.validity.contains(&Validity::MixtureOfExperts));
+        assert_eq!(p.metrics.params, total_params(&moe));
+        let dense = Architecture { experts: 0, top_k: 0, ..moe };
+        let dp8 = Sharding::data_parallel(8, false);
+        let (m, d) = (sharded_step(&moe, &h100(), dp8).unwrap(), sharded_step(&dense, &h100(), dp8).unwrap());
+        let ratio = m.dp_comm_bytes / d.dp_comm_bytes;
+        assert!((ratio / (total_params(&moe) / total_params(&dense)) - 1.0).abs() < 1e-12, "{ratio}");
+        let tp2 = shard(&moe, Sharding { dp: 4, tp: 2, ..Sharding::SINGLE }).unwrap();
+        assert_eq!((tp2.d_ff, tp2.experts, tp2.top_k), (1024, 8, 2));
+    }
+
+    #[test]
     fn bad_options_are_refused() {
         let o = PredictOptions { unique_tokens: Some(0.5), ..opts() };
         let e = predict(&llama_7b(), &h100(), &Budget::hours(1.0), &Chips::Count(1), &o).unwrap_err();

@@ -876,6 +876,9 @@ mod tests {
             precision: crate::architecture::Precision::default(),
             recompute: crate::architecture::Recompute::None,
             micro_batch: None,
+            experts: 0,
+            top_k: 0,
+            shared_experts: 0,
         }
     }
 

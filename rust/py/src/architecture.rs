@@ -3,8 +3,9 @@
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use timescale_core::architecture::dim;
 use timescale_core::architecture::Recompute;
+use timescale_core::architecture::{dim, MAX_EXPERTS};
+use timescale_core::error::integer_in;
 use timescale_core::memcpy::{self, Pass, Scope};
 use timescale_core::{ArchitectureSpec, Attention, Mlp};
 
@@ -79,7 +80,7 @@ impl PyArchitecture {
     #[pyo3(signature = (d_model, n_layers, n_heads, *, n_kv_heads=None, head_dim=None, d_ff=None,
         mlp=None, attention=None, tied_embeddings=None, seq_len=None, batch_size=None,
         vocab_size=None, param_bytes=None, activation_bytes=None, optimizer_bytes=None, recompute=None,
-        micro_batch=None))]
+        micro_batch=None, experts=None, top_k=None, shared_experts=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         d_model: AnyInt,
@@ -99,9 +100,13 @@ impl PyArchitecture {
         optimizer_bytes: Option<f64>,
         recompute: Option<&str>,
         micro_batch: Option<AnyInt>,
+        experts: Option<AnyInt>,
+        top_k: Option<AnyInt>,
+        shared_experts: Option<AnyInt>,
     ) -> PyResult<Self> {
         let req = |f: &str, v: AnyInt| dim(f, v.0).py_err();
         let opt = |f: &str, v: Option<AnyInt>| v.map(|v| dim(f, v.0)).transpose().py_err();
+        let count = |f: &str, v: Option<AnyInt>| v.map(|v| integer_in(f, v.0, 0, MAX_EXPERTS.into())).transpose().py_err();
         let spec = ArchitectureSpec {
             d_model: req("d_model", d_model)?,
             n_layers: req("n_layers", n_layers)?,
@@ -120,6 +125,9 @@ impl PyArchitecture {
             optimizer_bytes,
             recompute: recompute.map(Recompute::parse).transpose().py_err()?,
             micro_batch: opt("micro_batch", micro_batch)?,
+            experts: count("experts", experts)?,
+            top_k: count("top_k", top_k)?,
+            shared_experts: count("shared_experts", shared_experts)?,
         };
         spec.build().py_err().map(PyArchitecture)
     }
@@ -194,6 +202,21 @@ impl PyArchitecture {
     fn micro_batch(&self) -> Option<u32> {
         self.0.micro_batch
     }
+    /// Routed experts per MoE layer (0: a dense MLP).
+    #[getter]
+    fn experts(&self) -> u32 {
+        self.0.experts
+    }
+    /// Routed experts each token goes to (0 when dense).
+    #[getter]
+    fn top_k(&self) -> u32 {
+        self.0.top_k
+    }
+    /// Experts every token goes to besides its routed ones (DeepSeekMoE's shared experts).
+    #[getter]
+    fn shared_experts(&self) -> u32 {
+        self.0.shared_experts
+    }
     /// Micro-steps per optimizer step (gradient accumulation), on one chip.
     #[getter]
     fn micro_steps(&self) -> f64 {
@@ -226,6 +249,9 @@ impl PyArchitecture {
         d.set_item("optimizer_bytes", a.precision.optimizer_bytes)?;
         d.set_item("recompute", a.recompute.name())?;
         d.set_item("micro_batch", a.micro_batch)?;
+        d.set_item("experts", a.experts)?;
+        d.set_item("top_k", a.top_k)?;
+        d.set_item("shared_experts", a.shared_experts)?;
         Ok(d)
     }
 
@@ -259,9 +285,15 @@ impl PyArchitecture {
             .collect()
     }
 
-    /// Total parameters (count).
+    /// Total parameters (count; every expert of a mixture).
     fn params(&self) -> f64 {
         timescale_core::params::total_params(&self.0)
+    }
+
+    /// Parameters one token uses (count): a mixture's `top_k + shared_experts` experts and its
+    /// router; every parameter of a dense model.
+    fn active_params(&self) -> f64 {
+        timescale_core::params::active_params(&self.0)
     }
 
     /// Training FLOPs of one step (Chinchilla App. F model FLOPs).
@@ -316,6 +348,7 @@ impl PyArchitecture {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (a.d_model, a.n_layers, a.n_heads, a.n_kv_heads, a.head_dim, a.d_ff, a.seq_len, a.batch_size, a.vocab_size).hash(&mut h);
         (a.mlp.name(), a.attention.name(), a.tied_embeddings, a.recompute.name(), a.micro_batch).hash(&mut h);
+        (a.experts, a.top_k, a.shared_experts).hash(&mut h);
         (a.precision.param_bytes.to_bits(), a.precision.activation_bytes.to_bits(), a.precision.optimizer_bytes.to_bits())
             .hash(&mut h);
         h.finish()
@@ -330,12 +363,19 @@ impl PyArchitecture {
         Ok(((self.0.d_model, self.0.n_layers, self.0.n_heads), kwargs))
     }
 
+    /// Every field as a keyword (a mixture's expert counts only for a mixture: a dense model's
+    /// are the defaults).
     fn __repr__(&self) -> String {
         let a = &self.0;
+        let moe = if a.is_moe() {
+            format!(", experts={}, top_k={}, shared_experts={}", a.experts, a.top_k, a.shared_experts)
+        } else {
+            String::new()
+        };
         format!(
             "Architecture(d_model={}, n_layers={}, n_heads={}, n_kv_heads={}, head_dim={}, d_ff={}, mlp='{}', \
              attention='{}', tied_embeddings={}, seq_len={}, batch_size={}, vocab_size={}, param_bytes={:?}, \
-             activation_bytes={:?}, optimizer_bytes={:?}, recompute='{}', micro_batch={})",
+             activation_bytes={:?}, optimizer_bytes={:?}, recompute='{}', micro_batch={}{})",
             a.d_model,
             a.n_layers,
             a.n_heads,
@@ -352,7 +392,8 @@ impl PyArchitecture {
             a.precision.activation_bytes,
             a.precision.optimizer_bytes,
             a.recompute.name(),
-            a.micro_batch.map_or("None".to_owned(), |m| m.to_string())
+            a.micro_batch.map_or("None".to_owned(), |m| m.to_string()),
+            moe
         )
     }
 }

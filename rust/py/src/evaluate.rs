@@ -126,7 +126,8 @@ impl PyMetricColumns {
 }
 
 /// Every metric of the architectures given as columns, on one chip of `hardware` for `budget`.
-/// Integer columns: a Python int or a C-contiguous int64 array (`micro_batch` 0: the whole batch);
+/// Integer columns: a Python int or a C-contiguous int64 array (`micro_batch` 0: the whole batch;
+/// `experts` 0: a dense MLP);
 /// `mlp`, `attention` and `recompute`: a name or `(names, codes)`; `tied_embeddings`: a bool or a bool array; precisions: a float or a float64
 /// array. Absent columns take the core's defaults. The first bad row raises `InvalidInputError`
 /// naming the row and the field.
@@ -135,7 +136,7 @@ impl PyMetricColumns {
 #[pyo3(signature = (hardware, budget, law, *, d_model, n_layers, n_heads, n_kv_heads=None, head_dim=None,
     d_ff=None, mlp=None, attention=None, tied_embeddings=None, seq_len=None, batch_size=None,
     vocab_size=None, param_bytes=None, activation_bytes=None, optimizer_bytes=None, recompute=None, micro_batch=None,
-    unique_tokens=None))]
+    experts=None, top_k=None, shared_experts=None, unique_tokens=None))]
 pub fn evaluate<'py>(
     py: Python<'py>,
     hardware: &PyHardware,
@@ -158,6 +159,9 @@ pub fn evaluate<'py>(
     optimizer_bytes: Option<Bound<'py, PyAny>>,
     recompute: Option<Bound<'py, PyAny>>,
     micro_batch: Option<Bound<'py, PyAny>>,
+    experts: Option<Bound<'py, PyAny>>,
+    top_k: Option<Bound<'py, PyAny>>,
+    shared_experts: Option<Bound<'py, PyAny>>,
     unique_tokens: Option<f64>,
 ) -> PyResult<PyMetricColumns> {
     const INT: &str = "an integer";
@@ -175,6 +179,9 @@ pub fn evaluate<'py>(
         int("batch_size", batch_size.as_ref())?,
         int("vocab_size", vocab_size.as_ref())?,
         int("micro_batch", micro_batch.as_ref())?,
+        int("experts", experts.as_ref())?,
+        int("top_k", top_k.as_ref())?,
+        int("shared_experts", shared_experts.as_ref())?,
     ];
     let bytes = [
         float("param_bytes", param_bytes.as_ref())?,
@@ -206,6 +213,9 @@ pub fn evaluate<'py>(
         optimizer_bytes: bytes[2].column(),
         recompute: recompute.column(),
         micro_batch: given[9].column(),
+        experts: given[10].column(),
+        top_k: given[11].column(),
+        shared_experts: given[12].column(),
     };
     let n = cols.rows().py_err()?;
     let (hw, law) = (hardware.0, law.0);

@@ -248,8 +248,13 @@ pub struct PyPrediction {
     pub architecture: PyArchitecture,
     pub chips: u32,
     pub budget: PyResolvedBudget,
+    /// Every parameter (a mixture's every expert).
     pub params: f64,
     pub non_embedding_params: f64,
+    /// The parameters one token uses (`params` for a dense model; a mixture's `top_k +
+    /// shared_experts` experts and router): the count the loss law sees.
+    pub active_params: f64,
+    pub active_non_embedding_params: f64,
     pub flops_per_step: f64,
     /// Per chip.
     pub memcpy_bytes_per_step: f64,
@@ -313,6 +318,8 @@ impl From<&Prediction> for PyPrediction {
             budget: p.budget.into(),
             params: m.params,
             non_embedding_params: m.non_embedding_params,
+            active_params: timescale_core::params::active_params(&p.arch),
+            active_non_embedding_params: timescale_core::params::active_non_embedding_params(&p.arch),
             flops_per_step: m.flops_per_step,
             memcpy_bytes_per_step: m.memcpy_bytes_per_step,
             memory_bytes: m.memory_bytes,

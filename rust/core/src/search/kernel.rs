@@ -12,7 +12,7 @@ use crate::batch::max_loss_for_tokens_per_step;
 use crate::bilinear::Bilinear;
 use crate::loss::Law;
 use crate::metrics::tokens_in_budget;
-use crate::params::{non_embedding_params, total_params};
+use crate::params::{active_non_embedding_params, active_params, non_embedding_params, total_params};
 use crate::pareto::{Candidate, ParetoBuilder};
 use crate::sharding::{fit_shardings, shardings, Sharding, ShardingFit};
 
@@ -258,6 +258,14 @@ impl<'a> Kernel<'a> {
         let mb = arch.micro_batch.unwrap_or(1);
         let total = Bilinear::fit(mb, |l, b| total_params(&at(l, b)));
         let non_embedding = Bilinear::fit(mb, |l, b| non_embedding_params(&at(l, b)));
+        // The counts the law sees: all of a dense model's, a mixture's active ones (`LossInput`).
+        // The space enumerates dense models only; this keeps the kernel's loss the reference's
+        // for any architecture it is given.
+        let (law_total, law_non_embedding) = if arch.is_moe() {
+            (Bilinear::fit(mb, |l, b| active_params(&at(l, b))), Bilinear::fit(mb, |l, b| active_non_embedding_params(&at(l, b))))
+        } else {
+            (total, non_embedding)
+        };
         self.fits.clear();
         fit_shardings(&arch, &p.hardware, &self.shardings, &mut self.fits);
         // A model that is not linear in the work prices each configuration itself (one chip only;
@@ -305,7 +313,7 @@ impl<'a> Kernel<'a> {
                 continue;
             }
             let n_total = total.at_depth(l).0;
-            let n_law = law.law_params(non_embedding.at_depth(l).0, n_total, d_model);
+            let n_law = law.law_params(law_non_embedding.at_depth(l).0, law_total.at_depth(l).0, d_model);
             // The loss's part that does not depend on the batch, (E + A / N'^alpha) + extras:
             // approximated first, exact when a decision needs it (computed once per depth, on
             // first use); the extras as `Law::extras` computes them.

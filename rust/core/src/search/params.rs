@@ -171,6 +171,9 @@ mod tests {
             precision: Precision::default(),
             recompute: Recompute::None,
             micro_batch: None,
+            experts: 0,
+            top_k: 0,
+            shared_experts: 0,
         };
         let p = params(24.0);
         assert!(!p.evaluate(&a).fits_memory);

@@ -248,6 +248,10 @@ impl SearchSpace {
             precision: self.precision,
             recompute: self.recompute[digit[9]],
             micro_batch: self.micro_batch[digit[10]],
+            // Dense only: a mixture of experts is not a search axis (yet).
+            experts: 0,
+            top_k: 0,
+            shared_experts: 0,
         };
         Some((arch, digit))
     }
