@@ -170,11 +170,13 @@ def test_search_plan_512_h100(benchmark):
 
 
 def test_search_plan_tpu_v5e_pod_auto(benchmark):
-    """A TPU v5e pod with --chips auto: the default space at 1, 2, 4, ..., 256 chips (9 searches of
-    63M configurations each, 566M in all), the best count chosen."""
+    """A TPU v5e pod, the counts --chips auto gave it when the file's network was one pod: the default
+    space at 1, 2, 4, ..., 256 chips (9 searches of 63M configurations each, 566M in all), the best
+    count chosen. (auto now goes on to 4096 over the data-centre network; the bench keeps its work.)"""
     space = make_space()
     tpu = Hardware.load("tpu_v5e")
-    r = benchmark.pedantic(search, args=(tpu, HOURS, space), kwargs={"chips": "auto"}, rounds=1, iterations=1)
+    counts = [2**k for k in range(9)]
+    r = benchmark.pedantic(search, args=(tpu, HOURS, space), kwargs={"chips": counts}, rounds=1, iterations=1)
     assert [c.chips for c in r.chip_counts] == [2**k for k in range(9)] and r.feasible > 0
     benchmark.extra_info.update(configs=9 * space.size, chips=r.chips)
 

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from timescale_frontier import Architecture, Budget, Hardware, InvalidInputError, predict, search
 from timescale_frontier.budget import resolve
 from timescale_frontier.cli import frontier_main
+from timescale_frontier.hardware import SHIPPED_DIR
 
 SMALL = {"d_model": "256:2048:256", "n_layers": "2:24:2", "seq_len": "512,2048", "batch_size": "8,32,128"}
 SMALL_FLAGS = [
@@ -111,7 +112,7 @@ def test_less_unique_data_never_lowers_the_best_loss_and_the_full_form_curbs_big
     assert full_scarce.best.params <= plain_scarce.best.params
 
 
-def test_the_api_chooses_the_chip_count_for_a_money_budget():
+def test_the_api_chooses_the_chip_count_for_a_money_budget(tmp_path):
     """What the CLI's --chips auto does is the API's: each count gets the hours the money buys there."""
     hw = Hardware.load("h100_sxm")
     space = {"d_model": "1024:4096:1024", "n_layers": "8:32:8", "seq_len": [2048], "batch_size": [64, 256]}
@@ -125,15 +126,20 @@ def test_the_api_chooses_the_chip_count_for_a_money_budget():
     # predict chooses the same way among counts.
     p = predict(r.best.architecture, hw, Budget(usd=20_000), chips=[1, 2, 4, 8])
     assert p.chips == r.chips and p.loss == pytest.approx(r.best.loss, rel=1e-12)
-    # auto: powers of two up to the interconnect's max_chips (4096 for h100_sxm; 256 for tpu_v5e).
+    # auto: powers of two up to the interconnect's max_chips, at most 4096 (h100_sxm: 100,000), and
+    # a network of one 256-chip slice (tpu_v5e without its multi-slice data-centre network) 256.
     counts = [c.chips for c in search(hw, Budget(usd=20_000), space, chips="auto").chip_counts]
     assert counts == [2**k for k in range(13)]
-    tpu = Hardware.load("tpu_v5e")
+    text = (SHIPPED_DIR / "tpu_v5e.toml").read_text()
+    assert "max_chips = 50944" in text
+    one_slice = tmp_path / "tpu_v5e_one_slice.toml"
+    one_slice.write_text(text.replace("max_chips = 50944", "max_chips = 256"))
+    tpu = Hardware.load(one_slice)
     assert [c.chips for c in search(tpu, 12, space, chips="auto").chip_counts] == [2**k for k in range(9)]
     with pytest.raises(
         InvalidInputError, match="chips = 512 is invalid: expected at most interconnect.max_chips = 256"
     ):
-        search(Hardware.load("tpu_v5e"), 1, space, chips=[4, 512])
+        search(tpu, 1, space, chips=[4, 512])
 
 
 def test_auto_chips_choose_the_lowest_loss_among_counts_that_fit_and_say_which_do_not():

@@ -7,7 +7,7 @@ from timescale_frontier import Hardware, InvalidInputError
 from timescale_frontier.hardware import SHIPPED_DIR, shipped_names
 
 REQUIRED = {"tpu_v4", "tpu_v5e", "tpu_v5p", "tpu_v6e", "a100_40gb", "a100_80gb", "h100_sxm", "h200_sxm", "b200"}
-REQUIRED |= {"mi300x"}
+REQUIRED |= {"mi300x", "mi325x", "gb200"}
 #: Calibrated from published training throughput (data/published/).
 PUBLISHED = {"a100_40gb", "a100_80gb", "h100_sxm"}
 
@@ -39,6 +39,56 @@ def test_figures_from_the_reference_table():
     assert Hardware.load("h100_sxm").peak_bf16_flops_per_s == 9.894e14
     assert Hardware.load("tpu_v5e").hbm_bytes == 16 * 2**30
     assert Hardware.load("mi300x").hbm_bytes_per_s == 5.3e12
+
+
+def test_the_new_datasheet_files_and_the_network_tiers():
+    """gb200 and mi325x as their datasheets state them (per GPU; the file cites each figure), and
+    the tiers beyond one node: GPU pods with an oversubscribed tier above, TPU slices over DCN."""
+    gb200 = Hardware.load("gb200")
+    assert (gb200.peak_bf16_flops_per_s, gb200.hbm_bytes, gb200.hbm_bytes_per_s) == (2.5e15, 186e9, 8e12)
+    network = (gb200.collective_bytes_per_s, gb200.core.chips_per_node, gb200.core.inter_node_bytes_per_s)
+    assert network == (9e11, 72, 5e10)
+    mi325x = Hardware.load("mi325x")
+    assert (mi325x.peak_bf16_flops_per_s, mi325x.hbm_bytes, mi325x.hbm_bytes_per_s) == (1.3074e15, 256e9, 6e12)
+    # The largest systems the networks describe (max_chips) and the tiers that get there.
+    tiers = {
+        name: (hw.max_chips, hw.core.chips_per_node, hw.core.chips_per_pod)
+        for name in ("h100_sxm", "b200", "gb200", "tpu_v4", "tpu_v5e", "tpu_v5p", "tpu_v6e")
+        for hw in [Hardware.load(name)]
+    }
+    assert tiers == {
+        "h100_sxm": (100_000, 8, 3072),  # Colossus; Meta's pods of 3,072 GPUs
+        "b200": (100_000, 8, 16_384),  # the DGX SuperPOD B200 RA's 64 scalable units
+        "gb200": (100_000, 72, 9216),  # NVL72 racks; 128 racks in a SuperPOD
+        "tpu_v4": (32_768, 3072, None),  # slices of 3,072 (PaLM ran two)
+        "tpu_v5e": (50_944, 256, None),  # Google's 50,944-chip multi-slice job
+        "tpu_v5p": (18_432, 6144, None),  # Multislice up to 18,432 chips
+        "tpu_v6e": (100_000, 256, None),  # 100,000 Trillium chips per Jupiter fabric
+    }
+    # DCN per chip: v5e 2 x 100 Gbps, v6e 4 x 200 Gbps per 8-chip host; v5p 50 Gbps per chip.
+    dcn = {n: Hardware.load(n).core.inter_node_bytes_per_s for n in ("tpu_v4", "tpu_v5e", "tpu_v5p", "tpu_v6e")}
+    assert dcn == {"tpu_v4": 6.25e9, "tpu_v5e": 3.125e9, "tpu_v5p": 6.25e9, "tpu_v6e": 1.25e10}
+    # Meta's 1:7 above the pod: the NIC's 5e10 B/s over 7.
+    assert Hardware.load("h100_sxm").core.inter_pod_bytes_per_s == pytest.approx(5e10 / 7, rel=1e-4)
+    assert "estimate" in Hardware.load("tpu_v4").notes["interconnect.inter_node_source"]
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("chips_per_pod = 3072", "chips_per_pod = 3076", r"interconnect.chips_per_pod = 3076 .*a multiple of"),
+        ("inter_pod_bytes_per_s = 7.1429e+09\n", "", r"interconnect.inter_pod_bytes_per_s = missing"),
+        ("chips_per_pod = 3072\n", "", r"interconnect.inter_pod_bytes_per_s = 7142900000 is invalid: expected absent"),
+        ("inter_pod_source", "inter_pod_sauce", r"unknown key 'interconnect.inter_pod_sauce'"),
+    ],
+)
+def test_bad_pod_tiers_name_the_key(tmp_path, old, new, message):
+    text = (SHIPPED_DIR / "h100_sxm.toml").read_text()
+    assert old in text
+    p = tmp_path / "pods.toml"
+    p.write_text(text.replace(old, new))
+    with pytest.raises(InvalidInputError, match=message):
+        Hardware.load(p)
 
 
 def test_resolution_by_path_file_name_and_bare_name(tmp_path):

@@ -68,8 +68,8 @@ def test_data_parallel_volumes_by_hand():
 def test_chips_must_be_backed_by_an_interconnect():
     with pytest.raises(InvalidInputError, match="needs an \\[interconnect\\] section"):
         predict(Architecture(64, 2, 4), Hardware.load("cpu"), 1, chips=2)
-    with pytest.raises(InvalidInputError, match="at most interconnect.max_chips = 256"):
-        search(Hardware.load("tpu_v5e"), 1, {"d_model": [1024]}, chips=512)
+    with pytest.raises(InvalidInputError, match="at most interconnect.max_chips = 50944"):
+        search(Hardware.load("tpu_v5e"), 1, {"d_model": [1024]}, chips=65536)
 
 
 def test_many_nodes_send_a_share_of_each_collective_between_nodes():
@@ -86,6 +86,46 @@ def test_many_nodes_send_a_share_of_each_collective_between_nodes():
     assert one_node.dp_comm_s == pytest.approx(2 * 7 / 8 * grads / nvlink)
     assert two_nodes.dp_comm_s == pytest.approx(2 * 7 / 8 * grads / nvlink + 2 * 1 / 2 * grads / 8 / ib)
     assert two_nodes.dp_comm_bytes == pytest.approx(2 * 7 / 8 * grads + grads / 8)
+
+
+def test_groups_beyond_a_slice_or_a_pod_send_a_share_over_the_tier_above():
+    """Multi-slice TPUs and GPU pods (rust/core/src/network.rs): a DP all-reduce of the S gradient
+    bytes over 6,144 chips runs one ring per tier, each over the share the tier below left."""
+    a = Architecture(512, 2, 4, seq_len=128, batch_size=6144)
+    grads = predict(a, Hardware.load("tpu_v4"), 1).params * 4  # fp32 gradients of the whole model
+    # TPU v4, PaLM's layout: two slices of 3,072 over the data-centre network, 2 x (1 - 1/3072) S
+    # over ICI (6 links of 4.5e10 B/s) and 2 x (1/3072 - 1/6144) S = 2 x S/6144 over DCN.
+    v4 = Hardware.load("tpu_v4")
+    ici, dcn = v4.collective_bytes_per_s, v4.core.inter_node_bytes_per_s
+    assert (ici, dcn, v4.core.chips_per_node) == (2.7e11, 6.25e9, 3072)
+    dp = {s.sharding: s.step for s in predict(a, v4, 1, chips=6144).shardings}["DP 6144"]
+    assert dp.dp_comm_s == pytest.approx(2 * (1 - 1 / 3072) * grads / ici + 2 * grads / 6144 / dcn)
+    # H100 in Meta's pods of 3,072 (1:7 above them): 2 x 7/8 S over NVLink, 2 x (1/8 - 1/3072) S
+    # between the 384 nodes of a pod, 2 x (1/3072 - 1/6144) S between the two pods.
+    h100 = Hardware.load("h100_sxm")
+    nvlink, ib, pods = h100.collective_bytes_per_s, h100.core.inter_node_bytes_per_s, h100.core.inter_pod_bytes_per_s
+    assert (h100.core.chips_per_pod, ib / pods) == (3072, pytest.approx(7, rel=1e-4))
+    dp = {s.sharding: s.step for s in predict(a, h100, 1, chips=6144).shardings}["DP 6144"]
+    expected = 2 * 7 / 8 * grads / nvlink + 2 * (1 / 8 - 1 / 3072) * grads / ib + 2 * grads / 6144 / pods
+    assert dp.dp_comm_s == pytest.approx(expected)
+    assert dp.dp_comm_bytes == pytest.approx(2 * (1 - 1 / 6144) * grads)
+
+
+@pytest.mark.parametrize(
+    "hardware, chips, space",
+    [
+        # Meta-scale H100 (pods of 3,072 at 1:7 above them) and PaLM's 6,144 TPU v4 chips (two
+        # slices over DCN): models large enough to use the chips.
+        ("h100_sxm", 16384, ["--d-model", "8192,12288", "--n-layers", "64,96", "--batch-size", "4096,8192"]),
+        ("tpu_v4", 6144, ["--d-model", "6144,12288", "--n-layers", "48,96", "--batch-size", "6144,12288"]),
+    ],
+)
+def test_the_cli_answers_on_tens_of_thousands_of_gpus_and_palms_tpu_count(hardware, chips, space):
+    args = ["--hardware", hardware, "--hours", "24", "--chips", str(chips), *space, "--format", "json", "-q"]
+    r = CliRunner().invoke(frontier_main, args)
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["chips"] == chips and doc["feasible"] > 0 and " x " in doc["best"]["sharding"]
 
 
 def test_search_on_many_chips_reports_the_sharding_and_beats_one_chip():

@@ -260,6 +260,8 @@ class CoreHardware:
         max_chips: int | None = None,
         chips_per_node: int | None = None,
         inter_node_bytes_per_s: float | None = None,
+        chips_per_pod: int | None = None,
+        inter_pod_bytes_per_s: float | None = None,
         usd_per_chip_hour: float | None = None,
     ) -> CoreHardware: ...
     def with_calibration(
@@ -291,6 +293,10 @@ class CoreHardware:
     def chips_per_node(self) -> int: ...
     @property
     def inter_node_bytes_per_s(self) -> float | None: ...
+    @property
+    def chips_per_pod(self) -> int | None: ...
+    @property
+    def inter_pod_bytes_per_s(self) -> float | None: ...
     @property
     def max_chips(self) -> int: ...
     @property

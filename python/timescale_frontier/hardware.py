@@ -53,6 +53,7 @@ _STEP_KEYS = ["flops_efficiency", "bandwidth_efficiency", "overhead_s"]
 _STEP_OPTIONAL = ["attention_efficiency"]
 _INTERCONNECT_KEYS = ["link_bytes_per_s", "links_per_chip", "max_chips", "topology", "source"]
 _NODE_KEYS = ["chips_per_node", "inter_node_bytes_per_s", "inter_node_source"]
+_POD_KEYS = ["chips_per_pod", "inter_pod_bytes_per_s", "inter_pod_source"]
 #: Keys of ``[calibration]`` that describe the calibration (the rest are the model's coefficients).
 CALIBRATION_META = [
     "model", "r2", "mean_abs_pct_error", "median_abs_pct_error", "max_abs_pct_error",
@@ -367,8 +368,9 @@ def _parse(path: Path, text: str | None = None) -> Hardware:
     interconnect = _toml.table(path, doc, "interconnect", required=False)
     notes: dict[str, str] = {}
     topology, link, links, max_chips, per_node, inter = None, None, None, None, None, None
+    per_pod, inter_pod = None, None
     if interconnect:
-        _toml.check_keys(path, "interconnect", interconnect, _INTERCONNECT_KEYS + _NODE_KEYS)
+        _toml.check_keys(path, "interconnect", interconnect, _INTERCONNECT_KEYS + _NODE_KEYS + _POD_KEYS)
         link = _toml.number(path, "interconnect", interconnect, "link_bytes_per_s")
         links = _toml.number(path, "interconnect", interconnect, "links_per_chip")
         max_chips = _toml.integer(path, "interconnect", interconnect, "max_chips")
@@ -380,6 +382,13 @@ def _parse(path: Path, text: str | None = None) -> Hardware:
         if inter is not None:
             notes["interconnect.inter_node_source"] = _toml.string(
                 path, "interconnect", interconnect, "inter_node_source"
+            )
+        if "chips_per_pod" in interconnect:
+            per_pod = _toml.integer(path, "interconnect", interconnect, "chips_per_pod")
+        inter_pod = _toml.optional_number(path, "interconnect", interconnect, "inter_pod_bytes_per_s")
+        if inter_pod is not None:
+            notes["interconnect.inter_pod_source"] = _toml.string(
+                path, "interconnect", interconnect, "inter_pod_source"
             )
     price = _toml.table(path, doc, "price", required=False)
     usd = None
@@ -413,6 +422,8 @@ def _parse(path: Path, text: str | None = None) -> Hardware:
         max_chips=max_chips,
         chips_per_node=per_node,
         inter_node_bytes_per_s=inter,
+        chips_per_pod=per_pod,
+        inter_pod_bytes_per_s=inter_pod,
         usd_per_chip_hour=usd,
     )
 

@@ -531,9 +531,15 @@ def hardware_show(hw: Hardware) -> str:
         f"HBM: {binary_bytes(hw.hbm_bytes)} ({hw.usable_hbm_fraction:g} usable), {si(hw.hbm_bytes_per_s, 'B/s')}",
     ]
     if hw.collective_bytes_per_s is not None:
+        pods = (
+            f", in pods of {hw.core.chips_per_pod} at that rate and {si(hw.core.inter_pod_bytes_per_s, 'B/s')}"
+            " per chip between pods"
+            if hw.core.chips_per_pod is not None and hw.core.inter_pod_bytes_per_s is not None
+            else ""
+        )
         nodes = (
             f" in nodes of {hw.core.chips_per_node}, {si(hw.core.inter_node_bytes_per_s, 'B/s')} per chip each way"
-            " between nodes (collectives across nodes run hierarchically)"
+            f" between nodes{pods} (collectives across nodes run hierarchically)"
             if hw.core.inter_node_bytes_per_s is not None
             else ""
         )
@@ -553,6 +559,8 @@ def hardware_show(hw: Hardware) -> str:
         lines.append(f"  interconnect: {hw.notes['interconnect.source']}")
     if hw.notes.get("interconnect.inter_node_source"):
         lines.append(f"  between nodes: {hw.notes['interconnect.inter_node_source']}")
+    if hw.notes.get("interconnect.inter_pod_source"):
+        lines.append(f"  between pods: {hw.notes['interconnect.inter_pod_source']}")
     if hw.calibrated:
         c = hw.calibration
         lines.append(f"calibration: {c.get('model')} from {c.get('source')}")

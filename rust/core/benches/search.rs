@@ -47,6 +47,8 @@ fn h100() -> Hardware {
         max_chips: 4096,
         chips_per_node: Some(8),
         inter_node_bytes_per_s: Some(5e10),
+        chips_per_pod: None,
+        inter_pod_bytes_per_s: None,
     };
     Hardware::from_datasheet(85_899_345_920.0, 0.9, roofline(9.894e14, 3.35e12), Some(network), Some(3.0)).expect("valid figures")
 }
@@ -60,6 +62,8 @@ fn tpu_v5e() -> Hardware {
         max_chips: 256,
         chips_per_node: None,
         inter_node_bytes_per_s: None,
+        chips_per_pod: None,
+        inter_pod_bytes_per_s: None,
     };
     Hardware::from_datasheet(17_179_869_184.0, 0.9, roofline(1.97e14, 8.19e11), Some(network), Some(1.2)).expect("valid figures")
 }

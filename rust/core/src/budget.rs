@@ -210,6 +210,8 @@ mod tests {
             max_chips: 8,
             chips_per_node: None,
             inter_node_bytes_per_s: None,
+            chips_per_pod: None,
+            inter_pod_bytes_per_s: None,
         };
         Hardware { usd_per_chip_hour: price, network: Some(net), ..chip(80e9, model) }
     }

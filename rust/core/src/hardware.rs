@@ -29,7 +29,7 @@ pub const USD_PER_CHIP_HOUR: Range = Range::new(0.001, 1000.0, "USD per chip-hou
 
 /// Every numeric key of a hardware file with its accepted range (documentation and exports; the
 /// checks below use the same constants).
-pub const RANGES: [(&str, Range); 13] = [
+pub const RANGES: [(&str, Range); 14] = [
     ("chip.peak_bf16_flops_per_s", PEAK_FLOPS),
     ("chip.hbm_bytes", HBM_BYTES),
     ("chip.hbm_bytes_per_s", HBM_BYTES_PER_S),
@@ -42,6 +42,7 @@ pub const RANGES: [(&str, Range); 13] = [
     ("interconnect.links_per_chip", LINKS_PER_CHIP),
     ("interconnect.max_chips", NETWORK_MAX_CHIPS),
     ("interconnect.inter_node_bytes_per_s", LINK_BYTES_PER_S),
+    ("interconnect.inter_pod_bytes_per_s", LINK_BYTES_PER_S),
     ("price.usd_per_chip_hour", USD_PER_CHIP_HOUR),
 ];
 
@@ -197,7 +198,10 @@ impl Topology {
     }
 }
 
-/// The file's `[interconnect]`: the chip-to-chip network.
+/// The file's `[interconnect]`: the chip-to-chip network, in up to three tiers (see
+/// [`crate::network`]): nodes (`chips_per_node` joined by the links above), pods of nodes
+/// (`chips_per_pod`, at `inter_node_bytes_per_s` per chip) and the network between pods
+/// (`inter_pod_bytes_per_s` per chip). `max_chips` is the largest system the description covers.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Network {
     /// Bytes/s of one link, as the vendor quotes it (see [`Topology`]).
@@ -206,13 +210,21 @@ pub struct Network {
     pub topology: Topology,
     /// Most chips the network joins.
     pub max_chips: u32,
-    /// Chips in one node, joined by the links above (GPUs: 8 per NVLink/NVSwitch node); `None`:
-    /// every chip is in one network (a TPU pod's torus).
+    /// Chips in one node, joined by the links above (GPUs: 8 per NVLink/NVSwitch node, 72 in an
+    /// NVL72 rack; TPUs: the largest ICI slice, beyond which slices talk over the data-centre
+    /// network); `None`: every chip is in one network.
     pub chips_per_node: Option<u32>,
     /// Bytes/s each way from one chip to chips of other nodes (its share of the node's network
-    /// cards: 8 x 400 Gb/s InfiniBand NICs for 8 GPUs = 5e10 per GPU). Needed when a node holds
-    /// fewer chips than `max_chips`.
+    /// cards: 8 x 400 Gb/s InfiniBand NICs for 8 GPUs = 5e10 per GPU; a TPU chip's DCN share).
+    /// Needed when a node holds fewer chips than `max_chips`.
     pub inter_node_bytes_per_s: Option<f64>,
+    /// Chips of one pod: whole nodes on one non-blocking fabric at `inter_node_bytes_per_s` per
+    /// chip (Meta's 3,072-GPU pods; Dubey et al. 2024, section 3.3.1); `None`: every node in one.
+    pub chips_per_pod: Option<u32>,
+    /// Bytes/s each way from one chip to chips of other pods (its network card's share of an
+    /// oversubscribed tier: 5e10 / 7 at Meta's 1:7). Needed when a pod holds fewer chips than
+    /// `max_chips`.
+    pub inter_pod_bytes_per_s: Option<f64>,
 }
 
 impl Network {
@@ -242,19 +254,58 @@ impl Network {
             }
             None => {}
         }
-        Ok(())
+        self.validate_pods()
+    }
+
+    /// The pod tier: whole nodes, more than one, at most `max_chips`; its bandwidth when pods
+    /// hold fewer chips than `max_chips`, and not without pods.
+    fn validate_pods(&self) -> Result<()> {
+        let Some(pod) = self.chips_per_pod else {
+            return match self.inter_pod_bytes_per_s {
+                Some(b) => Err(Error::invalid(
+                    "interconnect.inter_pod_bytes_per_s",
+                    b,
+                    "absent without interconnect.chips_per_pod (the pods it joins)",
+                )),
+                None => Ok(()),
+            };
+        };
+        let node = self.chips_per_node.unwrap_or(self.max_chips);
+        if self.chips_per_node.is_none() || pod <= node || pod > self.max_chips || pod % node != 0 {
+            return Err(Error::invalid(
+                "interconnect.chips_per_pod",
+                pod,
+                &format!(
+                    "a multiple of interconnect.chips_per_node (= {}, needed with pods) above it, at most interconnect.max_chips = {}",
+                    self.chips_per_node.map_or("missing".to_string(), |k| k.to_string()),
+                    self.max_chips
+                ),
+            ));
+        }
+        match self.inter_pod_bytes_per_s {
+            Some(b) => LINK_BYTES_PER_S.check("interconnect.inter_pod_bytes_per_s", b).map(|_| ()),
+            None if pod < self.max_chips => Err(Error::invalid(
+                "interconnect.inter_pod_bytes_per_s",
+                "missing",
+                &format!("{} (needed when chips_per_pod < max_chips)", LINK_BYTES_PER_S.expected()),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The network as collectives see it: inside a node, ring bandwidth `links x link` per chip,
     /// halved when the figure counts both directions (a collective sends and receives at once);
-    /// between nodes, `inter_node_bytes_per_s`.
+    /// between nodes, `inter_node_bytes_per_s`; between pods, `inter_pod_bytes_per_s`.
     pub fn interconnect(&self) -> Interconnect {
         let total = self.link_bytes_per_s * self.links_per_chip;
         let each_way = if self.topology.figure_counts_both_directions() { total / 2.0 } else { total };
+        let inter = self.inter_node_bytes_per_s.unwrap_or(each_way);
         Interconnect {
             intra_bytes_per_s: each_way,
             chips_per_node: self.chips_per_node.unwrap_or(self.max_chips),
-            inter_bytes_per_s: self.inter_node_bytes_per_s.unwrap_or(each_way),
+            inter_bytes_per_s: inter,
+            chips_per_pod: self.chips_per_pod.unwrap_or(u32::MAX),
+            inter_pod_bytes_per_s: self.inter_pod_bytes_per_s.unwrap_or(inter),
         }
     }
 }
@@ -452,6 +503,8 @@ pub(crate) mod tests {
             max_chips: 4096,
             chips_per_node: None,
             inter_node_bytes_per_s: None,
+            chips_per_pod: None,
+            inter_pod_bytes_per_s: None,
         };
         assert_eq!(tpu.interconnect().intra_bytes_per_s, 2.7e11);
         assert_eq!(tpu.interconnect().chips_per_node, 4096);
@@ -462,6 +515,8 @@ pub(crate) mod tests {
             max_chips: 8,
             chips_per_node: None,
             inter_node_bytes_per_s: None,
+            chips_per_pod: None,
+            inter_pod_bytes_per_s: None,
         };
         assert_eq!(nv.interconnect().intra_bytes_per_s, 4.5e11);
         // Nodes of 8 need the inter-node figure.
@@ -470,6 +525,27 @@ pub(crate) mod tests {
         let cluster = Network { inter_node_bytes_per_s: Some(5e10), ..cluster };
         assert!(cluster.validate().is_ok());
         assert_eq!((cluster.interconnect().chips_per_node, cluster.interconnect().inter_bytes_per_s), (8, 5e10));
+        assert_eq!(cluster.interconnect().chips_per_pod, u32::MAX);
+        // Pods of 3,072 GPUs (384 nodes) need the bandwidth between pods, and whole nodes.
+        let pods = Network { max_chips: 24_576, chips_per_pod: Some(3072), ..cluster };
+        assert!(pods.validate().unwrap_err().to_string().starts_with("interconnect.inter_pod_bytes_per_s = missing"));
+        let pods = Network { inter_pod_bytes_per_s: Some(5e10 / 7.0), ..pods };
+        assert!(pods.validate().is_ok());
+        let ic = pods.interconnect();
+        assert_eq!(
+            (ic.chips_per_node, ic.chips_per_pod, ic.inter_bytes_per_s, ic.inter_pod_bytes_per_s),
+            (8, 3072, 5e10, 5e10 / 7.0)
+        );
+        let e = Network { chips_per_pod: Some(3076), ..pods }.validate().unwrap_err().to_string();
+        assert!(
+            e.starts_with(
+                "interconnect.chips_per_pod = 3076 is invalid: expected a multiple of interconnect.chips_per_node (= 8"
+            ),
+            "{e}"
+        );
+        assert!(Network { chips_per_pod: Some(32_768), ..pods }.validate().is_err());
+        assert!(Network { chips_per_pod: None, ..pods }.validate().unwrap_err().to_string().contains("absent without"));
+        assert!(Network { chips_per_node: None, ..pods }.validate().is_err());
         assert_eq!(Topology::parse("2d_torus").unwrap(), Topology::Torus2d);
         assert!(Topology::parse("ring").unwrap_err().to_string().contains("one of 3d_torus"));
     }
@@ -486,6 +562,8 @@ pub(crate) mod tests {
             max_chips: 8,
             chips_per_node: None,
             inter_node_bytes_per_s: None,
+            chips_per_pod: None,
+            inter_pod_bytes_per_s: None,
         };
         let hw = Hardware { network: Some(nv), ..hw };
         assert!(hw.check_chips(8).is_ok());

@@ -440,9 +440,9 @@ pub fn pp_comm(shard: &Architecture, ic: &Interconnect, s: Sharding) -> Volume {
         * shard.precision.activation_bytes
         / slice;
     if in_node(ic, s).pp_neighbour {
-        Volume { intra_bytes: bytes, inter_bytes: 0.0 }
+        Volume { intra_bytes: bytes, inter_bytes: 0.0, inter_pod_bytes: 0.0 }
     } else {
-        Volume { intra_bytes: 0.0, inter_bytes: bytes }
+        Volume { intra_bytes: 0.0, inter_bytes: bytes, inter_pod_bytes: 0.0 }
     }
 }
 
@@ -828,6 +828,8 @@ mod tests {
             max_chips: 1024,
             chips_per_node: None,
             inter_node_bytes_per_s: None,
+            chips_per_pod: None,
+            inter_pod_bytes_per_s: None,
         };
         Hardware { network: Some(net), ..crate::hardware::tests::chip(80.0 * 1_073_741_824.0, model) }
     }
@@ -938,9 +940,15 @@ mod tests {
         // (7/8 S = 1400), all-reduce of each chip's 1/8 share (200 bytes) between the 2 nodes
         // (2 x 1/2 x 200 = 200), all-gather inside the node (1400). At 100 B/s inside and 10 B/s
         // between nodes: 2800 / 100 + 200 / 10 = 48 s.
-        let ic = Interconnect { intra_bytes_per_s: 100.0, chips_per_node: 8, inter_bytes_per_s: 10.0 };
+        let ic = Interconnect {
+            intra_bytes_per_s: 100.0,
+            chips_per_node: 8,
+            inter_bytes_per_s: 10.0,
+            chips_per_pod: u32::MAX,
+            inter_pod_bytes_per_s: 10.0,
+        };
         let v = ic.all_reduce(1600.0, 16, 8);
-        assert_eq!(v, Volume { intra_bytes: 2800.0, inter_bytes: 200.0 });
+        assert_eq!(v, Volume { intra_bytes: 2800.0, inter_bytes: 200.0, inter_pod_bytes: 0.0 });
         assert_eq!(ic.seconds(v), 48.0);
         // DP 16 x TP 1 puts 8 DP members in each node; DP 8 x TP 2 puts 4 (TP pairs are adjacent);
         // TP 16 spans both nodes with 8 of its chips in each.
@@ -1024,7 +1032,7 @@ mod tests {
         let ic = hw().interconnect().unwrap();
         let sh = |s| shard(&deep(), s).unwrap();
         let s = layout(1, 1, 2, 1, 1, false, DataParallel::Replicated);
-        assert_eq!(pp_comm(&sh(s), &ic, s), Volume { intra_bytes: 1024.0, inter_bytes: 0.0 });
+        assert_eq!(pp_comm(&sh(s), &ic, s), Volume { intra_bytes: 1024.0, inter_bytes: 0.0, inter_pod_bytes: 0.0 });
         let v = layout(1, 1, 2, 2, 1, false, DataParallel::Replicated);
         assert_eq!(pp_comm(&sh(v), &ic, v).total(), 2048.0);
         // With TP 2 and sequence parallelism each chip sends its 1/2 slice.
@@ -1032,7 +1040,7 @@ mod tests {
         assert_eq!(pp_comm(&sh(t), &ic, t).total(), 512.0);
         // Stages 1 chip apart with 1 chip per node: between nodes.
         let one_per_node = Interconnect { chips_per_node: 1, ..ic };
-        assert_eq!(pp_comm(&sh(s), &one_per_node, s), Volume { intra_bytes: 0.0, inter_bytes: 1024.0 });
+        assert_eq!(pp_comm(&sh(s), &one_per_node, s), Volume { intra_bytes: 0.0, inter_bytes: 1024.0, inter_pod_bytes: 0.0 });
     }
 
     #[test]

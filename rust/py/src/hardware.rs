@@ -103,7 +103,7 @@ impl PyHardware {
     #[pyo3(signature = (*, peak_bf16_flops_per_s, hbm_bytes, hbm_bytes_per_s, usable_hbm_fraction, roofline,
         flops_efficiency, bandwidth_efficiency, overhead_s, attention_efficiency=None, topology=None,
         link_bytes_per_s=None, links_per_chip=None, max_chips=None, chips_per_node=None,
-        inter_node_bytes_per_s=None, usd_per_chip_hour=None))]
+        inter_node_bytes_per_s=None, chips_per_pod=None, inter_pod_bytes_per_s=None, usd_per_chip_hour=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         peak_bf16_flops_per_s: f64,
@@ -121,6 +121,8 @@ impl PyHardware {
         max_chips: Option<AnyInt>,
         chips_per_node: Option<AnyInt>,
         inter_node_bytes_per_s: Option<f64>,
+        chips_per_pod: Option<AnyInt>,
+        inter_pod_bytes_per_s: Option<f64>,
         usd_per_chip_hour: Option<f64>,
     ) -> PyResult<Self> {
         let datasheet = Datasheet {
@@ -145,6 +147,11 @@ impl PyHardware {
                     .transpose()
                     .py_err()?,
                 inter_node_bytes_per_s,
+                chips_per_pod: chips_per_pod
+                    .map(|k| Hardware::network_count("interconnect.chips_per_pod", k.0))
+                    .transpose()
+                    .py_err()?,
+                inter_pod_bytes_per_s,
             }),
         };
         Hardware::from_datasheet(hbm_bytes, usable_hbm_fraction, datasheet, network, usd_per_chip_hour).py_err().map(PyHardware)
@@ -224,6 +231,16 @@ impl PyHardware {
     #[getter]
     fn inter_node_bytes_per_s(&self) -> Option<f64> {
         self.0.network.and_then(|n| n.inter_node_bytes_per_s)
+    }
+    /// Chips per pod of nodes (`None` without a tier above the nodes).
+    #[getter]
+    fn chips_per_pod(&self) -> Option<u32> {
+        self.0.network.and_then(|n| n.chips_per_pod)
+    }
+    /// Bytes/s one chip sends to other pods (`None` without pods).
+    #[getter]
+    fn inter_pod_bytes_per_s(&self) -> Option<f64> {
+        self.0.network.and_then(|n| n.inter_pod_bytes_per_s)
     }
     /// Most chips the interconnect joins (1 without one).
     #[getter]

@@ -760,6 +760,8 @@ mod tests {
                 max_chips: 64,
                 chips_per_node: if case % 2 == 0 { Some(4) } else { None },
                 inter_node_bytes_per_s: if case % 2 == 0 { Some(2.5e10) } else { None },
+                chips_per_pod: None,
+                inter_pod_bytes_per_s: None,
             });
             p.unique_tokens = if case % 4 == 1 { Some(3e9) } else { None };
             p.guards.max_tokens_per_step = if case % 5 == 2 { Some(60_000.0) } else { None };

@@ -254,6 +254,8 @@ mod tests {
             max_chips: 8,
             chips_per_node: None,
             inter_node_bytes_per_s: None,
+            chips_per_pod: None,
+            inter_pod_bytes_per_s: None,
         };
         let eight = SearchParams { chips: 8, hardware: Hardware { network: Some(net), ..one.hardware }, ..one };
         let out = search(&space, &eight).unwrap();
@@ -296,6 +298,8 @@ mod tests {
             max_chips: 8,
             chips_per_node: None,
             inter_node_bytes_per_s: None,
+            chips_per_pod: None,
+            inter_pod_bytes_per_s: None,
         };
         let hardware = Hardware { network: Some(net), usd_per_chip_hour: Some(3.0), ..h100_like() };
         let req = SearchRequest {
