@@ -183,7 +183,9 @@ CASES: list[tuple[str, Callable[[Path, Hardware], object], type, str, str, str, 
         "chip.hbm_byts",
         "'hbm_byts'",
         "one of peak_bf16_flops_per_s, peak_bf16_flops_per_s_source, hbm_bytes, hbm_bytes_source, hbm_bytes_per_s, "
-        "hbm_bytes_per_s_source, usable_hbm_fraction, usable_hbm_fraction_source",
+        "hbm_bytes_per_s_source, usable_hbm_fraction, usable_hbm_fraction_source, peak_fp8_flops_per_s, "
+        "peak_fp8_flops_per_s_source, peak_int8_ops_per_s, peak_int8_ops_per_s_source, peak_fp4_flops_per_s, "
+        "peak_fp4_flops_per_s_source",
     ),
     (
         "runs-missing-file",

@@ -51,6 +51,10 @@ _TOP_KEYS = ["name", "description", "device", "calibrated", "chip", "step_time",
 _CHIP_KEYS = ["peak_bf16_flops_per_s", "hbm_bytes", "hbm_bytes_per_s", "usable_hbm_fraction"]
 _STEP_KEYS = ["flops_efficiency", "bandwidth_efficiency", "overhead_s"]
 _STEP_OPTIONAL = ["attention_efficiency"]
+#: Dense low-precision matmul peaks a chip may state (each with its ``_source``).
+_CHIP_OPTIONAL = ["peak_fp8_flops_per_s", "peak_int8_ops_per_s", "peak_fp4_flops_per_s"]
+#: Calibrated low-precision matmul time factors (seconds per FLOP relative to bf16), by precision.
+MATMUL_FACTOR_KEYS = {p: f"{p}_matmul_time_factor" for p in ("fp8", "int8", "fp4")}
 _INTERCONNECT_KEYS = ["link_bytes_per_s", "links_per_chip", "max_chips", "topology", "source"]
 _NODE_KEYS = ["chips_per_node", "inter_node_bytes_per_s", "inter_node_source"]
 _POD_KEYS = ["chips_per_pod", "inter_pod_bytes_per_s", "inter_pod_source"]
@@ -61,6 +65,7 @@ CALIBRATION_META = [
     "n_samples", "n_validation", "chips_measured",
     "validation_median_abs_pct_error", "activation_bytes", "device_kind", "backend", "jax_version", "date",
     "source", "alternatives", "measured_matmul_flops_per_s", "measured_copy_bytes_per_s",
+    *MATMUL_FACTOR_KEYS.values(),
 ]  # fmt: skip
 _DEVICES = ("cpu", "gpu", "tpu")
 
@@ -358,7 +363,8 @@ def _parse(path: Path, text: str | None = None) -> Hardware:
 
     sources: dict[str, str] = {}
     chip = _toml.table(path, doc, "chip")
-    _with_sources(path, "chip", chip, _CHIP_KEYS, sources)
+    _toml.check_keys(path, "chip", chip, [k for key in _CHIP_KEYS + _CHIP_OPTIONAL for k in (key, f"{key}_source")])
+    _with_sources(path, "chip", chip, _CHIP_KEYS + [k for k in _CHIP_OPTIONAL if k in chip], sources)
     step = _toml.table(path, doc, "step_time")
     step_keys = _STEP_KEYS + [k for k in _STEP_OPTIONAL if k in step]
     _toml.check_keys(
@@ -425,6 +431,7 @@ def _parse(path: Path, text: str | None = None) -> Hardware:
         chips_per_pod=per_pod,
         inter_pod_bytes_per_s=inter_pod,
         usd_per_chip_hour=usd,
+        **{k: _toml.optional_number(path, "chip", chip, k) for k in _CHIP_OPTIONAL},
     )
 
     calibration = _toml.table(path, doc, "calibration", required=False)
@@ -458,6 +465,11 @@ def _parse(path: Path, text: str | None = None) -> Hardware:
         for alt_name, alt in alternatives.items():
             _check_record(path, f"calibration.alternatives.{alt_name}", alt)
         core = core.with_calibration(model, _coefficients(calibration), "calibration")
+        for precision, key in MATMUL_FACTOR_KEYS.items():
+            if key in calibration:
+                factor = _toml.number(path, "calibration", calibration, key)
+                with in_file(path):
+                    core = core.with_matmul_time_factor(precision, f"calibration.{key}", factor)
         if "heldout_median_abs_pct_error" in calibration:
             err = _toml.number(path, "calibration", calibration, "heldout_median_abs_pct_error")
             with in_file(path):

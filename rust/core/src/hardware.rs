@@ -310,6 +310,61 @@ impl Network {
     }
 }
 
+/// The number format dense matmuls run in (Micikevicius et al. 2022, FP8 training; Transformer
+/// Engine's FP8 GEMMs, MaxText's AQT int8): the rest of the step (attention scores, elementwise
+/// work, the optimizer) stays in its own precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MatmulPrecision {
+    #[default]
+    Bf16,
+    Fp8,
+    Int8,
+    Fp4,
+}
+
+impl MatmulPrecision {
+    pub const NAMES: [&'static str; 4] = ["bf16", "fp8", "int8", "fp4"];
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "bf16" => Ok(MatmulPrecision::Bf16),
+            "fp8" => Ok(MatmulPrecision::Fp8),
+            "int8" => Ok(MatmulPrecision::Int8),
+            "fp4" => Ok(MatmulPrecision::Fp4),
+            _ => Err(Error::invalid("matmul", format!("'{s}'"), "'bf16', 'fp8', 'int8' or 'fp4'")),
+        }
+    }
+}
+
+/// Seconds per dense matmul FLOP in each low precision (fp8, int8, fp4, in that order) relative
+/// to bf16 (dimensionless): a calibration's where one fitted it, else the datasheet's peak ratio
+/// (`peak_bf16 / peak_fp8`, an optimistic bound: real FP8 GEMMs gain less); `None` where the chip
+/// has no such format.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct MatmulTimeFactors {
+    pub datasheet: [Option<f64>; 3],
+    pub calibrated: [Option<f64>; 3],
+}
+
+impl MatmulTimeFactors {
+    /// The factor of `precision` (1 for bf16), the calibrated one first.
+    pub fn get(&self, precision: MatmulPrecision) -> Option<f64> {
+        match precision {
+            MatmulPrecision::Bf16 => Some(1.0),
+            p => {
+                let i = p as usize - 1;
+                self.calibrated[i].or(self.datasheet[i])
+            }
+        }
+    }
+}
+
+/// Accepted matmul time factors: a low-precision matmul between 20x faster and 1.5x slower than
+/// bf16 (dequantization overheads can make small int8 matmuls slower).
+pub const MATMUL_TIME_FACTOR: Range = Range::new(0.05, 1.5, "seconds per FLOP relative to bf16");
+
 /// One accelerator chip, as the cost model sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hardware {
@@ -328,6 +383,8 @@ pub struct Hardware {
     /// Relative error of the step time: a calibration's cross-validated median error, or
     /// [`UNCALIBRATED_STEP_TIME_ERROR`] for a datasheet roofline. Ties in the search use it.
     pub step_time_error: f64,
+    /// Dense matmuls in low precision, relative to bf16.
+    pub matmul_time: MatmulTimeFactors,
 }
 
 /// Step-time errors a hardware file may state (0.01% to 1000%).
@@ -352,9 +409,60 @@ impl Hardware {
             step_time_error: UNCALIBRATED_STEP_TIME_ERROR,
             network,
             usd_per_chip_hour,
+            matmul_time: MatmulTimeFactors::default(),
         };
         hw.validate()?;
         Ok(hw)
+    }
+
+    /// The same chip with its datasheet's dense low-precision matmul peaks (FLOP/s or OP/s; `None`
+    /// where the chip has no such format): each gives its factor `peak_bf16 / peak`, unless a
+    /// calibration set it.
+    pub fn with_matmul_peaks(&self, fp8: Option<f64>, int8: Option<f64>, fp4: Option<f64>) -> Result<Hardware> {
+        let bf16 = self.datasheet.peak_bf16_flops_per_s;
+        let ratio = |field: &str, peak: Option<f64>| -> Result<Option<f64>> {
+            match peak {
+                None => Ok(None),
+                Some(p) => {
+                    PEAK_FLOPS.check(field, p)?;
+                    if p < bf16 {
+                        return Err(Error::invalid(field, p, &format!("at least chip.peak_bf16_flops_per_s = {bf16:.4e}")));
+                    }
+                    Ok(Some(bf16 / p))
+                }
+            }
+        };
+        let datasheet = [
+            ratio("chip.peak_fp8_flops_per_s", fp8)?,
+            ratio("chip.peak_int8_ops_per_s", int8)?,
+            ratio("chip.peak_fp4_flops_per_s", fp4)?,
+        ];
+        Ok(Hardware { matmul_time: MatmulTimeFactors { datasheet, ..self.matmul_time }, ..*self })
+    }
+
+    /// The same chip with a calibrated factor for `precision`'s matmuls (file key `field`), in
+    /// [`MATMUL_TIME_FACTOR`].
+    pub fn with_matmul_time_factor(&self, precision: MatmulPrecision, field: &str, factor: f64) -> Result<Hardware> {
+        MATMUL_TIME_FACTOR.check(field, factor)?;
+        if precision == MatmulPrecision::Bf16 {
+            return Err(Error::invalid(field, "bf16", "fp8, int8 or fp4 (bf16 is the reference)"));
+        }
+        let mut m = self.matmul_time;
+        m.calibrated[precision as usize - 1] = Some(factor);
+        Ok(Hardware { matmul_time: m, ..*self })
+    }
+
+    /// Seconds per dense matmul FLOP in `precision` relative to bf16, or an error when the chip has
+    /// no such format (its file gives no peak for it).
+    pub fn matmul_time_factor(&self, precision: MatmulPrecision) -> Result<f64> {
+        let key = match precision {
+            MatmulPrecision::Bf16 | MatmulPrecision::Fp8 => "chip.peak_fp8_flops_per_s",
+            MatmulPrecision::Int8 => "chip.peak_int8_ops_per_s",
+            MatmulPrecision::Fp4 => "chip.peak_fp4_flops_per_s",
+        };
+        self.matmul_time.get(precision).ok_or_else(|| {
+            Error::invalid("matmul", precision.name(), &format!("a precision this chip has (its file gives no {key})"))
+        })
     }
 
     /// The same chip with a calibrated step-time model: `model` names one of
@@ -367,7 +475,13 @@ impl Hardware {
 
     /// The same chip with its datasheet roofline (the step-time model before any calibration).
     pub fn uncalibrated(&self) -> Hardware {
-        Hardware { calibrated: None, step_time: self.datasheet.model(), step_time_error: UNCALIBRATED_STEP_TIME_ERROR, ..*self }
+        Hardware {
+            calibrated: None,
+            step_time: self.datasheet.model(),
+            step_time_error: UNCALIBRATED_STEP_TIME_ERROR,
+            matmul_time: MatmulTimeFactors { calibrated: [None; 3], ..self.matmul_time },
+            ..*self
+        }
     }
 
     /// The same chip with `pct` percent as its step time's error (a calibration's cross-validated

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::hardware::Hardware;
 use crate::loss::{FitRange, Law};
 use crate::metrics::{evaluate_with_data, validity, Metrics, Validity};
-use crate::sharding::{check_divides, evaluate_layout, evaluate_sharded, sharded_step, shardings, ShardedStep, Sharding};
+use crate::sharding::{check_layout, evaluate_layout, evaluate_sharded, sharded_step, shardings, ShardedStep, Sharding};
 
 /// What a prediction needs besides the architecture, the hardware and the budget.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -174,7 +174,7 @@ pub fn predict_tokens(arch: &Architecture, hw: &Hardware, tokens: f64, chips: u3
 fn predict_on(arch: &Architecture, hw: &Hardware, budget: &Budget, chips: u32, opts: &PredictOptions) -> Result<Prediction> {
     let budget = budget.resolve(hw, chips)?;
     if let Some(l) = opts.layout {
-        check_divides(arch, l)?;
+        check_layout(arch, hw, l)?;
         let (metrics, step) = evaluate_layout(arch, hw, l, budget.seconds, &opts.law, opts.unique_tokens)
             .expect("check_divides accepts only layouts that split the architecture");
         return Ok(Prediction {

@@ -70,7 +70,7 @@ use crate::architecture::{Architecture, Recompute};
 use crate::bilinear::Bilinear;
 use crate::error::{Error, Range, Result};
 use crate::flops::flops_per_step;
-use crate::hardware::Hardware;
+use crate::hardware::{Hardware, MatmulPrecision};
 use crate::loss::Law;
 use crate::memcpy::{attention_score_bytes_per_step, op_table, step_and_optimizer_work, StepWork};
 use crate::memory::{kept_bytes_per_layer, memory_bytes, static_bytes};
@@ -144,7 +144,14 @@ pub struct Sharding {
     pub cp: u32,
     /// Megatron sequence parallelism with tensor parallelism (Korthikanti et al. 2022).
     pub sp: bool,
+    /// Expert-parallel degree of a mixture of experts: each chip holds `experts / ep` of every MoE
+    /// layer's routed experts; the group is drawn from the data- and context-parallel chips (no
+    /// chips of its own), as Megatron-core's.
+    pub ep: u32,
     pub data: DataParallel,
+    /// The number format of the dense matmuls (the rest stays as the architecture's precision
+    /// says); priced by the hardware's [`crate::hardware::MatmulTimeFactors`].
+    pub matmul: MatmulPrecision,
 }
 
 /// Accepted range of each parallel degree.
@@ -155,7 +162,7 @@ impl Sharding {
 
     /// `dp` x `tp` chips, no pipeline, no context parallelism, no sequence parallelism.
     pub const fn new(dp: u32, tp: u32, data: DataParallel) -> Sharding {
-        Sharding { dp, tp, pp: 1, vp: 1, cp: 1, sp: false, data }
+        Sharding { dp, tp, pp: 1, vp: 1, cp: 1, sp: false, ep: 1, data, matmul: MatmulPrecision::Bf16 }
     }
 
     /// A layout of every kind, checked: each degree in [`DEGREE`], `vp` 1 without a pipeline,
@@ -180,7 +187,27 @@ impl Sharding {
             return Err(Error::invalid("chips", chips, "dp x tp x pp x cp at most 4294967295"));
         }
         let data = if dp == 1 { DataParallel::Replicated } else { data };
-        Ok(Sharding { dp, tp, pp, vp, cp, sp, data })
+        Ok(Sharding { dp, tp, pp, vp, cp, sp, ep: 1, data, matmul: MatmulPrecision::Bf16 })
+    }
+
+    /// This layout with its dense matmuls in `matmul`.
+    pub fn with_matmul(self, matmul: MatmulPrecision) -> Sharding {
+        Sharding { matmul, ..self }
+    }
+
+    /// This layout with `ep`-way expert parallelism, checked: `ep` in [`DEGREE`] and dividing the
+    /// data- and context-parallel chips `dp x cp` it is drawn from.
+    pub fn with_experts(self, ep: u32) -> Result<Sharding> {
+        DEGREE.check("ep", f64::from(ep))?;
+        let group = u64::from(self.dp) * u64::from(self.cp);
+        if !group.is_multiple_of(u64::from(ep)) {
+            return Err(Error::invalid(
+                "ep",
+                ep,
+                &format!("a divisor of dp x cp = {group} (expert parallelism uses the data- and context-parallel chips)"),
+            ));
+        }
+        Ok(Sharding { ep, ..self })
     }
 
     pub fn chips(&self) -> u32 {
@@ -214,10 +241,13 @@ impl Sharding {
         if self.cp > 1 {
             parts.push(format!("CP {}", self.cp));
         }
-        if parts.is_empty() {
-            "single chip".to_string()
-        } else {
-            parts.join(" x ")
+        if self.ep > 1 {
+            parts.push(format!("EP {}", self.ep));
+        }
+        let name = if parts.is_empty() { "single chip".to_string() } else { parts.join(" x ") };
+        match self.matmul {
+            MatmulPrecision::Bf16 => name,
+            p => format!("{name}, {} matmuls", p.name().to_uppercase()),
         }
     }
 }
@@ -259,6 +289,10 @@ pub fn check_divides(arch: &Architecture, s: Sharding) -> Result<()> {
     need(arch.n_kv_heads.is_multiple_of(s.tp), "tp", s.tp, format!("a divisor of n_kv_heads = {}", arch.n_kv_heads))?;
     need(arch.d_ff.is_multiple_of(s.tp), "tp", s.tp, format!("a divisor of d_ff = {}", arch.d_ff))?;
     need(arch.seq_len.is_multiple_of(s.cp), "cp", s.cp, format!("a divisor of seq_len = {}", arch.seq_len))?;
+    if s.ep > 1 {
+        need(arch.is_moe(), "ep", s.ep, "1 for a dense MLP (expert parallelism splits a mixture of experts)".to_string())?;
+        need(arch.experts.is_multiple_of(s.ep), "ep", s.ep, format!("a divisor of experts = {}", arch.experts))?;
+    }
     let chunks = u64::from(s.pp) * u64::from(s.vp);
     need(
         chunks <= u64::from(arch.n_layers),
@@ -266,6 +300,14 @@ pub fn check_divides(arch: &Architecture, s: Sharding) -> Result<()> {
         s.pp,
         format!("pp x vp model chunks at most n_layers = {} (each needs a layer; vp = {})", arch.n_layers, s.vp),
     )
+}
+
+/// Why `s` cannot train `arch` on `hw` (chips the network cannot hold, a degree that does not
+/// split the model, a matmul format the chip lacks), or `Ok`.
+pub fn check_layout(arch: &Architecture, hw: &Hardware, s: Sharding) -> Result<()> {
+    hw.check_chips(s.chips())?;
+    check_divides(arch, s)?;
+    hw.matmul_time_factor(s.matmul).map(|_| ())
 }
 
 /// Layers of the slowest pipeline stage: `ceil(n_layers / pp)` (stages differ by at most one
@@ -280,7 +322,10 @@ pub fn stage_layers(n_layers: u32, pp: u32) -> u32 {
 /// `n_kv_heads` (hence `n_heads`) and `d_ff`, `cp` the sequence, and the pipeline's `pp x vp`
 /// model chunks need a layer each.
 pub fn shard(arch: &Architecture, s: Sharding) -> Option<Architecture> {
-    if s.dp == 0 || s.tp == 0 || s.pp == 0 || s.vp == 0 || s.cp == 0 {
+    if s.dp == 0 || s.tp == 0 || s.pp == 0 || s.vp == 0 || s.cp == 0 || s.ep == 0 {
+        return None;
+    }
+    if s.ep > 1 && !(arch.is_moe() && arch.experts.is_multiple_of(s.ep)) {
         return None;
     }
     if !arch.batch_size.is_multiple_of(s.dp) || !arch.n_kv_heads.is_multiple_of(s.tp) || !arch.d_ff.is_multiple_of(s.tp) {
@@ -300,6 +345,10 @@ pub fn shard(arch: &Architecture, s: Sharding) -> Option<Architecture> {
         vocab_size: arch.vocab_size.div_ceil(s.tp),
         n_layers: stage_layers(arch.n_layers, s.pp),
         seq_len: arch.seq_len / s.cp,
+        // Each chip holds experts / ep routed experts; its tokens still go to top_k of them all,
+        // and balanced routing brings it as many routed copies as it sends away. (The router is
+        // then priced at d x experts / ep, a 1/ep undercount of a small matmul.)
+        experts: arch.experts / s.ep,
         ..*arch
     })
 }
@@ -346,13 +395,16 @@ pub struct ShardedStep {
     pub pp_comm_s: f64,
     /// Context-parallel ring exchange of keys and values (s), overlapped with compute.
     pub cp_comm_s: f64,
+    /// Expert-parallel all-to-alls (s), not overlapped.
+    pub ep_comm_s: f64,
     /// Bytes each chip moves per step in each kind of communication (inside its node and between
     /// nodes together).
     pub dp_comm_bytes: f64,
     pub tp_comm_bytes: f64,
     pub pp_comm_bytes: f64,
     pub cp_comm_bytes: f64,
-    /// `max(compute_s + bubble_s, dp_comm_s + cp_comm_s) + tp_comm_s + pp_comm_s` (s).
+    pub ep_comm_bytes: f64,
+    /// `max(compute_s + bubble_s, dp_comm_s + cp_comm_s) + tp_comm_s + pp_comm_s + ep_comm_s` (s).
     pub step_time_s: f64,
     pub bound: Bound,
     /// Where `compute_s` goes (moving bytes, computing, fixed overheads), by the step-time model.
@@ -365,29 +417,62 @@ pub struct ShardedStep {
     pub micro_steps: f64,
 }
 
-/// Chips of each group in one node of `ic`: TP innermost (adjacent chips), then CP, then DP, and
-/// pipeline stages outermost (Megatron-LM's default order `tp-cp-dp-pp`); whether a stage's
-/// neighbour shares its node.
+/// Where a group of chips sits: how many of its chips share one node and one pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct InNode {
-    tp: u32,
-    cp: u32,
-    dp: u32,
-    pp_neighbour: bool,
+struct Placement {
+    n: u32,
+    per_node: u32,
+    per_pod: u32,
 }
 
-fn in_node(ic: &Interconnect, s: Sharding) -> InNode {
-    let k = u64::from(ic.chips_per_node.max(1));
+impl Placement {
+    /// A group of `n` chips whose members are `stride` chips apart (the product of the degrees
+    /// inside it), on nodes of `node` and pods of `pod` chips.
+    fn of(n: u32, stride: u64, node: u32, pod: u32) -> Placement {
+        let fit = |unit: u32| if stride >= u64::from(unit) { 1 } else { (u64::from(n)).min(u64::from(unit) / stride) as u32 };
+        Placement { n, per_node: fit(node.max(1)), per_pod: fit(pod.max(1)) }
+    }
+
+    /// A ring all-gather of `bytes` over the group.
+    fn all_gather(self, ic: &Interconnect, bytes: f64) -> Volume {
+        ic.all_gather_tiers(bytes, self.n, self.per_node, self.per_pod)
+    }
+
+    fn all_reduce(self, ic: &Interconnect, bytes: f64) -> Volume {
+        self.all_gather(ic, bytes).scaled(2.0)
+    }
+}
+
+/// Each group's placement on `ic`: TP innermost (adjacent chips), then CP, then DP (expert
+/// parallelism draws on the CP and DP chips in that order), pipeline stages outermost
+/// (Megatron-LM's default order `tp-cp-ep-dp-pp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Groups {
+    tp: Placement,
+    cp: Placement,
+    ep: Placement,
+    dp: Placement,
+    /// A stage's neighbour is `tp cp dp` chips away: in its node, in its pod, or beyond.
+    pp: Placement,
+}
+
+fn groups(ic: &Interconnect, s: Sharding) -> Groups {
+    let (node, pod) = (ic.chips_per_node.max(1), ic.chips_per_pod.max(1));
     let (tp, cp, dp) = (u64::from(s.tp), u64::from(s.cp), u64::from(s.dp));
-    let fit = |inner: u64, n: u64| if inner >= k { 1 } else { n.min(k / inner) };
-    InNode { tp: tp.min(k) as u32, cp: fit(tp, cp) as u32, dp: fit(tp * cp, dp) as u32, pp_neighbour: tp * cp * dp < k }
+    Groups {
+        tp: Placement::of(s.tp, 1, node, pod),
+        cp: Placement::of(s.cp, tp, node, pod),
+        ep: Placement::of(s.ep, tp, node, pod),
+        dp: Placement::of(s.dp, tp * cp, node, pod),
+        pp: Placement::of(2, tp * cp * dp, node, pod),
+    }
 }
 
-/// Chips of one TP group and of one DP group in a node of `ic` (see [`in_node`]).
+/// Chips of one TP group and of one DP group in a node of `ic` (see [`groups`]).
 #[cfg(test)]
 fn chips_in_node(ic: &Interconnect, s: Sharding) -> (u32, u32) {
-    let n = in_node(ic, s);
-    (n.tp, n.dp)
+    let g = groups(ic, s);
+    (g.tp.per_node, g.dp.per_node)
 }
 
 /// Bytes one chip moves per step in the data-parallel collectives (see the module docs).
@@ -396,11 +481,11 @@ pub fn dp_comm(shard: &Architecture, ic: &Interconnect, s: Sharding) -> Volume {
         return Volume::default();
     }
     let params = total_params(shard);
-    let per_node = in_node(ic, s).dp;
+    let group = groups(ic, s).dp;
     let p = shard.precision;
-    let gather = |bytes_per_param: f64| ic.all_gather(params * bytes_per_param, s.dp, per_node);
+    let gather = |bytes_per_param: f64| group.all_gather(ic, params * bytes_per_param);
     match s.data {
-        DataParallel::Replicated => ic.all_reduce(params * p.param_bytes, s.dp, per_node),
+        DataParallel::Replicated => group.all_reduce(ic, params * p.param_bytes),
         // Gradients reduce-scattered once per step, the updated parameters all-gathered in the
         // compute precision.
         DataParallel::Optimizer => gather(p.param_bytes).plus(gather(p.activation_bytes)),
@@ -419,7 +504,7 @@ pub fn tp_comm(shard: &Architecture, ic: &Interconnect, s: Sharding) -> Volume {
     let per = shard.tokens_per_micro_step() * f64::from(shard.d_model) * shard.precision.activation_bytes;
     let l = f64::from(shard.n_layers);
     let recomputed = if shard.recompute == Recompute::Full { 2.0 * l } else { 0.0 };
-    ic.all_reduce(per, s.tp, in_node(ic, s).tp).scaled((4.0 * l + 2.0 + recomputed) * shard.micro_steps())
+    groups(ic, s).tp.all_reduce(ic, per).scaled((4.0 * l + 2.0 + recomputed) * shard.micro_steps())
 }
 
 /// Bytes one chip sends per step to its pipeline neighbours: each micro-batch's activations
@@ -439,11 +524,40 @@ pub fn pp_comm(shard: &Architecture, ic: &Interconnect, s: Sharding) -> Volume {
         * f64::from(shard.d_model)
         * shard.precision.activation_bytes
         / slice;
-    if in_node(ic, s).pp_neighbour {
+    let neighbour = groups(ic, s).pp;
+    if neighbour.per_node == 2 {
         Volume { intra_bytes: bytes, inter_bytes: 0.0, inter_pod_bytes: 0.0 }
-    } else {
+    } else if neighbour.per_pod == 2 {
         Volume { intra_bytes: 0.0, inter_bytes: bytes, inter_pod_bytes: 0.0 }
+    } else {
+        Volume { intra_bytes: 0.0, inter_bytes: 0.0, inter_pod_bytes: bytes }
     }
+}
+
+/// Bytes one chip sends per step in expert parallelism's all-to-alls (Lepikhin et al. 2021,
+/// GShard; Megatron-core's token dispatcher): every MoE layer dispatches each of the chip's
+/// tokens' `top_k` routed copies (`d_model` wide) to the chip holding its expert and combines the
+/// results back, two all-to-alls forward, two backward (their gradients), two more when full
+/// recomputation runs the forward again. With balanced routing `1/ep` of the copies stay on the
+/// chip; of the rest, those bound for chips of the same node cross the node's network, the others
+/// the tier above (the same split for pods). With sequence parallelism each TP chip dispatches its
+/// `1/tp` of the tokens.
+pub fn ep_comm(shard: &Architecture, ic: &Interconnect, s: Sharding) -> Volume {
+    if s.ep <= 1 || !shard.is_moe() {
+        return Volume::default();
+    }
+    let slice = if s.sp { f64::from(s.tp) } else { 1.0 };
+    let copies = shard.tokens_per_micro_step() * f64::from(shard.top_k) / slice;
+    let bytes = copies * f64::from(shard.d_model) * shard.precision.activation_bytes;
+    let passes = if shard.recompute == Recompute::Full { 6.0 } else { 4.0 };
+    let g = groups(ic, s).ep;
+    let (n, node, pod) = (f64::from(g.n), f64::from(g.per_node), f64::from(g.per_pod));
+    Volume {
+        intra_bytes: bytes * (node - 1.0) / n,
+        inter_bytes: bytes * (pod - node) / n,
+        inter_pod_bytes: bytes * (n - pod) / n,
+    }
+    .scaled(passes * f64::from(shard.n_layers) * shard.micro_steps())
 }
 
 /// Bytes one chip moves per step in context parallelism's ring attention (Liu et al. 2023; Megatron
@@ -456,8 +570,7 @@ pub fn cp_comm(shard: &Architecture, ic: &Interconnect, s: Sharding) -> Volume {
     }
     let chunk = shard.tokens_per_micro_step() * 2.0 * shard.kv_dim() * shard.precision.activation_bytes;
     let passes = if shard.recompute == Recompute::Full { 4.0 } else { 3.0 };
-    ic.all_gather(f64::from(s.cp) * chunk, s.cp, in_node(ic, s).cp)
-        .scaled(passes * f64::from(shard.n_layers) * shard.micro_steps())
+    groups(ic, s).cp.all_gather(ic, f64::from(s.cp) * chunk).scaled(passes * f64::from(shard.n_layers) * shard.micro_steps())
 }
 
 /// Micro-batches in flight on the first pipeline stage, in units of one micro-batch's activations:
@@ -569,7 +682,7 @@ fn norm_work(sh: &Architecture) -> StepWork {
 /// own chunk (causal load balancing, Megatron's, gives every chip the same share), and the norm
 /// rows run on `1/tp` of the tokens.
 fn adjusted_cost(sh: &Architecture, s: Sharding, hw: &Hardware, cost: &ShardCost) -> ShardCost {
-    if s.cp <= 1 && !s.sp {
+    if s.cp <= 1 && !s.sp && s.matmul == MatmulPrecision::Bf16 {
         return *cost;
     }
     let mut work = cost.work;
@@ -585,7 +698,15 @@ fn adjusted_cost(sh: &Architecture, s: Sharding, hw: &Hardware, cost: &ShardCost
         work.flops -= split * norms.flops;
         work.bytes -= split * norms.bytes;
     }
-    let parts = hw.step_time.parts(sh, &work);
+    // Low-precision matmuls: priced as bf16 matmuls of `factor` times the FLOPs (the work reported
+    // stays the FLOPs executed).
+    let mut priced = work;
+    if s.matmul != MatmulPrecision::Bf16 {
+        let factor = hw.matmul_time_factor(s.matmul).unwrap_or(1.0);
+        priced.flops -= (1.0 - factor) * priced.matmul_flops;
+        priced.matmul_flops *= factor;
+    }
+    let parts = hw.step_time.parts(sh, &priced);
     ShardCost { work, optimizer: cost.optimizer, compute_s: hw.step_time.seconds_from_parts(&parts), parts }
 }
 
@@ -624,15 +745,18 @@ pub fn step_of_shard(sh: &Architecture, s: Sharding, hw: &Hardware, cost: &Shard
     // fixed overhead.
     let busy_s = (compute_s - optimizer_s - parts.fixed_s).max(0.0);
     let bubble_s = busy_s * bubble_fraction(s, sh.micro_steps());
-    let volumes =
-        hw.interconnect().map(|ic| [dp_comm(sh, &ic, s), tp_comm(sh, &ic, s), pp_comm(sh, &ic, s), cp_comm(sh, &ic, s)]);
-    let [dp, tp, pp, cp] = volumes.unwrap_or_default();
+    let volumes = hw
+        .interconnect()
+        .map(|ic| [dp_comm(sh, &ic, s), tp_comm(sh, &ic, s), pp_comm(sh, &ic, s), cp_comm(sh, &ic, s), ep_comm(sh, &ic, s)]);
+    let [dp, tp, pp, cp, ep] = volumes.unwrap_or_default();
     let seconds = |v: Volume| hw.interconnect().map_or(if v.total() > 0.0 { f64::INFINITY } else { 0.0 }, |ic| ic.seconds(v));
-    let (dp_comm_s, tp_comm_s, pp_comm_s, cp_comm_s) = (seconds(dp), seconds(tp), seconds(pp), seconds(cp));
+    let (dp_comm_s, tp_comm_s, pp_comm_s, cp_comm_s, ep_comm_s) =
+        (seconds(dp), seconds(tp), seconds(pp), seconds(cp), seconds(ep));
     let busy = compute_s + bubble_s;
     let overlapped = dp_comm_s + cp_comm_s;
-    let step_time_s = busy.max(overlapped) + tp_comm_s + pp_comm_s;
-    let exposed_comm = (overlapped - busy).max(0.0) + tp_comm_s + pp_comm_s;
+    let exposed = tp_comm_s + pp_comm_s + ep_comm_s;
+    let step_time_s = busy.max(overlapped) + exposed;
+    let exposed_comm = (overlapped - busy).max(0.0) + exposed;
     let bound = if exposed_comm > memory_s.max(compute_only_s) {
         Bound::Communication
     } else if compute_only_s > memory_s {
@@ -650,10 +774,12 @@ pub fn step_of_shard(sh: &Architecture, s: Sharding, hw: &Hardware, cost: &Shard
         tp_comm_s,
         pp_comm_s,
         cp_comm_s,
+        ep_comm_s,
         dp_comm_bytes: dp.total(),
         tp_comm_bytes: tp.total(),
         pp_comm_bytes: pp.total(),
         cp_comm_bytes: cp.total(),
+        ep_comm_bytes: ep.total(),
         step_time_s,
         bound,
         parts: StepTimeParts { memory_s, ..parts },
@@ -1018,7 +1144,10 @@ mod tests {
         let optimizer_s = 728.0 * 28.0 / 3e12;
         let expected = (st.compute_s - optimizer_s) * 3.0 / 8.0;
         assert!((st.bubble_s - expected).abs() <= 1e-12 * expected, "{} vs {expected}", st.bubble_s);
-        assert_eq!(st.step_time_s, (st.compute_s + st.bubble_s).max(st.dp_comm_s + st.cp_comm_s) + st.tp_comm_s + st.pp_comm_s);
+        assert_eq!(
+            st.step_time_s,
+            (st.compute_s + st.bubble_s).max(st.dp_comm_s + st.cp_comm_s) + (st.tp_comm_s + st.pp_comm_s + st.ep_comm_s)
+        );
         // Uneven stages price the larger: 4 layers over 3 stages -> 2.
         assert_eq!(shard(&deep(), layout(1, 1, 3, 1, 1, false, DataParallel::Replicated)).unwrap().n_layers, 2);
         // pp x vp model chunks need a layer each.
@@ -1139,5 +1268,66 @@ mod tests {
         let plain = sharded_step(&a, &h, base).unwrap();
         let z1 = sharded_step(&a, &h, with(DataParallel::Optimizer)).unwrap();
         assert_eq!(plain.memcpy_bytes - z1.memcpy_bytes, 0.5 * 616.0 * 28.0);
+    }
+
+    #[test]
+    fn top_2_all_to_all_volume_by_hand() {
+        // small() as a mixture of 4 GELU experts, top-2, under DP 2 with EP 2: each chip holds 2
+        // experts and 2 sequences x 4 tokens = 8 tokens, whose 2 routed copies (16 x d 8 x 2 B =
+        // 256 B) are dispatched; half stay on the chip, half (128 B) go to the other. Dispatch and
+        // combine forward, both again backward: 4 all-to-alls x 2 layers x 128 B = 1024 B.
+        let a = Architecture { experts: 4, top_k: 2, ..small() };
+        let ic = hw().interconnect().unwrap();
+        let s = Sharding::new(2, 1, DataParallel::Optimizer).with_experts(2).unwrap();
+        assert_eq!(s.name(), "ZeRO-1 DP 2 x EP 2");
+        let sh = shard(&a, s).unwrap();
+        assert_eq!((sh.experts, sh.top_k, sh.batch_size), (2, 2, 2));
+        assert_eq!(ep_comm(&sh, &ic, s), Volume { intra_bytes: 1024.0, inter_bytes: 0.0, inter_pod_bytes: 0.0 });
+        // Full recomputation dispatches and combines once more: 6 x 2 x 128 B.
+        let full = shard(&Architecture { recompute: Recompute::Full, ..a }, s).unwrap();
+        assert_eq!(ep_comm(&full, &ic, s).total(), 1536.0);
+        // One chip per node: the other chip's half crosses between nodes.
+        let apart = Interconnect { chips_per_node: 1, ..ic };
+        assert_eq!(ep_comm(&sh, &apart, s).inter_bytes, 1024.0);
+        // Each chip holds half the experts: 2 x 2 x 8 x 16 = 512 fewer parameters per layer, and
+        // its router is priced at its own experts' width (8 x 2, not 8 x 4: 16 fewer, a 1/ep
+        // undercount of the router, well under 1% of any real layer).
+        let unsplit = shard(&a, Sharding::new(2, 1, DataParallel::Optimizer)).unwrap();
+        assert_eq!(total_params(&unsplit) - total_params(&sh), 2.0 * (512.0 + 16.0));
+        // The expert-parallel step adds the all-to-all time.
+        let st = sharded_step(&a, &hw(), s).unwrap();
+        assert_eq!(st.ep_comm_bytes, 1024.0);
+        assert!(st.ep_comm_s > 0.0);
+        // ep must divide the experts and dp x cp, and a dense MLP has none to split.
+        assert!(check_divides(&Architecture { experts: 6, top_k: 2, ..small() }, Sharding { ep: 4, ..s }).is_err());
+        assert!(Sharding::new(2, 1, DataParallel::Optimizer).with_experts(4).is_err());
+        assert!(check_divides(&small(), s).unwrap_err().to_string().contains("dense"));
+    }
+
+    #[test]
+    fn fp8_matmuls_at_their_rate_by_hand() {
+        // small()'s dense matmuls, 16 tokens: per layer qkv 2 x 16 x 8 x 16 = 4096, output 2048,
+        // MLP 4096 + 4096 (14,336; 2 layers 28,672), logits 2 x 16 x 8 x 16 = 4096: 32,768
+        // forward, twice that backward: 98,304 FLOPs.
+        let a = small();
+        let one = sharded_step(&a, &hw(), Sharding::SINGLE).unwrap();
+        assert_eq!(one.work.matmul_flops, 98_304.0);
+        // A chip whose FP8 peak is twice its bf16 peak (datasheet: factor 1/2), then a
+        // calibration that found 0.7; the linear model prices every FLOP at 1 / 5e14 s.
+        let fp8 = Sharding::SINGLE.with_matmul(MatmulPrecision::Fp8);
+        assert!(check_layout(&a, &hw(), fp8).unwrap_err().to_string().contains("chip.peak_fp8_flops_per_s"));
+        let h = hw().with_matmul_peaks(Some(2.0 * 9.894e14), None, None).unwrap();
+        let st = sharded_step(&a, &h, fp8).unwrap();
+        let saved = one.compute_s - st.compute_s;
+        assert!((saved - 0.5 * 98_304.0 / 5e14).abs() < 1e-9 * saved, "{saved}");
+        assert_eq!(st.work.matmul_flops, 98_304.0, "the work reported is the FLOPs executed");
+        let calibrated = h.with_matmul_time_factor(MatmulPrecision::Fp8, "calibration.fp8_matmul_time_factor", 0.7).unwrap();
+        let saved = one.compute_s - sharded_step(&a, &calibrated, fp8).unwrap().compute_s;
+        assert!((saved - 0.3 * 98_304.0 / 5e14).abs() < 1e-9 * saved, "{saved}");
+        assert_eq!(calibrated.uncalibrated().matmul_time_factor(MatmulPrecision::Fp8).unwrap(), 0.5);
+        assert_eq!(fp8.name(), "single chip, FP8 matmuls");
+        // A peak below bf16's is refused; so is a factor out of range.
+        assert!(hw().with_matmul_peaks(Some(1e14), None, None).is_err());
+        assert!(h.with_matmul_time_factor(MatmulPrecision::Fp8, "f", 0.0).is_err());
     }
 }

@@ -103,7 +103,8 @@ impl PyHardware {
     #[pyo3(signature = (*, peak_bf16_flops_per_s, hbm_bytes, hbm_bytes_per_s, usable_hbm_fraction, roofline,
         flops_efficiency, bandwidth_efficiency, overhead_s, attention_efficiency=None, topology=None,
         link_bytes_per_s=None, links_per_chip=None, max_chips=None, chips_per_node=None,
-        inter_node_bytes_per_s=None, chips_per_pod=None, inter_pod_bytes_per_s=None, usd_per_chip_hour=None))]
+        inter_node_bytes_per_s=None, chips_per_pod=None, inter_pod_bytes_per_s=None, usd_per_chip_hour=None,
+        peak_fp8_flops_per_s=None, peak_int8_ops_per_s=None, peak_fp4_flops_per_s=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         peak_bf16_flops_per_s: f64,
@@ -124,6 +125,9 @@ impl PyHardware {
         chips_per_pod: Option<AnyInt>,
         inter_pod_bytes_per_s: Option<f64>,
         usd_per_chip_hour: Option<f64>,
+        peak_fp8_flops_per_s: Option<f64>,
+        peak_int8_ops_per_s: Option<f64>,
+        peak_fp4_flops_per_s: Option<f64>,
     ) -> PyResult<Self> {
         let datasheet = Datasheet {
             peak_bf16_flops_per_s,
@@ -154,7 +158,24 @@ impl PyHardware {
                 inter_pod_bytes_per_s,
             }),
         };
-        Hardware::from_datasheet(hbm_bytes, usable_hbm_fraction, datasheet, network, usd_per_chip_hour).py_err().map(PyHardware)
+        Hardware::from_datasheet(hbm_bytes, usable_hbm_fraction, datasheet, network, usd_per_chip_hour)
+            .and_then(|hw| hw.with_matmul_peaks(peak_fp8_flops_per_s, peak_int8_ops_per_s, peak_fp4_flops_per_s))
+            .py_err()
+            .map(PyHardware)
+    }
+
+    /// The same chip with a calibrated time factor for `precision`'s dense matmuls (fp8, int8 or
+    /// fp4; seconds per FLOP relative to bf16); `field` names the file key in errors.
+    fn with_matmul_time_factor(&self, precision: &str, field: &str, factor: f64) -> PyResult<PyHardware> {
+        let p = timescale_core::hardware::MatmulPrecision::parse(precision).py_err()?;
+        self.0.with_matmul_time_factor(p, field, factor).py_err().map(PyHardware)
+    }
+
+    /// Seconds per dense matmul FLOP in `precision` relative to bf16 (an error when the chip has no
+    /// such format).
+    fn matmul_time_factor(&self, precision: &str) -> PyResult<f64> {
+        let p = timescale_core::hardware::MatmulPrecision::parse(precision).py_err()?;
+        self.0.matmul_time_factor(p).py_err()
     }
 
     /// The same chip with a calibrated step-time model (`model` names one of

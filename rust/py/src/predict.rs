@@ -2,7 +2,7 @@
 
 use pyo3::prelude::*;
 use timescale_core::predict::{predict as core_predict, PredictOptions, Prediction, ShardingOption};
-use timescale_core::sharding::{check_divides, sharded_step as core_sharded_step, DataParallel, ShardedStep, Sharding};
+use timescale_core::sharding::{check_layout, sharded_step as core_sharded_step, DataParallel, ShardedStep, Sharding};
 use timescale_core::Chips;
 
 use crate::architecture::{PyArchitecture, PyStepWork};
@@ -36,11 +36,14 @@ pub struct PyShardedStep {
     pub pp_comm_s: f64,
     /// Context-parallel key/value exchange (s), overlapped with compute.
     pub cp_comm_s: f64,
+    /// Expert-parallel all-to-alls (s), not overlapped.
+    pub ep_comm_s: f64,
     pub dp_comm_bytes: f64,
     pub tp_comm_bytes: f64,
     pub pp_comm_bytes: f64,
     pub cp_comm_bytes: f64,
-    /// `max(compute_s + bubble_s, dp_comm_s + cp_comm_s) + tp_comm_s + pp_comm_s` (s).
+    pub ep_comm_bytes: f64,
+    /// `max(compute_s + bubble_s, dp_comm_s + cp_comm_s) + tp_comm_s + pp_comm_s + ep_comm_s` (s).
     pub step_time_s: f64,
     /// `memory`, `compute` or `communication`.
     pub bound: &'static str,
@@ -68,10 +71,12 @@ impl From<&ShardedStep> for PyShardedStep {
             bubble_s: st.bubble_s,
             pp_comm_s: st.pp_comm_s,
             cp_comm_s: st.cp_comm_s,
+            ep_comm_s: st.ep_comm_s,
             dp_comm_bytes: st.dp_comm_bytes,
             tp_comm_bytes: st.tp_comm_bytes,
             pp_comm_bytes: st.pp_comm_bytes,
             cp_comm_bytes: st.cp_comm_bytes,
+            ep_comm_bytes: st.ep_comm_bytes,
             step_time_s: st.step_time_s,
             bound: st.bound.name(),
             parts: st.parts.into(),
@@ -91,9 +96,9 @@ pub struct PyLayout(pub Sharding);
 #[pymethods]
 impl PyLayout {
     #[new]
-    #[pyo3(signature = (*, dp=1, tp=1, pp=1, vp=1, cp=1, sp=false, zero=0))]
+    #[pyo3(signature = (*, dp=1, tp=1, pp=1, vp=1, cp=1, sp=false, zero=0, ep=1, matmul="bf16"))]
     #[allow(clippy::too_many_arguments)]
-    fn new(dp: i64, tp: i64, pp: i64, vp: i64, cp: i64, sp: bool, zero: i64) -> PyResult<Self> {
+    fn new(dp: i64, tp: i64, pp: i64, vp: i64, cp: i64, sp: bool, zero: i64, ep: i64, matmul: &str) -> PyResult<Self> {
         let degree =
             |field: &str, v: i64| timescale_core::error::integer_in::<u32>(field, i128::from(v), 1, i128::from(u32::MAX));
         let stage: u32 = timescale_core::error::integer_in("zero", i128::from(zero), 0, i128::from(u32::MAX)).py_err()?;
@@ -107,8 +112,9 @@ impl PyLayout {
             sp,
             data,
         )
+        .and_then(|s| s.with_experts(degree("ep", ep)?))
         .py_err()?;
-        Ok(PyLayout(s))
+        Ok(PyLayout(s.with_matmul(timescale_core::hardware::MatmulPrecision::parse(matmul).py_err()?)))
     }
     #[getter]
     fn dp(&self) -> u32 {
@@ -134,6 +140,15 @@ impl PyLayout {
     fn sp(&self) -> bool {
         self.0.sp
     }
+    #[getter]
+    fn ep(&self) -> u32 {
+        self.0.ep
+    }
+    /// The dense matmuls' number format: bf16, fp8, int8 or fp4.
+    #[getter]
+    fn matmul(&self) -> &'static str {
+        self.0.matmul.name()
+    }
     /// ZeRO stage of the data-parallel dimension: 0 replicated, 1 optimizer, 2 gradients, 3 FSDP.
     #[getter]
     fn zero(&self) -> u32 {
@@ -152,23 +167,28 @@ impl PyLayout {
     fn to_dict<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let s = slf.get().0;
         let d = pyo3::types::PyDict::new(slf.py());
-        for (k, v) in [("dp", s.dp), ("tp", s.tp), ("pp", s.pp), ("vp", s.vp), ("cp", s.cp), ("zero", s.data.zero_stage())] {
+        for (k, v) in
+            [("dp", s.dp), ("tp", s.tp), ("pp", s.pp), ("vp", s.vp), ("cp", s.cp), ("ep", s.ep), ("zero", s.data.zero_stage())]
+        {
             d.set_item(k, v)?;
         }
         d.set_item("sp", s.sp)?;
+        d.set_item("matmul", s.matmul.name())?;
         Ok(d.into_any())
     }
     fn __repr__(&self) -> String {
         let s = self.0;
         format!(
-            "Layout(dp={}, tp={}, pp={}, vp={}, cp={}, sp={}, zero={})",
+            "Layout(dp={}, tp={}, pp={}, vp={}, cp={}, sp={}, zero={}, ep={}, matmul='{}')",
             s.dp,
             s.tp,
             s.pp,
             s.vp,
             s.cp,
             if s.sp { "True" } else { "False" },
-            s.data.zero_stage()
+            s.data.zero_stage(),
+            s.ep,
+            s.matmul.name()
         )
     }
 }
@@ -180,8 +200,7 @@ impl PyLayout {
 pub fn sharded_step(py: Python<'_>, arch: &PyArchitecture, hardware: &PyHardware, layout: &PyLayout) -> PyResult<PyShardedStep> {
     let (a, hw, l) = (arch.0, hardware.0, layout.0);
     a.validate().py_err()?;
-    hw.check_chips(l.chips()).py_err()?;
-    check_divides(&a, l).py_err()?;
+    check_layout(&a, &hw, l).py_err()?;
     let st = py.detach(|| core_sharded_step(&a, &hw, l)).expect("check_divides accepts only layouts that split it");
     Ok((&st).into())
 }
