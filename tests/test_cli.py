@@ -118,7 +118,7 @@ def test_predict_and_hardware_commands():
     assert r.exit_code == 0 and "MEMCPY per step" in r.output and "adamw update" in r.output
     r = CliRunner().invoke(main, ["hardware", "list"])
     assert r.exit_code == 0 and all(n in r.output for n in ("mi300x", "mi325x", "gb200", "tpu_v6e"))
-    r = CliRunner().invoke(main, ["hardware", "show", "tpu_v5p"])
+    r = CliRunner().invoke(main, ["hardware", "show", "tpu_v4"])
     assert r.exit_code == 0 and "source" in r.output and "uncalibrated" in r.output
 
 

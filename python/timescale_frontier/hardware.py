@@ -47,7 +47,12 @@ __all__ = [
 #: Directory of the hardware files shipped with the package.
 SHIPPED_DIR = Path(__file__).resolve().parent / "hardware"
 
-_TOP_KEYS = ["name", "description", "device", "calibrated", "chip", "step_time", "calibration", "interconnect", "price"]
+_TOP_KEYS = [
+    "name", "description", "device", "calibrated", "chip", "step_time", "calibration", "stacks", "interconnect",
+    "price",
+]  # fmt: skip
+#: The name of a ``[calibration]`` that does not name its software stack.
+DEFAULT_STACK = "default"
 _CHIP_KEYS = ["peak_bf16_flops_per_s", "hbm_bytes", "hbm_bytes_per_s", "usable_hbm_fraction"]
 _STEP_KEYS = ["flops_efficiency", "bandwidth_efficiency", "overhead_s"]
 _STEP_OPTIONAL = ["attention_efficiency"]
@@ -65,7 +70,8 @@ CALIBRATION_META = [
     "n_samples", "n_validation", "chips_measured",
     "validation_median_abs_pct_error", "activation_bytes", "device_kind", "backend", "jax_version", "date",
     "source", "alternatives", "measured_matmul_flops_per_s", "measured_copy_bytes_per_s",
-    *MATMUL_FACTOR_KEYS.values(),
+    *MATMUL_FACTOR_KEYS.values(), "stack", "n_unpriced", "n_dense", "n_moe",
+    "heldout_median_abs_pct_error_dense", "heldout_median_abs_pct_error_moe",
 ]  # fmt: skip
 _DEVICES = ("cpu", "gpu", "tpu")
 
@@ -104,14 +110,20 @@ class Hardware:
     calibration: dict[str, Any] = field(default_factory=dict, repr=False)
     #: The interconnect's ``source`` and the price's ``date`` and ``source``, as written.
     notes: dict[str, str] = field(default_factory=dict, repr=False)
+    #: The software stack whose calibration is in use (``None``: the datasheet roofline).
+    stack: str | None = None
+    #: Every calibrated stack of the file, the default (``[calibration]``) first.
+    stacks: tuple[str, ...] = ()
 
     @classmethod
-    def load(cls, spec: str | os.PathLike[str]) -> Hardware:
+    def load(cls, spec: str | os.PathLike[str], stack: str | None = None) -> Hardware:
         """Loads a hardware file from a path, a shipped file name (``tpu_v4.toml``) or a bare name
-        (``tpu_v4``). Raises ``InvalidInputError`` naming the file and key on any problem."""
+        (``tpu_v4``); with ``stack``, that calibration of the file (its ``[calibration]`` when it
+        names that stack, else its ``[stacks.NAME]``). Raises ``InvalidInputError`` naming the file
+        and key on any problem."""
         path = resolve(spec)
         with in_file(path):
-            return _parse(path)
+            return _parse(path, stack=stack)
 
     @property
     def calibrated(self) -> bool:
@@ -323,7 +335,7 @@ def _coefficients(section: dict[str, Any]) -> dict[str, float]:
 
 
 #: Keys of ``[calibration]`` that hold text (the other keys of ``CALIBRATION_META`` are figures).
-_CALIBRATION_TEXT = ("model", "date", "source", "device_kind", "backend", "jax_version", "chips_measured")
+_CALIBRATION_TEXT = ("model", "date", "source", "device_kind", "backend", "jax_version", "chips_measured", "stack")
 
 
 def _check_record(path: Path, section: str, table: dict[str, Any]) -> None:
@@ -349,9 +361,10 @@ def _with_sources(path: Path, section: str, tbl: dict[str, Any], keys: list[str]
         sources[f"{section}.{key}"] = _toml.string(path, section, tbl, f"{key}_source")
 
 
-def _parse(path: Path, text: str | None = None) -> Hardware:
+def _parse(path: Path, text: str | None = None, stack: str | None = None) -> Hardware:
     """Reads and checks one hardware file (shape and types here; ranges in the core); with
-    ``text``, checks that text as the content of ``path`` (before it is written there)."""
+    ``text``, checks that text as the content of ``path`` (before it is written there); with
+    ``stack``, the calibration of that software stack."""
     doc = _toml.read_toml(path, "hardware") if text is None else _toml.parse_toml(text, path, "hardware")
     _toml.check_keys(path, "", doc, _TOP_KEYS)
     name = _toml.string(path, "", doc, "name")
@@ -449,31 +462,32 @@ def _parse(path: Path, text: str | None = None) -> Hardware:
             value="false",
             expected="true with a [calibration] section",
         )
-    if calibrated:
-        model = _toml.string(path, "calibration", calibration, "model")
-        known = {c.name for m in calibrated_models() for c in m.coefficients}
-        _toml.check_keys(path, "calibration", calibration, sorted(known) + CALIBRATION_META)
-        alternatives = calibration.get("alternatives", {})
-        if not isinstance(alternatives, dict) or not all(isinstance(v, dict) for v in alternatives.values()):
+    stacks = _toml.table(path, doc, "stacks", required=False)
+    if stacks and not calibrated:
+        raise InvalidInputError(
+            "has [stacks.*] calibrations but no default [calibration] (calibrated = false)",
+            field="stacks",
+            value=", ".join(stacks),
+            expected="a [calibration] section (the default stack) beside them",
+        )
+    default_stack = str(calibration.get("stack", DEFAULT_STACK)) if calibrated else None
+    for name_, tbl in stacks.items():
+        if not isinstance(tbl, dict):
+            raise invalid_value(f"stacks.{name_}", tbl, "a table of one calibration", path=path)
+        _calibrated_core(path, core, tbl, f"stacks.{name_}")  # every stack is checked, in use or not
+    in_use, section_name = calibration, "calibration"
+    if stack is not None and stack != default_stack:
+        if stack not in stacks:
+            known = [s_ for s_ in (default_stack, *stacks) if s_]
             raise InvalidInputError(
-                "calibration.alternatives must hold one [calibration.alternatives.NAME] per model",
-                field="calibration.alternatives",
-                value=repr(alternatives),
-                expected="one [calibration.alternatives.NAME] per model",
+                f"stack = {stack!r} is invalid: expected one of the file's calibrations: {', '.join(known) or 'none'}",
+                field="stack",
+                value=repr(stack),
+                expected=f"one of {', '.join(known) or 'none (the file is not calibrated)'}",
             )
-        _check_record(path, "calibration", calibration)
-        for alt_name, alt in alternatives.items():
-            _check_record(path, f"calibration.alternatives.{alt_name}", alt)
-        core = core.with_calibration(model, _coefficients(calibration), "calibration")
-        for precision, key in MATMUL_FACTOR_KEYS.items():
-            if key in calibration:
-                factor = _toml.number(path, "calibration", calibration, key)
-                with in_file(path):
-                    core = core.with_matmul_time_factor(precision, f"calibration.{key}", factor)
-        if "heldout_median_abs_pct_error" in calibration:
-            err = _toml.number(path, "calibration", calibration, "heldout_median_abs_pct_error")
-            with in_file(path):
-                core = core.with_step_time_error_pct("calibration.heldout_median_abs_pct_error", err)
+        in_use, section_name = stacks[stack], f"stacks.{stack}"
+    if calibrated:
+        core = _calibrated_core(path, core, in_use, section_name)
     return Hardware(
         name=name,
         description=description,
@@ -481,6 +495,37 @@ def _parse(path: Path, text: str | None = None) -> Hardware:
         device=device,
         core=core,
         sources=sources,
-        calibration=dict(calibration),
+        calibration=dict(in_use),
         notes=notes,
+        stack=(stack or default_stack) if calibrated else None,
+        stacks=tuple(s_ for s_ in (default_stack, *stacks) if s_),
     )
+
+
+def _calibrated_core(path: Path, core: CoreHardware, calibration: dict[str, Any], section: str) -> CoreHardware:
+    """``core`` with the calibration of one section (``calibration`` or ``stacks.NAME``), checked."""
+    model = _toml.string(path, section, calibration, "model")
+    known = {c.name for m in calibrated_models() for c in m.coefficients}
+    _toml.check_keys(path, section, calibration, sorted(known) + CALIBRATION_META)
+    alternatives = calibration.get("alternatives", {})
+    if not isinstance(alternatives, dict) or not all(isinstance(v, dict) for v in alternatives.values()):
+        raise InvalidInputError(
+            f"{section}.alternatives must hold one [{section}.alternatives.NAME] per model",
+            field=f"{section}.alternatives",
+            value=repr(alternatives),
+            expected=f"one [{section}.alternatives.NAME] per model",
+        )
+    _check_record(path, section, calibration)
+    for alt_name, alt in alternatives.items():
+        _check_record(path, f"{section}.alternatives.{alt_name}", alt)
+    core = core.with_calibration(model, _coefficients(calibration), section)
+    for precision, key in MATMUL_FACTOR_KEYS.items():
+        if key in calibration:
+            factor = _toml.number(path, section, calibration, key)
+            with in_file(path):
+                core = core.with_matmul_time_factor(precision, f"{section}.{key}", factor)
+    if "heldout_median_abs_pct_error" in calibration:
+        err = _toml.number(path, section, calibration, "heldout_median_abs_pct_error")
+        with in_file(path):
+            core = core.with_step_time_error_pct(f"{section}.heldout_median_abs_pct_error", err)
+    return core

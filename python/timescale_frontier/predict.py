@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from timescale_frontier import _core
-from timescale_frontier._core import Architecture, Prediction
+from timescale_frontier._core import Architecture, Layout, Prediction
 from timescale_frontier.budget import Budget, as_budget
 from timescale_frontier.hardware import Hardware, as_hardware
 from timescale_frontier.loss import DEFAULT_LAW, Law, LossTerms, get_law
@@ -40,6 +40,7 @@ def predict(
     unique_tokens: float | None = None,
     chips: Chips = 1,
     tokens: float | None = None,
+    layout: Layout | None = None,
 ) -> Prediction:
     """Every metric of ``arch`` trained on ``hardware`` for ``budget`` (a ``Budget``, or hours):
     on ``chips`` chips with the fastest sharding that fits (data parallel, FSDP, tensor parallel or
@@ -48,7 +49,8 @@ def predict(
     count's loss, also where it does not fit). With ``unique_tokens``, repeated data counts for less
     (Muennighoff et al. 2023). With ``tokens`` instead of a budget: trained for that many tokens
     (whole steps), the loss term by term (``loss_terms``) and the wall-clock time it takes
-    (``budget.hours``), on one chip count.
+    (``budget.hours``), on one chip count. With ``layout`` (a ``Layout``: tensor, pipeline, context
+    and expert parallel degrees, ZeRO stage, matmul precision), exactly that layout on its chips.
 
     Examples
     --------
@@ -61,7 +63,7 @@ def predict(
     law_obj = get_law(law, loss_terms=loss_terms, eval_context=eval_context)
     if tokens is not None or budget is None:
         return _core.predict_tokens(
-            arch, hardware.core, tokens, law_obj, chips=as_chips(chips), unique_tokens=unique_tokens
+            arch, hardware.core, tokens, law_obj, chips=as_chips(chips), unique_tokens=unique_tokens, layout=layout
         )
     return _core.predict(
         arch,
@@ -70,4 +72,5 @@ def predict(
         law_obj,
         chips=as_chips(chips),
         unique_tokens=unique_tokens,
+        layout=layout,
     )

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from timescale_frontier._core import Candidate, LawFit, Prediction, ResolvedBudget, ShapeFit
 from timescale_frontier._data import as_data
 from timescale_frontier._text import binary_bytes, count, plural, si
-from timescale_frontier.hardware import Hardware
+from timescale_frontier.hardware import MATMUL_FACTOR_KEYS, Hardware
 from timescale_frontier.hardware import origin as hardware_origin
 from timescale_frontier.loss import Law, get_law
 from timescale_frontier.search import SearchResult, candidate_row
@@ -499,11 +499,11 @@ def hardware_list(hardware: Sequence[Hardware]) -> str:
             si(hw.peak_bf16_flops_per_s, "FLOP/s"),
             binary_bytes(hw.hbm_bytes),
             si(hw.hbm_bytes_per_s, "B/s"),
-            _short(hw.description, 28),
+            _short(hw.description, 20),
         ]
         for hw in hardware
     ]
-    headers = ["name", "file", "calibrated", "bf16 peak", "HBM", "HBM bandwidth", "description"]
+    headers = ["name", "file", "calibration", "bf16 peak", "HBM", "HBM BW", "description"]
     user = [hw for hw in hardware if hardware_origin(hw.path) == "user"]
     note = (
         f"user: {user[0].path.parent} (replaces the shipped file of the same name); details: timescale hardware show NAME"
@@ -518,7 +518,10 @@ def calibration_brief(hw: Hardware) -> str:
     if not hw.calibrated:
         return "no"
     err = hw.calibration.get("heldout_median_abs_pct_error")
-    return f"yes, {err:.1f}%" if isinstance(err, int | float) else "yes"
+    brief = f"{err:.1f}%" if isinstance(err, int | float) else "yes"
+    # The stack of the default calibration, and how many more the file holds (hardware show names them).
+    more = f" +{len(hw.stacks) - 1}" if len(hw.stacks) > 1 else ""
+    return f"{hw.stack} {brief}{more}" if hw.stack and hw.stack != "default" else f"yes {brief}{more}"
 
 
 def hardware_show(hw: Hardware) -> str:
@@ -563,13 +566,23 @@ def hardware_show(hw: Hardware) -> str:
         lines.append(f"  between pods: {hw.notes['interconnect.inter_pod_source']}")
     if hw.calibrated:
         c = hw.calibration
-        lines.append(f"calibration: {c.get('model')} from {c.get('source')}")
+        lines.append(f"calibration ({hw.stack}): {c.get('model')} from {c.get('source')}")
         if "heldout_median_abs_pct_error" in c:
             lines.append(
                 f"  {c.get('n_samples')} measured steps, cross-validated median error {c['heldout_median_abs_pct_error']:.3g}%"
                 + (f", rank correlation {c['heldout_spearman']:.3f}" if "heldout_spearman" in c else "")
                 + f" ({c.get('date', 'undated')})"
             )
+        if "heldout_median_abs_pct_error_moe" in c:
+            lines.append(
+                f"  dense rows ({c.get('n_dense')}) {c['heldout_median_abs_pct_error_dense']:.3g}%,"
+                f" mixture-of-experts rows ({c.get('n_moe')}) {c['heldout_median_abs_pct_error_moe']:.3g}%"
+            )
+        factors = [f"{k.split('_')[0]} {c[k]:.3g}" for k in MATMUL_FACTOR_KEYS.values() if k in c]
+        if factors:
+            lines.append(f"  low-precision matmuls, seconds per FLOP relative to bf16: {', '.join(factors)}")
+        if len(hw.stacks) > 1:
+            lines.append(f"stacks: {', '.join(hw.stacks)} (--stack NAME uses one; the first is the default)")
     return "\n".join(lines) + "\n"
 
 
@@ -743,8 +756,8 @@ def _score(x: float, fmt: str, unit: str = "") -> str:
     return f"{x:{fmt}}{unit}" if abs(x) < 1e4 else f"{x:.3g}{unit}"
 
 
-def validation_text(hw: Hardware, n: int, split: str, res: dict[str, dict[str, float]]) -> str:
-    """Every step-time model scored on measured steps."""
+def validation_text(hw: Hardware, n: int, split: str, res: dict[str, dict[str, float]], unpriced: int = 0) -> str:
+    """Every step-time model scored on measured steps (and how many rows the model cannot price)."""
     rows = [
         [
             k,
@@ -756,8 +769,11 @@ def validation_text(hw: Hardware, n: int, split: str, res: dict[str, dict[str, f
         ]
         for k, v in res.items()
     ]
+    stack = f" (calibration: {hw.stack})" if hw.stack else ""
+    skipped = f"{unpriced} more the model cannot price (--format json lists each with the reason)\n" if unpriced else ""
     return (
-        f"{n} measured steps ({split}) on {hw.name}\n"
+        f"{n} measured steps ({split}) on {hw.name}{stack}\n"
+        + skipped
         + table(["model", "R^2", "mean err", "median err", "max err", "rank corr"], rows)
         + "\n"
     )

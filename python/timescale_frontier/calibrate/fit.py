@@ -31,7 +31,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from timescale_frontier._core import Architecture, Budget, CoreHardware, Law, ShardedStep, calibrated_models, predict
+from timescale_frontier._core import (
+    Architecture,
+    CoreHardware,
+    Layout,
+    ShardedStep,
+    calibrated_models,
+    sharded_step,
+)
 
 #: Each model's work terms (the overhead is always a candidate term too).
 MODELS: dict[str, tuple[str, ...]] = {
@@ -49,7 +56,6 @@ RANGES: dict[str, dict[str, tuple[float, float]]] = {
     m.name: {c.name: (c.range.lo, c.range.hi) for c in m.coefficients} for m in calibrated_models()
 }
 Array = npt.NDArray[np.float64]
-_LAW = Law.builtin(Law.default_name())  # any law: only the step is used
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,9 @@ class Ceilings:
 @dataclass(frozen=True)
 class Measured:
     """One measured training step: the architecture (its batch the global batch), the chips it ran
-    on and whether data parallelism sharded the model (FSDP) or replicated it (DP)."""
+    on and how: data parallel with the model sharded (FSDP) or replicated (DP) over every chip, or
+    the row's own ``layout`` (tensor, pipeline, context, expert parallel, ZeRO stage, matmul
+    precision) when it states one."""
 
     arch: Architecture
     step_time_s: float
@@ -71,18 +79,22 @@ class Measured:
     fsdp: bool = True
     #: Where it came from (the file's row), for messages.
     row: int = 0
+    layout: Layout | None = None
+    #: The file's own identifier of the row (``row_id``), when it has one.
+    row_id: str = ""
+    #: The software stack that ran it (``megatron``, ``maxtext``, ...; empty when not stated).
+    stack: str = ""
+
+    def as_layout(self) -> Layout:
+        """The layout the row ran with."""
+        if self.layout is not None:
+            return self.layout
+        return Layout(dp=self.chips, zero=3 if self.fsdp and self.chips > 1 else 0)
 
 
 def step_of(m: Measured, hw: CoreHardware) -> ShardedStep:
-    """The core's step of a measured row: on one chip, or data parallel (FSDP or DP) over its chips."""
-    p = predict(m.arch, hw, Budget(1.0), _LAW, chips=m.chips)
-    if m.chips == 1:
-        return p.step
-    name = f"{'FSDP' if m.fsdp else 'DP'} {m.chips}"
-    for o in p.shardings:
-        if o.sharding == name and o.step is not None:
-            return o.step
-    raise ValueError(f"{name} does not divide {m.arch!r}")  # the loader checks this first
+    """The core's step of a measured row under the layout it ran with."""
+    return sharded_step(m.arch, hw, m.as_layout())
 
 
 @dataclass(frozen=True)
@@ -120,13 +132,25 @@ def features(rows: Sequence[Measured], base: CoreHardware, ceilings: Ceilings | 
         return np.array([f(m.arch) if ok else np.nan for m, ok in zip(rows, one, strict=True)])  # type: ignore[operator]
 
     fixed = single(lambda a: a.memcpy_fixed_bytes_per_step())
+    # The pipeline bubble idles the chip for a fraction of its work (the optimizer's small share
+    # counted in it too); low-precision matmuls count as bf16 matmuls of factor x their FLOPs.
+    bubble = np.array([1.0 + s.bubble_fraction for s in steps])
+    factor = np.array([s.matmul_time_factor for s in steps])
+    matmul = np.array([s.work.matmul_flops for s in steps])
     out = {
-        "bytes": np.array([s.work.bytes for s in steps]),
-        "flops": np.array([s.work.flops for s in steps]),
-        "matmul": np.array([s.work.matmul_flops for s in steps]),
-        "attention": np.array([s.work.attention_flops for s in steps]),
-        "comm": np.array([s.dp_comm_s for s in steps]),
-        "tp": np.array([s.tp_comm_s for s in steps]),
+        "bytes": bubble * np.array([s.work.bytes for s in steps]),
+        "flops": bubble * (np.array([s.work.flops for s in steps]) - (1.0 - factor) * matmul),
+        "matmul": bubble * factor * matmul,
+        "attention": bubble * np.array([s.work.attention_flops for s in steps]),
+        # Overlapped with compute: data-parallel (ZeRO, FSDP) collectives and the ring attention's.
+        "comm": np.array([s.dp_comm_s + s.cp_comm_s for s in steps]),
+        # Added to it: tensor-parallel collectives, pipeline sends, expert all-to-alls.
+        "exposed": np.array([s.tp_comm_s + s.pp_comm_s + s.ep_comm_s for s in steps]),
+        # The fastest each kind of work can run (the datasheet's peaks): a fitted rate is never
+        # faster (``fit_model``).
+        "floor_matmul": np.full(len(rows), 1.0 / base.peak_bf16_flops_per_s),
+        "floor_attention": np.full(len(rows), 1.0 / base.peak_bf16_flops_per_s),
+        "floor_bytes": np.full(len(rows), 1.0 / base.hbm_bytes_per_s),
         "fixed": fixed,
         "token": single(lambda a: a.memcpy_bytes_per_step()) - fixed,
         "scores": single(lambda a: a.attention_score_bytes_per_step()),
@@ -162,23 +186,26 @@ def applicable(feats: dict[str, Array]) -> list[str]:
 
 def _solve(feats: dict[str, Array], names: tuple[str, ...], t: Array) -> dict[str, float]:
     """Non-negative least squares on relative error, exactly: every subset of the terms (the
-    overhead included) is solved and the best solution with no negative coefficient kept."""
+    overhead included) is solved and the best solution with no negative coefficient kept. The
+    target is the time less the communication the compute does not hide (``exposed``)."""
     terms = (*names, "overhead")
     cols = {**feats, "overhead": np.ones_like(t)}
+    target = 1.0 - feats["exposed"] / t
     best: tuple[float, dict[str, float]] | None = None
     for k in range(len(terms), 0, -1):
         for subset in itertools.combinations(terms, k):
             X = np.column_stack([cols[f] for f in subset]) / t[:, None]
             scale = np.linalg.norm(X, axis=0)
             scale[scale == 0] = 1.0
-            coef, *_ = np.linalg.lstsq(X / scale, np.ones_like(t), rcond=None)
+            coef, *_ = np.linalg.lstsq(X / scale, target, rcond=None)
             coef = coef / scale
             if np.any(coef < 0):
                 continue
-            sse = float(np.sum((X @ coef - 1.0) ** 2))
+            sse = float(np.sum((X @ coef - target) ** 2))
             if best is None or sse < best[0]:
                 best = (sse, {**dict.fromkeys(terms, 0.0), **dict(zip(subset, map(float, coef), strict=True))})
-    assert best is not None  # the overhead alone (a positive mean) is always feasible
+    if best is None:  # communication alone exceeds every measured time: no work term fits
+        return dict.fromkeys(terms, 0.0)
     return best[1]
 
 
@@ -225,15 +252,34 @@ def _coefficients(name: str, c: dict[str, float], ceilings: Ceilings | None) -> 
     return {k: _in_range(name, k, v) for k, v in coeffs.items()}
 
 
+def _solve_above_floors(feats: dict[str, Array], names: tuple[str, ...], t: Array) -> dict[str, float]:
+    """``_solve`` with each rate of the ``rates`` model at most the chip's peak: a coefficient below
+    its floor (seconds per FLOP or byte at the datasheet's peak; 0 too, a free kind of work) is
+    fixed at the floor and the others solved again, until none is."""
+    fixed: dict[str, float] = {}
+    while True:
+        free = tuple(n for n in names if n not in fixed)
+        exposed = feats["exposed"] + sum((v * feats[k] for k, v in fixed.items()), start=np.zeros_like(t))
+        c = _solve({**feats, "exposed": exposed}, free, t)
+        low = {
+            n: float(feats[f"floor_{n}"][0]) for n in free if f"floor_{n}" in feats and c[n] < feats[f"floor_{n}"][0]
+        }
+        if not low:
+            return {**c, **fixed}
+        fixed.update(low)
+
+
 def fit_model(name: str, feats: dict[str, Array], t: Array, ceilings: Ceilings | None = None) -> Fit:
     """The least-squares coefficients of model ``name``: the compute part is fitted to the rows
-    whose time the communication does not set (see the module docs)."""
+    whose time the communication does not set (see the module docs); the ``rates`` model's rates
+    no faster than the chip's peaks."""
     names = MODELS[name]
+    solve = _solve_above_floors if name == "rates" else _solve
     bound = np.zeros(len(t), dtype=bool)  # rows set by communication
     c: dict[str, float] = {}
     for _ in range(20):
         keep = ~bound
-        c = _solve({k: v[keep] for k, v in feats.items()}, names, t[keep])
+        c = solve({k: v[keep] for k, v in feats.items()}, names, t[keep])
         new = feats["comm"] > _compute(c, feats, names)
         if (new == bound).all() or new.all():
             break
@@ -348,3 +394,33 @@ def spearman(a: Array, b: Array) -> float:
     if ra.std() == 0 or rb.std() == 0:
         return 0.0
     return float(np.corrcoef(ra, rb)[0, 1])
+
+
+#: Candidate low-precision matmul time factors, as fractions of the way from the datasheet's peak
+#: ratio (0) to bf16's rate (1): what the fit chooses among by cross-validation.
+FACTOR_STEPS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def matmul_time_factors(rows: Sequence[Measured], base: CoreHardware) -> tuple[CoreHardware, dict[str, float]]:
+    """``base`` with a fitted time factor for each low-precision matmul format ``rows`` ran in (fp8,
+    int8, fp4), and the factors by file key (``fp8_matmul_time_factor``): each the candidate
+    between the datasheet's peak ratio and 1 (bf16's rate; ``FACTOR_STEPS``) whose rates model
+    predicts the rows best, cross-validated. No format, no factor."""
+    formats = sorted({m.as_layout().matmul for m in rows} - {"bf16"})
+    t = np.array([m.step_time_s for m in rows])
+    chosen: dict[str, float] = {}
+    for precision in formats:
+        key = f"{precision}_matmul_time_factor"
+        peak_ratio = base.matmul_time_factor(precision)
+        best: tuple[float, float] | None = None
+        for step in FACTOR_STEPS:
+            factor = peak_ratio + step * (1.0 - peak_ratio)
+            hw = base.with_matmul_time_factor(precision, f"calibration.{key}", factor)
+            feats = features(rows, hw)
+            error = float(np.median(np.abs(cross_validate("rates", rows, feats, t, hw) - t) / t))
+            if best is None or error < best[0]:
+                best = (error, factor)
+        assert best is not None
+        base = base.with_matmul_time_factor(precision, f"calibration.{key}", best[1])
+        chosen[key] = best[1]
+    return base, chosen

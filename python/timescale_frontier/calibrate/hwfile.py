@@ -14,7 +14,7 @@ import tomlkit
 
 from timescale_frontier._files import refuse_inputs, write_atomic
 from timescale_frontier.errors import InvalidInputError
-from timescale_frontier.hardware import SHIPPED_DIR, Hardware, _parse, origin, user_dir
+from timescale_frontier.hardware import DEFAULT_STACK, SHIPPED_DIR, Hardware, _parse, origin, user_dir
 
 _MARKER = "# Measured by `timescale calibrate`; the step-time model below replaces the datasheet roofline."
 
@@ -53,10 +53,25 @@ def refuse_shipped(out: Path) -> None:
         )
 
 
-def with_calibration(text: str, section: dict[str, Any], alternatives: dict[str, dict[str, Any]]) -> str:
+def with_calibration(
+    text: str, section: dict[str, Any], alternatives: dict[str, dict[str, Any]], stack: str | None = None
+) -> str:
     """``text`` (a hardware file) with ``calibrated = true`` and its ``[calibration]`` section (and
-    ``[calibration.alternatives.*]``) replaced by these."""
+    ``[calibration.alternatives.*]``) replaced by these; with ``stack`` (the section's software
+    stack) the file's ``[stacks.STACK]`` instead when its ``[calibration]`` is of another stack."""
     doc = tomlkit.parse(text)
+    current = doc.get("calibration")
+    if stack is not None and current is not None and current.get("stack", DEFAULT_STACK) != stack:
+        stacks = doc.get("stacks")
+        if stacks is None:
+            stacks = tomlkit.table(is_super_table=True)
+            doc["stacks"] = stacks
+        table = _table({**section, "stack": stack}, alternatives)
+        stacks.pop(stack, None)
+        stacks[stack] = table
+        return tomlkit.dumps(doc)
+    if stack is not None:
+        section = {"stack": stack, **section}
     doc.pop("calibration", None)
     doc["calibrated"] = True
     # The marker comment written above a previous section stays with the table before it: drop it.
@@ -66,6 +81,12 @@ def with_calibration(text: str, section: dict[str, Any], alternatives: dict[str,
     doc = tomlkit.parse(body + "\n")
     doc.add(tomlkit.nl())
     doc.add(tomlkit.comment(_MARKER.removeprefix("# ")))
+    doc["calibration"] = _table(section, alternatives)
+    return tomlkit.dumps(doc)
+
+
+def _table(section: dict[str, Any], alternatives: dict[str, dict[str, Any]]) -> Any:
+    """One calibration as a TOML table, its alternatives as sub-tables."""
     table = tomlkit.table()
     for k, v in section.items():
         table[k] = v
@@ -77,8 +98,7 @@ def with_calibration(text: str, section: dict[str, Any], alternatives: dict[str,
                 alt[k] = v
             alts[name] = alt
         table["alternatives"] = alts
-    doc["calibration"] = table
-    return tomlkit.dumps(doc)
+    return table
 
 
 def write_calibration(
@@ -87,14 +107,16 @@ def write_calibration(
     section: dict[str, Any],
     alternatives: dict[str, dict[str, Any]],
     inputs: Sequence[Path] = (),
+    stack: str | None = None,
 ) -> Hardware:
-    """Writes ``source`` with the calibration to ``out`` (may equal ``source``) and returns the
-    reloaded hardware. The new text is checked by the hardware loader first: if it would not load,
+    """Writes ``source`` with the calibration (of software ``stack``, see ``with_calibration``) to
+    ``out`` (may equal ``source``) and returns the reloaded hardware, with that calibration in use.
+    The new text is checked by the hardware loader first: if it would not load,
     ``InvalidInputError`` is raised and nothing is written. ``inputs`` (the measurements read) are
     never overwritten."""
-    text = with_calibration(source.read_text(encoding="utf-8"), section, alternatives)
-    _parse(out, text)  # raises on anything the loader would refuse
+    text = with_calibration(source.read_text(encoding="utf-8"), section, alternatives, stack)
+    _parse(out, text, stack=stack)  # raises on anything the loader would refuse
     refuse_shipped(out)  # checked before the work too; again here, for callers of this function alone
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(out, text, inputs)
-    return Hardware.load(out)
+    return Hardware.load(out, stack=stack)

@@ -7,9 +7,20 @@ file (``fit_and_write``, ``calibrate_from``, ``refit``), and score every model o
 A measurement row gives the architecture's fields (those of ``Architecture``; missing ones take
 its defaults), how it ran (``chips``, ``sharding`` = fsdp or dp over the chips, ``recompute``,
 ``micro_batch`` per chip) and its time: ``step_time_s``, or ``tokens_per_s_per_chip`` with
-``batch_size`` the global batch. The column names of MosaicML llm-foundry's published benchmark
-table (``data/published/``) are accepted as aliases (``global_batch_seqs``,
-``micro_batch_per_chip``, ``activation_checkpointing``, ``measured_step_time_s``, ...)."""
+``batch_size`` the global batch. The column names of the published benchmark tables
+(``data/published/``: MosaicML llm-foundry, NVIDIA Megatron-core, MaxText on TPUs) are accepted as
+aliases (``global_batch_seqs``, ``micro_batch_per_chip``, ``activation_checkpointing``,
+``measured_step_time_s``, ...), and their layout columns are read as the layout the row ran with:
+``tp``, ``pp``, ``vp`` (virtual stages), ``cp``, ``ep`` and ``fsdp`` (0 or blank: none; ``yes`` or
+a group of more than one chip: FSDP, ZeRO-3), the data-parallel degree being what the chips leave
+(``chips / (tp pp cp)``); ``precision`` names the matmuls' format (``fp8*``, ``nvfp4``, ``int8``,
+else bf16); ``moe = true`` rows take their experts, top-k and shared experts from ``notes``
+("256 routed experts top-8 + 1 shared"). Conventions of the stacks, stated because the tables do
+not print them: NVIDIA's Megatron-core recipes (``stack`` nemo-megatron, nemo2-megatron,
+megatron-bridge) run the distributed optimizer (ZeRO-1) and sequence parallelism whenever tp > 1;
+an ``activation_checkpointing`` that is "not stated" is none, ``recompute_num_layers=N`` is priced
+as full recomputation. A hybrid FSDP group smaller than the data-parallel chips (MaxText's
+multi-slice runs) is priced as FSDP over all of them."""
 
 from __future__ import annotations
 
@@ -17,8 +28,9 @@ import csv
 import datetime as dt
 import json
 import math
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +39,7 @@ import numpy as np
 from timescale_frontier._core import (
     MAX_MEASUREMENT_RECORDS,
     Architecture,
+    Layout,
     check_calibration_record,
     check_measured_rate,
     check_measured_step,
@@ -69,6 +82,20 @@ _INT_FIELDS |= {"experts", "top_k", "shared_experts"}
 #: Architecture fields added since the first measurement files were written: absent means the default.
 _ADDED_FIELDS = ("recompute", "micro_batch", "experts", "top_k", "shared_experts")
 _REQUIRED = ("d_model", "n_layers", "n_heads")
+#: The layout columns of the published tables.
+_LAYOUT_COLUMNS = ("tp", "pp", "vp", "cp", "ep", "fsdp")
+#: Stacks whose recipes run Megatron-LM's distributed optimizer (ZeRO-1) and sequence parallelism
+#: with tensor parallelism (NVIDIA's NeMo and Megatron-Bridge performance recipes).
+MEGATRON_STACKS = ("nemo-megatron", "nemo2-megatron", "megatron-bridge")
+#: How the published tables' ``activation_checkpointing`` texts begin, and what each is priced as.
+_RECOMPUTE_PREFIXES = (
+    ("none", "none"),
+    ("not stated", "none"),
+    ("cpu_offloading", "none"),
+    ("selective", "selective"),
+    ("full", "full"),
+    ("recompute_num_layers", "full"),
+)
 _TIED = ("true", "1", "yes", "tied")
 _UNTIED = ("false", "0", "no", "untied", "")
 
@@ -95,6 +122,16 @@ class CalibrationResult:
     def few_samples(self) -> bool:
         """Fewer fit steps than twice the chosen model's coefficients: its errors are rough."""
         return self.n_fit < 2 * self.n_coefficients
+
+
+@dataclass(frozen=True)
+class Unpriced:
+    """A row the model cannot price, and why (its layout does not split the model, the chip lacks
+    its matmul format, more chips than the network holds, ...)."""
+
+    row: int
+    row_id: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -244,20 +281,128 @@ def measured(path: Path, row: int, record: dict[str, Any]) -> fit.Measured:
             if not isinstance(text, bool) and text not in _TIED + _UNTIED:
                 raise invalid_value(k, v, "true or false (tied or untied)", path=path, row=row)
             kw[k] = text if isinstance(text, bool) else text in _TIED
+    if "recompute" in kw:
+        kw["recompute"] = _recompute(kw["recompute"])
     if kw.get("recompute") == "none" or kw.get("recompute") is None:
         kw.pop("recompute", None)
+    if str(r.get("moe", "")).strip().lower() == "true" and "experts" not in kw:
+        try:
+            kw.update(_experts(path, row, str(r.get("notes", ""))))
+        except InvalidInputError as e:
+            raise CannotPrice(str(e)) from None
     chips = int(kw.pop("chips", 1))
     step, rate = kw.pop("step_time_s", None), kw.pop("tokens_per_s_per_chip", None)
-    fsdp = _sharding(path, row, r["sharding"]) if "sharding" in r else True
+    published = any(k in r for k in _LAYOUT_COLUMNS)
+    # The published tables' source_parallelism is a description; their layout columns say it.
+    fsdp = _sharding(path, row, r["sharding"]) if "sharding" in r and not published else True
     with in_file(path, row):
         arch = Architecture(**{k: v for k, v in kw.items() if k in FIELDS})
         t = measured_step_time_s(step, rate, arch.tokens_per_step, chips)
-    return fit.Measured(arch, t, chips, fsdp, row)
+    matmul = _matmul(str(r.get("precision", "")))
+    try:
+        if published:
+            layout: Layout | None = _layout(path, row, r, chips, matmul)
+        elif matmul != "bf16":
+            with in_file(path, row):
+                layout = Layout(dp=chips, zero=3 if fsdp and chips > 1 else 0, matmul=matmul)
+        else:
+            layout = None
+    except InvalidInputError as e:
+        raise CannotPrice(str(e)) from None
+    return fit.Measured(arch, t, chips, fsdp, row, layout, str(r.get("row_id", "")), row_stack(r))
 
 
-def _measured_rows(path: Path, hardware: str | None = None) -> list[tuple[fit.Measured, str]]:
+def row_stack(record: dict[str, Any]) -> str:
+    """The software stack a row names, as a hardware file's calibrations are named: ``megatron``
+    for NVIDIA's Megatron-core stacks (``MEGATRON_STACKS``), the ``stack`` column as written
+    otherwise (``maxtext``, ...), empty when the row names none."""
+    text = str(record.get("stack", "")).strip().lower()
+    return "megatron" if text in MEGATRON_STACKS else text
+
+
+class CannotPrice(InvalidInputError):
+    """A well-formed row whose layout or mixture the model cannot express (see ``Unpriced``)."""
+
+
+def _recompute(text: str) -> str:
+    """A recompute name, or what a published table's description of it is priced as (see the
+    module docs); anything else is left for the core to refuse."""
+    for prefix, name in _RECOMPUTE_PREFIXES:
+        if text.startswith(prefix):
+            return name
+    return text
+
+
+_EXPERTS = re.compile(r"(\d+) (?:routed )?experts,? top-(\d+)")
+_SHARED = re.compile(r"\+ (\d+) shared")
+
+
+def _experts(path: Path, row: int, notes: str) -> dict[str, int]:
+    """Experts, top-k and shared experts of an MoE row, from its notes ("256 routed experts top-8 +
+    1 shared")."""
+    m = _EXPERTS.search(notes)
+    if m is None:
+        raise file_error(
+            path,
+            "moe = true but notes name no 'N experts top-K'",
+            row=row,
+            field="notes",
+            expected="'N experts top-K' in the notes of an MoE row",
+        )
+    shared = _SHARED.search(notes[m.end() : m.end() + 40])
+    return {
+        "experts": int(m.group(1)),
+        "top_k": int(m.group(2)),
+        "shared_experts": int(shared.group(1)) if shared else 0,
+    }
+
+
+def _matmul(precision: str) -> str:
+    """The matmul format a published ``precision`` names (see the module docs)."""
+    text = precision.strip().lower()
+    for prefix, name in (("fp8", "fp8"), ("nvfp4", "fp4"), ("fp4", "fp4"), ("int8", "int8")):
+        if text.startswith(prefix):
+            return name
+    return "bf16"
+
+
+def _layout(path: Path, row: int, r: dict[str, Any], chips: int, matmul: str) -> Layout:
+    """The layout of a row of a published table (see the module docs)."""
+    degree = {k: int(_number(path, row, k, r[k], True)) if k in r else 1 for k in ("tp", "pp", "vp", "cp", "ep")}
+    tp, pp, cp = degree["tp"], degree["pp"], degree["cp"]
+    if min(tp, pp, cp) < 1 or chips % (tp * pp * cp):
+        raise file_error(
+            path,
+            f"chips = {chips} is not a multiple of tp x pp x cp = {tp * pp * cp}",
+            row=row,
+            field="chips",
+            value=str(chips),
+            expected=f"a multiple of tp x pp x cp = {tp * pp * cp}",
+        )
+    fsdp = str(r.get("fsdp", "0")).strip().lower()
+    sharded = fsdp == "yes" or (fsdp.isdigit() and int(fsdp) > 1)
+    megatron = str(r.get("stack", "")).strip().lower() in MEGATRON_STACKS
+    zero = 3 if sharded else (1 if megatron else 0)
+    with in_file(path, row):
+        return Layout(
+            dp=chips // (tp * pp * cp),
+            tp=tp,
+            pp=pp,
+            vp=degree["vp"] if pp > 1 else 1,
+            cp=cp,
+            sp=megatron and tp > 1,
+            zero=zero,
+            ep=degree["ep"],
+            matmul=matmul,
+        )
+
+
+def _measured_rows(
+    path: Path, hardware: str | None = None, skipped: list[Unpriced] | None = None
+) -> list[tuple[fit.Measured, str]]:
     """Every measured step of the file with its split (``fit`` unless the record says); with
-    ``hardware``, only the rows whose ``accelerator`` column (when there is one) names it."""
+    ``hardware``, only the rows whose ``accelerator`` column (when there is one) names it. A row
+    the model cannot express is an error, or with ``skipped`` is listed there and left out."""
     out = []
     for i, r in _rows(path):
         if not isinstance(r, dict):
@@ -271,18 +416,32 @@ def _measured_rows(path: Path, hardware: str | None = None) -> list[tuple[fit.Me
             continue
         if hardware is not None and r.get("accelerator", hardware) != hardware:
             continue
-        out.append((measured(path, i, r), str(r.get("split", "fit"))))
+        try:
+            out.append((measured(path, i, r), str(r.get("split", "fit"))))
+        except CannotPrice as e:
+            if skipped is None:
+                raise
+            skipped.append(Unpriced(i, str(r.get("row_id", "")), str(e)))
     return out
 
 
-def load_measurements(path: Path, split: str = "all", hardware: Hardware | None = None) -> list[fit.Measured]:
+def load_measurements(
+    path: Path,
+    split: str = "all",
+    hardware: Hardware | None = None,
+    skipped: list[Unpriced] | None = None,
+    stack: str | None = None,
+) -> list[fit.Measured]:
     """Measured training steps from JSONL or CSV (see the module docs). Records of other kinds
     (microbenchmarks) and failed measurements (``error`` set) are skipped; with ``split``, only
     the records of that split (``fit`` or ``validation``); with ``hardware``, only the rows of that
-    accelerator when the file has an ``accelerator`` column, each checked to run on it."""
-    out = [m for m, s in _measured_rows(path, hardware.name if hardware else None) if split == "all" or s == split]
+    accelerator when the file has an ``accelerator`` column, each checked to run on it. A row the
+    model cannot price is an error, or with ``skipped`` is listed there (with the reason) and left
+    out."""
+    rows = _measured_rows(path, hardware.name if hardware else None, skipped)
+    out = [m for m, s in rows if (split == "all" or s == split) and (stack is None or m.stack in ("", stack))]
     if not out:
-        which = "" if split == "all" else f" in split {split!r}"
+        which = ("" if split == "all" else f" in split {split!r}") + ("" if stack is None else f" of stack {stack!r}")
         on = f" on {hardware.name}" if hardware else ""
         raise InvalidInputError(
             f"{path}: no training-step measurements{which}{on}",
@@ -291,27 +450,36 @@ def load_measurements(path: Path, split: str = "all", hardware: Hardware | None 
             expected=f"training-step measurements{which}{on}",
         )
     if hardware is not None:
-        _check_shardings(path, out, hardware)
+        out = _check_shardings(path, out, hardware, skipped)
+        if not out:
+            raise InvalidInputError(
+                f"{path}: no measured step on {hardware.name} the model can price ({len(skipped or [])} cannot be)",
+                field="measurements",
+                value=str(path),
+                expected=f"training-step measurements on {hardware.name} the model can price",
+            )
     return out
 
 
-def _check_shardings(path: Path, rows: list[fit.Measured], hw: Hardware) -> None:
-    """Every row's chips and sharding must be possible on ``hw`` (else its features do not exist)."""
+def _check_shardings(
+    path: Path, rows: list[fit.Measured], hw: Hardware, skipped: list[Unpriced] | None = None
+) -> list[fit.Measured]:
+    """The rows whose chips and layout are possible on ``hw`` (else their features do not exist):
+    any other is an error, or with ``skipped`` listed there. A measured step faster than the chip
+    allows is always an error (a bad measurement, not a limit of the model)."""
+    out = []
     for m in rows:
         with in_file(path, m.row):
-            hw.core.check_chips(m.chips)
-            check_measured_step(hw.core, m.arch, m.chips, m.step_time_s)
             try:
                 fit.step_of(m, hw.core)
-            except ValueError as e:
-                raise file_error(
-                    path,
-                    str(e),
-                    row=m.row,
-                    field="chips",
-                    value=str(m.chips),
-                    expected="a chip count this architecture can be sharded over",
-                ) from None
+            except InvalidInputError as e:
+                if skipped is None:
+                    raise
+                skipped.append(Unpriced(m.row, m.row_id, str(e)))
+                continue
+            check_measured_step(hw.core, m.arch, m.chips, m.step_time_s)
+        out.append(m)
+    return out
 
 
 def fit_and_write(
@@ -325,11 +493,16 @@ def fit_and_write(
     t_start: float,
     ceilings: fit.Ceilings | None = None,
     force: bool = False,
+    stack: str | None = None,
+    unpriced: list[Unpriced] | None = None,
 ) -> CalibrationResult:
     """Fits every applicable model on ``rows``, scores them on ``validation_rows``, and writes the
     one with the lowest cross-validated error (with the others as alternatives) into the hardware
-    file, atomically. A calibrated file already at ``out`` is compared with the new fit on the same
-    steps first and kept, unless ``force``, when the new fit predicts them clearly worse."""
+    file, atomically; with ``stack``, as that software stack's calibration (``[stacks.STACK]``
+    beside a default of another stack). Rows with low-precision matmuls also fit each format's
+    time factor (``fit.matmul_time_factors``). A calibrated file already at ``out`` is compared with
+    the new fit on the same steps first and kept, unless ``force``, when the new fit predicts them
+    clearly worse."""
     refuse_inputs(out, [measurements] if measurements else [])  # before reading `out` as the file it replaces
     if len(rows) < MIN_FIT_SAMPLES:
         raise TimescaleError(
@@ -353,6 +526,8 @@ def fit_and_write(
             value=f"{rows[0].step_time_s:g}",
             expected="step times that differ between configurations",
         )
+    base, factors = fit.matmul_time_factors(rows, hw.core.uncalibrated())
+    hw = replace(hw, core=base)
     reports = fit.fit_all(rows, hw.core, ceilings)
     assert reports, "MIN_FIT_SAMPLES steps fit the smallest model"
     chosen = fit.choose(reports)
@@ -377,6 +552,9 @@ def fit_and_write(
         "n_validation": len(validation_rows),
         "date": dt.date.today().isoformat(),
         "source": source,
+        **{k: round(v, 4) for k, v in factors.items()},
+        **_dense_and_moe(reports[chosen], rows, hw.core),
+        **({"n_unpriced": len(unpriced)} if unpriced else {}),
         **section_extra,
     }
     if validation_rows:
@@ -393,7 +571,7 @@ def fit_and_write(
     # The file this calibration replaces: the one at `out`, or, when `out` is the user's copy of a
     # shipped file made now, the shipped file that `--hardware NAME` found until now.
     previous = out if out.exists() else hw.path if out == hwfile.default_out(hw) else None
-    replaced = _compare_with(previous, rows, best.heldout_median_abs_pct_error)
+    replaced = _compare_with(previous, rows, best.heldout_median_abs_pct_error, stack)
     if replaced is not None and replaced.worse and not force:
         # `out` itself, or (a first calibration of a shipped file) the shipped file `--hardware NAME` found.
         what = "calibration" if replaced.old_calibrated else "uncalibrated datasheet roofline"
@@ -412,7 +590,9 @@ def fit_and_write(
             value=str(out),
             expected="a file whose calibration the new fit does not predict worse (or --force)",
         )
-    new_hw = hwfile.write_calibration(hw.path, out, section, alternatives, [measurements] if measurements else [])
+    new_hw = hwfile.write_calibration(
+        hw.path, out, section, alternatives, [measurements] if measurements else [], stack
+    )
     return CalibrationResult(
         new_hw,
         chosen,
@@ -426,12 +606,37 @@ def fit_and_write(
     )
 
 
-def _compare_with(previous: Path | None, rows: list[fit.Measured], new_heldout_median: float) -> Replaced | None:
+def _dense_and_moe(report: fit.Report, rows: list[fit.Measured], base: Any) -> dict[str, Any]:
+    """The chosen model's cross-validated median error on the dense and the mixture-of-experts rows
+    apart, when there are both."""
+    moe = np.array([m.arch.experts > 0 for m in rows])
+    if not moe.any() or moe.all():
+        return {}
+    t = np.array([m.step_time_s for m in rows])
+    feats = fit.features(rows, base)
+    cv = fit.cross_validate(report.fit.model, rows, feats, t, base)
+    err = 100.0 * np.abs(cv - t) / t
+    return {
+        "n_dense": int((~moe).sum()),
+        "n_moe": int(moe.sum()),
+        "heldout_median_abs_pct_error_dense": round(float(np.median(err[~moe])), 3),
+        "heldout_median_abs_pct_error_moe": round(float(np.median(err[moe])), 3),
+    }
+
+
+def _compare_with(
+    previous: Path | None, rows: list[fit.Measured], new_heldout_median: float, stack: str | None = None
+) -> Replaced | None:
     """The hardware file ``previous`` (if any) beside the new fit: its recorded error, and how its
-    model predicts ``rows``."""
+    model predicts ``rows`` (with ``stack``, the calibration of that stack, when it has one: a new
+    stack replaces nothing)."""
     if previous is None:
         return None
     old = Hardware.load(previous)
+    if stack is not None and old.calibrated:
+        if stack not in old.stacks:
+            return None
+        old = Hardware.load(previous, stack=stack)
     t = np.array([m.step_time_s for m in rows])
     pred = np.array([fit.step_of(m, old.core).step_time_s for m in rows])
     recorded = old.calibration.get("heldout_median_abs_pct_error") if old.calibrated else None
@@ -447,11 +652,18 @@ def _compare_with(previous: Path | None, rows: list[fit.Measured], new_heldout_m
 
 
 def calibrate_from(
-    spec: str | Path, measurements: Path, out: Path | None = None, source: str | None = None, force: bool = False
+    spec: str | Path,
+    measurements: Path,
+    out: Path | None = None,
+    source: str | None = None,
+    force: bool = False,
+    stack: str | None = None,
 ) -> CalibrationResult:
     """Fits and writes the ``[calibration]`` section from any file of measured steps (a user's
     training logs, a published table): every applicable model with 5-fold cross-validation, the
-    best written with its provenance. Rows marked ``split = validation`` are held out."""
+    best written with its provenance. Rows marked ``split = validation`` are held out. With
+    ``stack``, only the rows of that software stack (rows that name none count as any), written as
+    that stack's calibration. Rows the model cannot price are left out and counted."""
     t_start = time.perf_counter()
     if source is not None and (not source.strip() or not source.isprintable()):
         # Written into the hardware file and printed by `hardware show`.
@@ -459,17 +671,22 @@ def calibrate_from(
     hw = Hardware.load(spec)
     out = Path(out) if out is not None else hwfile.default_out(hw)
     hwfile.check_targets(hw, out, measurements)  # before any work
-    rows = _measured_rows(measurements, hw.name)
+    unpriced: list[Unpriced] = []
+    rows = _measured_rows(measurements, hw.name, unpriced)
+    if stack is not None:
+        rows = [(m, s) for m, s in rows if m.stack in ("", stack)]
     if not rows:
+        on = f" of stack {stack!r}" if stack is not None else ""
         raise InvalidInputError(
-            f"{measurements}: no training-step measurements on {hw.name}",
+            f"{measurements}: no training-step measurements on {hw.name}{on}",
             field="measurements",
             value=str(measurements),
-            expected=f"training-step measurements on {hw.name}",
+            expected=f"training-step measurements on {hw.name}{on}",
         )
-    val = [m for m, s in rows if s == "validation"]
-    fit_rows = [m for m, s in rows if s != "validation"]
-    _check_shardings(measurements, fit_rows + val, hw)
+    priced = _check_shardings(measurements, [m for m, _ in rows], hw, unpriced)
+    keep = {id(m) for m in priced}
+    val = [m for m, s in rows if s == "validation" and id(m) in keep]
+    fit_rows = [m for m, s in rows if s != "validation" and id(m) in keep]
     return fit_and_write(
         hw,
         out,
@@ -480,6 +697,8 @@ def calibrate_from(
         measurements,
         t_start,
         force=force,
+        stack=stack,
+        unpriced=unpriced,
     )
 
 
@@ -583,6 +802,27 @@ def refit(spec: str | Path, measurements: Path, out: Path | None = None, force: 
         measurements, t_start, fit.Ceilings(micro["measured_matmul_flops_per_s"], micro["measured_copy_bytes_per_s"]),
         force,
     )  # fmt: skip
+
+
+def row_predictions(hw: Hardware, rows: list[fit.Measured]) -> list[dict[str, Any]]:
+    """Each row as the file's model prices it: its identifier, layout, measured and predicted step
+    time (s) and the signed error (%)."""
+    out = []
+    for m in rows:
+        st = fit.step_of(m, hw.core)
+        out.append(
+            {
+                "row": m.row,
+                "row_id": m.row_id,
+                "stack": m.stack,
+                "layout": st.sharding,
+                "moe": m.arch.experts > 0,
+                "measured_step_time_s": m.step_time_s,
+                "predicted_step_time_s": st.step_time_s,
+                "error_pct": 100.0 * (st.step_time_s / m.step_time_s - 1.0),
+            }
+        )
+    return out
 
 
 def validate(hw: Hardware, rows: list[fit.Measured]) -> dict[str, dict[str, float]]:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from timescale_frontier._core import Layout
 from timescale_frontier._defaults import ASPECT_RATIO_TEXT
 from timescale_frontier._files import write_atomic
 from timescale_frontier._text import printable
@@ -188,6 +189,62 @@ def law_options(f: F) -> F:
 
 def budget_of(hours: float | None, budget_usd: float | None, usd_per_chip_hour: float | None) -> Budget:
     return Budget(hours, usd=budget_usd, usd_per_chip_hour=usd_per_chip_hour)
+
+
+#: The keys ``--layout`` takes (the keyword arguments of ``Layout``).
+LAYOUT_KEYS = ("dp", "tp", "pp", "vp", "cp", "ep", "zero", "sp", "matmul")
+
+
+def parse_layout(value: str | None) -> Layout | None:
+    """``tp=4,pp=2,vp=5,dp=8,zero=1,sp=true,matmul=fp8`` as a ``Layout`` (the syntax here; the core
+    checks every degree)."""
+    if value is None:
+        return None
+    kwargs: dict[str, Any] = {}
+    for part in str(value).split(","):
+        key, sep, raw = part.partition("=")
+        key, raw = key.strip().lower(), raw.strip()
+        if not sep or key not in LAYOUT_KEYS or key in kwargs:
+            raise InvalidInputError(
+                f"layout = {printable(value)!r} is invalid: expected KEY=VALUE pairs, each key once, of "
+                f"{', '.join(LAYOUT_KEYS)} (e.g. tp=4,pp=2,dp=8,zero=1,sp=true,matmul=fp8)",
+                field="layout",
+                value=repr(value),
+                expected=f"KEY=VALUE pairs of {', '.join(LAYOUT_KEYS)}",
+            )
+        if key == "matmul":
+            kwargs[key] = raw.lower()
+        elif key == "sp":
+            if raw.lower() not in ("true", "false"):
+                raise InvalidInputError(
+                    f"layout sp = {printable(raw)!r} is invalid: expected true or false",
+                    field="sp",
+                    value=repr(raw),
+                    expected="true or false",
+                )
+            kwargs[key] = raw.lower() == "true"
+        else:
+            try:
+                kwargs[key] = int(raw)
+            except ValueError:
+                raise InvalidInputError(
+                    f"layout {key} = {printable(raw)!r} is invalid: expected a whole number",
+                    field=key,
+                    value=repr(raw),
+                    expected="a whole number",
+                ) from None
+    return Layout(**kwargs)
+
+
+def stack_option(f: F) -> F:
+    """``--stack NAME``: the hardware file's calibration of that software stack."""
+    return click.option(
+        "--stack",
+        default=None,
+        metavar="NAME",
+        help="Use the hardware file's calibration of this software stack (e.g. megatron, maxtext, pytorch-fsdp;"
+        " `timescale hardware list` shows each file's) instead of its default [calibration].",
+    )(f)
 
 
 def parse_chips(value: str) -> Chips:

@@ -11,7 +11,15 @@ from timescale_frontier import render
 from timescale_frontier._core import check_compile_deadline_s
 from timescale_frontier.calibrate import hwfile
 from timescale_frontier.calibrate.plan import default_budget_s, make_plan
-from timescale_frontier.calibrate.records import MIN_FIT_SAMPLES, calibrate_from, load_measurements, refit, validate
+from timescale_frontier.calibrate.records import (
+    MIN_FIT_SAMPLES,
+    Unpriced,
+    calibrate_from,
+    load_measurements,
+    refit,
+    row_predictions,
+    validate,
+)
 from timescale_frontier.cli._common import echo, handle_errors, min_max
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
@@ -94,6 +102,14 @@ from timescale_frontier.hardware import Hardware
 )
 @click.option("--source", default=None, help="With --from: where the measurements come from (written as provenance).")
 @click.option(
+    "--stack",
+    default=None,
+    metavar="NAME",
+    help="With --from: fit only the rows of this software stack (the table's stack column: megatron for NVIDIA's"
+    " Megatron-core stacks, maxtext, ...; rows naming none count) and write it as that stack's calibration:"
+    " [stacks.NAME] beside a default [calibration] of another stack.",
+)
+@click.option(
     "--force",
     is_flag=True,
     help="Write coefficients even if JAX's device differs from the file's device, or if the calibrated file"
@@ -116,6 +132,7 @@ def calibrate_cmd(
     refit_path: str | None,
     from_path: str | None,
     source: str | None,
+    stack: str | None,
     force: bool,
     quiet: bool,
     debug: bool,
@@ -128,7 +145,7 @@ def calibrate_cmd(
         echo(render.plan_document(p, hw, out_format), nl=False)
         return
     if from_path:
-        r = calibrate_from(hardware, Path(from_path), Path(out) if out else None, source, force)
+        r = calibrate_from(hardware, Path(from_path), Path(out) if out else None, source, force, stack)
     elif refit_path:
         r = refit(hardware, Path(refit_path), Path(out) if out else None, force)
     else:
@@ -171,14 +188,32 @@ def calibrate_cmd(
 )
 @click.option("--split", type=click.Choice(["all", "fit", "validation"]), default="all", show_default=True)
 @click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option(
+    "--stack",
+    default=None,
+    metavar="NAME",
+    help="Use the hardware file's calibration of this software stack, and only the rows of that stack (rows"
+    " naming none count).",
+)
 @click.option("--debug", is_flag=True)
 @handle_errors
-def validate_cmd(hardware: str, measurements: str, split: str, out_format: str, debug: bool) -> None:
-    """Predict measured step times with every step-time model: R^2, errors, rank correlation."""
-    hw = Hardware.load(hardware)
-    rows = load_measurements(Path(measurements), split, hw)
+def validate_cmd(hardware: str, measurements: str, split: str, out_format: str, stack: str | None, debug: bool) -> None:
+    """Predict measured step times with every step-time model: R^2, errors, rank correlation; with
+    --format json, every row too (measured and predicted, or why the model cannot price it)."""
+    hw = Hardware.load(hardware, stack=stack)
+    unpriced: list[Unpriced] = []
+    rows = load_measurements(Path(measurements), split, hw, unpriced, stack=stack)
     res = validate(hw, rows)
     if out_format == "json":
-        echo(render.to_json({"hardware": hw.name, "n": len(rows), "split": split, "models": res}), nl=False)
+        doc = {
+            "hardware": hw.name,
+            "stack": hw.stack,
+            "n": len(rows),
+            "split": split,
+            "models": res,
+            "rows": row_predictions(hw, rows),
+            "unpriced": [{"row": u.row, "row_id": u.row_id, "reason": u.reason} for u in unpriced],
+        }
+        echo(render.to_json(doc), nl=False)
     else:
-        echo(render.validation_text(hw, len(rows), split, res), nl=False)
+        echo(render.validation_text(hw, len(rows), split, res, len(unpriced)), nl=False)

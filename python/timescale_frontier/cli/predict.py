@@ -14,6 +14,8 @@ from timescale_frontier.cli._common import (
     handle_errors,
     law_options,
     parse_chips,
+    parse_layout,
+    stack_option,
 )
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.loss import get_law
@@ -66,6 +68,14 @@ from timescale_frontier.predict import predict
 @click.option(
     "--chips", default="1", show_default=True, metavar="N|N,M,..|auto", help="Chips (the fastest sharding that fits)."
 )
+@click.option(
+    "--layout",
+    default=None,
+    metavar="KEY=VALUE,..",
+    help="Train with exactly this layout on its chips: dp, tp, pp, vp (virtual stages), cp, ep, zero (0-3),"
+    " sp (true/false), matmul (bf16, fp8, int8, fp4); e.g. tp=8,pp=4,vp=5,dp=8,zero=1,sp=true,matmul=fp8.",
+)
+@stack_option
 @click.option("--ops", is_flag=True, help="Also list the MEMCPY operation table.")
 @click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--debug", is_flag=True)
@@ -98,6 +108,8 @@ def predict_cmd(
     eval_context: float | None,
     tokens: float | None,
     chips: str,
+    layout: str | None,
+    stack: str | None,
     ops: bool,
     out_format: str,
     debug: bool,
@@ -122,7 +134,7 @@ def predict_cmd(
         top_k=top_k,
         shared_experts=shared_experts,
     )
-    hw = Hardware.load(hardware)
+    hw = Hardware.load(hardware, stack=stack)
     p = predict(
         arch,
         hw,
@@ -133,6 +145,7 @@ def predict_cmd(
         unique_tokens=unique_tokens,
         chips=parse_chips(chips),
         tokens=tokens,
+        layout=parse_layout(layout),
     )
     law_obj = get_law(law, loss_terms=loss_terms, eval_context=eval_context)
     echo(render.prediction_document(p, hw, law, out_format, ops, law_obj=law_obj), nl=False)

@@ -22,6 +22,7 @@ from timescale_frontier.cli._common import (
     law_options,
     parse_chips,
     progress_bar,
+    stack_option,
 )
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
@@ -88,6 +89,7 @@ def search_options(f: F) -> F:
             help="Use another calibrated step-time model of the hardware file (e.g. flops, memcpy) instead"
             " of its default, to see what that model would recommend.",
         ),
+        stack_option,
         law_options,
         click.option(
             "--top",
@@ -165,6 +167,7 @@ def run_search(
     unique_tokens: float | None,
     chips: str,
     step_time_model: str | None,
+    stack: str | None,
     law: str,
     loss_terms: str | None,
     eval_context: float | None,
@@ -181,7 +184,7 @@ def run_search(
     debug: bool,
     **axes: str | None,
 ) -> None:
-    hw = Hardware.load(hardware)
+    hw = Hardware.load(hardware, stack=stack)
     if step_time_model is not None:
         hw = hw.using(step_time_model)
     compare = [Hardware.load(name.strip()) for name in (plot_compare or "").split(",") if name.strip()]

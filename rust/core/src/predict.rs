@@ -97,7 +97,8 @@ pub fn predict(arch: &Architecture, hw: &Hardware, budget: &Budget, chips: &Chip
     opts.validate()?;
     let counts = match opts.layout {
         Some(l) => {
-            if !matches!(chips, Chips::One) && chips.resolve(hw)? != [l.chips()] {
+            let given = chips.resolve(hw)?;
+            if given != [1] && given != [l.chips()] {
                 return Err(Error::invalid("chips", "a count", &format!("the layout's {} chips (or none given)", l.chips())));
             }
             hw.check_chips(l.chips())?;

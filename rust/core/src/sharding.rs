@@ -145,8 +145,9 @@ pub struct Sharding {
     /// Megatron sequence parallelism with tensor parallelism (Korthikanti et al. 2022).
     pub sp: bool,
     /// Expert-parallel degree of a mixture of experts: each chip holds `experts / ep` of every MoE
-    /// layer's routed experts; the group is drawn from the data- and context-parallel chips (no
-    /// chips of its own), as Megatron-core's.
+    /// layer's routed experts; the group is drawn from the data- and context-parallel chips, and
+    /// from the tensor-parallel ones when it needs them ([`Sharding::folds_experts`]), no chips of
+    /// its own, as Megatron-core's.
     pub ep: u32,
     pub data: DataParallel,
     /// The number format of the dense matmuls (the rest stays as the architecture's precision
@@ -199,15 +200,24 @@ impl Sharding {
     /// data- and context-parallel chips `dp x cp` it is drawn from.
     pub fn with_experts(self, ep: u32) -> Result<Sharding> {
         DEGREE.check("ep", f64::from(ep))?;
-        let group = u64::from(self.dp) * u64::from(self.cp);
+        let group = u64::from(self.tp) * u64::from(self.dp) * u64::from(self.cp);
         if !group.is_multiple_of(u64::from(ep)) {
             return Err(Error::invalid(
                 "ep",
                 ep,
-                &format!("a divisor of dp x cp = {group} (expert parallelism uses the data- and context-parallel chips)"),
+                &format!(
+                    "a divisor of tp x dp x cp = {group} (expert parallelism uses the tensor-, data- and context-parallel chips)"
+                ),
             ));
         }
         Ok(Sharding { ep, ..self })
+    }
+
+    /// Whether the expert-parallel group takes tensor-parallel chips too (`ep` does not divide
+    /// `dp x cp`): Megatron-core's MoE parallel folding (Liu et al. 2025), where the experts are
+    /// not split by tensor parallelism (expert TP 1): each chip holds `experts / ep` whole experts.
+    pub fn folds_experts(&self) -> bool {
+        self.ep > 1 && !(u64::from(self.dp) * u64::from(self.cp)).is_multiple_of(u64::from(self.ep))
     }
 
     pub fn chips(&self) -> u32 {
@@ -295,10 +305,14 @@ pub fn check_divides(arch: &Architecture, s: Sharding) -> Result<()> {
     }
     let chunks = u64::from(s.pp) * u64::from(s.vp);
     need(
-        chunks <= u64::from(arch.n_layers),
+        chunks <= u64::from(arch.n_layers) + 2,
         "pp",
         s.pp,
-        format!("pp x vp model chunks at most n_layers = {} (each needs a layer; vp = {})", arch.n_layers, s.vp),
+        format!(
+            "pp x vp model chunks at most n_layers + 2 = {} (each needs a layer, the embedding or the loss; vp = {})",
+            u64::from(arch.n_layers) + 2,
+            s.vp
+        ),
     )
 }
 
@@ -319,8 +333,10 @@ pub fn stage_layers(n_layers: u32, pp: u32) -> u32 {
 
 /// The architecture one chip runs (see the module docs), or `None` when `sharding` does not divide
 /// it: `dp` must divide `batch_size` (and the micro-batch the per-chip batch), `tp` must divide
-/// `n_kv_heads` (hence `n_heads`) and `d_ff`, `cp` the sequence, and the pipeline's `pp x vp`
-/// model chunks need a layer each.
+/// `n_kv_heads` (hence `n_heads`) and `d_ff`, `cp` the sequence, `ep` the experts, and the
+/// pipeline's `pp x vp` model chunks need a layer each, or the embedding or the loss
+/// (Megatron-core's `account_for_embedding_in_pipeline_split` and `..._loss_...`: at most
+/// `n_layers + 2` chunks).
 pub fn shard(arch: &Architecture, s: Sharding) -> Option<Architecture> {
     if s.dp == 0 || s.tp == 0 || s.pp == 0 || s.vp == 0 || s.cp == 0 || s.ep == 0 {
         return None;
@@ -331,7 +347,7 @@ pub fn shard(arch: &Architecture, s: Sharding) -> Option<Architecture> {
     if !arch.batch_size.is_multiple_of(s.dp) || !arch.n_kv_heads.is_multiple_of(s.tp) || !arch.d_ff.is_multiple_of(s.tp) {
         return None;
     }
-    if !arch.seq_len.is_multiple_of(s.cp) || u64::from(s.pp) * u64::from(s.vp) > u64::from(arch.n_layers) {
+    if !arch.seq_len.is_multiple_of(s.cp) || u64::from(s.pp) * u64::from(s.vp) > u64::from(arch.n_layers) + 2 {
         return None;
     }
     if arch.micro_batch.is_some_and(|mb| !(arch.batch_size / s.dp).is_multiple_of(mb)) {
@@ -341,7 +357,9 @@ pub fn shard(arch: &Architecture, s: Sharding) -> Option<Architecture> {
         batch_size: arch.batch_size / s.dp,
         n_heads: arch.n_heads / s.tp,
         n_kv_heads: arch.n_kv_heads / s.tp,
-        d_ff: arch.d_ff / s.tp,
+        // Folded expert parallelism keeps whole experts (and prices the shared experts whole too,
+        // an overcount of them by tp).
+        d_ff: if s.folds_experts() { arch.d_ff } else { arch.d_ff / s.tp },
         vocab_size: arch.vocab_size.div_ceil(s.tp),
         n_layers: stage_layers(arch.n_layers, s.pp),
         seq_len: arch.seq_len / s.cp,
@@ -415,6 +433,10 @@ pub struct ShardedStep {
     pub work: StepWork,
     /// Micro-steps per optimizer step on each chip (`per-chip batch / micro_batch`).
     pub micro_steps: f64,
+    /// The bubble as a fraction of the forward and backward time ([`bubble_fraction`]).
+    pub bubble_fraction: f64,
+    /// Seconds per dense matmul FLOP relative to bf16 in the layout's matmul format (1 for bf16).
+    pub matmul_time_factor: f64,
 }
 
 /// Where a group of chips sits: how many of its chips share one node and one pod.
@@ -462,7 +484,7 @@ fn groups(ic: &Interconnect, s: Sharding) -> Groups {
     Groups {
         tp: Placement::of(s.tp, 1, node, pod),
         cp: Placement::of(s.cp, tp, node, pod),
-        ep: Placement::of(s.ep, tp, node, pod),
+        ep: Placement::of(s.ep, if s.folds_experts() { 1 } else { tp }, node, pod),
         dp: Placement::of(s.dp, tp * cp, node, pod),
         pp: Placement::of(2, tp * cp * dp, node, pod),
     }
@@ -744,7 +766,8 @@ pub fn step_of_shard(sh: &Architecture, s: Sharding, hw: &Hardware, cost: &Shard
     // The bubble idles the forward and backward work, not the optimizer update or the step's
     // fixed overhead.
     let busy_s = (compute_s - optimizer_s - parts.fixed_s).max(0.0);
-    let bubble_s = busy_s * bubble_fraction(s, sh.micro_steps());
+    let bubble = bubble_fraction(s, sh.micro_steps());
+    let bubble_s = busy_s * bubble;
     let volumes = hw
         .interconnect()
         .map(|ic| [dp_comm(sh, &ic, s), tp_comm(sh, &ic, s), pp_comm(sh, &ic, s), cp_comm(sh, &ic, s), ep_comm(sh, &ic, s)]);
@@ -785,6 +808,8 @@ pub fn step_of_shard(sh: &Architecture, s: Sharding, hw: &Hardware, cost: &Shard
         parts: StepTimeParts { memory_s, ..parts },
         work,
         micro_steps: sh.micro_steps(),
+        bubble_fraction: bubble,
+        matmul_time_factor: hw.matmul_time_factor(s.matmul).unwrap_or(1.0),
     }
 }
 
@@ -1150,7 +1175,9 @@ mod tests {
         );
         // Uneven stages price the larger: 4 layers over 3 stages -> 2.
         assert_eq!(shard(&deep(), layout(1, 1, 3, 1, 1, false, DataParallel::Replicated)).unwrap().n_layers, 2);
-        // pp x vp model chunks need a layer each.
+        // pp x vp model chunks need a layer each, or the embedding or the loss: 4 layers take at
+        // most 6 chunks.
+        assert!(shard(&deep(), layout(1, 1, 3, 2, 1, false, DataParallel::Replicated)).is_some());
         assert!(shard(&deep(), layout(1, 1, 4, 2, 1, false, DataParallel::Replicated)).is_none());
     }
 
@@ -1301,6 +1328,11 @@ mod tests {
         // ep must divide the experts and dp x cp, and a dense MLP has none to split.
         assert!(check_divides(&Architecture { experts: 6, top_k: 2, ..small() }, Sharding { ep: 4, ..s }).is_err());
         assert!(Sharding::new(2, 1, DataParallel::Optimizer).with_experts(4).is_err());
+        // Folded onto the TP chips (DP 2 x TP 2, EP 4): whole experts (d_ff 16, not 8), one per chip.
+        let folded = Sharding::new(2, 2, DataParallel::Optimizer).with_experts(4).unwrap();
+        assert!(folded.folds_experts());
+        let shf = shard(&a, folded).unwrap();
+        assert_eq!((shf.experts, shf.d_ff, shf.n_heads), (1, 16, 2));
         assert!(check_divides(&small(), s).unwrap_err().to_string().contains("dense"));
     }
 

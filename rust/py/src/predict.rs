@@ -53,6 +53,10 @@ pub struct PyShardedStep {
     pub work: PyStepWork,
     /// Micro-steps per optimizer step on each chip (gradient accumulation).
     pub micro_steps: f64,
+    /// The pipeline bubble as a fraction of the forward and backward time.
+    pub bubble_fraction: f64,
+    /// Seconds per dense matmul FLOP relative to bf16 in the layout's matmul format.
+    pub matmul_time_factor: f64,
 }
 
 impl From<&ShardedStep> for PyShardedStep {
@@ -82,6 +86,8 @@ impl From<&ShardedStep> for PyShardedStep {
             parts: st.parts.into(),
             work: st.work.into(),
             micro_steps: st.micro_steps,
+            bubble_fraction: st.bubble_fraction,
+            matmul_time_factor: st.matmul_time_factor,
         }
     }
 }

@@ -1,0 +1,104 @@
+"""Published step times of other stacks (issue 24): the Megatron-core and MaxText tables read as
+they are (layout columns, precision, MoE notes), every row priced or reported with the reason,
+per-stack calibrations in a hardware file, --stack and --layout through the CLI."""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from timescale_frontier.calibrate.records import load_measurements
+from timescale_frontier.cli import main
+from timescale_frontier.errors import InvalidInputError
+from timescale_frontier.hardware import Hardware
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "published"
+MEGATRON = DATA / "nvidia-megatron-throughput.csv"
+MAXTEXT = DATA / "tpu-maxtext-throughput.csv"
+BIN = Path(sys.executable).parent
+
+
+def test_megatron_rows_read_with_their_layout_precision_and_experts():
+    skipped = []
+    rows = load_measurements(MEGATRON, "all", Hardware.load("gb200"), skipped)
+    by_id = {m.row_id: m for m in rows}
+    # Row 2001 (DeepSeek-V3 on 256 GB200, MXFP8): TP 1, PP 4 (VP 4), EP 64, DP 256 / 4 = 64, the
+    # distributed optimizer; 256 routed experts top-8 + 1 shared (its notes).
+    ds = by_id["2001"]
+    lay = ds.as_layout()
+    assert (lay.dp, lay.tp, lay.pp, lay.vp, lay.cp, lay.ep, lay.zero, lay.matmul) == (64, 1, 4, 4, 1, 64, 1, "fp8")
+    assert (ds.arch.experts, ds.arch.top_k, ds.arch.shared_experts) == (256, 8, 1)
+    assert ds.stack == "megatron"
+    # Every GB200 row is priced but one, whose EP 64 exceeds TP x DP x CP = 32 (DP 32 at PP 8).
+    assert [(u.row_id, "ep = 64 is invalid" in u.reason) for u in skipped] == [("2120", True)]
+    # Without a list for them, such a row is the error it is.
+    with pytest.raises(InvalidInputError, match="ep = 64 is invalid"):
+        load_measurements(MEGATRON, "all", Hardware.load("gb200"))
+
+
+def test_maxtext_rows_read_with_fsdp_and_int8():
+    rows = load_measurements(MAXTEXT, "all", Hardware.load("tpu_v6e"))
+    first = next(m for m in rows if m.row_id == "1001")  # GPT-3 175B, FSDP over 256 v6e chips, AQT int8
+    lay = first.as_layout()
+    assert (lay.dp, lay.tp, lay.zero, lay.matmul) == (256, 1, 3, "int8")
+    assert first.arch.recompute == "full" and first.stack == "maxtext"
+
+
+def test_validate_json_lists_every_row_and_every_unpriced_row():
+    r = CliRunner().invoke(
+        main, ["validate", "-H", "gb200", "--measurements", str(MEGATRON), "--stack", "megatron", "--format", "json"]
+    )
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["stack"] == "megatron" and doc["n"] == len(doc["rows"]) == 93
+    assert [u["row_id"] for u in doc["unpriced"]] == ["2120"]
+    row = next(x for x in doc["rows"] if x["row_id"] == "2001")
+    assert row["moe"] and row["layout"].startswith("ZeRO-1 DP 64 x PP 4 (VP 4) x EP 64")
+    assert row["error_pct"] == pytest.approx(100 * (row["predicted_step_time_s"] / row["measured_step_time_s"] - 1))
+
+
+def test_a_file_holds_a_calibration_per_stack():
+    h100 = Hardware.load("h100_sxm")
+    assert h100.stack == "pytorch-fsdp" and h100.stacks == ("pytorch-fsdp", "megatron")
+    mega = Hardware.load("h100_sxm", stack="megatron")
+    assert mega.stack == "megatron" and mega.calibration["n_samples"] >= 150
+    assert mega.core.calibrated_model == "rates" and mega.core != h100.core
+    with pytest.raises(
+        InvalidInputError, match="stack = 'maxtext' is invalid: expected one of the file's calibrations"
+    ):
+        Hardware.load("h100_sxm", stack="maxtext")
+    # The default of a file calibrated on one stack only.
+    assert Hardware.load("tpu_v6e").stack == "maxtext" and Hardware.load("b200").stack == "megatron"
+
+
+def test_calibrate_from_a_stack_writes_it_beside_the_default(tmp_path):
+    out = tmp_path / "h100.toml"
+    shutil.copy(Hardware.load("h100_sxm").path, out)
+    text = out.read_text()
+    # A file without the megatron stack: calibrating it adds [stacks.megatron], the default stays.
+    start = text.index("\n[stacks.megatron]")
+    out.write_text(text[:start] + "\n")
+    r = CliRunner().invoke(
+        main, ["calibrate", "-H", str(out), "--from", str(MEGATRON), "--stack", "megatron", "--out", str(out)]
+    )
+    assert r.exit_code == 0, r.output
+    hw = Hardware.load(out)
+    assert hw.stack == "pytorch-fsdp" and hw.stacks == ("pytorch-fsdp", "megatron")
+    assert Hardware.load(out, stack="megatron").calibration["heldout_median_abs_pct_error"] < 8.0
+
+
+def test_predict_with_a_layout_and_a_stack_through_the_cli():
+    args = ["predict", "-H", "h100_sxm", "--stack", "megatron", "--hours", "24", "--d-model", "8192",
+            "--n-layers", "80", "--n-heads", "64", "--n-kv-heads", "8", "--d-ff", "28672", "--mlp", "swiglu",
+            "--seq-len", "4096", "--batch-size", "512", "--micro-batch", "1", "--format", "json",
+            "--layout", "tp=8,pp=4,vp=5,dp=8,zero=1,sp=true,matmul=fp8"]  # fmt: skip
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["chips"] == 256 and doc["step"]["sharding"] == "ZeRO-1 DP 8 x TP 8 SP x PP 4 (VP 5), FP8 matmuls"
+    assert doc["step"]["bubble_s"] > 0 and doc["step"]["pp_comm_s"] > 0
+    bad = CliRunner().invoke(main, [*args[:-1], "tp=8,pp=4,bogus=1"])
+    assert bad.exit_code != 0 and "layout = 'tp=8,pp=4,bogus=1' is invalid" in bad.output
