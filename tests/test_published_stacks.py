@@ -102,3 +102,14 @@ def test_predict_with_a_layout_and_a_stack_through_the_cli():
     assert doc["step"]["bubble_s"] > 0 and doc["step"]["pp_comm_s"] > 0
     bad = CliRunner().invoke(main, [*args[:-1], "tp=8,pp=4,bogus=1"])
     assert bad.exit_code != 0 and "layout = 'tp=8,pp=4,bogus=1' is invalid" in bad.output
+
+
+@pytest.mark.parametrize(
+    ("hardware", "hours", "chips", "low"), [("tpu_v5p", "12", "256", "INT8"), ("h100_sxm", "24", "1024", "FP8")]
+)
+def test_many_chip_answers_name_their_layout(hardware, hours, chips, low):
+    r = CliRunner().invoke(main, ["-H", hardware, "--hours", hours, "--chips", chips, "-q", "--top", "1"])
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert f"layouts of this configuration on {chips} chips" in text and "the fastest that fits is" in text
+    assert f"With {low} matmuls" in text and "the loss law does not price low-precision training" in text

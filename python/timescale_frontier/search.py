@@ -24,6 +24,7 @@ from timescale_frontier._core import (
     Rejections,
     ResolvedBudget,
     SearchOutcome,
+    ShardedStep,
 )
 from timescale_frontier._data import as_data
 from timescale_frontier._defaults import TOP_K
@@ -809,7 +810,53 @@ def _explain_sharding(r: SearchResult) -> list[str]:
         )
     if others:
         lines.append("Other shardings: " + "; ".join(others) + ".")
+    lines += _explain_layout(r, st)
     return lines
+
+
+def _explain_layout(r: SearchResult, st: ShardedStep) -> list[str]:
+    """The answer's fastest layout over every kind the core prices (pipeline, context parallel,
+    ZeRO-1, sequence parallel, low-precision matmuls: the search itself prices DP/FSDP x TP), and
+    what it would change."""
+    a = r.best.architecture
+    formats = ["bf16"] + [f for f in ("fp8", "int8") if _has_format(r.hardware, f)]
+    plan = f"recompute {a.recompute}, micro-batch {a.micro_batch or a.batch_size // max(st.dp, 1)}"
+    bf16, priced = _core.best_layout(a, r.hardware.core, r.chips)
+    if bf16 is None:
+        return []
+    lines = [
+        f"Layout: of {priced} layouts of this configuration on {r.chips} chips (tensor parallel in a node with"
+        " sequence parallelism, context and pipeline parallel with virtual stages, ZeRO-1 or FSDP), the fastest that"
+        f" fits is {bf16.sharding} ({plan}): {bf16.step_time_s:.4g} s per step"
+        + (f", bubble {bf16.bubble_s:.3g} s" if bf16.bubble_s > 0 else "")
+        + f", {bf16.step_time_s / st.step_time_s:.2f}x the step the search priced ({st.sharding})."
+        + (
+            " The search ranks configurations by their DP/FSDP x TP step; a faster layout trains more tokens in the"
+            " budget, so the ranking may move where it matters."
+            if bf16.step_time_s < 0.98 * st.step_time_s
+            else ""
+        )
+    ]
+    for f in formats[1:]:
+        low, _ = _core.best_layout(a, r.hardware.core, r.chips, matmuls=[f])
+        if low is not None:
+            lines.append(
+                f"With {f.upper()} matmuls ({r.hardware.core.matmul_time_factor(f):.2f} of bf16's time per FLOP, "
+                f"{'calibrated' if r.hardware.calibrated and f'{f}_matmul_time_factor' in r.hardware.calibration else 'the datasheet peak ratio'}):"
+                f" {low.sharding}, {low.step_time_s:.4g} s per step ({low.step_time_s / bf16.step_time_s:.2f}x); the loss"
+                " law does not price low-precision training (DeepSeek-V3's report finds FP8's relative loss error under"
+                " 0.25% against BF16)."
+            )
+    return lines
+
+
+def _has_format(hw: Hardware, precision: str) -> bool:
+    """Whether the chip's file gives a dense peak (or a calibrated factor) for ``precision``."""
+    try:
+        hw.core.matmul_time_factor(precision)
+    except InvalidInputError:
+        return False
+    return True
 
 
 def _best_memory_plan(alt: Architecture, r: SearchResult) -> Prediction:

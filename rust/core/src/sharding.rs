@@ -889,6 +889,51 @@ pub fn best_sharding(arch: &Architecture, hw: &Hardware, chips: u32) -> Option<(
     }
 }
 
+/// The fastest layout of `arch` on `chips` chips that fits in one chip's usable memory, over every
+/// layout kind this module prices (what the search's kernel does not: it prices DP/FSDP x TP):
+/// tensor parallel within a node (with sequence parallelism) dividing the KV heads and `d_ff`,
+/// context parallel 1-8 dividing the sequence, pipeline stages dividing what is left (at most
+/// `n_layers`) with 1, 2, 4 or 8 virtual stages, ZeRO-1 or FSDP over the data-parallel rest (which
+/// must divide the batch), each matmul format of `matmuls` the chip has. Ties: the earlier in that
+/// order. With how many layouts were priced; `None` when none fits.
+pub fn best_layout(arch: &Architecture, hw: &Hardware, chips: u32, matmuls: &[MatmulPrecision]) -> (Option<ShardedStep>, usize) {
+    let usable = hw.usable_hbm_bytes();
+    let node = hw.interconnect().map_or(1, |ic| ic.chips_per_node.max(1));
+    let divisors = |n: u32| (1..=n).filter(move |d| n.is_multiple_of(*d));
+    let mut best: Option<ShardedStep> = None;
+    let mut priced = 0;
+    for tp in divisors(chips).filter(|t| *t <= node && arch.n_kv_heads.is_multiple_of(*t) && arch.d_ff.is_multiple_of(*t)) {
+        for cp in [1u32, 2, 4, 8].into_iter().filter(|c| (chips / tp).is_multiple_of(*c) && arch.seq_len.is_multiple_of(*c)) {
+            for pp in divisors(chips / (tp * cp)).filter(|p| *p <= arch.n_layers) {
+                let dp = chips / (tp * cp * pp);
+                if !arch.batch_size.is_multiple_of(dp) {
+                    continue;
+                }
+                let vps: &[u32] = if pp > 1 { &[1, 2, 4, 8] } else { &[1] };
+                let zeros: &[DataParallel] =
+                    if dp > 1 { &[DataParallel::Optimizer, DataParallel::Sharded] } else { &[DataParallel::Replicated] };
+                for &vp in vps {
+                    for &data in zeros {
+                        let Ok(layout) = Sharding::layout(dp, tp, pp, vp, cp, tp > 1, data) else { continue };
+                        for &m in matmuls {
+                            let s = layout.with_matmul(m);
+                            if check_layout(arch, hw, s).is_err() {
+                                continue;
+                            }
+                            let Some(step) = sharded_step(arch, hw, s) else { continue };
+                            priced += 1;
+                            if step.memory_bytes <= usable && best.is_none_or(|b| step.step_time_s < b.step_time_s) {
+                                best = Some(step);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (best, priced)
+}
+
 /// Every metric of `arch` trained on `chips` chips with its best sharding (see [`best_sharding`]).
 /// Memory and MEMCPY are per chip, FLOPs and parameters of the whole model, tokens global. When
 /// no sharding fits, the metrics are those of the sharding with the least memory per chip and
@@ -1361,5 +1406,32 @@ mod tests {
         // A peak below bf16's is refused; so is a factor out of range.
         assert!(hw().with_matmul_peaks(Some(1e14), None, None).is_err());
         assert!(h.with_matmul_time_factor(MatmulPrecision::Fp8, "f", 0.0).is_err());
+    }
+
+    #[test]
+    fn best_layout_beats_or_matches_every_plain_sharding_and_fits() {
+        // LLaMA-7B at batch 64 in micro-batches of 1 on 16 chips of 8 per node: the layout search
+        // covers the plain shardings (PP 1, CP 1), so it is never slower than the best of them.
+        let a = Architecture { batch_size: 64, micro_batch: Some(1), ..llama_7b() };
+        let net = Network {
+            link_bytes_per_s: 4.5e11,
+            links_per_chip: 1.0,
+            topology: Topology::Torus2d,
+            max_chips: 1024,
+            chips_per_node: Some(8),
+            inter_node_bytes_per_s: Some(5e10),
+            chips_per_pod: None,
+            inter_pod_bytes_per_s: None,
+        };
+        let h = Hardware { network: Some(net), ..hw() };
+        let (best, priced) = best_layout(&a, &h, 16, &[MatmulPrecision::Bf16]);
+        let best = best.unwrap();
+        assert!(priced > 20, "{priced}");
+        assert!(best.memory_bytes <= h.usable_hbm_bytes());
+        let plain = best_sharding(&a, &h, 16).unwrap();
+        assert!(plain.1 && best.step_time_s <= plain.0.step_time_s * (1.0 + 1e-12) || !plain.1);
+        // A format the chip lacks is never chosen.
+        let (fp8, _) = best_layout(&a, &h, 16, &[MatmulPrecision::Fp8]);
+        assert!(fp8.is_none());
     }
 }

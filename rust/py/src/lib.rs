@@ -53,6 +53,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(predict::predict, m)?)?;
     m.add_function(wrap_pyfunction!(predict::predict_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(predict::sharded_step, m)?)?;
+    m.add_function(wrap_pyfunction!(predict::best_layout, m)?)?;
     m.add_function(wrap_pyfunction!(calibration::measured_step_time_s, m)?)?;
     m.add_function(wrap_pyfunction!(calibration::check_measured_rate, m)?)?;
     m.add_function(wrap_pyfunction!(calibration::check_calibration_request, m)?)?;

@@ -211,6 +211,31 @@ pub fn sharded_step(py: Python<'_>, arch: &PyArchitecture, hardware: &PyHardware
     Ok((&st).into())
 }
 
+/// The fastest layout of `arch` on `chips` chips that fits (the core's `best_layout`: TP with SP
+/// in a node, CP, PP with virtual stages, ZeRO-1 or FSDP, each matmul format of `matmuls` the chip
+/// has), or `None`, with how many layouts were priced.
+#[pyfunction]
+#[pyo3(signature = (arch, hardware, chips, *, matmuls=vec!["bf16".to_string()]))]
+pub fn best_layout(
+    py: Python<'_>,
+    arch: &PyArchitecture,
+    hardware: &PyHardware,
+    chips: i64,
+    matmuls: Vec<String>,
+) -> PyResult<(Option<PyShardedStep>, usize)> {
+    let (a, hw) = (arch.0, hardware.0);
+    a.validate().py_err()?;
+    let chips = timescale_core::hardware::Hardware::chip_count(i128::from(chips)).py_err()?;
+    hw.check_chips(chips).py_err()?;
+    let formats = matmuls
+        .iter()
+        .map(|m| timescale_core::hardware::MatmulPrecision::parse(m))
+        .collect::<timescale_core::Result<Vec<_>>>()
+        .py_err()?;
+    let (best, priced) = py.detach(|| timescale_core::sharding::best_layout(&a, &hw, chips, &formats));
+    Ok((best.as_ref().map(Into::into), priced))
+}
+
 /// One sharding considered on several chips: whether it divides the architecture and fits.
 #[pyclass(module = "timescale_frontier._core", name = "ShardingOption", frozen, get_all)]
 #[derive(Clone)]
