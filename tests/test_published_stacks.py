@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from timescale_frontier.calibrate.records import load_measurements
-from timescale_frontier.cli import main
+from timescale_frontier.cli import frontier_main, main
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
 
@@ -108,7 +108,7 @@ def test_predict_with_a_layout_and_a_stack_through_the_cli():
     ("hardware", "hours", "chips", "low"), [("tpu_v5p", "12", "256", "INT8"), ("h100_sxm", "24", "1024", "FP8")]
 )
 def test_many_chip_answers_name_their_layout(hardware, hours, chips, low):
-    r = CliRunner().invoke(main, ["-H", hardware, "--hours", hours, "--chips", chips, "-q", "--top", "1"])
+    r = CliRunner().invoke(frontier_main, ["-H", hardware, "--hours", hours, "--chips", chips, "-q", "--top", "1"])
     assert r.exit_code == 0, r.output
     text = " ".join(r.output.split())
     assert f"layouts of this configuration on {chips} chips" in text and "the fastest that fits is" in text

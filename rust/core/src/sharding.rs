@@ -1429,7 +1429,9 @@ mod tests {
         assert!(priced > 20, "{priced}");
         assert!(best.memory_bytes <= h.usable_hbm_bytes());
         let plain = best_sharding(&a, &h, 16).unwrap();
-        assert!(plain.1 && best.step_time_s <= plain.0.step_time_s * (1.0 + 1e-12) || !plain.1);
+        if plain.1 {
+            assert!(best.step_time_s <= plain.0.step_time_s * (1.0 + 1e-12));
+        }
         // A format the chip lacks is never chosen.
         let (fp8, _) = best_layout(&a, &h, 16, &[MatmulPrecision::Fp8]);
         assert!(fp8.is_none());
