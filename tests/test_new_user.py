@@ -304,12 +304,29 @@ def test_the_readmes_python_runs_and_its_calibration_figures_are_the_files():
     readme = (ROOT / "README.md").read_text()
     block = readme.split("```python\n")[1].split("```")[0]
     exec(compile(block, "README.md", "exec"), {})  # noqa: S102 - the project's own documentation
+    fsdp_part, stacks_part = readme.split("### Other stacks")
     table = {
         row.split("|")[1].strip(): row
-        for row in readme.splitlines()
+        for row in fsdp_part.splitlines()
         if row.startswith("| a100_") or row.startswith("| h100_sxm")
     }
     assert set(table) == {"a100_40gb", "a100_80gb", "h100_sxm"}
+    # The per-stack table: each figure is the one the file's calibration of that stack records.
+    stack_rows = [r for r in stacks_part.split("## Honest limits")[0].splitlines() if r.startswith("| ")][1:]
+    checked = 0
+    for row in stack_rows:
+        cells = [c.strip().strip("*") for c in row.split("|")[1:-1]]
+        chip, stack = cells[0], cells[1].split()[0]
+        if "/" in chip:
+            continue  # the FSDP files' summary row, checked above
+        cal = Hardware.load(chip, stack=stack).calibration
+        assert cells[4] == f"{cal['heldout_median_abs_pct_error']:.1f}%", row
+        assert cells[5] == f"{cal['heldout_median_abs_pct_error_dense']:.1f}%", row
+        assert cells[6] == f"{cal['heldout_median_abs_pct_error_moe']:.1f}%", row
+        assert cells[7] == f"{cal['heldout_spearman']:.3f}", row
+        assert cells[2].startswith(f"{cal['n_samples']} ({cal['n_dense']} / {cal['n_moe']})"), row
+        checked += 1
+    assert checked == 5
     for name, row in table.items():
         cal = Hardware.load(name).calibration
         rates = re.search(r"\*\*([\d.]+)% / ([\d.]+)% / ([\d.]+)\*\*", row)
