@@ -8,6 +8,8 @@ import inspect
 import re
 from pathlib import Path
 
+import pytest
+
 from timescale_frontier import Architecture, evaluate
 from timescale_frontier.architecture import FIELDS
 from timescale_frontier.metrics import _CATEGORICAL, _FLOAT, _INT
@@ -36,3 +38,19 @@ def test_the_cores_columns_are_the_fields():
     body = body[: body.index("\n}")]
     columns = re.findall(r"pub (\w+): Column<", body)
     assert sorted(columns) == sorted(FIELDS), set(columns) ^ set(FIELDS)
+
+
+def test_no_module_is_shadowed_by_a_function_it_exports():
+    # Issue 22: `import timescale_frontier.search as S` gave the function; the modules are named
+    # apart from the functions the package exports (frontier.search, prediction.predict).
+    import importlib
+    import inspect
+
+    import timescale_frontier as tf
+
+    for name in tf.__all__:
+        value = getattr(tf, name)
+        if inspect.isfunction(value):
+            with pytest.raises(ModuleNotFoundError):
+                importlib.import_module(f"timescale_frontier.{name}")
+    assert inspect.ismodule(importlib.import_module("timescale_frontier.frontier"))

@@ -37,7 +37,7 @@ def test_a_chip_count_the_winner_cannot_fully_use_still_gets_an_answer():
         assert "Best: d_model" in flat(r.output) and f"on {chips} chips" in flat(r.output)
     # An alternative no sharding of 24 chips divides (one KV head, so no tensor parallelism; 256
     # sequences, so data parallelism in powers of two only) is said to be so, not raised.
-    from timescale_frontier.search import _compare, _predict_like
+    from timescale_frontier.frontier import _compare, _predict_like
 
     res = search("h100_sxm", 12, {"d_model": [2304], "n_layers": [24], "kv_group": [1], "batch_size": [256]}, chips=24)
     alt = Architecture(1024, 8, 8, n_kv_heads=1, batch_size=256)

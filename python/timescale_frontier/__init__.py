@@ -41,6 +41,7 @@ from timescale_frontier.errors import (  # noqa: E402
     SpaceTooLargeError,
     TimescaleError,
 )
+from timescale_frontier.frontier import SearchResult, search  # noqa: E402
 from timescale_frontier.hardware import Hardware  # noqa: E402
 from timescale_frontier.loss import (  # noqa: E402
     Law,
@@ -52,8 +53,7 @@ from timescale_frontier.loss import (  # noqa: E402
     law_names,
 )
 from timescale_frontier.metrics import Evaluation, evaluate  # noqa: E402
-from timescale_frontier.predict import predict  # noqa: E402
-from timescale_frontier.search import SearchResult, search  # noqa: E402
+from timescale_frontier.prediction import predict  # noqa: E402
 from timescale_frontier.space import SearchSpace, load_space, make_space, parse_axis  # noqa: E402
 
 __all__ = [

@@ -16,10 +16,10 @@ from timescale_frontier._core import NO_ASPECT_GUARD, check_width_depth_grid
 from timescale_frontier._files import write_atomic
 from timescale_frontier.budget import Budget
 from timescale_frontier.errors import InfeasibleError, InvalidInputError
+from timescale_frontier.frontier import SearchResult, default_aspect_ratio, search
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.loss import DEFAULT_LAW, get_law
 from timescale_frontier.metrics import evaluate
-from timescale_frontier.search import SearchResult, default_aspect_ratio, search
 from timescale_frontier.space import make_space
 
 

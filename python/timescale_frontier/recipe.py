@@ -21,10 +21,10 @@ from timescale_frontier._core import Recipe as CoreRecipe
 from timescale_frontier._data import as_data
 from timescale_frontier.architecture import Architecture
 from timescale_frontier.budget import Budget, as_budget
+from timescale_frontier.frontier import SearchResult, candidate_row, search
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.loss import DEFAULT_LAW, Law, LossTerms, get_law
-from timescale_frontier.predict import predict
-from timescale_frontier.search import SearchResult, candidate_row, search
+from timescale_frontier.prediction import predict
 from timescale_frontier.space import SearchSpace
 
 __all__ = ["RecipeComparison", "compare_with_recipe"]

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 from timescale_frontier._core import Candidate, LawFit, Prediction, ResolvedBudget, ShapeFit
 from timescale_frontier._data import as_data
 from timescale_frontier._text import binary_bytes, count, plural, si
+from timescale_frontier.frontier import SearchResult, candidate_row
 from timescale_frontier.hardware import MATMUL_FACTOR_KEYS, Hardware
 from timescale_frontier.hardware import origin as hardware_origin
 from timescale_frontier.loss import Law, get_law
-from timescale_frontier.search import SearchResult, candidate_row
 
 if TYPE_CHECKING:  # for the signatures only: the calibration and recipe modules import this one's callers
     from timescale_frontier.calibrate.plan import Plan

@@ -40,17 +40,10 @@ from timescale_frontier._core import (
     sharded_step,
 )
 
-#: Each model's work terms (the overhead is always a candidate term too).
-MODELS: dict[str, tuple[str, ...]] = {
-    "memcpy": ("bytes",),
-    "flops": ("flops",),
-    "linear": ("bytes", "flops"),
-    "rates": ("matmul", "attention", "bytes"),
-    "split": ("fixed", "token", "flops", "scores"),
-    "roofline": ("roofline", "kernels"),
-}
+#: Each model's work terms (the overhead is always a candidate term too): the core's registry.
+MODELS: dict[str, tuple[str, ...]] = {m.name: tuple(m.terms) for m in calibrated_models()}
 #: Models whose features need the whole step on one chip (not a shard's totals).
-ONE_CHIP_MODELS = ("split", "roofline")
+ONE_CHIP_MODELS = tuple(m.name for m in calibrated_models() if m.one_chip)
 #: Each model's coefficients as the core defines them: {model: {name: (lo, hi) of its range}}.
 RANGES: dict[str, dict[str, tuple[float, float]]] = {
     m.name: {c.name: (c.range.lo, c.range.hi) for c in m.coefficients} for m in calibrated_models()

@@ -22,7 +22,7 @@ from timescale_frontier import _core
 from timescale_frontier.architecture import Architecture
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
-from timescale_frontier.predict import predict
+from timescale_frontier.prediction import predict
 
 __all__ = [
     "GRID",

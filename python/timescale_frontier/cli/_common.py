@@ -20,7 +20,7 @@ from timescale_frontier._text import printable
 from timescale_frontier.budget import Budget
 from timescale_frontier.errors import InvalidInputError, TimescaleError
 from timescale_frontier.loss import DEFAULT_LAW, law_names, loss_term_names
-from timescale_frontier.predict import Chips
+from timescale_frontier.prediction import Chips
 
 F = TypeVar("F", bound=Callable[..., Any])
 

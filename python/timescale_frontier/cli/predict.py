@@ -19,7 +19,7 @@ from timescale_frontier.cli._common import (
 )
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.loss import get_law
-from timescale_frontier.predict import predict
+from timescale_frontier.prediction import predict
 
 
 @click.command(name="predict")

@@ -11,9 +11,9 @@ from timescale_frontier._defaults import ASPECT_RATIO_TEXT
 from timescale_frontier._files import refuse_inputs
 from timescale_frontier._text import plural
 from timescale_frontier.cli._common import INT64, aspect_guard, echo, handle_errors, law_options
+from timescale_frontier.frontier import default_aspect_ratio
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.loss import get_law, law_file
-from timescale_frontier.search import default_aspect_ratio
 from timescale_frontier.space import parse_axis
 
 

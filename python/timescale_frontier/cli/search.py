@@ -25,9 +25,9 @@ from timescale_frontier.cli._common import (
     stack_option,
 )
 from timescale_frontier.errors import InvalidInputError
+from timescale_frontier.frontier import search
 from timescale_frontier.hardware import Hardware
 from timescale_frontier.loss import law_file
-from timescale_frontier.search import search
 from timescale_frontier.space import AXES, load_space, make_space, parse_axis
 
 

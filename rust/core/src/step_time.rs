@@ -264,6 +264,12 @@ pub struct CalibratedModel {
     pub description: &'static str,
     /// In the order [`CalibratedModel::build`] takes them.
     pub coefficients: &'static [Coefficient],
+    /// The work each fitted coefficient multiplies, as the fit names its features (`bytes`,
+    /// `flops`, `matmul`, `attention`, `fixed`, `token`, `scores`, `roofline`, `kernels`); the
+    /// per-step overhead is fitted besides.
+    pub terms: &'static [&'static str],
+    /// Whether the model needs the whole step on one chip (features of the unsharded table).
+    pub one_chip: bool,
     build: fn(&[f64]) -> StepTimeModel,
 }
 
@@ -302,10 +308,26 @@ pub const CALIBRATED_MODELS: [CalibratedModel; 6] = [
         name: "memcpy",
         description: "t = a MEMCPY + b (Inbar & Sernau 2024)",
         coefficients: &LINEAR,
+        terms: &["bytes"],
+        one_chip: false,
         build: linear,
     },
-    CalibratedModel { name: "flops", description: "t = c FLOPs + b", coefficients: &LINEAR, build: linear },
-    CalibratedModel { name: "linear", description: "t = a MEMCPY + c FLOPs + b", coefficients: &LINEAR, build: linear },
+    CalibratedModel {
+        name: "flops",
+        description: "t = c FLOPs + b",
+        coefficients: &LINEAR,
+        terms: &["flops"],
+        one_chip: false,
+        build: linear,
+    },
+    CalibratedModel {
+        name: "linear",
+        description: "t = a MEMCPY + c FLOPs + b",
+        coefficients: &LINEAR,
+        terms: &["bytes", "flops"],
+        one_chip: false,
+        build: linear,
+    },
     CalibratedModel {
         name: "split",
         description: "t = a_f MEMCPY_fixed + a_t MEMCPY_token + c FLOPs + a_s SCORES + b",
@@ -316,6 +338,8 @@ pub const CALIBRATED_MODELS: [CalibratedModel; 6] = [
             Coefficient { name: "s_per_score_byte", range: S_PER_BYTE, default: Some(0.0) },
             coef("overhead_s", OVERHEAD),
         ],
+        terms: &["fixed", "token", "flops", "scores"],
+        one_chip: true,
         build: |c| StepTimeModel::SplitLinear {
             s_per_fixed_byte: c[0],
             s_per_token_byte: c[1],
@@ -333,6 +357,8 @@ pub const CALIBRATED_MODELS: [CalibratedModel; 6] = [
             coef("s_per_byte", S_PER_BYTE),
             coef("overhead_s", OVERHEAD),
         ],
+        terms: &["matmul", "attention", "bytes"],
+        one_chip: false,
         build: |c| StepTimeModel::Rates {
             s_per_matmul_flop: c[0],
             s_per_attention_flop: c[1],
@@ -349,6 +375,8 @@ pub const CALIBRATED_MODELS: [CalibratedModel; 6] = [
             coef("s_per_kernel", Range::new(0.0, 1.0, "seconds per kernel")),
             coef("overhead_s", OVERHEAD),
         ],
+        terms: &["roofline", "kernels"],
+        one_chip: true,
         build: |c| StepTimeModel::PerOpRoofline {
             flops_per_s: c[0],
             memcpy_bytes_per_s: c[1],

@@ -66,6 +66,10 @@ pub struct PyCalibratedModel {
     pub name: &'static str,
     pub description: &'static str,
     pub coefficients: Vec<PyCoefficient>,
+    /// The work each fitted coefficient multiplies (the fit's feature names).
+    pub terms: Vec<&'static str>,
+    /// Whether the model needs the whole step on one chip.
+    pub one_chip: bool,
 }
 
 /// Every calibrated step-time model, in the core's order.
@@ -81,6 +85,8 @@ pub fn calibrated_models() -> Vec<PyCalibratedModel> {
                 .iter()
                 .map(|c| PyCoefficient { name: c.name, range: c.range.into(), default: c.default })
                 .collect(),
+            terms: m.terms.to_vec(),
+            one_chip: m.one_chip,
         })
         .collect()
 }

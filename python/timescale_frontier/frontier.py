@@ -33,7 +33,7 @@ from timescale_frontier.budget import Budget, as_budget
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware, as_hardware
 from timescale_frontier.loss import DEFAULT_LAW, Law, LossTerms, get_law, law_bootstrap, loss_interval
-from timescale_frontier.predict import Chips, Prediction, as_chips, predict
+from timescale_frontier.prediction import Chips, Prediction, as_chips, predict
 from timescale_frontier.space import SearchSpace, make_space
 
 __all__ = ["SearchResult", "Edge", "search", "explain", "candidate_row", "default_aspect_ratio", "METRICS"]
