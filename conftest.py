@@ -3,6 +3,7 @@ doctests only when JAX is installed (the ``[calibrate]`` extra); tests that need
 matplotlib skip with a reason."""
 
 import importlib.util
+from pathlib import Path
 
 import pytest
 
@@ -30,3 +31,25 @@ def _private_user_hardware_dir(tmp_path_factory: pytest.TempPathFactory, monkeyp
     """Every test (and every process it starts) gets its own empty user hardware directory: no test
     reads or writes the real one (calibrations are written there)."""
     monkeypatch.setenv("TIMESCALE_FRONTIER_HARDWARE_DIR", str(tmp_path_factory.mktemp("user-hardware")))
+
+
+# The tests whose outcome depends on the optional extras (JAX for calibration and training,
+# matplotlib for plots): `make test-core` runs these (and the doctests) in a virtualenv without the
+# extras, where the ones that need an extra skip with a reason and the rest must pass; the README's
+# test command runs every test once with the extras installed.
+EXTRAS = (
+    "tests/calibration/",
+    "tests/cli/test_plot.py",
+    "tests/cli/test_new_user.py",
+    "tests/cli/test_first_use.py",
+    "tests/cli/test_hostile.py",  # the calibrate and --plot refusals
+    "tests/unit/test_sharding.py",
+    "python/timescale_frontier/",  # the doctests: the calibrate modules' need JAX
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here) and item.path.relative_to(here).as_posix().startswith(EXTRAS):
+            item.add_marker(pytest.mark.extras)

@@ -313,6 +313,8 @@ class Report:
     heldout_max_abs_pct_error: float
     heldout_spearman: float
     n_samples: int
+    #: Each row's held-out prediction (s): the fold that left it out predicted it.
+    heldout: Array | None = None
 
 
 def cross_validate(
@@ -360,8 +362,25 @@ def fit_all(
             h["max_abs_pct_error"],
             h["spearman"],
             len(t),
+            cv,
         )
     return reports
+
+
+#: Bootstrap resamples of the steps that judge the model choice (core ``choice_is_stable``).
+CHOICE_RESAMPLES = 200
+
+
+def choice_resamples(reports: dict[str, Report], t: Array, seed: int = 0) -> dict[str, int]:
+    """How often each model would be chosen (lowest median held-out error, as ``choose``) on
+    ``CHOICE_RESAMPLES`` bootstrap resamples of the steps (with replacement; deterministic seed),
+    from the held-out predictions already made: what core ``choice_is_stable`` judges."""
+    names = [name for name, r in reports.items() if r.heldout is not None]
+    err = np.array([100.0 * np.abs(reports[name].heldout - t) / t for name in names])  # type: ignore[operator]
+    idx = np.random.default_rng(seed).integers(0, len(t), size=(CHOICE_RESAMPLES, len(t)))
+    medians = np.median(err[:, idx], axis=2)  # models x resamples
+    winners = np.argmin(medians, axis=0)
+    return {name: int((winners == i).sum()) for i, name in enumerate(names)}
 
 
 def choose(reports: dict[str, Report]) -> str:

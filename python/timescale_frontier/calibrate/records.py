@@ -40,10 +40,13 @@ from timescale_frontier._core import (
     MAX_MEASUREMENT_RECORDS,
     Architecture,
     Layout,
+    calibration_is_far_worse,
+    calibration_is_worse,
     check_calibration_record,
     check_measured_rate,
     check_measured_step,
     check_measurement_records,
+    choice_is_stable,
     measured_step_time_s,
 )
 from timescale_frontier._files import check_readable, refuse_inputs
@@ -112,6 +115,8 @@ class CalibrationResult:
     elapsed_s: float
     #: The file the calibration replaced, if one was there.
     replaced: Replaced | None = None
+    #: What the quality checks found and ``--force`` overrode (printed loudly by the CLI).
+    warnings: tuple[str, ...] = ()
 
     @property
     def n_coefficients(self) -> int:
@@ -161,11 +166,19 @@ class Replaced:
 
     @property
     def worse(self) -> bool:
-        """Whether the new fit is clearly worse than the model it replaces (its cross-validated error
-        above ``old_error`` by more than 5% of it and 0.1 points): a fit that predicts held-out
-        steps worse than the datasheet does is no calibration."""
+        """Whether the new fit is clearly worse than the model it replaces (core
+        ``calibration_is_worse``: its cross-validated error above ``old_error`` by more than 5% of it
+        and 0.1 points): a fit that predicts held-out steps worse than the datasheet does is no
+        calibration."""
         old = self.old_error
-        return old is not None and self.new_heldout_median_abs_pct_error > 1.05 * old + 0.1
+        return old is not None and calibration_is_worse(self.new_heldout_median_abs_pct_error, old)
+
+    @property
+    def far_worse(self) -> bool:
+        """Whether the new fit is far worse than the hardware file it calibrates (core
+        ``calibration_is_far_worse``): the check for a fit written to a file of its own."""
+        old = self.old_error
+        return old is not None and calibration_is_far_worse(self.new_heldout_median_abs_pct_error, old)
 
 
 def _number(path: Path, row: int, key: str, raw: Any, integer: bool) -> float | int:
@@ -590,6 +603,32 @@ def fit_and_write(
             value=str(out),
             expected="a file whose calibration the new fit does not predict worse (or --force)",
         )
+    # A fit written to a file of its own replaces nothing, but it must still be a calibration: far
+    # worse than the file it calibrates (an interrupted run's few steps, a noisy machine), or a
+    # model choice the folds do not agree on, is refused unless --force (issue 26.7).
+    problems = []
+    own = replaced if replaced is not None else _compare_with(hw.path, rows, best.heldout_median_abs_pct_error, stack)
+    if own is not None and own.far_worse:
+        what = "calibration" if own.old_calibrated else "uncalibrated datasheet roofline"
+        problems.append(
+            f"its cross-validated median step-time error, {own.new_heldout_median_abs_pct_error:.1f}%, is far above "
+            f"the {what} of {own.path} ({own.old_model}: {own.old_error:.1f}%)"
+        )
+    wins = fit.choice_resamples(reports, np.array([m.step_time_s for m in rows]))
+    if not choice_is_stable(wins[chosen], fit.CHOICE_RESAMPLES):
+        won = ", ".join(f"{name} {n}" for name, n in sorted(wins.items(), key=lambda kv: -kv[1]) if n)
+        problems.append(
+            f"the model choice is unstable: {chosen} is chosen in {wins[chosen]} of {fit.CHOICE_RESAMPLES} bootstrap "
+            f"resamples of the steps ({won}), so these steps cannot tell the models apart"
+        )
+    if problems and not force:
+        raise InvalidInputError(
+            f"{out}: not written: {'; '.join(problems)}; measure more steps (a longer --time-budget-s, a quieter "
+            "machine), or write it anyway with --force",
+            field="calibration",
+            value=f"{best.heldout_median_abs_pct_error:.1f}% cross-validated ({chosen})",
+            expected="a fit not far worse than the file's model, with a model choice the folds agree on (or --force)",
+        )
     new_hw = hwfile.write_calibration(
         hw.path, out, section, alternatives, [measurements] if measurements else [], stack
     )
@@ -603,6 +642,7 @@ def fit_and_write(
         measurements,
         time.perf_counter() - t_start,
         replaced,
+        tuple(f"written with --force although {p}" for p in problems),
     )
 
 

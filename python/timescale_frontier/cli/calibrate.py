@@ -176,6 +176,8 @@ def calibrate_cmd(
             compile_deadline_s,
         )
     echo(render.calibration_text(r), nl=False)
+    for warning in r.warnings:  # what --force overrode: loud, even with -q
+        echo(f"WARNING: {r.hardware.path}: {warning}", err=True)
 
 
 @click.command(name="validate")

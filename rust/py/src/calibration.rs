@@ -63,3 +63,24 @@ pub fn check_measured_step(
     let chips = timescale_core::Hardware::chip_count(chips.0).py_err()?;
     timescale_core::calibration::check_measured_step(&hardware.0, &arch.0, chips, step_time_s).py_err()
 }
+
+/// Whether a new calibration's median error (%) is clearly worse than another model's on the same
+/// steps (core `calibration::calibration_is_worse`).
+#[pyfunction]
+pub fn calibration_is_worse(new_pct: f64, old_pct: f64) -> bool {
+    timescale_core::calibration::calibration_is_worse(new_pct, old_pct)
+}
+
+/// Whether a calibration's model choice is stable: chosen in `chosen` of `resamples` bootstrap
+/// resamples of its steps (core `calibration::choice_is_stable`).
+#[pyfunction]
+pub fn choice_is_stable(chosen: u32, resamples: u32) -> bool {
+    timescale_core::calibration::choice_is_stable(chosen, resamples)
+}
+
+/// Whether a calibration written to a file of its own is far worse than the hardware file it
+/// calibrates (core `calibration::calibration_is_far_worse`).
+#[pyfunction]
+pub fn calibration_is_far_worse(new_pct: f64, old_pct: f64) -> bool {
+    timescale_core::calibration::calibration_is_far_worse(new_pct, old_pct)
+}

@@ -56,6 +56,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(predict::best_layout, m)?)?;
     m.add_function(wrap_pyfunction!(calibration::measured_step_time_s, m)?)?;
     m.add_function(wrap_pyfunction!(calibration::check_measured_rate, m)?)?;
+    m.add_function(wrap_pyfunction!(calibration::calibration_is_worse, m)?)?;
+    m.add_function(wrap_pyfunction!(calibration::choice_is_stable, m)?)?;
+    m.add_function(wrap_pyfunction!(calibration::calibration_is_far_worse, m)?)?;
     m.add_function(wrap_pyfunction!(calibration::check_calibration_request, m)?)?;
     m.add_function(wrap_pyfunction!(calibration::check_measurement_records, m)?)?;
     m.add_function(wrap_pyfunction!(calibration::check_compile_deadline_s, m)?)?;

@@ -17,7 +17,7 @@ def test_published_runs_fit_and_recomputed_ones_would_not_without_it():
     from timescale_frontier.calibrate import fit
     from timescale_frontier.calibrate.records import load_measurements
 
-    data = Path(__file__).parent.parent / "data" / "published" / "llm-foundry-throughput.csv"
+    data = Path(__file__).resolve().parents[2] / "data" / "published" / "llm-foundry-throughput.csv"
     for name in ("a100_40gb", "a100_80gb", "h100_sxm"):
         hw = Hardware.load(name)
         rows = load_measurements(data, hardware=hw)

@@ -12,7 +12,7 @@ from timescale_frontier.calibrate.fit import MODELS
 from timescale_frontier.cli import frontier_main, main
 from timescale_frontier.hardware import SHIPPED_DIR, user_dir
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PUBLISHED = ROOT / "data" / "published" / "llm-foundry-throughput.csv"
 
 
@@ -107,10 +107,13 @@ def test_calibration_errors_name_the_files_they_are_about(tmp_path):
     r = invoke(main, "calibrate", "-H", "h100_sxm", "--from", str(_noisy_published(tmp_path / "three.csv", 3)))
     assert r.exit_code == 1 and "only 3 training steps for the fit (need 4)" in flat(r.output), r.output
     out = tmp_path / "five.toml"
-    r = invoke(
-        main, "calibrate", "-H", "h100_sxm", "--from", str(_noisy_published(tmp_path / "5.csv", 5)), "--out", str(out)
-    )
-    assert r.exit_code == 0, r.output
+    # Five noisy steps fit far worse than the shipped file (issue 26.7): refused, and with --force
+    # written with a warning.
+    five = ["calibrate", "-H", "h100_sxm", "--from", str(_noisy_published(tmp_path / "5.csv", 5)), "--out", str(out)]
+    r = invoke(main, *five)
+    assert r.exit_code == 2 and "is far above the calibration of" in flat(r.output) and not out.exists(), r.output
+    r = invoke(main, *five, "--force")
+    assert r.exit_code == 0 and "WARNING:" in r.output, r.output
     fitted = {line.split()[0] for line in r.output.splitlines() if line.split()[:1] and line.split()[0] in MODELS}
     # (rates needs 6; split and roofline need one chip per step, and these ran on many.)
     assert fitted == {"memcpy", "flops", "linear"}
@@ -121,7 +124,7 @@ def test_calibration_errors_name_the_files_they_are_about(tmp_path):
     from timescale_frontier import render
     from timescale_frontier.calibrate.records import calibrate_from
 
-    res = calibrate_from("h100_sxm", _noisy_published(tmp_path / "7.csv", 7), tmp_path / "seven.toml")
+    res = calibrate_from("h100_sxm", _noisy_published(tmp_path / "7.csv", 7), tmp_path / "seven.toml", force=True)
     assert not res.few_samples and "few measurements" not in render.calibration_text(res)
     rough = dataclasses.replace(res, chosen="linear", n_fit=5)  # 3 coefficients: 6 steps or more are not few
     assert rough.few_samples

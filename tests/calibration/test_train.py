@@ -15,7 +15,7 @@ jax = pytest.importorskip("jax", reason="training runs need JAX (pip install '.[
 from timescale_frontier import Architecture  # noqa: E402
 from timescale_frontier.calibrate import train  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_corpus_is_split_by_file(tmp_path):

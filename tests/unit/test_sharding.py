@@ -274,4 +274,5 @@ def test_many_chip_predictions_are_finite_or_a_clear_error(d, layers, heads, bat
         assert math.isfinite(v) and v >= 0, (k, v)
     assert p.loss is None or math.isfinite(p.loss)
     assert p.step.dp * p.step.tp == chips
-    assert p.fits_memory == (p.memory_bytes <= hw.hbm_bytes * hw.usable_hbm_fraction)
+    # The file's capacity, read from it by hand: 80 GiB, 90% usable.
+    assert p.fits_memory == (p.memory_bytes <= 0.9 * 80 * 2**30)

@@ -18,7 +18,7 @@ from timescale_frontier import Hardware, evaluate
 from timescale_frontier.hardware import SHIPPED_DIR
 
 BIN = Path(sys.executable).parent
-PUBLISHED = Path(__file__).resolve().parent.parent / "data" / "published" / "llm-foundry-throughput.csv"
+PUBLISHED = Path(__file__).resolve().parents[2] / "data" / "published" / "llm-foundry-throughput.csv"
 SMALL = ["--d-model", "512,1024", "--n-layers", "4,8"]
 MEMORY_CAP = 3 << 30  # bytes of address space for each capped run
 TIME_LIMIT = 60  # seconds
@@ -110,7 +110,7 @@ def test_identical_runs_do_not_make_a_law(tmp_path):
 
 def _record_file(tmp_path: Path, bad: dict) -> Path:
     """The shipped CPU measurements with one field of one record replaced."""
-    src = Path(__file__).resolve().parent.parent / "bench" / "calibration" / "cpu-2026-11-27.jsonl"
+    src = Path(__file__).resolve().parents[2] / "bench" / "calibration" / "cpu-2026-11-27.jsonl"
     lines = src.read_text().splitlines()
     out = []
     done = False

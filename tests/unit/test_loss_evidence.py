@@ -14,7 +14,7 @@ import pytest
 
 from timescale_frontier import Architecture, Law, get_law, search
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "loss"
+DATA = Path(__file__).resolve().parents[2] / "data" / "loss"
 LAW = get_law("besiroglu")
 
 

@@ -15,7 +15,7 @@ from timescale_frontier.cli import frontier_main, main
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "published"
+DATA = Path(__file__).resolve().parents[2] / "data" / "published"
 MEGATRON = DATA / "nvidia-megatron-throughput.csv"
 MAXTEXT = DATA / "tpu-maxtext-throughput.csv"
 BIN = Path(sys.executable).parent

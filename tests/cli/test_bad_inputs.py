@@ -1,4 +1,4 @@
-"""The hostile-input corpus (tests/bad_inputs/cases.toml): every case raises its exact exception
+"""The hostile-input corpus (tests/cli/bad_inputs/cases.toml): every case raises its exact exception
 class through the API and exits non-zero from the CLI with a one-line message and no traceback."""
 
 import tomllib
