@@ -17,21 +17,21 @@ lint:
 	python -m mypy.stubtest timescale_frontier._core
 
 test:
-	python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[test]" && cargo test -p timescale-core && pytest --benchmark-disable
+	python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[test]" && cargo test -p timescale-core && pytest --benchmark-disable -n auto --maxprocesses 4 --dist worksteal
 
 # The developer loop: a build without fat LTO (about 30 s instead of minutes) and the suite without
 # the tests marked slow (live calibration, experiments, the answer sweep). CI runs `make test`.
 test-fast:
 	CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 maturin develop --release
 	cargo test -p timescale-core
-	pytest --benchmark-disable -m "not slow"
+	pytest --benchmark-disable -n auto --maxprocesses 4 --dist worksteal -m "not slow"
 
 # Without the optional extras (JAX, matplotlib): the tests whose outcome depends on them (marked
 # `extras` in conftest.py: calibration, plots, the new user's walkthrough, the doctests) must pass or
 # skip with a reason. The rest do not touch the extras and ran in `make test`; the slow ones need JAX.
 # The extension is not rebuilt: it is abi3, so this virtualenv reuses `make test`'s build.
 test-core:
-	python3 -m venv .venv-core && . .venv-core/bin/activate && pip install -e ".[test-core]" && pytest --benchmark-disable -m "extras and not slow"
+	python3 -m venv .venv-core && . .venv-core/bin/activate && pip install -e ".[test-core]" && pytest --benchmark-disable -n auto --maxprocesses 4 --dist worksteal -m "extras and not slow"
 
 bench:
 	bash bench/run.sh

@@ -42,8 +42,6 @@ EXTRAS = (
     "tests/cli/test_plot.py",
     "tests/cli/test_new_user.py",
     "tests/cli/test_first_use.py",
-    "tests/cli/test_hostile.py",  # the calibrate and --plot refusals
-    "tests/unit/test_sharding.py",
     "python/timescale_frontier/",  # the doctests: the calibrate modules' need JAX
 )
 
