@@ -85,7 +85,20 @@ QUICK = Plan(
     batch_size=4,
     d_model_axis="32:96:32",
     n_layers_axis="1:3:1",
-    calibrate_args=["--n-fit", "5", "--n-validate", "0", "--time-budget-s", "90", "--step-range-s", "0.0005:0.02"],
+    # Five steps on a busy CI machine cannot tell the step-time models apart (the calibration's
+    # quality checks refuse them, issue 26.7): the reduced run checks the pipeline, so it writes
+    # the fit anyway; the full run keeps the checks.
+    calibrate_args=[
+        "--n-fit",
+        "5",
+        "--n-validate",
+        "0",
+        "--time-budget-s",
+        "90",
+        "--step-range-s",
+        "0.0005:0.02",
+        "--force",
+    ],
     eval_batches=2,
     bootstrap=20,
 )
