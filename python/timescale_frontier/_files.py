@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from timescale_frontier.errors import InvalidInputError
+from timescale_frontier.errors import InvalidInputError, TimescaleError
 
 __all__ = ["check_readable", "refuse_inputs", "write_atomic"]
 
@@ -171,11 +171,16 @@ def write_atomic(
       hold for root too), and a name ending in ``/`` that is not a directory.
     """
     if os.fspath(path) == "-":
-        if isinstance(text, bytes):
-            sys.stdout.buffer.write(text)
-        else:
-            sys.stdout.write(text)
-        sys.stdout.flush()
+        try:
+            if isinstance(text, bytes):
+                sys.stdout.buffer.write(text)
+            else:
+                sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise TimescaleError(f"standard output: cannot write ({e.strerror or e})") from None
         return None
     shown = os.fspath(path)
 

@@ -449,6 +449,26 @@ def test_output_targets_at_the_edges(tmp_path):
     assert p.returncode == 1 and "standard output is closed" in p.stderr, p.stderr
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["timescale-frontier", "-H", "tpu_v4", "--hours", "1", *SMALL],
+        ["timescale-frontier", "-H", "tpu_v4", "--hours", "1", *SMALL, "--format", "json", "-o", "-"],
+        ["timescale", "hardware", "show", "tpu_v4"],
+    ],
+    ids=["table", "json to -", "hardware show"],
+)
+def test_a_full_standard_output_is_named_in_the_error(args):
+    # Issue 23, "some OS errors print no path": a full disk behind `> file` said only "No space
+    # left on device"; the error names the stream, as a file's error names its path.
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([str(BIN / args[0]), *args[1:]], stdout=full, stderr=subprocess.PIPE, text=True,
+                           timeout=TIME_LIMIT)  # fmt: skip
+    assert p.returncode == 1, p.stderr
+    assert p.stderr == "error: standard output: cannot write (No space left on device)\n", p.stderr
+
+
 # ---------------------------------------------------------------- issue 23: unbounded work
 
 ONE_SHAPE = ["--d-model", "512", "--n-layers", "4", "--batch-size", "8", "--vocab-size", "32000", "--head-dim", "64",

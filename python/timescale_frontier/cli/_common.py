@@ -47,7 +47,12 @@ def echo(text: str, *, err: bool = False, nl: bool = True) -> None:
     error (exit 1), not an answer silently lost."""
     if not err and sys.stdout is None:
         raise TimescaleError("cannot print the answer: standard output is closed (use -o FILE)")
-    click.echo(printable(text), err=err, nl=nl)
+    try:
+        click.echo(printable(text), err=err, nl=nl)
+    except BrokenPipeError:
+        raise  # a reader that stopped early (`| head`): not an error (see `main`)
+    except OSError as e:  # e.g. a full disk behind `> file`: the error names the stream, as a file's names its path
+        raise TimescaleError(f"standard {'error' if err else 'output'}: cannot write ({e.strerror or e})") from None
 
 
 #: The exit status the command chose (for ``_end_directly``).
