@@ -130,3 +130,51 @@ def test_reduced_versus_recipe_experiment_end_to_end(tmp_path):
     assert len(doc["shapes"]) == 3 and all(len(s["losses"]) == 2 for s in doc["shapes"])
     md = (tmp_path / "results.md").read_text()
     assert "Measured gap recipe - tool" in md and "Shape effect" in md
+
+
+@pytest.mark.slow
+def test_reduced_memcpy_vs_flops_experiment_end_to_end(tmp_path):
+    """The CI version of experiments/memcpy_vs_flops (issue 25.4): the planners' picks over a scan,
+    then every distinct pick trained with two seeds, interleaved, and a verdict by the win rule."""
+    p = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "memcpy_vs_flops" / "run.py"), "--quick", "--no-pin", "--out",
+         str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr[-3000:]
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert [(s["batch_size"], s["budget_s"]) for s in doc["scan"]] == [(16, 2.0), (16, 60.0)]
+    for s in doc["scan"]:
+        assert set(s["picks"]) == {"memcpy", "flops", "rates"}
+    (b,) = doc["budgets"]
+    picked = sorted(m for r in b["rows"] for m in r["picked_by"])
+    assert picked == ["flops", "memcpy", "rates"]  # each planner's pick trained once
+    for r in b["rows"]:
+        assert r["n"] == 2 and len(r["measured_step_s"]) == 2 and all(x > 0 for x in r["measured_step_s"])
+        assert set(r["predicted_step_s"]) == {"memcpy", "flops", "rates"}
+        assert all(np.isfinite(v) and v > 0 for v in r["losses_by_seed"].values())
+    shapes = {(r["d_model"], r["n_layers"]) for r in b["rows"]}
+    assert b["memcpy_vs_flops"] in (("same pick",) if len(shapes) == 1 else ("memcpy", "flops", "tie"))
+    assert "memcpy vs flops" in (tmp_path / "results.md").read_text()
+
+
+def test_the_win_rule_of_the_memcpy_vs_flops_experiment():
+    """A win exceeds twice the larger sd and holds in every seed, paired; else a tie (issue 25)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mf_run", ROOT / "experiments" / "memcpy_vs_flops" / "run.py")
+    assert spec and spec.loader
+    mf = importlib.util.module_from_spec(spec)
+    sys.modules["mf_run"] = mf
+    spec.loader.exec_module(mf)
+
+    def row(losses):
+        return {"losses_by_seed": dict(enumerate(losses)), **mf.summary(losses)}
+
+    # a: 1.0, 1.1 (sd 0.0707); b: 1.5, 1.6 (sd 0.0707): difference 0.5 > 0.141, every seed -> a
+    assert mf.verdict(row([1.0, 1.1]), row([1.5, 1.6])) == "a"
+    assert mf.verdict(row([1.5, 1.6]), row([1.0, 1.1])) == "b"
+    # difference 0.05 < 2 x 0.0707: a tie
+    assert mf.verdict(row([1.0, 1.1]), row([1.05, 1.15])) == "tie"
+    # a large mean difference that one seed contradicts: a tie (b's seed 2 is below a's seed 2)
+    assert mf.verdict(row([1.0, 1.0, 2.0]), row([3.0, 3.0, 1.9])) == "tie"
