@@ -961,6 +961,12 @@ class Recipe:
     def tokens(self) -> float: ...
     @property
     def architecture(self) -> Architecture: ...
+    @property
+    def utilization(self) -> float: ...
+    @property
+    def utilization_source(self) -> str: ...
+    @property
+    def predicted_utilization(self) -> float: ...
 
 def recipe(
     seconds: float,
@@ -969,11 +975,11 @@ def recipe(
     law: Law,
     base: Architecture,
     *,
-    utilization: float = 0.4,
-    tokens_per_param: float | None = 20.0,
-    aspect_ratio: float = 64.0,
-    head_dim: int = 64,
-    mlp: str = "gelu",
-    ffn_mult: float = 4.0,
+    utilization: float | str,
+    tokens_per_param: float | None,
+    aspect_ratio: float,
+    head_dim: int,
+    mlp: str,
+    ffn_mult: float,
 ) -> Recipe: ...
 def check_law_within_bootstrap(coefficients: list[float], bootstrap: list[list[float]]) -> None: ...

@@ -16,5 +16,9 @@ D_FF_MULTIPLE: int = int(DEFAULTS["d_ff_multiple"])
 #: ``--chips auto`` tries powers of two up to this.
 AUTO_MAX_CHIPS: int = int(DEFAULTS["auto_max_chips"])
 
+#: The usual recipe's assumptions (``timescale recipe``): utilization, tokens_per_param,
+#: aspect_ratio, head_dim, mlp, ffn_mult, and its model's seq_len, batch_size, vocab_size.
+RECIPE: dict[str, float | int | str] = dict(DEFAULTS["recipe"])
+
 #: The aspect-ratio guard in words (``20:200``), for help texts.
 ASPECT_RATIO_TEXT = f"{ASPECT_RATIO[0]:g}:{ASPECT_RATIO[1]:g}"

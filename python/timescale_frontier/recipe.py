@@ -19,6 +19,7 @@ from timescale_frontier import _core
 from timescale_frontier._core import Prediction
 from timescale_frontier._core import Recipe as CoreRecipe
 from timescale_frontier._data import as_data
+from timescale_frontier._defaults import RECIPE
 from timescale_frontier.architecture import Architecture
 from timescale_frontier.budget import Budget, as_budget
 from timescale_frontier.frontier import SearchResult, candidate_row, search
@@ -103,22 +104,23 @@ def compare_with_recipe(
     law: str | Law = DEFAULT_LAW,
     loss_terms: LossTerms = None,
     eval_context: float | None = None,
-    utilization: float = 0.4,
-    tokens_per_param: float | None = 20.0,
-    aspect_ratio: float = 64.0,
-    head_dim: int = 64,
-    mlp: str = "gelu",
-    ffn_mult: float = 4.0,
-    seq_len: int = 2048,
-    batch_size: int = 256,
-    vocab_size: int = 32000,
+    utilization: float | str = float(RECIPE["utilization"]),
+    tokens_per_param: float | None = float(RECIPE["tokens_per_param"]),
+    aspect_ratio: float = float(RECIPE["aspect_ratio"]),
+    head_dim: int = int(RECIPE["head_dim"]),
+    mlp: str = str(RECIPE["mlp"]),
+    ffn_mult: float = float(RECIPE["ffn_mult"]),
+    seq_len: int = int(RECIPE["seq_len"]),
+    batch_size: int = int(RECIPE["batch_size"]),
+    vocab_size: int = int(RECIPE["vocab_size"]),
     attention: str | None = None,
     activation_bytes: float | None = None,
     aspect_ratio_guard: tuple[float, float] | None = None,
     **search_kwargs: Any,
 ) -> RecipeComparison:
     """The recipe (``tokens_per_param=None``: the law's own compute-optimal split instead of a fixed
-    ratio) and the tool's search for ``budget`` on ``chips`` chips of ``hardware`` (by default over
+    ratio; ``utilization="calibrated"``: the utilisation the hardware file predicts for the recipe's
+    own model instead of an assumed one, a recipe that knows this machine) and the tool's search for ``budget`` on ``chips`` chips of ``hardware`` (by default over
     the default space at the recipe's sequence length; ``aspect_ratio_guard`` and ``search_kwargs``
     are the search's guards). ``attention`` and ``activation_bytes`` set the recipe model's (default:
     the core's, as ``Architecture``), to compare like for like with a space that fixes them."""
@@ -148,7 +150,9 @@ def compare_with_recipe(
         ffn_mult=ffn_mult,
     )
     rule = {
-        "utilization": utilization,
+        "utilization": r.utilization,
+        "utilization_source": r.utilization_source,
+        "predicted_utilization": r.predicted_utilization,
         "tokens_per_param": tokens_per_param if tokens_per_param is not None else "law optimum",
         "aspect_ratio": aspect_ratio,
         "head_dim": head_dim,

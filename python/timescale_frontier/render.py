@@ -805,7 +805,18 @@ def recipe_document(c: RecipeComparison, hw: Hardware, out_format: str) -> str:
         "",
         "The usual recipe (Chinchilla-FLOPs):",
         wrap(
-            f"{t.hours:.4g} h x {si(hw.peak_bf16_flops_per_s, 'FLOP/s')}{chips} x {rule['utilization']:g} utilisation = "
+            f"{t.hours:.4g} h x {si(hw.peak_bf16_flops_per_s, 'FLOP/s')}{chips} x {rule['utilization']:.3g} utilisation"
+            + (
+                " (the hardware file's prediction for this model)"
+                if rule.get("utilization_source") == "calibrated"
+                else (
+                    f" (assumed; the hardware file predicts {rule['predicted_utilization']:.3g} for this model:"
+                    " --utilization calibrated uses it)"
+                    if "predicted_utilization" in rule
+                    else ""
+                )
+            )
+            + " = "
             f"{r.flops:.3g} FLOPs; "
             + (f"{ratio:g} tokens per parameter" if isinstance(ratio, int | float) else "the law's own optimum")
             + f": N = {r.params:.3g} parameters, D = {r.tokens:.3g} tokens; shape d_model/n_layers "

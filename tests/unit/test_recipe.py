@@ -71,3 +71,48 @@ def test_the_recipe_model_takes_the_spaces_attention_and_precision():
     assert (default["attention"], default["activation_bytes"]) == ("flash", 2.0)
     # The size and shape come from the FLOPs budget and the shape rule, not from these.
     assert (a["d_model"], a["n_layers"]) == (default["d_model"], default["n_layers"])
+
+
+def test_a_recipe_that_knows_this_machine():
+    """Issue 25.2, a fair recipe: `--utilization calibrated` turns hours into FLOPs at the utilisation
+    the hardware file predicts for the recipe's own model (a fixed point, hand-checked in
+    rust/core/src/recipe.rs), and the assumed 40% says what the file predicts."""
+    args = ["recipe", "-H", "h100_sxm", "--hours", "12", "--format", "json"]
+    assumed = json.loads(CliRunner().invoke(main, args).output)
+    fair = json.loads(CliRunner().invoke(main, [*args, "--utilization", "calibrated"]).output)
+    a, f = assumed["rule"], fair["rule"]
+    assert (a["utilization"], a["utilization_source"]) == (0.4, "assumed")
+    assert f["utilization_source"] == "calibrated"
+    # The fair recipe's FLOPs: 12 h x 9.894e14 FLOP/s x its utilisation (by hand).
+    assert math.isclose(fair["recipe"]["flops"], 12 * 3600 * 9.894e14 * f["utilization"], rel_tol=1e-12)
+    # A fixed point: the utilisation it used is the one the file predicts for the model it picked
+    # (or, when the rounds cycle, one below that prediction).
+    assert f["utilization"] == f["predicted_utilization"] or f["utilization"] < f["predicted_utilization"]
+    # The prediction for its model, recomputed from the prediction's own step time: 6 N T / (t x peak).
+    p = fair["recipe"]["prediction"]
+    arch = fair["recipe"]["architecture"]
+    mfu = 6 * p["params"] * arch["seq_len"] * arch["batch_size"] / (p["step_time_s"] * 9.894e14)
+    assert math.isclose(f["predicted_utilization"], mfu, rel_tol=1e-9)
+    # H100's calibrated file predicts well below the assumed 40% for a 0.3 B model: a smaller plan.
+    assert f["utilization"] < 0.4 and fair["recipe"]["flops"] < assumed["recipe"]["flops"]
+    table = CliRunner().invoke(main, ["recipe", "-H", "h100_sxm", "--hours", "12"]).output
+    assert "utilisation (assumed; the hardware file predicts" in " ".join(table.split())
+    r = CliRunner().invoke(main, ["recipe", "-H", "h100_sxm", "--hours", "12", "--utilization", "fast"])
+    assert (
+        r.exit_code == 2
+        and "utilization = fast is invalid: expected a fraction of peak in [0.01, 1] or 'calibrated'" in r.output
+    )
+
+
+def test_the_recipes_assumptions_are_the_papers_and_defined_once():
+    """The usual recipe's defaults come from the core (`DEFAULTS["recipe"]`): 40% MFU, Chinchilla's
+    20 tokens per parameter (Hoffmann et al. 2022), d_model / n_layers 64 with heads of 64 and GELU
+    4x (GPT-3's shapes), LLaMA's 2,048 context and 32,000 vocabulary, 256 sequences per step."""
+    from timescale_frontier._core import DEFAULTS
+
+    assert DEFAULTS["recipe"] == {"utilization": 0.4, "tokens_per_param": 20.0, "aspect_ratio": 64.0, "head_dim": 64,
+                                  "mlp": "gelu", "ffn_mult": 4.0, "seq_len": 2048, "batch_size": 256,
+                                  "vocab_size": 32000}  # fmt: skip
+    help_text = " ".join(CliRunner().invoke(main, ["recipe", "--help"]).output.split())
+    for shown in ("[default: 0.4]", "[default: 20]", "[default: 64.0]", "[default: 2048]", "[default: 32000]"):
+        assert shown in help_text, shown

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from timescale_frontier import render
-from timescale_frontier._defaults import ASPECT_RATIO_TEXT
+from timescale_frontier._defaults import ASPECT_RATIO_TEXT, RECIPE
 from timescale_frontier.cli._common import INT64, budget_of, budget_options, echo, handle_errors, law_options, min_max
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import Hardware
@@ -20,25 +20,31 @@ from timescale_frontier.space import load_space, make_space
 @law_options
 @click.option(
     "--utilization",
-    type=float,
-    default=0.4,
+    default=f"{RECIPE['utilization']:g}",
     show_default=True,
-    help="Assumed model FLOPs utilisation (fraction of peak bf16 FLOP/s) that turns hours into FLOPs.",
+    help="Model FLOPs utilisation (fraction of peak bf16 FLOP/s) that turns hours into FLOPs, or 'calibrated':"
+    " the one the hardware file predicts for the recipe's own model (a recipe that knows this machine).",
 )
 @click.option(
     "--tokens-per-param",
-    default="20",
+    default=f"{RECIPE['tokens_per_param']:g}",
     show_default=True,
     help="Tokens per parameter of the compute-optimal size (Chinchilla's headline 20), or 'law' for the law's"
     " own optimum.",
 )
-@click.option("--aspect-ratio", type=float, default=64.0, show_default=True, help="The shape's d_model / n_layers.")
-@click.option("--head-dim", type=INT64, default=64, show_default=True)
-@click.option("--mlp", default="gelu", show_default=True)
-@click.option("--ffn-mult", type=float, default=4.0, show_default=True, help="d_ff / d_model.")
-@click.option("--seq-len", type=INT64, default=2048, show_default=True)
-@click.option("--batch-size", type=INT64, default=256, show_default=True, help="Sequences per step.")
-@click.option("--vocab-size", type=INT64, default=32000, show_default=True)
+@click.option(
+    "--aspect-ratio",
+    type=float,
+    default=RECIPE["aspect_ratio"],
+    show_default=True,
+    help="The shape's d_model / n_layers.",
+)
+@click.option("--head-dim", type=INT64, default=RECIPE["head_dim"], show_default=True)
+@click.option("--mlp", default=RECIPE["mlp"], show_default=True)
+@click.option("--ffn-mult", type=float, default=RECIPE["ffn_mult"], show_default=True, help="d_ff / d_model.")
+@click.option("--seq-len", type=INT64, default=RECIPE["seq_len"], show_default=True)
+@click.option("--batch-size", type=INT64, default=RECIPE["batch_size"], show_default=True, help="Sequences per step.")
+@click.option("--vocab-size", type=INT64, default=RECIPE["vocab_size"], show_default=True)
 @click.option(
     "--attention",
     type=click.Choice(["flash", "materialized"]),
@@ -78,7 +84,7 @@ def recipe_cmd(
     law: str,
     loss_terms: str | None,
     eval_context: float | None,
-    utilization: float,
+    utilization: str,
     tokens_per_param: str,
     aspect_ratio: float,
     head_dim: int,
@@ -106,6 +112,11 @@ def recipe_cmd(
             raise InvalidInputError(
                 f"--tokens-per-param = {tokens_per_param!r} is invalid: expected a number or 'law'"
             ) from None
+    util: float | str = utilization.strip()
+    try:
+        util = float(utilization)
+    except ValueError:
+        pass  # a word: the core accepts "calibrated" and names what it expects otherwise
     hw = Hardware.load(hardware)
     space = make_space(load_space(space_file), origin=space_file) if space_file else None
     c = compare_with_recipe(
@@ -116,7 +127,7 @@ def recipe_cmd(
         law=law,
         loss_terms=loss_terms,
         eval_context=eval_context,
-        utilization=utilization,
+        utilization=util,
         tokens_per_param=ratio,
         aspect_ratio=aspect_ratio,
         head_dim=head_dim,

@@ -20,3 +20,12 @@ pub const D_FF_MULTIPLE: u32 = crate::search::D_FF_MULTIPLE;
 
 /// `--chips auto` tries powers of two up to the network's `max_chips` and at most this.
 pub const AUTO_MAX_CHIPS: u32 = crate::budget::AUTO_MAX_CHIPS;
+
+/// The usual recipe's assumptions (`timescale recipe`; [`crate::recipe::RecipeRule::default`]):
+/// 40% MFU, Chinchilla's 20 tokens per parameter, d_model / n_layers = 64, heads of 64, GELU 4x.
+pub const RECIPE: crate::recipe::RecipeRule = crate::recipe::RecipeRule::DEFAULT;
+
+/// The recipe model's context, batch and vocabulary when none is given ([`crate::recipe::SEQ_LEN`]).
+pub const RECIPE_SEQ_LEN: u32 = crate::recipe::SEQ_LEN;
+pub const RECIPE_BATCH_SIZE: u32 = crate::recipe::BATCH_SIZE;
+pub const RECIPE_VOCAB_SIZE: u32 = crate::recipe::VOCAB_SIZE;

@@ -33,18 +33,23 @@ pub struct RecipeRule {
 
 impl Default for RecipeRule {
     fn default() -> Self {
-        RecipeRule {
-            utilization: 0.4,
-            tokens_per_param: Some(20.0),
-            aspect_ratio: 64.0,
-            head_dim: 64,
-            mlp: Mlp::Gelu,
-            ffn_mult: 4.0,
-        }
+        RecipeRule::DEFAULT
     }
 }
 
 impl RecipeRule {
+    /// The usual assumptions: 40% MFU (a well-tuned large run; PaLM reports 46%, GPT-3 about
+    /// 20%), Chinchilla's 20 tokens per parameter (Hoffmann et al. 2022), d_model / n_layers = 64,
+    /// heads of 64, GELU with d_ff = 4 d_model (GPT-2/3).
+    pub const DEFAULT: RecipeRule = RecipeRule {
+        utilization: 0.4,
+        tokens_per_param: Some(20.0),
+        aspect_ratio: 64.0,
+        head_dim: 64,
+        mlp: Mlp::Gelu,
+        ffn_mult: 4.0,
+    };
+
     pub fn validate(&self) -> Result<()> {
         UTILIZATION.check("utilization", self.utilization)?;
         if let Some(k) = self.tokens_per_param {
@@ -118,6 +123,99 @@ pub fn recipe(
     Ok(Recipe { flops, params, tokens, architecture })
 }
 
+/// The recipe's shape defaults beside [`RecipeRule::default`]: the context, batch and vocabulary
+/// of the recipe's model when the user gives none (LLaMA's 2,048-token context and 32,000-token
+/// vocabulary; GPT-3's batches of about 256 x 2,048 = 0.5 M tokens at this scale).
+pub const SEQ_LEN: u32 = 2048;
+pub const BATCH_SIZE: u32 = 256;
+pub const VOCAB_SIZE: u32 = 32_000;
+
+/// The word that asks for [`recipe_at_calibrated_utilization`] where a utilisation is expected
+/// (`--utilization calibrated`); any other word is an error naming the accepted values.
+pub fn check_calibrated_word(word: &str) -> Result<()> {
+    if word.trim().eq_ignore_ascii_case("calibrated") {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "utilization",
+            word,
+            &format!("{} or 'calibrated' (the hardware file's prediction for the recipe's model)", UTILIZATION.expected()),
+        ))
+    }
+}
+
+/// Most rounds [`recipe_at_calibrated_utilization`] takes to reach a fixed point.
+pub const MAX_UTILIZATION_ROUNDS: u32 = 16;
+
+/// The model FLOPs utilisation `hw`'s step time predicts for `arch` on `chips` chips, in the
+/// recipe's own convention: 6 N T per step (N total parameters, T tokens per step, C = 6 N D) over
+/// the step time of the fastest sharding that fits (or the least-memory one) times chips x peak
+/// bf16 FLOP/s. Clamped to [`UTILIZATION`].
+pub fn predicted_utilization(arch: &Architecture, hw: &crate::hardware::Hardware, chips: u32) -> f64 {
+    let chips = chips.max(1);
+    let step_s = crate::sharding::best_sharding(arch, hw, chips).map_or(f64::NAN, |(s, _)| s.step_time_s);
+    let mfu =
+        6.0 * total_params(arch) * arch.tokens_per_step() / (step_s * f64::from(chips) * hw.datasheet.peak_bf16_flops_per_s);
+    if mfu.is_finite() {
+        mfu.clamp(UTILIZATION.lo, UTILIZATION.hi)
+    } else {
+        UTILIZATION.hi
+    }
+}
+
+/// A recipe at the utilisation the hardware file predicts for it (a "fair" recipe: a practitioner
+/// who measured their MFU on this machine), and that utilisation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CalibratedRecipe {
+    pub recipe: Recipe,
+    /// The utilisation the recipe's FLOPs were computed at: `hw`'s prediction for its own model.
+    pub utilization: f64,
+    /// Rounds taken ([`recipe_at_calibrated_utilization`]).
+    pub rounds: u32,
+}
+
+/// The recipe whose FLOPs budget uses the utilisation `hw` predicts for the recipe's own model
+/// ([`predicted_utilization`], the model run as [`fit_micro_batch`] runs it) instead of the
+/// assumed `rule.utilization`: a fixed point, found by starting at `rule.utilization` and
+/// repeating (recipe at u -> its model's predicted utilisation u') until the model repeats. When
+/// the rounds cycle between models (a bigger model predicted at a lower utilisation than the one
+/// that bought it, e.g. because it needs micro-steps), the answer is the cycle's smallest model at
+/// the utilisation that bought it (below its own prediction: the conservative side). At most
+/// [`MAX_UTILIZATION_ROUNDS`] rounds.
+pub fn recipe_at_calibrated_utilization(
+    seconds: f64,
+    chips: u32,
+    hw: &crate::hardware::Hardware,
+    law: &Law,
+    rule: &RecipeRule,
+    base: &Architecture,
+) -> Result<CalibratedRecipe> {
+    let peak = hw.datasheet.peak_bf16_flops_per_s;
+    let at = |u: f64| recipe(seconds, chips, peak, law, &RecipeRule { utilization: u, ..*rule }, base);
+    // (utilisation used, the recipe it bought)
+    let mut rounds: Vec<(f64, Recipe)> = Vec::new();
+    let mut u = rule.utilization;
+    for round in 1..=MAX_UTILIZATION_ROUNDS {
+        let r = at(u)?;
+        if let Some(first) = rounds.iter().position(|(_, prev)| prev.architecture == r.architecture) {
+            let (utilization, recipe) = if first + 1 == rounds.len() {
+                (u, r) // a fixed point: the model's own prediction buys the model
+            } else {
+                rounds[first..]
+                    .iter()
+                    .copied()
+                    .min_by(|x, y| total_params(&x.1.architecture).total_cmp(&total_params(&y.1.architecture)))
+                    .expect("a cycle has members")
+            };
+            return Ok(CalibratedRecipe { recipe, utilization, rounds: round });
+        }
+        let next = predicted_utilization(&fit_micro_batch(&r.architecture, hw, chips), hw, chips);
+        rounds.push((u, r));
+        u = next;
+    }
+    Ok(CalibratedRecipe { recipe: at(u)?, utilization: u, rounds: MAX_UTILIZATION_ROUNDS })
+}
+
 /// `arch` as a practitioner would run it on `chips` chips of `hw`: the whole (per-chip) batch at
 /// once if it fits, else gradient accumulation with the largest micro-batch (halving from the
 /// batch) that fits, else with full recomputation too; on many chips "fits" means some sharding
@@ -175,6 +273,55 @@ mod tests {
         let (n, d) = HOFFMANN.compute_optimal(own.flops);
         assert_eq!((own.params, own.tokens), (n, d));
         assert!(RecipeRule { utilization: 0.0, ..RecipeRule::default() }.validate().is_err());
+    }
+
+    #[test]
+    fn predicted_utilization_by_hand() {
+        use crate::step_time::StepTimeModel;
+        // A step of exactly 1 s on one chip of 9.894e14 FLOP/s: MFU = 6 N T / (1 x 9.894e14), 0.67
+        // for LLaMA-7B's 6.74e9 parameters (N from `total_params`, tested in params.rs).
+        let hw = crate::hardware::tests::chip(
+            80e9,
+            StepTimeModel::Linear { s_per_memcpy_byte: 0.0, s_per_flop: 0.0, overhead_s: 1.0 },
+        );
+        let a = Architecture { seq_len: 2048, batch_size: 8, ..llama_7b() }; // T = 16,384 tokens
+        let n = total_params(&a);
+        let want = 6.0 * n * 16_384.0 / 9.894e14;
+        assert!(want > 0.6 && want < 0.7);
+        assert!((predicted_utilization(&a, &hw, 1) / want - 1.0).abs() < 1e-12);
+        // A step so short the MFU would pass 1: clamped to the range's top (a datasheet bound).
+        let fast = crate::hardware::tests::chip(
+            80e9,
+            StepTimeModel::Linear { s_per_memcpy_byte: 0.0, s_per_flop: 0.0, overhead_s: 1e-9 },
+        );
+        assert_eq!(predicted_utilization(&a, &fast, 1), UTILIZATION.hi);
+    }
+
+    #[test]
+    fn the_calibrated_recipe_is_a_fixed_point_of_its_own_utilization() {
+        use crate::step_time::StepTimeModel;
+        // Every step 0.2 s: a bigger model gets a higher MFU, so the assumed 40% moves; the answer's
+        // utilisation is its own model's prediction, and the plain recipe at that utilisation is the
+        // same model.
+        let base = Architecture { seq_len: 2048, batch_size: 16, vocab_size: 32_000, ..llama_7b() };
+        for overhead_s in [0.05, 0.2, 1.0] {
+            let hw =
+                crate::hardware::tests::chip(80e9, StepTimeModel::Linear { s_per_memcpy_byte: 0.0, s_per_flop: 0.0, overhead_s });
+            let c = recipe_at_calibrated_utilization(3600.0, 1, &hw, &HOFFMANN, &RecipeRule::default(), &base).unwrap();
+            let own = predicted_utilization(&fit_micro_batch(&c.recipe.architecture, &hw, 1), &hw, 1);
+            assert!(c.rounds <= MAX_UTILIZATION_ROUNDS);
+            if c.rounds < MAX_UTILIZATION_ROUNDS && c.utilization == own {
+                let plain =
+                    recipe(3600.0, 1, 9.894e14, &HOFFMANN, &RecipeRule { utilization: own, ..RecipeRule::default() }, &base)
+                        .unwrap();
+                assert_eq!(plain.architecture, c.recipe.architecture, "{overhead_s}");
+            } else {
+                // a cycle: the smaller model at a utilisation below its own prediction
+                assert!(c.utilization <= own, "{overhead_s}: {} vs {own}", c.utilization);
+            }
+            // A longer step is a lower utilisation: a smaller FLOPs budget.
+            assert!(c.recipe.flops <= 3600.0 * 9.894e14);
+        }
     }
 
     #[test]

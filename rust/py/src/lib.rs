@@ -90,6 +90,18 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         defaults.set_item("aspect_ratio", d::ASPECT_RATIO)?;
         defaults.set_item("d_ff_multiple", d::D_FF_MULTIPLE)?;
         defaults.set_item("auto_max_chips", d::AUTO_MAX_CHIPS)?;
+        let recipe = pyo3::types::PyDict::new(m.py());
+        let rule = d::RECIPE;
+        recipe.set_item("utilization", rule.utilization)?;
+        recipe.set_item("tokens_per_param", rule.tokens_per_param)?;
+        recipe.set_item("aspect_ratio", rule.aspect_ratio)?;
+        recipe.set_item("head_dim", rule.head_dim)?;
+        recipe.set_item("mlp", rule.mlp.name())?;
+        recipe.set_item("ffn_mult", rule.ffn_mult)?;
+        recipe.set_item("seq_len", d::RECIPE_SEQ_LEN)?;
+        recipe.set_item("batch_size", d::RECIPE_BATCH_SIZE)?;
+        recipe.set_item("vocab_size", d::RECIPE_VOCAB_SIZE)?;
+        defaults.set_item("recipe", recipe)?;
     }
     m.add("DEFAULTS", defaults)?;
     Ok(())

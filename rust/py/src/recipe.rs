@@ -3,7 +3,10 @@
 
 use pyo3::prelude::*;
 use timescale_core::architecture::dim;
-use timescale_core::recipe::{fit_micro_batch, recipe as core_recipe, RecipeRule};
+use timescale_core::recipe::{
+    check_calibrated_word, fit_micro_batch, predicted_utilization, recipe as core_recipe, recipe_at_calibrated_utilization,
+    RecipeRule,
+};
 use timescale_core::{Hardware, Mlp};
 
 use crate::architecture::PyArchitecture;
@@ -13,7 +16,7 @@ use crate::hardware::{PyHardware, PyLaw};
 /// The Chinchilla-FLOPs plan for a budget (units in the names).
 #[pyclass(module = "timescale_frontier._core", name = "Recipe", frozen, get_all)]
 pub struct PyRecipe {
-    /// Training FLOPs the budget buys at the assumed utilisation.
+    /// Training FLOPs the budget buys at `utilization`.
     pub flops: f64,
     /// Compute-optimal parameters and tokens for those FLOPs.
     pub params: f64,
@@ -21,16 +24,23 @@ pub struct PyRecipe {
     /// The conventional shape, run as a practitioner would on one chip (gradient accumulation or
     /// recomputation only when the whole batch does not fit).
     pub architecture: PyArchitecture,
+    /// The fraction of peak bf16 FLOP/s the FLOPs were computed at.
+    pub utilization: f64,
+    /// `assumed` (given) or `calibrated` (the hardware file's prediction for the recipe's own model).
+    pub utilization_source: &'static str,
+    /// The utilisation the hardware file predicts for the recipe's model as it runs.
+    pub predicted_utilization: f64,
 }
 
 /// The recipe for `seconds` on `chips` chips of `hardware`, shaped with `base`'s sequence length,
-/// batch, vocabulary, tying and precision. `tokens_per_param=None`: the law's own optimum.
+/// batch, vocabulary, tying and precision (the core's `recipe`; defaults: `DEFAULTS["recipe"]`).
+/// `utilization`: a fraction of peak, or `"calibrated"` for the one the hardware file predicts
+/// for the recipe's own model (the core's `recipe_at_calibrated_utilization`);
+/// `tokens_per_param=None`: the law's own optimum.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (seconds, chips, hardware, law, base, *, utilization=0.4, tokens_per_param=Some(20.0),
-    aspect_ratio=64.0, head_dim=AnyInt(64), mlp="gelu", ffn_mult=4.0),
-    text_signature = "(seconds, chips, hardware, law, base, *, utilization=0.4, tokens_per_param=20.0, \
-    aspect_ratio=64.0, head_dim=64, mlp='gelu', ffn_mult=4.0)")]
+#[pyo3(signature = (seconds, chips, hardware, law, base, *, utilization, tokens_per_param, aspect_ratio, head_dim,
+    mlp, ffn_mult))]
 pub fn recipe(
     py: Python<'_>,
     seconds: f64,
@@ -38,7 +48,7 @@ pub fn recipe(
     hardware: &PyHardware,
     law: &PyLaw,
     base: &PyArchitecture,
-    utilization: f64,
+    utilization: &Bound<'_, PyAny>,
     tokens_per_param: Option<f64>,
     aspect_ratio: f64,
     head_dim: AnyInt,
@@ -47,9 +57,31 @@ pub fn recipe(
 ) -> PyResult<PyRecipe> {
     let chips = Hardware::chip_count(chips.0).py_err()?;
     let head_dim = dim("head_dim", head_dim.0).py_err()?;
-    let rule = RecipeRule { utilization, tokens_per_param, aspect_ratio, head_dim, mlp: Mlp::parse(mlp).py_err()?, ffn_mult };
+    // A word must be "calibrated"; anything else is a number, checked by the core's rule.
+    let word = utilization.extract::<String>().ok();
+    if let Some(w) = &word {
+        check_calibrated_word(w).py_err()?;
+    }
+    let calibrated = word.is_some();
+    let assumed = if calibrated { RecipeRule::DEFAULT.utilization } else { utilization.extract::<f64>()? };
+    let rule =
+        RecipeRule { utilization: assumed, tokens_per_param, aspect_ratio, head_dim, mlp: Mlp::parse(mlp).py_err()?, ffn_mult };
     let hw = hardware.0;
-    let r = py.detach(|| core_recipe(seconds, chips, hw.datasheet.peak_bf16_flops_per_s, &law.0, &rule, &base.0)).py_err()?;
+    let (r, utilization, source) = if calibrated {
+        let c = py.detach(|| recipe_at_calibrated_utilization(seconds, chips, &hw, &law.0, &rule, &base.0)).py_err()?;
+        (c.recipe, c.utilization, "calibrated")
+    } else {
+        let r = py.detach(|| core_recipe(seconds, chips, hw.datasheet.peak_bf16_flops_per_s, &law.0, &rule, &base.0)).py_err()?;
+        (r, assumed, "assumed")
+    };
     let arch = fit_micro_batch(&r.architecture, &hw, chips);
-    Ok(PyRecipe { flops: r.flops, params: r.params, tokens: r.tokens, architecture: PyArchitecture(arch) })
+    Ok(PyRecipe {
+        flops: r.flops,
+        params: r.params,
+        tokens: r.tokens,
+        architecture: PyArchitecture(arch),
+        utilization,
+        utilization_source: source,
+        predicted_utilization: predicted_utilization(&arch, &hw, chips),
+    })
 }
