@@ -72,6 +72,7 @@ __all__ = [
     "AUTO_MAX_CHIPS",
     "NO_ASPECT_GUARD",
     "DEFAULTS",
+    "ARCHITECTURE_FIELDS",
     "UNCALIBRATED_STEP_TIME_ERROR",
     "__version__",
 ]
@@ -882,6 +883,7 @@ def configuration_step_error(base: float, step_time_s: float, alternatives: list
 
 NO_ASPECT_GUARD: tuple[float, float]
 DEFAULTS: dict[str, Any]
+ARCHITECTURE_FIELDS: list[tuple[str, str]]
 
 @final
 class Interval:

@@ -10,12 +10,14 @@ Examples
 True
 """
 
-from timescale_frontier._core import Architecture
+from timescale_frontier._core import ARCHITECTURE_FIELDS, Architecture
 
-__all__ = ["Architecture", "FIELDS", "PRECISION_FIELDS", "SHAPE_FIELDS"]
+__all__ = ["Architecture", "FIELDS", "FIELD_KINDS", "PRECISION_FIELDS", "SHAPE_FIELDS"]
 
 #: Every field, in the core's order (the keyword arguments that rebuild an Architecture).
-FIELDS: tuple[str, ...] = tuple(Architecture(1, 1, 1).to_dict())
+FIELDS: tuple[str, ...] = tuple(name for name, _ in ARCHITECTURE_FIELDS)
+#: Each field's kind (``int``, ``count``, ``optional int``, ``float``, ``bool``, ``text``).
+FIELD_KINDS: dict[str, str] = dict(ARCHITECTURE_FIELDS)
 #: Bytes per element of parameters, activations and optimizer moments.
 PRECISION_FIELDS: tuple[str, ...] = ("param_bytes", "activation_bytes", "optimizer_bytes")
 #: The shape and batch fields (everything but the precisions).

@@ -138,3 +138,32 @@ def test_a_prediction_of_mixtral_shows_both_counts_and_says_the_law_is_dense(h10
     assert "mixture_of_experts" not in dense.flags and dense.active_params == dense.params
     # Per token, an MoE step costs about its active parameters' FLOPs, not its total's.
     assert p.flops_per_step == pytest.approx(6 * p.active_params * a.tokens_per_step, rel=0.1)
+
+
+def test_one_field_list_the_constructor_the_stub_the_plain_data_and_the_file_reader_agree_on():
+    """Issue 22: the core's `Architecture::FIELDS` is the one field list. The constructor's
+    keywords, the stub's, `to_dict()` and the measurement-file reader's column kinds must all be
+    it: a field added to the core and missed in one of them fails here, by name."""
+    import ast
+    import inspect
+    from pathlib import Path
+
+    from timescale_frontier import _core
+    from timescale_frontier.architecture import FIELD_KINDS, FIELDS
+    from timescale_frontier.calibrate import records
+
+    names = [n for n, _ in _core.ARCHITECTURE_FIELDS]
+    assert tuple(names) == FIELDS and len(set(names)) == len(names) == 20
+    assert list(Architecture(64, 1, 1).to_dict()) == names
+    assert list(inspect.signature(Architecture).parameters) == names
+    stub = ast.parse((Path(_core.__file__).parent / "_core.pyi").read_text())
+    cls = next(n for n in stub.body if isinstance(n, ast.ClassDef) and n.name == "Architecture")
+    new = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__new__")
+    stub_args = [a.arg for a in new.args.args[1:] + new.args.kwonlyargs]
+    assert stub_args == names
+    properties = {n.name for n in cls.body if isinstance(n, ast.FunctionDef) and n.decorator_list}
+    assert set(names) <= properties, set(names) - properties
+    # Every field is a column the measurement files read, with its kind.
+    read = records._INT_FIELDS | records._FLOAT_FIELDS | records._TEXT_FIELDS | {"tied_embeddings"}
+    assert set(names) <= read, set(names) - read
+    assert {k for k, kind in FIELD_KINDS.items() if kind == "bool"} == {"tied_embeddings"}

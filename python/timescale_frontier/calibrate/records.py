@@ -50,7 +50,7 @@ from timescale_frontier._core import (
     measured_step_time_s,
 )
 from timescale_frontier._files import check_readable, refuse_inputs
-from timescale_frontier.architecture import FIELDS
+from timescale_frontier.architecture import FIELD_KINDS, FIELDS
 from timescale_frontier.calibrate import fit, hwfile
 from timescale_frontier.errors import InvalidInputError, TimescaleError, file_error, in_file, invalid_value
 from timescale_frontier.hardware import Hardware
@@ -67,21 +67,11 @@ ALIASES = {
     "tied": "tied_embeddings",
     "source_parallelism": "sharding",
 }
-_INT_FIELDS = {
-    "d_model",
-    "n_layers",
-    "n_heads",
-    "n_kv_heads",
-    "head_dim",
-    "d_ff",
-    "seq_len",
-    "batch_size",
-    "vocab_size",
-}
-_INT_FIELDS |= {"micro_batch", "chips"}
-_FLOAT_FIELDS = {"param_bytes", "activation_bytes", "optimizer_bytes", "step_time_s", "tokens_per_s_per_chip"}
-_TEXT_FIELDS = {"mlp", "attention", "recompute"}
-_INT_FIELDS |= {"experts", "top_k", "shared_experts"}
+# Each column's kind: the architecture's from the core's field list (`Architecture::FIELDS`), and
+# the measurement's own columns.
+_INT_FIELDS = {k for k, kind in FIELD_KINDS.items() if kind in ("int", "count", "optional int")} | {"chips"}
+_FLOAT_FIELDS = {k for k, kind in FIELD_KINDS.items() if kind == "float"} | {"step_time_s", "tokens_per_s_per_chip"}
+_TEXT_FIELDS = {k for k, kind in FIELD_KINDS.items() if kind == "text"}
 #: Architecture fields added since the first measurement files were written: absent means the default.
 _ADDED_FIELDS = ("recompute", "micro_batch", "experts", "top_k", "shared_experts")
 _REQUIRED = ("d_model", "n_layers", "n_heads")

@@ -228,7 +228,100 @@ pub struct Architecture {
     pub shared_experts: u32,
 }
 
+/// What kind of value an architecture field holds, as files and bindings spell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// A positive integer (a dimension or count).
+    Int,
+    /// A non-negative integer count (experts).
+    Count,
+    /// A positive integer or none (`micro_batch`).
+    OptionalInt,
+    /// Bytes per number.
+    Float,
+    Bool,
+    /// One of a few names (`mlp`, `attention`, `recompute`).
+    Text,
+}
+
+impl FieldKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldKind::Int => "int",
+            FieldKind::Count => "count",
+            FieldKind::OptionalInt => "optional int",
+            FieldKind::Float => "float",
+            FieldKind::Bool => "bool",
+            FieldKind::Text => "text",
+        }
+    }
+}
+
+/// One field's value ([`Architecture::field`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldValue {
+    Int(u32),
+    Float(f64),
+    Bool(bool),
+    Text(&'static str),
+    None,
+}
+
 impl Architecture {
+    /// Every field a user gives (the constructor's keywords, a measurement file's columns, the
+    /// plain-data form), in order, with its kind: the one list the bindings, the file readers and
+    /// the tests read. A new field is added here and in [`Architecture::field`].
+    pub const FIELDS: [(&'static str, FieldKind); 20] = [
+        ("d_model", FieldKind::Int),
+        ("n_layers", FieldKind::Int),
+        ("n_heads", FieldKind::Int),
+        ("n_kv_heads", FieldKind::Int),
+        ("head_dim", FieldKind::Int),
+        ("d_ff", FieldKind::Int),
+        ("mlp", FieldKind::Text),
+        ("attention", FieldKind::Text),
+        ("tied_embeddings", FieldKind::Bool),
+        ("seq_len", FieldKind::Int),
+        ("batch_size", FieldKind::Int),
+        ("vocab_size", FieldKind::Int),
+        ("param_bytes", FieldKind::Float),
+        ("activation_bytes", FieldKind::Float),
+        ("optimizer_bytes", FieldKind::Float),
+        ("recompute", FieldKind::Text),
+        ("micro_batch", FieldKind::OptionalInt),
+        ("experts", FieldKind::Count),
+        ("top_k", FieldKind::Count),
+        ("shared_experts", FieldKind::Count),
+    ];
+
+    /// The value of the field `name` (one of [`Architecture::FIELDS`]); `None` for another name.
+    pub fn field(&self, name: &str) -> Option<FieldValue> {
+        use FieldValue::{Bool, Float, Int, Text};
+        Some(match name {
+            "d_model" => Int(self.d_model),
+            "n_layers" => Int(self.n_layers),
+            "n_heads" => Int(self.n_heads),
+            "n_kv_heads" => Int(self.n_kv_heads),
+            "head_dim" => Int(self.head_dim),
+            "d_ff" => Int(self.d_ff),
+            "mlp" => Text(self.mlp.name()),
+            "attention" => Text(self.attention.name()),
+            "tied_embeddings" => Bool(self.tied_embeddings),
+            "seq_len" => Int(self.seq_len),
+            "batch_size" => Int(self.batch_size),
+            "vocab_size" => Int(self.vocab_size),
+            "param_bytes" => Float(self.precision.param_bytes),
+            "activation_bytes" => Float(self.precision.activation_bytes),
+            "optimizer_bytes" => Float(self.precision.optimizer_bytes),
+            "recompute" => Text(self.recompute.name()),
+            "micro_batch" => self.micro_batch.map_or(FieldValue::None, Int),
+            "experts" => Int(self.experts),
+            "top_k" => Int(self.top_k),
+            "shared_experts" => Int(self.shared_experts),
+            _ => return None,
+        })
+    }
+
     /// Whether the MLP is a mixture of experts (`experts > 0`).
     #[inline]
     pub fn is_moe(&self) -> bool {
@@ -546,6 +639,26 @@ impl ArchitectureSpec {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    #[test]
+    fn every_listed_field_has_a_value_and_no_other_name_does() {
+        let a = llama_7b();
+        for (name, kind) in Architecture::FIELDS {
+            let v = a.field(name).unwrap_or_else(|| panic!("{name} has no value"));
+            let matches = matches!(
+                (kind, v),
+                (FieldKind::Int | FieldKind::Count | FieldKind::OptionalInt, FieldValue::Int(_))
+                    | (FieldKind::OptionalInt, FieldValue::None)
+                    | (FieldKind::Float, FieldValue::Float(_))
+                    | (FieldKind::Bool, FieldValue::Bool(_))
+                    | (FieldKind::Text, FieldValue::Text(_))
+            );
+            assert!(matches, "{name}: {kind:?} holds {v:?}");
+        }
+        assert_eq!(a.field("d_model"), Some(FieldValue::Int(4096)));
+        assert_eq!(a.field("micro_batch"), Some(FieldValue::None));
+        assert_eq!(a.field("n_experts"), None);
+    }
+
     use super::*;
 
     /// LLaMA-7B (Touvron et al. 2023, Table 2): d 4096, 32 layers, 32 heads, SwiGLU d_ff 11008,

@@ -4,7 +4,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use timescale_core::architecture::Recompute;
-use timescale_core::architecture::{dim, MAX_EXPERTS};
+use timescale_core::architecture::{dim, FieldValue, MAX_EXPERTS};
 use timescale_core::error::integer_in;
 use timescale_core::memcpy::{self, Pass, Scope};
 use timescale_core::{ArchitectureSpec, Attention, Mlp};
@@ -228,30 +228,19 @@ impl PyArchitecture {
         self.0.tokens_per_step()
     }
 
-    /// Every field as a dict (the keyword arguments that rebuild it).
+    /// Every field as a dict (the keyword arguments that rebuild it), in the core's
+    /// `Architecture::FIELDS` order.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let a = &self.0;
         let d = PyDict::new(py);
-        d.set_item("d_model", a.d_model)?;
-        d.set_item("n_layers", a.n_layers)?;
-        d.set_item("n_heads", a.n_heads)?;
-        d.set_item("n_kv_heads", a.n_kv_heads)?;
-        d.set_item("head_dim", a.head_dim)?;
-        d.set_item("d_ff", a.d_ff)?;
-        d.set_item("mlp", a.mlp.name())?;
-        d.set_item("attention", a.attention.name())?;
-        d.set_item("tied_embeddings", a.tied_embeddings)?;
-        d.set_item("seq_len", a.seq_len)?;
-        d.set_item("batch_size", a.batch_size)?;
-        d.set_item("vocab_size", a.vocab_size)?;
-        d.set_item("param_bytes", a.precision.param_bytes)?;
-        d.set_item("activation_bytes", a.precision.activation_bytes)?;
-        d.set_item("optimizer_bytes", a.precision.optimizer_bytes)?;
-        d.set_item("recompute", a.recompute.name())?;
-        d.set_item("micro_batch", a.micro_batch)?;
-        d.set_item("experts", a.experts)?;
-        d.set_item("top_k", a.top_k)?;
-        d.set_item("shared_experts", a.shared_experts)?;
+        for (name, _) in timescale_core::Architecture::FIELDS {
+            match self.0.field(name).expect("a listed field has a value") {
+                FieldValue::Int(v) => d.set_item(name, v)?,
+                FieldValue::Float(v) => d.set_item(name, v)?,
+                FieldValue::Bool(v) => d.set_item(name, v)?,
+                FieldValue::Text(v) => d.set_item(name, v)?,
+                FieldValue::None => d.set_item(name, py.None())?,
+            }
+        }
         Ok(d)
     }
 

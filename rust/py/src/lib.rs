@@ -104,5 +104,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         defaults.set_item("recipe", recipe)?;
     }
     m.add("DEFAULTS", defaults)?;
+    let fields: Vec<(&str, &str)> = timescale_core::Architecture::FIELDS.iter().map(|(n, k)| (*n, k.name())).collect();
+    m.add("ARCHITECTURE_FIELDS", fields)?;
     Ok(())
 }
