@@ -118,6 +118,8 @@ def verdict(a: dict[str, Any], b: dict[str, Any]) -> str:
     """'a', 'b' or 'tie': a win exceeds twice the larger sd and holds in every seed (paired)."""
     la, lb = a["losses_by_seed"], b["losses_by_seed"]
     seeds = sorted(set(la) & set(lb))
+    if len(seeds) < 2:  # one seed has no spread to compare with
+        return "tie"
     diff = statistics.mean(lb[s] for s in seeds) - statistics.mean(la[s] for s in seeds)
     sd = max(a["sd"], b["sd"])
     if diff > 2 * sd and all(la[s] < lb[s] for s in seeds):
@@ -130,12 +132,14 @@ def verdict(a: dict[str, Any], b: dict[str, Any]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="the reduced CI version (seconds)")
-    ap.add_argument("--out", type=Path, default=HERE / "results")
+    ap.add_argument("--out", type=Path, default=None, help="output folder (default: results/; --quick needs one)")
     ap.add_argument("--no-pin", action="store_true")
     args = ap.parse_args()
     tb.SCHEDULE = "clock"
     setup = QUICK if args.quick else FULL
-    out: Path = args.out
+    if args.quick and args.out is None:
+        ap.error("--quick needs --out (the committed results/ are the full run's)")
+    out: Path = args.out or HERE / "results"
     out.mkdir(parents=True, exist_ok=True)
     if not args.no_pin and hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1:
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})

@@ -805,14 +805,15 @@ def recipe_document(c: RecipeComparison, hw: Hardware, out_format: str) -> str:
         "",
         "The usual recipe (Chinchilla-FLOPs):",
         wrap(
-            f"{t.hours:.4g} h x {si(hw.peak_bf16_flops_per_s, 'FLOP/s')}{chips} x {rule['utilization']:.3g} utilisation"
+            f"{t.hours:.4g} h x {si(hw.peak_bf16_flops_per_s, 'FLOP/s')}{chips} x "
             + (
-                " (the hardware file's prediction for this model)"
+                f"{rule['utilization']:.3g} utilisation (the hardware file's prediction for this model)"
                 if rule.get("utilization_source") == "calibrated"
-                else (
+                else f"{rule['utilization']:g} utilisation"
+                + (
                     f" (assumed; the hardware file predicts {rule['predicted_utilization']:.3g} for this model:"
                     " --utilization calibrated uses it)"
-                    if "predicted_utilization" in rule
+                    if rule.get("predicted_utilization") is not None
                     else ""
                 )
             )

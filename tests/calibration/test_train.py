@@ -178,3 +178,5 @@ def test_the_win_rule_of_the_memcpy_vs_flops_experiment():
     assert mf.verdict(row([1.0, 1.1]), row([1.05, 1.15])) == "tie"
     # a large mean difference that one seed contradicts: a tie (b's seed 2 is below a's seed 2)
     assert mf.verdict(row([1.0, 1.0, 2.0]), row([3.0, 3.0, 1.9])) == "tie"
+    # one seed: no spread to compare with, a tie however large the difference
+    assert mf.verdict(row([1.0]), row([2.0])) == "tie"

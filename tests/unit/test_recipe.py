@@ -116,3 +116,18 @@ def test_the_recipes_assumptions_are_the_papers_and_defined_once():
     help_text = " ".join(CliRunner().invoke(main, ["recipe", "--help"]).output.split())
     for shown in ("[default: 0.4]", "[default: 20]", "[default: 64.0]", "[default: 2048]", "[default: 32000]"):
         assert shown in help_text, shown
+
+
+def test_a_utilisation_that_is_not_a_fraction_or_the_word_is_one_clear_error():
+    """The API's `utilization`: a number, a numeric string, or "calibrated"; a bool, None or another
+    word is an InvalidInputError naming the field and what it expects (never a TypeError)."""
+    import pytest
+
+    from timescale_frontier.errors import InvalidInputError
+
+    hw = Hardware.load("h100_sxm")
+    space = {"d_model": [1024], "n_layers": [8]}
+    assert compare_with_recipe(hw, 1, space, utilization="0.3").rule["utilization"] == 0.3
+    for bad in (True, None, "fast", b"calibrated"):
+        with pytest.raises(InvalidInputError, match=r"utilization = .* is invalid: expected a fraction of peak in"):
+            compare_with_recipe(hw, 1, space, utilization=bad)  # type: ignore[arg-type]

@@ -50,7 +50,7 @@ def echo(text: str, *, err: bool = False, nl: bool = True) -> None:
     try:
         click.echo(printable(text), err=err, nl=nl)
     except BrokenPipeError:
-        raise  # a reader that stopped early (`| head`): not an error (see `main`)
+        raise  # a reader that stopped early (`| head`): handled as before, not renamed
     except OSError as e:  # e.g. a full disk behind `> file`: the error names the stream, as a file's names its path
         raise TimescaleError(f"standard {'error' if err else 'output'}: cannot write ({e.strerror or e})") from None
 

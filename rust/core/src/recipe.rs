@@ -150,17 +150,24 @@ pub const MAX_UTILIZATION_ROUNDS: u32 = 16;
 /// The model FLOPs utilisation `hw`'s step time predicts for `arch` on `chips` chips, in the
 /// recipe's own convention: 6 N T per step (N total parameters, T tokens per step, C = 6 N D) over
 /// the step time of the fastest sharding that fits (or the least-memory one) times chips x peak
-/// bf16 FLOP/s. Clamped to [`UTILIZATION`].
-pub fn predicted_utilization(arch: &Architecture, hw: &crate::hardware::Hardware, chips: u32) -> f64 {
+/// bf16 FLOP/s, clamped to [`UTILIZATION`]. An error when no sharding of the chips divides the
+/// model (nothing to price).
+pub fn predicted_utilization(arch: &Architecture, hw: &crate::hardware::Hardware, chips: u32) -> Result<f64> {
     let chips = chips.max(1);
-    let step_s = crate::sharding::best_sharding(arch, hw, chips).map_or(f64::NAN, |(s, _)| s.step_time_s);
-    let mfu =
-        6.0 * total_params(arch) * arch.tokens_per_step() / (step_s * f64::from(chips) * hw.datasheet.peak_bf16_flops_per_s);
-    if mfu.is_finite() {
-        mfu.clamp(UTILIZATION.lo, UTILIZATION.hi)
-    } else {
-        UTILIZATION.hi
-    }
+    let Some((step, _)) = crate::sharding::best_sharding(arch, hw, chips) else {
+        return Err(Error::invalid(
+            "utilization",
+            "calibrated",
+            &format!(
+                "a model the hardware can price: no sharding of {chips} chips divides the recipe's {} x {} model \
+                 (batch {}); give a fraction of peak instead",
+                arch.d_model, arch.n_layers, arch.batch_size
+            ),
+        ));
+    };
+    let mfu = 6.0 * total_params(arch) * arch.tokens_per_step()
+        / (step.step_time_s * f64::from(chips) * hw.datasheet.peak_bf16_flops_per_s);
+    Ok(if mfu.is_finite() { mfu.clamp(UTILIZATION.lo, UTILIZATION.hi) } else { UTILIZATION.lo })
 }
 
 /// A recipe at the utilisation the hardware file predicts for it (a "fair" recipe: a practitioner
@@ -168,20 +175,15 @@ pub fn predicted_utilization(arch: &Architecture, hw: &crate::hardware::Hardware
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CalibratedRecipe {
     pub recipe: Recipe,
-    /// The utilisation the recipe's FLOPs were computed at: `hw`'s prediction for its own model.
+    /// The utilisation the recipe's FLOPs were computed at.
     pub utilization: f64,
-    /// Rounds taken ([`recipe_at_calibrated_utilization`]).
+    /// Rounds taken ([`utilization_fixed_point`]).
     pub rounds: u32,
 }
 
 /// The recipe whose FLOPs budget uses the utilisation `hw` predicts for the recipe's own model
 /// ([`predicted_utilization`], the model run as [`fit_micro_batch`] runs it) instead of the
-/// assumed `rule.utilization`: a fixed point, found by starting at `rule.utilization` and
-/// repeating (recipe at u -> its model's predicted utilisation u') until the model repeats. When
-/// the rounds cycle between models (a bigger model predicted at a lower utilisation than the one
-/// that bought it, e.g. because it needs micro-steps), the answer is the cycle's smallest model at
-/// the utilisation that bought it (below its own prediction: the conservative side). At most
-/// [`MAX_UTILIZATION_ROUNDS`] rounds.
+/// assumed `rule.utilization`, from [`utilization_fixed_point`] starting at `rule.utilization`.
 pub fn recipe_at_calibrated_utilization(
     seconds: f64,
     chips: u32,
@@ -191,29 +193,58 @@ pub fn recipe_at_calibrated_utilization(
     base: &Architecture,
 ) -> Result<CalibratedRecipe> {
     let peak = hw.datasheet.peak_bf16_flops_per_s;
-    let at = |u: f64| recipe(seconds, chips, peak, law, &RecipeRule { utilization: u, ..*rule }, base);
-    // (utilisation used, the recipe it bought)
+    utilization_fixed_point(
+        rule.utilization,
+        |u| recipe(seconds, chips, peak, law, &RecipeRule { utilization: u, ..*rule }, base),
+        |a| predicted_utilization(&fit_micro_batch(a, hw, chips), hw, chips),
+    )
+}
+
+/// The utilisation u whose recipe `at(u)` buys a model whose own utilisation `utilization_of` is
+/// u: starting at `u0`, repeat u <- utilization_of(at(u).architecture) until a model repeats.
+/// - The model repeats at once (the last round's): a fixed point, the answer.
+/// - An earlier model repeats: a cycle (a bigger model predicted at a lower utilisation than the
+///   one that bought it, e.g. because it needs micro-steps). Each model of the cycle is paired with
+///   the utilisation that bought it inside the cycle; the answer is the smallest model at its
+///   utilisation, which is below that model's own prediction (the conservative side).
+/// - No repeat within [`MAX_UTILIZATION_ROUNDS`] rounds: an error (give a utilisation instead).
+pub fn utilization_fixed_point(
+    u0: f64,
+    at: impl Fn(f64) -> Result<Recipe>,
+    utilization_of: impl Fn(&Architecture) -> Result<f64>,
+) -> Result<CalibratedRecipe> {
+    // (the utilisation that bought it, the recipe)
     let mut rounds: Vec<(f64, Recipe)> = Vec::new();
-    let mut u = rule.utilization;
+    let mut u = u0;
     for round in 1..=MAX_UTILIZATION_ROUNDS {
         let r = at(u)?;
         if let Some(first) = rounds.iter().position(|(_, prev)| prev.architecture == r.architecture) {
             let (utilization, recipe) = if first + 1 == rounds.len() {
-                (u, r) // a fixed point: the model's own prediction buys the model
+                (u, r) // the model's own prediction buys the model again
             } else {
-                rounds[first..]
+                // The cycle: rounds[first + 1..] bought inside it, and rounds[first]'s model
+                // bought again now at u.
+                rounds[first + 1..]
                     .iter()
                     .copied()
+                    .chain(std::iter::once((u, r)))
                     .min_by(|x, y| total_params(&x.1.architecture).total_cmp(&total_params(&y.1.architecture)))
                     .expect("a cycle has members")
             };
             return Ok(CalibratedRecipe { recipe, utilization, rounds: round });
         }
-        let next = predicted_utilization(&fit_micro_batch(&r.architecture, hw, chips), hw, chips);
+        let next = utilization_of(&r.architecture)?;
         rounds.push((u, r));
         u = next;
     }
-    Ok(CalibratedRecipe { recipe: at(u)?, utilization: u, rounds: MAX_UTILIZATION_ROUNDS })
+    Err(Error::invalid(
+        "utilization",
+        "calibrated",
+        &format!(
+            "a utilisation that settles: the recipe's model changed in each of {MAX_UTILIZATION_ROUNDS} rounds; give a \
+             fraction of peak instead"
+        ),
+    ))
 }
 
 /// `arch` as a practitioner would run it on `chips` chips of `hw`: the whole (per-chip) batch at
@@ -288,40 +319,66 @@ mod tests {
         let n = total_params(&a);
         let want = 6.0 * n * 16_384.0 / 9.894e14;
         assert!(want > 0.6 && want < 0.7);
-        assert!((predicted_utilization(&a, &hw, 1) / want - 1.0).abs() < 1e-12);
+        assert!((predicted_utilization(&a, &hw, 1).unwrap() / want - 1.0).abs() < 1e-12);
         // A step so short the MFU would pass 1: clamped to the range's top (a datasheet bound).
         let fast = crate::hardware::tests::chip(
             80e9,
             StepTimeModel::Linear { s_per_memcpy_byte: 0.0, s_per_flop: 0.0, overhead_s: 1e-9 },
         );
-        assert_eq!(predicted_utilization(&a, &fast, 1), UTILIZATION.hi);
+        assert_eq!(predicted_utilization(&a, &fast, 1).unwrap(), UTILIZATION.hi);
     }
 
     #[test]
-    fn the_calibrated_recipe_is_a_fixed_point_of_its_own_utilization() {
+    fn the_calibrated_recipe_sits_where_its_own_utilization_buys_it() {
         use crate::step_time::StepTimeModel;
-        // Every step 0.2 s: a bigger model gets a higher MFU, so the assumed 40% moves; the answer's
-        // utilisation is its own model's prediction, and the plain recipe at that utilisation is the
-        // same model.
+        // Every step takes t seconds (one chip): a model of N parameters has MFU u = 6 N T / (t P),
+        // and the recipe at u buys N = sqrt(S P u / 120) (20 tokens per parameter). The fixed point:
+        // u = 36 T^2 S / (120 t^2 P) = 1.1725e-3 / t^2 for T = 32,768, S = 3,600, P = 9.894e14:
+        // 0.469 at t = 0.05 s, 0.0293 at 0.2 s, 0.01 (the floor) at 1 s. Shapes are discrete (N jumps
+        // by up to about 1.4x between depths near this size), so within a factor of 1.5.
         let base = Architecture { seq_len: 2048, batch_size: 16, vocab_size: 32_000, ..llama_7b() };
-        for overhead_s in [0.05, 0.2, 1.0] {
-            let hw =
-                crate::hardware::tests::chip(80e9, StepTimeModel::Linear { s_per_memcpy_byte: 0.0, s_per_flop: 0.0, overhead_s });
+        for (t, want) in [(0.05, 0.469), (0.2, 0.0293), (1.0, 0.01)] {
+            let hw = crate::hardware::tests::chip(
+                80e9,
+                StepTimeModel::Linear { s_per_memcpy_byte: 0.0, s_per_flop: 0.0, overhead_s: t },
+            );
             let c = recipe_at_calibrated_utilization(3600.0, 1, &hw, &HOFFMANN, &RecipeRule::default(), &base).unwrap();
-            let own = predicted_utilization(&fit_micro_batch(&c.recipe.architecture, &hw, 1), &hw, 1);
-            assert!(c.rounds <= MAX_UTILIZATION_ROUNDS);
-            if c.rounds < MAX_UTILIZATION_ROUNDS && c.utilization == own {
-                let plain =
-                    recipe(3600.0, 1, 9.894e14, &HOFFMANN, &RecipeRule { utilization: own, ..RecipeRule::default() }, &base)
-                        .unwrap();
-                assert_eq!(plain.architecture, c.recipe.architecture, "{overhead_s}");
-            } else {
-                // a cycle: the smaller model at a utilisation below its own prediction
-                assert!(c.utilization <= own, "{overhead_s}: {} vs {own}", c.utilization);
-            }
-            // A longer step is a lower utilisation: a smaller FLOPs budget.
-            assert!(c.recipe.flops <= 3600.0 * 9.894e14);
+            assert!(c.utilization / want < 1.5 && want / c.utilization < 1.5, "t = {t}: {} vs {want}", c.utilization);
+            // Its FLOPs are S x P x u.
+            assert!((c.recipe.flops / (3600.0 * 9.894e14 * c.utilization) - 1.0).abs() < 1e-12);
+            // Here (a constant step) the map is monotone: a fixed point, at the model's own prediction.
+            let own = predicted_utilization(&fit_micro_batch(&c.recipe.architecture, &hw, 1), &hw, 1).unwrap();
+            assert_eq!(c.utilization, own, "t = {t}");
         }
+    }
+
+    #[test]
+    fn a_cycle_takes_its_smallest_model_at_the_utilisation_that_bought_it() {
+        // Two models: below 30% the recipe buys A (small), from 30% B (big); A runs at 35%, B at 25%
+        // (say B needs micro-steps). From 40%: B, then (25%) A, then (35%) B again: a cycle of A and
+        // B. A was bought at 25% inside it: the answer is A at 25%, below A's own 35%.
+        let a = Architecture { d_model: 512, n_layers: 8, ..llama_7b() };
+        let b = Architecture { d_model: 1024, n_layers: 16, ..llama_7b() };
+        let at = |u: f64| -> Result<Recipe> {
+            Ok(Recipe { flops: u, params: 0.0, tokens: 0.0, architecture: if u < 0.3 { a } else { b } })
+        };
+        let own = |m: &Architecture| -> Result<f64> { Ok(if *m == a { 0.35 } else { 0.25 }) };
+        let c = utilization_fixed_point(0.4, at, own).unwrap();
+        assert_eq!((c.recipe.architecture, c.utilization, c.rounds), (a, 0.25, 3));
+        // A fixed point: B runs at 50%; from 40% B, then (50%) B again.
+        let c = utilization_fixed_point(0.4, at, |m: &Architecture| Ok(if *m == a { 0.35 } else { 0.5 })).unwrap();
+        assert_eq!((c.recipe.architecture, c.utilization, c.rounds), (b, 0.5, 2));
+        // A model that changes every round: an error, not a guess.
+        let drifting = |u: f64| -> Result<Recipe> {
+            Ok(Recipe { flops: u, params: 0.0, tokens: 0.0, architecture: Architecture { d_model: (u * 1e4) as u32, ..a } })
+        };
+        let k = std::cell::Cell::new(0.0);
+        let rising = |_: &Architecture| {
+            k.set(k.get() + 1.0);
+            Ok(0.1 + 0.01 * k.get())
+        };
+        let e = utilization_fixed_point(0.4, drifting, rising).unwrap_err();
+        assert!(e.to_string().contains("changed in each of 16 rounds"), "{e}");
     }
 
     #[test]

@@ -28,8 +28,9 @@ pub struct PyRecipe {
     pub utilization: f64,
     /// `assumed` (given) or `calibrated` (the hardware file's prediction for the recipe's own model).
     pub utilization_source: &'static str,
-    /// The utilisation the hardware file predicts for the recipe's model as it runs.
-    pub predicted_utilization: f64,
+    /// The utilisation the hardware file predicts for the recipe's model as it runs (`None` when
+    /// no sharding of the chips divides it).
+    pub predicted_utilization: Option<f64>,
 }
 
 /// The recipe for `seconds` on `chips` chips of `hardware`, shaped with `base`'s sequence length,
@@ -57,13 +58,27 @@ pub fn recipe(
 ) -> PyResult<PyRecipe> {
     let chips = Hardware::chip_count(chips.0).py_err()?;
     let head_dim = dim("head_dim", head_dim.0).py_err()?;
-    // A word must be "calibrated"; anything else is a number, checked by the core's rule.
-    let word = utilization.extract::<String>().ok();
-    if let Some(w) = &word {
-        check_calibrated_word(w).py_err()?;
-    }
-    let calibrated = word.is_some();
-    let assumed = if calibrated { RecipeRule::DEFAULT.utilization } else { utilization.extract::<f64>()? };
+    // A number (or a numeric string), or the word "calibrated"; anything else is one clear error.
+    let expected = || {
+        timescale_core::Error::invalid(
+            "utilization",
+            utilization.repr().map_or_else(|_| "?".to_owned(), |r| r.to_string_lossy().into_owned()),
+            &format!("{} or 'calibrated'", timescale_core::recipe::UTILIZATION.expected()),
+        )
+    };
+    let (calibrated, assumed) = if utilization.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(expected()).py_err();
+    } else if let Ok(w) = utilization.extract::<String>() {
+        match w.trim().parse::<f64>() {
+            Ok(v) => (false, v),
+            Err(_) => {
+                check_calibrated_word(&w).py_err()?;
+                (true, RecipeRule::DEFAULT.utilization)
+            }
+        }
+    } else {
+        (false, utilization.extract::<f64>().map_err(|_| expected()).py_err()?)
+    };
     let rule =
         RecipeRule { utilization: assumed, tokens_per_param, aspect_ratio, head_dim, mlp: Mlp::parse(mlp).py_err()?, ffn_mult };
     let hw = hardware.0;
@@ -82,6 +97,6 @@ pub fn recipe(
         architecture: PyArchitecture(arch),
         utilization,
         utilization_source: source,
-        predicted_utilization: predicted_utilization(&arch, &hw, chips),
+        predicted_utilization: predicted_utilization(&arch, &hw, chips).ok(),
     })
 }
