@@ -3,6 +3,7 @@ accuracy target on committed real measurements, `calibrate --refit` and `validat
 measurements (they need no JAX; the live path is tests/calibration/test_calibrate_live.py)."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from timescale_frontier import Architecture, Hardware
 from timescale_frontier._core import choice_is_stable
 from timescale_frontier.calibrate import fit
 from timescale_frontier.calibrate.records import load_measurements
+from timescale_frontier.hardware import SHIPPED_DIR
 
 BIN = Path(sys.executable).parent
 #: The hardware the synthetic and recorded steps are predicted on (its step-time model is replaced).
@@ -287,3 +289,36 @@ def test_a_fit_far_worse_than_its_hardware_file_is_refused_unless_forced(tmp_pat
     forced = subprocess.run([*cmd, "--force"], capture_output=True, text=True, timeout=120)
     assert forced.returncode == 0 and out.exists(), forced.stderr
     assert "WARNING:" in forced.stderr and "written with --force although" in forced.stderr
+
+
+def test_a_fit_worse_than_the_uncalibrated_datasheet_it_replaces_is_refused(tmp_path):
+    """Issue 23, A2's second half: a fit must beat the model it replaces on held-out rows. For an
+    uncalibrated file that model is the datasheet roofline, judged on the new fit's own steps
+    (nothing of it was fitted). Nine steps timed exactly as tpu_v4's datasheet roofline predicts and
+    three far off (x3, x0.3, x3): the roofline's median error on them is 0%, every fitted model's
+    cross-validated one far more (the outliers pull each fold's fit), so the file is kept (exit 2,
+    one line, unchanged) unless --force. The live calibration writes through the same
+    `fit_and_write`."""
+    from timescale_frontier import predict
+
+    hw_file = tmp_path / "tpu_v4.toml"
+    shutil.copy(SHIPPED_DIR / "tpu_v4.toml", hw_file)
+    hw = Hardware.load(hw_file)
+    assert not hw.calibrated
+    rows = ["d_model,n_layers,n_heads,seq_len,batch_size,step_time_s"]
+    off = (1, 3, 1, 1, 1, 1, 0.3, 1, 1, 3, 1, 1)
+    for i, (d, n, b) in enumerate((d, n, b) for d in (512, 1024, 2048) for n in (4, 12) for b in (8, 32)):
+        a = Architecture(d, n, d // 64, seq_len=1024, batch_size=b)
+        rows.append(f"{d},{n},{d // 64},1024,{b},{predict(a, hw, 1).step_time_s * off[i]!r}")
+    table = tmp_path / "steps.csv"
+    table.write_text("\n".join(rows) + "\n")
+    before = hw_file.read_bytes()
+    cmd = [str(BIN / "timescale"), "calibrate", "-H", str(hw_file), "--from", str(table), "--out", str(hw_file)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    msg = p.stderr.strip()
+    assert p.returncode == 2 and len(msg.splitlines()) == 1, p.stderr
+    assert f"{hw_file}: kept: its uncalibrated datasheet roofline" in msg and "on these steps a median" in msg
+    assert "of 0.0%" in msg and "--force" in msg
+    assert hw_file.read_bytes() == before
+    forced = subprocess.run([*cmd, "--force"], capture_output=True, text=True, timeout=120)
+    assert forced.returncode == 0 and Hardware.load(hw_file).calibrated, forced.stderr
