@@ -16,8 +16,9 @@ import signal as _signal
 import sys as _sys
 
 if _os.path.basename(_sys.argv[0] if _sys.argv else "") in ("timescale", "timescale-frontier"):
-    # Ctrl-C while the command line is still importing (numpy, the core): exit 130 quietly, as
-    # later. The CLI puts Python's own handler back once it is loaded (cli/__init__.py).
+    # Ctrl-C while the command line is still importing (numpy, the core) or parsing its options:
+    # exit 130 quietly, as later. Each command puts Python's own handler back when it starts
+    # (cli/_common.py, handle_errors).
     def _interrupted_while_starting(_signum: int, _frame: object) -> None:
         _sys.stderr.write("interrupted\n")
         _os._exit(130)

@@ -241,21 +241,32 @@ def _wait_until_package_loaded(p: subprocess.Popen[str], timeout_s: float = 30.0
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc to see when the package is loaded")
-def test_ctrl_c_while_starting_exits_130_quietly():
-    # From the moment the package is loaded (before the CLI's own imports finish) to the end of the
-    # command: 0 s is the start-up handler's window, the later delays the command's own.
-    for delay in (0.0, 0.02, 0.1, 0.3):
+def test_ctrl_c_at_any_moment_exits_130_quietly_or_finishes():
+    # From the moment the package is loaded (before the CLI's own imports finish) to past the end
+    # of the command, its teardown included: a Ctrl-C there once killed the process by signal
+    # (-2, after Python put the default action back) or met click's unwinding ("Aborted!", exit 1),
+    # 22 of 555 tries under a busy loop (issue 26).
+    def started() -> tuple[subprocess.Popen[str], float]:
         p = subprocess.Popen([str(BIN / "timescale"), "hardware", "list"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)  # fmt: skip
         _wait_until_package_loaded(p)
-        time.sleep(delay)
+        return p, time.monotonic()
+
+    p, t0 = started()
+    p.communicate(timeout=30)
+    assert p.returncode == 0
+    lifetime = time.monotonic() - t0
+    for i in range(13):
+        p, _ = started()
+        time.sleep(lifetime * i / 10)  # 0 to 120% of its life after loading
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=30)
-        # Either it had finished (exit 0) or it stopped: quietly, with exit 130.
-        assert p.returncode in (0, 130), (delay, p.returncode, err)
-        assert "Traceback" not in err and "KeyboardInterrupt" not in err, (delay, err)
+        # Either it had finished (exit 0, its answer whole) or it stopped: quietly, with exit 130.
+        assert p.returncode in (0, 130), (i, p.returncode, err)
         if p.returncode == 130:
-            assert err.strip() == "interrupted"
+            assert err.strip() == "interrupted", (i, err)
+        else:
+            assert err == "" and out.splitlines()[0].split()[0] == "name", (i, err)
 
 
 def test_a_concurrent_calibration_cannot_interleave_measurements(tmp_path):

@@ -6,8 +6,6 @@ input) or 1 (nothing feasible, runtime failure); ``--debug`` shows the traceback
 
 from __future__ import annotations
 
-import signal
-
 import click
 
 from timescale_frontier.cli.calibrate import calibrate_cmd, validate_cmd
@@ -38,7 +36,3 @@ for command in (
     report_group,
 ):
     main.add_command(command)
-
-# Loaded: Ctrl-C raises KeyboardInterrupt again, which each command turns into exit 130 (after
-# removing any temporary file), instead of the start-up handler's immediate exit.
-signal.signal(signal.SIGINT, signal.default_int_handler)

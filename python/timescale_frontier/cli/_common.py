@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import functools
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -55,24 +56,45 @@ def echo(text: str, *, err: bool = False, nl: bool = True) -> None:
         raise TimescaleError(f"standard {'error' if err else 'output'}: cannot write ({e.strerror or e})") from None
 
 
-#: The exit status the command chose (for ``_end_directly``).
+#: The exit status the command chose, once it has finished (for ``_end_directly``).
 _exit_code = 0
+_finished = False
 
 
 def _exit(code: int) -> None:
-    global _exit_code
-    _exit_code = code
+    _finish(code)
     sys.exit(code)
 
 
+def _nothing_left_to_interrupt(_signum: int, _frame: object) -> None:
+    """Ctrl-C once the command has finished: its answer is printed and its files are written."""
+
+
+def _finish(code: int) -> None:
+    """The command has finished with status ``code``. In a console script, a Ctrl-C from now on has
+    nothing left to interrupt and is ignored: met by click's own unwinding it would print "Aborted!"
+    (exit 1), and met in the interpreter's teardown (after Python puts the default action back) it
+    would kill the process (issue 26: the README test command failed on it under load)."""
+    global _exit_code, _finished
+    _exit_code, _finished = code, True
+    if _console_script:
+        # A Python handler, not SIG_IGN: a Ctrl-C caught just before this call still runs it.
+        signal.signal(signal.SIGINT, _nothing_left_to_interrupt)
+
+
 def _end_directly() -> None:
-    """At the end of a command-line process: while a calibration's compile given up at its deadline
-    still runs inside XLA, the interpreter's shutdown would abort in C++ ("terminate called ...",
-    exit 134); end the process directly instead, with the command's exit status."""
+    """At the end of a command-line process whose command has finished (or while a calibration's
+    compile given up at its deadline still runs inside XLA, where the interpreter's shutdown would
+    abort in C++, "terminate called ...", exit 134): end the process directly with the command's
+    exit status, skipping the interpreter's teardown, where Ctrl-C has its default action again."""
     run = sys.modules.get("timescale_frontier.calibrate.run")
-    if run is not None and run.compiles_running():
-        sys.stdout.flush()
-        sys.stderr.flush()
+    if _finished or (run is not None and run.compiles_running()):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                if stream is not None:
+                    stream.flush()
+            except (OSError, ValueError):  # a reader gone (`| head`), a full disk: already reported
+                pass
         os._exit(_exit_code)
 
 
@@ -93,8 +115,14 @@ def handle_errors(f: F) -> F:
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         debug = kwargs.get("debug", False)
+        if _console_script:
+            # The command starts: Ctrl-C raises KeyboardInterrupt again (handled below: exit 130, after
+            # every temporary file is removed) instead of the start-up handler's immediate exit.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
-            return f(*args, **kwargs)
+            result = f(*args, **kwargs)
+            _finish(0)
+            return result
         except InvalidInputError as e:
             if debug:
                 raise
