@@ -109,24 +109,9 @@ def pick(hw: Hardware, law: Path, budget_s: float, batch_size: int) -> dict[str,
             "tokens": b.tokens, "loss": b.loss}  # fmt: skip
 
 
-def summary(losses: list[float]) -> dict[str, Any]:
-    return {"mean": statistics.mean(losses), "sd": statistics.stdev(losses) if len(losses) > 1 else 0.0,
-            "n": len(losses)}  # fmt: skip
-
-
-def verdict(a: dict[str, Any], b: dict[str, Any]) -> str:
-    """'a', 'b' or 'tie': a win exceeds twice the larger sd and holds in every seed (paired)."""
-    la, lb = a["losses_by_seed"], b["losses_by_seed"]
-    seeds = sorted(set(la) & set(lb))
-    if len(seeds) < 2:  # one seed has no spread to compare with
-        return "tie"
-    diff = statistics.mean(lb[s] for s in seeds) - statistics.mean(la[s] for s in seeds)
-    sd = max(a["sd"], b["sd"])
-    if diff > 2 * sd and all(la[s] < lb[s] for s in seeds):
-        return "a"
-    if -diff > 2 * sd and all(lb[s] < la[s] for s in seeds):
-        return "b"
-    return "tie"
+#: The win rule and the seed summary, shared with experiments/versus_recipe (issue 25).
+summary = tb.summary
+verdict = tb.verdict
 
 
 def main() -> None:

@@ -29,8 +29,10 @@ import math
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,6 +141,38 @@ def load_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
+def summary(losses: list[float]) -> dict[str, Any]:
+    """Mean, sample standard deviation and number of seeds of held-out losses."""
+    return {"mean": statistics.mean(losses), "sd": statistics.stdev(losses) if len(losses) > 1 else 0.0,
+            "n": len(losses)}  # fmt: skip
+
+
+def verdict(a: dict[str, Any], b: dict[str, Any]) -> str:
+    """'a', 'b' or 'tie' between two rows with ``losses_by_seed`` and ``sd`` (issue 25's rule): a
+    win exceeds twice the larger sd and holds in every seed (paired by seed); else a tie."""
+    la, lb = a["losses_by_seed"], b["losses_by_seed"]
+    seeds = sorted(set(la) & set(lb))
+    if len(seeds) < 2:  # one seed has no spread to compare with
+        return "tie"
+    diff = statistics.mean(lb[s] for s in seeds) - statistics.mean(la[s] for s in seeds)
+    sd = max(a["sd"], b["sd"])
+    if diff > 2 * sd and all(la[s] < lb[s] for s in seeds):
+        return "a"
+    if -diff > 2 * sd and all(lb[s] < la[s] for s in seeds):
+        return "b"
+    return "tie"
+
+
+def wait_while_paused(out: Path) -> None:
+    """Between runs, never inside one: while ``out/PAUSE`` exists (e.g. while another job needs the
+    machine), the next run waits, so no budgeted run shares its core with that job."""
+    if (out / "PAUSE").exists():
+        log(f"paused: {out / 'PAUSE'} exists")
+        while (out / "PAUSE").exists():
+            time.sleep(5)
+        log("resumed")
+
+
 def run_training(
     plan: Plan,
     out: Path,
@@ -157,6 +191,7 @@ def run_training(
     for r in load_jsonl(path):
         if all(r.get(k, 0) == v for k, v in key.items()):
             return r
+    wait_while_paused(out)
     predicted_step = hw.step_time_for(arch)
     planned = max(2, int(budget_s / predicted_step))
     log(

@@ -1,10 +1,13 @@
-"""Does a plan made in time beat the usual recipe (issue 16)? Real training on this CPU, where the
-two disagree.
+"""Does a plan made in time beat the usual recipe (issues 16 and 25)? Real training on this CPU,
+where the two disagree.
 
-    python experiments/versus_recipe/run.py                       # the full experiment (~50 min, 1 core)
-    python experiments/versus_recipe/run.py --quick --out /tmp/vr # the reduced CI version (~2 min)
+    python experiments/versus_recipe/run.py             # issue 25's design -> results_v2/ (~2.5 h, 1 core)
+    python experiments/versus_recipe/run.py --recorded --schedule steps --recipe-utilization 0.4
+                                                        # the recorded results/ of 2026-11-29 (~50 min)
+    python experiments/versus_recipe/run.py --quick --out /tmp/vr   # the reduced CI version (~2 min)
 
-Stages (files written into --out as they come; a rerun skips runs already done):
+Stages (files written into --out as they come; a rerun skips runs already done; while the file
+``PAUSE`` exists in --out, the next run waits, so another job can have the machine between runs):
   a. ``timescale calibrate`` a copy of the cpu hardware file (as experiments/time_budget does);
   b. the law: ``timescale fit-law`` on the spread runs of experiments/time_budget (the same family,
      corpus and training code, trained at 20, 45 and 100 s; the full run reuses its committed
@@ -12,13 +15,18 @@ Stages (files written into --out as they come; a rerun skips runs already done):
   c. shape at a fixed parameter count and a fixed token count: 5 shapes from wide-shallow to
      deep-narrow, two seeds each, to see whether depth changes the loss beyond the seed noise; if
      it does, ``timescale fit-law --shape-runs`` fits the shape term from them (law_shape.toml);
+     (issue 25's design reuses stages a-c of the recorded results/: the same calibration and law)
   d. at each held-out budget (not one the law was fitted at): the tool's pick (``timescale
      search``; depth from 1, because the recipe itself picks one-layer models at these budgets and
      one layer is the least depth a model can have, not an edge of the search), the usual recipe's
-     pick (``timescale recipe``: the budget in FLOPs at 40% of the file's peak, 20 tokens per
-     parameter, d_model / n_layers = 64, heads of 32, GELU 4x), the FLOPs-only step-time model's
-     pick and, with a shape term, the pick of the law carrying it, each trained with every seed
-     (a pick shared by two contenders is trained once);
+     pick (``timescale recipe``: the budget in FLOPs at the utilisation the calibrated file predicts
+     for the recipe's model, 20 tokens per parameter, d_model / n_layers = 64, heads of 32, GELU 4x),
+     the FLOPs-only step-time model's pick, with a shape term the pick of the law carrying it, and
+     the pick with the product's published loss terms (``--loss-terms shape,batch``: issue 21's
+     evidence; vocabulary and context are fixed in this family); every distinct pick trained with
+     every seed, interleaved (seed 0 of every pick at every budget, then seed 1, ...); each
+     contender judged against the tool's pick by issue 25's rule (a win exceeds twice the larger
+     seed sd and holds in every seed, else a tie);
   e. results.md, results.json (every number, every loss curve), loss.png.
 """
 
@@ -61,16 +69,37 @@ class Setup:
     shapes: list[tuple[int, int]]  # (d_model, n_layers), wide-shallow to deep-narrow, similar size
     shape_seeds: tuple[int, ...]
     reuse_spread: bool
+    #: The published loss terms of the "tool + published terms" contender (issue 25.5), or None.
+    published_terms: str | None = None
+    #: A results folder whose stages a-c (calibration, spread, shape runs) this one reuses.
+    reuse: Path | None = None
 
 
+#: Issue 25.3: five seeds, three held-out budgets from 0.5x the law's lowest fitted budget (20 s) to
+#: 4x its highest (100 s), runs interleaved, the recorded calibration, law and shape runs reused.
 FULL = Setup(
+    family=tb.FULL,
+    budgets_s=[10.0, 60.0, 400.0],
+    seeds=(0, 1, 2, 3, 4),
+    d_model_axis="32:256:32",
+    n_layers_axis="1:8:1",
+    shape_steps=500,
+    shapes=[(224, 1), (160, 2), (128, 3), (96, 6), (64, 12)],  # 0.59-0.66 M non-embedding parameters
+    shape_seeds=(0, 1),
+    reuse_spread=True,
+    published_terms="shape,batch",
+    reuse=HERE / "results",
+)
+#: The recorded results of 2026-11-29 (results/): two budgets, three seeds, each contender's seeds in
+#: turn; with ``--schedule steps --recipe-utilization 0.4`` exactly as recorded.
+RECORDED = Setup(
     family=tb.FULL,
     budgets_s=[60.0, 150.0],
     seeds=(0, 1, 2),
     d_model_axis="32:256:32",
     n_layers_axis="1:8:1",
     shape_steps=500,
-    shapes=[(224, 1), (160, 2), (128, 3), (96, 6), (64, 12)],  # 0.59-0.66 M non-embedding parameters
+    shapes=[(224, 1), (160, 2), (128, 3), (96, 6), (64, 12)],
     shape_seeds=(0, 1),
     reuse_spread=True,
 )
@@ -84,7 +113,11 @@ QUICK = Setup(
     shapes=[(64, 1), (48, 2), (32, 4)],
     shape_seeds=(0, 1),
     reuse_spread=False,
+    published_terms="shape,batch",
 )
+
+#: The files of stages a-c that a ``reuse`` folder provides.
+REUSED = ("cpu.toml", "calibration.jsonl", "spread.jsonl", "shape.jsonl")
 
 
 #: The recipe's utilisation (`--recipe-utilization`): "calibrated", the one the calibrated file
@@ -114,7 +147,8 @@ def recipe_pick(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", type=Path, default=HERE / "results")
+    ap.add_argument("--recorded", action="store_true", help="the design of the recorded results/ (2 budgets, 3 seeds)")
+    ap.add_argument("--out", type=Path, default=None, help="default: results_v2/ (--recorded: results/)")
     ap.add_argument("--no-pin", action="store_true")
     ap.add_argument(
         "--schedule",
@@ -132,10 +166,16 @@ def main() -> None:
     tb.SCHEDULE = args.schedule
     global RECIPE_UTILIZATION
     RECIPE_UTILIZATION = args.recipe_utilization
-    setup = QUICK if args.quick else FULL
+    setup = QUICK if args.quick else RECORDED if args.recorded else FULL
+    if args.quick and args.out is None:
+        ap.error("--quick needs --out (the committed results are the full runs')")
     fam = setup.family
-    out: Path = args.out
+    out: Path = args.out or HERE / ("results" if args.recorded else "results_v2")
     out.mkdir(parents=True, exist_ok=True)
+    if setup.reuse is not None and setup.reuse.resolve() != out.resolve():
+        for name in REUSED:
+            if not (out / name).exists():
+                shutil.copy(setup.reuse / name, out / name)
     if not args.no_pin and hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1:
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
     started = datetime.datetime.now(datetime.UTC)
@@ -229,52 +269,81 @@ def main() -> None:
         else:  # e.g. the runs show no optimum: reported, and the search keeps the plain law
             shape_fit_error = fit.stderr.strip().splitlines()[-1] if fit.stderr.strip() else f"exit {fit.returncode}"
 
-    # d. the contenders at each held-out budget
+    # d. the contenders at each held-out budget: every pick first, then the runs interleaved (seed 0
+    #    of every distinct pick at every budget, then seed 1, ...) so drift of the machine hits all alike
     plan = tb.Plan(**{**fam.__dict__, "d_model_axis": setup.d_model_axis, "n_layers_axis": setup.n_layers_axis})
-    budgets = []
+    picks = []
     for budget in setup.budgets_s:
         tool_doc = tb.search(plan, out, hw_path, law, budget, [], f"search_{budget:g}")
         flops_doc = tb.search(
             plan, out, hw_path, law, budget, ["--step-time-model", "flops"], f"search_flops_{budget:g}"
         )
         rec_arch, rec_doc = recipe_pick(setup, hw_path, law, budget, out / "space.toml")
-        contenders = {
-            "tool": tb.arch_of(fam, tool_doc["best"]["d_model"], tool_doc["best"]["n_layers"]),
-            "recipe": rec_arch,
-            "FLOPs-only": tb.arch_of(fam, flops_doc["best"]["d_model"], flops_doc["best"]["n_layers"]),
+        # label -> (architecture, the law it was planned with, its loss terms)
+        contenders: dict[str, tuple[Architecture, Path, str | None]] = {
+            "tool": (tb.arch_of(fam, tool_doc["best"]["d_model"], tool_doc["best"]["n_layers"]), law, None),
+            "recipe": (rec_arch, law, None),
+            "FLOPs-only": (tb.arch_of(fam, flops_doc["best"]["d_model"], flops_doc["best"]["n_layers"]), law, None),
         }
         if shape_law is not None:
             shape_doc = tb.search(plan, out, hw_path, shape_law, budget, [], f"search_shape_{budget:g}")
-            contenders["tool + shape term"] = tb.arch_of(
-                fam, shape_doc["best"]["d_model"], shape_doc["best"]["n_layers"]
-            )
-        rows = []
-        done: dict[tuple[int, int], list[dict[str, Any]]] = {}
-        for label, arch in contenders.items():
+            contenders["tool + shape term"] = (
+                tb.arch_of(fam, shape_doc["best"]["d_model"], shape_doc["best"]["n_layers"]), shape_law, None)  # fmt: skip
+        if setup.published_terms is not None:
+            pub_doc = tb.search(plan, out, hw_path, law, budget, ["--loss-terms", setup.published_terms],
+                                f"search_published_{budget:g}")  # fmt: skip
+            contenders["tool + published terms"] = (
+                tb.arch_of(fam, pub_doc["best"]["d_model"], pub_doc["best"]["n_layers"]), law, setup.published_terms)  # fmt: skip
+        picks.append((budget, contenders, rec_doc))
+    runs: dict[tuple[float, int, int], list[dict[str, Any]]] = {}
+    for s in setup.seeds:
+        for budget, contenders, _ in picks:
+            for arch, _, _ in contenders.values():
+                key = (budget, arch.d_model, arch.n_layers)
+                if len(runs.setdefault(key, [])) <= setup.seeds.index(s):
+                    runs[key].append(tb.run_training(fam, out, "final", arch, budget, hw, corpus, s))
+    budgets = []
+    for budget, contenders, rec_doc in picks:
+        rows: list[dict[str, Any]] = []
+        for label, (arch, label_law, terms) in contenders.items():
             key = (arch.d_model, arch.n_layers)
-            if key not in done:
-                done[key] = [tb.run_training(fam, out, "final", arch, budget, hw, corpus, s) for s in setup.seeds]
-            runs = done[key]
-            p = predict(arch, hw, budget / 3600, law=str(shape_law if label == "tool + shape term" else law))
-            losses = [r["heldout_loss"] for r in runs]
+            rs = runs[(budget, *key)]
+            p = predict(arch, hw, budget / 3600, law=str(label_law), loss_terms=terms)
+            losses = [r["heldout_loss"] for r in rs]
             rows.append(
                 {
                     "label": label,
                     "d_model": arch.d_model,
                     "n_layers": arch.n_layers,
+                    "law": label_law.name,
+                    "loss_terms": terms,
                     "params": p.params,
                     "predicted_step_s": p.step_time_s,
-                    "measured_step_s": statistics.mean(r["measured_step_s"] for r in runs),
+                    "measured_step_s": statistics.mean(r["measured_step_s"] for r in rs),
                     "predicted_tokens": p.tokens,
-                    "measured_tokens": statistics.mean(r["tokens"] for r in runs),
+                    "measured_tokens": statistics.mean(r["tokens"] for r in rs),
                     "predicted_loss": p.loss,
                     "measured_loss": statistics.mean(losses),
                     "measured_losses": losses,
+                    "losses_by_seed": {r["seed"]: r["heldout_loss"] for r in rs},
                     "seed_sd": statistics.stdev(losses) if len(losses) > 1 else 0.0,
+                    **tb.summary(losses),
                     "same_as": next((x["label"] for x in rows if (x["d_model"], x["n_layers"]) == key), None),
+                    # this architecture's loss as each contender's model (law and terms) predicts it
+                    "predicted_loss_by": {
+                        other: predict(arch, hw, budget / 3600, law=str(o_law), loss_terms=o_terms).loss
+                        for other, (_, o_law, o_terms) in contenders.items()
+                    },
                 }
             )
-        budgets.append({"budget_s": budget, "rows": rows, "recipe": rec_doc["recipe"], "predicted_gap": rec_doc["gap"]})
+        tool_row = rows[0]
+        versus = {
+            r["label"]: "same pick" if (r["d_model"], r["n_layers"]) == (tool_row["d_model"], tool_row["n_layers"])
+            else {"a": "tool", "b": r["label"], "tie": "tie"}[tb.verdict(tool_row, r)]
+            for r in rows[1:]
+        }  # fmt: skip
+        budgets.append({"budget_s": budget, "rows": rows, "recipe": rec_doc["recipe"], "predicted_gap": rec_doc["gap"],
+                        "tool_versus": versus})  # fmt: skip
 
     doc = {
         "started_utc": started.isoformat(timespec="seconds"),
@@ -300,11 +369,17 @@ def main() -> None:
 
 def report(doc: dict[str, Any]) -> str:
     lines = ["# Plan in time vs the usual recipe: measured", ""]
+    seeds = doc["setup"]["seeds"]
+    lines += [
+        f"{len(seeds)} seeds per pick ({', '.join(map(str, seeds))}); a difference is a win only when it exceeds"
+        " twice the larger seed sd and holds in every seed (paired by seed), otherwise a tie.",
+        "",
+    ]
     for b in doc["budgets"]:
         lines += [
             f"## Budget {b['budget_s']:g} s (held out: the law was fitted at other budgets)",
             "",
-            "| contender | d_model x layers | params | step ms (pred / meas) | tokens (pred / meas) | loss pred / meas (mean) | per seed | seed sd |",
+            "| contender | d_model x layers | params | step ms (pred / meas) | tokens (pred / meas) | loss pred | loss meas (mean ± sd, n) | per seed |",
             "|---|---|---:|---:|---:|---:|---:|---:|",
         ]  # fmt: skip
         for r in b["rows"]:
@@ -313,25 +388,24 @@ def report(doc: dict[str, Any]) -> str:
                 f"| {r['label']}{same} | {r['d_model']} x {r['n_layers']} | {r['params'] / 1e3:.0f} k | "
                 f"{r['predicted_step_s'] * 1e3:.1f} / {r['measured_step_s'] * 1e3:.1f} | "
                 f"{r['predicted_tokens'] / 1e6:.2f} M / {r['measured_tokens'] / 1e6:.2f} M | "
-                f"{r['predicted_loss']:.4f} / {r['measured_loss']:.4f} | "
-                f"{', '.join(f'{x:.4f}' for x in r['measured_losses'])} | {r['seed_sd']:.4f} |"
+                f"{r['predicted_loss']:.4f} | {r['measured_loss']:.4f} ± {r['seed_sd']:.4f} ({len(r['measured_losses'])}) | "
+                f"{', '.join(f'{x:.4f}' for x in r['measured_losses'])} |"
             )
-        rec = next(r for r in b["rows"] if r["label"] == "recipe")
-        for tool in [r for r in b["rows"] if r["label"].startswith("tool")]:
-            gap = rec["measured_loss"] - tool["measured_loss"]
-            noise = max(tool["seed_sd"], rec["seed_sd"])
-            verdict = (
-                f"the {tool['label']} pick won by more than the seed noise"
-                if gap > 2 * noise
-                else "the recipe won by more than the seed noise"
-                if -gap > 2 * noise
-                else "within the seed noise (no winner)"
+        lines.append("")
+        tool = b["rows"][0]
+        for r in b["rows"][1:]:
+            v = b.get("tool_versus", {}).get(r["label"])
+            if v is None or v == "same pick":
+                continue
+            gap = r["measured_loss"] - tool["measured_loss"]
+            by_tool = r["predicted_loss_by"]["tool"] - tool["predicted_loss_by"]["tool"]
+            by_own = r["predicted_loss_by"][r["label"]] - tool["predicted_loss_by"][r["label"]]
+            own = "" if r["label"] in ("recipe", "FLOPs-only") else f", by the {r['label']} model {by_own:+.4f}"
+            said = {"tool": "the tool's pick won", "tie": "a tie"}.get(v, f"the {r['label']} pick won")
+            lines.append(
+                f"- tool vs {r['label']}: measured {r['label']} - tool {gap:+.4f} nats/byte (predicted by the "
+                f"tool's model {by_tool:+.4f}{own}); larger sd {max(tool['seed_sd'], r['seed_sd']):.4f}: **{said}**."
             )
-            lines += [
-                "",
-                f"Measured gap recipe - {tool['label']}: {gap:+.4f} nats/byte (predicted "
-                f"{rec['predicted_loss'] - tool['predicted_loss']:+.4f}); seed sd up to {noise:.4f}: {verdict}.",
-            ]
         lines.append("")
     lines += [
         "## Shape at a fixed parameter count and token count",
