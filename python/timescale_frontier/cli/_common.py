@@ -89,13 +89,21 @@ def _end_directly() -> None:
     exit status, skipping the interpreter's teardown, where Ctrl-C has its default action again."""
     run = sys.modules.get("timescale_frontier.calibrate.run")
     if _finished or (run is not None and run.compiles_running()):
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                if stream is not None:
-                    stream.flush()
-            except (OSError, ValueError):  # a reader gone (`| head`), a full disk: already reported
-                pass
-        os._exit(_exit_code)
+        code = _exit_code
+        try:
+            if sys.stdout is not None:
+                sys.stdout.flush()
+        except BrokenPipeError:  # a reader that stopped early (`| head`): nothing left to tell it
+            pass
+        except (OSError, ValueError) as e:  # an answer not written (a full disk) is not a success
+            sys.stderr.write(f"error: standard output: cannot write ({getattr(e, 'strerror', None) or e})\n")
+            code = code or 1
+        try:
+            if sys.stderr is not None:
+                sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os._exit(code)
 
 
 #: Whether this process is one of the console scripts (not a host such as a test runner).
