@@ -16,9 +16,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from timescale_frontier.errors import InvalidInputError, TimescaleError
+from timescale_frontier._core import MAX_RECORD_BYTES, check_record_bytes
+from timescale_frontier.errors import InvalidInputError, TimescaleError, in_file
 
-__all__ = ["check_readable", "refuse_inputs", "write_atomic"]
+__all__ = ["check_output", "check_readable", "record_lines", "refuse_inputs", "write_atomic"]
 
 
 def _umask_mode() -> int:
@@ -128,6 +129,27 @@ def check_readable(path: str | os.PathLike[str], what: str, field: str, expected
     return st
 
 
+def record_lines(path: str | os.PathLike[str]) -> Iterator[str]:
+    """The lines of the UTF-8 text file ``path`` (a byte-order mark skipped, line ends kept), each
+    checked against the core's ``MAX_RECORD_BYTES`` as it is read: a longer line is measured to its
+    end without being kept, then refused naming the file and the line, so one huge line costs no
+    more memory than the limit. Check the file's size first (a measurements or runs file's bound):
+    that bounds the time. Raises ``UnicodeDecodeError`` and ``OSError`` as ``open`` does."""
+    limit = int(MAX_RECORD_BYTES)
+    with open(path, "rb") as f:
+        for i, raw in enumerate(iter(lambda: f.readline(limit + 1), b""), 1):
+            if len(raw) > limit and not raw.endswith(b"\n"):
+                n = len(raw)
+                while chunk := f.readline(1 << 20):
+                    n += len(chunk)
+                    if chunk.endswith(b"\n"):
+                        n -= 1
+                        break
+                with in_file(path, row=i):
+                    check_record_bytes(n)
+            yield raw.decode("utf-8-sig" if i == 1 else "utf-8")
+
+
 def refuse_inputs(path: str | os.PathLike[str] | None, inputs: Iterable[str | os.PathLike[str] | None]) -> None:
     """Raises ``InvalidInputError`` when ``path`` is one of ``inputs`` (the files a run reads; a
     ``None`` is skipped): writing it would destroy what the run was asked to read. The same file
@@ -151,6 +173,43 @@ def refuse_inputs(path: str | os.PathLike[str] | None, inputs: Iterable[str | os
                 value=shown,
                 expected="a file other than this run's inputs",
             )
+
+
+def check_output(
+    path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = (), parent_made: bool = False
+) -> os.stat_result | None:
+    """The status of ``path`` (None for a new file) if ``write_atomic`` may write it; else the
+    one-line ``InvalidInputError`` it would raise, so a command can refuse before any work: a name
+    ending in ``/`` that is not a directory, one of ``inputs``, a directory, a path under a file
+    or a missing directory ("cannot write (Not a directory)", "(No such file or directory)"; not
+    checked with ``parent_made``: the caller creates the parent). Read-only files are refused by
+    ``write_atomic`` itself."""
+    shown = os.fspath(path)
+
+    def refused(why: str, expected: str = "a writable path") -> InvalidInputError:
+        return InvalidInputError(f"{shown}: {why}", field="output", value=shown, expected=expected)
+
+    if shown.endswith(tuple(s for s in ("/", os.sep, os.altsep) if s)) and not os.path.isdir(path):
+        # "out/" names a directory: never a file called "out".
+        raise refused("names a directory (it ends with a path separator) that does not exist", "a file path")
+    refuse_inputs(path, inputs)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise refused(f"cannot write ({e.strerror})") from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise refused("is a directory", "a file path, not a directory")
+    if st is None and not parent_made:
+        parent = os.path.dirname(os.path.realpath(path))
+        try:
+            parent_st = os.stat(parent)
+        except OSError as e:
+            raise refused(f"cannot write ({e.strerror})") from None
+        if not stat.S_ISDIR(parent_st.st_mode):
+            raise refused(f"cannot write ({os.strerror(errno.ENOTDIR)})")
+    return st
 
 
 def write_atomic(
@@ -187,18 +246,7 @@ def write_atomic(
     def refused(why: str, expected: str = "a writable path") -> InvalidInputError:
         return InvalidInputError(f"{shown}: {why}", field="output", value=shown, expected=expected)
 
-    if shown.endswith(tuple(s for s in ("/", os.sep, os.altsep) if s)) and not os.path.isdir(path):
-        # "out/" names a directory: never a file called "out".
-        raise refused("names a directory (it ends with a path separator) that does not exist", "a file path")
-    refuse_inputs(path, inputs)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        st = None
-    except OSError as e:
-        raise refused(f"cannot write ({e.strerror})") from None
-    if st is not None and stat.S_ISDIR(st.st_mode):
-        raise refused("is a directory", "a file path, not a directory")
+    st = check_output(path, inputs)
     if st is not None and not stat.S_ISREG(st.st_mode):
         # A device, FIFO or socket (/dev/stdout on a pipe too): opened by the name given, written in place.
         try:

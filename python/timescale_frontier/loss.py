@@ -4,6 +4,7 @@ name, laws fitted to a user's own runs (``fit_law``) and saved as TOML files usa
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ import tomlkit
 
 from timescale_frontier import _core, _defaults, _toml
 from timescale_frontier._core import Architecture, Law, LawFit, ShapeFit
-from timescale_frontier._files import check_readable, write_atomic
+from timescale_frontier._files import check_readable, record_lines, write_atomic
 from timescale_frontier.errors import InvalidInputError, in_file, invalid_value, masked_entries, not_one_dimensional
 
 __all__ = [
@@ -239,13 +240,22 @@ def load_shape_runs(path: str | os.PathLike[str]) -> tuple[np.ndarray, ...]:
 def _load_columns(path: str | os.PathLike[str], names: tuple[str, ...], field: str) -> tuple[np.ndarray, ...]:
     """The columns ``names`` of a CSV of runs (``field``: the argument that named the file, in errors)."""
     p = Path(path)
-    check_readable(p, "runs", field, "an existing CSV file of runs")
-    try:
-        with p.open(newline="", encoding="utf-8-sig") as f:  # -sig: a byte-order mark (Excel) is skipped
-            rows = list(csv.DictReader(f))
+    size = check_readable(p, "runs", field, "an existing CSV file of runs").st_size
+    with in_file(p):
+        _core.check_runs_file_bytes(size)
+    try:  # a byte-order mark (Excel) is skipped; every line is bounded (``record_lines``)
+        reader = csv.DictReader(record_lines(p))
+        rows = list(itertools.islice(reader, _core.MAX_RUNS + 1))
+        if len(rows) > _core.MAX_RUNS:  # counted to the end, not kept
+            with in_file(p):
+                _core.check_run_count(len(rows) + sum(1 for _ in reader))
     except (UnicodeDecodeError, csv.Error) as e:
         raise InvalidInputError(
             f"{p}: not a CSV file ({e})", field=field, value=str(p), expected="a UTF-8 CSV file"
+        ) from None
+    except OSError as e:
+        raise InvalidInputError(
+            f"{p}: cannot read ({e.strerror})", field=field, value=str(p), expected="a readable CSV file"
         ) from None
     cols: dict[str, list[float]] = {k: [] for k in names}
     for i, row in enumerate(rows, 2):

@@ -6,13 +6,14 @@ never rewritten: a calibration of one goes to the user's hardware directory."""
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import tomlkit
 
-from timescale_frontier._files import refuse_inputs, write_atomic
+from timescale_frontier._files import check_output, refuse_inputs, write_atomic
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import DEFAULT_STACK, SHIPPED_DIR, Hardware, _parse, origin, user_dir
 
@@ -26,15 +27,65 @@ def default_out(hw: Hardware) -> Path:
     return user_dir() / hw.path.name if origin(hw.path) == "shipped" else hw.path
 
 
-def check_targets(hw: Hardware, out: Path, measurements: Path | None = None) -> None:
+def _parent_made(out: Path) -> bool:
+    """Whether writing ``out`` creates its directory: only the user's hardware directory is made
+    (a calibration's default output); any other ``--out`` must name an existing directory."""
+    return os.path.realpath(out.parent) == os.path.realpath(user_dir())
+
+
+def check_targets(hw: Hardware, out: Path, measurements: Path | None = None, appending: bool = False) -> None:
     """Refuses, before any work, a calibration that would destroy a file: ``out`` inside the
     package's shipped files (through a link too: a link in the user's hardware directory to a
     shipped file is followed to it), ``out`` naming the measurements, or the measurements (read,
-    or appended to while measuring) naming the hardware file or ``out``."""
+    or appended to while measuring) naming the hardware file or ``out``; with ``appending`` (a live
+    calibration streams its measurements there) a file that is not JSON lines too."""
     refuse_shipped(out)
+    check_output(out, parent_made=_parent_made(out))
     if measurements is not None:
         refuse_inputs(out, [measurements])
         refuse_inputs(measurements, [hw.path, out])
+        if appending:
+            refuse_other_than_jsonl(measurements)
+
+
+#: Suffixes of files calibrate never appends measurements to: their readers would no longer load them.
+_NOT_JSONL_SUFFIXES = (".toml", ".csv")
+
+
+def refuse_other_than_jsonl(measurements: Path) -> None:
+    """Raises ``InvalidInputError`` unless calibrate may append JSON lines to ``measurements``: a
+    new file (not named ``.toml`` or ``.csv``), or an existing one that is empty or whose first line
+    is a JSON object (an earlier calibration's measurements). Anything else (a hardware file, a CSV
+    table, a directory) would be damaged by the first measurement, so it is refused before any work."""
+    expected = "a new .jsonl file, or an earlier calibration's measurements (JSON lines)"
+
+    def refused(why: str) -> InvalidInputError:
+        return InvalidInputError(
+            f"{measurements}: {why}; calibrate appends JSON lines to --measurements: name a new .jsonl file",
+            field="measurements",
+            value=str(measurements),
+            expected=expected,
+        )
+
+    if measurements.suffix.lower() in _NOT_JSONL_SUFFIXES:
+        raise refused(f"is named as a {measurements.suffix.lower()[1:].upper()} file, not JSON lines")
+    try:
+        st = measurements.stat()
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise refused(f"cannot read ({e.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise refused("is a directory")
+    if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+        return  # a FIFO or device is written as it is; an empty file is a new one
+    try:
+        with measurements.open("rb") as f:
+            head = f.read(4096).lstrip()
+    except OSError as e:
+        raise refused(f"cannot read ({e.strerror})") from None
+    if head and not head.startswith(b"{"):
+        raise refused("is not a measurements file (its first line is not a JSON object)")
 
 
 def refuse_shipped(out: Path) -> None:
@@ -117,6 +168,7 @@ def write_calibration(
     text = with_calibration(source.read_text(encoding="utf-8"), section, alternatives, stack)
     _parse(out, text, stack=stack)  # raises on anything the loader would refuse
     refuse_shipped(out)  # checked before the work too; again here, for callers of this function alone
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if _parent_made(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(out, text, inputs)
     return Hardware.load(out, stack=stack)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import json
 import math
 import re
@@ -45,11 +46,12 @@ from timescale_frontier._core import (
     check_calibration_record,
     check_measured_rate,
     check_measured_step,
+    check_measurement_file_bytes,
     check_measurement_records,
     choice_is_stable,
     measured_step_time_s,
 )
-from timescale_frontier._files import check_readable, refuse_inputs
+from timescale_frontier._files import check_readable, record_lines, refuse_inputs
 from timescale_frontier.architecture import FIELD_KINDS, FIELDS
 from timescale_frontier.calibrate import fit, hwfile
 from timescale_frontier.errors import InvalidInputError, TimescaleError, file_error, in_file, invalid_value
@@ -210,42 +212,44 @@ def _is_jsonl(path: Path, first_line: str) -> bool:
 def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """(row number, record) of every record: CSV rows numbered from 1 after the header, JSONL lines.
     At most the core's ``MAX_MEASUREMENT_RECORDS`` records, counted while reading (a larger file is
-    refused before it is read whole); a UTF-8 byte-order mark (Excel's CSV) is skipped."""
-    check_readable(path, "measurements", "measurements", "an existing CSV or JSONL file")
+    refused before it is read whole), of at most ``MAX_MEASUREMENT_FILE_BYTES`` bytes (refused by its
+    size) and ``MAX_RECORD_BYTES`` a line; a UTF-8 byte-order mark (Excel's CSV) is skipped."""
+    size = check_readable(path, "measurements", "measurements", "an existing CSV or JSONL file").st_size
+    with in_file(path):
+        check_measurement_file_bytes(size)
 
     def invalid(why: str, expected: str) -> InvalidInputError:
         return InvalidInputError(f"{path}: {why}", field="measurements", value=str(path), expected=expected)
 
     out: list[tuple[int, dict[str, Any]]] = []
     try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            first = f.readline()
-            f.seek(0)
-            if not _is_jsonl(path, first):
-                for i, r in enumerate(csv.DictReader(f), 1):
-                    if i > MAX_MEASUREMENT_RECORDS:
-                        with in_file(path):
-                            check_measurement_records(i)
-                    out.append((i, dict(r)))
-                return out
-            for i, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                if len(out) >= MAX_MEASUREMENT_RECORDS:
+        lines = record_lines(path)
+        first = next(lines, "")
+        if not _is_jsonl(path, first):
+            for i, r in enumerate(csv.DictReader(itertools.chain([first], lines)), 1):
+                if i > MAX_MEASUREMENT_RECORDS:
                     with in_file(path):
-                        check_measurement_records(len(out) + 1)
-                try:
-                    out.append((i, json.loads(line)))
-                except json.JSONDecodeError as e:
-                    raise invalid(f"line {i}: not JSON ({e.msg})", "one JSON object per line") from None
-                except RecursionError:
-                    raise invalid(
-                        f"line {i}: nested too deeply (a record is one flat object)", "one flat JSON object per line"
-                    ) from None
-                except ValueError as e:  # an integer of more digits than Python converts
-                    raise invalid(
-                        f"line {i}: not a record ({e})", "one JSON object of numbers and names per line"
-                    ) from None
+                        check_measurement_records(i)
+                out.append((i, dict(r)))
+            return out
+        for i, line in enumerate(itertools.chain([first], lines), 1):
+            if not line.strip():
+                continue
+            if len(out) >= MAX_MEASUREMENT_RECORDS:
+                with in_file(path):
+                    check_measurement_records(len(out) + 1)
+            try:
+                out.append((i, json.loads(line)))
+            except json.JSONDecodeError as e:
+                raise invalid(f"line {i}: not JSON ({e.msg})", "one JSON object per line") from None
+            except RecursionError:
+                raise invalid(
+                    f"line {i}: nested too deeply (a record is one flat object)", "one flat JSON object per line"
+                ) from None
+            except ValueError as e:  # an integer of more digits than Python converts
+                raise invalid(
+                    f"line {i}: not a record ({e})", "one JSON object of numbers and names per line"
+                ) from None
     except (UnicodeDecodeError, csv.Error) as e:
         raise invalid(f"not a UTF-8 CSV or JSONL file ({e})", "a UTF-8 CSV or JSONL file") from None
     except OSError as e:

@@ -150,7 +150,7 @@ def calibrate(
         # Kept whatever happens next: a fit refused (worse than the file's) can be refitted from them.
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
         measurements = platformdirs.user_cache_path("timescale-frontier") / "measurements" / f"{hw.name}-{stamp}.jsonl"
-    hwfile.check_targets(hw, out, measurements)  # before any work: nothing the user has is destroyed
+    hwfile.check_targets(hw, out, measurements, appending=True)  # before any work: nothing the user has is destroyed
     backend = _check_device(hw, force)
     plan = make_plan(hw, backend, time_budget_s, n_fit, n_validate, step_time_range_s)
     sequence = plan.items + plan.dropped

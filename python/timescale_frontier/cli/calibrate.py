@@ -29,7 +29,7 @@ from timescale_frontier.hardware import Hardware
 @click.option("--hardware", "-H", required=True, help="Hardware file to calibrate: a path or a shipped name.")
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     default=None,
     help="Write the calibrated file here. Default: a shipped file's calibration goes to the user's hardware"
     " directory under the same name (found first by --hardware NAME; `timescale hardware list` shows it), a"
@@ -73,7 +73,7 @@ from timescale_frontier.hardware import Hardware
 )
 @click.option(
     "--measurements",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     default=None,
     help="JSONL file to stream every measurement to (appended).",
 )
@@ -88,14 +88,14 @@ from timescale_frontier.hardware import Hardware
 @click.option(
     "--refit",
     "refit_path",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     default=None,
     help="Do not measure: fit and write from a JSONL file an earlier calibration streamed (--measurements).",
 )
 @click.option(
     "--from",
     "from_path",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     default=None,
     help="Do not measure: fit from any CSV/JSONL of measured steps (architecture fields, chips, sharding,"
     " recompute, micro_batch, and step_time_s or tokens_per_s_per_chip): your training logs or a published table.",
@@ -154,7 +154,7 @@ def calibrate_cmd(
             check_compile_deadline_s(compile_deadline_s)
         hw = Hardware.load(hardware)
         hwfile.check_targets(
-            hw, Path(out) if out else hwfile.default_out(hw), Path(measurements) if measurements else None
+            hw, Path(out) if out else hwfile.default_out(hw), Path(measurements) if measurements else None, True
         )
         try:
             from timescale_frontier.calibrate.run import calibrate
@@ -185,7 +185,7 @@ def calibrate_cmd(
 @click.option(
     "--measurements",
     required=True,
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="JSONL or CSV of measured steps (see calibrate --from).",
 )
 @click.option("--split", type=click.Choice(["all", "fit", "validation"]), default="all", show_default=True)

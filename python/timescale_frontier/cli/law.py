@@ -8,23 +8,21 @@ import click
 
 from timescale_frontier import render
 from timescale_frontier._defaults import N_BOOTSTRAP
-from timescale_frontier._files import refuse_inputs
+from timescale_frontier._files import check_output
 from timescale_frontier.cli._common import echo, handle_errors, progress_bar
 from timescale_frontier.errors import in_file
 from timescale_frontier.loss import check_law_name, fit_law, fit_law_with_shape, load_runs, load_shape_runs, save_law
 
 
 @click.command(name="fit-law")
-@click.argument("runs", type=click.Path(dir_okay=False))
+@click.argument("runs", type=click.Path())
 @click.option(
     "--name",
     default=None,
     help="Name of the law (default: the runs file's stem); without --out the law goes to NAME.law.toml in the"
     " current directory, so a name is a plain file name (no / or \\, not . or ..).",
 )
-@click.option(
-    "--out", type=click.Path(dir_okay=False), default=None, help="Write the law here (default: NAME.law.toml)."
-)
+@click.option("--out", type=click.Path(), default=None, help="Write the law here (default: NAME.law.toml).")
 @click.option(
     "--bootstrap",
     "n_bootstrap",
@@ -35,7 +33,7 @@ from timescale_frontier.loss import check_law_name, fit_law, fit_law_with_shape,
 )
 @click.option(
     "--shape-runs",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     default=None,
     help="Also fit a shape term c (ln(d_model/n_layers/aspect_opt))^2 from runs that differ in shape at a similar"
     " size and token count (CSV: d_model, n_layers, params, tokens, loss; RUNS then needs d_model and n_layers"
@@ -53,7 +51,7 @@ def fit_law_cmd(
         check_law_name(name)  # it names the file written: NAME.law.toml, here
     target = out or f"{name}.law.toml"
     inputs = [runs, *([shape_runs] if shape_runs else [])]
-    refuse_inputs(target, inputs)  # before any work
+    check_output(target, inputs)  # before any work
     shape = None
     if shape_runs:
         with_shapes = load_shape_runs(runs)

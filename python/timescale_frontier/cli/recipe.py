@@ -60,7 +60,7 @@ from timescale_frontier.space import load_space, make_space
 @click.option(
     "--space",
     "space_file",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     default=None,
     help="Search-space TOML for the tool's pick (default: the default space at --seq-len).",
 )

@@ -8,7 +8,7 @@ import click
 
 from timescale_frontier._core import NO_ASPECT_GUARD
 from timescale_frontier._defaults import ASPECT_RATIO_TEXT
-from timescale_frontier._files import refuse_inputs
+from timescale_frontier._files import check_output
 from timescale_frontier._text import plural
 from timescale_frontier.cli._common import INT64, aspect_guard, echo, handle_errors, law_options
 from timescale_frontier.frontier import default_aspect_ratio
@@ -36,7 +36,7 @@ def report_group() -> None:
     help="The search's d_model/n_layers guard, MIN:MAX: drawn dashed; the answer is the best cell inside it"
     f" (default: the search's: none with a shape term in the loss, {ASPECT_RATIO_TEXT} without one).",
 )
-@click.option("--out", type=click.Path(dir_okay=False), default="width-depth.png", show_default=True)
+@click.option("--out", type=click.Path(), default="width-depth.png", show_default=True)
 @click.option("--debug", is_flag=True)
 @handle_errors
 def width_depth_cmd(
@@ -57,7 +57,7 @@ def width_depth_cmd(
 
     hw = Hardware.load(hardware)
     inputs: list[str | Path] = [p for p in (hw.path, law_file(law)) if p is not None]
-    refuse_inputs(out, inputs)  # before any work
+    check_output(out, inputs)  # before any work
     widths, depths = parse_axis("d_model", d_model), parse_axis("n_layers", n_layers)
     law_obj = get_law(law, loss_terms=loss_terms, eval_context=eval_context)
     lo, hi = aspect_ratio if aspect_ratio is not None else default_aspect_ratio(law_obj)

@@ -9,7 +9,7 @@ import click
 
 from timescale_frontier import render
 from timescale_frontier._defaults import ASPECT_RATIO_TEXT, AUTO_MAX_CHIPS, TOP_K
-from timescale_frontier._files import refuse_inputs
+from timescale_frontier._files import check_output, refuse_inputs
 from timescale_frontier.cli._common import (
     INT64,
     F,
@@ -105,14 +105,14 @@ def search_options(f: F) -> F:
         click.option(
             "--output",
             "-o",
-            type=click.Path(dir_okay=False),
+            type=click.Path(),
             default=None,
             help="Write the output to this file (atomically) instead of stdout.",
         ),
         click.option(
             "--space",
             "space_file",
-            type=click.Path(dir_okay=False),
+            type=click.Path(),
             default=None,
             help="TOML file of search-space axes (flags override it).",
         ),
@@ -141,7 +141,7 @@ def search_options(f: F) -> F:
         click.option(
             "--plot",
             "plot_path",
-            type=click.Path(dir_okay=False),
+            type=click.Path(),
             default=None,
             help="Also draw the frontier (loss vs budget) and the Pareto set to this PNG (needs matplotlib).",
         ),
@@ -193,7 +193,8 @@ def run_search(
         p for p in (hw.path, space_file, law_file(law), *(h.path for h in compare)) if p is not None
     ]
     for target in (output, plot_path):
-        refuse_inputs(target, inputs)
+        if target is not None:
+            check_output(target, inputs)
     if output and plot_path:
         refuse_inputs(output, [plot_path])
     overrides: dict[str, Any] = load_space(space_file) if space_file else {}

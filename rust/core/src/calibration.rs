@@ -21,6 +21,27 @@ pub const CALIBRATION_BUDGET_S: Range = Range::new(1.0, 86_400.0, "seconds");
 /// it is read whole.
 pub const MAX_MEASUREMENT_RECORDS: usize = 100_000;
 
+/// Largest measurements file read, in bytes: [`MAX_MEASUREMENT_RECORDS`] records of the widest
+/// shared published row (2,051 bytes) are 205 MB. A larger file is refused by its size before it is
+/// read (issue 23 U5: one 4 GiB line was read whole, then MemoryError).
+pub const MAX_MEASUREMENT_FILE_BYTES: u64 = 256 << 20;
+
+/// Checks the size of a measurements file, in bytes, against [`MAX_MEASUREMENT_FILE_BYTES`].
+pub fn check_measurement_file_bytes(bytes: u64) -> Result<u64> {
+    crate::error::bytes_at_most("measurements", bytes, MAX_MEASUREMENT_FILE_BYTES)
+}
+
+/// Longest line of a measurements or runs file (one record, or one CSV line), in bytes: 32 times
+/// the widest shared published row (2,051 bytes). Lines are read with this bound, so one long line
+/// (or a header of millions of columns) costs no more than it.
+pub const MAX_RECORD_BYTES: u64 = 64 << 10;
+
+/// Checks the length of one line of a measurements or runs file, in bytes, against
+/// [`MAX_RECORD_BYTES`].
+pub fn check_record_bytes(bytes: u64) -> Result<u64> {
+    crate::error::bytes_at_most("record", bytes, MAX_RECORD_BYTES)
+}
+
 /// Checks the number of records of a measurements file, `n` as counted (any integer), against
 /// [`MAX_MEASUREMENT_RECORDS`].
 pub fn check_measurement_records(n: i128) -> Result<usize> {
@@ -193,6 +214,24 @@ mod tests {
         // Against the CPU file's 18.8%: the bound is 1.5 x 18.8 + 5 = 33.2%.
         assert!(!calibration_is_far_worse(25.0, 18.8) && !calibration_is_far_worse(33.1, 18.8));
         assert!(calibration_is_far_worse(33.3, 18.8) && calibration_is_far_worse(127.0, 18.8));
+    }
+
+    #[test]
+    fn measurement_files_and_lines_are_bounded_in_bytes() {
+        // 256 MiB = 256 x 1,048,576 = 268,435,456 bytes; 64 KiB = 65,536 bytes.
+        assert_eq!(check_measurement_file_bytes(268_435_456).unwrap(), 268_435_456);
+        assert_eq!(
+            check_measurement_file_bytes(4 << 30).unwrap_err().to_string(),
+            "measurements = 4,294,967,296 bytes is invalid: expected at most 268,435,456 bytes (256 MiB)"
+        );
+        assert!(check_record_bytes(65_536).is_ok());
+        assert_eq!(
+            check_record_bytes(65_537).unwrap_err().to_string(),
+            "record = 65,537 bytes is invalid: expected at most 65,536 bytes (64 KiB)"
+        );
+        // A runs file: 32 MiB = 33,554,432 bytes.
+        assert!(crate::law_fit::check_runs_file_bytes(33_554_432).is_ok());
+        assert!(crate::law_fit::check_runs_file_bytes(33_554_433).is_err());
     }
 
     #[test]

@@ -99,6 +99,17 @@ pub fn count(n: u64) -> String {
     out
 }
 
+/// `bytes` if a file of that many bytes may be read as `what` (at most `max`), else an error
+/// naming the field `what` with both sizes: files are refused by their size before they are read
+/// whole, so a huge (or sparse) file costs no memory.
+pub fn bytes_at_most(what: &str, bytes: u64, max: u64) -> Result<u64> {
+    if bytes <= max {
+        return Ok(bytes);
+    }
+    let binary = if max >= 1 << 20 { format!("{} MiB", max >> 20) } else { format!("{} KiB", max >> 10) };
+    Err(Error::invalid(what, format!("{} bytes", count(bytes)), &format!("at most {} bytes ({binary})", count(max))))
+}
+
 /// `x` and `limit` with as many significant digits (3 at least, 9 at most) as it takes for them
 /// to read differently, so a message never says a figure "exceeds" an equal-looking limit.
 pub fn distinct(x: f64, limit: f64) -> (String, String) {

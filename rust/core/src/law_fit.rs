@@ -102,59 +102,90 @@ fn objective(theta: &[f64; 5], data: &[(f64, f64, f64)], delta: f64) -> f64 {
         .sum()
 }
 
-/// Nelder-Mead from `start`; returns (best point, objective).
-fn nelder_mead(start: [f64; 5], f: &(dyn Fn(&[f64; 5]) -> f64 + Sync), iters: usize) -> ([f64; 5], f64) {
-    let mut simplex: Vec<([f64; 5], f64)> = Vec::with_capacity(6);
-    simplex.push((start, f(&start)));
-    for i in 0..5 {
-        let mut p = start;
-        p[i] += if i < 3 { 0.5 } else { 0.05 };
-        simplex.push((p, f(&p)));
+/// Nelder-Mead from a start, resumable: [`Simplex::advance`] runs a number of iterations, so a fit
+/// can stop between them (Ctrl-C) and the result is the same however the iterations are grouped.
+struct Simplex {
+    points: Vec<([f64; 5], f64)>,
+    iterations: usize,
+    converged: bool,
+}
+
+impl Simplex {
+    /// Iterations at most per start.
+    const MAX_ITERATIONS: usize = 4000;
+
+    fn new(start: [f64; 5], f: &(dyn Fn(&[f64; 5]) -> f64 + Sync)) -> Self {
+        let mut points: Vec<([f64; 5], f64)> = Vec::with_capacity(6);
+        points.push((start, f(&start)));
+        for i in 0..5 {
+            let mut p = start;
+            p[i] += if i < 3 { 0.5 } else { 0.05 };
+            points.push((p, f(&p)));
+        }
+        Simplex { points, iterations: 0, converged: false }
     }
-    for _ in 0..iters {
-        simplex.sort_by(|x, y| x.1.total_cmp(&y.1));
-        if (simplex[5].1 - simplex[0].1).abs() <= 1e-14 * (1.0 + simplex[0].1.abs()) {
-            break;
-        }
-        let mut centroid = [0.0; 5];
-        for (p, _) in &simplex[..5] {
-            for k in 0..5 {
-                centroid[k] += p[k] / 5.0;
+
+    fn done(&self) -> bool {
+        self.converged || self.iterations >= Self::MAX_ITERATIONS
+    }
+
+    /// Runs up to `n` more iterations (fewer once converged or at [`Self::MAX_ITERATIONS`]).
+    fn advance(&mut self, n: usize, f: &(dyn Fn(&[f64; 5]) -> f64 + Sync)) {
+        let simplex = &mut self.points;
+        for _ in 0..n {
+            if self.iterations >= Self::MAX_ITERATIONS {
+                return;
             }
-        }
-        let along = |t: f64| -> [f64; 5] {
-            let mut q = [0.0; 5];
-            for k in 0..5 {
-                q[k] = centroid[k] + t * (simplex[5].0[k] - centroid[k]);
+            self.iterations += 1;
+            simplex.sort_by(|x, y| x.1.total_cmp(&y.1));
+            if (simplex[5].1 - simplex[0].1).abs() <= 1e-14 * (1.0 + simplex[0].1.abs()) {
+                self.converged = true;
+                return;
             }
-            q
-        };
-        let r = along(-1.0);
-        let fr = f(&r);
-        if fr < simplex[0].1 {
-            let e = along(-2.0);
-            let fe = f(&e);
-            simplex[5] = if fe < fr { (e, fe) } else { (r, fr) };
-        } else if fr < simplex[4].1 {
-            simplex[5] = (r, fr);
-        } else {
-            let c = along(if fr < simplex[5].1 { -0.5 } else { 0.5 });
-            let fc = f(&c);
-            if fc < simplex[5].1.min(fr) {
-                simplex[5] = (c, fc);
+            let mut centroid = [0.0; 5];
+            for (p, _) in &simplex[..5] {
+                for k in 0..5 {
+                    centroid[k] += p[k] / 5.0;
+                }
+            }
+            let along = |t: f64| -> [f64; 5] {
+                let mut q = [0.0; 5];
+                for k in 0..5 {
+                    q[k] = centroid[k] + t * (simplex[5].0[k] - centroid[k]);
+                }
+                q
+            };
+            let r = along(-1.0);
+            let fr = f(&r);
+            if fr < simplex[0].1 {
+                let e = along(-2.0);
+                let fe = f(&e);
+                simplex[5] = if fe < fr { (e, fe) } else { (r, fr) };
+            } else if fr < simplex[4].1 {
+                simplex[5] = (r, fr);
             } else {
-                let best = simplex[0].0;
-                for (p, fp) in simplex.iter_mut().skip(1) {
-                    for k in 0..5 {
-                        p[k] = best[k] + 0.5 * (p[k] - best[k]);
+                let c = along(if fr < simplex[5].1 { -0.5 } else { 0.5 });
+                let fc = f(&c);
+                if fc < simplex[5].1.min(fr) {
+                    simplex[5] = (c, fc);
+                } else {
+                    let best = simplex[0].0;
+                    for (p, fp) in simplex.iter_mut().skip(1) {
+                        for k in 0..5 {
+                            p[k] = best[k] + 0.5 * (p[k] - best[k]);
+                        }
+                        *fp = f(p);
                     }
-                    *fp = f(p);
                 }
             }
         }
     }
-    simplex.sort_by(|x, y| x.1.total_cmp(&y.1));
-    simplex[0]
+
+    /// (best point, objective).
+    fn best(mut self) -> ([f64; 5], f64) {
+        self.points.sort_by(|x, y| x.1.total_cmp(&y.1));
+        self.points[0]
+    }
 }
 
 fn to_law(theta: &[f64; 5], params: ParamConvention) -> Law {
@@ -179,15 +210,55 @@ fn distinct_count(values: impl Iterator<Item = f64>) -> usize {
     bits.len()
 }
 
-/// Best fit from a grid of starts (Hoffmann's grid, coarsened).
-fn fit_once(data: &[(f64, f64, f64)], delta: f64, starts: &[[f64; 5]]) -> ([f64; 5], f64) {
+/// Objective evaluations x runs per round of [`fit_once`] and start (about 2^16 x 20 ns = 1.3 ms):
+/// every start advances this much work between two calls of `between`, so a fit of 10,000 runs
+/// from 40 starts checks for Ctrl-C every few tens of milliseconds on two cores (issue 23 U7: the
+/// first fit ran 10-17 s without a check).
+const WORK_PER_ROUND: usize = 1 << 16;
+
+/// Best fit from a grid of starts (Hoffmann's grid, coarsened), the starts advanced in parallel in
+/// rounds of a few iterations; `between()` is called after each round and a `false` stops the fit
+/// (`None`). The answer does not depend on the rounds: each start runs the same iterations.
+fn fit_once(
+    data: &[(f64, f64, f64)],
+    delta: f64,
+    starts: &[[f64; 5]],
+    between: &mut dyn FnMut() -> bool,
+) -> Option<([f64; 5], f64)> {
     use rayon::prelude::*;
     let f = |t: &[f64; 5]| objective(t, data, delta);
-    starts.par_iter().map(|s| nelder_mead(*s, &f, 4000)).min_by(|x, y| x.1.total_cmp(&y.1)).expect("at least one start")
+    let mut simplexes: Vec<Simplex> = starts.par_iter().map(|s| Simplex::new(*s, &f)).collect();
+    let per_round = (WORK_PER_ROUND / data.len().max(1)).max(1);
+    while simplexes.iter().any(|s| !s.done()) {
+        if !between() {
+            return None;
+        }
+        simplexes.par_iter_mut().filter(|s| !s.done()).for_each(|s| s.advance(per_round, &f));
+    }
+    Some(simplexes.into_iter().map(Simplex::best).min_by(|x, y| x.1.total_cmp(&y.1)).expect("at least one start"))
 }
 
 /// Most runs a fit accepts (each refit walks them all from 40 starting points).
 pub const MAX_RUNS: usize = 10_000;
+/// Largest runs file read (CSV, one run per row), in bytes: [`MAX_RUNS`] rows of up to 3 kB (a run's
+/// numbers and a few named columns are under 200 bytes). A larger file is refused by its
+/// size before it is read.
+pub const MAX_RUNS_FILE_BYTES: u64 = 32 << 20;
+
+/// Checks the size of a runs file, in bytes, against [`MAX_RUNS_FILE_BYTES`].
+pub fn check_runs_file_bytes(bytes: u64) -> Result<u64> {
+    crate::error::bytes_at_most("runs", bytes, MAX_RUNS_FILE_BYTES)
+}
+
+/// Checks a number of runs against [`MAX_RUNS`] (a reader counts a file's rows with it before it
+/// keeps more than the limit); returns it.
+pub fn check_run_count(n: u64) -> Result<usize> {
+    match usize::try_from(n) {
+        Ok(k) if k <= MAX_RUNS => Ok(k),
+        _ => Err(Error::invalid("runs", n, &format!("at most {MAX_RUNS} runs"))),
+    }
+}
+
 /// Most bootstrap refits a fit accepts.
 pub const MAX_BOOTSTRAP: usize = 100_000;
 
@@ -270,9 +341,7 @@ pub fn fit_law_with_progress(
     progress: &mut dyn FnMut(usize) -> bool,
 ) -> Result<LawFit> {
     crate::threads::init()?;
-    if runs.len() > MAX_RUNS {
-        return Err(Error::invalid("runs", runs.len(), &format!("at most {MAX_RUNS} runs")));
-    }
+    check_run_count(runs.len() as u64)?;
     bootstrap_count(i128::try_from(n_bootstrap).unwrap_or(i128::MAX))?;
     check_bootstrap_work(n_bootstrap, runs.len())?;
     if runs.len() < 5 {
@@ -331,7 +400,7 @@ pub fn fit_law_with_progress(
             }
         }
     }
-    let (theta, obj) = fit_once(&data, DELTA, &starts);
+    let (theta, obj) = fit_once(&data, DELTA, &starts, &mut || progress(0)).ok_or(Error::Interrupted)?;
     if !progress(0) {
         return Err(Error::Interrupted);
     }
@@ -341,7 +410,7 @@ pub fn fit_law_with_progress(
     let mut boot = Vec::with_capacity(n_bootstrap);
     for done in 1..=n_bootstrap {
         let sample = draw.resample(&data);
-        boot.push(fit_once(&sample, DELTA, &local).0);
+        boot.push(fit_once(&sample, DELTA, &local, &mut || progress(done - 1)).ok_or(Error::Interrupted)?.0);
         if !progress(done) {
             return Err(Error::Interrupted);
         }
@@ -615,6 +684,32 @@ mod tests {
             }
         }
         runs
+    }
+
+    #[test]
+    fn a_fit_stops_between_rounds_of_its_first_fit_and_rounds_do_not_change_it() {
+        // 30 runs x 200 copies = 6,000 runs: 10 iterations per round (65,536 / 6,000), so the
+        // first fit (up to 4,000 iterations per start) calls back many times before any refit.
+        let many: Vec<Run> = synthetic(0.01).iter().cycle().take(6_000).copied().collect();
+        let mut calls = 0;
+        let stopped = fit_law_with_progress(&many, 0, 0, &mut |done| {
+            assert_eq!(done, 0, "no refit has run");
+            calls += 1;
+            calls < 3
+        });
+        assert!(matches!(stopped, Err(Error::Interrupted)) && calls == 3);
+        // The same start advanced in one go or round by round reaches the same point, bit for bit.
+        let data: Vec<(f64, f64, f64)> = synthetic(0.01).iter().map(|r| (r.params.ln(), r.tokens.ln(), r.loss.ln())).collect();
+        let f = |t: &[f64; 5]| objective(t, &data, 1e-3);
+        let start = [5.0, 5.0, 0.5, 0.5, 0.2];
+        let mut whole = Simplex::new(start, &f);
+        whole.advance(Simplex::MAX_ITERATIONS, &f);
+        let mut rounds = Simplex::new(start, &f);
+        while !rounds.done() {
+            rounds.advance(7, &f);
+        }
+        assert_eq!(whole.iterations, rounds.iterations);
+        assert_eq!(whole.best(), rounds.best());
     }
 
     #[test]

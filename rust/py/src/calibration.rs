@@ -39,6 +39,32 @@ pub fn check_measurement_records(n: AnyInt) -> PyResult<usize> {
     timescale_core::calibration::check_measurement_records(n.0).py_err()
 }
 
+/// Checks the size of a measurements file in bytes (at most the core's
+/// `MAX_MEASUREMENT_FILE_BYTES`); returns it.
+#[pyfunction]
+pub fn check_measurement_file_bytes(n: u64) -> PyResult<u64> {
+    timescale_core::calibration::check_measurement_file_bytes(n).py_err()
+}
+
+/// Checks the size of a runs file in bytes (at most the core's `MAX_RUNS_FILE_BYTES`); returns it.
+#[pyfunction]
+pub fn check_runs_file_bytes(n: u64) -> PyResult<u64> {
+    timescale_core::law_fit::check_runs_file_bytes(n).py_err()
+}
+
+/// Checks a number of runs (rows of a runs file) against the core's `MAX_RUNS`; returns it.
+#[pyfunction]
+pub fn check_run_count(n: u64) -> PyResult<usize> {
+    timescale_core::law_fit::check_run_count(n).py_err()
+}
+
+/// Checks the length in bytes of one line of a measurements or runs file (at most the core's
+/// `MAX_RECORD_BYTES`); returns it.
+#[pyfunction]
+pub fn check_record_bytes(n: u64) -> PyResult<u64> {
+    timescale_core::calibration::check_record_bytes(n).py_err()
+}
+
 /// Checks a calibration's per-configuration compile deadline (seconds).
 #[pyfunction]
 pub fn check_compile_deadline_s(seconds: f64) -> PyResult<f64> {

@@ -61,11 +61,17 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(calibration::calibration_is_far_worse, m)?)?;
     m.add_function(wrap_pyfunction!(calibration::check_calibration_request, m)?)?;
     m.add_function(wrap_pyfunction!(calibration::check_measurement_records, m)?)?;
+    m.add_function(wrap_pyfunction!(calibration::check_measurement_file_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(calibration::check_runs_file_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(calibration::check_run_count, m)?)?;
+    m.add_function(wrap_pyfunction!(calibration::check_record_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(calibration::check_compile_deadline_s, m)?)?;
     m.add_function(wrap_pyfunction!(calibration::check_calibration_record, m)?)?;
     m.add_function(wrap_pyfunction!(calibration::check_measured_step, m)?)?;
     m.add_function(wrap_pyfunction!(report::check_width_depth_grid, m)?)?;
     m.add("MAX_MEASUREMENT_RECORDS", timescale_core::calibration::MAX_MEASUREMENT_RECORDS)?;
+    m.add("MAX_RECORD_BYTES", timescale_core::calibration::MAX_RECORD_BYTES)?;
+    m.add("MAX_RUNS", timescale_core::law_fit::MAX_RUNS)?;
     m.add_function(wrap_pyfunction!(evaluate::evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(search::search, m)?)?;
     m.add_function(wrap_pyfunction!(search::aspect_ratio_guard, m)?)?;

@@ -18,8 +18,22 @@ use crate::sharding::{fit_shardings, shardings, Sharding, ShardingFit};
 
 use super::{search_range_reference, Partial, SearchParams, SearchSpace};
 
-/// Configurations per parallel work item (and per Pareto pre-reduction).
+/// Configurations per parallel work item (and per Pareto pre-reduction), at most: a space of small
+/// shape blocks gets items of [`SHAPES_PER_ITEM`] shapes instead ([`item_len`]).
 const CHUNK: u64 = 1 << 16;
+
+/// Shapes per call of [`search_range`] ([`call_chunk`]) and per parallel work item: fitting a shape
+/// costs about 2 us on one core whatever its block's size (two widths x 1,000,000 contexts, every
+/// configuration its own shape, took 2-3 s as one call of 2^21 configurations; issue 23 U3), so a
+/// call of 2^14 shapes is about 30 ms on one core and Ctrl-C is honoured within it.
+const SHAPES_PER_CALL: u64 = 1 << 14;
+const SHAPES_PER_ITEM: u64 = 1 << 12;
+
+/// Configurations per parallel work item for `space`: [`CHUNK`], or [`SHAPES_PER_ITEM`] shape
+/// blocks when that is fewer (so a call of small blocks still spreads over the cores).
+fn item_len(space: &SearchSpace) -> u64 {
+    CHUNK.min(space.block_len().max(1) * SHAPES_PER_ITEM)
+}
 
 /// Searches the index range `[start, end)` of `space` in parallel. Callers that want progress
 /// reports or cancellation call this on successive ranges and [`Partial::merge`] the results.
@@ -53,12 +67,13 @@ pub fn search_range(space: &SearchSpace, params: &SearchParams, start: u64, end:
             })
             .reduce(Partial::empty, |a, b| a.merge(b, params.top_k));
     }
-    let n_chunks = (end.saturating_sub(start)).div_ceil(CHUNK);
+    let item = item_len(space);
+    let n_chunks = (end.saturating_sub(start)).div_ceil(item);
     (0..n_chunks)
         .into_par_iter()
         .map(|c| {
-            let lo = start + c * CHUNK;
-            Kernel::new(space, params).run(lo, (lo + CHUNK).min(end))
+            let lo = start + c * item;
+            Kernel::new(space, params).run(lo, (lo + item).min(end))
         })
         .reduce(Partial::empty, |a, b| a.merge(b, params.top_k))
 }
@@ -66,13 +81,10 @@ pub fn search_range(space: &SearchSpace, params: &SearchParams, start: u64, end:
 /// Configurations per [`search_range`] call for a caller that reports progress and honours
 /// Ctrl-C between calls: tens of milliseconds of work on two cores (the kernel runs at 1e8 to
 /// 6e8 configurations per second; the reference path, for many chips with a step-time model that
-/// is not linear, 16 times fewer).
-pub fn call_chunk(params: &SearchParams) -> u64 {
-    if params.chips > 1 && !params.hardware.step_time.is_linear() {
-        1 << 17
-    } else {
-        1 << 21
-    }
+/// is not linear, 16 times fewer), and at most [`SHAPES_PER_CALL`] shapes.
+pub fn call_chunk(space: &SearchSpace, params: &SearchParams) -> u64 {
+    let configurations = if params.chips > 1 && !params.hardware.step_time.is_linear() { 1 << 17 } else { 1 << 21 };
+    configurations.min(space.block_len().max(1) * SHAPES_PER_CALL)
 }
 
 /// Candidate ordered by [`Candidate::rank_cmp`], for the top-K max-heap.

@@ -191,7 +191,7 @@ impl SearchPlan {
         for (params, _) in &self.runs {
             let mut acc = Partial::empty();
             let mut start = 0;
-            let chunk = call_chunk(params);
+            let chunk = call_chunk(space, params);
             while start < self.space_size {
                 let end = (start + chunk).min(self.space_size);
                 acc = acc.merge(search_range(space, params, start, end), params.top_k);
