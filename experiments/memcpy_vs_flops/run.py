@@ -126,6 +126,8 @@ def main() -> None:
         ap.error("--quick needs --out (the committed results/ are the full run's)")
     out: Path = args.out or HERE / "results"
     out.mkdir(parents=True, exist_ok=True)
+    if args.quick:
+        tb.cache_compiles(out)
     if not args.no_pin and hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1:
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
     started = datetime.datetime.now(datetime.UTC)

@@ -4,7 +4,7 @@ where the two disagree.
     python experiments/versus_recipe/run.py             # issue 25's design -> results_v2/ (~2.5 h, 1 core)
     python experiments/versus_recipe/run.py --recorded --schedule steps --recipe-utilization 0.4
                                                         # the recorded results/ of 2026-11-29 (~50 min)
-    python experiments/versus_recipe/run.py --quick --out /tmp/vr   # the reduced CI version (~2 min)
+    python experiments/versus_recipe/run.py --quick --out /tmp/vr   # the reduced CI version (about 80 s on one core)
 
 Stages (files written into --out as they come; a rerun skips runs already done; while the file
 ``PAUSE`` exists in --out, the next run waits, so another job can have the machine between runs):
@@ -172,6 +172,8 @@ def main() -> None:
     fam = setup.family
     out: Path = args.out or HERE / ("results" if args.recorded else "results_v2")
     out.mkdir(parents=True, exist_ok=True)
+    if args.quick:
+        tb.cache_compiles(out)
     if setup.reuse is not None and setup.reuse.resolve() != out.resolve():
         for name in REUSED:
             if not (out / name).exists():

@@ -115,9 +115,9 @@ def test_calibrate_then_validate_on_held_out_configs(tmp_path):
             "--measurements",
             str(log),
             "--n-fit",
-            "20",
+            "9",
             "--n-validate",
-            "10",
+            "3",
             "-q",
             # A live run on a busy machine may fit far worse than the file or choose unstably: the
             # quality checks would refuse it (tested on recorded steps in test_calibrate.py); this

@@ -38,6 +38,7 @@ pub mod report;
 pub mod search;
 pub mod shape;
 pub mod sharding;
+pub(crate) mod simplex;
 pub mod step_time;
 pub mod threads;
 pub mod vocab;
