@@ -11,9 +11,10 @@ __all__ = ["as_data", "fields_data"]
 
 
 def _fields(cls: type) -> list[str]:
-    """The getters of a core class, in definition order (``frozen`` pyclasses expose their fields
-    as ``getset_descriptor``s)."""
-    return [k for k, v in vars(cls).items() if type(v).__name__ == "getset_descriptor" and not k.startswith("_")]
+    """The getters of a core class (``frozen`` pyclasses expose their fields as
+    ``getset_descriptor``s), in alphabetical order: the class's own order is PyO3's hash order,
+    different in every process, and JSON a user pipes or diffs must come out the same each run."""
+    return sorted(k for k, v in vars(cls).items() if type(v).__name__ == "getset_descriptor" and not k.startswith("_"))
 
 
 def as_data(obj: Any) -> Any:

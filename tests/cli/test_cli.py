@@ -319,3 +319,22 @@ def test_many_nodes_answer_with_a_sharding_a_micro_batch_and_a_recompute_choice(
         assert r.exit_code == 0, r.output
         doc = json.loads(r.output)
         assert doc["chips"] == int(args[-1]) and doc["best"]["dp"] * doc["best"]["tp"] == doc["chips"]
+
+
+def test_json_keys_come_out_in_the_same_order_in_every_process():
+    # Core objects without their own to_dict (the budget, the rejection counts) were rendered in
+    # PyO3's hash order, different in every process: piped or committed JSON changed from run to run.
+    def key_paths(x: object, at: str = "") -> list[str]:
+        if isinstance(x, dict):
+            return [p for k, v in x.items() for p in [f"{at}/{k}", *key_paths(v, f"{at}/{k}")]]
+        if isinstance(x, list):
+            return [p for v in x[:3] for p in key_paths(v, at + "[]")]
+        return []
+
+    args = ("timescale-frontier", "-H", "tpu_v4", "--hours", "1", "--d-model", "512,1024", "--n-layers", "4,8",
+            "--format", "json")  # fmt: skip
+    orders = {tuple(key_paths(json.loads(run(*args).stdout))) for _ in range(3)}
+    assert len(orders) == 1
+    paths = next(iter(orders))
+    budget = [p.rsplit("/", 1)[1] for p in paths if p.startswith("/budget/")]
+    assert budget == sorted(budget) and "seconds" in budget
