@@ -105,7 +105,7 @@ RECORDED = Setup(
 )
 QUICK = Setup(
     family=tb.QUICK,
-    budgets_s=[2.0, 4.0],
+    budgets_s=[1.0, 2.0],
     seeds=(0, 1),
     d_model_axis="32:96:32",
     n_layers_axis="1:3:1",
