@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from timescale_frontier._core import MAX_RECORD_BYTES, check_record_bytes
-from timescale_frontier.errors import InvalidInputError, TimescaleError, in_file
+from timescale_frontier.errors import InvalidInputError, TimescaleError
 
 __all__ = ["check_output", "check_readable", "record_lines", "refuse_inputs", "write_atomic"]
 
@@ -129,25 +129,36 @@ def check_readable(path: str | os.PathLike[str], what: str, field: str, expected
     return st
 
 
+def _ending(line: str) -> int:
+    """Characters of ``line``'s line ending: 2 for CRLF, 1 for LF or a lone CR, 0 for none."""
+    return 2 if line.endswith("\r\n") else 1 if line.endswith(("\n", "\r")) else 0
+
+
 def record_lines(path: str | os.PathLike[str]) -> Iterator[str]:
-    """The lines of the UTF-8 text file ``path`` (a byte-order mark skipped, line ends kept), each
-    checked against the core's ``MAX_RECORD_BYTES`` as it is read: a longer line is measured to its
-    end without being kept, then refused naming the file and the line, so one huge line costs no
-    more memory than the limit. Check the file's size first (a measurements or runs file's bound):
-    that bounds the time. Raises ``UnicodeDecodeError`` and ``OSError`` as ``open`` does."""
+    """The lines of the UTF-8 text file ``path`` (a byte-order mark skipped; LF, CRLF and lone-CR
+    line ends recognised and kept), each checked against the core's ``MAX_RECORD_BYTES`` (its
+    UTF-8 bytes, the line end not counted) as it is read: a longer line is measured to its end
+    without being kept, then refused naming the file and the line, so one huge line costs no more
+    memory than the limit. Check the file's size first (a measurements or runs file's bound): that
+    bounds the time. Raises ``UnicodeDecodeError`` and ``OSError`` as ``open`` does."""
     limit = int(MAX_RECORD_BYTES)
-    with open(path, "rb") as f:
-        for i, raw in enumerate(iter(lambda: f.readline(limit + 1), b""), 1):
-            if len(raw) > limit and not raw.endswith(b"\n"):
-                n = len(raw)
-                while chunk := f.readline(1 << 20):
-                    n += len(chunk)
-                    if chunk.endswith(b"\n"):
-                        n -= 1
-                        break
-                with in_file(path, row=i):
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        i = 0
+        while line := f.readline(limit + 1):  # characters: at most 4 bytes each
+            i += 1
+            end = _ending(line)
+            n = len(line[: len(line) - end].encode("utf-8", "surrogatepass"))
+            if n > limit:
+                while not end and (chunk := f.readline(1 << 20)):  # the rest of the line, unkept
+                    end = _ending(chunk)
+                    n += len(chunk[: len(chunk) - end].encode("utf-8", "surrogatepass"))
+                try:
                     check_record_bytes(n)
-            yield raw.decode("utf-8-sig" if i == 1 else "utf-8")
+                except TimescaleError as e:
+                    e.message = f"line {i}: {e.message}"
+                    e.source = e.source or os.fspath(path)
+                    raise
+            yield line
 
 
 def refuse_inputs(path: str | os.PathLike[str] | None, inputs: Iterable[str | os.PathLike[str] | None]) -> None:
@@ -182,9 +193,11 @@ def check_output(
     one-line ``InvalidInputError`` it would raise, so a command can refuse before any work: a name
     ending in ``/`` that is not a directory, one of ``inputs``, a directory, a path under a file
     or a missing directory ("cannot write (Not a directory)", "(No such file or directory)"; not
-    checked with ``parent_made``: the caller creates the parent). Read-only files are refused by
-    ``write_atomic`` itself."""
+    checked with ``parent_made``: the caller creates the parent), a read-only file. ``-`` is
+    standard output."""
     shown = os.fspath(path)
+    if shown == "-":  # standard output
+        return None
 
     def refused(why: str, expected: str = "a writable path") -> InvalidInputError:
         return InvalidInputError(f"{shown}: {why}", field="output", value=shown, expected=expected)
@@ -201,6 +214,10 @@ def check_output(
         raise refused(f"cannot write ({e.strerror})") from None
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise refused("is a directory", "a file path, not a directory")
+    # A file the user made read-only is kept: a rename would replace it even so (the directory is
+    # writable), and for root every permission check passes, so its mode bits are checked too.
+    if st is not None and stat.S_ISREG(st.st_mode) and (not st.st_mode & 0o222 or not os.access(path, os.W_OK)):
+        raise refused("is read-only; make it writable (chmod u+w) or write elsewhere", "a writable file")
     if st is None and not parent_made:
         parent = os.path.dirname(os.path.realpath(path))
         try:
@@ -256,10 +273,6 @@ def write_atomic(
             raise refused(f"cannot write ({e.strerror})") from None
         return Path(path)
     target = Path(os.path.realpath(path))
-    # A file the user made read-only is kept: a rename would replace it even so (the directory is
-    # writable), and for root every permission check passes, so its mode bits are checked too.
-    if st is not None and (not st.st_mode & 0o222 or not os.access(target, os.W_OK)):
-        raise refused("is read-only; make it writable (chmod u+w) or write elsewhere", "a writable file")
     mode = stat.S_IMODE(st.st_mode) if st is not None else _umask_mode()
     directory = target.parent
     tmp: str | None = None

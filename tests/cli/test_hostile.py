@@ -884,6 +884,12 @@ def test_an_output_that_aliases_an_input_is_refused_however_it_is_spelt(tmp_path
         ("other.toml", None, "is named as a TOML file, not JSON lines"),  # another hardware file
         ("table.csv", "d_model,n_layers\n64,2\n", "is named as a CSV file, not JSON lines"),
         ("notes", "# my notes\n", "is not a measurements file (its first line is not a JSON object)"),
+        # a search's JSON answer: it starts with "{" but its first line is not a whole object
+        (
+            "answer.json",
+            '{\n  "hardware": "cpu"\n}\n',
+            "is not a measurements file (its first line is not a JSON object)",
+        ),
         ("adir", "DIR", "is a directory"),
         ("new.CSV", "ABSENT", "is named as a CSV file, not JSON lines"),
     ],
@@ -912,7 +918,8 @@ def test_calibrate_appends_to_an_earlier_calibrations_measurements_file(tmp_path
     # The refusal above must not refuse what --measurements is for: an empty or JSON-lines file.
     from timescale_frontier.calibrate.hwfile import refuse_other_than_jsonl
 
-    for name, text in [("m.jsonl", '{"d_model": 64}\n'), ("empty.jsonl", ""), ("m.log", '  {"a": 1}\n')]:
+    for name, text in [("m.jsonl", '{"d_model": 64}\n'), ("empty.jsonl", ""), ("m.log", '  {"a": 1}\n'),
+                       ("bom.jsonl", '\ufeff{"kind": "run"}\n'), ("blank-first.jsonl", '\n{"kind": "run"}\n')]:  # fmt: skip
         (tmp_path / name).write_text(text)
         refuse_other_than_jsonl(tmp_path / name)
     refuse_other_than_jsonl(tmp_path / "not-yet.jsonl")
@@ -1042,8 +1049,26 @@ def test_one_line_of_a_measurement_or_runs_file_is_bounded_in_bytes(tmp_path, na
     )
     f.write_text(header + "\n" + "1," * (5 << 20) + "\n")
     p = capped(*[str(tmp_path / "o.toml") if a == "OUT" else a for a in args], str(f))
-    one_line(p, 2, f"{f}: row 2: record = 10,485,760 bytes is invalid: expected at most 65,536 bytes (64 KiB)")
+    one_line(p, 2, f"{f}: line 2: record = 10,485,760 bytes is invalid: expected at most 65,536 bytes (64 KiB)")
     assert listing(tmp_path) == [name]
+
+
+def test_line_ends_of_every_kind_are_read_and_a_line_end_is_not_counted(tmp_path):
+    # Review of the line bound: a file with old-Mac line ends (a lone CR) was read before it and
+    # must still be; a line of exactly 65,536 bytes passes with LF and with CRLF.
+    rows = PUBLISHED.read_text().splitlines()
+    cr = tmp_path / "cr.csv"
+    cr.write_bytes(("\r".join(rows) + "\r").encode())
+    v = capped("timescale", "validate", "-H", "h100_sxm", "--measurements", str(cr), "--format", "json")
+    assert v.returncode == 0 and json.loads(v.stdout)["n"] > 10, v.stderr
+    for end in ("\n", "\r\n", "\r"):
+        f = tmp_path / "runs.csv"
+        f.write_bytes(("params,tokens,loss" + end + "1," * 32_767 + "1" + end).encode())  # 65,535 + ... bytes
+        p = capped("timescale", "fit-law", str(f), "--out", str(tmp_path / "o.toml"))
+        one_line(p, 2, "runs = 1 is invalid: expected at least 5")  # read whole: the line was not refused
+        f.write_bytes(("params,tokens,loss" + end + "1," * 32_768 + "1" + end).encode())  # 65,537 bytes
+        p = capped("timescale", "fit-law", str(f), "--out", str(tmp_path / "o.toml"))
+        one_line(p, 2, f"{f}: line 2: record = 65,537 bytes is invalid")
 
 
 def test_calibrate_output_under_a_regular_file_is_named_like_every_other_output(tmp_path):
@@ -1207,3 +1232,21 @@ def test_control_characters_of_every_kind_never_reach_the_terminal(tmp_path, whe
     assert "Traceback" not in out and p.returncode in (0, 2), out
     if p.returncode == 2:
         assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+def test_stdout_named_dash_and_read_only_outputs_are_decided_before_any_work(tmp_path):
+    # Review of check_output: "-o -" is standard output even beside a directory called "-", and a
+    # read-only --out is refused before a live calibration measures (it measured the whole budget).
+    (tmp_path / "-").mkdir()
+    p = subprocess.run([str(BIN / "timescale-frontier"), "-H", "tpu_v4", "--hours", "1", *SMALL, "-o", "-"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=120)  # fmt: skip
+    assert p.returncode == 0 and "d_model" in p.stdout, p.stderr
+    ro = tmp_path / "ro.toml"
+    ro.write_text("x = 1\n")
+    ro.chmod(0o444)
+    t0 = time.perf_counter()
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "JAX_PLATFORMS": "cpu"}
+    p = subprocess.run([str(BIN / "timescale"), "calibrate", "-H", "cpu", "--out", str(ro), "--time-budget-s", "60"],
+                       capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    one_line(p, 2, f"{ro}: is read-only; make it writable (chmod u+w) or write elsewhere")
+    assert time.perf_counter() - t0 < 30 and ro.read_text() == "x = 1\n"

@@ -5,6 +5,7 @@ never rewritten: a calibration of one goes to the user's hardware directory."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from typing import Any
 
 import tomlkit
 
+from timescale_frontier._core import MAX_RECORD_BYTES
 from timescale_frontier._files import check_output, refuse_inputs, write_atomic
 from timescale_frontier.errors import InvalidInputError
 from timescale_frontier.hardware import DEFAULT_STACK, SHIPPED_DIR, Hardware, _parse, origin, user_dir
@@ -79,12 +81,16 @@ def refuse_other_than_jsonl(measurements: Path) -> None:
         raise refused("is a directory")
     if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
         return  # a FIFO or device is written as it is; an empty file is a new one
-    try:
-        with measurements.open("rb") as f:
-            head = f.read(4096).lstrip()
+    try:  # the first line that is not blank, up to the longest record a reader accepts
+        with measurements.open(encoding="utf-8-sig", errors="replace") as f:
+            first = next((line for line in iter(lambda: f.readline(MAX_RECORD_BYTES + 1), "") if line.strip()), "")
     except OSError as e:
         raise refused(f"cannot read ({e.strerror})") from None
-    if head and not head.startswith(b"{"):
+    try:
+        record = json.loads(first) if first else {}
+    except (ValueError, RecursionError):
+        record = None
+    if not isinstance(record, dict):
         raise refused("is not a measurements file (its first line is not a JSON object)")
 
 
