@@ -360,7 +360,7 @@ def main() -> None:
         "budgets": budgets,
         "shapes": shapes,
     }
-    (out / "results.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (out / "results.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
     (out / "results.md").write_text(report(doc))
     try:
         plot(doc, out / "loss.png")
