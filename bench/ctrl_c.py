@@ -32,17 +32,7 @@ def stop_latency(chips: int) -> float:
         str(chips),
         "-q",
     ]
-    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(2.0)
-    if p.poll() is not None:
-        sys.exit(f"the search finished before the signal: {p.communicate()}")
-    sent = time.perf_counter()
-    p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=60)
-    waited = time.perf_counter() - sent
-    if p.returncode != 130 or err.strip() != "interrupted":
-        sys.exit(f"unexpected exit {p.returncode}: {err!r}")
-    return waited
+    return interrupt(args, 2.0)
 
 
 def render_stop_latency(delay_s: float) -> float:
@@ -50,16 +40,9 @@ def render_stop_latency(delay_s: float) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "top.json"
         args = [exe, "-H", "tpu_v4", "--hours", "1", "--top", "100000", "--format", "json", "-o", str(out)]
-        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(delay_s)
-        if p.poll() is not None:
-            sys.exit(f"the render finished before the signal: {p.communicate()}")
-        sent = time.perf_counter()
-        p.send_signal(signal.SIGINT)
-        _, err = p.communicate(timeout=60)
-        waited = time.perf_counter() - sent
-        if p.returncode != 130 or err.strip() != "interrupted" or list(Path(tmp).iterdir()):
-            sys.exit(f"unexpected exit {p.returncode}: {err!r}, files {list(Path(tmp).iterdir())}")
+        waited = interrupt(args, delay_s)
+        if list(Path(tmp).iterdir()):
+            sys.exit(f"files left behind: {list(Path(tmp).iterdir())}")
     return waited
 
 
