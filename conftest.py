@@ -46,6 +46,25 @@ EXTRAS = (
 )
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--extras-only",
+        action="store_true",
+        help="collect only the files whose tests are marked extras (EXTRAS in conftest.py), as make test-core runs: "
+        "the others would be imported for nothing",
+    )
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With ``--extras-only``, a file outside EXTRAS is not collected (a folder on the way to one is)."""
+    if not config.getoption("extras_only") or collection_path.is_dir():
+        return None
+    here = Path(__file__).parent
+    if not collection_path.is_relative_to(here):
+        return None
+    return not collection_path.relative_to(here).as_posix().startswith(EXTRAS)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:

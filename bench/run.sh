@@ -9,4 +9,4 @@ pytest bench --benchmark-only --benchmark-columns=min,median,max,rounds --benchm
 for size in 1M 10M 100M 1G; do python bench/peak_memory.py "$size"; done
 python bench/peak_memory.py 1G 8
 python bench/ctrl_c.py
-if [ "${CRITERION:-1}" = 1 ]; then cargo bench -p timescale-core --bench search 2>&1 | grep -B1 "time:" | grep -v -E "^--|^Benchmarking"; fi
+if [ "${CRITERION:-1}" = 1 ]; then cargo bench -p timescale-bench --bench search 2>&1 | grep -B1 "time:" | grep -v -E "^--|^Benchmarking"; fi

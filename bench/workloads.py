@@ -1,5 +1,5 @@
 """The benchmark workloads, shared by the pytest-benchmark suite and bench/peak_memory.py (the Rust
-criterion bench in rust/core/benches/search.rs builds the same spaces)."""
+criterion bench in rust/bench/benches/search.rs builds the same spaces)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 and check whether the architecture ``timescale-frontier`` recommends ends with the lowest loss.
 
     python experiments/time_budget/run.py                 # the full experiment (~40 min, 1 core)
-    python experiments/time_budget/run.py --quick --out /tmp/tb   # the reduced CI version (~2 min)
+    python experiments/time_budget/run.py --quick --out /tmp/tb   # the reduced CI version (about 40 s)
 
 Stages (each writes its files into --out as it goes; a rerun skips training runs already done):
   a. ``timescale calibrate`` the cpu hardware file (a copy in --out), in the step-time range of the
@@ -81,8 +81,9 @@ FULL = Plan(
 )
 QUICK = Plan(
     spread=[(32, 1), (32, 2), (64, 1)],
-    spread_budgets_s=[1.5, 3.0],
-    final_budget_s=4.0,
+    # Budgets of a second or two: the reduced run checks the pipeline (CI time, issue 22).
+    spread_budgets_s=[0.75, 1.5],
+    final_budget_s=2.0,
     seq_len=32,
     batch_size=4,
     d_model_axis="32:96:32",

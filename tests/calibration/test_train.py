@@ -130,7 +130,7 @@ def _check_versus_recipe(tmp_path: Path) -> None:
     )  # fmt: skip
     assert p.returncode == 0, p.stderr[-3000:]
     doc = json.loads((tmp_path / "results.json").read_text())
-    assert [b["budget_s"] for b in doc["budgets"]] == [1.0, 2.0]
+    assert [b["budget_s"] for b in doc["budgets"]] == [0.5, 1.0]
     for b in doc["budgets"]:
         labels = [r["label"] for r in b["rows"]]
         assert labels[:3] == ["tool", "recipe", "FLOPs-only"] and labels[-1] == "tool + published terms"

@@ -7,7 +7,7 @@
 //! path, same run); the dense worst case (b200, guards opened); and two plans over the default
 //! space (33M configurations): 512 H100s, and a TPU v5e pod with `--chips auto` (1 to 256 chips).
 //!
-//!     cargo bench -p timescale-core --bench search
+//!     cargo bench -p timescale-bench --bench search
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use timescale_core::architecture::Recompute;
