@@ -62,7 +62,8 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     here = Path(__file__).parent
     if not collection_path.is_relative_to(here):
         return None
-    return not collection_path.relative_to(here).as_posix().startswith(EXTRAS)
+    # True ignores the file; None (not False) leaves the rest to pytest, collect_ignore included.
+    return True if not collection_path.relative_to(here).as_posix().startswith(EXTRAS) else None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -62,6 +62,7 @@ __all__ = [
     "check_measured_step",
     "check_width_depth_grid",
     "MAX_MEASUREMENT_RECORDS",
+    "APPROXIMATE_ROW_WEIGHT",
     "MAX_RECORD_BYTES",
     "MAX_RUNS",
     "evaluate",
@@ -682,6 +683,7 @@ def check_measured_step(hardware: CoreHardware, arch: Architecture, chips: int, 
 def check_width_depth_grid(widths: int, depths: int) -> int: ...
 
 MAX_MEASUREMENT_RECORDS: int
+APPROXIMATE_ROW_WEIGHT: float
 MAX_RECORD_BYTES: int
 MAX_RUNS: int
 

@@ -7,9 +7,12 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from timescale_frontier._core import APPROXIMATE_ROW_WEIGHT
+from timescale_frontier.calibrate import fit
 from timescale_frontier.calibrate.records import load_measurements
 from timescale_frontier.cli import frontier_main, main
 from timescale_frontier.errors import InvalidInputError
@@ -32,11 +35,34 @@ def test_megatron_rows_read_with_their_layout_precision_and_experts():
     assert (lay.dp, lay.tp, lay.pp, lay.vp, lay.cp, lay.ep, lay.zero, lay.matmul) == (64, 1, 4, 4, 1, 64, 1, "fp8")
     assert (ds.arch.experts, ds.arch.top_k, ds.arch.shared_experts) == (256, 8, 1)
     assert ds.stack == "megatron"
-    # Every GB200 row is priced but one, whose EP 64 exceeds TP x DP x CP = 32 (DP 32 at PP 8).
-    assert [(u.row_id, "ep = 64 is invalid" in u.reason) for u in skipped] == [("2120", True)]
-    # Without a list for them, such a row is the error it is.
-    with pytest.raises(InvalidInputError, match="ep = 64 is invalid"):
-        load_measurements(MEGATRON, "all", Hardware.load("gb200"))
+    # Every GB200 row is priced. Row 2120 prints EP 64 at TP 1 x PP 8 x DP 32: a pipeline stage has
+    # 256 / 8 = 32 chips, so EP 64 cannot run; it is priced at gcd(64, 32) = 32 and says so.
+    assert skipped == []
+    odd = by_id["2120"]
+    assert (odd.as_layout().ep, odd.as_layout().dp, odd.as_layout().pp) == (32, 32, 8)
+    assert "ep = 64 exceeds the 32 chips of a pipeline stage" in odd.note and "priced at ep = 32" in odd.note
+    assert ds.note == "" and ds.weight == 1.0
+
+
+def test_approximate_rows_are_kept_at_the_cores_weight_and_say_so():
+    # The TPU table marks its MLPerf rows approximate (intervals that include an evaluation pass):
+    # rows 1053-1063 on v5p. They count half (the core's APPROXIMATE_ROW_WEIGHT); recipe rows 1.
+    rows = {m.row_id: m for m in load_measurements(MAXTEXT, "all", Hardware.load("tpu_v5p"))}
+    assert APPROXIMATE_ROW_WEIGHT == 0.5
+    assert rows["1053"].weight == 0.5 and "approximate (a bound" in rows["1053"].note
+    assert sum(m.weight == 0.5 for m in rows.values()) == 7
+    assert all(m.weight == 1.0 and m.note == "" for m in rows.values() if m.weight != 0.5)
+
+
+def test_a_rows_weight_scales_its_squared_error_in_the_fit():
+    # One term, two rows of the same work (x = 1) measured at 1 s and 2 s; relative error is
+    # minimised: sum w_i (c / t_i - 1)^2 -> c = (w1 + w2 / 2) / (w1 + w2 / 4). Equal weights: 1.5 /
+    # 1.25 = 1.2 s; the 2 s row at weight 1/2: 1.25 / 1.125 = 1.111 s (by hand).
+    t = np.array([1.0, 2.0])
+    feats = {"flops": np.ones(2), "exposed": np.zeros(2), "comm": np.zeros(2)}
+    for weight, expected in ((np.ones(2), 1.2), (np.array([1.0, 0.5]), 1.25 / 1.125)):
+        c = fit._solve({**feats, "weight": weight}, ("flops",), t)
+        assert fit._compute(c, feats, ("flops",)) == pytest.approx([expected, expected])
 
 
 def test_maxtext_rows_read_with_fsdp_and_int8():
@@ -53,11 +79,26 @@ def test_validate_json_lists_every_row_and_every_unpriced_row():
     )
     assert r.exit_code == 0, r.output
     doc = json.loads(r.output)
-    assert doc["stack"] == "megatron" and doc["n"] == len(doc["rows"]) == 93
-    assert [u["row_id"] for u in doc["unpriced"]] == ["2120"]
+    assert doc["stack"] == "megatron" and doc["n"] == len(doc["rows"]) == 94
+    assert doc["unpriced"] == []
+    odd = next(x for x in doc["rows"] if x["row_id"] == "2120")
+    assert "EP 32" in odd["layout"] and "priced at ep = 32" in odd["note"] and odd["weight"] == 1.0
     row = next(x for x in doc["rows"] if x["row_id"] == "2001")
     assert row["moe"] and row["layout"].startswith("ZeRO-1 DP 64 x PP 4 (VP 4) x EP 64")
     assert row["error_pct"] == pytest.approx(100 * (row["predicted_step_time_s"] / row["measured_step_time_s"] - 1))
+
+
+def test_a_row_the_model_cannot_express_is_reported_not_fatal(tmp_path):
+    # Row 2001 twice, the second an MoE row whose notes name no experts: priced and reported.
+    lines = MEGATRON.read_text().splitlines()
+    row = next(line for line in lines if line.startswith("2001,"))
+    f = tmp_path / "two.csv"
+    f.write_text("\n".join([lines[0], row, "9001," + row[5:].replace("256 routed experts top-8", "routed experts")]))
+    r = CliRunner().invoke(main, ["validate", "-H", "gb200", "--measurements", str(f), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert [x["row_id"] for x in doc["rows"]] == ["2001"]
+    assert [u["row_id"] for u in doc["unpriced"]] == ["9001"] and "N experts top-K" in doc["unpriced"][0]["reason"]
 
 
 def test_a_file_holds_a_calibration_per_stack():

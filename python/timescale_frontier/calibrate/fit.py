@@ -17,7 +17,8 @@ communication`` with the communication the core computes from the hardware file'
 fit is of the compute part: rows whose communication exceeds the prediction are predicted by it
 and left out of the next solve, until that set no longer changes.
 Fits minimise squared *relative* error (rows weighted by 1 / t), since step times span orders of
-magnitude; non-negativity is exact (every subset of active terms is solved, the best feasible one
+magnitude, each row's counting its ``weight`` times (a table's approximate rows, bounds rather than
+measured steps, weigh the core's ``APPROXIMATE_ROW_WEIGHT``); non-negativity is exact (every subset of active terms is solved, the best feasible one
 kept); each coefficient is then moved into the core's range for it. Predictions are always the
 core's (``predict``)."""
 
@@ -77,6 +78,11 @@ class Measured:
     row_id: str = ""
     #: The software stack that ran it (``megatron``, ``maxtext``, ...; empty when not stated).
     stack: str = ""
+    #: Its weight in the fits' least squares: 1, or the core's ``APPROXIMATE_ROW_WEIGHT`` for a
+    #: row its table marks approximate (a bound, not a measured step).
+    weight: float = 1.0
+    #: How the row was read beyond its columns (a bound, a layout the table misprints), for reports.
+    note: str = ""
 
     def as_layout(self) -> Layout:
         """The layout the row ran with."""
@@ -148,6 +154,8 @@ def features(rows: Sequence[Measured], base: CoreHardware, ceilings: Ceilings | 
         "token": single(lambda a: a.memcpy_bytes_per_step()) - fixed,
         "scores": single(lambda a: a.attention_score_bytes_per_step()),
         "kernels": single(lambda a: a.kernels_per_step()),
+        # Each row's weight in the least squares (``Measured.weight``).
+        "weight": np.array([m.weight for m in rows]),
     }
     if ceilings is not None:
         out["roofline"] = single(lambda a: a.per_op_roofline_s(ceilings.flops_per_s, ceilings.bytes_per_s))
@@ -180,14 +188,16 @@ def applicable(feats: dict[str, Array]) -> list[str]:
 def _solve(feats: dict[str, Array], names: tuple[str, ...], t: Array) -> dict[str, float]:
     """Non-negative least squares on relative error, exactly: every subset of the terms (the
     overhead included) is solved and the best solution with no negative coefficient kept. The
-    target is the time less the communication the compute does not hide (``exposed``)."""
+    target is the time less the communication the compute does not hide (``exposed``); each row's
+    squared error counts ``weight`` times."""
     terms = (*names, "overhead")
     cols = {**feats, "overhead": np.ones_like(t)}
-    target = 1.0 - feats["exposed"] / t
+    root = np.sqrt(feats["weight"]) if "weight" in feats else np.ones_like(t)
+    target = root * (1.0 - feats["exposed"] / t)
     best: tuple[float, dict[str, float]] | None = None
     for k in range(len(terms), 0, -1):
         for subset in itertools.combinations(terms, k):
-            X = np.column_stack([cols[f] for f in subset]) / t[:, None]
+            X = np.column_stack([cols[f] for f in subset]) * (root / t)[:, None]
             scale = np.linalg.norm(X, axis=0)
             scale[scale == 0] = 1.0
             coef, *_ = np.linalg.lstsq(X / scale, target, rcond=None)

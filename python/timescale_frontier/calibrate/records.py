@@ -20,7 +20,12 @@ not print them: NVIDIA's Megatron-core recipes (``stack`` nemo-megatron, nemo2-m
 megatron-bridge) run the distributed optimizer (ZeRO-1) and sequence parallelism whenever tp > 1;
 an ``activation_checkpointing`` that is "not stated" is none, ``recompute_num_layers=N`` is priced
 as full recomputation. A hybrid FSDP group smaller than the data-parallel chips (MaxText's
-multi-slice runs) is priced as FSDP over all of them."""
+multi-slice runs) is priced as FSDP over all of them. A row whose expert-parallel degree exceeds
+the chips of one pipeline stage (``tp x dp x cp``: Megatron-core cannot run it, so the table
+misprints something) is priced at the largest degree the stage holds that divides the printed one,
+with a note. A row marked ``approximate = true`` (a bound: the TPU table's MLPerf intervals that
+include an evaluation pass, a "more than" throughput) is kept with the core's
+``APPROXIMATE_ROW_WEIGHT`` in the fits; ``validate --format json`` lists each row's weight and note."""
 
 from __future__ import annotations
 
@@ -38,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from timescale_frontier._core import (
+    APPROXIMATE_ROW_WEIGHT,
     MAX_MEASUREMENT_RECORDS,
     Architecture,
     Layout,
@@ -306,9 +312,10 @@ def measured(path: Path, row: int, record: dict[str, Any]) -> fit.Measured:
         arch = Architecture(**{k: v for k, v in kw.items() if k in FIELDS})
         t = measured_step_time_s(step, rate, arch.tokens_per_step, chips)
     matmul = _matmul(str(r.get("precision", "")))
+    note = ""
     try:
         if published:
-            layout: Layout | None = _layout(path, row, r, chips, matmul)
+            layout, note = _layout(path, row, r, chips, matmul)
         elif matmul != "bf16":
             with in_file(path, row):
                 layout = Layout(dp=chips, zero=3 if fsdp and chips > 1 else 0, matmul=matmul)
@@ -316,7 +323,12 @@ def measured(path: Path, row: int, record: dict[str, Any]) -> fit.Measured:
             layout = None
     except InvalidInputError as e:
         raise CannotPrice(str(e)) from None
-    return fit.Measured(arch, t, chips, fsdp, row, layout, str(r.get("row_id", "")), row_stack(r))
+    weight = 1.0
+    if str(r.get("approximate", "")).strip().lower() == "true":
+        weight = APPROXIMATE_ROW_WEIGHT
+        bound = f"approximate (a bound, not a measured step): weight {weight:g} in fits"
+        note = f"{bound}; {note}" if note else bound
+    return fit.Measured(arch, t, chips, fsdp, row, layout, str(r.get("row_id", "")), row_stack(r), weight, note)
 
 
 def row_stack(record: dict[str, Any]) -> str:
@@ -373,8 +385,9 @@ def _matmul(precision: str) -> str:
     return "bf16"
 
 
-def _layout(path: Path, row: int, r: dict[str, Any], chips: int, matmul: str) -> Layout:
-    """The layout of a row of a published table (see the module docs)."""
+def _layout(path: Path, row: int, r: dict[str, Any], chips: int, matmul: str) -> tuple[Layout, str]:
+    """The layout of a row of a published table (see the module docs), and a note when it is not
+    the one printed."""
     degree = {k: int(_number(path, row, k, r[k], True)) if k in r else 1 for k in ("tp", "pp", "vp", "cp", "ep")}
     tp, pp, cp = degree["tp"], degree["pp"], degree["cp"]
     if min(tp, pp, cp) < 1 or chips % (tp * pp * cp):
@@ -390,6 +403,16 @@ def _layout(path: Path, row: int, r: dict[str, Any], chips: int, matmul: str) ->
     sharded = fsdp == "yes" or (fsdp.isdigit() and int(fsdp) > 1)
     megatron = str(r.get("stack", "")).strip().lower() in MEGATRON_STACKS
     zero = 3 if sharded else (1 if megatron else 0)
+    # Expert parallelism draws on one pipeline stage's chips (tp x dp x cp; Megatron-core's MoE
+    # parallel folding): a larger EP cannot run as printed, so the row is priced at the largest EP
+    # the stage holds that divides the printed one, and says so.
+    stage, ep, note = chips // pp, degree["ep"], ""
+    if ep > 1 and stage % ep:
+        ep = math.gcd(ep, stage)
+        note = (
+            f"ep = {degree['ep']} exceeds the {stage} chips of a pipeline stage (tp x dp x cp), a layout Megatron "
+            f"cannot run: priced at ep = {ep}"
+        )
     with in_file(path, row):
         return Layout(
             dp=chips // (tp * pp * cp),
@@ -399,9 +422,9 @@ def _layout(path: Path, row: int, r: dict[str, Any], chips: int, matmul: str) ->
             cp=cp,
             sp=megatron and tp > 1,
             zero=zero,
-            ep=degree["ep"],
+            ep=ep,
             matmul=matmul,
-        )
+        ), note
 
 
 def _measured_rows(
@@ -854,6 +877,8 @@ def row_predictions(hw: Hardware, rows: list[fit.Measured]) -> list[dict[str, An
                 "measured_step_time_s": m.step_time_s,
                 "predicted_step_time_s": st.step_time_s,
                 "error_pct": 100.0 * (st.step_time_s / m.step_time_s - 1.0),
+                "weight": m.weight,
+                "note": m.note,
             }
         )
     return out

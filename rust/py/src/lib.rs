@@ -70,6 +70,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(calibration::check_measured_step, m)?)?;
     m.add_function(wrap_pyfunction!(report::check_width_depth_grid, m)?)?;
     m.add("MAX_MEASUREMENT_RECORDS", timescale_core::calibration::MAX_MEASUREMENT_RECORDS)?;
+    m.add("APPROXIMATE_ROW_WEIGHT", timescale_core::calibration::APPROXIMATE_ROW_WEIGHT)?;
     m.add("MAX_RECORD_BYTES", timescale_core::calibration::MAX_RECORD_BYTES)?;
     m.add("MAX_RUNS", timescale_core::law_fit::MAX_RUNS)?;
     m.add_function(wrap_pyfunction!(evaluate::evaluate, m)?)?;
