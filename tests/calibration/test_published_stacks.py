@@ -2,6 +2,7 @@
 they are (layout columns, precision, MoE notes), every row priced or reported with the reason,
 per-stack calibrations in a hardware file, --stack and --layout through the CLI."""
 
+import csv
 import json
 import shutil
 import sys
@@ -44,14 +45,43 @@ def test_megatron_rows_read_with_their_layout_precision_and_experts():
     assert ds.note == "" and ds.weight == 1.0
 
 
-def test_approximate_rows_are_kept_at_the_cores_weight_and_say_so():
+def test_approximate_rows_are_kept_at_the_cores_weight_and_say_so(tmp_path):
     # The TPU table marks its MLPerf rows approximate (intervals that include an evaluation pass):
     # rows 1053-1063 on v5p. They count half (the core's APPROXIMATE_ROW_WEIGHT); recipe rows 1.
     rows = {m.row_id: m for m in load_measurements(MAXTEXT, "all", Hardware.load("tpu_v5p"))}
     assert APPROXIMATE_ROW_WEIGHT == 0.5
     assert rows["1053"].weight == 0.5 and "approximate (a bound" in rows["1053"].note
-    assert sum(m.weight == 0.5 for m in rows.values()) == 7
-    assert all(m.weight == 1.0 and m.note == "" for m in rows.values() if m.weight != 0.5)
+    assert sorted(k for k, m in rows.items() if m.weight == 0.5) == [
+        "1053",
+        "1054",
+        "1055",
+        "1056",
+        "1061",
+        "1062",
+        "1063",
+    ]
+    assert all(m.note == "" for k, m in rows.items() if m.weight == 1.0)
+    # The fit sees them: the features carry each row's weight, and the rates differ from a fit
+    # that counts every row once.
+    hw = Hardware.load("tpu_v5p").core
+    ordered = list(rows.values())
+    feats = fit.features(ordered, hw)
+    assert feats["weight"].tolist() == [m.weight for m in ordered]
+    t = np.array([m.step_time_s for m in ordered])
+    weighted = fit.fit_model("rates", feats, t).coeffs["overhead_s"]
+    flat = fit.fit_model("rates", {**feats, "weight": np.ones(len(t))}, t).coeffs["overhead_s"]
+    assert weighted != pytest.approx(flat, rel=0.01)
+    # Anything but a yes or a no in the column is an error naming it.
+    with MAXTEXT.open(newline="") as f:
+        table = list(csv.DictReader(f))
+    row = next(r for r in table if r["row_id"] == "1053")
+    bad = tmp_path / "bad.csv"
+    with bad.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(row))
+        w.writeheader()
+        w.writerow({**row, "approximate": "maybe"})
+    with pytest.raises(InvalidInputError, match="approximate = 'maybe' is invalid: expected true or false"):
+        load_measurements(bad, "all", Hardware.load("tpu_v5p"))
 
 
 def test_a_rows_weight_scales_its_squared_error_in_the_fit():

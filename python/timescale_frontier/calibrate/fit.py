@@ -18,7 +18,9 @@ fit is of the compute part: rows whose communication exceeds the prediction are 
 and left out of the next solve, until that set no longer changes.
 Fits minimise squared *relative* error (rows weighted by 1 / t), since step times span orders of
 magnitude, each row's counting its ``weight`` times (a table's approximate rows, bounds rather than
-measured steps, weigh the core's ``APPROXIMATE_ROW_WEIGHT``); non-negativity is exact (every subset of active terms is solved, the best feasible one
+measured steps, weigh the core's ``APPROXIMATE_ROW_WEIGHT``; the weight enters the coefficients'
+least squares only: the choice of model and of a low-precision time factor, and every reported
+error, count each row once); non-negativity is exact (every subset of active terms is solved, the best feasible one
 kept); each coefficient is then moved into the core's range for it. Predictions are always the
 core's (``predict``)."""
 
@@ -192,7 +194,7 @@ def _solve(feats: dict[str, Array], names: tuple[str, ...], t: Array) -> dict[st
     squared error counts ``weight`` times."""
     terms = (*names, "overhead")
     cols = {**feats, "overhead": np.ones_like(t)}
-    root = np.sqrt(feats["weight"]) if "weight" in feats else np.ones_like(t)
+    root = np.sqrt(feats["weight"])
     target = root * (1.0 - feats["exposed"] / t)
     best: tuple[float, dict[str, float]] | None = None
     for k in range(len(terms), 0, -1):

@@ -20,8 +20,8 @@ not print them: NVIDIA's Megatron-core recipes (``stack`` nemo-megatron, nemo2-m
 megatron-bridge) run the distributed optimizer (ZeRO-1) and sequence parallelism whenever tp > 1;
 an ``activation_checkpointing`` that is "not stated" is none, ``recompute_num_layers=N`` is priced
 as full recomputation. A hybrid FSDP group smaller than the data-parallel chips (MaxText's
-multi-slice runs) is priced as FSDP over all of them. A row whose expert-parallel degree exceeds
-the chips of one pipeline stage (``tp x dp x cp``: Megatron-core cannot run it, so the table
+multi-slice runs) is priced as FSDP over all of them. A Megatron row whose expert-parallel degree
+exceeds the chips of one pipeline stage (``tp x dp x cp``: Megatron-core cannot run it, so the table
 misprints something) is priced at the largest degree the stage holds that divides the printed one,
 with a note. A row marked ``approximate = true`` (a bound: the TPU table's MLPerf intervals that
 include an evaluation pass, a "more than" throughput) is kept with the core's
@@ -97,8 +97,9 @@ _RECOMPUTE_PREFIXES = (
     ("full", "full"),
     ("recompute_num_layers", "full"),
 )
-_TIED = ("true", "1", "yes", "tied")
-_UNTIED = ("false", "0", "no", "untied", "")
+_YES, _NO = ("true", "1", "yes"), ("false", "0", "no", "")
+_TIED = (*_YES, "tied")
+_UNTIED = (*_NO, "untied")
 
 
 @dataclass
@@ -324,7 +325,10 @@ def measured(path: Path, row: int, record: dict[str, Any]) -> fit.Measured:
     except InvalidInputError as e:
         raise CannotPrice(str(e)) from None
     weight = 1.0
-    if str(r.get("approximate", "")).strip().lower() == "true":
+    approximate = str(r.get("approximate", "")).strip().lower()
+    if approximate not in _YES + _NO:
+        raise invalid_value("approximate", r.get("approximate"), "true or false", path=path, row=row)
+    if approximate in _YES:
         weight = APPROXIMATE_ROW_WEIGHT
         bound = f"approximate (a bound, not a measured step): weight {weight:g} in fits"
         note = f"{bound}; {note}" if note else bound
@@ -407,7 +411,7 @@ def _layout(path: Path, row: int, r: dict[str, Any], chips: int, matmul: str) ->
     # parallel folding): a larger EP cannot run as printed, so the row is priced at the largest EP
     # the stage holds that divides the printed one, and says so.
     stage, ep, note = chips // pp, degree["ep"], ""
-    if ep > 1 and stage % ep:
+    if megatron and ep > stage:
         ep = math.gcd(ep, stage)
         note = (
             f"ep = {degree['ep']} exceeds the {stage} chips of a pipeline stage (tp x dp x cp), a layout Megatron "
@@ -796,7 +800,7 @@ def refit(spec: str | Path, measurements: Path, out: Path | None = None, force: 
     copy = rate("copy", "bytes_per_s")
     for kind, values in (("matmul", matmul), ("copy", copy)):
         for v in values:
-            # The fits are scaled by these ceilings: only figures a chip can have (the core's ranges).
+            # The fits are scaled by these ceilings: the core's ranges for a measured one.
             with in_file(measurements):
                 check_measured_rate(kind, v)
     steps = [r for r in records if isinstance(r, dict) and r.get("kind") == "train_step"]

@@ -19,9 +19,11 @@ pub const CALIBRATION_BUDGET_S: Range = Range::new(1.0, 86_400.0, "seconds");
 /// shared tables' column): a bound rather than a measured step. The TPU table's MLPerf rows divide
 /// intervals that include an evaluation pass (7-12% above the pure step where a recipe row has the
 /// same configuration, `data/published/README-tpu-maxtext.md`); its OpenLLaMA row is a lower bound
-/// ("over 2,200 tokens/s per chip"). They count half: kept, since the TPU v5p rows are half MLPerf,
-/// but their known bias moves the fit half as much as a logged step. Every other row weighs 1
-/// (single logged steps, about 5% off a multi-step mean, are most of the tables).
+/// ("over 2,200 tokens/s per chip"). They count half in the least squares of the coefficients:
+/// kept, since the TPU v5p rows are half MLPerf, but their known bias pulls the rates half as hard
+/// as a logged step's. The choice of model and of a low-precision time factor (cross-validated
+/// medians) and every reported error count each row once. Every other row weighs 1 (single logged
+/// steps, about 5% off a multi-step mean, are most of the tables).
 pub const APPROXIMATE_ROW_WEIGHT: f64 = 0.5;
 
 /// Most records a measurements file may hold (training steps, microbenchmarks, notes): a
