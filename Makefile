@@ -1,22 +1,16 @@
 # Targets are exactly what CI (.ci/run) runs: `make test` is the README's test command, `make lint`
 # every static check. `make format` rewrites in place; `make bench` records bench/RESULTS.md figures.
 PY_SRC = python tests bench experiments conftest.py
-.PHONY: format lint lint-rust lint-python test test-fast test-core bench
+.PHONY: format lint test test-fast test-core bench
 
 format:
 	cargo fmt --all
 	ruff format $(PY_SRC)
 	ruff check --fix $(PY_SRC)
 
-lint: lint-rust lint-python
-
-# The Rust checks need no virtualenv: CI runs them beside the install (their own target folder,
-# so that they do not wait for the build's lock). The Python checks need the installed package.
-lint-rust:
+lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
-
-lint-python:
 	ruff format --check $(PY_SRC)
 	ruff check $(PY_SRC)
 	mypy
