@@ -30,8 +30,9 @@ test-fast:
 # `extras` in conftest.py: calibration, plots, the new user's walkthrough, the doctests) must pass or
 # skip with a reason. The rest do not touch the extras and ran in `make test`; the slow ones need JAX.
 # The extension is not rebuilt: it is abi3, so this virtualenv reuses `make test`'s build.
-# `--extras-only` (conftest.py) runs only the files under EXTRAS (the rest cannot be selected); a
-# collection of the whole suite first checks that every test module imports without the extras.
+# `--extras-only` (conftest.py) collects only the files under EXTRAS and MARKED_ONE_BY_ONE (the rest
+# cannot be selected); a collection of the whole suite first checks that every test module imports
+# without the extras.
 test-core:
 	python3 -m venv .venv-core && . .venv-core/bin/activate && pip install -e ".[test-core]" && pytest --collect-only -q > .venv-core/collect.log || (tail -30 .venv-core/collect.log; false)
 	. .venv-core/bin/activate && pytest --benchmark-disable -n auto --maxprocesses 4 --dist worksteal --extras-only -m "extras and not slow"

@@ -171,20 +171,26 @@ def test_calibrate_then_validate_on_held_out_configs(tmp_path):
 
 
 def test_interrupted_calibration_leaves_the_file_intact(tmp_path):
+    """Ctrl-C or a kill while the calibration measures (its first training step is streamed to
+    --measurements: the signal comes then, not after a fixed sleep) leaves the file as it was."""
     target = tmp_path / "cpu.toml"
     shutil.copy(SHIPPED_DIR / "cpu.toml", target)
     before = target.read_text()
     for sig in (signal.SIGINT, signal.SIGKILL):
+        log = tmp_path / f"m{int(sig)}.jsonl"
         p = subprocess.Popen(
-            [str(BIN / "timescale"), "calibrate", "-H", str(target), "-q"],
+            [str(BIN / "timescale"), "calibrate", "-H", str(target), "-q", "--measurements", str(log)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(6)
+        deadline = time.monotonic() + 120
+        while not (log.exists() and '"kind": "train_step"' in log.read_text()):
+            assert p.poll() is None and time.monotonic() < deadline, "the calibration ended before measuring a step"
+            time.sleep(0.05)
         p.send_signal(sig)
         _, err = p.communicate(timeout=60)
-        assert p.returncode != 0
+        assert p.returncode == (130 if sig == signal.SIGINT else -signal.SIGKILL), (p.returncode, err)
         if sig == signal.SIGINT:
             assert "Traceback" not in err
         assert target.read_text() == before

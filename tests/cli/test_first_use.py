@@ -4,6 +4,7 @@ advice, answers that failed quietly. Each test is one of the issue's points."""
 import json
 import re
 
+import pytest
 from click.testing import CliRunner
 
 from timescale_frontier._text import binary_bytes
@@ -139,6 +140,7 @@ def test_the_cpu_file_reads_this_machines_memory(tmp_path):
         Hardware.load(bad)
 
 
+@pytest.mark.extras
 def test_a_money_budget_plot_answers_what_the_money_buys_on_each_chip(tmp_path):
     """26.5: with --budget-usd the frontier is drawn against dollars, each file at its own price
     (what $5,000 buys on each), the title says the money and rounded hours."""

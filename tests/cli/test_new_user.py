@@ -5,6 +5,7 @@ import csv
 import hashlib
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from timescale_frontier import Architecture, Hardware, search
@@ -52,6 +53,7 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.extras
 def test_calibrating_a_shipped_file_writes_the_users_copy_and_leaves_the_package_alone():
     shipped = SHIPPED_DIR / "h100_sxm.toml"
     before = _digest(shipped)
@@ -89,6 +91,7 @@ def _noisy_published(path: Path, rows: int | None = None) -> Path:
     return path
 
 
+@pytest.mark.extras
 def test_calibration_errors_name_the_files_they_are_about(tmp_path):
     # --out the very file --from reads: refused as an input (before, read back as "invalid TOML").
     steps = tmp_path / "steps.csv"
@@ -131,6 +134,7 @@ def test_calibration_errors_name_the_files_they_are_about(tmp_path):
     assert "few measurements: 5 steps for a model of 3 coefficients" in flat(render.calibration_text(rough))
 
 
+@pytest.mark.extras
 def test_a_worse_calibration_does_not_replace_a_better_one_without_force(tmp_path):
     """A file calibrated on the published steps (cross-validated median error about 3.6%), then a
     calibration from the same steps with every time scattered by up to +-40% (a noisy machine):
@@ -149,6 +153,7 @@ def test_a_worse_calibration_does_not_replace_a_better_one_without_force(tmp_pat
 # 4. The width-depth picture agrees with the search's answer.
 
 
+@pytest.mark.extras
 def test_the_width_depth_report_names_the_searchs_answer_and_the_unguarded_optimum(tmp_path):
     import pytest
 
@@ -299,6 +304,7 @@ def test_a_money_budget_over_chip_counts_says_its_hours_are_wall_clock_on_every_
     assert f"= {hours:.4g} h of wall clock on each of {chips} chips" in out
 
 
+@pytest.mark.extras
 def test_the_readmes_python_runs_and_its_calibration_figures_are_the_files():
     """The README's Python block runs as written; every calibration error it quotes is the one the
     hardware file records (and calibrate/--refit print, and hardware list shows), to its digits."""
