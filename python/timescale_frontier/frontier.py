@@ -712,7 +712,17 @@ def _explain_batch(r: SearchResult, winner: Prediction) -> list[str]:
             if alt is not None:
                 _, why = _compare(r, winner, alt)
                 others.append(f"{batches[j]} sequences {why}")
-    return ["Its batch is a trade-off (Step Law's token efficiency against step time): " + "; ".join(others) + "."]
+    lines = ["Its batch is a trade-off (Step Law's token efficiency against step time): " + "; ".join(others) + "."]
+    fixed = r.best.step.parts.fixed_s
+    if fixed > 0:
+        # The per-step overhead is paid per step whatever the batch: on a calibrated file it is a
+        # fitted term, and where it is large (TPU v5p's 1.23 s) it is what pushes batches up.
+        how = "calibrated" if r.hardware.calibrated else "uncalibrated"
+        lines.append(
+            f"Its {r.best.step_time_s:.4g} s step includes the file's fixed {fixed:.4g} s per step (its per-step "
+            f"overhead, {how}), paid whatever the batch: a larger batch spreads it over more tokens."
+        )
+    return lines
 
 
 def _explain_vocab(r: SearchResult, winner: Prediction) -> list[str]:

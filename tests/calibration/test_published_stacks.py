@@ -184,3 +184,25 @@ def test_many_chip_answers_name_their_layout(hardware, hours, chips, low):
     text = " ".join(r.output.split())
     assert f"layouts of this configuration on {chips} chips" in text and "the fastest that fits is" in text
     assert f"With {low} matmuls" in text and "the loss law does not price low-precision training" in text
+
+
+def test_an_answer_names_the_per_step_overhead_its_batch_spreads():
+    """TPU v5p's MaxText calibration fits a per-step overhead (1.23 s, poorly identified by 7B-405B
+    rows, README) that pushes its answers to large batches: the batch's explanation names it, read
+    here from the shipped file. TPU v6e's calibration fits none, and its answer says nothing of it."""
+    import tomllib
+
+    from timescale_frontier.hardware import SHIPPED_DIR
+
+    def overhead(name: str) -> float:
+        return tomllib.loads((SHIPPED_DIR / f"{name}.toml").read_text())["calibration"]["overhead_s"]
+
+    r = CliRunner().invoke(frontier_main, ["-H", "tpu_v5p", "--hours", "12", "--chips", "256", "-q", "--top", "1"])
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert f"includes the file's fixed {overhead('tpu_v5p'):.4g} s per step (its per-step overhead, calibrated)" in text
+    assert overhead("tpu_v6e") == 0.0
+    r = CliRunner().invoke(frontier_main, ["-H", "tpu_v6e", "--hours", "12", "--chips", "256", "-q", "--top", "1"])
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "Its batch is a trade-off" in text and "per-step overhead" not in text
