@@ -27,7 +27,7 @@ test-fast:
 	pytest --benchmark-disable -n auto --maxprocesses 4 --dist worksteal -m "not slow"
 
 # Without the optional extras (JAX, matplotlib): the tests whose outcome depends on them (marked
-# `extras` in conftest.py: calibration, plots, the new user's walkthrough, the doctests) must pass or
+# `extras` in conftest.py: calibration, plots, the README's code, the doctests) must pass or
 # skip with a reason. The rest do not touch the extras and ran in `make test`; the slow ones need JAX.
 # The extension is not rebuilt: it is abi3, so this virtualenv reuses `make test`'s build.
 # `--extras-only` (conftest.py) collects only the files under EXTRAS and MARKED_ONE_BY_ONE (the rest

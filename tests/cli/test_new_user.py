@@ -155,8 +155,6 @@ def test_a_worse_calibration_does_not_replace_a_better_one_without_force(tmp_pat
 
 @pytest.mark.extras
 def test_the_width_depth_report_names_the_searchs_answer_and_the_unguarded_optimum(tmp_path):
-    import pytest
-
     pytest.importorskip("matplotlib")
     from timescale_frontier import search
 
